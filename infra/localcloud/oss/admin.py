@@ -1,0 +1,52 @@
+"""The admin API under `/_admin/` (a path no bucket can have: bucket names cannot contain `_`):
+request counters, injected latency and faults, and event subscriptions, for tests and benchmarks that
+drive a server in another process."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .faults import FaultRule
+
+if TYPE_CHECKING:
+    from .server import LocalOSS
+
+PREFIX = "/_admin/"
+
+
+def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    """(status, JSON-able answer) for an admin request."""
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError as exc:
+        return 400, {"error": f"body is not JSON: {exc}"}
+    route = path[len(PREFIX):].rstrip("/")
+    try:
+        if route == "stats" and method == "GET":
+            return 200, oss.stats()
+        if route == "stats/reset" and method == "POST":
+            oss.conditions.reset_counters()
+            return 200, oss.stats()
+        if route == "conditions" and method == "PUT":
+            rules = [FaultRule(r["kind"], float(r["rate"]), frozenset(r.get("apis", [])))
+                     for r in payload.get("faults", [])]
+            oss.conditions.latency_seconds = float(payload.get("latency_ms", 0)) / 1000
+            oss.conditions.set_faults(rules, payload.get("seed"))
+            return 200, oss.stats()
+        if route == "subscriptions" and method == "GET":
+            return 200, [{"id": s.id, "bucket": s.bucket, "events": list(s.events), "prefix": s.prefix,
+                          "suffix": s.suffix, "url": s.target if isinstance(s.target, str) else None}
+                         for s in oss.notifier.subscriptions()]
+        if route == "subscriptions" and method == "POST":
+            subscription = oss.notifier.subscribe(payload["bucket"], payload["events"], payload["url"],
+                                                  payload.get("prefix", ""), payload.get("suffix", ""))
+            return 201, {"id": subscription.id}
+        if route.startswith("subscriptions/") and method == "DELETE":
+            found = oss.notifier.unsubscribe(route.split("/", 1)[1])
+            return (204, None) if found else (404, {"error": "no such subscription"})
+        if route == "drain" and method == "POST":
+            return 200, {"drained": oss.notifier.drain(float(payload.get("timeout", 10)))}
+    except (KeyError, TypeError, ValueError) as exc:
+        return 400, {"error": f"bad admin request: {exc!r}"}
+    return 404, {"error": f"no admin route {method} {path}"}

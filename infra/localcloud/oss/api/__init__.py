@@ -1,0 +1,1 @@
+"""OSS API operations, one module per resource: service, buckets, objects, multipart uploads, tagging."""

@@ -1,0 +1,183 @@
+"""OSS event notifications: subscriptions, and the exact event JSON an OSS trigger delivers to FC.
+
+Delivery is asynchronous (a queue drained by worker threads), so an upload never waits for a subscriber,
+as with OSS. PutObjectTagging and reads publish nothing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EventTarget = Callable[[bytes], None] | str  # a Python callback taking the JSON bytes, or an HTTP URL
+
+
+def normalise_event_name(name: str) -> str:
+    """`oss:ObjectCreated:PutObject` and `ObjectCreated:PutObject` name the same event."""
+    return name[4:] if name.startswith("oss:") else name
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    bucket: str
+    events: tuple[str, ...]
+    target: EventTarget
+    prefix: str = ""
+    suffix: str = ""
+
+    def matches(self, bucket: str, event_name: str, key: str) -> bool:
+        if bucket != self.bucket or not key.startswith(self.prefix) or not key.endswith(self.suffix):
+            return False
+        family = event_name.split(":", 1)[0]
+        return any(
+            pattern == event_name or pattern == f"{family}:*" or pattern == "*"
+            for pattern in map(normalise_event_name, self.events)
+        )
+
+
+@dataclass
+class ObjectEvent:
+    """What an operation tells the notifier; turned into the trigger's JSON per matching subscription."""
+
+    event_name: str  # e.g. ObjectCreated:PutObject
+    bucket: str
+    key: str
+    size: int
+    delta_size: int
+    etag: str
+    request_id: str
+    source_ip: str
+    version_id: str | None = None
+    position: int | None = None  # AppendObject: where this append started
+    mime_type: str | None = None
+    user_meta: dict[str, str] | None = None
+    event_time: float = field(default_factory=time.time)
+
+
+def event_record(event: ObjectEvent, *, region: str, owner_id: str, rule_id: str) -> dict[str, Any]:
+    millis = int(event.event_time * 1000) % 1000
+    obj: dict[str, Any] = {
+        "deltaSize": event.delta_size,
+        "eTag": event.etag,
+        "key": event.key,
+        "size": event.size,
+    }
+    if event.version_id is not None:
+        obj["versionId"] = event.version_id
+    if event.position is not None:
+        obj["position"] = event.position
+    if event.mime_type is not None:
+        obj["objectMeta"] = {"mimeType": event.mime_type, "userMeta": event.user_meta or {}}
+    return {
+        "eventName": event.event_name,
+        "eventSource": "acs:oss",
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event.event_time)) + f".{millis:03d}Z",
+        "eventVersion": "1.0",
+        "oss": {
+            "bucket": {
+                "arn": f"acs:oss:{region}:{owner_id}:{event.bucket}",
+                "name": event.bucket,
+                "ownerIdentity": owner_id,
+                "virtualBucket": "",
+            },
+            "object": obj,
+            "ossSchemaVersion": "1.0",
+            "ruleId": rule_id,
+        },
+        "region": region,
+        "requestParameters": {"sourceIPAddress": event.source_ip},
+        "responseElements": {"requestId": event.request_id},
+        "userIdentity": {"principalId": owner_id},
+    }
+
+
+class Notifier:
+    def __init__(self, *, region: str, owner_id: str, workers: int = 4) -> None:
+        self.region = region
+        self.owner_id = owner_id
+        self._subscriptions: dict[str, Subscription] = {}
+        self._ids = itertools.count(1)
+        self._queue: queue.Queue[tuple[Subscription, bytes] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+        self._workers = [threading.Thread(target=self._deliver_forever, daemon=True, name=f"oss-events-{i}")
+                         for i in range(workers)]
+        for worker in self._workers:
+            worker.start()
+
+    def subscribe(self, bucket: str, events: list[str] | tuple[str, ...], target: EventTarget,
+                  prefix: str = "", suffix: str = "") -> Subscription:
+        subscription = Subscription(f"local-rule-{next(self._ids):04d}", bucket, tuple(events), target,
+                                    prefix, suffix)
+        with self._lock:
+            self._subscriptions[subscription.id] = subscription
+        return subscription
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        with self._lock:
+            return self._subscriptions.pop(subscription_id, None) is not None
+
+    def subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subscriptions.values())
+
+    def publish(self, event: ObjectEvent) -> int:
+        """Queue the event for every matching subscription; returns how many will receive it."""
+        matching = [s for s in self.subscriptions() if s.matches(event.bucket, event.event_name, event.key)]
+        for subscription in matching:
+            record = event_record(event, region=self.region, owner_id=self.owner_id, rule_id=subscription.id)
+            payload = json.dumps({"events": [record]}, ensure_ascii=False).encode()
+            self._queue.put((subscription, payload))
+        return len(matching)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued event was delivered (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self) -> None:
+        for _ in self._workers:
+            self._queue.put(None)
+
+    def _deliver_forever(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                subscription, payload = item
+                self._deliver(subscription, payload)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, subscription: Subscription, payload: bytes) -> None:
+        try:
+            if isinstance(subscription.target, str):
+                request = urllib.request.Request(subscription.target, data=payload, method="POST",
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+            else:
+                subscription.target(payload)
+        except Exception:  # a subscriber's failure must not stop delivery to the others
+            log.exception("event delivery to %s failed", subscription.id)
+            with self._lock:
+                self.failed += 1
+        else:
+            with self._lock:
+                self.delivered += 1
