@@ -203,20 +203,25 @@ def _parse_v4_time(value: str) -> datetime:
         raise _access_denied(f"x-oss-date {value!r} is not yyyymmddTHHMMSSZ.") from exc
 
 
-def _split_v4_credential(value: str, credentials: dict[str, Credential]) -> tuple[Credential, list[str]]:
+def _split_v4_credential(value: str, credentials: dict[str, Credential], region: str,
+                         ) -> tuple[Credential, list[str]]:
     parts = value.split("/")
-    if len(parts) != 5 or parts[4] != "aliyun_v4_request":
+    if len(parts) != 5 or parts[3] != "oss" or parts[4] != "aliyun_v4_request":
         raise OssError(400, "InvalidArgument", f"Credential {value!r} is not "
                        "<AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.")
+    if parts[2] != region:
+        raise OssError(400, "InvalidArgument", "The signing region in credential is invalid.",
+                       ArgumentName="x-oss-credential", ArgumentValue=value)
     return _lookup(credentials, parts[0]), parts[1:]
 
 
-def _verify_v4_header(req: OssRequest, credentials: dict[str, Credential], now: float) -> Credential:
+def _verify_v4_header(req: OssRequest, credentials: dict[str, Credential], now: float, region: str,
+                      ) -> Credential:
     fields: dict[str, str] = {}
     for part in req.header("authorization")[len("OSS4-HMAC-SHA256"):].split(","):
         name, _, value = part.strip().partition("=")
         fields[name] = value
-    credential, scope = _split_v4_credential(fields.get("Credential", ""), credentials)
+    credential, scope = _split_v4_credential(fields.get("Credential", ""), credentials, region)
     date_time = req.header("x-oss-date")
     _check_skew(_parse_v4_time(date_time), now)
     if not date_time.startswith(scope[0]):
@@ -230,8 +235,9 @@ def _verify_v4_header(req: OssRequest, credentials: dict[str, Credential], now: 
     return credential
 
 
-def _verify_v4_presigned(req: OssRequest, credentials: dict[str, Credential], now: float) -> Credential:
-    credential, scope = _split_v4_credential(req.query.get("x-oss-credential", ""), credentials)
+def _verify_v4_presigned(req: OssRequest, credentials: dict[str, Credential], now: float, region: str,
+                         ) -> Credential:
+    credential, scope = _split_v4_credential(req.query.get("x-oss-credential", ""), credentials, region)
     date_time = req.query.get("x-oss-date", "")
     expires = req.query.get("x-oss-expires", "")
     if not expires.isdigit():
@@ -247,19 +253,20 @@ def _verify_v4_presigned(req: OssRequest, credentials: dict[str, Credential], no
     return credential
 
 
-def authenticate(req: OssRequest, credentials: dict[str, Credential], now: float | None = None) -> Credential:
-    """The credential that signed `req`, or the OssError OSS would answer with."""
+def authenticate(req: OssRequest, credentials: dict[str, Credential], *, region: str,
+                 now: float | None = None) -> Credential:
+    """The credential that signed `req` for this `region`, or the OssError OSS would answer with."""
     now = time.time() if now is None else now
     authorization = req.header("authorization")
     if authorization.startswith("OSS4-HMAC-SHA256 "):
-        return _verify_v4_header(req, credentials, now)
+        return _verify_v4_header(req, credentials, now, region)
     if authorization.startswith("OSS "):
         return _verify_v1_header(req, credentials, now)
     if authorization:
         raise OssError(400, "InvalidArgument", "Authorization header is not `OSS ...` or "
                        "`OSS4-HMAC-SHA256 ...`.")
     if req.query.get("x-oss-signature-version") == "OSS4-HMAC-SHA256":
-        return _verify_v4_presigned(req, credentials, now)
+        return _verify_v4_presigned(req, credentials, now, region)
     if "OSSAccessKeyId" in req.query:
         return _verify_v1_presigned(req, credentials, now)
     raise _access_denied("Anonymous access is forbidden for this operation.")

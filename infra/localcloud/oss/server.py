@@ -42,10 +42,12 @@ def _error_response(error: OssError, method: str, request_id: str, host: str) ->
     if error.ec:
         doc.add(None, "EC", error.ec)
     body = doc.render()
+    if error.status == 304:
+        return OssResponse(304, dict(error.headers))  # no body and no x-oss-err: clients read a bare 304
     headers = {"Content-Type": "application/xml", **error.headers}
     if error.ec:
         headers["x-oss-ec"] = error.ec
-    if method == "HEAD" or error.status == 304:
+    if method == "HEAD":
         # HEAD answers have no body, so OSS carries the error document in a header.
         headers["x-oss-err"] = base64.b64encode(body).decode()
         return OssResponse(error.status, headers, b"")
@@ -90,7 +92,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         oss = self.server.oss
         request_id = secrets.token_hex(12).upper()
         host = self.headers.get("Host", f"{oss.host}:{oss.port}")
-        body = self._read_body()
+        if self.command in ("GET", "HEAD"):
+            # OSS ignores a body on reads (some clients send Content-Length with none); not reading it
+            # means this connection cannot be reused.
+            body = b""
+            if self.headers.get("Content-Length", "0") not in ("", "0") or self.headers.get("Transfer-Encoding"):
+                self.close_connection = True
+        else:
+            body = self._read_body()
         if self.path.startswith(admin.PREFIX):
             status, answer = admin.handle(oss, self.command, self.path.split("?", 1)[0], body)
             payload = json.dumps(answer).encode() if answer is not None else b""
@@ -115,7 +124,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise OssError(500, "InternalError", "We encountered an internal error. Please try again.")
             if fault == "throttle":
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
-            authenticate(req, oss.credentials)
+            authenticate(req, oss.credentials, region=oss.region)
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
@@ -131,7 +140,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             if value != "":
                 self.send_header(name, value)
-        if response.status not in (204, 304):
+        if response.status not in (204, 304) and "Content-Length" not in response.headers:
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.status not in (204, 304):
@@ -142,6 +151,10 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
     oss: LocalOSS
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients that hang up (timeouts, injected resets) are routine here, not server failures.
+        log.debug("connection from %s ended abruptly", client_address, exc_info=True)
 
 
 class LocalOSS:

@@ -25,6 +25,19 @@ def _max_keys(req: OssRequest, default: int = 100) -> int:
     return int(text)
 
 
+_BOUNDED_PARAMS = ("prefix", "marker", "delimiter", "key-marker", "version-id-marker", "start-after")
+
+
+def _prefix(req: OssRequest) -> str:
+    """The listing's prefix, once every key-shaped parameter is checked against OSS's 1023-byte limit."""
+    for name in _BOUNDED_PARAMS:
+        value = req.query.get(name, "")
+        if len(value.encode()) > 1023:
+            raise invalid_argument(f"{name} is longer than 1023 bytes, the longest object name.", name,
+                                   value[:100])
+    return req.query.get("prefix", "")
+
+
 def _encode(req: OssRequest) -> bool:
     return req.query.get("encoding-type") == "url"
 
@@ -134,7 +147,7 @@ def _add_contents(doc: Doc, version: ObjectVersion, encode: bool, owner_id: str 
 
 def list_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
-    prefix, delimiter, marker = (req.query.get(n, "") for n in ("prefix", "delimiter", "marker"))
+    prefix, delimiter, marker = _prefix(req), req.query.get("delimiter", ""), req.query.get("marker", "")
     max_keys, encode = _max_keys(req), _encode(req)
     with ctx.store.lock:
         start = max(marker, prefix)
@@ -173,7 +186,7 @@ def _marker_from_token(token: str) -> str:
 
 def list_objects_v2(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
+    prefix, delimiter = _prefix(req), req.query.get("delimiter", "")
     token, start_after = req.query.get("continuation-token"), req.query.get("start-after", "")
     marker = _marker_from_token(token) if token else start_after
     max_keys, encode = _max_keys(req), _encode(req)
@@ -205,7 +218,7 @@ def list_objects_v2(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def list_object_versions(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
+    prefix, delimiter = _prefix(req), req.query.get("delimiter", "")
     key_marker, id_marker = req.query.get("key-marker", ""), req.query.get("version-id-marker", "")
     max_keys, encode = _max_keys(req), _encode(req)
     entries: list[ObjectVersion] = []

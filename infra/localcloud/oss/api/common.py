@@ -43,6 +43,9 @@ def check_key(key: str) -> None:
     if not key or size > MAX_KEY_BYTES:
         raise OssError(400, "InvalidObjectName", f"Object names are 1 to {MAX_KEY_BYTES} bytes of UTF-8; "
                        f"this one is {size}.", ObjectName=key[:100])
+    if key[0] in "/\\":
+        raise OssError(400, "InvalidObjectName", "Object names cannot start with '/' or '\\'.",
+                       ObjectName=key[:100])
 
 
 def reject_encryption(req: OssRequest) -> None:

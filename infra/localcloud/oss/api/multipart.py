@@ -87,7 +87,7 @@ def upload_part(ctx: ServerContext, req: OssRequest) -> OssResponse:
     return OssResponse(headers={"ETag": f'"{part.etag}"', "x-oss-hash-crc64ecma": str(part.crc64)})
 
 
-_COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)$")
+_COPY_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
 def upload_part_copy(ctx: ServerContext, req: OssRequest) -> OssResponse:
@@ -99,14 +99,18 @@ def upload_part_copy(ctx: ServerContext, req: OssRequest) -> OssResponse:
     span = req.header("x-oss-copy-source-range")
     if span:
         match = _COPY_RANGE.match(span)
-        if not match or int(match[1]) > int(match[2]) or int(match[2]) >= len(data):
+        start = int(match[1]) if match else 0
+        end = (int(match[2]) if match[2] else len(data) - 1) if match else -1
+        if not match or start > end or end >= len(data):
             raise invalid_argument(f"x-oss-copy-source-range {span!r} is outside the source object.",
                                    "x-oss-copy-source-range", span)
-        data = data[int(match[1]) : int(match[2]) + 1]
+        data = data[start : end + 1]
     part = _store_part(ctx, req, data, "ObjectCreated:UploadPartCopy")
     doc = Doc("CopyPartResult")
     doc.fields(None, LastModified=iso8601(part.last_modified), ETag=f'"{part.etag}"')
-    headers = {"x-oss-copy-source-version-id": source.version_id} if source_bucket.versioning else {}
+    headers = {"ETag": f'"{part.etag}"', "x-oss-hash-crc64ecma": str(part.crc64)}
+    if source_bucket.versioning:
+        headers["x-oss-copy-source-version-id"] = source.version_id
     return OssResponse.xml(doc, headers=headers)
 
 
@@ -184,7 +188,7 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
     max_uploads = _max(req, "max-uploads", 1000)
     encode = req.query.get("encoding-type") == "url"
     with ctx.store.lock:
-        uploads = sorted(bucket.uploads.values(), key=lambda u: (u.key, u.initiated, u.upload_id))
+        uploads = sorted(bucket.uploads.values(), key=lambda u: (u.key, u.upload_id))
     doc = Doc("ListMultipartUploadsResult")
     doc.add(None, "Bucket", bucket.name)
     if encode:
@@ -193,6 +197,7 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
     entries: list[MultipartUpload] = []
     prefixes: list[str] = []
     truncated = False
+    next_key, next_id = "", ""
     for upload in uploads:
         if not upload.key.startswith(prefix):
             continue
@@ -200,21 +205,21 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
                 not id_marker or upload.upload_id <= id_marker))):
             continue
         cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
-        if cut >= 0:
-            common = upload.key[: cut + len(delimiter)]
-            if common in prefixes:
-                continue
+        common = upload.key[: cut + len(delimiter)] if cut >= 0 else None
+        if common is not None and (common <= key_marker or (prefixes and prefixes[-1] == common)):
+            continue  # folded into a prefix already returned, here or on an earlier page
         if len(entries) + len(prefixes) == max_uploads:
             truncated = True
             break
-        if cut >= 0:
-            prefixes.append(upload.key[: cut + len(delimiter)])
+        if common is not None:
+            prefixes.append(common)
+            next_key, next_id = common, ""
         else:
             entries.append(upload)
-    last = entries[-1] if entries else None
-    doc.fields(None, NextKeyMarker=url_encode(last.key, encode) if last else "",
-               NextUploadIdMarker=last.upload_id if last else "", Delimiter=url_encode(delimiter, encode),
-               Prefix=url_encode(prefix, encode), MaxUploads=max_uploads, IsTruncated=truncated)
+            next_key, next_id = upload.key, upload.upload_id
+    doc.fields(None, NextKeyMarker=url_encode(next_key, encode), NextUploadIdMarker=next_id,
+               Delimiter=url_encode(delimiter, encode), Prefix=url_encode(prefix, encode),
+               MaxUploads=max_uploads, IsTruncated=truncated)
     for upload in entries:
         element = doc.add(None, "Upload")
         doc.fields(element, Key=url_encode(upload.key, encode), UploadId=upload.upload_id,

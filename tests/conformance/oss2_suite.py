@@ -1,0 +1,108 @@
+"""Run oss2's own integration tests (shipped in its PyPI sdist) against the local OSS.
+
+    python tests/conformance/oss2_suite.py --auth v1 --auth v4
+
+Starts `autotag local oss` on a free port, then for each signature version runs the 14 tagging tests of
+oss2_tagging_subset.txt, and then every test of SUITE_FILES except those in oss2_exclusions.txt (each with
+its reason). Exits non-zero if any run fails or runs no test."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+OSS2_VERSION = "2.19.1"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CACHE = ROOT / ".cache"
+SUITE_FILES = [
+    "tests/test_object.py", "tests/test_multipart.py", "tests/test_upload.py", "tests/test_chinese.py",
+    "tests/test_iterator.py", "tests/test_list_objects_v2.py", "tests/test_object_versioning.py",
+    "tests/test_bucket_versioning.py", "tests/test_sign.py",
+]
+ACCESS_KEY_ID, ACCESS_KEY_SECRET = "conformance-key", "conformance-secret"
+
+
+def sdist() -> Path:
+    """oss2's sdist, unpacked once into .cache (PyPI is the only network this needs)."""
+    target = CACHE / f"oss2-{OSS2_VERSION}"
+    if not (target / "tests" / "common.py").exists():
+        CACHE.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                        "--no-deps", "--no-binary", ":all:", f"oss2=={OSS2_VERSION}", "-d", str(CACHE)],
+                       check=True)
+        with tarfile.open(CACHE / f"oss2-{OSS2_VERSION}.tar.gz") as archive:
+            archive.extractall(CACHE, filter="data")
+    # Its own (empty) config makes the sdist pytest's rootdir, so test ids match oss2_exclusions.txt.
+    (target / "pytest.ini").write_text("[pytest]\n")
+    return target
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    autotag = Path(sys.executable).with_name("autotag")
+    server = subprocess.Popen(
+        [str(autotag), "local", "oss", "--port", "0", "--credential", f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}"],
+        stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    ready = server.stdout.readline()
+    match = re.search(r"(http://\S+)", ready)
+    if not match:
+        server.kill()
+        sys.exit(f"local OSS did not start: {ready!r}")
+    return server, match.group(1)
+
+
+def excluded() -> list[str]:
+    lines = (HERE / "oss2_exclusions.txt").read_text().splitlines()
+    return [line.split("#", 1)[0].strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def run_pytest(source: Path, endpoint: str, auth: str, args: list[str], workers: int) -> int:
+    env = {
+        **os.environ,
+        "OSS_TEST_ENDPOINT": endpoint, "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "OSS_TEST_BUCKET": "conf",
+        "OSS_TEST_REGION": "cn-hangzhou", "OSS_TEST_AUTH_VERSION": auth,
+    }
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging",
+               "--timeout", "300", "-W", "ignore::DeprecationWarning", *args]
+    if workers > 1:
+        command += ["-n", str(workers)]
+    print(f"+ [{auth}] pytest {' '.join(a for a in args if not a.startswith('--deselect'))}", flush=True)
+    return subprocess.run(command, cwd=source, env=env).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--auth", action="append", choices=["v1", "v4"], help="signature version(s)")
+    parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers")
+    args = parser.parse_args()
+    source = sdist()
+    subset = [line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()]
+    deselect = [f"--deselect={test_id}" for test_id in excluded()]
+    server, endpoint = start_server()
+    failures = []
+    try:
+        for auth in args.auth or ["v1", "v4"]:
+            # Exit code 5 (no test collected) is a failure like any other non-zero code.
+            if run_pytest(source, endpoint, auth, subset, args.workers) != 0:
+                failures.append(f"tagging subset ({auth})")
+            if run_pytest(source, endpoint, auth, [*SUITE_FILES, *deselect], args.workers) != 0:
+                failures.append(f"suite ({auth})")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    if failures:
+        print("oss2 conformance FAILED: " + ", ".join(failures), file=sys.stderr)
+        return 1
+    print("oss2 conformance passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
