@@ -30,7 +30,7 @@ def run(*cmd: str | Path, **env: str) -> None:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be started by an older python3
         sys.exit(f"oss-autotag needs Python 3.10 or newer, this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"creating virtualenv {VENV}", flush=True)
@@ -38,8 +38,18 @@ def setup() -> None:
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in PIN_FILES)).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
-    run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "-c", ROOT / "requirements" / "constraints.txt", "-e", ".[dev]")
+    run(
+        PY,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        ROOT / "requirements" / "constraints.txt",
+        "-e",
+        ".[dev]",
+    )
     STAMP.write_text(digest)
 
 

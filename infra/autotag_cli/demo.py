@@ -10,10 +10,9 @@ import threading
 
 import click
 import oss2
+from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 from rich.console import Console
 from rich.table import Table
-
-from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 BUCKET = "autotag-demo"
 
@@ -36,8 +35,9 @@ def demo() -> None:
 
     with LocalOSS() as server:
         credential = DEFAULT_CREDENTIALS[1]  # STS, as Function Compute hands out
-        auth = oss2.StsAuth(credential.access_key_id, credential.access_key_secret,
-                            credential.security_token or "")
+        auth = oss2.StsAuth(
+            credential.access_key_id, credential.access_key_secret, credential.security_token or ""
+        )
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
         bucket.create_bucket()
         server.subscribe(BUCKET, ["oss:ObjectCreated:*", "oss:ObjectRemoved:*"], on_event)
@@ -45,14 +45,19 @@ def demo() -> None:
 
         tagging = {"x-oss-tagging": "team=media&stage=raw"}
         bucket.put_object("incoming/photo 1+2.jpg", b"jpeg bytes", headers=tagging)
-        bucket.copy_object(BUCKET, "incoming/photo 1+2.jpg", "archive/photo.jpg",
-                           headers={"x-oss-tagging-directive": "REPLACE", "x-oss-tagging": "stage=archived"})
+        bucket.copy_object(
+            BUCKET,
+            "incoming/photo 1+2.jpg",
+            "archive/photo.jpg",
+            headers={"x-oss-tagging-directive": "REPLACE", "x-oss-tagging": "stage=archived"},
+        )
         bucket.append_object("logs/app.log", 0, b"line 1\n", headers={"x-oss-tagging": "kind=log"})
         bucket.append_object("logs/app.log", 7, b"line 2\n")
         upload = bucket.init_multipart_upload("video/clip.mp4", headers={"x-oss-tagging": "kind=video"})
         part = bucket.upload_part("video/clip.mp4", upload.upload_id, 1, b"x" * 1024)
-        bucket.complete_multipart_upload("video/clip.mp4", upload.upload_id,
-                                         [oss2.models.PartInfo(1, part.etag)])
+        bucket.complete_multipart_upload(
+            "video/clip.mp4", upload.upload_id, [oss2.models.PartInfo(1, part.etag)]
+        )
         bucket.put_symlink("incoming/photo 1+2.jpg", "latest.jpg", headers={"x-oss-tagging": "kind=link"})
         rule = oss2.models.TaggingRule()
         rule.add("stage", "archived")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
 
@@ -23,16 +22,32 @@ def local() -> None:
 
 @local.command("oss")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=9000, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0 picks a free one).")
-@click.option("--credential", "credentials", multiple=True, callback=_credential, metavar="AK:SK[:STS_TOKEN]",
-              help="Accepted credential (repeatable); a third part makes it STS, requiring that token. "
-                   "Default: local-access-key:local-secret-key and "
-                   "STS.local-sts-key:local-sts-secret:local-sts-token.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep state in this folder across restarts (default: memory only).")
+@click.option(
+    "--port",
+    default=9000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--credential",
+    "credentials",
+    multiple=True,
+    callback=_credential,
+    metavar="AK:SK[:STS_TOKEN]",
+    help="Accepted credential (repeatable); a third part makes it STS, requiring that token. "
+    "Default: local-access-key:local-secret-key and "
+    "STS.local-sts-key:local-sts-secret:local-sts-token.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep state in this folder across restarts (default: memory only).",
+)
 @click.option("--region", default="cn-hangzhou", show_default=True)
-def local_oss(host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str) -> None:
+def local_oss(
+    host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str
+) -> None:
     """Serve an OSS-compatible endpoint in the foreground until interrupted."""
     try:
         server = LocalOSS(host=host, port=port, credentials=credentials, data_dir=data_dir, region=region)

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import click
 
-from .local import local
 from .demo import demo
+from .local import local
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def cli(verbose: bool) -> None:
     """Automatic object tagging for Alibaba Cloud OSS, and the local cloud to run it on."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 cli.add_command(local)

@@ -21,9 +21,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CACHE = ROOT / ".cache"
 SUITE_FILES = [
-    "tests/test_object.py", "tests/test_multipart.py", "tests/test_upload.py", "tests/test_chinese.py",
-    "tests/test_iterator.py", "tests/test_list_objects_v2.py", "tests/test_object_versioning.py",
-    "tests/test_bucket_versioning.py", "tests/test_sign.py",
+    "tests/test_object.py",
+    "tests/test_multipart.py",
+    "tests/test_upload.py",
+    "tests/test_chinese.py",
+    "tests/test_iterator.py",
+    "tests/test_list_objects_v2.py",
+    "tests/test_object_versioning.py",
+    "tests/test_bucket_versioning.py",
+    "tests/test_sign.py",
 ]
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "conformance-key", "conformance-secret"
 
@@ -33,9 +39,23 @@ def sdist() -> Path:
     target = CACHE / f"oss2-{OSS2_VERSION}"
     if not (target / "tests" / "common.py").exists():
         CACHE.mkdir(exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                        "--no-deps", "--no-binary", ":all:", f"oss2=={OSS2_VERSION}", "-d", str(CACHE)],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"oss2=={OSS2_VERSION}",
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+        )
         with tarfile.open(CACHE / f"oss2-{OSS2_VERSION}.tar.gz") as archive:
             archive.extractall(CACHE, filter="data")
     # Its own (empty) config makes the sdist pytest's rootdir, so test ids match oss2_exclusions.txt.
@@ -47,7 +67,9 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     autotag = Path(sys.executable).with_name("autotag")
     server = subprocess.Popen(
         [str(autotag), "local", "oss", "--port", "0", "--credential", f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}"],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout is not None
     ready = server.stdout.readline()
     match = re.search(r"(http://\S+)", ready)
@@ -65,12 +87,28 @@ def excluded() -> list[str]:
 def run_pytest(source: Path, endpoint: str, auth: str, args: list[str], workers: int) -> int:
     env = {
         **os.environ,
-        "OSS_TEST_ENDPOINT": endpoint, "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "OSS_TEST_BUCKET": "conf",
-        "OSS_TEST_REGION": "cn-hangzhou", "OSS_TEST_AUTH_VERSION": auth,
+        "OSS_TEST_ENDPOINT": endpoint,
+        "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+        "OSS_TEST_BUCKET": "conf",
+        "OSS_TEST_REGION": "cn-hangzhou",
+        "OSS_TEST_AUTH_VERSION": auth,
     }
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging",
-               "--timeout", "300", "-W", "ignore::DeprecationWarning", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:logging",
+        "--timeout",
+        "300",
+        "-W",
+        "ignore::DeprecationWarning",
+        *args,
+    ]
     if workers > 1:
         command += ["-n", str(workers)]
     print(f"+ [{auth}] pytest {' '.join(a for a in args if not a.startswith('--deselect'))}", flush=True)
@@ -83,7 +121,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers")
     args = parser.parse_args()
     source = sdist()
-    subset = [line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()]
+    subset = [
+        line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()
+    ]
     deselect = [f"--deselect={test_id}" for test_id in excluded()]
     server, endpoint = start_server()
     failures = []

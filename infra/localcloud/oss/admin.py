@@ -21,7 +21,7 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
         payload = json.loads(body) if body.strip() else {}
     except json.JSONDecodeError as exc:
         return 400, {"error": f"body is not JSON: {exc}"}
-    route = path[len(PREFIX):].rstrip("/")
+    route = path[len(PREFIX) :].rstrip("/")
     try:
         if route == "stats" and method == "GET":
             return 200, oss.stats()
@@ -29,18 +29,33 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
             oss.conditions.reset_counters()
             return 200, oss.stats()
         if route == "conditions" and method == "PUT":
-            rules = [FaultRule(r["kind"], float(r["rate"]), frozenset(r.get("apis", [])))
-                     for r in payload.get("faults", [])]
+            rules = [
+                FaultRule(r["kind"], float(r["rate"]), frozenset(r.get("apis", [])))
+                for r in payload.get("faults", [])
+            ]
             oss.conditions.latency_seconds = float(payload.get("latency_ms", 0)) / 1000
             oss.conditions.set_faults(rules, payload.get("seed"))
             return 200, oss.stats()
         if route == "subscriptions" and method == "GET":
-            return 200, [{"id": s.id, "bucket": s.bucket, "events": list(s.events), "prefix": s.prefix,
-                          "suffix": s.suffix, "url": s.target if isinstance(s.target, str) else None}
-                         for s in oss.notifier.subscriptions()]
+            return 200, [
+                {
+                    "id": s.id,
+                    "bucket": s.bucket,
+                    "events": list(s.events),
+                    "prefix": s.prefix,
+                    "suffix": s.suffix,
+                    "url": s.target if isinstance(s.target, str) else None,
+                }
+                for s in oss.notifier.subscriptions()
+            ]
         if route == "subscriptions" and method == "POST":
-            subscription = oss.notifier.subscribe(payload["bucket"], payload["events"], payload["url"],
-                                                  payload.get("prefix", ""), payload.get("suffix", ""))
+            subscription = oss.notifier.subscribe(
+                payload["bucket"],
+                payload["events"],
+                payload["url"],
+                payload.get("prefix", ""),
+                payload.get("suffix", ""),
+            )
             return 201, {"id": subscription.id}
         if route.startswith("subscriptions/") and method == "DELETE":
             found = oss.notifier.unsubscribe(route.split("/", 1)[1])

@@ -22,19 +22,94 @@ MAX_CLOCK_SKEW_SECONDS = 15 * 60
 
 # Query parameters that V1 signs (oss2's ProviderAuth._subresource_key_set, which mirrors the service).
 V1_SUBRESOURCES = frozenset(
-    """response-content-type response-content-language response-cache-control logging
-    response-content-encoding acl uploadId uploads partNumber group link delete website location objectInfo
-    objectMeta response-expires response-content-disposition cors lifecycle restore qos referer stat
-    bucketInfo append position security-token live comp status vod startTime endTime x-oss-process symlink
-    callback callback-var tagging encryption versions versioning versionId policy requestPayment
-    x-oss-traffic-limit qosInfo asyncFetch x-oss-request-payer sequential inventory inventoryId
-    continuation-token worm wormId wormExtend replication replicationLocation replicationProgress
-    transferAcceleration cname metaQuery x-oss-ac-source-ip x-oss-ac-subnet-mask x-oss-ac-vpc-id
-    x-oss-ac-forward-allow resourceGroup style styleName x-oss-async-process regionList
-    x-oss-write-get-object-response bucketArchiveDirectRead httpsConfig redundancyTransition
-    x-oss-target-redundancy-type x-oss-redundancy-transition-taskid accessPoint accessPointPolicy
-    publicAccessBlock x-oss-access-point-name requesterQosInfo qosRequester resourcePoolInfo resourcePool
-    resourcePoolBuckets""".split()
+    [
+        "response-content-type",
+        "response-content-language",
+        "response-cache-control",
+        "logging",
+        "response-content-encoding",
+        "acl",
+        "uploadId",
+        "uploads",
+        "partNumber",
+        "group",
+        "link",
+        "delete",
+        "website",
+        "location",
+        "objectInfo",
+        "objectMeta",
+        "response-expires",
+        "response-content-disposition",
+        "cors",
+        "lifecycle",
+        "restore",
+        "qos",
+        "referer",
+        "stat",
+        "bucketInfo",
+        "append",
+        "position",
+        "security-token",
+        "live",
+        "comp",
+        "status",
+        "vod",
+        "startTime",
+        "endTime",
+        "x-oss-process",
+        "symlink",
+        "callback",
+        "callback-var",
+        "tagging",
+        "encryption",
+        "versions",
+        "versioning",
+        "versionId",
+        "policy",
+        "requestPayment",
+        "x-oss-traffic-limit",
+        "qosInfo",
+        "asyncFetch",
+        "x-oss-request-payer",
+        "sequential",
+        "inventory",
+        "inventoryId",
+        "continuation-token",
+        "worm",
+        "wormId",
+        "wormExtend",
+        "replication",
+        "replicationLocation",
+        "replicationProgress",
+        "transferAcceleration",
+        "cname",
+        "metaQuery",
+        "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask",
+        "x-oss-ac-vpc-id",
+        "x-oss-ac-forward-allow",
+        "resourceGroup",
+        "style",
+        "styleName",
+        "x-oss-async-process",
+        "regionList",
+        "x-oss-write-get-object-response",
+        "bucketArchiveDirectRead",
+        "httpsConfig",
+        "redundancyTransition",
+        "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid",
+        "accessPoint",
+        "accessPointPolicy",
+        "publicAccessBlock",
+        "x-oss-access-point-name",
+        "requesterQosInfo",
+        "qosRequester",
+        "resourcePoolInfo",
+        "resourcePool",
+        "resourcePoolBuckets",
+    ]
 )
 V4_DEFAULT_SIGNED = ("content-type", "content-md5")
 
@@ -67,29 +142,44 @@ def _access_denied(message: str) -> OssError:
 def _lookup(credentials: dict[str, Credential], access_key_id: str) -> Credential:
     credential = credentials.get(access_key_id)
     if credential is None:
-        raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our "
-                       "records.", OSSAccessKeyId=access_key_id)
+        raise OssError(
+            403,
+            "InvalidAccessKeyId",
+            "The OSS Access Key Id you provided does not exist in our records.",
+            OSSAccessKeyId=access_key_id,
+        )
     return credential
 
 
 def _check_token(credential: Credential, presented: str | None) -> None:
     if credential.security_token is None and presented:
-        raise OssError(403, "InvalidAccessKeyId", "A security token was sent with a long-term access key.",
-                       OSSAccessKeyId=credential.access_key_id)
+        raise OssError(
+            403,
+            "InvalidAccessKeyId",
+            "A security token was sent with a long-term access key.",
+            OSSAccessKeyId=credential.access_key_id,
+        )
     if credential.security_token is not None and not hmac.compare_digest(
         (presented or "").encode(), credential.security_token.encode()
     ):
         what = "is missing" if not presented else "does not match the access key"
-        raise OssError(403, "InvalidSecurityToken", f"The security token {what}.",
-                       OSSAccessKeyId=credential.access_key_id)
+        raise OssError(
+            403,
+            "InvalidSecurityToken",
+            f"The security token {what}.",
+            OSSAccessKeyId=credential.access_key_id,
+        )
 
 
 def _check_skew(request_time: datetime, now: float) -> None:
     if abs(request_time.timestamp() - now) > MAX_CLOCK_SKEW_SECONDS:
-        raise OssError(403, "RequestTimeTooSkewed",
-                       "The difference between the request time and the current time is too large.",
-                       RequestTime=request_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       ServerTime=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        raise OssError(
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+            RequestTime=request_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ServerTime=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
 
 def _raw(value: str) -> bytes:
@@ -97,11 +187,14 @@ def _raw(value: str) -> bytes:
 
 
 def _signature_mismatch(string_to_sign: bytes, access_key_id: str) -> OssError:
-    return OssError(403, "SignatureDoesNotMatch",
-                    "The request signature we calculated does not match the signature you provided. "
-                    "Check your key and signing method.",
-                    OSSAccessKeyId=access_key_id,
-                    StringToSign=string_to_sign.decode("utf-8", errors="replace"))
+    return OssError(
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+        OSSAccessKeyId=access_key_id,
+        StringToSign=string_to_sign.decode("utf-8", errors="replace"),
+    )
 
 
 # ---- V1 -----------------------------------------------------------------------------------------------
@@ -117,14 +210,20 @@ def v1_canonical_resource(req: OssRequest) -> str:
 
 def v1_string_to_sign(req: OssRequest, date: str) -> bytes:
     oss_headers = sorted((k, v) for k, v in req.headers.items() if k.startswith("x-oss-"))
-    return b"".join([
-        req.method.encode(), b"\n",
-        _raw(req.header("content-md5")), b"\n",
-        _raw(req.header("content-type")), b"\n",
-        _raw(date), b"\n",
-        *(k.encode() + b":" + _raw(v) + b"\n" for k, v in oss_headers),
-        v1_canonical_resource(req).encode("utf-8"),
-    ])
+    return b"".join(
+        [
+            req.method.encode(),
+            b"\n",
+            _raw(req.header("content-md5")),
+            b"\n",
+            _raw(req.header("content-type")),
+            b"\n",
+            _raw(date),
+            b"\n",
+            *(k.encode() + b":" + _raw(v) + b"\n" for k, v in oss_headers),
+            v1_canonical_resource(req).encode("utf-8"),
+        ]
+    )
 
 
 def _v1_sign(secret: str, string_to_sign: bytes) -> str:
@@ -156,8 +255,9 @@ def _verify_v1_presigned(req: OssRequest, credentials: dict[str, Credential], no
         raise _access_denied("Request has expired.")
     _check_token(credential, req.query.get("security-token") or req.header("x-oss-security-token") or None)
     string_to_sign = v1_string_to_sign(req, expires)
-    if not hmac.compare_digest(_v1_sign(credential.access_key_secret, string_to_sign),
-                               req.query.get("Signature", "")):
+    if not hmac.compare_digest(
+        _v1_sign(credential.access_key_secret, string_to_sign), req.query.get("Signature", "")
+    ):
         raise _signature_mismatch(string_to_sign, credential.access_key_id)
     return credential
 
@@ -171,25 +271,39 @@ def _v4_encode(value: str, keep_slash: bool) -> str:
 
 def v4_canonical_request(req: OssRequest, additional_headers: list[str], exclude: str = "") -> bytes:
     uri = _v4_encode(f"/{req.bucket}/{req.key}" if req.bucket else "/", keep_slash=True)
-    params = sorted((_v4_encode(k, False), _v4_encode(v, False)) for k, v in req.query.items() if k != exclude)
+    params = sorted(
+        (_v4_encode(k, False), _v4_encode(v, False)) for k, v in req.query.items() if k != exclude
+    )
     query = "&".join(f"{k}={v}" if v else k for k, v in params)
     signed = sorted(
-        (k, v) for k, v in req.headers.items()
+        (k, v)
+        for k, v in req.headers.items()
         if k.startswith("x-oss-") or k in V4_DEFAULT_SIGNED or k in additional_headers
     )
-    return b"\n".join([
-        req.method.encode(), uri.encode(), query.encode(),
-        b"".join(k.encode() + b":" + _raw(v) + b"\n" for k, v in signed),
-        ";".join(additional_headers).encode(),
-        _raw(req.header("x-oss-content-sha256", "UNSIGNED-PAYLOAD")),
-    ])
+    return b"\n".join(
+        [
+            req.method.encode(),
+            uri.encode(),
+            query.encode(),
+            b"".join(k.encode() + b":" + _raw(v) + b"\n" for k, v in signed),
+            ";".join(additional_headers).encode(),
+            _raw(req.header("x-oss-content-sha256", "UNSIGNED-PAYLOAD")),
+        ]
+    )
 
 
-def _v4_signature(secret: str, scope: list[str], date_time: str, canonical_request: bytes) -> tuple[str, bytes]:
+def _v4_signature(
+    secret: str, scope: list[str], date_time: str, canonical_request: bytes
+) -> tuple[str, bytes]:
     day, region, product, terminator = scope
-    string_to_sign = "\n".join([
-        "OSS4-HMAC-SHA256", date_time, "/".join(scope), hashlib.sha256(canonical_request).hexdigest(),
-    ]).encode()
+    string_to_sign = "\n".join(
+        [
+            "OSS4-HMAC-SHA256",
+            date_time,
+            "/".join(scope),
+            hashlib.sha256(canonical_request).hexdigest(),
+        ]
+    ).encode()
     key = ("aliyun_v4" + secret).encode()
     for part in (day, region, product, terminator):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -203,22 +317,37 @@ def _parse_v4_time(value: str) -> datetime:
         raise _access_denied(f"x-oss-date {value!r} is not yyyymmddTHHMMSSZ.") from exc
 
 
-def _split_v4_credential(value: str, credentials: dict[str, Credential], region: str,
-                         ) -> tuple[Credential, list[str]]:
+def _split_v4_credential(
+    value: str,
+    credentials: dict[str, Credential],
+    region: str,
+) -> tuple[Credential, list[str]]:
     parts = value.split("/")
     if len(parts) != 5 or parts[3] != "oss" or parts[4] != "aliyun_v4_request":
-        raise OssError(400, "InvalidArgument", f"Credential {value!r} is not "
-                       "<AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.")
+        raise OssError(
+            400,
+            "InvalidArgument",
+            f"Credential {value!r} is not <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.",
+        )
     if parts[2] != region:
-        raise OssError(400, "InvalidArgument", "The signing region in credential is invalid.",
-                       ArgumentName="x-oss-credential", ArgumentValue=value)
+        raise OssError(
+            400,
+            "InvalidArgument",
+            "The signing region in credential is invalid.",
+            ArgumentName="x-oss-credential",
+            ArgumentValue=value,
+        )
     return _lookup(credentials, parts[0]), parts[1:]
 
 
-def _verify_v4_header(req: OssRequest, credentials: dict[str, Credential], now: float, region: str,
-                      ) -> Credential:
+def _verify_v4_header(
+    req: OssRequest,
+    credentials: dict[str, Credential],
+    now: float,
+    region: str,
+) -> Credential:
     fields: dict[str, str] = {}
-    for part in req.header("authorization")[len("OSS4-HMAC-SHA256"):].split(","):
+    for part in req.header("authorization")[len("OSS4-HMAC-SHA256") :].split(","):
         name, _, value = part.strip().partition("=")
         fields[name] = value
     credential, scope = _split_v4_credential(fields.get("Credential", ""), credentials, region)
@@ -235,8 +364,12 @@ def _verify_v4_header(req: OssRequest, credentials: dict[str, Credential], now: 
     return credential
 
 
-def _verify_v4_presigned(req: OssRequest, credentials: dict[str, Credential], now: float, region: str,
-                         ) -> Credential:
+def _verify_v4_presigned(
+    req: OssRequest,
+    credentials: dict[str, Credential],
+    now: float,
+    region: str,
+) -> Credential:
     credential, scope = _split_v4_credential(req.query.get("x-oss-credential", ""), credentials, region)
     date_time = req.query.get("x-oss-date", "")
     expires = req.query.get("x-oss-expires", "")
@@ -253,8 +386,9 @@ def _verify_v4_presigned(req: OssRequest, credentials: dict[str, Credential], no
     return credential
 
 
-def authenticate(req: OssRequest, credentials: dict[str, Credential], *, region: str,
-                 now: float | None = None) -> Credential:
+def authenticate(
+    req: OssRequest, credentials: dict[str, Credential], *, region: str, now: float | None = None
+) -> Credential:
     """The credential that signed `req` for this `region`, or the OssError OSS would answer with."""
     now = time.time() if now is None else now
     authorization = req.header("authorization")
@@ -263,8 +397,9 @@ def authenticate(req: OssRequest, credentials: dict[str, Credential], *, region:
     if authorization.startswith("OSS "):
         return _verify_v1_header(req, credentials, now)
     if authorization:
-        raise OssError(400, "InvalidArgument", "Authorization header is not `OSS ...` or "
-                       "`OSS4-HMAC-SHA256 ...`.")
+        raise OssError(
+            400, "InvalidArgument", "Authorization header is not `OSS ...` or `OSS4-HMAC-SHA256 ...`."
+        )
     if req.query.get("x-oss-signature-version") == "OSS4-HMAC-SHA256":
         return _verify_v4_presigned(req, credentials, now, region)
     if "OSSAccessKeyId" in req.query:

@@ -26,24 +26,32 @@ class OssError(Exception):
 
 
 def no_such_bucket(bucket: str) -> OssError:
-    return OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket,
-                    ec="0015-00000101")
+    return OssError(
+        404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket, ec="0015-00000101"
+    )
 
 
 def no_such_key(key: str, *, delete_marker: bool = False) -> OssError:
     headers = {"x-oss-delete-marker": "true"} if delete_marker else None
-    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key, ec="0026-00000001",
-                    headers=headers)
+    return OssError(
+        404, "NoSuchKey", "The specified key does not exist.", Key=key, ec="0026-00000001", headers=headers
+    )
 
 
 def no_such_version(key: str, version_id: str) -> OssError:
-    return OssError(404, "NoSuchVersion", "The specified version does not exist.", Key=key,
-                    VersionId=version_id)
+    return OssError(
+        404, "NoSuchVersion", "The specified version does not exist.", Key=key, VersionId=version_id
+    )
 
 
 def no_such_upload(upload_id: str) -> OssError:
-    return OssError(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, "
-                    "or the upload may have been aborted or completed.", UploadId=upload_id)
+    return OssError(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, "
+        "or the upload may have been aborted or completed.",
+        UploadId=upload_id,
+    )
 
 
 def invalid_argument(message: str, name: str = "", value: str = "") -> OssError:
@@ -51,8 +59,10 @@ def invalid_argument(message: str, name: str = "", value: str = "") -> OssError:
     return OssError(400, "InvalidArgument", message, **extra)
 
 
-def malformed_xml(message: str = "The XML you provided was not well-formed or did not validate against "
-                  "our published schema.") -> OssError:
+def malformed_xml(
+    message: str = "The XML you provided was not well-formed or did not validate against "
+    "our published schema.",
+) -> OssError:
     return OssError(400, "MalformedXML", message)
 
 

@@ -111,15 +111,24 @@ class Notifier:
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
-        self._workers = [threading.Thread(target=self._deliver_forever, daemon=True, name=f"oss-events-{i}")
-                         for i in range(workers)]
+        self._workers = [
+            threading.Thread(target=self._deliver_forever, daemon=True, name=f"oss-events-{i}")
+            for i in range(workers)
+        ]
         for worker in self._workers:
             worker.start()
 
-    def subscribe(self, bucket: str, events: list[str] | tuple[str, ...], target: EventTarget,
-                  prefix: str = "", suffix: str = "") -> Subscription:
-        subscription = Subscription(f"local-rule-{next(self._ids):04d}", bucket, tuple(events), target,
-                                    prefix, suffix)
+    def subscribe(
+        self,
+        bucket: str,
+        events: list[str] | tuple[str, ...],
+        target: EventTarget,
+        prefix: str = "",
+        suffix: str = "",
+    ) -> Subscription:
+        subscription = Subscription(
+            f"local-rule-{next(self._ids):04d}", bucket, tuple(events), target, prefix, suffix
+        )
         with self._lock:
             self._subscriptions[subscription.id] = subscription
         return subscription
@@ -168,8 +177,12 @@ class Notifier:
     def _deliver(self, subscription: Subscription, payload: bytes) -> None:
         try:
             if isinstance(subscription.target, str):
-                request = urllib.request.Request(subscription.target, data=payload, method="POST",
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    subscription.target,
+                    data=payload,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                )
                 with urllib.request.urlopen(request, timeout=30) as response:
                     response.read()
             else:

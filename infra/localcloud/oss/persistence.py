@@ -76,7 +76,9 @@ class SqliteDirectory:
         for bucket_name, key, versions in self._db.execute("SELECT bucket, key, versions FROM objects"):
             if bucket_name in buckets:
                 buckets[bucket_name].objects[key] = pickle.loads(versions)
-        for bucket_name, upload_id, upload in self._db.execute("SELECT bucket, upload_id, upload FROM uploads"):
+        for bucket_name, upload_id, upload in self._db.execute(
+            "SELECT bucket, upload_id, upload FROM uploads"
+        ):
             if bucket_name in buckets:
                 buckets[bucket_name].uploads[upload_id] = pickle.loads(upload)
         return buckets
@@ -90,13 +92,16 @@ class SqliteDirectory:
 
     def save_key(self, bucket: str, key: str, versions: list[ObjectVersion]) -> None:
         if versions:
-            self._write("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", bucket, key, pickle.dumps(versions))
+            self._write(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", bucket, key, pickle.dumps(versions)
+            )
         else:
             self._write("DELETE FROM objects WHERE bucket = ? AND key = ?", bucket, key)
 
     def save_upload(self, bucket: str, upload: MultipartUpload) -> None:
-        self._write("INSERT OR REPLACE INTO uploads VALUES (?, ?, ?)", bucket, upload.upload_id,
-                    pickle.dumps(upload))
+        self._write(
+            "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?)", bucket, upload.upload_id, pickle.dumps(upload)
+        )
 
     def delete_upload(self, bucket: str, upload_id: str) -> None:
         self._write("DELETE FROM uploads WHERE bucket = ? AND upload_id = ?", bucket, upload_id)

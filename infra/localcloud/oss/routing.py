@@ -90,9 +90,19 @@ def _object_route(req: OssRequest) -> tuple[str, Operation]:
 
 
 # Parameters of presigned URLs, which say nothing about the operation.
-_SIGNING_PARAMS = {"OSSAccessKeyId", "Expires", "Signature", "security-token", "x-oss-signature-version",
-                   "x-oss-credential", "x-oss-date", "x-oss-expires", "x-oss-signature",
-                   "x-oss-additional-headers", "x-oss-security-token"}
+_SIGNING_PARAMS = {
+    "OSSAccessKeyId",
+    "Expires",
+    "Signature",
+    "security-token",
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-expires",
+    "x-oss-signature",
+    "x-oss-additional-headers",
+    "x-oss-security-token",
+}
 
 
 def route(req: OssRequest) -> tuple[str, Operation]:

@@ -96,7 +96,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # OSS ignores a body on reads (some clients send Content-Length with none); not reading it
             # means this connection cannot be reused.
             body = b""
-            if self.headers.get("Content-Length", "0") not in ("", "0") or self.headers.get("Transfer-Encoding"):
+            if self.headers.get("Content-Length", "0") not in ("", "0") or self.headers.get(
+                "Transfer-Encoding"
+            ):
                 self.close_connection = True
         else:
             body = self._read_body()
@@ -108,9 +110,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             bucket, key, query = split_target(self.path)
             req = OssRequest(
-                method=self.command, bucket=bucket, key=key, query=query,
-                headers={k.lower(): v for k, v in self.headers.items()}, body=body, host=host,
-                client_ip=self.client_address[0], request_id=request_id,
+                method=self.command,
+                bucket=bucket,
+                key=key,
+                query=query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                host=host,
+                client_ip=self.client_address[0],
+                request_id=request_id,
             )
             req.api, operation = route(req)
             oss.conditions.count(req.api)
@@ -130,8 +138,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = _error_response(error, self.command, request_id, host)
         except Exception:  # a bug here must still answer like a server, and say so in the log
             log.exception("local OSS failed on %s %s", self.command, self.path)
-            response = _error_response(OssError(500, "InternalError", "The local OSS failed on this request."),
-                                       self.command, request_id, host)
+            response = _error_response(
+                OssError(500, "InternalError", "The local OSS failed on this request."),
+                self.command,
+                request_id,
+                host,
+            )
         self._write(response, request_id)
 
     def _write(self, response: OssResponse, request_id: str) -> None:
@@ -185,13 +197,16 @@ class LocalOSS:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def subscribe(self, bucket: str, events: list[str], target: EventTarget, prefix: str = "",
-                  suffix: str = "") -> Subscription:
+    def subscribe(
+        self, bucket: str, events: list[str], target: EventTarget, prefix: str = "", suffix: str = ""
+    ) -> Subscription:
         return self.notifier.subscribe(bucket, events, target, prefix, suffix)
 
     def stats(self) -> dict[str, object]:
-        return {**self.conditions.snapshot(),
-                "events": {"delivered": self.notifier.delivered, "failed": self.notifier.failed}}
+        return {
+            **self.conditions.snapshot(),
+            "events": {"delivered": self.notifier.delivered, "failed": self.notifier.failed},
+        }
 
     def start(self) -> LocalOSS:
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True, name="local-oss")

@@ -39,8 +39,9 @@ class Store:
         with self.lock:
             bucket = self.bucket(name)
             if bucket.objects or bucket.uploads:
-                raise OssError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.",
-                               BucketName=name)
+                raise OssError(
+                    409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", BucketName=name
+                )
             del self.buckets[name]
             self.persistence.delete_bucket(name)
 
@@ -52,8 +53,9 @@ class Store:
 
     # -- objects ------------------------------------------------------------------------------------------
 
-    def version(self, bucket: Bucket, key: str, version_id: str | None = None,
-                *, allow_delete_marker: bool = False) -> ObjectVersion:
+    def version(
+        self, bucket: Bucket, key: str, version_id: str | None = None, *, allow_delete_marker: bool = False
+    ) -> ObjectVersion:
         """The current version of `key` (or the one named), raising what OSS raises when there is none."""
         versions = bucket.objects.get(key, [])
         if version_id is None:
@@ -64,13 +66,22 @@ class Store:
                 raise no_such_key(key, delete_marker=True)
             return current
         if not is_well_formed_version_id(version_id):
-            raise OssError(400, "InvalidArgument", f"versionId {version_id!r} is not a valid version id.",
-                           ArgumentName="versionId", ArgumentValue=version_id)
+            raise OssError(
+                400,
+                "InvalidArgument",
+                f"versionId {version_id!r} is not a valid version id.",
+                ArgumentName="versionId",
+                ArgumentValue=version_id,
+            )
         for candidate in versions:
             if candidate.version_id == version_id:
                 if candidate.is_delete_marker and not allow_delete_marker:
-                    raise OssError(405, "MethodNotAllowed", "The specified version is a delete marker.",
-                                   headers={"x-oss-delete-marker": "true", "x-oss-version-id": version_id})
+                    raise OssError(
+                        405,
+                        "MethodNotAllowed",
+                        "The specified version is a delete marker.",
+                        headers={"x-oss-delete-marker": "true", "x-oss-version-id": version_id},
+                    )
                 return candidate
         raise no_such_version(key, version_id)
 

@@ -18,20 +18,29 @@ _ALLOWED = re.compile(r"[\w +\-=.:/]*")  # \w: letters and digits of any script,
 def validate(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """The tag set for `pairs`, or the InvalidTag error OSS answers with (naming the offending tag)."""
     if len(pairs) > MAX_TAGS:
-        raise invalid_tag(f"An object can have at most {MAX_TAGS} tags; {len(pairs)} were given.",
-                          "0010-00000217")
+        raise invalid_tag(
+            f"An object can have at most {MAX_TAGS} tags; {len(pairs)} were given.", "0010-00000217"
+        )
     tags: dict[str, str] = {}
     for key, value in pairs:
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise invalid_tag(f"Tag key {key[:40]!r} is {len(key)} characters; keys are 1 to "
-                              f"{MAX_KEY_LENGTH} characters.", "0010-00000209")
+            raise invalid_tag(
+                f"Tag key {key[:40]!r} is {len(key)} characters; keys are 1 to {MAX_KEY_LENGTH} characters.",
+                "0010-00000209",
+            )
         if len(value) > MAX_VALUE_LENGTH:
-            raise invalid_tag(f"The value of tag {key!r} is {len(value)} characters; values are at most "
-                              f"{MAX_VALUE_LENGTH}.", "0010-00000209")
+            raise invalid_tag(
+                f"The value of tag {key!r} is {len(value)} characters; values are at most "
+                f"{MAX_VALUE_LENGTH}.",
+                "0010-00000209",
+            )
         for what, text in (("key", key), ("value", value)):
             if not _ALLOWED.fullmatch(text):
-                raise invalid_tag(f"Tag {what} {text[:40]!r} has a character outside letters, digits, space "
-                                  "and + - = . _ : /.", "0010-00000209")
+                raise invalid_tag(
+                    f"Tag {what} {text[:40]!r} has a character outside letters, digits, space "
+                    "and + - = . _ : /.",
+                    "0010-00000209",
+                )
         if key in tags:
             raise invalid_tag(f"Tag key {key!r} appears more than once.", "0010-00000210")
         tags[key] = value
@@ -63,6 +72,8 @@ def parse_xml(body: bytes) -> dict[str, str]:
     for tag in root.iterfind("TagSet/Tag"):
         key, value = tag.find("Key"), tag.find("Value")
         if key is None or value is None:
-            raise OssError(400, "MalformedXML", "Every <Tag> needs a <Key> and a <Value>.", ec="0010-00000107")
+            raise OssError(
+                400, "MalformedXML", "Every <Tag> needs a <Key> and a <Value>.", ec="0010-00000107"
+            )
         pairs.append((key.text or "", value.text or ""))
     return validate(pairs)

@@ -42,4 +42,6 @@ class Doc:
         self.fields(owner, ID=owner_id, DisplayName=owner_id)
 
     def render(self) -> bytes:
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(self.root, encoding="unicode").encode()
+        return (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(self.root, encoding="unicode").encode()
+        )

@@ -33,8 +33,9 @@ def _prefix(req: OssRequest) -> str:
     for name in _BOUNDED_PARAMS:
         value = req.query.get(name, "")
         if len(value.encode()) > 1023:
-            raise invalid_argument(f"{name} is longer than 1023 bytes, the longest object name.", name,
-                                   value[:100])
+            raise invalid_argument(
+                f"{name} is longer than 1023 bytes, the longest object name.", name, value[:100]
+            )
     return req.query.get("prefix", "")
 
 
@@ -56,18 +57,29 @@ def list_buckets(ctx: ServerContext, req: OssRequest) -> OssResponse:
     container = doc.add(None, "Buckets")
     for bucket in buckets:
         element = doc.add(container, "Bucket")
-        # The endpoints point back at this server, so clients that follow them (oss2's test clean-up) stay local.
-        doc.fields(element, CreationDate=iso8601(bucket.created), ExtranetEndpoint=req.host,
-                   IntranetEndpoint=req.host, Location=bucket.location, Name=bucket.name,
-                   Region=ctx.store.region, StorageClass=bucket.storage_class)
+        # Endpoints point back at this server, so clients that follow them (oss2 test clean-up) stay local.
+        doc.fields(
+            element,
+            CreationDate=iso8601(bucket.created),
+            ExtranetEndpoint=req.host,
+            IntranetEndpoint=req.host,
+            Location=bucket.location,
+            Name=bucket.name,
+            Region=ctx.store.region,
+            StorageClass=bucket.storage_class,
+        )
     return OssResponse.xml(doc)
 
 
 def put_bucket(ctx: ServerContext, req: OssRequest) -> OssResponse:
     if not _BUCKET_NAME.fullmatch(req.bucket):
-        raise OssError(400, "InvalidBucketName", "The specified bucket is not valid: names are 3 to 63 "
-                       "lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
-                       BucketName=req.bucket)
+        raise OssError(
+            400,
+            "InvalidBucketName",
+            "The specified bucket is not valid: names are 3 to 63 "
+            "lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+            BucketName=req.bucket,
+        )
     ctx.store.create_bucket(req.bucket)
     return OssResponse(headers={"Location": f"/{req.bucket}"})
 
@@ -81,10 +93,20 @@ def get_bucket_info(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     doc = Doc("BucketInfo")
     element = doc.add(None, "Bucket")
-    doc.fields(element, AccessMonitor="Disabled", CreationDate=iso8601(bucket.created),
-               ExtranetEndpoint=req.host, IntranetEndpoint=req.host, Location=bucket.location,
-               StorageClass=bucket.storage_class, TransferAcceleration="Disabled",
-               CrossRegionReplication="Disabled", Name=bucket.name, ResourceGroupId="", Comment="")
+    doc.fields(
+        element,
+        AccessMonitor="Disabled",
+        CreationDate=iso8601(bucket.created),
+        ExtranetEndpoint=req.host,
+        IntranetEndpoint=req.host,
+        Location=bucket.location,
+        StorageClass=bucket.storage_class,
+        TransferAcceleration="Disabled",
+        CrossRegionReplication="Disabled",
+        Name=bucket.name,
+        ResourceGroupId="",
+        Comment="",
+    )
     doc.owner(element, ctx.owner_id)
     doc.add(doc.add(element, "AccessControlList"), "Grant", "private")
     sse = doc.add(element, "ServerSideEncryptionRule")
@@ -124,8 +146,14 @@ def get_bucket_versioning(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def list_live_channels(ctx: ServerContext, req: OssRequest) -> OssResponse:
     ctx.store.bucket(req.bucket)
     doc = Doc("ListLiveChannelResult")
-    doc.fields(None, Prefix=req.query.get("prefix", ""), Marker=req.query.get("marker", ""),
-               MaxKeys=_max_keys(req), IsTruncated=False, NextMarker="")
+    doc.fields(
+        None,
+        Prefix=req.query.get("prefix", ""),
+        Marker=req.query.get("marker", ""),
+        MaxKeys=_max_keys(req),
+        IsTruncated=False,
+        NextMarker="",
+    )
     return OssResponse.xml(doc)
 
 
@@ -138,9 +166,15 @@ def _is_live(bucket: Bucket) -> Callable[[str], bool]:
 
 def _add_contents(doc: Doc, version: ObjectVersion, encode: bool, owner_id: str | None) -> None:
     element = doc.add(None, "Contents")
-    doc.fields(element, Key=url_encode(version.key, encode), LastModified=iso8601(version.last_modified),
-               ETag=f'"{version.etag}"', Type=version.object_type, Size=version.size,
-               StorageClass=version.storage_class)
+    doc.fields(
+        element,
+        Key=url_encode(version.key, encode),
+        LastModified=iso8601(version.last_modified),
+        ETag=f'"{version.etag}"',
+        Type=version.object_type,
+        Size=version.size,
+        StorageClass=version.storage_class,
+    )
     if owner_id is not None:
         doc.owner(element, owner_id)
 
@@ -151,13 +185,25 @@ def list_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
     max_keys, encode = _max_keys(req), _encode(req)
     with ctx.store.lock:
         start = max(marker, prefix)
-        result = page(bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
-                      prefix=prefix, delimiter=delimiter, max_keys=max_keys, marker=marker,
-                      include=_is_live(bucket))
+        result = page(
+            bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            marker=marker,
+            include=_is_live(bucket),
+        )
         versions = [bucket.objects[k][-1] for k in result.keys]
     doc = Doc("ListBucketResult")
-    doc.fields(None, Name=bucket.name, Prefix=url_encode(prefix, encode), Marker=url_encode(marker, encode),
-               MaxKeys=max_keys, Delimiter=url_encode(delimiter, encode), IsTruncated=result.is_truncated)
+    doc.fields(
+        None,
+        Name=bucket.name,
+        Prefix=url_encode(prefix, encode),
+        Marker=url_encode(marker, encode),
+        MaxKeys=max_keys,
+        Delimiter=url_encode(delimiter, encode),
+        IsTruncated=result.is_truncated,
+    )
     if encode:
         doc.add(None, "EncodingType", "url")
     if result.is_truncated:
@@ -178,10 +224,11 @@ def _marker_from_token(token: str) -> str:
         raw = base64.urlsafe_b64decode(token.encode())
         if not raw.startswith(b"local-oss:"):
             raise ValueError(token)
-        return raw[len(b"local-oss:"):].decode()
+        return raw[len(b"local-oss:") :].decode()
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise invalid_argument("The continuation token provided is incorrect.", "continuation-token",
-                               token) from exc
+        raise invalid_argument(
+            "The continuation token provided is incorrect.", "continuation-token", token
+        ) from exc
 
 
 def list_objects_v2(ctx: ServerContext, req: OssRequest) -> OssResponse:
@@ -193,13 +240,24 @@ def list_objects_v2(ctx: ServerContext, req: OssRequest) -> OssResponse:
     fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
     with ctx.store.lock:
         start = max(marker, prefix)
-        result = page(bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
-                      prefix=prefix, delimiter=delimiter, max_keys=max_keys, marker=marker,
-                      include=_is_live(bucket))
+        result = page(
+            bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            marker=marker,
+            include=_is_live(bucket),
+        )
         versions = [bucket.objects[k][-1] for k in result.keys]
     doc = Doc("ListBucketResult")
-    doc.fields(None, Name=bucket.name, Prefix=url_encode(prefix, encode), MaxKeys=max_keys,
-               Delimiter=url_encode(delimiter, encode), IsTruncated=result.is_truncated)
+    doc.fields(
+        None,
+        Name=bucket.name,
+        Prefix=url_encode(prefix, encode),
+        MaxKeys=max_keys,
+        Delimiter=url_encode(delimiter, encode),
+        IsTruncated=result.is_truncated,
+    )
     if start_after:
         doc.add(None, "StartAfter", url_encode(start_after, encode))
     if token:
@@ -255,28 +313,50 @@ def list_object_versions(ctx: ServerContext, req: OssRequest) -> OssResponse:
                 break
         latest = {id(bucket.objects[v.key][-1]) for v in entries}
     doc = Doc("ListVersionsResult")
-    doc.fields(None, Name=bucket.name, Prefix=url_encode(prefix, encode), KeyMarker=url_encode(key_marker, encode),
-               VersionIdMarker=id_marker, MaxKeys=max_keys, Delimiter=url_encode(delimiter, encode),
-               IsTruncated=truncated)
+    doc.fields(
+        None,
+        Name=bucket.name,
+        Prefix=url_encode(prefix, encode),
+        KeyMarker=url_encode(key_marker, encode),
+        VersionIdMarker=id_marker,
+        MaxKeys=max_keys,
+        Delimiter=url_encode(delimiter, encode),
+        IsTruncated=truncated,
+    )
     if encode:
         doc.add(None, "EncodingType", "url")
     if truncated and entries:
-        doc.fields(None, NextKeyMarker=url_encode(entries[-1].key, encode),
-                   NextVersionIdMarker=entries[-1].version_id)
+        doc.fields(
+            None,
+            NextKeyMarker=url_encode(entries[-1].key, encode),
+            NextVersionIdMarker=entries[-1].version_id,
+        )
     elif truncated:
         doc.fields(None, NextKeyMarker=url_encode(prefixes[-1], encode), NextVersionIdMarker="")
     for version in entries:
         is_latest = id(version) in latest
         if version.is_delete_marker:
             element = doc.add(None, "DeleteMarker")
-            doc.fields(element, Key=url_encode(version.key, encode), VersionId=version.version_id,
-                       IsLatest=is_latest, LastModified=iso8601(version.last_modified))
+            doc.fields(
+                element,
+                Key=url_encode(version.key, encode),
+                VersionId=version.version_id,
+                IsLatest=is_latest,
+                LastModified=iso8601(version.last_modified),
+            )
         else:
             element = doc.add(None, "Version")
-            doc.fields(element, Key=url_encode(version.key, encode), VersionId=version.version_id,
-                       IsLatest=is_latest, LastModified=iso8601(version.last_modified),
-                       ETag=f'"{version.etag}"', Type=version.object_type, Size=version.size,
-                       StorageClass=version.storage_class)
+            doc.fields(
+                element,
+                Key=url_encode(version.key, encode),
+                VersionId=version.version_id,
+                IsLatest=is_latest,
+                LastModified=iso8601(version.last_modified),
+                ETag=f'"{version.etag}"',
+                Type=version.object_type,
+                Size=version.size,
+                StorageClass=version.storage_class,
+            )
         doc.owner(element, ctx.owner_id)
     for common in prefixes:
         doc.add(doc.add(None, "CommonPrefixes"), "Prefix", url_encode(common, encode))

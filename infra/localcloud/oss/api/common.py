@@ -41,17 +41,25 @@ class ServerContext:
 def check_key(key: str) -> None:
     size = len(key.encode("utf-8"))
     if not key or size > MAX_KEY_BYTES:
-        raise OssError(400, "InvalidObjectName", f"Object names are 1 to {MAX_KEY_BYTES} bytes of UTF-8; "
-                       f"this one is {size}.", ObjectName=key[:100])
+        raise OssError(
+            400,
+            "InvalidObjectName",
+            f"Object names are 1 to {MAX_KEY_BYTES} bytes of UTF-8; this one is {size}.",
+            ObjectName=key[:100],
+        )
     if key[0] in "/\\":
-        raise OssError(400, "InvalidObjectName", "Object names cannot start with '/' or '\\'.",
-                       ObjectName=key[:100])
+        raise OssError(
+            400, "InvalidObjectName", "Object names cannot start with '/' or '\\'.", ObjectName=key[:100]
+        )
 
 
 def reject_encryption(req: OssRequest) -> None:
     if req.header("x-oss-server-side-encryption"):
-        raise invalid_argument("Server-side encryption is not supported by the local OSS.",
-                               "x-oss-server-side-encryption", req.header("x-oss-server-side-encryption"))
+        raise invalid_argument(
+            "Server-side encryption is not supported by the local OSS.",
+            "x-oss-server-side-encryption",
+            req.header("x-oss-server-side-encryption"),
+        )
 
 
 def check_content_md5(req: OssRequest, body: bytes) -> None:
@@ -107,30 +115,49 @@ def parse_copy_source(header: str) -> tuple[str, str, str | None]:
     if query:
         name, _, value = query.partition("=")
         if name != "versionId":
-            raise invalid_argument(f"x-oss-copy-source has an unknown parameter {name!r}.",
-                                   "x-oss-copy-source", header)
+            raise invalid_argument(
+                f"x-oss-copy-source has an unknown parameter {name!r}.", "x-oss-copy-source", header
+            )
         version_id = unquote(value)
     if not bucket or not key:
         raise invalid_argument("x-oss-copy-source is not /bucket/key.", "x-oss-copy-source", header)
     return bucket, key, version_id
 
 
-def emit(ctx: ServerContext, req: OssRequest, event_name: str, bucket: Bucket, version: ObjectVersion,
-         previous: ObjectVersion | None = None, *, position: int | None = None,
-         size: int | None = None, delta_size: int | None = None) -> None:
+def emit(
+    ctx: ServerContext,
+    req: OssRequest,
+    event_name: str,
+    bucket: Bucket,
+    version: ObjectVersion,
+    previous: ObjectVersion | None = None,
+    *,
+    position: int | None = None,
+    size: int | None = None,
+    delta_size: int | None = None,
+) -> None:
     created = event_name.startswith("ObjectCreated:")
-    ctx.notifier.publish(ObjectEvent(
-        event_name=event_name,
-        bucket=bucket.name,
-        key=version.key,
-        size=version.size if size is None else size,
-        delta_size=delta_size if delta_size is not None else version.size - (previous.size if previous else 0),
-        etag=version.etag,
-        request_id=req.request_id,
-        source_ip=req.client_ip,
-        version_id=version.version_id if bucket.versioning and version.version_id != NULL_VERSION else None,
-        position=position,
-        mime_type=version.content_type if created else None,
-        user_meta={k: v.encode("latin-1").decode("utf-8", "replace") for k, v in version.user_meta.items()}
-        if created else None,
-    ))
+    ctx.notifier.publish(
+        ObjectEvent(
+            event_name=event_name,
+            bucket=bucket.name,
+            key=version.key,
+            size=version.size if size is None else size,
+            delta_size=delta_size
+            if delta_size is not None
+            else version.size - (previous.size if previous else 0),
+            etag=version.etag,
+            request_id=req.request_id,
+            source_ip=req.client_ip,
+            version_id=version.version_id
+            if bucket.versioning and version.version_id != NULL_VERSION
+            else None,
+            position=position,
+            mime_type=version.content_type if created else None,
+            user_meta={
+                k: v.encode("latin-1").decode("utf-8", "replace") for k, v in version.user_meta.items()
+            }
+            if created
+            else None,
+        )
+    )

@@ -39,17 +39,28 @@ def _upload(bucket: Bucket, req: OssRequest) -> MultipartUpload:
 
 def _placeholder(upload: MultipartUpload, etag: str) -> ObjectVersion:
     """What events about an unfinished upload describe (the object itself does not exist yet)."""
-    return ObjectVersion(key=upload.key, etag=etag, content_type=upload.content_type,
-                         user_meta=upload.user_meta, object_type="Multipart")
+    return ObjectVersion(
+        key=upload.key,
+        etag=etag,
+        content_type=upload.content_type,
+        user_meta=upload.user_meta,
+        object_type="Multipart",
+    )
 
 
 def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     check_key(req.key)
     reject_encryption(req)
-    upload = MultipartUpload(upload_id=secrets.token_hex(16).upper(), key=req.key, initiated=time.time(),
-                             content_type=content_type(req, req.key), user_meta=req.user_meta,
-                             system_meta=system_meta(req), tags=tagging.parse_header(req.header("x-oss-tagging")))
+    upload = MultipartUpload(
+        upload_id=secrets.token_hex(16).upper(),
+        key=req.key,
+        initiated=time.time(),
+        content_type=content_type(req, req.key),
+        user_meta=req.user_meta,
+        system_meta=system_meta(req),
+        tags=tagging.parse_header(req.header("x-oss-tagging")),
+    )
     with ctx.store.lock:
         bucket.uploads[upload.upload_id] = upload
         ctx.store.persistence.save_upload(bucket.name, upload)
@@ -65,7 +76,9 @@ def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def _part_number(req: OssRequest) -> int:
     text = req.query.get("partNumber", "")
     if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
-        raise invalid_argument(f"partNumber {text!r} is not between 1 and {MAX_PART_NUMBER}.", "partNumber", text)
+        raise invalid_argument(
+            f"partNumber {text!r} is not between 1 and {MAX_PART_NUMBER}.", "partNumber", text
+        )
     return int(text)
 
 
@@ -102,8 +115,11 @@ def upload_part_copy(ctx: ServerContext, req: OssRequest) -> OssResponse:
         start = int(match[1]) if match else 0
         end = (int(match[2]) if match[2] else len(data) - 1) if match else -1
         if not match or start > end or end >= len(data):
-            raise invalid_argument(f"x-oss-copy-source-range {span!r} is outside the source object.",
-                                   "x-oss-copy-source-range", span)
+            raise invalid_argument(
+                f"x-oss-copy-source-range {span!r} is outside the source object.",
+                "x-oss-copy-source-range",
+                span,
+            )
         data = data[start : end + 1]
     part = _store_part(ctx, req, data, "ObjectCreated:UploadPartCopy")
     doc = Doc("CopyPartResult")
@@ -117,7 +133,9 @@ def upload_part_copy(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
     if req.header("x-oss-complete-all").lower() == "yes":
         if req.body.strip():
-            raise invalid_argument("With x-oss-complete-all: yes the body must be empty.", "x-oss-complete-all")
+            raise invalid_argument(
+                "With x-oss-complete-all: yes the body must be empty.", "x-oss-complete-all"
+            )
         return [upload.parts[n] for n in sorted(upload.parts)]
     try:
         root = ET.fromstring(req.body)
@@ -129,9 +147,14 @@ def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
         etag = (element.findtext("ETag") or "").strip().strip('"')
         part = upload.parts.get(int(number_text)) if number_text.isdigit() else None
         if part is None or part.etag != etag.upper():
-            raise OssError(400, "InvalidPart", "One or more of the specified parts could not be found or the "
-                           "specified entity tag might not have matched the part's entity tag.",
-                           PartNumber=number_text, ETag=etag)
+            raise OssError(
+                400,
+                "InvalidPart",
+                "One or more of the specified parts could not be found or the "
+                "specified entity tag might not have matched the part's entity tag.",
+                PartNumber=number_text,
+                ETag=etag,
+            )
         if parts and part.number <= parts[-1].number:
             raise OssError(400, "InvalidPartOrder", "The list of parts was not in ascending order.")
         parts.append(part)
@@ -146,22 +169,37 @@ def complete(ctx: ServerContext, req: OssRequest) -> OssResponse:
         upload = _upload(bucket, req)
         parts = _requested_parts(req, upload)
         data = b"".join(p.data for p in parts)
-        version = ObjectVersion(key=upload.key, data=data, object_type="Multipart",
-                                content_type=upload.content_type, user_meta=upload.user_meta,
-                                system_meta=upload.system_meta, tags=upload.tags,
-                                etag=multipart_etag(p.etag for p in parts), crc64=crc64(data))
+        version = ObjectVersion(
+            key=upload.key,
+            data=data,
+            object_type="Multipart",
+            content_type=upload.content_type,
+            user_meta=upload.user_meta,
+            system_meta=upload.system_meta,
+            tags=upload.tags,
+            etag=multipart_etag(p.etag for p in parts),
+            crc64=crc64(data),
+        )
         previous = ctx.store.put(bucket, version)
         del bucket.uploads[upload.upload_id]
         ctx.store.persistence.delete_upload(bucket.name, upload.upload_id)
     emit(ctx, req, "ObjectCreated:CompleteMultipartUpload", bucket, version, previous)
-    headers = {"ETag": f'"{version.etag}"', "x-oss-hash-crc64ecma": str(version.crc64),
-               **version_headers(bucket, version)}
+    headers = {
+        "ETag": f'"{version.etag}"',
+        "x-oss-hash-crc64ecma": str(version.crc64),
+        **version_headers(bucket, version),
+    }
     encode = req.query.get("encoding-type") == "url"
     doc = Doc("CompleteMultipartUploadResult")
     if encode:
         doc.add(None, "EncodingType", "url")
-    doc.fields(None, Location=f"{req.host}/{bucket.name}/{url_encode(version.key, True)}", Bucket=bucket.name,
-               Key=url_encode(version.key, encode), ETag=f'"{version.etag}"')
+    doc.fields(
+        None,
+        Location=f"{req.host}/{bucket.name}/{url_encode(version.key, True)}",
+        Bucket=bucket.name,
+        Key=url_encode(version.key, encode),
+        ETag=f'"{version.etag}"',
+    )
     return OssResponse.xml(doc, headers=headers)
 
 
@@ -201,8 +239,10 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
     for upload in uploads:
         if not upload.key.startswith(prefix):
             continue
-        if key_marker and (upload.key < key_marker or (upload.key == key_marker and (
-                not id_marker or upload.upload_id <= id_marker))):
+        if key_marker and (
+            upload.key < key_marker
+            or (upload.key == key_marker and (not id_marker or upload.upload_id <= id_marker))
+        ):
             continue
         cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
         common = upload.key[: cut + len(delimiter)] if cut >= 0 else None
@@ -217,13 +257,24 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
         else:
             entries.append(upload)
             next_key, next_id = upload.key, upload.upload_id
-    doc.fields(None, NextKeyMarker=url_encode(next_key, encode), NextUploadIdMarker=next_id,
-               Delimiter=url_encode(delimiter, encode), Prefix=url_encode(prefix, encode),
-               MaxUploads=max_uploads, IsTruncated=truncated)
+    doc.fields(
+        None,
+        NextKeyMarker=url_encode(next_key, encode),
+        NextUploadIdMarker=next_id,
+        Delimiter=url_encode(delimiter, encode),
+        Prefix=url_encode(prefix, encode),
+        MaxUploads=max_uploads,
+        IsTruncated=truncated,
+    )
     for upload in entries:
         element = doc.add(None, "Upload")
-        doc.fields(element, Key=url_encode(upload.key, encode), UploadId=upload.upload_id,
-                   StorageClass="Standard", Initiated=iso8601(upload.initiated))
+        doc.fields(
+            element,
+            Key=url_encode(upload.key, encode),
+            UploadId=upload.upload_id,
+            StorageClass="Standard",
+            Initiated=iso8601(upload.initiated),
+        )
     for common in prefixes:
         doc.add(doc.add(None, "CommonPrefixes"), "Prefix", url_encode(common, encode))
     return OssResponse.xml(doc)
@@ -233,8 +284,9 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     marker_text = req.query.get("part-number-marker", "0") or "0"
     if not marker_text.isdigit():
-        raise invalid_argument(f"part-number-marker {marker_text!r} is not a number.", "part-number-marker",
-                               marker_text)
+        raise invalid_argument(
+            f"part-number-marker {marker_text!r} is not a number.", "part-number-marker", marker_text
+        )
     max_parts = _max(req, "max-parts", 1000)
     encode = req.query.get("encoding-type") == "url"
     with ctx.store.lock:
@@ -242,13 +294,25 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
         parts = [upload.parts[n] for n in sorted(upload.parts) if n > int(marker_text)]
     page, truncated = parts[:max_parts], len(parts) > max_parts
     doc = Doc("ListPartsResult")
-    doc.fields(None, Bucket=bucket.name, Key=url_encode(upload.key, encode), UploadId=upload.upload_id,
-               PartNumberMarker=marker_text, NextPartNumberMarker=page[-1].number if page else marker_text,
-               MaxParts=max_parts, IsTruncated=truncated)
+    doc.fields(
+        None,
+        Bucket=bucket.name,
+        Key=url_encode(upload.key, encode),
+        UploadId=upload.upload_id,
+        PartNumberMarker=marker_text,
+        NextPartNumberMarker=page[-1].number if page else marker_text,
+        MaxParts=max_parts,
+        IsTruncated=truncated,
+    )
     if encode:
         doc.add(None, "EncodingType", "url")
     for part in page:
         element = doc.add(None, "Part")
-        doc.fields(element, PartNumber=part.number, LastModified=iso8601(part.last_modified),
-                   ETag=f'"{part.etag}"', Size=len(part.data))
+        doc.fields(
+            element,
+            PartNumber=part.number,
+            LastModified=iso8601(part.last_modified),
+            ETag=f'"{part.etag}"',
+            Size=len(part.data),
+        )
     return OssResponse.xml(doc)

@@ -32,18 +32,35 @@ from .common import (
 MAX_BATCH_DELETE = 1000
 
 
-def _new_version(req: OssRequest, key: str, data: bytes, tags: dict[str, str], object_type: str = "Normal",
-                 ) -> ObjectVersion:
-    return ObjectVersion(key=key, data=data, object_type=object_type, content_type=content_type(req, key),
-                         user_meta=req.user_meta, system_meta=system_meta(req), tags=tags,
-                         etag=md5_etag(data), crc64=crc64(data))
+def _new_version(
+    req: OssRequest,
+    key: str,
+    data: bytes,
+    tags: dict[str, str],
+    object_type: str = "Normal",
+) -> ObjectVersion:
+    return ObjectVersion(
+        key=key,
+        data=data,
+        object_type=object_type,
+        content_type=content_type(req, key),
+        user_meta=req.user_meta,
+        system_meta=system_meta(req),
+        tags=tags,
+        etag=md5_etag(data),
+        crc64=crc64(data),
+    )
 
 
 def _check_overwrite(req: OssRequest, bucket: Bucket) -> None:
     current = bucket.current(req.key)
     if req.header("x-oss-forbid-overwrite").lower() == "true" and current and not current.is_delete_marker:
-        raise OssError(409, "FileAlreadyExists", "The object you specified already exists and can not be "
-                       "overwritten.", Key=req.key)
+        raise OssError(
+            409,
+            "FileAlreadyExists",
+            "The object you specified already exists and can not be overwritten.",
+            Key=req.key,
+        )
 
 
 def put_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
@@ -57,8 +74,14 @@ def put_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
         version = _new_version(req, req.key, req.body, tags)
         previous = ctx.store.put(bucket, version)
     emit(ctx, req, "ObjectCreated:PutObject", bucket, version, previous)
-    return OssResponse(headers={"ETag": f'"{version.etag}"', "x-oss-hash-crc64ecma": str(version.crc64),
-                                "Content-MD5": req.header("content-md5"), **version_headers(bucket, version)})
+    return OssResponse(
+        headers={
+            "ETag": f'"{version.etag}"',
+            "x-oss-hash-crc64ecma": str(version.crc64),
+            "Content-MD5": req.header("content-md5"),
+            **version_headers(bucket, version),
+        }
+    )
 
 
 def _resolve(ctx: ServerContext, bucket: Bucket, version: ObjectVersion) -> ObjectVersion:
@@ -68,8 +91,13 @@ def _resolve(ctx: ServerContext, bucket: Bucket, version: ObjectVersion) -> Obje
     try:
         return ctx.store.version(bucket, version.symlink_target)
     except OssError as exc:
-        raise OssError(404, "SymlinkTargetNotExist", "The symlink target object does not exist.",
-                       Key=version.key, TargetKey=version.symlink_target) from exc
+        raise OssError(
+            404,
+            "SymlinkTargetNotExist",
+            "The symlink target object does not exist.",
+            Key=version.key,
+            TargetKey=version.symlink_target,
+        ) from exc
 
 
 def _http_time(value: str) -> float | None:
@@ -84,12 +112,20 @@ def check_conditions(headers: dict[str, str], etag: str, last_modified: float, p
     modified = int(last_modified)
     if_match = headers.get(f"{prefix}if-match")
     if if_match and if_match.strip('"') != etag:
-        raise OssError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not "
-                       "hold.", Condition="If-Match")
+        raise OssError(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+            Condition="If-Match",
+        )
     unmodified_since = _http_time(headers.get(f"{prefix}if-unmodified-since", ""))
     if unmodified_since is not None and modified > unmodified_since:
-        raise OssError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not "
-                       "hold.", Condition="If-Unmodified-Since")
+        raise OssError(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold.",
+            Condition="If-Unmodified-Since",
+        )
     if_none_match = headers.get(f"{prefix}if-none-match")
     if if_none_match and if_none_match.strip('"') == etag:
         raise OssError(304, "NotModified", "The object was not modified.")
@@ -100,9 +136,12 @@ def check_conditions(headers: dict[str, str], etag: str, last_modified: float, p
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _RESPONSE_OVERRIDES = {
-    "response-content-type": "Content-Type", "response-content-language": "Content-Language",
-    "response-expires": "Expires", "response-cache-control": "Cache-Control",
-    "response-content-disposition": "Content-Disposition", "response-content-encoding": "Content-Encoding",
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
 }
 
 
@@ -146,10 +185,15 @@ def head_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def get_object_meta(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     version = ctx.store.version(bucket, req.key, requested_version(req))
-    return OssResponse(headers={"ETag": f'"{version.etag}"', "Content-Length": str(version.size),
-                                "Last-Modified": http_date(version.last_modified),
-                                "x-oss-last-access-time": http_date(version.last_modified),
-                                **version_headers(bucket, version)})
+    return OssResponse(
+        headers={
+            "ETag": f'"{version.etag}"',
+            "Content-Length": str(version.size),
+            "Last-Modified": http_date(version.last_modified),
+            "x-oss-last-access-time": http_date(version.last_modified),
+            **version_headers(bucket, version),
+        }
+    )
 
 
 def _delete(ctx: ServerContext, bucket: Bucket, key: str, version_id: str | None) -> dict[str, str]:
@@ -157,8 +201,9 @@ def _delete(ctx: ServerContext, bucket: Bucket, key: str, version_id: str | None
     with ctx.store.lock:
         if version_id is not None:
             if not is_well_formed_version_id(version_id):
-                raise invalid_argument(f"versionId {version_id!r} is not a valid version id.", "versionId",
-                                       version_id)
+                raise invalid_argument(
+                    f"versionId {version_id!r} is not a valid version id.", "versionId", version_id
+                )
             removed = ctx.store.remove_version(bucket, key, version_id)
             facts = {"x-oss-version-id": version_id}
             if removed is not None and removed.is_delete_marker:
@@ -215,8 +260,9 @@ def delete_multiple_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
     if not entries:
         raise malformed_xml("The <Delete> document names no objects.")
     if len(entries) > MAX_BATCH_DELETE:
-        raise malformed_xml(f"At most {MAX_BATCH_DELETE} objects can be deleted at once; {len(entries)} were "
-                            "given.")
+        raise malformed_xml(
+            f"At most {MAX_BATCH_DELETE} objects can be deleted at once; {len(entries)} were given."
+        )
     encode = req.query.get("encoding-type") == "url"
     doc = Doc("DeleteResult")
     if encode:
@@ -247,8 +293,10 @@ def copy_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     source_bucket = ctx.store.bucket(source_bucket_name)
     metadata_directive = req.header("x-oss-metadata-directive", "COPY").upper()
     tagging_directive = req.header("x-oss-tagging-directive", "COPY").upper()
-    for name, value in (("x-oss-metadata-directive", metadata_directive),
-                        ("x-oss-tagging-directive", tagging_directive)):
+    for name, value in (
+        ("x-oss-metadata-directive", metadata_directive),
+        ("x-oss-tagging-directive", tagging_directive),
+    ):
         if value not in ("COPY", "REPLACE"):
             raise invalid_argument(f"{name} must be COPY or REPLACE.", name, value)
     new_tags = tagging.parse_header(req.header("x-oss-tagging")) if tagging_directive == "REPLACE" else None
@@ -259,7 +307,11 @@ def copy_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
         check_conditions(req.headers, content.etag, content.last_modified, prefix="x-oss-copy-source-")
         replace_meta = metadata_directive == "REPLACE"
         version = ObjectVersion(
-            key=req.key, data=content.data, object_type="Normal", etag=content.etag, crc64=content.crc64,
+            key=req.key,
+            data=content.data,
+            object_type="Normal",
+            etag=content.etag,
+            crc64=content.crc64,
             content_type=content_type(req, req.key) if replace_meta else content.content_type,
             user_meta=req.user_meta if replace_meta else dict(source.user_meta),
             system_meta=system_meta(req) if replace_meta else dict(content.system_meta),
@@ -281,8 +333,9 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     reject_encryption(req)
     position_text = req.query.get("position", "")
     if not position_text.isdigit():
-        raise invalid_argument(f"position {position_text!r} is not a non-negative integer.", "position",
-                               position_text)
+        raise invalid_argument(
+            f"position {position_text!r} is not a non-negative integer.", "position", position_text
+        )
     position = int(position_text)
     check_content_md5(req, req.body)
     with ctx.store.lock:
@@ -293,8 +346,12 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
         if current is not None and current.object_type != "Appendable":
             raise OssError(409, "ObjectNotAppendable", "The object is not appendable.", Key=req.key)
         if position != length:
-            raise OssError(409, "PositionNotEqualToLength", "Position is not equal to file length.",
-                           headers={"x-oss-next-append-position": str(length)})
+            raise OssError(
+                409,
+                "PositionNotEqualToLength",
+                "Position is not equal to file length.",
+                headers={"x-oss-next-append-position": str(length)},
+            )
         if current is None:
             # Only the append that creates the object sets its tags and metadata.
             tags = tagging.parse_header(req.header("x-oss-tagging"))
@@ -306,10 +363,15 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
             version.etag, version.crc64 = md5_etag(version.data), crc64(version.data)
             version.last_modified = time.time()
             ctx.store.touch(bucket, req.key)
-    emit(ctx, req, "ObjectCreated:AppendObject", bucket, version, position=position,
-         delta_size=len(req.body))
-    return OssResponse(headers={"ETag": f'"{version.etag}"', "x-oss-next-append-position": str(version.size),
-                                "x-oss-hash-crc64ecma": str(version.crc64), **version_headers(bucket, version)})
+    emit(ctx, req, "ObjectCreated:AppendObject", bucket, version, position=position, delta_size=len(req.body))
+    return OssResponse(
+        headers={
+            "ETag": f'"{version.etag}"',
+            "x-oss-next-append-position": str(version.size),
+            "x-oss-hash-crc64ecma": str(version.crc64),
+            **version_headers(bucket, version),
+        }
+    )
 
 
 def put_symlink(ctx: ServerContext, req: OssRequest) -> OssResponse:
@@ -335,9 +397,15 @@ def get_symlink(ctx: ServerContext, req: OssRequest) -> OssResponse:
     version = ctx.store.version(bucket, req.key, requested_version(req))
     if version.object_type != "Symlink":
         raise OssError(400, "NotSymlink", "The specified object is not a symlink.", Key=req.key)
-    return OssResponse(headers={"x-oss-symlink-target": quote(version.symlink_target),
-                                "ETag": f'"{version.etag}"', "Last-Modified": http_date(version.last_modified),
-                                **version.user_meta, **version_headers(bucket, version)})
+    return OssResponse(
+        headers={
+            "x-oss-symlink-target": quote(version.symlink_target),
+            "ETag": f'"{version.etag}"',
+            "Last-Modified": http_date(version.last_modified),
+            **version.user_meta,
+            **version_headers(bucket, version),
+        }
+    )
 
 
 def get_object_acl(ctx: ServerContext, req: OssRequest) -> OssResponse:

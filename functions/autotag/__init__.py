@@ -1,0 +1,1 @@
+"""oss-autotag: the code deployed to Function Compute. Pure core modules, thin I/O shells."""
