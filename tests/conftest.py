@@ -1,0 +1,69 @@
+"""Shared fixtures: a local OSS on a free port, and oss2 clients of every signing flavour for it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import oss2
+import pytest
+from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
+
+LONG_TERM, STS = DEFAULT_CREDENTIALS
+REGION = "cn-hangzhou"
+
+
+def make_auth(kind: str) -> oss2.AuthBase:
+    """`v1`, `v4`, `sts-v1` or `sts-v4` signing with the local OSS's default credentials."""
+    version = oss2.AUTH_VERSION_4 if kind.endswith("v4") else oss2.AUTH_VERSION_1
+    if kind.startswith("sts"):
+        return oss2.StsAuth(
+            STS.access_key_id, STS.access_key_secret, STS.security_token, auth_version=version
+        )
+    return oss2.make_auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret, version)
+
+
+@pytest.fixture(scope="session")
+def local_oss() -> Iterator[LocalOSS]:
+    with LocalOSS() as server:
+        yield server
+
+
+@pytest.fixture
+def oss(local_oss: LocalOSS) -> Iterator[LocalOSS]:
+    """The session's server with no faults, latency or subscriptions left over from another test."""
+    yield local_oss
+    local_oss.conditions.set_faults([])
+    local_oss.conditions.latency_seconds = 0
+    for subscription in local_oss.notifier.subscriptions():
+        local_oss.notifier.unsubscribe(subscription.id)
+
+
+BucketFactory = Callable[..., oss2.Bucket]
+
+
+@pytest.fixture
+def new_bucket(oss: LocalOSS) -> BucketFactory:
+    """Creates a bucket with a unique name; `auth` picks the signing flavour of the returned client."""
+
+    def create(auth: str = "v1", versioning: str = "") -> oss2.Bucket:
+        name = f"t-{uuid.uuid4().hex[:16]}"
+        bucket = oss2.Bucket(make_auth(auth), oss.endpoint, name, region=REGION)
+        bucket.create_bucket()
+        if versioning:
+            config = oss2.models.BucketVersioningConfig()
+            config.status = versioning
+            bucket.put_bucket_versioning(config)
+        return bucket
+
+    return create
+
+
+@pytest.fixture
+def bucket(new_bucket: BucketFactory) -> oss2.Bucket:
+    return new_bucket()
+
+
+def tags_of(bucket: oss2.Bucket, key: str, **params: str) -> dict[str, str]:
+    result = bucket.get_object_tagging(key, params=params or None)
+    return dict(result.tag_set.tagging_rule)
