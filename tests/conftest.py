@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import oss2
 import pytest
+
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 LONG_TERM, STS = DEFAULT_CREDENTIALS

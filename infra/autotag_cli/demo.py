@@ -10,9 +10,10 @@ import threading
 
 import click
 import oss2
-from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 from rich.console import Console
 from rich.table import Table
+
+from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 BUCKET = "autotag-demo"
 

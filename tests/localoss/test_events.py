@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import oss2
 import pytest
 from conftest import BucketFactory
+
 from localcloud.oss import LocalOSS
 from localcloud.oss.events import Subscription
 

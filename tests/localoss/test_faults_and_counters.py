@@ -5,6 +5,7 @@ from __future__ import annotations
 import oss2
 import pytest
 import requests
+
 from localcloud.oss import FaultRule, LocalOSS
 
 

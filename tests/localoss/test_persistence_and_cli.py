@@ -10,6 +10,7 @@ from pathlib import Path
 
 import oss2
 from conftest import make_auth, tags_of
+
 from localcloud.oss import LocalOSS
 
 AUTOTAG = str(Path(sys.executable).with_name("autotag"))

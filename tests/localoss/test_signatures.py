@@ -12,6 +12,7 @@ import oss2
 import pytest
 import requests
 from conftest import STS, BucketFactory, make_auth
+
 from localcloud.oss import LocalOSS
 from localcloud.oss.auth import Credential, authenticate
 from localcloud.oss.errors import OssError

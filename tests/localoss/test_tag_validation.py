@@ -6,6 +6,7 @@ import oss2
 import pytest
 import requests
 from conftest import tags_of
+
 from localcloud.oss import LocalOSS
 
 
