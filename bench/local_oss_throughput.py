@@ -7,34 +7,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import oss2
 from rich.console import Console
 from rich.table import Table
 
+from localcloud.oss.process import spawn
+
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "bench-key", "bench-secret"
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    autotag = Path(sys.executable).with_name("autotag")
-    server = subprocess.Popen(
-        [str(autotag), "local", "oss", "--port", "0", "--credential", f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    match = re.search(r"(http://\S+)", server.stdout.readline())
-    if not match:
-        server.kill()
-        sys.exit("local OSS did not start")
-    return server, match.group(1)
 
 
 def measure(call: Callable[[oss2.Bucket, int], object], buckets: list[oss2.Bucket], requests: int) -> float:
@@ -56,7 +39,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="requests per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()
-    server, endpoint = start_server()
+    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     try:
         auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         setup = oss2.Bucket(auth, endpoint, "bench")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from localcloud.oss.process import spawn
 
 OSS2_VERSION = "2.19.1"
 HERE = Path(__file__).resolve().parent
@@ -63,22 +64,6 @@ def sdist() -> Path:
     return target
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    autotag = Path(sys.executable).with_name("autotag")
-    server = subprocess.Popen(
-        [str(autotag), "local", "oss", "--port", "0", "--credential", f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    ready = server.stdout.readline()
-    match = re.search(r"(http://\S+)", ready)
-    if not match:
-        server.kill()
-        sys.exit(f"local OSS did not start: {ready!r}")
-    return server, match.group(1)
-
-
 def run_pytest(source: Path, endpoint: str, auth: str, args: list[str], workers: int, exclude: bool) -> int:
     env = {
         **os.environ,
@@ -123,7 +108,7 @@ def main() -> int:
     subset = [
         line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()
     ]
-    server, endpoint = start_server()
+    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     failures = []
     try:
         for auth in args.auth or ["v1", "v4"]:

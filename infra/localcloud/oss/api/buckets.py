@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from ..errors import OssError, invalid_argument, malformed_xml
-from ..listing import page
+from ..listing import Page, page
 from ..model import Bucket, ObjectVersion
 from ..request import OssRequest
 from ..xmlout import Doc, iso8601, url_encode
@@ -164,6 +164,23 @@ def _is_live(bucket: Bucket) -> Callable[[str], bool]:
     return include
 
 
+def _live_page(
+    ctx: ServerContext, bucket: Bucket, prefix: str, delimiter: str, marker: str, max_keys: int
+) -> tuple[Page, list[ObjectVersion]]:
+    """One page of current, non-deleted objects after `marker`, with their current versions."""
+    with ctx.store.lock:
+        start = max(marker, prefix)
+        result = page(
+            bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            marker=marker,
+            include=_is_live(bucket),
+        )
+        return result, [bucket.objects[k][-1] for k in result.keys]
+
+
 def _add_contents(doc: Doc, version: ObjectVersion, encode: bool, owner_id: str | None) -> None:
     element = doc.add(None, "Contents")
     doc.fields(
@@ -183,17 +200,7 @@ def list_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     prefix, delimiter, marker = _prefix(req), req.query.get("delimiter", ""), req.query.get("marker", "")
     max_keys, encode = _max_keys(req), _encode(req)
-    with ctx.store.lock:
-        start = max(marker, prefix)
-        result = page(
-            bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
-            prefix=prefix,
-            delimiter=delimiter,
-            max_keys=max_keys,
-            marker=marker,
-            include=_is_live(bucket),
-        )
-        versions = [bucket.objects[k][-1] for k in result.keys]
+    result, versions = _live_page(ctx, bucket, prefix, delimiter, marker, max_keys)
     doc = Doc("ListBucketResult")
     doc.fields(
         None,
@@ -238,17 +245,7 @@ def list_objects_v2(ctx: ServerContext, req: OssRequest) -> OssResponse:
     marker = _marker_from_token(token) if token else start_after
     max_keys, encode = _max_keys(req), _encode(req)
     fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
-    with ctx.store.lock:
-        start = max(marker, prefix)
-        result = page(
-            bucket.objects.irange(minimum=start, inclusive=(start != marker, True)),
-            prefix=prefix,
-            delimiter=delimiter,
-            max_keys=max_keys,
-            marker=marker,
-            include=_is_live(bucket),
-        )
-        versions = [bucket.objects[k][-1] for k in result.keys]
+    result, versions = _live_page(ctx, bucket, prefix, delimiter, marker, max_keys)
     doc = Doc("ListBucketResult")
     doc.fields(
         None,
