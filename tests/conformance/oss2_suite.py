@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from localcloud.oss.process import spawn
@@ -64,7 +66,9 @@ def sdist() -> Path:
     return target
 
 
-def run_pytest(source: Path, endpoint: str, auth: str, args: list[str], workers: int, exclude: bool) -> int:
+def run_pytest(
+    source: Path, endpoint: str, auth: str, args: list[str], workers: int, exclude: bool, report: Path
+) -> int:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
@@ -91,6 +95,7 @@ def run_pytest(source: Path, endpoint: str, auth: str, args: list[str], workers:
         "ignore::DeprecationWarning",
         "-p",
         "exact_deselect",
+        f"--junitxml={report}",
         *args,
     ]
     if workers > 1:
@@ -109,22 +114,38 @@ def main() -> int:
         line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()
     ]
     server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
-    failures = []
+    failures, reports = [], []
     try:
-        for auth in args.auth or ["v1", "v4"]:
-            # Exit code 5 (no test collected) is a failure like any other non-zero code.
-            if run_pytest(source, endpoint, auth, subset, args.workers, exclude=False) != 0:
-                failures.append(f"tagging subset ({auth})")
-            if run_pytest(source, endpoint, auth, SUITE_FILES, args.workers, exclude=True) != 0:
-                failures.append(f"suite ({auth})")
+        with tempfile.TemporaryDirectory() as scratch:
+            for auth in args.auth or ["v1", "v4"]:
+                for name, tests, exclude in (("tagging subset", subset, False), ("suite", SUITE_FILES, True)):
+                    reports.append(Path(scratch) / f"{auth}-{name.replace(' ', '-')}.xml")
+                    # Exit code 5 (no test collected) is a failure like any other non-zero code.
+                    if run_pytest(source, endpoint, auth, tests, args.workers, exclude, reports[-1]) != 0:
+                        failures.append(f"{name} ({auth})")
+            passed, failed = tally(reports)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    if failures:
-        print("oss2 conformance FAILED: " + ", ".join(failures), file=sys.stderr)
+    print(f"oss2 conformance: {passed} passed, {failed} failed", flush=True)
+    if failures or not passed:
+        print("oss2 conformance FAILED: " + (", ".join(failures) or "no test ran"), file=sys.stderr)
         return 1
-    print("oss2 conformance passed", flush=True)
     return 0
+
+
+def tally(reports: list[Path]) -> tuple[int, int]:
+    """(passed, failed-or-errored) over pytest's JUnit reports."""
+    passed = failed = 0
+    for report in reports:
+        if not report.exists():
+            continue
+        for suite in ET.parse(report).getroot().iter("testsuite"):
+            total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+            bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            passed += total - skipped - bad
+            failed += bad
+    return passed, failed
 
 
 if __name__ == "__main__":
