@@ -10,10 +10,12 @@ import threading
 
 import click
 import oss2
+import requests
 from rich.console import Console
 from rich.table import Table
 
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
+from localcloud.oss.postform import signed_form
 
 BUCKET = "autotag-demo"
 
@@ -60,6 +62,13 @@ def demo() -> None:
             "video/clip.mp4", upload.upload_id, [oss2.models.PartInfo(1, part.etag)]
         )
         bucket.put_symlink("incoming/photo 1+2.jpg", "latest.jpg", headers={"x-oss-tagging": "kind=link"})
+        form = signed_form(credential, "browser/${filename}")
+        requests.post(
+            f"{server.endpoint}/{BUCKET}/",
+            data=form,
+            files={"file": ("upload.png", b"png", "image/png")},
+            timeout=30,
+        ).raise_for_status()
         rule = oss2.models.TaggingRule()
         rule.add("stage", "archived")
         rule.add("reviewed", "yes")

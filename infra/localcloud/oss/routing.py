@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .api import buckets, multipart, object_tagging, objects
+from .api import buckets, multipart, object_tagging, objects, post_object
 from .api.common import OssResponse, ServerContext
 from .errors import OssError, not_implemented
 from .request import OssRequest
 
 Operation = Callable[[ServerContext, OssRequest], OssResponse]
+
+# Operations that carry their credentials in the body (a signed form policy), not in headers or the URL.
+SELF_AUTHENTICATED = frozenset({"PostObject"})
 
 
 def _bucket_route(req: OssRequest) -> tuple[str, Operation]:
@@ -26,6 +29,8 @@ def _bucket_route(req: OssRequest) -> tuple[str, Operation]:
         return "DeleteBucket", buckets.delete_bucket
     elif m == "POST" and "delete" in q:
         return "DeleteMultipleObjects", objects.delete_multiple_objects
+    elif m == "POST" and req.header("content-type").lower().startswith("multipart/form-data"):
+        return "PostObject", post_object.post_object
     elif m == "GET":
         for param, api, operation in (
             ("bucketInfo", "GetBucketInfo", buckets.get_bucket_info),

@@ -25,7 +25,7 @@ from .events import EventTarget, Notifier, Subscription
 from .faults import Conditions
 from .persistence import SqliteDirectory
 from .request import OssRequest, split_target
-from .routing import route
+from .routing import SELF_AUTHENTICATED, route
 from .store import Store
 from .xmlout import Doc
 
@@ -132,7 +132,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise OssError(500, "InternalError", "We encountered an internal error. Please try again.")
             if fault == "throttle":
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
-            authenticate(req, oss.credentials, region=oss.region)
+            if req.api not in SELF_AUTHENTICATED:
+                authenticate(req, oss.credentials, region=oss.region)
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
@@ -187,7 +188,7 @@ class LocalOSS:
         self.store = Store(SqliteDirectory(Path(data_dir)) if data_dir else None, region=region)
         self.notifier = Notifier(region=region, owner_id=owner_id, workers=event_workers)
         self.conditions = Conditions()
-        self.context = ServerContext(self.store, self.notifier, owner_id)
+        self.context = ServerContext(self.store, self.notifier, owner_id, self.credentials)
         self._http = _HttpServer((host, port), _RequestHandler)
         self._http.oss = self
         self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]

@@ -8,6 +8,7 @@ import mimetypes
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from ..auth import Credential
 from ..errors import OssError, invalid_argument
 from ..events import Notifier, ObjectEvent
 from ..model import NULL_VERSION, Bucket, ObjectVersion
@@ -36,6 +37,7 @@ class ServerContext:
     store: Store
     notifier: Notifier
     owner_id: str
+    credentials: dict[str, Credential]
 
 
 def check_key(key: str) -> None:
