@@ -1,0 +1,319 @@
+"""Load a rules file (JSON, or YAML when PyYAML is present), check it against schemas/rules.schema.json and
+compile it into a RuleSet. Every problem is a RulesError naming the rule, the field and what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..facts import ObjectFacts
+from . import engine
+from .engine import Condition, RuleSet, TagOptions, TagRule, ValueSource
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_PLAIN_PLACEHOLDERS = {"key", "dirname", "filename", "stem", "extension"}
+_FACT_PLACEHOLDERS = {"content_type": "content_type", "content_type_family": "content_type", "size": "size"}
+_DATE_PARTS = {"year", "month", "day", "date", "weekday"}
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class RulesError(ValueError):
+    """The rules file cannot be used; the message names the rule and the field."""
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(resources.files("autotag").joinpath("schemas/rules.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _compile_regex(pattern: str, where: str) -> Any:
+    import re2  # linear-time matching: keys are attacker-chosen, up to 1023 bytes
+
+    try:
+        return re2.compile(pattern)
+    except re2.error as exc:
+        raise RulesError(f"{where}: {pattern!r} is not a valid RE2 pattern ({exc})") from exc
+
+
+def _size(value: int | str) -> int:
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", value.strip())
+    assert match  # the schema's pattern guarantees the shape
+    return int(float(match[1]) * _SIZE_UNITS[match[2].upper()])
+
+
+def _options(spec: dict[str, Any], inherited: TagOptions) -> TagOptions:
+    ttl = spec.get("ttl")
+    return TagOptions(
+        priority=spec.get("priority", inherited.priority),
+        conflict=spec.get("conflict", inherited.conflict),
+        ttl_seconds=int(ttl[:-1]) * _TTL_UNITS[ttl[-1]] if ttl else inherited.ttl_seconds,
+    )
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.needs: set[str] = set()
+
+    # -- templates ----------------------------------------------------------------------------------------
+
+    def template(self, text: str, captures: set[str], where: str) -> ValueSource:
+        parts: list[str | tuple[str, str]] = []  # literal text, or (kind, name) placeholders
+        position = 0
+        for match in _PLACEHOLDER.finditer(text):
+            parts.append(text[position : match.start()])
+            position = match.end()
+            if match[0] in ("{{", "}}"):
+                parts.append(match[0][0])
+                continue
+            parts.append(self._placeholder(match[1].strip(), captures, where))
+        parts.append(text[position:])
+        leftover = _PLACEHOLDER.sub("", text)
+        if "{" in leftover or "}" in leftover:
+            raise RulesError(
+                f"{where}: unbalanced brace in template {text!r} (write {{{{ or }}}} for a brace)"
+            )
+
+        def render(facts: Any, found: Any) -> str | None:
+            out = []
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value = _resolve(part, facts, found)
+                if value is None:
+                    return None
+                out.append(value)
+            return "".join(out)
+
+        return render
+
+    def _placeholder(self, name: str, captures: set[str], where: str) -> tuple[str, str]:
+        if name in captures:
+            return ("capture", name)
+        if name in _PLAIN_PLACEHOLDERS:
+            return ("fact", name)
+        if name in _FACT_PLACEHOLDERS:
+            self.needs.add(_FACT_PLACEHOLDERS[name])
+            return ("fact", name)
+        if name.startswith("meta.") and len(name) > 5:
+            self.needs.add("meta")
+            return ("meta", name[5:].lower())
+        if name.startswith("modified.") and name[9:] in _DATE_PARTS:
+            self.needs.add("modified")
+            return ("modified", name[9:])
+        known = [
+            *sorted(captures | _PLAIN_PLACEHOLDERS | set(_FACT_PLACEHOLDERS)),
+            "meta.<name>",
+            "modified.<part>",
+        ]
+        raise RulesError(f"{where}: unknown placeholder {{{name}}}; known: {', '.join(known)}")
+
+    # -- value sources ------------------------------------------------------------------------------------
+
+    def value(self, spec: str | dict[str, Any], captures: set[str], where: str) -> ValueSource:
+        if isinstance(spec, str):
+            return self.template(spec, captures, where)
+        source = spec["from"]
+        mapping: dict[str, str] | None = spec.get("map")
+        default: str | None = spec.get("default")
+        required = {
+            "template": "template",
+            "prefix": "map",
+            "meta": "name",
+            "size": "buckets",
+            "modified": "part",
+        }
+        if source in required and required[source] not in spec:
+            raise RulesError(f"{where}: `from: {source}` needs `{required[source]}`")
+        if source == "template":
+            return self.template(spec["template"], captures, where)
+        if source == "prefix":
+            assert mapping is not None
+            by_length = sorted(mapping.items(), key=lambda item: -len(item[0]))
+
+            def longest_prefix(facts: Any, _c: Any) -> str | None:
+                return next((v for p, v in by_length if facts.key.startswith(p)), default)
+
+            return longest_prefix
+        if source == "size":
+            self.needs.add("size")
+            buckets = [(_size(b["max"]) if "max" in b else None, b["value"]) for b in spec["buckets"]]
+
+            def size_bucket(facts: Any, _c: Any) -> str | None:
+                if facts.size is None:
+                    return default
+                return next((v for limit, v in buckets if limit is None or facts.size <= limit), default)
+
+            return size_bucket
+        raw: ValueSource
+        if source == "extension":
+            raw = lambda facts, _c: facts.extension or None  # noqa: E731
+        elif source in ("content_type", "content_type_family"):
+            self.needs.add("content_type")
+            attribute = source
+            raw = lambda facts, _c: getattr(facts, attribute) or None  # noqa: E731
+        elif source == "meta":
+            self.needs.add("meta")
+            meta_name = spec["name"].lower().removeprefix("x-oss-meta-")
+            raw = lambda facts, _c: facts.user_meta.get(meta_name)  # noqa: E731
+        else:  # modified
+            self.needs.add("modified")
+            part = spec["part"]
+            raw = lambda facts, _c: _date_part(facts, part)  # noqa: E731
+        return _mapped(raw, mapping, default)
+
+    # -- conditions ---------------------------------------------------------------------------------------
+
+    def condition(self, spec: dict[str, Any], where: str) -> Condition:
+        ((kind, value),) = spec.items()
+        listed = [value] if isinstance(value, str) else value
+        if kind == "all":
+            return engine.all_of([self.condition(c, f"{where}.all[{i}]") for i, c in enumerate(value)])
+        if kind == "any":
+            return engine.any_of([self.condition(c, f"{where}.any[{i}]") for i, c in enumerate(value)])
+        if kind == "not":
+            return engine.negate(self.condition(value, f"{where}.not"))
+        if kind == "prefix":
+            return engine.key_prefix(listed)
+        if kind == "suffix":
+            return engine.key_suffix(listed)
+        if kind == "extension":
+            return engine.extension_in(listed)
+        if kind == "key_regex":
+            return engine.key_matches(_compile_regex(value, f"{where}.key_regex"))
+        if kind == "content_type":
+            self.needs.add("content_type")
+            return engine.content_type_matches(listed)
+        if kind == "size":
+            self.needs.add("size")
+            return engine.size_between(
+                _size(value["min"]) if "min" in value else None,
+                _size(value["max"]) if "max" in value else None,
+            )
+        self.needs.add("meta")
+        return engine.meta_matches(value)
+
+
+def _resolve(part: tuple[str, str], facts: ObjectFacts, captures: Mapping[str, str]) -> str | None:
+    kind, name = part
+    if kind == "capture":
+        return captures.get(name)
+    if kind == "meta":
+        return facts.user_meta.get(name)
+    if kind == "modified":
+        return _date_part(facts, name)
+    value = getattr(facts, name)
+    return None if value is None else str(value)
+
+
+def _date_part(facts: Any, part: str) -> str | None:
+    moment = facts.last_modified
+    if moment is None:
+        return None
+    formats = {"year": "%Y", "month": "%m", "day": "%d", "date": "%Y-%m-%d", "weekday": "%A"}
+    return str(moment.strftime(formats[part]))
+
+
+def _mapped(raw: ValueSource, mapping: dict[str, str] | None, default: str | None) -> ValueSource:
+    def value(facts: Any, captures: Any) -> str | None:
+        found = raw(facts, captures)
+        if mapping is None:
+            return found if found is not None else default
+        return mapping.get(found, default) if found is not None else default
+
+    return value
+
+
+def _schema_error(document: Any) -> RulesError | None:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is None:
+        return None
+    path = list(error.absolute_path)
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(the file)"
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        rule = document["rules"][path[1]]
+        name = rule.get("name") if isinstance(rule, dict) else None
+        where = f"rule {name!r} ({where})" if isinstance(name, str) else where
+    return RulesError(f"{where}: {error.message}")
+
+
+def parse_rules(document: Any, source: str = "rules") -> RuleSet:
+    """Check and compile an already-decoded rules document."""
+    problem = _schema_error(document)
+    if problem is not None:
+        raise RulesError(f"{source}: {problem}")
+    compiler = _Compiler()
+    defaults = _options(document.get("defaults", {}), TagOptions())
+    rules: list[engine.Rule] = []
+    seen: set[str] = set()
+    try:
+        for index, spec in enumerate(document["rules"]):
+            where = f"rule {spec['name']!r} (rules[{index}])"
+            if spec["name"] in seen:
+                raise RulesError(f"{where}: another rule already has this name")
+            seen.add(spec["name"])
+            key_regex = (
+                _compile_regex(spec["key_regex"], f"{where}.key_regex") if "key_regex" in spec else None
+            )
+            captures = set(key_regex.groupindex) if key_regex is not None else set()
+            rule_options = _options(spec, defaults)
+            tags = tuple(
+                TagRule(
+                    key,
+                    compiler.value(tag_spec, captures, f"{where}.tags.{key}"),
+                    _options(tag_spec, rule_options) if isinstance(tag_spec, dict) else rule_options,
+                )
+                for key, tag_spec in spec["tags"].items()
+            )
+            when = compiler.condition(spec["when"], f"{where}.when") if "when" in spec else None
+            rules.append(engine.Rule(spec["name"], index, key_regex, when, tags))
+    except RulesError as exc:
+        raise RulesError(f"{source}: {exc}") from None
+    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+    return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs))
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read, check and compile the rules file at `path` (.json, or .yaml/.yml with PyYAML installed)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            document = yaml.safe_load(text)
+        else:
+            document = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError are both ValueErrors here
+        raise RulesError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
+    except Exception as exc:  # yaml.YAMLError is not a ValueError
+        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_rules(document, str(path))
