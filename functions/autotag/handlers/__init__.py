@@ -1,0 +1,1 @@
+"""Function Compute entry points (thin shells over the pure core)."""

@@ -1,0 +1,76 @@
+"""Tag on upload: the handler an OSS trigger invokes for created objects.
+
+`handler(event: bytes, context)` returns a JSON summary per record (what the console shows after a test
+invoke) and logs one JSON line per object. Transient OSS failures are retried in the gateway, then raised,
+so FC's asynchronous retries and the on-failure destination take over: nothing is dropped silently."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cache
+from typing import Any
+
+import oss2
+
+from ..events import parse_oss_event
+from ..gateway import OssGateway, TransientOssError
+from ..rules import RuleSet, load_rules
+from ..settings import Settings, credentials_from
+from ..tagger import FAILED, ObjectResult, tag_object
+
+log = logging.getLogger("autotag.upload")
+
+
+class RetryableFailure(RuntimeError):
+    """Some objects could not be tagged because OSS kept failing; FC should retry the event."""
+
+
+@cache
+def _rules(path: str) -> RuleSet:
+    return load_rules(path)  # compiled once per instance
+
+
+def initialize(context: Any) -> None:
+    """FC initializer: compile the rules before the first event, so a bad rules file fails fast."""
+    _rules(Settings.from_environment().rules_path())
+
+
+def handler(event: bytes, context: Any) -> str:
+    settings = Settings.from_environment()
+    records = parse_oss_event(event)
+    rules = _rules(settings.rules_path())
+    credentials = credentials_from(context)
+    auth = (
+        oss2.StsAuth(credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
+        if credentials.security_token
+        else oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+    )
+    gateways: dict[str, OssGateway] = {}
+    results: list[ObjectResult] = []
+    for record in records:
+        region = getattr(context, "region", None) or record.region
+        gateway = gateways.get(record.bucket)
+        if gateway is None:
+            gateway = gateways[record.bucket] = OssGateway(
+                oss2.Bucket(auth, settings.endpoint_for(region), record.bucket)
+            )
+        try:
+            result = tag_object(record, rules, gateway)
+        except TransientOssError as error:
+            result = ObjectResult(record, FAILED, str(error))
+        results.append(result)
+        log.info(
+            json.dumps(
+                {"requestId": getattr(context, "request_id", ""), **result.summary()}, ensure_ascii=False
+            )
+        )
+    failed = [r for r in results if r.outcome == FAILED]
+    if failed:
+        raise RetryableFailure(
+            f"{len(failed)} of {len(results)} objects failed on transient OSS errors: "
+            + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
+        )
+    return json.dumps(
+        {"rulesFingerprint": rules.fingerprint, "results": [r.summary() for r in results]}, ensure_ascii=False
+    )

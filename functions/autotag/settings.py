@@ -1,0 +1,57 @@
+"""The function's configuration, read from the environment template.yml declares."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
+
+
+class ConfigurationError(RuntimeError):
+    """The function is deployed without something it needs; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: str
+    endpoint: str | None  # None: the region's internal endpoint
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(
+            rules=os.environ.get("AUTOTAG_RULES") or DEFAULT_RULES,
+            endpoint=os.environ.get("AUTOTAG_OSS_ENDPOINT") or None,
+        )
+
+    def rules_path(self) -> str:
+        if self.rules == DEFAULT_RULES:
+            return str(resources.files("autotag").joinpath("rules/default.json"))
+        return self.rules
+
+    def endpoint_for(self, region: str) -> str:
+        return self.endpoint or f"https://oss-{region}-internal.aliyuncs.com"
+
+
+def credentials_from(context: Any) -> Credentials:
+    """The invocation's STS credentials: FC 2.0 puts them on the context, FC 3.0 in the environment."""
+    given = getattr(context, "credentials", None)
+    if given is not None and getattr(given, "access_key_id", None):
+        return Credentials(given.access_key_id, given.access_key_secret, given.security_token or "")
+    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    if not key_id or not secret:
+        raise ConfigurationError(
+            "no credentials: the context has none and ALIBABA_CLOUD_ACCESS_KEY_ID / "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set (give the service a RAM role)"
+        )
+    return Credentials(key_id, secret, os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""))

@@ -1,0 +1,94 @@
+"""Tag one created object: read only what the rules need, plan, write only when the tag set changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import ObjectEvent
+from .facts import META_PREFIX, ObjectFacts
+from .gateway import ObjectGone, OssGateway, TagsRejected
+from .planning import TagPlan, plan_tags
+from .rules import RuleSet, derive_tags
+
+# Outcomes in summaries and logs.
+TAGGED, UNCHANGED, SKIPPED, IGNORED, REJECTED, FAILED = (
+    "tagged",
+    "unchanged",
+    "skipped",
+    "ignored",
+    "rejected",
+    "failed",
+)
+
+
+@dataclass
+class ObjectResult:
+    event: ObjectEvent
+    outcome: str
+    reason: str = ""
+    plan: TagPlan | None = None
+    requests: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "bucket": self.event.bucket,
+            "key": self.event.key,
+            "versionId": self.event.version_id,
+            "eventName": self.event.event_name,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "added": plan.added if plan else {},
+            "changed": {k: {"from": old, "to": new} for k, (old, new) in plan.changed.items()}
+            if plan
+            else {},
+            "kept": plan.kept if plan else {},
+            "dropped": [
+                {"key": d.key, "value": d.value, "rule": d.rule, "reason": d.reason} for d in plan.dropped
+            ]
+            if plan
+            else [],
+            "ossRequests": self.requests,
+        }
+
+
+def _facts_in_event(event: ObjectEvent) -> tuple[ObjectFacts, frozenset[str]]:
+    """What the event itself tells about the object, and which facts those are."""
+    available = set()
+    if event.size is not None:
+        available.add("size")
+    meta: dict[str, str] = {}
+    if event.mime_type is not None:  # objectMeta is present: content type and user metadata are known
+        available |= {"content_type", "meta"}
+        meta = {k.lower().removeprefix(META_PREFIX): v for k, v in (event.user_meta or {}).items()}
+    facts = ObjectFacts(key=event.key, size=event.size, content_type=event.mime_type, user_meta=meta)
+    return facts, frozenset(available)
+
+
+def tag_object(event: ObjectEvent, rules: RuleSet, gateway: OssGateway) -> ObjectResult:
+    """Tag the object of a created-object event. Raises TransientOssError when OSS keeps failing."""
+    if not event.creates_object:
+        return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
+    before = gateway.requests
+    facts, available = _facts_in_event(event)
+    try:
+        if rules.needs - available:
+            # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only when there are tags.
+            head = gateway.head(event.key, event.version_id)
+            facts = ObjectFacts(event.key, head.size, head.content_type, head.user_meta, head.last_modified)
+            current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
+        else:
+            current = gateway.get_tags(event.key, event.version_id)
+        plan = plan_tags(current, derive_tags(rules, facts).tags)
+        if not plan.needs_write:
+            return ObjectResult(
+                event, UNCHANGED, "the object already has the derived tags", plan, gateway.requests - before
+            )
+        gateway.put_tags(event.key, plan.desired, event.version_id)
+    except ObjectGone as gone:
+        return ObjectResult(event, SKIPPED, f"the object is gone ({gone})", None, gateway.requests - before)
+    except TagsRejected as rejected:
+        return ObjectResult(event, REJECTED, str(rejected), plan, gateway.requests - before)
+    return ObjectResult(event, TAGGED, "", plan, gateway.requests - before)
