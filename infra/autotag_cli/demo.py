@@ -1,12 +1,18 @@
-"""`autotag demo`: the main job on the local cloud.
+"""`autotag demo`: the main job, end to end on the local cloud.
 
-Until the tagger lands, it shows the local OSS doing what the tagger relies on: uploads through every
-path with uploader tags, the OSS trigger events they publish, tag reads and writes, and request counts."""
+A local OSS with an OSS trigger wired to the tag-on-upload function (loaded from its CodeUri, invoked
+asynchronously with an FC-shaped STS context for every delivered event). Objects are uploaded through
+every upload path, with and without uploader tags; the demo then shows each object's tags, what the
+function did for each event, and how many OSS requests it spent."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
+from pathlib import Path
+from typing import Any
 
 import click
 import oss2
@@ -14,10 +20,20 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from localcloud.fc import fc_context, load_handler
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 from localcloud.oss.postform import signed_form
 
 BUCKET = "autotag-demo"
+CODE_URI = Path(__file__).resolve().parents[2] / "functions"
+CREATED_EVENTS = [
+    "oss:ObjectCreated:PutObject",
+    "oss:ObjectCreated:PostObject",
+    "oss:ObjectCreated:CopyObject",
+    "oss:ObjectCreated:AppendObject",
+    "oss:ObjectCreated:CompleteMultipartUpload",
+    "oss:ObjectCreated:PutSymlink",
+]
 
 
 def _tags(bucket: oss2.Bucket, key: str) -> str:
@@ -25,74 +41,122 @@ def _tags(bucket: oss2.Bucket, key: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in rule.items()) or "—"
 
 
+def _upload_everything(bucket: oss2.Bucket, endpoint: str, workdir: Path) -> dict[str, str]:
+    """One object per upload path; returns key -> how it was uploaded (with the uploader's own tags)."""
+    paths = {}
+    bucket.put_object(
+        "projects/apollo/photo 1+2.jpg",
+        b"j" * 2048,
+        headers={"x-oss-tagging": "team=media", "x-oss-meta-owner": "ann"},
+    )
+    paths["projects/apollo/photo 1+2.jpg"] = "PutObject, uploader tag team=media, meta owner=ann"
+    form = signed_form(DEFAULT_CREDENTIALS[1], "incoming/${filename}")
+    requests.post(
+        f"{endpoint}/{BUCKET}/",
+        data=form,
+        files={"file": ("scan.pdf", b"%PDF", "application/pdf")},
+        timeout=30,
+    ).raise_for_status()
+    paths["incoming/scan.pdf"] = "PostObject (browser form)"
+    bucket.copy_object(BUCKET, "projects/apollo/photo 1+2.jpg", "archive/photo.jpg")
+    paths["archive/photo.jpg"] = "CopyObject, tags copied (COPY)"
+    bucket.copy_object(
+        BUCKET,
+        "projects/apollo/photo 1+2.jpg",
+        "archive/photo-v2.jpg",
+        headers={"x-oss-tagging-directive": "REPLACE", "x-oss-tagging": "stage=final"},
+    )
+    paths["archive/photo-v2.jpg"] = "CopyObject, REPLACE with stage=final"
+    bucket.append_object("logs/app.log", 0, b"line 1\n", headers={"x-oss-tagging": "kind=applog"})
+    bucket.append_object("logs/app.log", 7, b"line 2\n")
+    paths["logs/app.log"] = "AppendObject x2, first append tagged kind=applog"
+    upload = bucket.init_multipart_upload("video/clip.mp4")
+    part = bucket.upload_part("video/clip.mp4", upload.upload_id, 1, b"v" * 4096)
+    bucket.complete_multipart_upload("video/clip.mp4", upload.upload_id, [oss2.models.PartInfo(1, part.etag)])
+    paths["video/clip.mp4"] = "multipart (initiate, part, complete)"
+    big = workdir / "dataset.csv"
+    big.write_bytes(b"a,b\n" * 60_000)
+    oss2.resumable_upload(
+        bucket,
+        "tmp/dataset.csv",
+        str(big),
+        multipart_threshold=100 * 1024,
+        part_size=100 * 1024,
+        store=oss2.ResumableStore(root=str(workdir)),
+    )
+    paths["tmp/dataset.csv"] = "resumable upload (3 parts)"
+    bucket.put_symlink("projects/apollo/photo 1+2.jpg", "latest.jpg")
+    paths["latest.jpg"] = "PutSymlink (the link is tagged)"
+    return paths
+
+
 @click.command()
 def demo() -> None:
     """Run the end-to-end demo on an in-process local cloud."""
     console = Console()
-    events: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
     lock = threading.Lock()
+    with LocalOSS() as server, tempfile.TemporaryDirectory() as workdir:
+        os.environ["AUTOTAG_OSS_ENDPOINT"] = server.endpoint
+        handler = load_handler(CODE_URI, "tag_on_upload.handler")
 
-    def on_event(payload: bytes) -> None:
-        with lock:
-            events.extend(json.loads(payload)["events"])
+        def invoke(payload: bytes) -> None:  # what FC does for each event of the OSS trigger
+            try:
+                summary = json.loads(handler(payload, fc_context()))
+                with lock:
+                    results.extend(summary["results"])
+            except Exception as error:  # shown below; FC would retry and then dead-letter it
+                with lock:
+                    failures.append(f"{type(error).__name__}: {error}")
 
-    with LocalOSS() as server:
-        credential = DEFAULT_CREDENTIALS[1]  # STS, as Function Compute hands out
+        credential = DEFAULT_CREDENTIALS[1]
         auth = oss2.StsAuth(
             credential.access_key_id, credential.access_key_secret, credential.security_token or ""
         )
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
         bucket.create_bucket()
-        server.subscribe(BUCKET, ["oss:ObjectCreated:*", "oss:ObjectRemoved:*"], on_event)
-        console.print(f"[bold]local OSS[/] at {server.endpoint}, bucket [cyan]{BUCKET}[/]")
-
-        tagging = {"x-oss-tagging": "team=media&stage=raw"}
-        bucket.put_object("incoming/photo 1+2.jpg", b"jpeg bytes", headers=tagging)
-        bucket.copy_object(
-            BUCKET,
-            "incoming/photo 1+2.jpg",
-            "archive/photo.jpg",
-            headers={"x-oss-tagging-directive": "REPLACE", "x-oss-tagging": "stage=archived"},
+        server.subscribe(BUCKET, CREATED_EVENTS, invoke)
+        console.print(
+            f"[bold]local OSS[/] at {server.endpoint}; OSS trigger → tag-on-upload "
+            f"(functions/tag_on_upload.py, shipped rules)"
         )
-        bucket.append_object("logs/app.log", 0, b"line 1\n", headers={"x-oss-tagging": "kind=log"})
-        bucket.append_object("logs/app.log", 7, b"line 2\n")
-        upload = bucket.init_multipart_upload("video/clip.mp4", headers={"x-oss-tagging": "kind=video"})
-        part = bucket.upload_part("video/clip.mp4", upload.upload_id, 1, b"x" * 1024)
-        bucket.complete_multipart_upload(
-            "video/clip.mp4", upload.upload_id, [oss2.models.PartInfo(1, part.etag)]
-        )
-        bucket.put_symlink("incoming/photo 1+2.jpg", "latest.jpg", headers={"x-oss-tagging": "kind=link"})
-        form = signed_form(credential, "browser/${filename}")
-        requests.post(
-            f"{server.endpoint}/{BUCKET}/",
-            data=form,
-            files={"file": ("upload.png", b"png", "image/png")},
-            timeout=30,
-        ).raise_for_status()
-        rule = oss2.models.TaggingRule()
-        rule.add("stage", "archived")
-        rule.add("reviewed", "yes")
-        bucket.put_object_tagging("archive/photo.jpg", oss2.models.Tagging(rule))
-        server.notifier.drain()
+        paths = _upload_everything(bucket, server.endpoint, Path(workdir))
+        server.notifier.drain(60)
 
-        objects = Table(title="objects and their tags (read back through oss2)")
-        for column in ("key", "type", "size", "tags"):
+        objects = Table(title="objects after upload: tags read back through oss2")
+        for column in ("key", "uploaded by", "tags"):
             objects.add_column(column)
-        for info in oss2.ObjectIterator(bucket):
-            objects.add_row(info.key, info.type, str(info.size), _tags(bucket, info.key))
+        for key, how in paths.items():
+            objects.add_row(key, how, _tags(bucket, key))
         console.print(objects)
 
-        table = Table(title="OSS trigger events published (PutObjectTagging publishes none)")
-        for column in ("eventName", "key", "size", "deltaSize"):
-            table.add_column(column)
-        for record in events:
-            obj = record["oss"]["object"]  # type: ignore[index]
-            table.add_row(str(record["eventName"]), obj["key"], str(obj["size"]), str(obj["deltaSize"]))
-        console.print(table)
-
-        counts = Table(title="requests served, by OSS API")
-        counts.add_column("API")
-        counts.add_column("requests", justify="right")
-        for api, count in sorted(server.conditions.requests.items()):
-            counts.add_row(api, str(count))
-        console.print(counts)
+        events = Table(title="what tag-on-upload did, per event")
+        for column in ("event", "key", "outcome", "tags added", "requests"):
+            events.add_column(column)
+        notes = []
+        for result in sorted(results, key=lambda r: (r["key"], r["eventName"])):
+            events.add_row(
+                result["eventName"].split(":")[1],
+                result["key"],
+                result["outcome"],
+                ", ".join(f"{k}={v}" for k, v in result["added"].items()) or "—",
+                str(result["ossRequests"]),
+            )
+            notes += [
+                f"{result['key']}: {d['key']}={d['value']} not applied: {d['reason']}"
+                for d in result["dropped"]
+            ]
+        console.print(events)
+        for note in dict.fromkeys(notes):
+            console.print(f"  {note}")
+        tagged = [r for r in results if r["outcome"] == "tagged"]
+        spent = sum(r["ossRequests"] for r in results)
+        console.print(
+            f"{len(results)} events, {len(tagged)} objects tagged, {spent} OSS requests "
+            f"({spent / max(len(paths), 1):.2f} per object); failures: {len(failures)}"
+        )
+        for failure in failures:
+            console.print(f"[red]{failure}[/]")
+        if failures:
+            raise SystemExit(1)
