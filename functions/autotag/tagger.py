@@ -12,14 +12,13 @@ from .planning import TagPlan, plan_tags
 from .rules import RuleSet, derive_tags
 
 # Outcomes in summaries and logs.
-TAGGED, UNCHANGED, SKIPPED, IGNORED, REJECTED, FAILED = (
-    "tagged",
-    "unchanged",
-    "skipped",
-    "ignored",
-    "rejected",
-    "failed",
-)
+TAGGED = "tagged"  # tags written
+UNCHANGED = "unchanged"  # the object already had the derived tags: nothing written
+PLANNED = "planned"  # a dry run found changes and wrote nothing
+SKIPPED = "skipped"  # the object is gone
+IGNORED = "ignored"  # the event leaves no object to tag (multipart initiate and parts, removals)
+REJECTED = "rejected"  # OSS refused the tag set (not retried)
+FAILED = "failed"  # OSS kept failing; the handler raises so FC retries the event
 
 
 @dataclass
@@ -67,8 +66,11 @@ def _facts_in_event(event: ObjectEvent) -> tuple[ObjectFacts, frozenset[str]]:
     return facts, frozenset(available)
 
 
-def tag_object(event: ObjectEvent, rules: RuleSet, gateway: OssGateway) -> ObjectResult:
-    """Tag the object of a created-object event. Raises TransientOssError when OSS keeps failing."""
+def tag_object(
+    event: ObjectEvent, rules: RuleSet, gateway: OssGateway, *, write: bool = True
+) -> ObjectResult:
+    """Tag the object of a created-object event (with `write=False`, only plan). Raises TransientOssError
+    when OSS keeps failing."""
     if not event.creates_object:
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
     before = gateway.requests
@@ -86,6 +88,8 @@ def tag_object(event: ObjectEvent, rules: RuleSet, gateway: OssGateway) -> Objec
             return ObjectResult(
                 event, UNCHANGED, "the object already has the derived tags", plan, gateway.requests - before
             )
+        if not write:
+            return ObjectResult(event, PLANNED, "dry run: nothing written", plan, gateway.requests - before)
         gateway.put_tags(event.key, plan.desired, event.version_id)
     except ObjectGone as gone:
         return ObjectResult(event, SKIPPED, f"the object is gone ({gone})", None, gateway.requests - before)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
 from .demo import demo
 from .local import local
+from .plan import plan
 
 
 @click.group()
@@ -23,5 +23,4 @@ def cli(verbose: bool) -> None:
 
 cli.add_command(local)
 cli.add_command(demo)
-
-__all__ = ["Path", "cli"]
+cli.add_command(plan)

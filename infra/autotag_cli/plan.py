@@ -1,0 +1,117 @@
+"""`autotag plan`: what tag-on-upload would do to existing objects, without writing anything."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+
+import click
+import oss2
+from rich.console import Console
+from rich.table import Table
+
+from autotag.events import ObjectEvent
+from autotag.gateway import OssGateway, TransientOssError
+from autotag.rules import RulesError, load_rules
+from autotag.settings import Settings
+from autotag.tagger import ObjectResult, tag_object
+
+
+def _events(bucket: oss2.Bucket, key: str | None, prefix: str | None, limit: int) -> Iterator[ObjectEvent]:
+    if key is not None:
+        yield ObjectEvent("ObjectCreated:PutObject", bucket.bucket_name, key, region="")
+        return
+    for info in itertools.islice(oss2.ObjectIterator(bucket, prefix=prefix or ""), limit):
+        yield ObjectEvent("ObjectCreated:PutObject", bucket.bucket_name, info.key, region="", size=info.size)
+
+
+def _describe(result: ObjectResult) -> str:
+    plan = result.plan
+    if plan is None:
+        return result.reason
+    lines = [f"+ {k}={v}" for k, v in plan.added.items()]
+    lines += [f"~ {k}: {old} -> {new}" for k, (old, new) in plan.changed.items()]
+    lines += [f"! {d.key}={d.value}: {d.reason}" for d in plan.dropped]
+    return "\n".join(lines) or "no change"
+
+
+@click.command()
+@click.option(
+    "--endpoint", envvar="AUTOTAG_OSS_ENDPOINT", required=True, help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]"
+)
+@click.option("--bucket", "bucket_name", required=True)
+@click.option("--key", help="One object.")
+@click.option("--prefix", help="Every object under this prefix (up to --limit).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--rules",
+    "rules_path",
+    envvar="AUTOTAG_RULES",
+    default="default",
+    show_default=True,
+    help="Rules file, or `default` for the shipped rules [env AUTOTAG_RULES]",
+)
+@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True)
+@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True)
+@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary per object instead of a table.")
+def plan(
+    endpoint: str,
+    bucket_name: str,
+    key: str | None,
+    prefix: str | None,
+    limit: int,
+    rules_path: str,
+    access_key_id: str,
+    access_key_secret: str,
+    security_token: str,
+    as_json: bool,
+) -> None:
+    """Show current tags, desired tags and the difference for one object or a prefix. Writes nothing."""
+    if (key is None) == (prefix is None):
+        raise click.UsageError("give exactly one of --key and --prefix")
+    try:
+        rules = load_rules(Settings(rules=rules_path, endpoint=endpoint).rules_path())
+    except RulesError as error:
+        raise click.ClickException(str(error)) from error
+    auth = (
+        oss2.StsAuth(access_key_id, access_key_secret, security_token)
+        if security_token
+        else oss2.Auth(access_key_id, access_key_secret)
+    )
+    bucket = oss2.Bucket(auth, endpoint, bucket_name)
+    gateway = OssGateway(bucket)
+    table = Table(
+        title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"
+    )
+    for column in ("key", "current tags", "desired tags", "changes"):
+        table.add_column(column)
+    try:
+        for event in _events(bucket, key, prefix, limit):
+            result = tag_object(event, rules, gateway, write=False)
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        {
+                            **result.summary(),
+                            "current": result.plan.current if result.plan else {},
+                            "desired": result.plan.desired if result.plan else {},
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+                continue
+            current = result.plan.current if result.plan else {}
+            desired = result.plan.desired if result.plan else {}
+            table.add_row(
+                event.key,
+                "\n".join(f"{k}={v}" for k, v in current.items()) or "—",
+                "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
+                _describe(result),
+            )
+    except (TransientOssError, oss2.exceptions.OssError) as error:
+        raise click.ClickException(f"OSS request failed: {error}") from error
+    if not as_json:
+        Console().print(table)
+        click.echo(f"{gateway.requests} OSS requests, nothing written")

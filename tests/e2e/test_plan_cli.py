@@ -1,0 +1,57 @@
+"""`autotag plan` shows what would change, through the same code as the handler, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import oss2
+from click.testing import CliRunner
+from conftest import LONG_TERM, tags_of
+
+from autotag_cli.main import cli
+from localcloud.oss import LocalOSS
+
+
+def run(oss: LocalOSS, *args: str) -> tuple[int, str]:
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        "AUTOTAG_RULES": "default",
+    }
+    result = CliRunner().invoke(cli, ["plan", *args], env=env, terminal_width=200)
+    return result.exit_code, result.output
+
+
+def test_plan_for_a_prefix_writes_nothing(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object("projects/x/a.jpg", b"1", headers={"x-oss-tagging": "kind=photo"})
+    bucket.put_object("projects/x/b.mp4", b"2")
+    oss.conditions.reset_counters()
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--prefix", "projects/", "--json")
+    assert code == 0, output
+    first, second = (json.loads(line) for line in output.splitlines())
+    assert (first["key"], first["outcome"], first["current"]) == (
+        "projects/x/a.jpg",
+        "planned",
+        {"kind": "photo"},
+    )
+    assert first["added"] == {"project": "x", "size": "small"}
+    assert first["dropped"][0]["reason"] == "kept the existing value 'photo' (conflict policy keep-existing)"
+    assert second["desired"] == {"project": "x", "kind": "video", "size": "small"}
+    assert "PutObjectTagging" not in oss.conditions.requests
+    code, table = run(oss, "--bucket", bucket.bucket_name, "--prefix", "projects/")
+    assert code == 0 and "nothing written" in table
+    assert tags_of(bucket, "projects/x/b.mp4") == {}
+
+
+def test_plan_for_a_missing_key_says_so(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "nope.jpg")
+    assert code == 0
+    assert "the object is gone" in output
+
+
+def test_plan_argument_errors_are_clear(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: object) -> None:
+    code, output = run(oss, "--bucket", bucket.bucket_name)
+    assert code == 2 and "exactly one of --key and --prefix" in output
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "k", "--rules", f"{tmp_path}/none.json")
+    assert code == 1 and "cannot read the rules file" in output and "Traceback" not in output
