@@ -15,6 +15,7 @@ import requests
 from conftest import STS, BucketFactory, tags_of
 
 from autotag.events import EventError
+from autotag.gateway import ObjectGone, OssGateway, TagsRejected
 from autotag.settings import ConfigurationError
 from localcloud.fc import fc_context, load_handler
 from localcloud.oss import FaultRule, LocalOSS
@@ -307,3 +308,31 @@ def test_custom_rules_file(
     bucket.put_object("any", b"x")
     (result,) = trigger.run()
     assert result["outcome"] == "tagged" and list(tags_of(bucket, "any")) == ["month"]
+
+
+def test_one_json_log_line_per_object_with_the_request_id(
+    trigger: Trigger, bucket: oss2.Bucket, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket.put_object("a.jpg", b"x")
+    bucket.put_object("b.jpg", b"x")
+    payloads = trigger.deliveries()
+    context = fc_context()
+    with caplog.at_level("INFO", logger="autotag.upload"):
+        for payload in payloads:
+            trigger.handler(payload, context)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "autotag.upload"]
+    assert sorted(line["key"] for line in lines) == ["a.jpg", "b.jpg"]
+    assert {line["requestId"] for line in lines} == {context.request_id}
+    assert all(line["outcome"] == "tagged" for line in lines)
+    assert not any(context.credentials.access_key_secret in r.getMessage() for r in caplog.records)
+
+
+def test_gateway_reports_refused_tags_without_retrying(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object("k", b"x")
+    gateway = OssGateway(bucket)
+    oss.conditions.reset_counters()
+    with pytest.raises(TagsRejected, match="InvalidTag"):
+        gateway.put_tags("k", {"bad@key": "v"})
+    assert oss.conditions.requests["PutObjectTagging"] == 1
+    with pytest.raises(ObjectGone):
+        gateway.get_tags("missing")
