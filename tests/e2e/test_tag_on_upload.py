@@ -127,12 +127,12 @@ def test_every_upload_path(trigger: Trigger, bucket: oss2.Bucket, tmp_path: Path
     by_key = {}
     for result in results:
         by_key.setdefault(result["key"], []).append(result["outcome"])
-    assert by_key["multi.zip"] == ["ignored", "ignored", "tagged"]  # initiate, part, complete
+    assert sorted(by_key["multi.zip"]) == ["ignored", "ignored", "tagged"]  # initiate, part, complete
     assert by_key["resumable.csv"].count("tagged") == 1 and set(by_key["resumable.csv"]) == {
         "ignored",
         "tagged",
     }
-    assert by_key["app.log"] == ["tagged", "unchanged"]  # the second append has nothing new to add
+    assert by_key["app.log"] == ["tagged", "unchanged"]  # whichever append is handled second adds nothing
     expected = {
         "put.jpg": {"via": "put", "kind": "image"},
         "post/form.png": {"kind": "image"},

@@ -59,21 +59,24 @@ def test_every_notifying_operation_publishes_its_event(
     bucket.delete_object("copy")
     bucket.batch_delete_objects(["append", "link"])
     assert oss.notifier.drain()
-    assert inbox.names() == [
-        "ObjectCreated:PutObject",
-        "ObjectCreated:CopyObject",
-        "ObjectCreated:AppendObject",
-        "ObjectCreated:AppendObject",
-        "ObjectCreated:InitiateMultipartUpload",
-        "ObjectCreated:UploadPart",
-        "ObjectCreated:CompleteMultipartUpload",
-        "ObjectCreated:PutSymlink",
-        "ObjectRemoved:DeleteObject",
-        "ObjectRemoved:DeleteObjects",
-        "ObjectRemoved:DeleteObjects",
-    ]
+    # Delivery is asynchronous on several workers: like OSS, no order is promised.
+    assert sorted(inbox.names()) == sorted(
+        [
+            "ObjectCreated:PutObject",
+            "ObjectCreated:CopyObject",
+            "ObjectCreated:AppendObject",
+            "ObjectCreated:AppendObject",
+            "ObjectCreated:InitiateMultipartUpload",
+            "ObjectCreated:UploadPart",
+            "ObjectCreated:CompleteMultipartUpload",
+            "ObjectCreated:PutSymlink",
+            "ObjectRemoved:DeleteObject",
+            "ObjectRemoved:DeleteObjects",
+            "ObjectRemoved:DeleteObjects",
+        ]
+    )
     appends = [r["oss"]["object"] for r in inbox.records if r["eventName"].endswith("AppendObject")]
-    assert [(a["position"], a["size"], a["deltaSize"]) for a in appends] == [(0, 2, 2), (2, 4, 2)]
+    assert sorted((a["position"], a["size"], a["deltaSize"]) for a in appends) == [(0, 2, 2), (2, 4, 2)]
 
 
 def test_event_has_the_oss_trigger_shape(oss: LocalOSS, bucket: oss2.Bucket, inbox: Inbox) -> None:
@@ -109,9 +112,10 @@ def test_overwrite_reports_negative_delta_and_versions(
     first = bucket.put_object("k", b"123456")
     second = bucket.put_object("k", b"12")
     assert oss.notifier.drain()
-    objects = [r["oss"]["object"] for r in inbox.records]
-    assert [o["deltaSize"] for o in objects] == [6, -4]
-    assert [o["versionId"] for o in objects] == [first.versionid, second.versionid]
+    delta_by_version = {
+        r["oss"]["object"]["versionId"]: r["oss"]["object"]["deltaSize"] for r in inbox.records
+    }
+    assert delta_by_version == {first.versionid: 6, second.versionid: -4}
 
 
 @pytest.mark.parametrize(
