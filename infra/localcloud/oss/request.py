@@ -24,13 +24,6 @@ class OssRequest:
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
 
-    def header_utf8(self, name: str, default: str = "") -> str:
-        """A header whose value carries UTF-8 bytes (user metadata, symlink targets)."""
-        raw = self.headers.get(name)
-        if raw is None:
-            return default
-        return raw.encode("latin-1").decode("utf-8", errors="replace")
-
     @property
     def user_meta(self) -> dict[str, str]:
         return {k: v for k, v in self.headers.items() if k.startswith("x-oss-meta-")}

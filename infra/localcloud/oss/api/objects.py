@@ -160,7 +160,7 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def get_object(ctx: ServerContext, req: OssRequest, head: bool = False) -> OssResponse:
+def get_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     with ctx.store.lock:
         version = ctx.store.version(bucket, req.key, requested_version(req))
@@ -179,7 +179,8 @@ def get_object(ctx: ServerContext, req: OssRequest, head: bool = False) -> OssRe
 
 
 def head_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
-    return get_object(ctx, req, head=True)
+    """GET's headers; the server sends no body for HEAD (Content-Length still gives the object's size)."""
+    return get_object(ctx, req)
 
 
 def get_object_meta(ctx: ServerContext, req: OssRequest) -> OssResponse:
