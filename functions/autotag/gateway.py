@@ -1,10 +1,11 @@
-"""The tagger's only conversation with OSS: HEAD, GetObjectTagging and PutObjectTagging through oss2, with
-bounded, jittered retries of transient failures. It counts the requests it makes (the figure that matters
-on a bucket with millions of objects)."""
+"""The functions' only conversation with OSS, through oss2: bounded, jittered retries of transient failures,
+an optional cap on requests per second shared by every worker thread, and a count of the requests made
+(the figure that matters on a bucket with millions of objects)."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,30 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+class RateLimiter:
+    """A token bucket: at most `per_second` requests on average, bursts up to one second's worth. Shared
+    by the worker threads of a sweep so the whole run stays under the QPS the bucket's owner allows."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self._clock = clock
+        self._tokens = per_second
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.per_second, self._tokens + (now - self._updated) * self.per_second)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.per_second
+            time.sleep(wait)
+
+
 @dataclass(frozen=True)
 class ObjectHead:
     size: int
@@ -74,11 +99,18 @@ def _is_gone(error: Exception) -> bool:
 class OssGateway:
     bucket: Any  # oss2.Bucket
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limiter: RateLimiter | None = None
     requests: int = 0  # requests sent, retries included
+
+    def __post_init__(self) -> None:
+        self._count_lock = threading.Lock()
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         for attempt in range(self.retry.attempts):
-            self.requests += 1
+            if self.limiter is not None:
+                self.limiter.acquire()
+            with self._count_lock:
+                self.requests += 1
             try:
                 return call()
             except oss2.exceptions.OssError as error:

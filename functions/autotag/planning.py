@@ -1,17 +1,21 @@
-"""Planning a tag write: merge what the rules derived into the object's current tags (pure).
+"""Planning a tag write: reconcile what the rules derive with the object's current tags (pure).
 
-The upload path only ever adds tags or changes tags whose rule says `overwrite`: it never removes a tag
-(removing stale tags is the expiry sweep's job), so tags the uploader or anyone else set survive. Values
-and keys are sanitised to OSS's charset and lengths deterministically, and the 10-tag budget goes to the
-current tags first, then to derived tags by priority."""
+One planner serves the upload path and the expiry sweep. It only ever changes or removes tags the system
+owns (listed in the ownership record, see ownership.py): a tag the uploader or anyone else set is never
+removed, and changed only by a rule whose conflict policy says `overwrite` (the tag is then the system's).
+Owned tags the rules no longer derive, or whose TTL has passed, are removed unless their key is protected.
+Keys and values are sanitised to OSS's charset and lengths deterministically, and the 10-tag budget goes to
+the current tags first, then to derived tags by priority (the record needs one slot)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from .oss_tags import MAX_KEY_LENGTH, MAX_TAGS, MAX_VALUE_LENGTH
+from .ownership import DEFAULT_OWNERSHIP, Ownership, owned_keys, ownership_record, record_fits
 from .rules.engine import OVERWRITE, DerivedTag
 
 _DISALLOWED = re.compile(r"[^\w +\-=.:/]")
@@ -31,64 +35,172 @@ class DroppedTag:
 
 
 @dataclass(frozen=True)
+class RemovedTag:
+    key: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TagPlan:
     current: dict[str, str]
     desired: dict[str, str]
     added: dict[str, str] = field(default_factory=dict)
     changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (old value, new value)
-    kept: dict[str, str] = field(default_factory=dict)  # current tags left as they are
+    kept: dict[str, str] = field(default_factory=dict)  # current tags left as they are (record aside)
+    removed: tuple[RemovedTag, ...] = ()
     dropped: tuple[DroppedTag, ...] = ()
+    owned: frozenset[str] = frozenset()  # keys the system owns after the write
 
     @property
     def needs_write(self) -> bool:
         return self.desired != self.current
 
 
-def plan_tags(current: Mapping[str, str], derived: Mapping[str, DerivedTag]) -> TagPlan:
+def split_expired(
+    derived: Mapping[str, DerivedTag], created: datetime | None, clock: datetime | None
+) -> tuple[dict[str, DerivedTag], dict[str, DerivedTag]]:
+    """(live, expired): a tag's TTL runs from the object version's creation (its Last-Modified), so the
+    moment it expires is known from a listing, without reading tags."""
+    if created is None or clock is None:
+        return dict(derived), {}
+    live: dict[str, DerivedTag] = {}
+    expired: dict[str, DerivedTag] = {}
+    for key, tag in derived.items():
+        ends = None if tag.ttl_seconds is None else created + timedelta(seconds=tag.ttl_seconds)
+        (expired if ends is not None and ends <= clock else live)[key] = tag
+    return live, expired
+
+
+def plan_tags(
+    current: Mapping[str, str],
+    derived: Mapping[str, DerivedTag],
+    ownership: Ownership = DEFAULT_OWNERSHIP,
+    expired: Mapping[str, DerivedTag] | None = None,
+) -> TagPlan:
+    """The tag set the object should have. `derived` holds the live derived tags, `expired` those whose
+    TTL has passed (they are removed when owned, never added)."""
+    record_key = ownership.tag
+    owned = set(owned_keys(current, record_key))
     desired = dict(current)
     added: dict[str, str] = {}
     changed: dict[str, tuple[str, str]] = {}
     dropped: list[DroppedTag] = []
-    by_priority = sorted(derived.values(), key=lambda t: (-t.priority, t.key))
-    for tag in by_priority:
+    removed: list[RemovedTag] = []
+    decided: set[str] = set()
+    wanted = {sanitise(t.key, MAX_KEY_LENGTH) for t in derived.values()}
+    expired_keys = {sanitise(t.key, MAX_KEY_LENGTH): t for t in (expired or {}).values()}
+
+    for key in sorted(owned - wanted - ownership.protected):
+        if key in expired_keys:
+            reason = f"its TTL ({_duration(expired_keys[key].ttl_seconds)} from Last-Modified) has passed"
+        else:
+            reason = "no current rule derives it for this object"
+        removed.append(RemovedTag(key, desired.pop(key), reason))
+        owned.discard(key)
+
+    for tag in sorted(derived.values(), key=lambda t: (-t.priority, t.key)):
         key, value = sanitise(tag.key, MAX_KEY_LENGTH), sanitise(tag.value, MAX_VALUE_LENGTH)
-        if not key:
-            dropped.append(DroppedTag(tag.key, tag.value, tag.rule, "the tag key is empty"))
+        problem = _unusable_key(key, record_key)
+        if problem:
+            dropped.append(DroppedTag(tag.key, tag.value, tag.rule, problem))
             continue
+        if key in decided:  # two derived keys that sanitise alike: the first (higher priority) decides
+            reason = f"a higher-priority tag already decided {key!r}"
+            dropped.append(DroppedTag(key, value, tag.rule, reason))
+            continue
+        decided.add(key)
         if key in desired:
             if desired[key] == value:
                 continue
-            if key in added or key in changed:
-                dropped.append(
-                    DroppedTag(
-                        key, value, tag.rule, f"a higher-priority tag already set {key!r} to {desired[key]!r}"
-                    )
-                )
-                continue
-            if tag.conflict == OVERWRITE:
+            if key not in owned and tag.conflict != OVERWRITE:
+                reason = f"kept the existing value {desired[key]!r} (conflict policy keep-existing)"
+            elif not record_fits(owned | {key}):
+                reason = "the ownership record would exceed 256 characters"
+            else:
                 changed[key] = (desired[key], value)
                 desired[key] = value
-            else:
-                dropped.append(
-                    DroppedTag(
-                        key,
-                        value,
-                        tag.rule,
-                        f"kept the existing value {desired[key]!r} (conflict policy keep-existing)",
-                    )
-                )
+                owned.add(key)
+                continue
+            dropped.append(DroppedTag(key, value, tag.rule, reason))
             continue
-        if len(desired) >= MAX_TAGS:
-            dropped.append(
-                DroppedTag(
-                    key,
-                    value,
-                    tag.rule,
-                    f"the object already has {MAX_TAGS} tags, the OSS "
-                    "limit (current tags and higher-priority rules come first)",
-                )
+        slots_needed = 1 if record_key in desired else 2  # the tag, and the record when it is new
+        if len(desired) + slots_needed > MAX_TAGS:
+            reason = (
+                f"the object would have more than {MAX_TAGS} tags, the OSS limit (current tags and "
+                "higher-priority rules come first; the ownership record takes one)"
             )
+        elif not record_fits(owned | {key}):
+            reason = "the ownership record would exceed 256 characters"
+        else:
+            desired[key] = added[key] = value
+            owned.add(key)
             continue
-        desired[key] = added[key] = value
-    kept = {k: v for k, v in current.items() if k not in changed}
-    return TagPlan(dict(current), desired, added, changed, kept, tuple(dropped))
+        dropped.append(DroppedTag(key, value, tag.rule, reason))
+
+    for key, tag in sorted(expired_keys.items()):
+        if key not in current:
+            dropped.append(DroppedTag(key, tag.value, tag.rule, "its TTL has already passed"))
+
+    if owned:
+        desired[record_key] = ownership_record(owned)
+    else:
+        desired.pop(record_key, None)
+    untouched = changed.keys() | {r.key for r in removed} | {record_key}
+    kept = {k: v for k, v in current.items() if k not in untouched}
+    return TagPlan(
+        dict(current), desired, added, changed, kept, tuple(removed), tuple(dropped), frozenset(owned)
+    )
+
+
+def prune_tags(
+    current: Mapping[str, str],
+    derived: Mapping[str, DerivedTag],
+    ownership: Ownership = DEFAULT_OWNERSHIP,
+    expired: Mapping[str, DerivedTag] | None = None,
+) -> TagPlan:
+    """The sweep's plan: remove owned tags that are stale (TTL passed, or the rules no longer derive that
+    value for this object), unless protected. It adds nothing and changes no value: adding is the upload
+    path's and the backfill's job, so a sweep never writes tags an object did not have."""
+    record_key = ownership.tag
+    owned = set(owned_keys(current, record_key))
+    live = {sanitise(t.key, MAX_KEY_LENGTH): sanitise(t.value, MAX_VALUE_LENGTH) for t in derived.values()}
+    expired_keys = {sanitise(t.key, MAX_KEY_LENGTH): t for t in (expired or {}).values()}
+    desired = dict(current)
+    removed: list[RemovedTag] = []
+    for key in sorted(owned - ownership.protected):
+        if live.get(key) == current[key]:
+            continue
+        if key in expired_keys:
+            reason = f"its TTL ({_duration(expired_keys[key].ttl_seconds)} from Last-Modified) has passed"
+        elif key in live:
+            reason = f"the rules now derive {live[key]!r} for it"
+        else:
+            reason = "no current rule derives it for this object"
+        removed.append(RemovedTag(key, desired.pop(key), reason))
+        owned.discard(key)
+    if owned:
+        desired[record_key] = ownership_record(owned)
+    else:
+        desired.pop(record_key, None)
+    kept = {k: v for k, v in desired.items() if k != record_key}
+    return TagPlan(dict(current), desired, kept=kept, removed=tuple(removed), owned=frozenset(owned))
+
+
+def _unusable_key(key: str, record_key: str) -> str:
+    if not key:
+        return "the tag key is empty"
+    if " " in key:
+        return "the tag key contains a space (the ownership record separates keys with spaces)"
+    if key == record_key:
+        return f"{key!r} is the ownership record's key"
+    return ""
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "none"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
+DEFAULT_STATE_PREFIX = ".autotag/"  # where the sweep keeps checkpoints and leases in the swept bucket
 
 
 class ConfigurationError(RuntimeError):
@@ -25,12 +26,14 @@ class Credentials:
 class Settings:
     rules: str
     endpoint: str | None  # None: the region's internal endpoint
+    state_prefix: str = DEFAULT_STATE_PREFIX
 
     @classmethod
     def from_environment(cls) -> Settings:
         return cls(
             rules=os.environ.get("AUTOTAG_RULES") or DEFAULT_RULES,
             endpoint=os.environ.get("AUTOTAG_OSS_ENDPOINT") or None,
+            state_prefix=os.environ.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX,
         )
 
     def rules_path(self) -> str:

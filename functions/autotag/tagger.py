@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .events import ObjectEvent
 from .facts import META_PREFIX, ObjectFacts
 from .gateway import ObjectGone, OssGateway, TagsRejected
-from .planning import TagPlan, plan_tags
+from .planning import TagPlan, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
+from .timestamps import parse_timestamp
 
 # Outcomes in summaries and logs.
 TAGGED = "tagged"  # tags written
@@ -44,6 +46,9 @@ class ObjectResult:
             if plan
             else {},
             "kept": plan.kept if plan else {},
+            "removed": [{"key": r.key, "value": r.value, "reason": r.reason} for r in plan.removed]
+            if plan
+            else [],
             "dropped": [
                 {"key": d.key, "value": d.value, "rule": d.rule, "reason": d.reason} for d in plan.dropped
             ]
@@ -67,12 +72,21 @@ def _facts_in_event(event: ObjectEvent) -> tuple[ObjectFacts, frozenset[str]]:
 
 
 def tag_object(
-    event: ObjectEvent, rules: RuleSet, gateway: OssGateway, *, write: bool = True
+    event: ObjectEvent,
+    rules: RuleSet,
+    gateway: OssGateway,
+    *,
+    write: bool = True,
+    clock: datetime | None = None,
+    ignored_prefix: str = "",
 ) -> ObjectResult:
-    """Tag the object of a created-object event (with `write=False`, only plan). Raises TransientOssError
-    when OSS keeps failing."""
+    """Tag the object of a created-object event (with `write=False`, only plan). TTLs run from the event
+    time (when the version was created) and tags already expired at `clock` are not added. Raises
+    TransientOssError when OSS keeps failing."""
     if not event.creates_object:
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
+    if ignored_prefix and event.key.startswith(ignored_prefix):
+        return ObjectResult(event, IGNORED, f"keys under {ignored_prefix!r} hold the sweep's own state")
     before = gateway.requests
     facts, available = _facts_in_event(event)
     try:
@@ -83,7 +97,9 @@ def tag_object(
             current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
         else:
             current = gateway.get_tags(event.key, event.version_id)
-        plan = plan_tags(current, derive_tags(rules, facts).tags)
+        created = facts.last_modified or parse_timestamp(event.event_time)
+        live, expired = split_expired(derive_tags(rules, facts).tags, created, clock)
+        plan = plan_tags(current, live, rules.ownership, expired)
         if not plan.needs_write:
             return ObjectResult(
                 event, UNCHANGED, "the object already has the derived tags", plan, gateway.requests - before

@@ -37,7 +37,12 @@ def test_plan_for_a_prefix_writes_nothing(oss: LocalOSS, bucket: oss2.Bucket) ->
     )
     assert first["added"] == {"project": "x", "size": "small"}
     assert first["dropped"][0]["reason"] == "kept the existing value 'photo' (conflict policy keep-existing)"
-    assert second["desired"] == {"project": "x", "kind": "video", "size": "small"}
+    assert second["desired"] == {
+        "project": "x",
+        "kind": "video",
+        "size": "small",
+        "autotag": "kind project size",
+    }
     assert "PutObjectTagging" not in oss.conditions.requests
     code, table = run(oss, "--bucket", bucket.bucket_name, "--prefix", "projects/")
     assert code == 0 and "nothing written" in table

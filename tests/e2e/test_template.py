@@ -4,6 +4,7 @@ explicit."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -11,40 +12,90 @@ from typing import Any
 import pytest
 import yaml
 
+from autotag.sweep.request import parse_sweep_payload
 from localcloud.fc import load_handler
 
 ROOT = Path(__file__).parents[2]
+CODE = ROOT / "functions"
 TEMPLATE = yaml.safe_load((ROOT / "template.yml").read_text())
-# oss2 Bucket methods the deployed code calls -> the RAM action that authorises each.
+# Calls the deployed code makes -> the RAM action that authorises each, and whether it acts on the bucket
+# itself (resource `acs:oss:*:*:<bucket>`) or on objects (`acs:oss:*:*:<bucket>/<key pattern>`).
 RAM_ACTION_OF = {
-    "head_object": "oss:GetObject",
-    "get_object_tagging": "oss:GetObjectTagging",
-    "put_object_tagging": "oss:PutObjectTagging",
-    "delete_object_tagging": "oss:DeleteObjectTagging",
-    "list_objects": "oss:ListObjects",
-    "list_objects_v2": "oss:ListObjects",
-    "get_object": "oss:GetObject",
-    "put_object": "oss:PutObject",
+    "head_object": ("oss:GetObject", "object"),
+    "get_object": ("oss:GetObject", "object"),
+    "get_object_tagging": ("oss:GetObjectTagging", "object"),
+    "put_object_tagging": ("oss:PutObjectTagging", "object"),
+    "delete_object_tagging": ("oss:DeleteObjectTagging", "object"),
+    "put_object": ("oss:PutObject", "state"),
+    "delete_object": ("oss:DeleteObject", "state"),
+    "list_objects": ("oss:ListObjects", "bucket"),
+    "list_object_versions": ("oss:ListObjectVersions", "bucket"),
+    "get_bucket_versioning": ("oss:GetBucketVersioning", "bucket"),
+    "invoke_function": ("fc:InvokeFunction", "function"),
 }
 
 
+def services() -> dict[str, dict[str, Any]]:
+    return {n: b for n, b in TEMPLATE["Resources"].items() if b.get("Type") == "Aliyun::Serverless::Service"}
+
+
 def functions() -> dict[str, dict[str, Any]]:
-    service = TEMPLATE["Resources"]["oss-autotag"]
     return {
         name: body
+        for service in services().values()
         for name, body in service.items()
         if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function"
     }
 
 
-def deployed_sources() -> str:
-    return "\n".join(p.read_text() for p in (ROOT / "functions").rglob("*.py"))
+def _module_file(module: str) -> Path | None:
+    base = CODE / module.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def reachable_sources(handler_module: str) -> str:
+    """The source of every module of the CodeUri the handler's module imports, directly or not."""
+    seen: dict[str, str] = {}
+    pending = [handler_module]
+    while pending:
+        module = pending.pop()
+        path = _module_file(module)
+        if module in seen or path is None:
+            continue
+        seen[module] = path.read_text()
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(seen[module])):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    anchor = ".".join(parts[: len(parts) - node.level + 1])
+                    base = f"{anchor}.{base}" if base else anchor
+                pending.append(base)
+                pending += [f"{base}.{alias.name}" for alias in node.names]
+                for parent in range(1, base.count(".") + 1):
+                    pending.append(base.rsplit(".", parent)[0])
+    return "\n".join(seen.values())
+
+
+def service_calls(service: dict[str, Any]) -> set[str]:
+    calls: set[str] = set()
+    for body in service.values():
+        if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+            source = reachable_sources(body["Properties"]["Handler"].rpartition(".")[0])
+            calls |= set(re.findall(r"\.(?:bucket|client)\.([a-z_]+)\(", source))
+    return calls
 
 
 def test_template_header() -> None:
     assert TEMPLATE["ROSTemplateFormatVersion"] == "2015-09-01"
     assert TEMPLATE["Transform"] == "Aliyun::Serverless-2018-04-03"
-    assert functions()
+    assert set(functions()) == {"tag-on-upload", "tag-expiry"}
 
 
 @pytest.mark.parametrize("name", list(functions()))
@@ -58,22 +109,64 @@ def test_handlers_and_initializers_resolve(name: str) -> None:
     assert properties["Timeout"] >= 10
 
 
-def test_every_environment_variable_read_is_declared() -> None:
-    read = set(re.findall(r"os\.environ\.get\(\s*\"(AUTOTAG_[A-Z_]+)\"", deployed_sources()))
-    for properties in (f["Properties"] for f in functions().values()):
-        assert read <= set(properties.get("EnvironmentVariables", {})), read - set(
-            properties["EnvironmentVariables"]
-        )
+@pytest.mark.parametrize("name", list(functions()))
+def test_every_environment_variable_read_is_declared(name: str) -> None:
+    properties = functions()[name]["Properties"]
+    source = reachable_sources(properties["Handler"].rpartition(".")[0])
+    read = set(re.findall(r"os\.environ\.get\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
+    assert read, "the handler reads its settings from the environment"
+    assert read <= set(properties.get("EnvironmentVariables", {})), read - set(
+        properties["EnvironmentVariables"]
+    )
 
 
-def test_policy_grants_exactly_the_oss_calls_made() -> None:
-    calls = set(re.findall(r"\.bucket\.([a-z_]+)\(", deployed_sources()))
-    needed = {RAM_ACTION_OF[call] for call in calls}
-    statements = TEMPLATE["Resources"]["oss-autotag"]["Properties"]["Policies"][0]["Statement"]
-    granted = {a for s in statements for a in s["Action"] if a.startswith("oss:")}
+def test_the_upload_path_never_imports_fc2_or_the_sweep() -> None:
+    source = reachable_sources("tag_on_upload")
+    assert "import fc2" not in source and "class StateStore" not in source
+
+
+@pytest.mark.parametrize("name", list(services()))
+def test_each_policy_grants_exactly_the_calls_its_functions_make(name: str) -> None:
+    service = services()[name]
+    calls = service_calls(service)
+    assert calls, name
+    needed = {RAM_ACTION_OF[call][0] for call in calls if call in RAM_ACTION_OF}
+    assert calls <= set(RAM_ACTION_OF), calls - set(RAM_ACTION_OF)
+    statements = service["Properties"]["Policies"][0]["Statement"]
+    granted = {a for s in statements for a in s["Action"] if not a.startswith("mns:")}
     assert granted == needed
+    state_prefix = functions_in(service)[0]["EnvironmentVariables"].get("AUTOTAG_STATE_PREFIX", "")
     for statement in statements:
-        assert all("*:*:*" not in r and r != "*" for r in statement["Resource"])  # scoped, never everything
+        resources = statement["Resource"]
+        assert all("*:*:*" not in r and r != "*" for r in resources)  # scoped, never everything
+        for action in statement["Action"]:
+            scope = next((s for a, s in RAM_ACTION_OF.values() if a == action), None)
+            if scope == "bucket":
+                assert all(r.startswith("acs:oss:") and "/" not in r.split(":")[-1] for r in resources)
+            elif scope == "object" and action in ("oss:GetObjectTagging", "oss:PutObjectTagging"):
+                assert all(r.endswith("/*") for r in resources)
+            elif scope == "state":  # the only objects the sweep writes or deletes are its own state
+                assert all(r.endswith(f"/{state_prefix}*") for r in resources), resources
+            elif scope == "function":
+                own = [n for n in service if isinstance(service[n], dict)]
+                assert all(any(r.endswith(f"/functions/{f}") for f in own) for r in resources)
+
+
+def functions_in(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b["Properties"] for b in service.values() if isinstance(b, dict) and "Properties" in b]
+
+
+def test_timer_trigger_uses_fc_cron_and_a_valid_payload() -> None:
+    (trigger,) = functions()["tag-expiry"]["Events"].values()
+    assert trigger["Type"] == "Timer"
+    cron = trigger["Properties"]["CronExpression"]
+    fields = re.sub(r"^CRON_TZ=\S+ ", "", cron).split()
+    assert cron.startswith("@every ") or len(fields) == 6
+    request = parse_sweep_payload(trigger["Properties"]["Payload"])
+    assert request.buckets == ("autotag-demo",)
+    bucket_in_policy = "acs:oss:*:*:autotag-demo"
+    statements = services()["oss-autotag-expiry"]["Properties"]["Policies"][0]["Statement"]
+    assert any(bucket_in_policy in s["Resource"] for s in statements)
 
 
 def test_oss_trigger_lists_events_explicitly() -> None:

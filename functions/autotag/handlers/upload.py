@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from functools import cache
 from typing import Any
-
-import oss2
 
 from ..events import parse_oss_event
 from ..gateway import OssGateway, TransientOssError
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..tagger import FAILED, ObjectResult, tag_object
+from .clients import open_bucket, oss_auth
 
 log = logging.getLogger("autotag.upload")
 
@@ -40,12 +40,7 @@ def handler(event: bytes, context: Any) -> str:
     settings = Settings.from_environment()
     records = parse_oss_event(event)
     rules = _rules(settings.rules_path())
-    credentials = credentials_from(context)
-    auth = (
-        oss2.StsAuth(credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
-        if credentials.security_token
-        else oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
-    )
+    auth = oss_auth(credentials_from(context))
     gateways: dict[str, OssGateway] = {}
     results: list[ObjectResult] = []
     for record in records:
@@ -53,10 +48,12 @@ def handler(event: bytes, context: Any) -> str:
         gateway = gateways.get(record.bucket)
         if gateway is None:
             gateway = gateways[record.bucket] = OssGateway(
-                oss2.Bucket(auth, settings.endpoint_for(region), record.bucket)
+                open_bucket(auth, settings.endpoint_for(region), record.bucket)
             )
         try:
-            result = tag_object(record, rules, gateway)
+            result = tag_object(
+                record, rules, gateway, clock=datetime.now(timezone.utc), ignored_prefix=settings.state_prefix
+            )
         except TransientOssError as error:
             result = ObjectResult(record, FAILED, str(error))
         results.append(result)

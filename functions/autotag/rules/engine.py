@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..facts import ObjectFacts
+from ..ownership import DEFAULT_OWNERSHIP, Ownership
 
 Captures = Mapping[str, str]
 Condition = Callable[[ObjectFacts, Captures], bool]
@@ -39,6 +40,19 @@ class Rule:
     key_regex: Any | None  # a compiled re2 pattern; its named groups feed templates
     when: Condition | None
     tags: tuple[TagRule, ...]
+    # A condition on what a listing shows (key, size, Last-Modified) that is false only when the rule
+    # cannot match; None: the listing cannot tell. Lets the sweep pick candidates without reading tags.
+    listing_filter: Condition | None = None
+
+    @property
+    def ttls(self) -> frozenset[int]:
+        return frozenset(t.options.ttl_seconds for t in self.tags if t.options.ttl_seconds is not None)
+
+    def may_match(self, facts: ObjectFacts) -> bool:
+        """False only when this rule surely does not match an object with these listing facts."""
+        if self.key_regex is not None and self.key_regex.search(facts.key) is None:
+            return False
+        return self.listing_filter is None or self.listing_filter(facts, {})
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,16 @@ class RuleSet:
     rules: tuple[Rule, ...]
     fingerprint: str  # hash of the normalised rules document: changes exactly when the rules do
     needs: frozenset[str] = frozenset()  # facts beyond the key: content_type, meta, size, modified
+    ownership: Ownership = DEFAULT_OWNERSHIP
+
+    @property
+    def ttls(self) -> frozenset[int]:
+        return frozenset().union(*(rule.ttls for rule in self.rules))
+
+
+def expiry_horizons(rules: RuleSet, facts: ObjectFacts) -> frozenset[int]:
+    """The TTLs (seconds) of tags that rules which may match this listed object could have given it."""
+    return frozenset().union(*(rule.ttls for rule in rules.rules if rule.ttls and rule.may_match(facts)))
 
 
 @dataclass(frozen=True)

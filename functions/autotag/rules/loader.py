@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..facts import ObjectFacts
+from ..ownership import DEFAULT_OWNERSHIP_TAG, Ownership
 from . import engine
 from .engine import Condition, RuleSet, TagOptions, TagRule, ValueSource
 
@@ -216,6 +217,30 @@ class _Compiler:
         self.needs.add("meta")
         return engine.meta_matches(value)
 
+    def listing_condition(
+        self, spec: dict[str, Any], where: str
+    ) -> tuple[Condition | None, Condition | None]:
+        """(exact, necessary) versions of a condition over the facts a listing shows (key, size): `exact`
+        decides it (None when the listing cannot), `necessary` is false only when the condition is false."""
+        ((kind, value),) = spec.items()
+        if kind in ("all", "any"):
+            parts = [self.listing_condition(c, where) for c in value]
+            exacts = [e for e, _ in parts if e is not None]
+            necessary = [n for _, n in parts if n is not None]
+            combine = engine.all_of if kind == "all" else engine.any_of
+            exact = combine(exacts) if len(exacts) == len(parts) else None
+            if kind == "all":
+                return exact, engine.all_of(necessary) if necessary else None
+            return exact, engine.any_of(necessary) if len(necessary) == len(parts) else None
+        if kind == "not":
+            inner, _ = self.listing_condition(value, where)
+            negated = engine.negate(inner) if inner is not None else None
+            return negated, negated
+        if kind in ("content_type", "meta"):
+            return None, None
+        leaf = self.condition(spec, where)
+        return leaf, leaf
+
 
 def _resolve(part: tuple[str, str], facts: ObjectFacts, captures: Mapping[str, str]) -> str | None:
     kind, name = part
@@ -269,6 +294,9 @@ def parse_rules(document: Any, source: str = "rules") -> RuleSet:
         raise RulesError(f"{source}: {problem}")
     compiler = _Compiler()
     defaults = _options(document.get("defaults", {}), TagOptions())
+    ownership = Ownership(
+        document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG), frozenset(document.get("protected_keys", []))
+    )
     rules: list[engine.Rule] = []
     seen: set[str] = set()
     try:
@@ -290,12 +318,18 @@ def parse_rules(document: Any, source: str = "rules") -> RuleSet:
                 )
                 for key, tag_spec in spec["tags"].items()
             )
-            when = compiler.condition(spec["when"], f"{where}.when") if "when" in spec else None
-            rules.append(engine.Rule(spec["name"], index, key_regex, when, tags))
+            when, listing_filter = None, None
+            if "when" in spec:
+                when = compiler.condition(spec["when"], f"{where}.when")
+                listing_filter = compiler.listing_condition(spec["when"], f"{where}.when")[1]
+            for tag in tags:
+                if tag.key == ownership.tag:
+                    raise RulesError(f"{where}.tags.{tag.key}: {tag.key!r} is the ownership record's key")
+            rules.append(engine.Rule(spec["name"], index, key_regex, when, tags, listing_filter))
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
     fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
-    return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs))
+    return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership)
 
 
 def load_rules(path: str | Path) -> RuleSet:

@@ -1,0 +1,137 @@
+"""Scheduled tag expiry: the handler a timer trigger invokes.
+
+`handler(event: bytes, context)` sweeps each bucket the payload names (or, with `shards`, dispatches one
+asynchronous invocation per shard), stops before the function timeout with a checkpoint the next run
+resumes from, returns a JSON summary and logs one JSON line per swept scope."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from functools import cache
+from typing import Any
+
+from ..gateway import RateLimiter
+from ..rules import RuleSet, load_rules
+from ..settings import Settings, credentials_from
+from ..sweep.checkpoint import Scope
+from ..sweep.fanout import (
+    Dispatcher,
+    FunctionComputeDispatcher,
+    InProcessDispatcher,
+    load_or_plan_shards,
+    shard_events,
+)
+from ..sweep.gateway import SweepGateway
+from ..sweep.request import SweepRequest, TimerEvent, parse_timer_event
+from ..sweep.runner import SweepLimits, SweepReport, run_sweep
+from ..sweep.state import StateStore
+from .clients import open_bucket, oss_auth
+
+log = logging.getLogger("autotag.expiry")
+LEASE_MARGIN_SECONDS = 60.0
+
+
+@cache
+def _rules(path: str) -> RuleSet:
+    return load_rules(path)
+
+
+def initialize(context: Any) -> None:
+    _rules(Settings.from_environment().rules_path())
+
+
+def _reserve_seconds(timeout: float) -> float:
+    """Time kept back from the function timeout to finish the last chunk and write the checkpoint."""
+    return max(3.0, min(60.0, timeout * 0.1))
+
+
+def handler(event: bytes, context: Any) -> str:
+    started = time.monotonic()
+    timer = parse_timer_event(event)
+    settings = Settings.from_environment()
+    rules = _rules(settings.rules_path())
+    request = timer.request
+    timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
+    deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
+    limits = SweepLimits(
+        workers=request.workers,
+        max_objects=request.max_objects,
+        lease_seconds=(timeout or 900.0) + LEASE_MARGIN_SECONDS,
+    )
+    credentials = credentials_from(context)
+    auth = oss_auth(credentials)
+    endpoint = settings.endpoint_for(getattr(context, "region", "") or "cn-hangzhou")
+    limiter = RateLimiter(request.qps) if request.qps else None  # shared by every bucket of this run
+    reports: list[SweepReport] = []
+    dispatched: list[dict[str, Any]] = []
+    for bucket_name in request.buckets:
+        gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
+        if request.shards > 1 and request.shard is None and not request.dry_run:
+            dispatched.append(_fan_out(timer, bucket_name, gateway, settings, context, credentials))
+            continue
+        shard = request.shard
+        scope = Scope(
+            bucket_name, request.prefix, shard.start_at if shard else "", shard.end_before if shard else None
+        )
+        report = run_sweep(
+            gateway,
+            rules,
+            StateStore(gateway, settings.state_prefix, scope),
+            timer.trigger_time,
+            limits=limits,
+            deadline=deadline,
+            dry_run=request.dry_run,
+            full=request.full,
+            owner=getattr(context, "request_id", ""),
+        )
+        reports.append(report)
+        log.info(json.dumps({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))
+    return json.dumps(
+        {
+            "triggerName": timer.trigger_name,
+            "rulesFingerprint": rules.fingerprint,
+            "sweeps": [r.summary() for r in reports],
+            "dispatched": dispatched,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _log_line(report: SweepReport) -> dict[str, Any]:
+    line = report.summary()
+    line.pop("objects")
+    return line
+
+
+def _fan_out(
+    timer: TimerEvent,
+    bucket: str,
+    gateway: SweepGateway,
+    settings: Settings,
+    context: Any,
+    credentials: Any,
+) -> dict[str, Any]:
+    request: SweepRequest = timer.request
+    plan_key = f"{settings.state_prefix}sweep/{Scope(bucket, request.prefix).id}/shards.json"
+    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key)
+    events = shard_events(timer, bucket, shards)
+    results = _dispatcher(context, credentials).dispatch(events)
+    return {
+        "bucket": bucket,
+        "shards": [s.as_payload() for s in shards],
+        "invocations": [json.loads(r) if isinstance(r, str) else r for r in results],
+    }
+
+
+def _dispatcher(context: Any, credentials: Any) -> Dispatcher:
+    """AUTOTAG_FANOUT=in-process runs shards on local threads; otherwise asynchronous FC invocations."""
+    if os.environ.get("AUTOTAG_FANOUT") == "in-process":
+        return InProcessDispatcher(lambda shard_event: handler(shard_event, context))
+    region = getattr(context, "region", "")
+    endpoint = os.environ.get("AUTOTAG_FC_ENDPOINT") or (
+        f"https://{getattr(context, 'account_id', '')}.{region}-internal.fc.aliyuncs.com"
+    )
+    return FunctionComputeDispatcher(endpoint, credentials, context.service.name, context.function.name)

@@ -1,0 +1,180 @@
+"""Where a sweep of one scope stands, as plain data with a JSON codec (pure).
+
+A *pass* reconciles every candidate of a scope up to the pass's clock (the triggerTime of the run that
+started it); it may take many runs, each resuming from the listing position. When a pass completes, its
+clock and rules fingerprint are remembered: the next pass only needs objects whose TTLs ran out after that
+clock (incremental), unless the rules changed since (full reconcile)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any
+
+from ..timestamps import format_timestamp, parse_timestamp
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one checkpoint covers: a bucket, a key prefix and optionally a shard's key range."""
+
+    bucket: str
+    prefix: str = ""
+    start_at: str = ""
+    end_before: str | None = None
+
+    @property
+    def id(self) -> str:
+        text = "\0".join([self.bucket, self.prefix, self.start_at, self.end_before or "\0end"])
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def contains(self, key: str) -> bool:
+        return (
+            key.startswith(self.prefix)
+            and key >= self.start_at
+            and (self.end_before is None or key < self.end_before)
+        )
+
+
+@dataclass(frozen=True)
+class Position:
+    """The last listing entry fully processed: the next run lists after it."""
+
+    key: str = ""
+    version_id: str = ""
+
+
+@dataclass(frozen=True)
+class PassTotals:
+    listed: int = 0
+    candidates: int = 0
+    updated: int = 0
+    deleted: int = 0
+    tags_removed: int = 0
+    runs: int = 0
+
+    def plus(self, other: PassTotals) -> PassTotals:
+        return PassTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class SweepPass:
+    clock: datetime  # every run of the pass judges expiry at this moment
+    since: datetime | None  # the previous pass's clock; None: a full reconcile
+    fingerprint: str  # the rules the pass applies
+    position: Position = field(default_factory=Position)
+    totals: PassTotals = field(default_factory=PassTotals)
+
+    @property
+    def mode(self) -> str:
+        return "full" if self.since is None else "incremental"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    scope: Scope
+    completed_clock: datetime | None = None
+    completed_fingerprint: str | None = None
+    current: SweepPass | None = None
+
+
+def next_pass(
+    checkpoint: Checkpoint, fingerprint: str, clock: datetime, *, force_full: bool = False
+) -> SweepPass | None:
+    """The pass a run works on: the unfinished one (same rules), else a new one. None when the scope is
+    already reconciled up to `clock` with these rules."""
+    current = checkpoint.current
+    if current is not None and current.fingerprint == fingerprint and not (force_full and current.since):
+        return current
+    same_rules = checkpoint.completed_fingerprint == fingerprint and not force_full
+    since = checkpoint.completed_clock if same_rules else None
+    if since is not None and clock <= since:
+        return None
+    start = Position(_before(checkpoint.scope.start_at)) if checkpoint.scope.start_at else Position()
+    return SweepPass(clock, since, fingerprint, start)
+
+
+def _before(key: str) -> str:
+    """A listing marker just below `key`: listing after it reaches `key` itself. Keys between the two (only
+    ones built of U+10FFFF characters) are filtered out by Scope.contains."""
+    last = ord(key[-1])
+    if last == 0:
+        return key[:-1]
+    below = last - 1 if not 0xD800 <= last - 1 <= 0xDFFF else 0xD7FF  # surrogates are not characters
+    return key[:-1] + chr(below) + "\U0010ffff"
+
+
+def advanced(sweep: SweepPass, position: Position, totals: PassTotals) -> SweepPass:
+    return replace(sweep, position=position, totals=sweep.totals.plus(totals))
+
+
+def completed(checkpoint: Checkpoint, sweep: SweepPass) -> Checkpoint:
+    return Checkpoint(checkpoint.scope, sweep.clock, sweep.fingerprint, None)
+
+
+# ---- codec --------------------------------------------------------------------------------------------
+
+
+def _time(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None
+
+
+def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
+    current = checkpoint.current
+    document: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "scope": {
+            "bucket": checkpoint.scope.bucket,
+            "prefix": checkpoint.scope.prefix,
+            "startAt": checkpoint.scope.start_at,
+            "endBefore": checkpoint.scope.end_before,
+        },
+        "completed": {
+            "clock": _time(checkpoint.completed_clock),
+            "fingerprint": checkpoint.completed_fingerprint,
+        },
+        "current": None
+        if current is None
+        else {
+            "clock": _time(current.clock),
+            "since": _time(current.since),
+            "fingerprint": current.fingerprint,
+            "position": {"key": current.position.key, "versionId": current.position.version_id},
+            "totals": asdict(current.totals),
+        },
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+class CheckpointError(ValueError):
+    """A checkpoint object that this version cannot read."""
+
+
+def decode_checkpoint(data: bytes, scope: Scope) -> Checkpoint:
+    try:
+        document = json.loads(data)
+        if document.get("format") != FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint format {document.get('format')!r} is not {FORMAT_VERSION}")
+        done = document["completed"]
+        current = document["current"]
+        sweep = None
+        if current is not None:
+            clock = parse_timestamp(current["clock"])
+            if clock is None:
+                raise CheckpointError("checkpoint current.clock is not a date and time")
+            sweep = SweepPass(
+                clock,
+                parse_timestamp(current["since"] or ""),
+                current["fingerprint"],
+                Position(current["position"]["key"], current["position"]["versionId"]),
+                PassTotals(**current["totals"]),
+            )
+        return Checkpoint(scope, parse_timestamp(done["clock"] or ""), done["fingerprint"], sweep)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"unreadable checkpoint: {exc!r}") from exc

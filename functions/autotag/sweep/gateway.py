@@ -1,0 +1,124 @@
+"""The sweep's conversation with OSS beyond the upload path's: listings, removing tags, and the small state
+objects (checkpoints, leases, shard plans). A separate class, so the upload function neither imports nor
+needs the permissions for any of it."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import oss2
+
+from ..gateway import ObjectGone, OssGateway
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One entry of a listing: what the sweep knows about an object before reading anything else."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str
+    version_id: str | None = None  # set when listing the versions of a versioned bucket
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    objects: list[ListedObject]
+    next_key_marker: str
+    next_version_marker: str
+    truncated: bool
+
+
+def _utc(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc)
+
+
+class SweepGateway(OssGateway):
+    def delete_tags(self, key: str, version_id: str | None = None) -> None:
+        """DeleteObjectTagging: idempotent (204 whether or not the object had tags)."""
+        self._call(
+            f"DeleteObjectTagging {key!r}",
+            lambda: self.bucket.delete_object_tagging(key, params=self._params(version_id)),
+        )
+
+    def is_versioned(self) -> bool:
+        """Whether the bucket keeps versions (Enabled, or Suspended with older versions kept)."""
+        result = self._call("GetBucketVersioning", lambda: self.bucket.get_bucket_versioning())
+        return bool(result.status)
+
+    def list_page(self, prefix: str, key_marker: str, max_keys: int = 1000) -> ListingPage:
+        result = self._call(
+            f"ListObjects {prefix!r}",
+            lambda: self.bucket.list_objects(prefix=prefix, marker=key_marker, max_keys=max_keys),
+        )
+        objects = [ListedObject(o.key, o.size, _utc(o.last_modified), o.etag) for o in result.object_list]
+        return ListingPage(objects, result.next_marker, "", result.is_truncated)
+
+    def list_versions_page(
+        self, prefix: str, key_marker: str, version_marker: str, max_keys: int = 1000
+    ) -> ListingPage:
+        """One page of every version (delete markers left out: they have no tags)."""
+        result = self._call(
+            f"ListObjectVersions {prefix!r}",
+            lambda: self.bucket.list_object_versions(
+                prefix=prefix, key_marker=key_marker, versionid_marker=version_marker, max_keys=max_keys
+            ),
+        )
+        objects = [
+            ListedObject(v.key, int(v.size), _utc(v.last_modified), v.etag, v.versionid)
+            for v in result.versions
+        ]
+        return ListingPage(objects, result.next_key_marker, result.next_versionid_marker, result.is_truncated)
+
+    def list_children(self, prefix: str, max_pages: int) -> list[str]:
+        """The keys and folders (common prefixes ending in `/`) directly under `prefix`, in order."""
+        children: list[str] = []
+        marker = ""
+        for _ in range(max_pages):
+            result = self._call(
+                f"ListObjects {prefix!r} /", functools.partial(self._list_delimited, prefix, marker)
+            )
+            children += [o.key for o in result.object_list] + list(result.prefix_list)
+            if not result.is_truncated:
+                break
+            marker = result.next_marker
+        return sorted(children)
+
+    def _list_delimited(self, prefix: str, marker: str) -> Any:
+        return self.bucket.list_objects(prefix=prefix, delimiter="/", marker=marker, max_keys=1000)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        marker = ""
+        while True:
+            page = self.list_page(prefix, marker)
+            keys += [o.key for o in page.objects]
+            if not page.truncated:
+                return keys
+            marker = page.next_key_marker
+
+    def read_object(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+        try:
+            data: bytes = self._call(f"GetObject {key!r}", lambda: self.bucket.get_object(key).read())
+        except ObjectGone:
+            return None
+        return data
+
+    def write_object(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
+        """PutObject; with `create_only`, only when no object has the key yet (False when one has)."""
+        headers = {"x-oss-forbid-overwrite": "true"} if create_only else None
+        try:
+            self._call(f"PutObject {key!r}", lambda: self.bucket.put_object(key, data, headers=headers))
+        except oss2.exceptions.ServerError as error:
+            if create_only and error.status == 409:
+                return False
+            raise
+        return True
+
+    def delete_object(self, key: str) -> None:
+        self._call(f"DeleteObject {key!r}", lambda: self.bucket.delete_object(key))

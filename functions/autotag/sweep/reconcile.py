@@ -1,0 +1,77 @@
+"""Reconcile one listed object: read its tags, prune the stale ones it owns, write only on change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..facts import ObjectFacts
+from ..gateway import ObjectGone, TagsRejected
+from ..ownership import owned_keys
+from ..planning import TagPlan, prune_tags, split_expired
+from ..rules import RuleSet, derive_tags
+from .gateway import ListedObject, SweepGateway
+
+# Outcomes
+PRUNED = "pruned"  # stale tags removed (PutObjectTagging with the rest, or DeleteObjectTagging)
+PLANNED = "planned"  # a dry run found stale tags and wrote nothing
+UNCHANGED = "unchanged"  # nothing stale
+SKIPPED = "skipped"  # gone, or replaced since it was listed (its own upload event handles the new one)
+REJECTED = "rejected"  # OSS refused the write (not retried)
+
+_FACTS_ONLY_HEAD_GIVES = frozenset({"content_type", "meta"})
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    listed: ListedObject
+    outcome: str
+    reason: str = ""
+    plan: TagPlan | None = None
+    deleted_all: bool = False  # DeleteObjectTagging was used: nothing remained
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "key": self.listed.key,
+            "versionId": self.listed.version_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "removed": [{"key": r.key, "value": r.value, "reason": r.reason} for r in self.plan.removed]
+            if self.plan
+            else [],
+            "remaining": self.plan.desired if self.plan else None,
+        }
+
+
+def reconcile_object(
+    listed: ListedObject, rules: RuleSet, gateway: SweepGateway, clock: datetime, *, write: bool = True
+) -> Reconciled:
+    """Raises TransientOssError when OSS keeps failing (the caller keeps the checkpoint before it)."""
+    key, version = listed.key, listed.version_id
+    try:
+        current = gateway.get_tags(key, version)
+        if not owned_keys(current, rules.ownership.tag):
+            return Reconciled(listed, UNCHANGED, "the object has no tags this system set")
+        facts = ObjectFacts(key, listed.size, last_modified=listed.last_modified)
+        # Without a version id, tags are read and written on whatever object has the key now: HEAD
+        # confirms it is still the listed one, so a newer upload's tags are never judged by the old one.
+        if version is None or rules.needs & _FACTS_ONLY_HEAD_GIVES:
+            head = gateway.head(key, version)
+            if version is None and (head.etag != listed.etag or head.last_modified != listed.last_modified):
+                return Reconciled(listed, SKIPPED, "replaced since it was listed; its upload event tags it")
+            facts = ObjectFacts(key, head.size, head.content_type, head.user_meta, head.last_modified)
+        live, expired = split_expired(derive_tags(rules, facts).tags, facts.last_modified, clock)
+        plan = prune_tags(current, live, rules.ownership, expired)
+        if not plan.needs_write:
+            return Reconciled(listed, UNCHANGED, "nothing is stale", plan)
+        if not write:
+            return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
+        if plan.desired:
+            gateway.put_tags(key, plan.desired, version)
+            return Reconciled(listed, PRUNED, "", plan)
+        gateway.delete_tags(key, version)
+        return Reconciled(listed, PRUNED, "", plan, deleted_all=True)
+    except ObjectGone as gone:
+        return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
+    except TagsRejected as rejected:
+        return Reconciled(listed, REJECTED, str(rejected))

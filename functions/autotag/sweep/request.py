@@ -1,0 +1,131 @@
+"""The timer event and its payload as typed, validated plain data (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..timestamps import parse_timestamp
+
+
+class SweepRequestError(ValueError):
+    """The timer event or its payload is not usable; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ShardRange:
+    """Keys `start_at <= key < end_before` (no end: to the end of the prefix)."""
+
+    index: int
+    count: int
+    start_at: str
+    end_before: str | None
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "count": self.count,
+            "startAt": self.start_at,
+            "endBefore": self.end_before,
+        }
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    buckets: tuple[str, ...]
+    prefix: str = ""
+    dry_run: bool = False
+    full: bool = False
+    workers: int = 8
+    qps: float | None = None
+    max_objects: int | None = None
+    shards: int = 1
+    shard: ShardRange | None = None
+
+    def as_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "buckets": list(self.buckets),
+            "prefix": self.prefix,
+            "workers": self.workers,
+        }
+        for name, value in (("dryRun", self.dry_run), ("full", self.full)):
+            if value:
+                payload[name] = True
+        for name, given in (("qps", self.qps), ("maxObjects", self.max_objects)):
+            if given is not None:
+                payload[name] = given
+        if self.shards > 1:
+            payload["shards"] = self.shards
+        if self.shard is not None:
+            payload["shard"] = self.shard.as_payload()
+        return payload
+
+
+@dataclass(frozen=True)
+class TimerEvent:
+    trigger_time: datetime  # the sweep's clock
+    trigger_name: str
+    request: SweepRequest
+
+
+@cache
+def _validator(schema_file: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(resources.files("autotag").joinpath(f"schemas/{schema_file}").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check(document: Any, schema_file: str, where: str) -> None:
+    errors = sorted(
+        _validator(schema_file).iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path)))
+    )
+    if errors:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in errors[0].absolute_path)
+        raise SweepRequestError(f"{where}{path}: {errors[0].message}")
+
+
+def _json(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise SweepRequestError(f"{what} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except json.JSONDecodeError as exc:
+        raise SweepRequestError(
+            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+def parse_sweep_payload(payload: str | dict[str, Any]) -> SweepRequest:
+    document = _json(payload, "payload") if isinstance(payload, str) else payload
+    _check(document, "sweep-payload.schema.json", "payload")
+    shard = document.get("shard")
+    if shard is not None and shard["index"] >= shard["count"]:
+        raise SweepRequestError(f"payload.shard.index: {shard['index']} is not below count {shard['count']}")
+    return SweepRequest(
+        buckets=tuple(document["buckets"]),
+        prefix=document.get("prefix", ""),
+        dry_run=document.get("dryRun", False),
+        full=document.get("full", False),
+        workers=document.get("workers", 8),
+        qps=document.get("qps"),
+        max_objects=document.get("maxObjects"),
+        shards=document.get("shards", 1),
+        shard=ShardRange(shard["index"], shard["count"], shard["startAt"], shard["endBefore"])
+        if shard
+        else None,
+    )
+
+
+def parse_timer_event(event: bytes | str | dict[str, Any]) -> TimerEvent:
+    """Check a timer event (FC hands it over as bytes) and its JSON payload; errors name the field."""
+    document = event if isinstance(event, dict) else _json(event, "the event")
+    _check(document, "timer-event.schema.json", "event")
+    trigger_time = parse_timestamp(document["triggerTime"])
+    if trigger_time is None:
+        raise SweepRequestError(f"event.triggerTime: {document['triggerTime']!r} is not a date and time")
+    return TimerEvent(trigger_time, document["triggerName"], parse_sweep_payload(document["payload"]))

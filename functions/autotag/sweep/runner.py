@@ -1,0 +1,277 @@
+"""The sweep of one scope: list, pick candidates, reconcile them on a bounded worker pool, checkpoint,
+and stop cleanly before the deadline. Resumes where the previous run of the pass stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from ..gateway import TransientOssError
+from ..rules import RuleSet
+from ..timestamps import format_timestamp
+from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
+from .gateway import ListedObject, SweepGateway
+from .reconcile import PLANNED, PRUNED, REJECTED, SKIPPED, Reconciled, reconcile_object
+from .selection import is_candidate
+from .state import Busy, Lease, LeaseLost, StateStore
+
+MAX_REPORTED_OBJECTS = 200  # objects listed in a summary (the counts cover all of them)
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    workers: int = 8
+    max_objects: int | None = None  # listed objects per run
+    checkpoint_seconds: float = 30.0
+    page_size: int = 1000
+    lease_seconds: float = 960.0  # longer than FC's longest timeout (900 s): a dead holder's lease expires
+
+
+@dataclass
+class SweepReport:
+    scope: Scope
+    clock: datetime
+    dry_run: bool
+    mode: str = "none"  # incremental, full, or none (nothing to do)
+    since: datetime | None = None
+    resumed: bool = False
+    complete: bool = False
+    stopped: str = ""  # why the run ended before the pass completed
+    listed: int = 0
+    candidates: int = 0
+    pruned: int = 0
+    deleted: int = 0  # objects left with no tags: DeleteObjectTagging
+    tags_removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    failed: int = 0
+    requests: int = 0
+    objects: list[Reconciled] = field(default_factory=list)  # those with stale tags (first ones)
+
+    def record(self, result: Reconciled) -> None:
+        outcome = result.outcome
+        if outcome in (PRUNED, PLANNED):
+            self.pruned += outcome == PRUNED
+            self.deleted += result.deleted_all
+            self.tags_removed += len(result.plan.removed) if result.plan else 0
+        elif outcome == SKIPPED:
+            self.skipped += 1
+        elif outcome == REJECTED:
+            self.rejected += 1
+        else:
+            self.unchanged += 1
+        if outcome in (PRUNED, PLANNED, REJECTED) and len(self.objects) < MAX_REPORTED_OBJECTS:
+            self.objects.append(result)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "bucket": self.scope.bucket,
+            "prefix": self.scope.prefix,
+            "range": {"startAt": self.scope.start_at, "endBefore": self.scope.end_before},
+            "clock": format_timestamp(self.clock),
+            "mode": self.mode,
+            "since": format_timestamp(self.since) if self.since else None,
+            "dryRun": self.dry_run,
+            "resumed": self.resumed,
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "listed": self.listed,
+            "candidates": self.candidates,
+            "pruned": self.pruned,
+            "deleted": self.deleted,
+            "tagsRemoved": self.tags_removed,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "ossRequests": self.requests,
+            "objects": [r.summary() for r in self.objects],
+        }
+
+
+Progress = Callable[[SweepReport], None]
+
+
+def run_sweep(
+    gateway: SweepGateway,
+    rules: RuleSet,
+    store: StateStore,
+    clock: datetime,
+    *,
+    limits: SweepLimits = SweepLimits(),
+    deadline: float | None = None,
+    dry_run: bool = False,
+    full: bool = False,
+    owner: str = "",
+    monotonic: Callable[[], float] = time.monotonic,
+    progress: Progress | None = None,
+) -> SweepReport:
+    """Sweep `store.scope` at `clock` until the pass completes, `deadline` (a `monotonic` time) is near,
+    or `limits.max_objects` are listed. A dry run reads the checkpoint but writes nothing at all."""
+    report = SweepReport(store.scope, clock, dry_run)
+    before = gateway.requests
+    lease: Lease | None = None
+    try:
+        if not dry_run:
+            taken = store.acquire(owner, limits.lease_seconds)
+            if isinstance(taken, Busy):
+                report.stopped = f"another sweep holds this scope (run {taken.owner})"
+                return report
+            lease = taken
+        checkpoint = store.load()
+        sweep = next_pass(checkpoint, rules.fingerprint, clock, force_full=full)
+        if sweep is None:
+            report.complete = True
+            report.stopped = "already swept up to this time with these rules"
+            return report
+        report.mode, report.since = sweep.mode, sweep.since
+        report.resumed = sweep is checkpoint.current
+        report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
+        _sweep_pass(
+            gateway, rules, store, checkpoint, sweep, lease, report, limits, deadline, monotonic, progress
+        )
+    except LeaseLost as lost:
+        report.stopped = str(lost)
+        lease = None
+    except TransientOssError as error:  # on the listing or the state objects: the checkpoint stands
+        report.stopped = f"OSS kept failing ({error}); the next run resumes from the last checkpoint"
+    finally:
+        if lease is not None:
+            with contextlib.suppress(TransientOssError):  # else the lease expires by itself
+                store.release(lease)
+        report.requests = gateway.requests - before
+    return report
+
+
+def _listing(
+    gateway: SweepGateway, scope: Scope, start: Position, versioned: bool, page_size: int
+) -> Iterator[ListedObject]:
+    key_marker, version_marker = start.key, start.version_id
+    while True:
+        if versioned:
+            page = gateway.list_versions_page(scope.prefix, key_marker, version_marker, page_size)
+        else:
+            page = gateway.list_page(scope.prefix, key_marker, page_size)
+        for listed in page.objects:
+            if scope.end_before is not None and listed.key >= scope.end_before:
+                return
+            yield listed
+        if not page.truncated:
+            return
+        key_marker, version_marker = page.next_key_marker, page.next_version_marker
+
+
+def _sweep_pass(
+    gateway: SweepGateway,
+    rules: RuleSet,
+    store: StateStore,
+    checkpoint: Checkpoint,
+    sweep: SweepPass,
+    lease: Lease | None,
+    report: SweepReport,
+    limits: SweepLimits,
+    deadline: float | None,
+    monotonic: Callable[[], float],
+    progress: Progress | None,
+) -> None:
+    scope = store.scope
+    versioned = gateway.is_versioned()
+    last_saved = monotonic()
+    chunk_size = limits.workers * 4
+    position = sweep.position
+    totals = PassTotals()
+
+    def save(state: Checkpoint) -> None:
+        nonlocal lease, last_saved
+        if lease is not None:
+            lease = store.save(state, lease, limits.lease_seconds)
+        last_saved = monotonic()
+
+    def chunks() -> Iterator[list[ListedObject]]:
+        chunk: list[ListedObject] = []
+        for listed in _listing(gateway, scope, position, versioned, limits.page_size):
+            chunk.append(listed)
+            if len(chunk) == chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    with ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sweep") as pool:
+        for chunk in chunks():
+            if deadline is not None and monotonic() >= deadline:
+                report.stopped = "stopped before the function timeout; the next run resumes"
+                break
+            if limits.max_objects is not None and report.listed >= limits.max_objects:
+                report.stopped = f"listed maxObjects ({limits.max_objects}); the next run resumes"
+                break
+            mine = [o for o in chunk if scope.contains(o.key) and not o.key.startswith(store.state_prefix)]
+            candidates = [o for o in mine if is_candidate(rules, o, sweep.since, sweep.clock)]
+            futures = [
+                pool.submit(reconcile_object, o, rules, gateway, sweep.clock, write=not report.dry_run)
+                for o in candidates
+            ]
+            failures = []
+            results = []
+            for future in futures:
+                if future.cancelled():
+                    continue
+                try:
+                    results.append(future.result())
+                except TransientOssError as error:
+                    failures.append(error)
+                    for waiting in futures:  # OSS is failing after retries: stop adding load to it
+                        waiting.cancel()
+            for result in results:
+                report.record(result)
+            chunk_totals = PassTotals(
+                listed=len(mine),
+                candidates=len(candidates),
+                updated=sum(r.outcome == PRUNED and not r.deleted_all for r in results),
+                deleted=sum(r.deleted_all for r in results),
+                tags_removed=sum(len(r.plan.removed) for r in results if r.outcome == PRUNED and r.plan),
+            )
+            report.listed += len(mine)
+            report.candidates += len(candidates)
+            if failures:
+                # The chunk is not done: the checkpoint stays before it, and the next run redoes it
+                # (reconciling is idempotent, so objects already pruned come out unchanged).
+                report.failed += len(failures)
+                report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
+                break
+            totals = totals.plus(chunk_totals)
+            position = Position(chunk[-1].key, chunk[-1].version_id or "")
+            if progress is not None:
+                progress(report)
+            if not report.dry_run and monotonic() - last_saved >= limits.checkpoint_seconds:
+                save(
+                    Checkpoint(
+                        scope,
+                        checkpoint.completed_clock,
+                        checkpoint.completed_fingerprint,
+                        advanced(sweep, position, totals),
+                    )
+                )
+                sweep, totals = advanced(sweep, position, totals), PassTotals()
+        else:
+            report.complete = True
+    if report.dry_run:
+        return
+    if report.complete:
+        save(completed(checkpoint, sweep))
+    else:
+        counted = replace(totals, runs=1)
+        save(
+            Checkpoint(
+                scope,
+                checkpoint.completed_clock,
+                checkpoint.completed_fingerprint,
+                advanced(sweep, position, counted),
+            )
+        )

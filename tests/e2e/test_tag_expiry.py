@@ -1,0 +1,468 @@
+"""Scheduled tag expiry, end to end: objects are tagged by the upload handler (or carry tags set over HTTP),
+then the expiry handler, loaded from its CodeUri with an FC-shaped context, sweeps the local OSS at chosen
+trigger times. Results are read back through oss2."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+from conftest import BucketFactory, tags_of
+
+from autotag.rules import load_rules
+from autotag.sweep.checkpoint import Scope
+from autotag.sweep.gateway import SweepGateway
+from autotag.sweep.reconcile import SKIPPED, reconcile_object
+from autotag.sweep.request import SweepRequestError
+from autotag.sweep.runner import SweepLimits, run_sweep
+from autotag.sweep.state import StateStore
+from localcloud.fc import fc_context, load_handler
+from localcloud.oss import FaultRule, LocalOSS
+
+CODE_URI = Path(__file__).parents[2] / "functions"
+DAY = timedelta(days=1)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Uploads:
+    """Delivers the bucket's created-object events to the upload handler, as the OSS trigger would."""
+
+    def __init__(self, oss: LocalOSS, bucket: oss2.Bucket) -> None:
+        self.oss = oss
+        self.handler = load_handler(CODE_URI, "tag_on_upload.handler")
+        self.payloads: list[bytes] = []
+        self._lock = threading.Lock()
+        oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], self._collect)
+
+    def _collect(self, payload: bytes) -> None:
+        with self._lock:
+            self.payloads.append(payload)
+
+    def run(self) -> None:
+        assert self.oss.notifier.drain()
+        with self._lock:
+            taken, self.payloads = self.payloads, []
+        for payload in taken:
+            self.handler(payload, fc_context())
+
+
+class Sweeper:
+    """Invokes the expiry handler with timer events, as the timer trigger (or a console replay) would."""
+
+    def __init__(self, bucket: oss2.Bucket) -> None:
+        self.bucket = bucket
+        self.handler = load_handler(CODE_URI, "tag_expiry.handler")
+
+    def event(self, at: datetime, **payload: Any) -> bytes:
+        body = {"buckets": [self.bucket.bucket_name], **payload}
+        return json.dumps(
+            {"triggerTime": stamp(at), "triggerName": "expiry", "payload": json.dumps(body)}
+        ).encode()
+
+    def invoke(self, event: bytes, timeout: int = 60) -> dict[str, Any]:
+        context = fc_context(function="tag-expiry", handler="tag_expiry.handler", timeout=timeout)
+        return json.loads(self.handler(event, context))  # type: ignore[no-any-return]
+
+    def run(self, at: datetime, **payload: Any) -> dict[str, Any]:
+        (report,) = self.invoke(self.event(at, **payload))["sweeps"]
+        return report  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def env(oss: LocalOSS, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOTAG_OSS_ENDPOINT", oss.endpoint)
+    monkeypatch.delenv("AUTOTAG_RULES", raising=False)
+
+
+@pytest.fixture
+def uploads(env: None, oss: LocalOSS, bucket: oss2.Bucket) -> Uploads:
+    return Uploads(oss, bucket)
+
+
+@pytest.fixture
+def sweeper(env: None, bucket: oss2.Bucket) -> Sweeper:
+    return Sweeper(bucket)
+
+
+def use_rules(monkeypatch: pytest.MonkeyPatch, path: Path, rules: list[dict[str, Any]], **extra: Any) -> None:
+    path.write_text(json.dumps({"version": 1, "rules": rules, **extra}))
+    monkeypatch.setenv("AUTOTAG_RULES", str(path))
+
+
+TTL_RULES = [
+    {"name": "kind", "tags": {"kind": {"from": "extension"}}},
+    {"name": "short", "when": {"prefix": "a/"}, "tags": {"stage": "fresh"}, "ttl": "1d"},
+    {"name": "long", "when": {"prefix": "b/"}, "tags": {"stage": "new"}, "ttl": "3d"},
+]
+
+
+def test_expired_tags_go_and_every_other_tag_stays(
+    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, oss: LocalOSS
+) -> None:
+    bucket.put_object("tmp/run.log", b"x", headers={"x-oss-tagging": "team=ops&lifecycle=mine"})
+    bucket.put_object("tmp/scratch.csv", b"x")
+    uploads.run()
+    assert tags_of(bucket, "tmp/scratch.csv")["lifecycle"] == "temporary"
+    now = datetime.now(timezone.utc)
+
+    early = sweeper.run(now + DAY)
+    assert (early["mode"], early["complete"], early["tagsRemoved"]) == ("full", True, 0)
+
+    oss.conditions.reset_counters()
+    late = sweeper.run(now + 8 * DAY)
+    assert (late["mode"], late["complete"], late["pruned"], late["tagsRemoved"]) == (
+        "incremental",
+        True,
+        1,
+        1,
+    )
+    assert tags_of(bucket, "tmp/scratch.csv") == {"kind": "data", "size": "small", "autotag": "kind size"}
+    # The uploader's own `lifecycle` (kept over the rule's value) is not the system's: untouched.
+    assert tags_of(bucket, "tmp/run.log") == {
+        "team": "ops",
+        "lifecycle": "mine",
+        "kind": "log",
+        "size": "small",
+        "autotag": "kind size",
+    }
+    assert oss.conditions.requests["PutObjectTagging"] == 1
+    (pruned,) = late["objects"]
+    assert pruned["removed"] == [
+        {"key": "lifecycle", "value": "temporary", "reason": "its TTL (7d from Last-Modified) has passed"}
+    ]
+
+
+def test_removing_a_rule_removes_its_tags_on_the_next_sweep(
+    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both = [
+        {"name": "kind", "tags": {"kind": {"from": "extension"}}},
+        {"name": "project", "key_regex": "^p/(?P<p>[a-z]+)/", "tags": {"project": "{p}"}},
+    ]
+    use_rules(monkeypatch, tmp_path / "v1.json", both)
+    bucket.put_object("p/apollo/x.txt", b"x", headers={"x-oss-tagging": "project=mine-too"})
+    bucket.put_object("p/gemini/y.txt", b"x", headers={"x-oss-tagging": "owner=ann"})
+    uploads.run()
+    now = datetime.now(timezone.utc)
+    assert sweeper.run(now)["complete"]
+    assert tags_of(bucket, "p/gemini/y.txt")["project"] == "gemini"
+
+    use_rules(monkeypatch, tmp_path / "v2.json", both[:1])
+    report = sweeper.run(now + timedelta(minutes=5))
+    assert report["mode"] == "full"  # the rules changed: every object is reconciled
+    assert tags_of(bucket, "p/gemini/y.txt") == {"owner": "ann", "kind": "txt", "autotag": "kind"}
+    assert tags_of(bucket, "p/apollo/x.txt") == {"project": "mine-too", "kind": "txt", "autotag": "kind"}
+    assert {r["reason"] for o in report["objects"] for r in o["removed"]} == {
+        "no current rule derives it for this object"
+    }
+
+
+def test_protected_keys_are_never_removed(
+    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = [{"name": "cc", "tags": {"cost-center": "42", "stage": "new"}, "ttl": "1d"}]
+    use_rules(monkeypatch, tmp_path / "rules.json", rules, protected_keys=["cost-center"])
+    bucket.put_object("x", b"x")
+    uploads.run()
+    sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
+    assert tags_of(bucket, "x") == {"cost-center": "42", "autotag": "cost-center"}
+
+
+def test_nothing_left_means_delete_object_tagging(
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1h"}])
+    bucket.put_object("only-ours", b"x")
+    uploads.run()
+    assert tags_of(bucket, "only-ours") == {"stage": "new", "autotag": "stage"}
+    oss.conditions.reset_counters()
+    report = sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
+    assert (report["pruned"], report["deleted"]) == (1, 1)
+    assert tags_of(bucket, "only-ours") == {}
+    assert oss.conditions.requests["DeleteObjectTagging"] == 1
+    assert "PutObjectTagging" not in oss.conditions.requests
+
+
+def test_versioned_bucket_prunes_each_version(
+    env: None, oss: LocalOSS, new_bucket: BucketFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    bucket = new_bucket(versioning="Enabled")
+    uploads, sweeper = Uploads(oss, bucket), Sweeper(bucket)
+    first = bucket.put_object("a/doc.txt", b"v1").versionid
+    second = bucket.put_object("a/doc.txt", b"v2", headers={"x-oss-tagging": "draft=yes"}).versionid
+    uploads.run()
+    assert tags_of(bucket, "a/doc.txt", versionId=first)["stage"] == "fresh"
+    report = sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
+    assert (report["listed"], report["pruned"]) == (2, 2)
+    assert {o["versionId"] for o in report["objects"]} == {first, second}
+    assert tags_of(bucket, "a/doc.txt", versionId=first) == {"kind": "txt", "autotag": "kind"}
+    assert tags_of(bucket, "a/doc.txt", versionId=second) == {
+        "draft": "yes",
+        "kind": "txt",
+        "autotag": "kind",
+    }
+
+
+def test_dry_run_shows_what_would_expire_then_and_writes_nothing(
+    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, oss: LocalOSS
+) -> None:
+    bucket.put_object("tmp/a.txt", b"x")
+    bucket.put_object("docs/b.txt", b"x")
+    uploads.run()
+    before = tags_of(bucket, "tmp/a.txt")
+    oss.conditions.reset_counters()
+    report = sweeper.run(datetime.now(timezone.utc) + 8 * DAY, dryRun=True)
+    assert (report["dryRun"], report["mode"], report["pruned"], report["tagsRemoved"]) == (True, "full", 0, 1)
+    (planned,) = report["objects"]
+    assert (planned["key"], planned["outcome"]) == ("tmp/a.txt", "planned")
+    assert planned["remaining"] == {"kind": "text", "size": "small", "autotag": "kind size"}
+    assert tags_of(bucket, "tmp/a.txt") == before
+    written = {"PutObjectTagging", "DeleteObjectTagging", "PutObject", "DeleteObject"}
+    assert written.isdisjoint(oss.conditions.requests)  # not even a checkpoint or a lease
+
+
+def test_incremental_sweeps_read_only_objects_whose_ttl_ran_out(
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    for i in range(4):
+        bucket.put_object(f"a/{i}.txt", b"x")
+        bucket.put_object(f"b/{i}.txt", b"x")
+        bucket.put_object(f"c/{i}.txt", b"x")
+    uploads.run()
+    now = datetime.now(timezone.utc)
+    first = sweeper.run(now + 2 * DAY)  # first pass is full: reads all 12, prunes a/
+    assert (first["mode"], first["candidates"], first["pruned"]) == ("full", 12, 4)
+
+    oss.conditions.reset_counters()
+    second = sweeper.run(now + 4 * DAY)  # only b/ objects' 3-day TTL ends in (2d, 4d]
+    assert (second["mode"], second["listed"], second["candidates"], second["pruned"]) == (
+        "incremental",
+        12,
+        4,
+        4,
+    )
+    assert oss.conditions.requests["GetObjectTagging"] == 4
+
+    oss.conditions.reset_counters()
+    third = sweeper.run(now + 5 * DAY)
+    assert (third["candidates"], third["pruned"]) == (0, 0)
+    assert "GetObjectTagging" not in oss.conditions.requests
+    assert all(
+        tags_of(bucket, f"{p}/{i}.txt") == {"kind": "txt", "autotag": "kind"} for p in "abc" for i in range(4)
+    )
+
+
+def test_a_sweep_never_judges_a_new_upload_by_the_listed_version(
+    uploads: Uploads, bucket: oss2.Bucket, oss: LocalOSS, env: None
+) -> None:
+    """The race with the upload path on an unversioned bucket: the object is replaced after the sweep
+    listed it. The sweep confirms the listed object is still there before writing, so the new object's
+    tags (the uploader's and those the upload handler just set) survive."""
+    bucket.put_object("tmp/race.txt", b"old")
+    uploads.run()
+    gateway = SweepGateway(bucket)
+    (listed,) = gateway.list_page("tmp/", "").objects
+    bucket.put_object("tmp/race.txt", b"new", headers={"x-oss-tagging": "from=uploader"})
+    uploads.run()
+    fresh = tags_of(bucket, "tmp/race.txt")
+    rules = load_rules(CODE_URI / "autotag/rules/default.json")
+    result = reconcile_object(listed, rules, gateway, datetime.now(timezone.utc) + 30 * DAY)
+    assert result.outcome == SKIPPED
+    assert tags_of(bucket, "tmp/race.txt") == fresh
+    assert fresh["lifecycle"] == "temporary" and fresh["from"] == "uploader"
+
+
+def many_objects(bucket: oss2.Bucket, count: int) -> None:
+    """`count` objects already tagged by the system, with a 1-day TTL tag each."""
+    tagging = "stage=new&kind=txt&autotag=kind%20stage"
+    for i in range(count):
+        bucket.put_object(f"a/{i:04d}.txt", b"x", headers={"x-oss-tagging": tagging})
+
+
+def test_a_run_stopped_early_checkpoints_and_the_next_resumes(
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    many_objects(bucket, 150)
+    at = datetime.now(timezone.utc) + 2 * DAY
+    reports = []
+    while not reports or not reports[-1]["complete"]:
+        reports.append(sweeper.run(at + timedelta(minutes=len(reports)), maxObjects=40, workers=2))
+        assert len(reports) <= 6
+    assert [r["resumed"] for r in reports] == [False, True, True, True]
+    assert {r["clock"] for r in reports} == {stamp(at).replace("Z", ".000Z")}  # one pass, one clock
+    assert sum(r["listed"] for r in reports) == 150  # each object listed once: no double processing
+    assert sum(r["pruned"] for r in reports) == 150
+    assert tags_of(bucket, "a/0149.txt") == {"kind": "txt", "autotag": "kind"}
+
+
+def test_the_deadline_stops_a_run_cleanly(
+    env: None, bucket: oss2.Bucket, oss: LocalOSS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many_objects(bucket, 100)
+    rules = load_rules(_write(tmp_path / "rules.json", TTL_RULES))
+    gateway = SweepGateway(bucket)
+    store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
+    ticks = iter(range(10_000))
+    at = datetime.now(timezone.utc) + 2 * DAY
+    limits = SweepLimits(workers=2)  # chunks of 8 objects; the clock passes the deadline after a few
+    stopped = run_sweep(gateway, rules, store, at, limits=limits, deadline=6, monotonic=lambda: next(ticks))
+    assert not stopped.complete and "before the function timeout" in stopped.stopped
+    assert 0 < stopped.pruned < 100
+    finished = run_sweep(gateway, rules, store, at, limits=limits)
+    assert finished.complete and finished.resumed
+    assert stopped.listed + finished.listed == 100 and stopped.pruned + finished.pruned == 100
+
+
+def _write(path: Path, rules: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"version": 1, "rules": rules}))
+    return path
+
+
+def test_overlapping_runs_never_process_the_same_scope(
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    many_objects(bucket, 60)
+    oss.conditions.latency_seconds = 0.005
+    at = datetime.now(timezone.utc) + 2 * DAY
+    results: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: results.append(sweeper.run(at, workers=2))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    busy = [r for r in results if "another sweep holds this scope" in r["stopped"]]
+    worked = [r for r in results if r["listed"]]
+    assert len(worked) >= 1 and len(busy) + len(worked) == 3
+    assert sum(r["pruned"] for r in results) == 60  # every object pruned exactly once
+    oss.conditions.latency_seconds = 0
+    assert sweeper.run(at)["stopped"] == "already swept up to this time with these rules"
+
+
+def test_a_crashed_runs_lease_blocks_until_it_expires(
+    env: None, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    many_objects(bucket, 3)
+    gateway = SweepGateway(bucket)
+    store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
+    crashed = store.acquire("crashed-run", lease_seconds=3600)  # never released
+    assert not isinstance(crashed, type(None))
+    at = datetime.now(timezone.utc) + 2 * DAY
+    assert "crashed-run" in sweeper.run(at)["stopped"]
+    later = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name), wall_clock=lambda: 2e10)
+    taken = later.acquire("next-run", lease_seconds=60)
+    assert getattr(taken, "owner", None) == "next-run"
+
+
+def test_faults_mid_sweep_lose_nothing_and_the_next_run_resumes(
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
+    many_objects(bucket, 40)
+    at = datetime.now(timezone.utc) + 2 * DAY
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
+    broken = sweeper.run(at, workers=8)
+    assert not broken["complete"] and broken["failed"] > 0 and "OSS kept failing" in broken["stopped"]
+    assert tags_of(bucket, "a/0039.txt")["stage"] == "new"  # nothing lost, nothing half-written
+
+    oss.conditions.set_faults(
+        [FaultRule("throttle", 0.2), FaultRule("reset", 0.05, frozenset({"GetObjectTagging"}))], seed=7
+    )
+    runs = [sweeper.run(at, workers=2)]
+    while not runs[-1]["complete"] and len(runs) < 6:  # a run that still meets a fault stops and resumes
+        runs.append(sweeper.run(at, workers=2))
+    oss.conditions.set_faults([])
+    assert runs[-1]["complete"], [r["stopped"] for r in runs]
+    assert any(r["resumed"] for r in runs)  # the pass the broken run started, not a new one
+    assert all(tags_of(bucket, f"a/{i:04d}.txt") == {"kind": "txt", "autotag": "kind"} for i in range(40))
+
+
+def test_shards_fan_out_and_cover_every_key_once(
+    env: None, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOTAG_FANOUT", "in-process")
+    use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1d"}])
+    keys = [f"{top}/{i}" for top in ("a", "b", "c", "d", "e", "f") for i in range(5)] + ["root-1", "zz"]
+    for key in keys:
+        bucket.put_object(key, b"x", headers={"x-oss-tagging": "stage=new&keep=me&autotag=stage"})
+    at = datetime.now(timezone.utc) + 2 * DAY
+    result = sweeper.invoke(sweeper.event(at, shards=3))
+    (dispatch,) = result["dispatched"]
+    reports = [invocation["sweeps"][0] for invocation in dispatch["invocations"]]
+    assert len(dispatch["shards"]) == 3
+    assert sum(r["listed"] for r in reports) == len(keys)
+    assert all(tags_of(bucket, key) == {"keep": "me"} for key in keys)
+    again = sweeper.invoke(sweeper.event(at + DAY, shards=3))["dispatched"][0]
+    assert again["shards"] == dispatch["shards"]  # the stored plan keeps each shard's checkpoint valid
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (b"not json", "the event is not JSON"),
+        (b'{"triggerName": "t", "payload": "{}"}', "event: 'triggerTime' is a required property"),
+        (
+            b'{"triggerTime": "yesterday", "triggerName": "t", "payload": "{}"}',
+            "event.triggerTime: 'yesterday'",
+        ),
+        (
+            b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": "{oops"}',
+            "payload is not JSON",
+        ),
+        (
+            b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": "{}"}',
+            "payload: 'buckets'",
+        ),
+        (
+            b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t",'
+            b' "payload": "{\\"buckets\\": [\\"B!\\"]}"}',
+            "payload.buckets[0]: 'B!' does not match",
+        ),
+        (
+            b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t",'
+            b' "payload": "{\\"buckets\\": [\\"bb1\\"], \\"workers\\": 0}"}',
+            "payload.workers: 0 is less than the minimum of 1",
+        ),
+    ],
+)
+def test_bad_timer_events_name_the_field(sweeper: Sweeper, event: bytes, message: str) -> None:
+    with pytest.raises(SweepRequestError) as raised:
+        sweeper.invoke(event)
+    assert message in str(raised.value)
