@@ -343,3 +343,53 @@ def test_gateway_reports_refused_tags_without_retrying(oss: LocalOSS, bucket: os
     assert oss.conditions.requests["PutObjectTagging"] == 1
     with pytest.raises(ObjectGone):
         gateway.get_tags("missing")
+
+
+def test_a_metadata_change_updates_the_systems_own_tags_only(trigger: Trigger, bucket: oss2.Bucket) -> None:
+    bucket.put_object(
+        "projects/a/x.txt", b"x", headers={"x-oss-meta-owner": "ann", "x-oss-tagging": "reviewer=bo"}
+    )
+    trigger.run()
+    assert tags_of(bucket, "projects/a/x.txt")["owner"] == "ann"
+    # CopyObject onto itself with new metadata (REPLACE) is a new object version: its event re-derives.
+    bucket.copy_object(
+        bucket.bucket_name,
+        "projects/a/x.txt",
+        "projects/a/x.txt",
+        headers={"x-oss-metadata-directive": "REPLACE", "x-oss-meta-owner": "cy"},
+    )
+    (result,) = trigger.run()
+    assert result["changed"] == {"owner": {"from": "ann", "to": "cy"}}  # ours: keep-existing does not apply
+    assert tags_of(bucket, "projects/a/x.txt") == {
+        "reviewer": "bo",
+        "owner": "cy",
+        "project": "a",
+        "kind": "text",
+        "size": "small",
+        "autotag": "kind owner project size",
+    }
+    bucket.copy_object(
+        bucket.bucket_name,
+        "projects/a/x.txt",
+        "projects/a/x.txt",
+        headers={"x-oss-metadata-directive": "REPLACE"},
+    )
+    (result,) = trigger.run()
+    assert [(r["key"], r["reason"]) for r in result["removed"]] == [
+        ("owner", "no current rule derives it for this object")
+    ]
+    assert "owner" not in tags_of(bucket, "projects/a/x.txt")
+
+
+def test_a_replayed_event_does_not_add_a_tag_whose_ttl_already_passed(
+    trigger: Trigger, bucket: oss2.Bucket
+) -> None:
+    bucket.put_object("tmp/old.txt", b"x")
+    (payload,) = trigger.deliveries()
+    event = json.loads(payload)
+    event["events"][0]["eventTime"] = "2020-01-01T00:00:00.000Z"  # created long ago, replayed now
+    (result,) = trigger.invoke(json.dumps(event).encode())["results"]
+    assert [(d["key"], d["reason"]) for d in result["dropped"]] == [
+        ("lifecycle", "its TTL has already passed")
+    ]
+    assert "lifecycle" not in tags_of(bucket, "tmp/old.txt")
