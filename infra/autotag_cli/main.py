@@ -9,6 +9,7 @@ import click
 from .demo import demo
 from .local import local
 from .plan import plan
+from .sweep import sweep
 
 
 @click.group()
@@ -24,3 +25,4 @@ def cli(verbose: bool) -> None:
 cli.add_command(local)
 cli.add_command(demo)
 cli.add_command(plan)
+cli.add_command(sweep)

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway, TransientOssError
-from autotag.rules import RulesError, load_rules
-from autotag.settings import Settings
 from autotag.tagger import ObjectResult, tag_object
+
+from .options import bucket_for, oss_options, rules_from
 
 
 def _events(bucket: oss2.Bucket, key: str | None, prefix: str | None, limit: int) -> Iterator[ObjectEvent]:
@@ -32,55 +32,35 @@ def _describe(result: ObjectResult) -> str:
         return result.reason
     lines = [f"+ {k}={v}" for k, v in plan.added.items()]
     lines += [f"~ {k}: {old} -> {new}" for k, (old, new) in plan.changed.items()]
+    lines += [f"- {r.key}={r.value}: {r.reason}" for r in plan.removed]
     lines += [f"! {d.key}={d.value}: {d.reason}" for d in plan.dropped]
     return "\n".join(lines) or "no change"
 
 
 @click.command()
-@click.option(
-    "--endpoint", envvar="AUTOTAG_OSS_ENDPOINT", required=True, help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]"
-)
 @click.option("--bucket", "bucket_name", required=True)
 @click.option("--key", help="One object.")
 @click.option("--prefix", help="Every object under this prefix (up to --limit).")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
-@click.option(
-    "--rules",
-    "rules_path",
-    envvar="AUTOTAG_RULES",
-    default="default",
-    show_default=True,
-    help="Rules file, or `default` for the shipped rules [env AUTOTAG_RULES]",
-)
-@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True)
-@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True)
-@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@oss_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary per object instead of a table.")
 def plan(
-    endpoint: str,
     bucket_name: str,
     key: str | None,
     prefix: str | None,
     limit: int,
-    rules_path: str,
+    endpoint: str,
     access_key_id: str,
     access_key_secret: str,
     security_token: str,
+    rules_path: str,
     as_json: bool,
 ) -> None:
     """Show current tags, desired tags and the difference for one object or a prefix. Writes nothing."""
     if (key is None) == (prefix is None):
         raise click.UsageError("give exactly one of --key and --prefix")
-    try:
-        rules = load_rules(Settings(rules=rules_path, endpoint=endpoint).rules_path())
-    except RulesError as error:
-        raise click.ClickException(str(error)) from error
-    auth = (
-        oss2.StsAuth(access_key_id, access_key_secret, security_token)
-        if security_token
-        else oss2.Auth(access_key_id, access_key_secret)
-    )
-    bucket = oss2.Bucket(auth, endpoint, bucket_name)
+    rules = rules_from(rules_path)
+    bucket = bucket_for(endpoint, bucket_name, access_key_id, access_key_secret, security_token)
     gateway = OssGateway(bucket)
     table = Table(
         title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"

@@ -1,0 +1,56 @@
+"""Options the commands that talk to OSS share: endpoint, credentials and rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import oss2
+
+from autotag.handlers.clients import oss_auth
+from autotag.rules import RulesError, RuleSet, load_rules
+from autotag.settings import Credentials, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def oss_options(command: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--endpoint",
+                envvar="AUTOTAG_OSS_ENDPOINT",
+                required=True,
+                help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]",
+            ),
+            click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True),
+            click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True),
+            click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default=""),
+            click.option(
+                "--rules",
+                "rules_path",
+                envvar="AUTOTAG_RULES",
+                default="default",
+                show_default=True,
+                help="Rules file, or `default` for the shipped rules [env AUTOTAG_RULES]",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def rules_from(path: str) -> RuleSet:
+    try:
+        return load_rules(Settings(rules=path, endpoint=None).rules_path())
+    except RulesError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def bucket_for(
+    endpoint: str, name: str, key_id: str, secret: str, token: str, pool_size: int | None = None
+) -> oss2.Bucket:
+    auth = oss_auth(Credentials(key_id, secret, token))
+    session = oss2.Session(pool_size=pool_size) if pool_size else None
+    return oss2.Bucket(auth, endpoint, name, session=session)

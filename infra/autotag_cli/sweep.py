@@ -1,0 +1,171 @@
+"""`autotag sweep`: the expiry sweep the timer function runs, from a terminal, with progress and a summary.
+
+Same code as the function (autotag.sweep.runner.run_sweep), same checkpoints and leases in the bucket, so a
+CLI run and a timer run never overlap and each resumes the other's pass."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autotag.gateway import RateLimiter
+from autotag.settings import DEFAULT_STATE_PREFIX
+from autotag.sweep.checkpoint import Scope
+from autotag.sweep.gateway import SweepGateway
+from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
+from autotag.sweep.state import StateStore
+from autotag.timestamps import parse_timestamp
+
+from .options import bucket_for, oss_options, rules_from
+
+SUMMARY_ROWS = [
+    ("mode", lambda r: r.mode),
+    ("clock", lambda r: r.summary()["clock"]),
+    ("complete", lambda r: "yes" if r.complete else f"no: {r.stopped}"),
+    ("objects listed", lambda r: r.listed),
+    ("candidates read", lambda r: r.candidates),
+    ("objects pruned", lambda r: r.pruned if not r.dry_run else f"{len(r.objects)} (dry run)"),
+    ("tags removed", lambda r: r.tags_removed),
+    ("tag sets deleted", lambda r: r.deleted),
+    ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
+    ("OSS requests", lambda r: r.requests),
+    ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
+]
+
+
+def _clock(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(timezone.utc)
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z", param_hint="--at"
+        )
+    return moment
+
+
+def _table(report: SweepReport) -> Table:
+    scope = report.scope
+    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}")
+    table.add_column("")
+    table.add_column("")
+    for label, value in SUMMARY_ROWS:
+        table.add_row(label, str(value(report)))
+    return table
+
+
+def _stale_table(report: SweepReport) -> Table:
+    table = Table(title="stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed"))
+    for column in ("key", "version", "removed", "why", "remaining"):
+        table.add_column(column)
+    for result in report.objects:
+        removed = result.plan.removed if result.plan else ()
+        table.add_row(
+            result.listed.key,
+            result.listed.version_id or "",
+            "\n".join(f"{r.key}={r.value}" for r in removed) or result.outcome,
+            "\n".join(r.reason for r in removed) or result.reason,
+            "\n".join(f"{k}={v}" for k, v in (result.plan.desired if result.plan else {}).items()) or "—",
+        )
+    return table
+
+
+@click.command()
+@click.option("--bucket", "buckets", required=True, multiple=True, help="Bucket to sweep (repeatable).")
+@click.option("--prefix", default="", help="Only keys under this prefix.")
+@click.option(
+    "--at", "at", help="The sweep's clock (ISO-8601, UTC); default: now. Like a timer's triggerTime."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be removed; write nothing (no checkpoint either)."
+)
+@click.option("--full", is_flag=True, help="Reconcile every object, not only those whose TTLs ran out.")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--qps", type=click.FloatRange(min=0, min_open=True), help="Cap on OSS requests per second.")
+@click.option(
+    "--max-objects", type=click.IntRange(min=1), help="Stop (with a checkpoint) after listing this many."
+)
+@click.option(
+    "--state-prefix", envvar="AUTOTAG_STATE_PREFIX", default=DEFAULT_STATE_PREFIX, show_default=True
+)
+@oss_options
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of tables.")
+def sweep(
+    buckets: tuple[str, ...],
+    prefix: str,
+    at: str | None,
+    dry_run: bool,
+    full: bool,
+    workers: int,
+    qps: float | None,
+    max_objects: int | None,
+    state_prefix: str,
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    security_token: str,
+    rules_path: str,
+    as_json: bool,
+) -> None:
+    """Remove stale tags this system set: TTL passed, or the rules no longer derive them."""
+    rules = rules_from(rules_path)
+    clock = _clock(at)
+    limiter = RateLimiter(qps) if qps else None
+    console = Console(stderr=as_json)
+    reports = []
+    for name in buckets:
+        bucket = bucket_for(endpoint, name, access_key_id, access_key_secret, security_token, workers)
+        gateway = SweepGateway(bucket, limiter=limiter)
+        store = StateStore(gateway, state_prefix, Scope(name, prefix))
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as progress:
+            label = f"oss://{name}/{prefix}"
+            task = progress.add_task(label, total=None)
+
+            def show(
+                report: SweepReport, task_id: Any = task, label: str = label, bar: Progress = progress
+            ) -> None:
+                bar.update(
+                    task_id,
+                    description=f"{label}  listed {report.listed:,}  read {report.candidates:,}"
+                    f"  pruned {report.pruned:,}  tags removed {report.tags_removed:,}",
+                )
+
+            report = run_sweep(
+                gateway,
+                rules,
+                store,
+                clock,
+                limits=SweepLimits(workers=workers, max_objects=max_objects),
+                dry_run=dry_run,
+                full=full,
+                owner=f"cli-{uuid.uuid4()}",
+                progress=show,
+            )
+        reports.append(report)
+        if not as_json:
+            console.print(_table(report))
+            if report.objects:
+                console.print(_stale_table(report))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]},
+                ensure_ascii=False,
+            )
+        )
+    if any(r.failed or (r.stopped and not r.complete and "maxObjects" not in r.stopped) for r in reports):
+        raise SystemExit(1)
