@@ -15,7 +15,7 @@ from ..gateway import TransientOssError
 from ..rules import RuleSet
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
-from .gateway import ListedObject, SweepGateway
+from .gateway import ListedObject, ListingPage, SweepGateway
 from .reconcile import PLANNED, PRUNED, REJECTED, SKIPPED, Reconciled, reconcile_object
 from .selection import is_candidate
 from .state import Busy, Lease, LeaseLost, StateStore
@@ -152,19 +152,26 @@ def run_sweep(
 def _listing(
     gateway: SweepGateway, scope: Scope, start: Position, versioned: bool, page_size: int
 ) -> Iterator[ListedObject]:
-    key_marker, version_marker = start.key, start.version_id
-    while True:
+    """The scope's objects from `start` on. The next page is fetched while this one is being worked on,
+    so an incremental sweep (mostly listing) is not held up by the round trips of its few candidates."""
+
+    def fetch(key_marker: str, version_marker: str) -> ListingPage:
         if versioned:
-            page = gateway.list_versions_page(scope.prefix, key_marker, version_marker, page_size)
-        else:
-            page = gateway.list_page(scope.prefix, key_marker, page_size)
-        for listed in page.objects:
-            if scope.end_before is not None and listed.key >= scope.end_before:
+            return gateway.list_versions_page(scope.prefix, key_marker, version_marker, page_size)
+        return gateway.list_page(scope.prefix, key_marker, page_size)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as fetcher:
+        upcoming = fetcher.submit(fetch, start.key, start.version_id)
+        while True:
+            page = upcoming.result()
+            if page.truncated:
+                upcoming = fetcher.submit(fetch, page.next_key_marker, page.next_version_marker)
+            for listed in page.objects:
+                if scope.end_before is not None and listed.key >= scope.end_before:
+                    return
+                yield listed
+            if not page.truncated:
                 return
-            yield listed
-        if not page.truncated:
-            return
-        key_marker, version_marker = page.next_key_marker, page.next_version_marker
 
 
 def _sweep_pass(
@@ -183,7 +190,7 @@ def _sweep_pass(
     scope = store.scope
     versioned = gateway.is_versioned()
     last_saved = monotonic()
-    chunk_size = limits.workers * 4
+    batch_size = limits.workers * 4
     position = sweep.position
     totals = PassTotals()
 
@@ -193,26 +200,33 @@ def _sweep_pass(
             lease = store.save(state, lease, limits.lease_seconds)
         last_saved = monotonic()
 
-    def chunks() -> Iterator[list[ListedObject]]:
-        chunk: list[ListedObject] = []
+    def windows() -> Iterator[tuple[list[ListedObject], list[ListedObject]]]:
+        """(listed, candidates) batches: enough candidates to keep every worker busy, at most a page of
+        listing, and never past maxObjects, so a checkpoint always falls on a window's end."""
+        window: list[ListedObject] = []
+        candidates: list[ListedObject] = []
+        room = limits.max_objects if limits.max_objects is not None else -1
         for listed in _listing(gateway, scope, position, versioned, limits.page_size):
-            chunk.append(listed)
-            if len(chunk) == chunk_size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+            if not scope.contains(listed.key) or listed.key.startswith(store.state_prefix):
+                continue
+            window.append(listed)
+            if is_candidate(rules, listed, sweep.since, sweep.clock):
+                candidates.append(listed)
+            room -= 1
+            if len(candidates) == batch_size or len(window) == limits.page_size or room == 0:
+                yield window, candidates
+                window, candidates = [], []
+        if window:
+            yield window, candidates
 
     with ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sweep") as pool:
-        for chunk in chunks():
+        for mine, candidates in windows():
             if deadline is not None and monotonic() >= deadline:
                 report.stopped = "stopped before the function timeout; the next run resumes"
                 break
             if limits.max_objects is not None and report.listed >= limits.max_objects:
                 report.stopped = f"listed maxObjects ({limits.max_objects}); the next run resumes"
                 break
-            mine = [o for o in chunk if scope.contains(o.key) and not o.key.startswith(store.state_prefix)]
-            candidates = [o for o in mine if is_candidate(rules, o, sweep.since, sweep.clock)]
             futures = [
                 pool.submit(reconcile_object, o, rules, gateway, sweep.clock, write=not report.dry_run)
                 for o in candidates
@@ -230,7 +244,7 @@ def _sweep_pass(
                         waiting.cancel()
             for result in results:
                 report.record(result)
-            chunk_totals = PassTotals(
+            window_totals = PassTotals(
                 listed=len(mine),
                 candidates=len(candidates),
                 updated=sum(r.outcome == PRUNED and not r.deleted_all for r in results),
@@ -240,13 +254,13 @@ def _sweep_pass(
             report.listed += len(mine)
             report.candidates += len(candidates)
             if failures:
-                # The chunk is not done: the checkpoint stays before it, and the next run redoes it
+                # The window is not done: the checkpoint stays before it, and the next run redoes it
                 # (reconciling is idempotent, so objects already pruned come out unchanged).
                 report.failed += len(failures)
                 report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
                 break
-            totals = totals.plus(chunk_totals)
-            position = Position(chunk[-1].key, chunk[-1].version_id or "")
+            totals = totals.plus(window_totals)
+            position = Position(mine[-1].key, mine[-1].version_id or "")
             if progress is not None:
                 progress(report)
             if not report.dry_run and monotonic() - last_saved >= limits.checkpoint_seconds:

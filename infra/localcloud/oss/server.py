@@ -56,6 +56,9 @@ def _error_response(error: OssError, method: str, request_id: str, host: str) ->
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms) whenever a response follows a pause, such as injected latency.
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def version_string(self) -> str:
