@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,39 @@ def demo() -> None:
             f"{len(results)} events, {len(tagged)} objects tagged, {spent} OSS requests "
             f"({spent / max(len(paths), 1):.2f} per object); failures: {len(failures)}"
         )
+        _expire_later(console, bucket, paths)
         for failure in failures:
             console.print(f"[red]{failure}[/]")
         if failures:
             raise SystemExit(1)
+
+
+def _expire_later(console: Console, bucket: oss2.Bucket, paths: dict[str, str]) -> None:
+    """Fire the expiry timer as if it were 8 days later: the 7-day `lifecycle` tag of tmp/ objects goes."""
+    sweep = load_handler(CODE_URI, "tag_expiry.handler")
+    later = datetime.now(timezone.utc) + timedelta(days=8)
+    event = {
+        "triggerTime": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "triggerName": "nightly-expiry",
+        "payload": json.dumps({"buckets": [BUCKET]}),
+    }
+    context = fc_context(function="tag-expiry", handler="tag_expiry.handler", timeout=600)
+    (report,) = json.loads(sweep(json.dumps(event).encode(), context))["sweeps"]
+    console.print(
+        f"[bold]timer → tag-expiry[/] at triggerTime {event['triggerTime']} ({report['mode']} pass): "
+        f"{report['listed']} objects listed, {report['candidates']} read, {report['tagsRemoved']} stale tags "
+        f"removed, {report['ossRequests']} OSS requests"
+    )
+    removed = Table(title="stale tags removed by the sweep")
+    for column in ("key", "removed", "why", "tags now"):
+        removed.add_column(column)
+    for result in report["objects"]:
+        removed.add_row(
+            result["key"],
+            ", ".join(f"{r['key']}={r['value']}" for r in result["removed"]),
+            "; ".join(r["reason"] for r in result["removed"]),
+            _tags(bucket, result["key"]),
+        )
+    console.print(removed)
+    untouched = [k for k in paths if k not in {r["key"] for r in report["objects"]}]
+    console.print(f"{len(untouched)} other objects untouched")
