@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
@@ -126,6 +126,7 @@ def sweep(
         store = StateStore(gateway, state_prefix, Scope(name, prefix))
         with Progress(
             SpinnerColumn(),
+            BarColumn(),  # pulses: a listing has no known total
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
