@@ -1,0 +1,138 @@
+"""The local on-failure destination: asynchronous invocations that failed every attempt, kept with the
+original event, the error and the attempt count, as JSON lines (one destination message per line).
+
+The message shape follows FC's result-callback context (requestContext / requestPayload /
+responseContext / responsePayload), so a JSON-lines export of the MNS queue that template.yml names as
+`OnFailure` reads the same way (`autotag replay --file`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    function_arn: str
+    request_id: str
+    payload: str  # the original event, as text
+    error_type: str
+    error_message: str
+    attempts: int
+    timestamp: str
+
+    @property
+    def function(self) -> str:
+        return self.function_arn.rsplit("/", 1)[-1]
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "requestContext": {
+                "requestId": self.request_id,
+                "functionArn": self.function_arn,
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": self.attempts,
+            },
+            "requestPayload": self.payload,
+            "responseContext": {"statusCode": 200, "functionError": self.error_type},
+            "responsePayload": json.dumps({"errorType": self.error_type, "errorMessage": self.error_message}),
+        }
+
+
+class DeadLetterError(ValueError):
+    """A line that is not a destination message; the message names the line."""
+
+
+def parse_dead_letter(message: dict[str, Any], where: str) -> DeadLetter:
+    try:
+        context = message["requestContext"]
+        response = json.loads(message.get("responsePayload") or "{}")
+        return DeadLetter(
+            id=str(message.get("id") or context["requestId"]),
+            function_arn=str(context["functionArn"]),
+            request_id=str(context["requestId"]),
+            payload=str(message["requestPayload"]),
+            error_type=str(
+                response.get("errorType") or message.get("responseContext", {}).get("functionError", "")
+            ),
+            error_message=str(response.get("errorMessage", "")),
+            attempts=int(context.get("approximateInvokeCount", 0)),
+            timestamp=str(message.get("timestamp", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DeadLetterError(f"{where}: not an FC destination message ({exc!r} missing or wrong)") from exc
+
+
+def read_dead_letters(path: Path) -> list[DeadLetter]:
+    letters = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DeadLetterError(f"{path}:{number}: not JSON: {exc.msg}") from exc
+        letters.append(parse_dead_letter(message, f"{path}:{number}"))
+    return letters
+
+
+class DeadLetterStore:
+    """Append-only JSON lines (or memory only, without a path); `remove` rewrites the file without the
+    given ids, after a successful replay."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._memory: list[DeadLetter] = []
+
+    def put(
+        self,
+        function_arn: str,
+        request_id: str,
+        payload: bytes,
+        error_type: str,
+        error_message: str,
+        attempts: int,
+    ) -> DeadLetter:
+        letter = DeadLetter(
+            id=str(uuid.uuid4()),
+            function_arn=function_arn,
+            request_id=request_id,
+            payload=payload.decode("utf-8", errors="replace"),
+            error_type=error_type,
+            error_message=error_message,
+            attempts=attempts,
+            timestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        with self._lock:
+            if self.path is None:
+                self._memory.append(letter)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(letter.message(), ensure_ascii=False) + "\n")
+        return letter
+
+    def all(self) -> list[DeadLetter]:
+        with self._lock:
+            if self.path is None:
+                return list(self._memory)
+            return read_dead_letters(self.path) if self.path.exists() else []
+
+    def remove(self, ids: set[str]) -> None:
+        with self._lock:
+            if self.path is None:
+                self._memory = [d for d in self._memory if d.id not in ids]
+                return
+            if not self.path.exists():
+                return
+            kept = [d for d in read_dead_letters(self.path) if d.id not in ids]
+            self.path.write_text("".join(json.dumps(d.message(), ensure_ascii=False) + "\n" for d in kept))

@@ -1,0 +1,313 @@
+"""The local Function Compute: runs the functions template.yml declares, as FC does.
+
+Each function is loaded from its CodeUri and Handler (its Initializer runs once, before the first
+invocation) and called with `event` as bytes and an FC-shaped context carrying STS credentials the local OSS
+accepts. Asynchronous invocations (OSS and timer triggers, `invoke_async`) queue up and run on a bounded
+pool of instances; a failed one is retried `MaxAsyncRetryAttempts` times with backoff, then its event,
+error and attempt count go to the dead-letter store (the on-failure destination).
+
+All functions run in this process and share one environment: the union of their EnvironmentVariables
+(conflicting values are refused), plus overrides such as the local OSS endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..oss.auth import DEFAULT_CREDENTIALS
+from .context import Credentials, FCContext, FunctionMeta, ServiceMeta
+from .deadletters import DeadLetterStore
+from .loader import load_handler
+from .schedule import parse_schedule
+from .template import FunctionSpec, Template, TemplateError, TriggerSpec
+
+log = logging.getLogger("localcloud.fc")
+ACCOUNT_ID = "1234567890123456"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    request_id: str
+    function: str
+    payload: str | None  # what the handler returned, as text
+    error_type: str = ""  # "" when it succeeded; UnhandledInvocationError otherwise
+    error_message: str = ""
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_type
+
+
+@dataclass
+class _Queued:
+    function: str
+    event: bytes
+    request_id: str
+    attempt: int = 1
+    not_before: float = 0.0
+
+
+@dataclass
+class _Instance:
+    spec: FunctionSpec
+    handler: Callable[..., Any]
+    initialized: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def function_arn(spec: FunctionSpec, region: str) -> str:
+    return f"acs:fc:{region}:{ACCOUNT_ID}:services/{spec.service}/functions/{spec.name}"
+
+
+def timer_event(trigger: TriggerSpec, at: datetime) -> bytes:
+    """The event FC delivers for a timer trigger firing at `at`."""
+    moment = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps(
+        {"triggerTime": moment, "triggerName": trigger.name, "payload": trigger.payload}
+    ).encode()
+
+
+class LocalFC:
+    def __init__(
+        self,
+        template: Template,
+        *,
+        environment: dict[str, str] | None = None,
+        region: str = "cn-hangzhou",
+        dead_letters: DeadLetterStore | None = None,
+        concurrency: int = 4,
+        retry_base_seconds: float = 0.1,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.template = template
+        self.region = region
+        self.dead_letters = dead_letters or DeadLetterStore()
+        self.concurrency = concurrency
+        self.retry_base_seconds = retry_base_seconds
+        sts = DEFAULT_CREDENTIALS[1]
+        self.credentials = credentials or Credentials(
+            sts.access_key_id, sts.access_key_secret, sts.security_token or ""
+        )
+        self.environment = self._shared_environment(environment or {})
+        self._instances: dict[str, _Instance] = {}
+        self._load_lock = threading.Lock()
+        self._queue: queue.Queue[_Queued | None] = queue.Queue()
+        self._pending = 0
+        self._pending_lock = threading.Condition()
+        self._workers: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._saved_environment: dict[str, str | None] = {}
+        self.results: list[InvocationResult] = []  # finished asynchronous invocations, in order
+        self.invocations = 0  # handler calls, retries included
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def _shared_environment(self, overrides: dict[str, str]) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for spec in self.template.functions.values():
+            for name, value in spec.environment.items():
+                if name in overrides:
+                    continue
+                if name in merged and merged[name] != value:
+                    raise TemplateError(
+                        f"{name} is {merged[name]!r} in one function and {value!r} in {spec.name}: "
+                        "the local FC runs every function in one process with one environment"
+                    )
+                merged[name] = value
+        return {**merged, **overrides}
+
+    def start(self) -> LocalFC:
+        self._saved_environment = {name: os.environ.get(name) for name in self.environment}
+        os.environ.update(self.environment)
+        for number in range(self.concurrency):
+            worker = threading.Thread(target=self._work, name=f"fc-instance-{number}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        for spec in self.template.functions.values():
+            for trigger in spec.triggers:
+                if trigger.type == "Timer" and trigger.enabled:
+                    thread = threading.Thread(
+                        target=self._timer_loop,
+                        args=(spec, trigger),
+                        name=f"timer-{trigger.name}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    self._workers.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for _ in range(self.concurrency):
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        self._workers.clear()
+        for name, value in self._saved_environment.items():  # leave the process as it was
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def __enter__(self) -> LocalFC:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wire_oss(self, oss: Any) -> int:
+        """Subscribe every OSS trigger to the local OSS's notifications; the number wired."""
+        wired = 0
+        for spec in self.template.functions.values():
+            for trigger in spec.triggers:
+                if trigger.type != "OSS":
+                    continue
+                prefix, suffix = trigger.key_filter
+                oss.subscribe(
+                    trigger.bucket,
+                    trigger.events,
+                    lambda payload, name=spec.name: self.invoke_async(name, payload),
+                    prefix=prefix,
+                    suffix=suffix,
+                )
+                wired += 1
+        return wired
+
+    # -- invocation ----------------------------------------------------------------------------------------
+
+    def _instance(self, name: str) -> _Instance:
+        with self._load_lock:
+            if name not in self._instances:
+                spec = self.template.function(name)
+                self._instances[name] = _Instance(spec, load_handler(spec.code_uri, spec.handler))
+            return self._instances[name]
+
+    def context(self, spec: FunctionSpec, request_id: str) -> FCContext:
+        return FCContext(
+            request_id=request_id,
+            credentials=self.credentials,
+            function=FunctionMeta(
+                spec.name,
+                spec.handler,
+                memory=spec.memory,
+                timeout=spec.timeout,
+                initializer=spec.initializer,
+                initialization_timeout=spec.initialization_timeout,
+            ),
+            service=ServiceMeta(spec.service),
+            region=self.region,
+            account_id=ACCOUNT_ID,
+        )
+
+    def invoke(self, name: str, event: bytes, request_id: str | None = None) -> InvocationResult:
+        """A synchronous invocation: the handler's return value, or the error it raised."""
+        instance = self._instance(name)
+        request_id = request_id or str(uuid.uuid4())
+        context = self.context(instance.spec, request_id)
+        self.invocations += 1
+        try:
+            with instance.lock:
+                if not instance.initialized and instance.spec.initializer:
+                    load_handler(instance.spec.code_uri, instance.spec.initializer)(context)
+                instance.initialized = True
+            returned = instance.handler(event, context)
+        except Exception as error:  # the function's error is the invocation's result, as in FC
+            log.info(
+                "%s %s failed: %s", name, request_id, "".join(traceback.format_exception_only(error)).strip()
+            )
+            return InvocationResult(
+                request_id, name, None, "UnhandledInvocationError", f"{type(error).__name__}: {error}"
+            )
+        if isinstance(returned, bytes):
+            returned = returned.decode("utf-8", errors="replace")
+        return InvocationResult(request_id, name, None if returned is None else str(returned))
+
+    def invoke_async(self, name: str, event: bytes) -> str:
+        """Queue an asynchronous invocation; its request id."""
+        self.template.function(name)  # unknown functions fail here, not in a worker
+        request_id = str(uuid.uuid4())
+        with self._pending_lock:
+            self._pending += 1
+        self._queue.put(_Queued(name, event, request_id))
+        return request_id
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued invocation (retries included) has finished or been dead-lettered."""
+        deadline = time.monotonic() + timeout
+        with self._pending_lock:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._pending_lock.wait(left)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            wait = item.not_before - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            result = self.invoke(item.function, item.event, item.request_id)
+            spec = self.template.function(item.function)
+            if not result.ok and item.attempt <= spec.max_async_retries and not self._stop.is_set():
+                delay = self.retry_base_seconds * 2 ** (item.attempt - 1)
+                self._queue.put(
+                    _Queued(
+                        item.function, item.event, item.request_id, item.attempt + 1, time.monotonic() + delay
+                    )
+                )
+                continue
+            final = InvocationResult(
+                result.request_id,
+                result.function,
+                result.payload,
+                result.error_type,
+                result.error_message,
+                item.attempt,
+            )
+            if not final.ok:
+                self.dead_letters.put(
+                    function_arn(spec, self.region),
+                    item.request_id,
+                    item.event,
+                    final.error_type,
+                    final.error_message,
+                    item.attempt,
+                )
+            with self._pending_lock:
+                self.results.append(final)
+                self._pending -= 1
+                self._pending_lock.notify_all()
+
+    # -- timers --------------------------------------------------------------------------------------------
+
+    def fire_timer(self, name: str, at: datetime | None = None, trigger_name: str | None = None) -> str:
+        """Fire a function's timer trigger now (or as if at `at`), asynchronously, as the schedule would."""
+        spec = self.template.function(name)
+        timers = [t for t in spec.triggers if t.type == "Timer" and (trigger_name in (None, t.name))]
+        if not timers:
+            raise TemplateError(f"{name} has no timer trigger {trigger_name or ''}".rstrip())
+        return self.invoke_async(name, timer_event(timers[0], at or datetime.now(timezone.utc)))
+
+    def _timer_loop(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
+        schedule = parse_schedule(trigger.cron)
+        moment = datetime.now(timezone.utc)
+        while not self._stop.is_set():
+            moment = schedule.next_after(moment)
+            if self._stop.wait(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())):
+                return
+            self.invoke_async(spec.name, timer_event(trigger, moment))

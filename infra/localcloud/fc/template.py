@@ -1,0 +1,180 @@
+"""Read template.yml (`Aliyun::Serverless-2018-04-03`) into plain function and trigger specs.
+
+Only what the local FC and `autotag deploy` act on is read: services, functions (CodeUri, Handler,
+Initializer, Runtime, Timeout, MemorySize, EnvironmentVariables, AsyncConfiguration) and their OSS and
+Timer triggers. Anything malformed is a TemplateError naming the resource path and what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICE = "Aliyun::Serverless::Service"
+FUNCTION = "Aliyun::Serverless::Function"
+TRANSFORM = "Aliyun::Serverless-2018-04-03"
+DEFAULT_ASYNC_RETRIES = 3  # FC's default for asynchronous invocations
+
+
+class TemplateError(ValueError):
+    """template.yml cannot be used; the message names the resource path."""
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    name: str
+    type: str  # OSS or Timer
+    properties: dict[str, Any]
+
+    @property
+    def bucket(self) -> str:
+        return str(self.properties.get("BucketName", ""))
+
+    @property
+    def events(self) -> list[str]:
+        return list(self.properties.get("Events", []))
+
+    @property
+    def key_filter(self) -> tuple[str, str]:
+        key = (self.properties.get("Filter") or {}).get("Key") or {}
+        return str(key.get("Prefix", "")), str(key.get("Suffix", ""))
+
+    @property
+    def cron(self) -> str:
+        return str(self.properties.get("CronExpression", ""))
+
+    @property
+    def payload(self) -> str:
+        return str(self.properties.get("Payload", ""))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.properties.get("Enable", True))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    service: str
+    name: str
+    handler: str
+    code_uri: Path
+    runtime: str
+    timeout: int = 3
+    memory: int = 128
+    initializer: str = ""
+    initialization_timeout: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+    max_async_retries: int = DEFAULT_ASYNC_RETRIES
+    on_failure: str = ""
+    description: str = ""
+    triggers: tuple[TriggerSpec, ...] = ()
+    service_properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    functions: dict[str, FunctionSpec]  # by function name (unique across services here)
+
+    def function(self, name: str) -> FunctionSpec:
+        if name not in self.functions:
+            raise TemplateError(
+                f"{self.path}: no function {name!r}; it has {', '.join(sorted(self.functions))}"
+            )
+        return self.functions[name]
+
+
+def _require(mapping: Any, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise TemplateError(f"{where}: `{key}` is required")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise TemplateError(f"{where}.{key}: {value!r} is not a {names}")
+    return value
+
+
+def _trigger(name: str, body: Any, where: str) -> TriggerSpec:
+    kind = _require(body, "Type", where, str)
+    properties = _require(body, "Properties", where, dict)
+    if kind == "OSS":
+        _require(properties, "BucketName", f"{where}.Properties", str)
+        events = _require(properties, "Events", f"{where}.Properties", list)
+        if not events or not all(isinstance(e, str) and e.startswith("oss:") for e in events):
+            raise TemplateError(f"{where}.Properties.Events: a list of `oss:...` event names, got {events!r}")
+    elif kind == "Timer":
+        _require(properties, "CronExpression", f"{where}.Properties", str)
+    else:
+        raise TemplateError(f"{where}.Type: {kind!r} triggers are not supported here (OSS, Timer)")
+    return TriggerSpec(name, kind, dict(properties))
+
+
+def _function(root: Path, service: str, name: str, body: dict[str, Any], where: str) -> FunctionSpec:
+    properties = _require(body, "Properties", where, dict)
+    at = f"{where}.Properties"
+    handler = _require(properties, "Handler", at, str)
+    code_uri = root / _require(properties, "CodeUri", at, str)
+    if not code_uri.is_dir():
+        raise TemplateError(f"{at}.CodeUri: {code_uri} is not a folder")
+    environment = properties.get("EnvironmentVariables") or {}
+    if not isinstance(environment, dict):
+        raise TemplateError(f"{at}.EnvironmentVariables: a mapping of names to strings, got {environment!r}")
+    async_config = properties.get("AsyncConfiguration") or {}
+    destination = (async_config.get("Destination") or {}).get("OnFailure", "")
+    events = body.get("Events") or {}
+    if not isinstance(events, dict):
+        raise TemplateError(f"{where}.Events: a mapping of trigger names to triggers, got {events!r}")
+    for number in ("Timeout", "MemorySize", "InitializationTimeout"):
+        if number in properties and not isinstance(properties[number], int):
+            raise TemplateError(f"{at}.{number}: {properties[number]!r} is not an integer")
+    return FunctionSpec(
+        service=service,
+        name=name,
+        handler=handler,
+        code_uri=code_uri,
+        runtime=str(properties.get("Runtime", "")),
+        timeout=properties.get("Timeout", 3),
+        memory=properties.get("MemorySize", 128),
+        initializer=str(properties.get("Initializer", "")),
+        initialization_timeout=properties.get("InitializationTimeout", 3),
+        environment={str(k): "" if v is None else str(v) for k, v in environment.items()},
+        max_async_retries=int(async_config.get("MaxAsyncRetryAttempts", DEFAULT_ASYNC_RETRIES)),
+        on_failure=str(destination),
+        description=str(properties.get("Description", "")),
+        triggers=tuple(_trigger(n, t, f"{where}.Events.{n}") for n, t in events.items()),
+    )
+
+
+def load_template(path: Path | str) -> Template:
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise TemplateError(f"{path}: not a template (a YAML mapping with Resources)")
+    if document.get("Transform") != TRANSFORM:
+        raise TemplateError(f"{path}: Transform must be {TRANSFORM!r}, got {document.get('Transform')!r}")
+    resources = _require(document, "Resources", str(path), dict)
+    functions: dict[str, FunctionSpec] = {}
+    for service, body in resources.items():
+        if not isinstance(body, dict) or body.get("Type") != SERVICE:
+            continue
+        service_properties = body.get("Properties") or {}
+        for name, resource in body.items():
+            if not isinstance(resource, dict) or resource.get("Type") != FUNCTION:
+                continue
+            where = f"Resources.{service}.{name}"
+            if name in functions:
+                raise TemplateError(f"{where}: another service already has a function {name!r}")
+            spec = _function(path.parent, service, name, resource, where)
+            functions[name] = FunctionSpec(
+                **{**spec.__dict__, "service_properties": dict(service_properties)}
+            )
+    if not functions:
+        raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
+    return Template(path, functions)

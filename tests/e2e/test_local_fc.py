@@ -1,0 +1,157 @@
+"""The local FC runs template.yml's functions as FC would: OSS triggers, timer triggers, asynchronous
+retries and the dead-letter store. Nothing here calls a handler directly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import oss2
+import pytest
+from conftest import STS, tags_of
+
+from localcloud.fc import (
+    DeadLetterStore,
+    LocalFC,
+    ScheduleError,
+    TemplateError,
+    load_template,
+    parse_schedule,
+)
+from localcloud.oss import FaultRule, LocalOSS
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def cloud(oss: LocalOSS, tmp_path: Path) -> Iterator[tuple[LocalFC, oss2.Bucket]]:
+    """template.yml on the local FC, its OSS trigger wired to the session's local OSS."""
+    template = load_template(ROOT / "template.yml")
+    fc = LocalFC(
+        template,
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
+        dead_letters=DeadLetterStore(tmp_path / "dead-letters.jsonl"),
+        retry_base_seconds=0.01,
+    )
+    bucket = oss2.Bucket(
+        oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token),
+        oss.endpoint,
+        "autotag-demo",
+    )
+    bucket.create_bucket()
+    with fc:
+        fc.wire_oss(oss)
+        yield fc, bucket
+    for key in [o.key for o in oss2.ObjectIterator(bucket)]:
+        bucket.delete_object(key)
+    bucket.delete_bucket()
+
+
+def settle(oss: LocalOSS, fc: LocalFC) -> None:
+    assert oss.notifier.drain(30)
+    assert fc.drain(60)
+
+
+def test_an_upload_is_tagged_through_the_oss_trigger(
+    cloud: tuple[LocalFC, oss2.Bucket], oss: LocalOSS
+) -> None:
+    fc, bucket = cloud
+    bucket.put_object("projects/x/a.jpg", b"x", headers={"x-oss-tagging": "team=t"})
+    settle(oss, fc)
+    assert tags_of(bucket, "projects/x/a.jpg") == {
+        "team": "t",
+        "kind": "image",
+        "project": "x",
+        "size": "small",
+        "autotag": "kind project size",
+    }
+    (result,) = [r for r in fc.results if r.function == "tag-on-upload"]
+    assert result.ok and json.loads(result.payload or "")["results"][0]["outcome"] == "tagged"
+
+
+def test_a_failing_invocation_is_retried_then_dead_lettered(
+    cloud: tuple[LocalFC, oss2.Bucket], oss: LocalOSS
+) -> None:
+    fc, bucket = cloud
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"GetObjectTagging"}))])
+    bucket.put_object("broken.txt", b"x")
+    settle(oss, fc)
+    oss.conditions.set_faults([])
+    (letter,) = fc.dead_letters.all()
+    assert letter.attempts == 4  # the first attempt and MaxAsyncRetryAttempts: 3
+    assert letter.function == "tag-on-upload" and letter.error_type == "UnhandledInvocationError"
+    assert "RetryableFailure" in letter.error_message and "broken.txt" in letter.error_message
+    assert json.loads(letter.payload)["events"][0]["oss"]["object"]["key"] == "broken.txt"
+    assert tags_of(bucket, "broken.txt") == {}
+    # The dead letter is the original event: invoking it again, now that OSS works, tags the object.
+    result = fc.invoke(letter.function, letter.payload.encode())
+    assert result.ok and tags_of(bucket, "broken.txt")["kind"] == "text"
+
+
+def test_the_timer_trigger_fires_the_sweep(cloud: tuple[LocalFC, oss2.Bucket], oss: LocalOSS) -> None:
+    fc, bucket = cloud
+    bucket.put_object("tmp/scratch.csv", b"x")
+    settle(oss, fc)
+    assert tags_of(bucket, "tmp/scratch.csv")["lifecycle"] == "temporary"
+    fc.fire_timer("tag-expiry", at=datetime.now(timezone.utc) + timedelta(days=8))
+    settle(oss, fc)
+    (sweep,) = [r for r in fc.results if r.function == "tag-expiry"]
+    assert sweep.ok, sweep.error_message
+    assert json.loads(sweep.payload or "")["sweeps"][0]["tagsRemoved"] == 1
+    assert "lifecycle" not in tags_of(bucket, "tmp/scratch.csv")
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("0 0 3 * * *", "2026-01-01T00:00:00+00:00", "2026-01-01T03:00:00+00:00"),
+        ("CRON_TZ=Asia/Shanghai 0 0 3 * * *", "2026-01-01T00:00:00+00:00", "2026-01-01T19:00:00+00:00"),
+        ("0 */15 * * * *", "2026-01-01T00:07:00+00:00", "2026-01-01T00:15:00+00:00"),
+        ("@every 1h30m", "2026-01-01T00:00:00+00:00", "2026-01-01T01:30:00+00:00"),
+    ],
+)
+def test_fc_schedules(expression: str, after: str, expected: str) -> None:
+    moment = parse_schedule(expression).next_after(datetime.fromisoformat(after))
+    assert moment == datetime.fromisoformat(expected)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 3 * * *", "FC cron has 6 fields"),
+        ("CRON_TZ=Mars/Base 0 0 3 * * *", "unknown time zone 'Mars/Base'"),
+        ("@every soon", "`@every` takes a duration"),
+        ("@every 10s", "at most once a minute"),
+        ("0 0 25 * * *", "not a valid cron expression"),
+    ],
+)
+def test_bad_schedules_say_why(expression: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        parse_schedule(expression)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("Handler: tag_on_upload.handler", "Handler: 42"), "Handler: 42 is not a str"),
+        (
+            lambda t: t.replace("CodeUri: './functions'", "CodeUri: './nowhere'", 1),
+            "CodeUri: .* is not a folder",
+        ),
+        (
+            lambda t: t.replace("Type: Timer", "Type: Carrier-Pigeon"),
+            "'Carrier-Pigeon' triggers are not supported",
+        ),
+        (lambda t: t.replace("Transform: 'Aliyun::Serverless-2018-04-03'", ""), "Transform must be"),
+        (lambda t: t + "\n  : [", "not valid YAML"),
+    ],
+)
+def test_bad_templates_name_the_resource(tmp_path: Path, edit: object, message: str) -> None:
+    text = (ROOT / "template.yml").read_text()
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    path = tmp_path / "template.yml"
+    path.write_text(edit(text))  # type: ignore[operator]
+    with pytest.raises(TemplateError, match=message):
+        load_template(path)
