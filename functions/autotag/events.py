@@ -33,6 +33,7 @@ class ObjectEvent:
     request_id: str | None = None
     mime_type: str | None = None  # objectMeta, present only in newer deliveries
     user_meta: dict[str, str] | None = None
+    replay_of: str | None = None  # a re-driven event: the request id of the invocation that failed
 
     @property
     def family(self) -> str:
@@ -84,6 +85,8 @@ def parse_oss_event(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
         error = errors[0]
         raise EventError(f"{_field_path(error.absolute_path)}: {error.message}")
     parsed = []
+    replay = document.get("autotagReplay")
+    replay_of = str(replay.get("originalRequestId", "")) or None if isinstance(replay, dict) else None
     for record in document["events"]:
         obj = record["oss"]["object"]
         meta = obj.get("objectMeta") or {}
@@ -100,6 +103,7 @@ def parse_oss_event(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
                 request_id=(record.get("responseElements") or {}).get("requestId"),
                 mime_type=meta.get("mimeType"),
                 user_meta=meta.get("userMeta") if "userMeta" in meta else None,
+                replay_of=replay_of,
             )
         )
     return parsed

@@ -55,6 +55,7 @@ class ObjectResult:
             if plan
             else [],
             "ossRequests": self.requests,
+            **({"replayOf": self.event.replay_of} if self.event.replay_of else {}),
         }
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
+from localcloud.fc import DeadLetterStore, LocalFC, TemplateError, load_template
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
+
+from .fc_options import DEFAULT_DEAD_LETTERS, DEFAULT_TEMPLATE
 
 
 def _credential(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Credential]:
@@ -62,3 +65,70 @@ def local_oss(
         pass
     finally:
         server.stop()
+
+
+@local.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--oss-port", default=9000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--template",
+    "template_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_TEMPLATE,
+    show_default=True,
+)
+@click.option(
+    "--dead-letters",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DEAD_LETTERS,
+    show_default=True,
+    help="The on-failure destination: failed asynchronous invocations, as JSON lines.",
+)
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="FC instances.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep OSS state here.")
+@click.option("--region", default="cn-hangzhou", show_default=True)
+def local_up(
+    host: str,
+    oss_port: int,
+    template_path: Path,
+    dead_letters: Path,
+    concurrency: int,
+    data_dir: Path | None,
+    region: str,
+) -> None:
+    """The whole local cloud in the foreground: the local OSS, and a local FC running template.yml's
+    functions with their OSS and timer triggers wired."""
+    try:
+        template = load_template(template_path)
+    except TemplateError as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from exc
+    buckets = {t.bucket for f in template.functions.values() for t in f.triggers if t.type == "OSS"}
+    for name in sorted(buckets):
+        oss.store.create_bucket(name)  # what the triggers watch exists from the start
+    fc = LocalFC(
+        template,
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
+        region=region,
+        dead_letters=DeadLetterStore(dead_letters),
+        concurrency=concurrency,
+    )
+    with fc:
+        wired = fc.wire_oss(oss)
+        timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
+        click.echo(
+            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))})"
+        )
+        click.echo(
+            f"local FC running {', '.join(template.functions)} from {template_path}: {wired} OSS trigger(s), "
+            f"timers {', '.join(timers) or 'none'}; dead letters in {dead_letters}"
+        )
+        try:
+            oss.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            oss.stop()

@@ -7,8 +7,11 @@ import logging
 import click
 
 from .demo import demo
+from .events import event
+from .invoke import invoke
 from .local import local
 from .plan import plan
+from .replay import replay
 from .sweep import sweep
 
 
@@ -26,3 +29,6 @@ cli.add_command(local)
 cli.add_command(demo)
 cli.add_command(plan)
 cli.add_command(sweep)
+cli.add_command(event)
+cli.add_command(invoke)
+cli.add_command(replay)

@@ -1,0 +1,164 @@
+"""One CLI for live and replay: console-identical events, in-process invocations, re-driving dead letters,
+and `autotag local up` running the whole local cloud in its own process."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import oss2
+import pytest
+from click.testing import CliRunner
+from conftest import STS, tags_of
+
+from autotag.events import parse_oss_event
+from autotag_cli.main import cli
+from autotag_cli.replay import with_provenance
+from localcloud.fc import DeadLetterStore, LocalFC, load_template
+from localcloud.oss import FaultRule, LocalOSS
+
+ROOT = Path(__file__).parents[2]
+TEMPLATE = str(ROOT / "template.yml")
+
+
+def run(oss: LocalOSS, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "220", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
+    result = CliRunner().invoke(cli, list(args), env=env, input=stdin, terminal_width=220)
+    return result.exit_code, result.output
+
+
+def test_event_then_invoke_tags_the_object(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object("projects/p/a.mp4", b"x" * 10)
+    code, event = run(
+        oss, "event", "oss", "--bucket", bucket.bucket_name, "--key", "projects/p/a.mp4", "--size", "10"
+    )
+    assert code == 0, event
+    (record,) = parse_oss_event(event)  # the printed event passes the function's own schema
+    assert (record.bucket, record.key, record.size) == (bucket.bucket_name, "projects/p/a.mp4", 10)
+    code, output = run(oss, "invoke", "tag-on-upload", "--event", "-", "--template", TEMPLATE, stdin=event)
+    assert code == 0, output
+    assert json.loads(output)["results"][0]["outcome"] == "tagged"
+    assert tags_of(bucket, "projects/p/a.mp4")["project"] == "p"
+
+
+def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object("tmp/x", b"x", headers={"x-oss-tagging": "lifecycle=temporary&autotag=lifecycle"})
+    later = (datetime.now(timezone.utc) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    payload = json.dumps({"buckets": [bucket.bucket_name]})
+    code, event = run(oss, "event", "timer", "--trigger-time", later, "--payload", payload)
+    assert code == 0 and json.loads(event)["triggerTime"] == later
+    code, output = run(oss, "invoke", "tag-expiry", "--event", "-", "--template", TEMPLATE, stdin=event)
+    assert code == 0, output
+    assert json.loads(output)["sweeps"][0]["tagsRemoved"] == 1 and tags_of(bucket, "tmp/x") == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["event", "oss", "--bucket", "b", "--key", "k", "--event-name", "Bogus"],
+            "is not an OSS event name",
+        ),
+        (["event", "timer", "--trigger-time", "soon"], "'soon' is not an ISO-8601 time"),
+        (["invoke", "nope", "--event", "-", "--template", TEMPLATE], "no function 'nope'"),
+        (["invoke", "tag-on-upload", "--event", "-", "--template", "/nowhere.yml"], "cannot read"),
+    ],
+)
+def test_bad_input_is_a_clear_error(oss: LocalOSS, args: list[str], message: str) -> None:
+    code, output = run(oss, *args, stdin="{}")
+    assert code != 0 and message in output, output
+
+
+def test_invoking_a_malformed_event_names_the_field(oss: LocalOSS) -> None:
+    code, output = run(
+        oss, "invoke", "tag-on-upload", "--event", "-", "--template", TEMPLATE, stdin='{"events": 3}'
+    )
+    assert code == 1 and "events: 3 is not of type 'array'" in output
+
+
+def test_dead_letters_are_replayed_with_provenance(
+    oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "dead-letters.jsonl"
+    fc = LocalFC(
+        load_template(TEMPLATE),
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
+        dead_letters=DeadLetterStore(store),
+        retry_base_seconds=0.01,
+    )
+    with fc:
+        oss.subscribe(
+            bucket.bucket_name, ["oss:ObjectCreated:*"], lambda p: fc.invoke_async("tag-on-upload", p)
+        )
+        oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"GetObjectTagging"}))])
+        bucket.put_object("late.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        oss.conditions.set_faults([])
+    (letter,) = DeadLetterStore(store).all()
+    assert letter.attempts == 4 and tags_of(bucket, "late.jpg") == {}
+    (replayed,) = parse_oss_event(with_provenance(letter))
+    assert replayed.replay_of == letter.request_id  # echoed as `replayOf` in the summary and the log
+
+    code, output = run(oss, "replay", "--store", str(store), "--dry-run", "--template", TEMPLATE)
+    assert code == 0 and "would replay" in output and "late.jpg" in output
+    assert tags_of(bucket, "late.jpg") == {}
+
+    export = tmp_path / "mns-export.jsonl"
+    export.write_text(store.read_text())
+    code, output = run(oss, "replay", "--store", str(store), "--template", TEMPLATE)
+    assert code == 0, output
+    assert "1 dead letters, 1 replayed, 0 failed" in output
+    assert tags_of(bucket, "late.jpg")["kind"] == "image"
+    assert DeadLetterStore(store).all() == []  # replayed letters leave the store
+
+    # Replaying the same event again (here from an MNS export) is idempotent: nothing changes.
+    before = tags_of(bucket, "late.jpg")
+    code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
+    assert code == 0 and "1 replayed" in output and tags_of(bucket, "late.jpg") == before
+
+
+def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -> None:
+    export = tmp_path / "export.jsonl"
+    export.write_text('{"requestContext": {}}\n')
+    code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
+    assert code == 1 and "export.jsonl:1: not an FC destination message" in output
+
+
+def test_local_up_runs_the_whole_pipeline_in_its_own_process(tmp_path: Path) -> None:
+    autotag = Path(sys.executable).with_name("autotag")
+    process = subprocess.Popen(
+        [
+            str(autotag),
+            "local",
+            "up",
+            "--oss-port",
+            "0",
+            "--template",
+            TEMPLATE,
+            "--dead-letters",
+            str(tmp_path / "dl.jsonl"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        match = re.search(r"(http://\S+)", ready)
+        assert match, ready
+        assert "tag-on-upload, tag-expiry" in process.stdout.readline()
+        auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
+        bucket = oss2.Bucket(auth, match[1], "autotag-demo")
+        bucket.put_object("projects/z/doc.pdf", b"%PDF")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "kind" not in tags_of(bucket, "projects/z/doc.pdf"):
+            time.sleep(0.1)
+        assert tags_of(bucket, "projects/z/doc.pdf")["kind"] == "document"
+    finally:
+        process.terminate()
+        process.wait(10)
