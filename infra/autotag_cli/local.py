@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from localcloud.fc import DeadLetterStore, LocalFC, TemplateError, load_template
+from localcloud.fc.api import LocalFcApi
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
 from .fc_options import DEFAULT_DEAD_LETTERS, DEFAULT_TEMPLATE
@@ -70,6 +71,7 @@ def local_oss(
 @local.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--oss-port", default=9000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--fc-port", default=9001, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--template",
     "template_path",
@@ -90,6 +92,7 @@ def local_oss(
 def local_up(
     host: str,
     oss_port: int,
+    fc_port: int,
     template_path: Path,
     dead_letters: Path,
     concurrency: int,
@@ -111,12 +114,17 @@ def local_up(
         oss.store.create_bucket(name)  # what the triggers watch exists from the start
     fc = LocalFC(
         template,
-        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
         region=region,
         dead_letters=DeadLetterStore(dead_letters),
         concurrency=concurrency,
     )
-    with fc:
+    try:
+        api = LocalFcApi(fc, host=host, port=fc_port, region=region)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from exc
+    fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
+    with fc, api:
         wired = fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
@@ -126,6 +134,7 @@ def local_up(
             f"local FC running {', '.join(template.functions)} from {template_path}: {wired} OSS trigger(s), "
             f"timers {', '.join(timers) or 'none'}; dead letters in {dead_letters}"
         )
+        click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
         try:
             oss.serve_forever()
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..oss.auth import DEFAULT_CREDENTIALS
@@ -108,6 +110,8 @@ class LocalFC:
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
+        self.oss: Any = None
+        self._subscriptions: dict[tuple[str, str], str] = {}
         self.results: list[InvocationResult] = []  # finished asynchronous invocations, in order
         self.invocations = 0  # handler calls, retries included
 
@@ -167,22 +171,64 @@ class LocalFC:
         self.stop()
 
     def wire_oss(self, oss: Any) -> int:
-        """Subscribe every OSS trigger to the local OSS's notifications; the number wired."""
+        """Subscribe every OSS trigger to the local OSS's notifications; the number wired. Triggers
+        created later (through the FC API) are wired as they come."""
+        self.oss = oss
         wired = 0
         for spec in self.template.functions.values():
             for trigger in spec.triggers:
-                if trigger.type != "OSS":
-                    continue
-                prefix, suffix = trigger.key_filter
-                oss.subscribe(
-                    trigger.bucket,
-                    trigger.events,
-                    lambda payload, name=spec.name: self.invoke_async(name, payload),
-                    prefix=prefix,
-                    suffix=suffix,
-                )
-                wired += 1
+                wired += self._wire(spec.name, trigger)
         return wired
+
+    def _wire(self, function: str, trigger: TriggerSpec) -> int:
+        if trigger.type != "OSS" or self.oss is None:
+            return 0
+        prefix, suffix = trigger.key_filter
+        subscription = self.oss.subscribe(
+            trigger.bucket,
+            trigger.events,
+            lambda payload: self.invoke_async(function, payload),
+            prefix=prefix,
+            suffix=suffix,
+        )
+        self._subscriptions[(function, trigger.name)] = subscription.id
+        return 1
+
+    def _unwire(self, function: str, trigger_name: str) -> None:
+        subscription = self._subscriptions.pop((function, trigger_name), None)
+        if subscription is not None and self.oss is not None:
+            self.oss.notifier.unsubscribe(subscription)
+
+    # -- functions and triggers deployed at run time (the FC API) ------------------------------------------
+
+    def register(self, spec: FunctionSpec) -> None:
+        """Add or replace a function (a deploy): its next invocation loads the new code."""
+        with self._load_lock:
+            old = self.template.functions.get(spec.name)
+            if old is not None:
+                for trigger in old.triggers:
+                    self._unwire(spec.name, trigger.name)
+            self.template.functions[spec.name] = spec
+            self._instances.pop(spec.name, None)
+            _forget_modules(spec.code_uri)
+        for trigger in spec.triggers:
+            self._start_trigger(spec, trigger)
+
+    def unregister(self, name: str) -> None:
+        with self._load_lock:
+            spec = self.template.functions.pop(name, None)
+            self._instances.pop(name, None)
+        for trigger in spec.triggers if spec else ():
+            self._unwire(name, trigger.name)
+
+    def _start_trigger(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
+        self._wire(spec.name, trigger)
+        if trigger.type == "Timer" and trigger.enabled and self._workers:
+            thread = threading.Thread(
+                target=self._timer_loop, args=(spec, trigger), name=f"timer-{trigger.name}", daemon=True
+            )
+            thread.start()
+            self._workers.append(thread)
 
     # -- invocation ----------------------------------------------------------------------------------------
 
@@ -306,8 +352,23 @@ class LocalFC:
     def _timer_loop(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
         schedule = parse_schedule(trigger.cron)
         moment = datetime.now(timezone.utc)
-        while not self._stop.is_set():
+        while not self._stop.is_set() and trigger in self.template.functions.get(spec.name, spec).triggers:
             moment = schedule.next_after(moment)
             if self._stop.wait(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())):
                 return
             self.invoke_async(spec.name, timer_event(trigger, moment))
+
+
+def _forget_modules(code_uri: Any) -> None:
+    """Drop modules imported from other code folders under the names this one provides, so a redeployed
+    function runs its new code (FC starts new instances on a deploy)."""
+    root = str(code_uri)
+    names = (
+        {p.stem if p.suffix == ".py" else p.name for p in code_uri.iterdir()} if code_uri.is_dir() else set()
+    )
+    for module_name, module in list(sys.modules.items()):
+        top = module_name.split(".", 1)[0]
+        location = getattr(module, "__file__", None) or ""
+        if top in names and not location.startswith(root):
+            del sys.modules[module_name]
+    sys.path[:] = [p for p in sys.path if not any((Path(p) / n).exists() for n in names) or p == root]

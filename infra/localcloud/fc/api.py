@@ -1,0 +1,536 @@
+"""An FC 2.0 API endpoint (version 2016-08-15) in front of the local FC, for the calls aliyun-fc2 makes in
+this project: services, functions (code as a base64 zip), triggers, async-invoke configs, and
+invoke_function synchronously or asynchronously (`x-fc-invocation-type: Async`).
+
+Requests must carry FC's signature (`Authorization: FC <AccessKeyId>:<base64 HMAC-SHA256>` over method,
+Content-MD5, Content-Type, Date, the `x-fc-*` headers and the path), a Date within 15 minutes, and for STS
+keys the matching `x-fc-security-token`. Errors are JSON `{"ErrorCode", "ErrorMessage"}`; a function's
+own error is a 200 with `x-fc-error-type`."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import hmac
+import io
+import json
+import re
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..oss.auth import DEFAULT_CREDENTIALS, Credential
+from ..oss.checksums import crc64
+from .runtime import LocalFC
+from .template import FunctionSpec, TriggerSpec
+
+API_VERSION = "2016-08-15"
+MAX_SKEW_SECONDS = 15 * 60
+_ROUTE = re.compile(
+    rf"^/{API_VERSION}/services(?:/(?P<service>[^/]+)"
+    r"(?:/functions(?:/(?P<function>[^/]+)(?:/(?P<leaf>code|invocations|async-invoke-config|triggers)"
+    r"(?:/(?P<trigger>[^/]+))?)?)?)?)?/?$"
+)
+
+
+class FcApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def string_to_sign(method: str, path: str, headers: dict[str, str], queries: dict[str, str] | None) -> str:
+    fc_headers = sorted((k.lower(), v) for k, v in headers.items() if k.lower().startswith("x-fc-"))
+    canonical = "".join(f"{k}:{v}\n" for k, v in fc_headers)
+    resource = (
+        path if queries is None else path + "\n" + "\n".join(sorted(f"{k}={v}" for k, v in queries.items()))
+    )
+    parts = [
+        method.upper(),
+        headers.get("content-md5", ""),
+        headers.get("content-type", ""),
+        headers.get("date", ""),
+    ]
+    return "\n".join([*parts, canonical + resource])
+
+
+class FcRegistry:
+    """Services, functions, triggers and async configs as created through the API."""
+
+    def __init__(self, fc: LocalFC, code_root: Path) -> None:
+        self.fc = fc
+        self.code_root = code_root
+        self.services: dict[str, dict[str, Any]] = {}
+        self.functions: dict[tuple[str, str], dict[str, Any]] = {}
+        self.code: dict[tuple[str, str], bytes] = {}
+        self.triggers: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.async_configs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lock = threading.RLock()
+
+    def service(self, name: str) -> dict[str, Any]:
+        if name not in self.services and any(f.service == name for f in self.fc.template.functions.values()):
+            now = _now()  # a service the local FC runs from template.yml: visible as if deployed
+            self.services[name] = {
+                "serviceName": name,
+                "serviceId": str(uuid.uuid4()),
+                "createdTime": now,
+                "lastModifiedTime": now,
+            }
+        if name not in self.services:
+            raise FcApiError(404, "ServiceNotFound", f"service '{name}' does not exist")
+        return self.services[name]
+
+    def function(self, service: str, name: str) -> dict[str, Any]:
+        self.service(service)
+        spec = self.fc.template.functions.get(name)
+        if (service, name) not in self.functions and spec is not None and spec.service == service:
+            self.functions[(service, name)] = {
+                "functionName": name,
+                "functionId": str(uuid.uuid4()),
+                "handler": spec.handler,
+                "runtime": spec.runtime,
+                "timeout": spec.timeout,
+                "memorySize": spec.memory,
+                "initializer": spec.initializer,
+                "environmentVariables": spec.environment,
+                "codeChecksum": "",
+                "createdTime": _now(),
+                "lastModifiedTime": _now(),
+            }
+        if (service, name) not in self.functions:
+            raise FcApiError(
+                404, "FunctionNotFound", f"function '{name}' does not exist in service '{service}'"
+            )
+        return self.functions[(service, name)]
+
+    def deploy(self, service: str, name: str) -> None:
+        """Make the local FC run the function as registered now: code unpacked, triggers wired."""
+        attributes = self.functions[(service, name)]
+        folder = self.code_root / service / name / attributes["codeChecksum"]
+        if not folder.exists():
+            with zipfile.ZipFile(io.BytesIO(self.code[(service, name)])) as archive:
+                archive.extractall(folder)
+        config = self.async_configs.get((service, name), {})
+        destination = ((config.get("destinationConfig") or {}).get("onFailure") or {}).get("destination", "")
+        triggers = tuple(_trigger_spec(t) for t in self.triggers.get((service, name), {}).values())
+        self.fc.register(
+            FunctionSpec(
+                service=service,
+                name=name,
+                handler=attributes["handler"],
+                code_uri=folder,
+                runtime=attributes["runtime"],
+                timeout=attributes["timeout"],
+                memory=attributes["memorySize"],
+                initializer=attributes.get("initializer") or "",
+                initialization_timeout=attributes.get("initializationTimeout") or 3,
+                environment=attributes.get("environmentVariables") or {},
+                max_async_retries=config.get("maxAsyncRetryAttempts", 3),
+                on_failure=destination,
+                triggers=triggers,
+            )
+        )
+
+
+def _trigger_spec(attributes: dict[str, Any]) -> TriggerSpec:
+    config = attributes.get("triggerConfig") or {}
+    if attributes["triggerType"] == "oss":
+        key = (config.get("filter") or {}).get("key") or {}
+        return TriggerSpec(
+            attributes["triggerName"],
+            "OSS",
+            {
+                "BucketName": attributes.get("sourceArn", "").rsplit(":", 1)[-1],
+                "Events": config.get("events", []),
+                "Filter": {"Key": {"Prefix": key.get("prefix", ""), "Suffix": key.get("suffix", "")}},
+            },
+        )
+    return TriggerSpec(
+        attributes["triggerName"],
+        "Timer",
+        {
+            "CronExpression": config.get("cronExpression", ""),
+            "Payload": config.get("payload", ""),
+            "Enable": config.get("enable", True),
+        },
+    )
+
+
+_FUNCTION_FIELDS = (
+    "description",
+    "runtime",
+    "handler",
+    "initializer",
+    "initializationTimeout",
+    "timeout",
+    "memorySize",
+    "environmentVariables",
+    "instanceConcurrency",
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI prints what matters
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            split = urlsplit(self.path)
+            path = unquote(split.path)
+            queries = dict(parse_qsl(split.query, keep_blank_values=True))
+            self._authenticate(path, queries)
+            status, headers, payload = self.server.api.handle(self.command, path, queries, self.headers, body)
+        except FcApiError as error:
+            status, headers = error.status, {"Content-Type": "application/json"}
+            payload = json.dumps({"ErrorCode": error.code, "ErrorMessage": error.message}).encode()
+        self.send_response(status)
+        for name, value in {"x-fc-request-id": request_id, **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _authenticate(self, path: str, queries: dict[str, str]) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        authorization = headers.get("authorization", "")
+        match = re.fullmatch(r"FC ([^:]+):(.+)", authorization)
+        if not match:
+            raise FcApiError(
+                403, "AccessDenied", "the request carries no FC signature (Authorization: FC ak:sig)"
+            )
+        credential = self.server.credentials.get(match[1])
+        if credential is None:
+            raise FcApiError(403, "InvalidAccessKeyID", f"access key id {match[1]!r} does not exist")
+        if credential.security_token and headers.get("x-fc-security-token") != credential.security_token:
+            raise FcApiError(403, "InvalidSecurityToken", "the security token is missing or does not match")
+        date = email.utils.parsedate_to_datetime(headers["date"]).timestamp() if headers.get("date") else 0.0
+        if abs(time.time() - date) > MAX_SKEW_SECONDS:
+            raise FcApiError(
+                403, "RequestTimeTooSkewed", "the Date header is missing or more than 15 minutes off"
+            )
+        expected = [
+            base64.b64encode(
+                hmac.new(
+                    credential.access_key_secret.encode(),
+                    string_to_sign(self.command, path, headers, variant).encode(),
+                    hashlib.sha256,
+                ).digest()
+            ).decode()
+            for variant in (None, queries)
+        ]
+        if match[2] not in expected:
+            raise FcApiError(
+                403, "SignatureNotMatch", "the request signature does not match the one computed"
+            )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    api: FcApi
+    credentials: dict[str, Credential]
+
+
+class FcApi:
+    """The API's behaviour, apart from HTTP and signatures."""
+
+    def __init__(self, registry: FcRegistry, region: str) -> None:
+        self.registry = registry
+        self.region = region
+
+    def handle(
+        self, method: str, path: str, queries: dict[str, str], headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        match = _ROUTE.match(path)
+        if not match:
+            raise FcApiError(404, "PathNotSupported", f"{method} {path} is not an FC {API_VERSION} API")
+        service_part, function, leaf, trigger = (
+            match["service"],
+            match["function"],
+            match["leaf"],
+            match["trigger"],
+        )
+        service = service_part.split(".", 1)[0] if service_part else None
+        registry = self.registry
+        with registry.lock:
+            if leaf == "invocations" and method == "POST":
+                assert service and function
+                return self._invoke(service, function, headers, body)
+            document = self._json(body) if method in ("POST", "PUT") else {}
+            if service is None:
+                if method == "POST":
+                    return self._create_service(document)
+                if method == "GET":
+                    return _ok({"services": list(registry.services.values())})
+            elif function is None:
+                return self._service(method, service, document)
+            elif leaf is None:
+                return self._function(method, service, function, document)
+            elif leaf == "code" and method == "GET":
+                registry.function(service, function)
+                return _ok({"url": "", "checksum": registry.functions[(service, function)]["codeChecksum"]})
+            elif leaf == "async-invoke-config":
+                return self._async_config(method, service, function, document)
+            elif leaf == "triggers":
+                return self._trigger(method, service, function, trigger, document)
+        raise FcApiError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
+
+    @staticmethod
+    def _json(body: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FcApiError(400, "InvalidArgument", f"the request body is not JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise FcApiError(400, "InvalidArgument", "the request body must be a JSON object")
+        return document
+
+    def _create_service(self, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        name = _required(document, "serviceName")
+        try:
+            exists = bool(self.registry.service(name))
+        except FcApiError:
+            exists = False
+        if exists:
+            raise FcApiError(409, "ServiceAlreadyExists", f"service '{name}' already exists")
+        now = _now()
+        service = {**document, "serviceId": str(uuid.uuid4()), "createdTime": now, "lastModifiedTime": now}
+        self.registry.services[name] = service
+        return _ok(service)
+
+    def _service(self, method: str, name: str, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        service = self.registry.service(name)
+        if method == "GET":
+            return _ok(service)
+        if method == "PUT":
+            service.update({k: v for k, v in document.items() if k != "serviceName"}, lastModifiedTime=_now())
+            return _ok(service)
+        if method == "DELETE":
+            if any(s == name for s, _ in self.registry.functions):
+                raise FcApiError(412, "ServiceNotEmpty", f"service '{name}' still has functions")
+            del self.registry.services[name]
+            return 204, {}, b""
+        if method == "POST":
+            return self._create_function(name, document)
+        raise FcApiError(405, "MethodNotAllowed", f"{method} on a service")
+
+    def _create_function(self, service: str, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        name = _required(document, "functionName")
+        try:
+            exists = bool(self.registry.function(service, name))
+        except FcApiError:
+            exists = False
+        if exists:
+            raise FcApiError(409, "FunctionAlreadyExists", f"function '{name}' already exists")
+        for needed in ("runtime", "handler"):
+            _required(document, needed)
+        now = _now()
+        attributes = {
+            "functionName": name,
+            "functionId": str(uuid.uuid4()),
+            "createdTime": now,
+            "timeout": 3,
+            "memorySize": 128,
+        }
+        self.registry.functions[(service, name)] = attributes
+        return self._update_function(service, name, document, created=now)
+
+    def _update_function(
+        self, service: str, name: str, document: dict[str, Any], created: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        attributes = self.registry.functions[(service, name)]
+        attributes.update({k: document[k] for k in _FUNCTION_FIELDS if k in document})
+        code = (document.get("code") or {}).get("zipFile")
+        if code is not None:
+            try:
+                data = base64.b64decode(code, validate=True)
+                zipfile.ZipFile(io.BytesIO(data)).testzip()
+            except (ValueError, zipfile.BadZipFile) as exc:
+                raise FcApiError(400, "InvalidArgument", f"code.zipFile is not a base64 zip: {exc}") from exc
+            self.registry.code[(service, name)] = data
+            attributes.update(codeChecksum=str(crc64(data)), codeSize=len(data))
+        if (service, name) not in self.registry.code:
+            raise FcApiError(400, "InvalidArgument", "code.zipFile is required")
+        attributes["lastModifiedTime"] = created or _now()
+        self.registry.deploy(service, name)
+        return _ok(attributes)
+
+    def _function(
+        self, method: str, service: str, name: str, document: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        attributes = self.registry.function(service, name)
+        if method == "GET":
+            return _ok(attributes)
+        if method == "PUT":
+            return self._update_function(service, name, document)
+        if method == "DELETE":
+            if self.registry.triggers.get((service, name)):
+                raise FcApiError(412, "FunctionNotEmpty", f"function '{name}' still has triggers")
+            del self.registry.functions[(service, name)]
+            self.registry.code.pop((service, name), None)
+            self.registry.fc.unregister(name)
+            return 204, {}, b""
+        raise FcApiError(405, "MethodNotAllowed", f"{method} on a function")
+
+    def _async_config(
+        self, method: str, service: str, function: str, document: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        self.registry.function(service, function)
+        key = (service, function)
+        if method == "PUT":
+            self.registry.async_configs[key] = {
+                **document,
+                "service": service,
+                "function": function,
+                "qualifier": "LATEST",
+                "lastModifiedTime": _now(),
+            }
+            self.registry.deploy(service, function)
+            return _ok(self.registry.async_configs[key])
+        if method == "GET":
+            if key not in self.registry.async_configs:
+                raise FcApiError(404, "AsyncConfigNotExists", f"no async invoke config for '{function}'")
+            return _ok(self.registry.async_configs[key])
+        if method == "DELETE":
+            self.registry.async_configs.pop(key, None)
+            self.registry.deploy(service, function)
+            return 204, {}, b""
+        raise FcApiError(405, "MethodNotAllowed", f"{method} on an async invoke config")
+
+    def _trigger(
+        self, method: str, service: str, function: str, name: str | None, document: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        self.registry.function(service, function)
+        triggers = self.registry.triggers.setdefault((service, function), {})
+        if name is None:
+            if method == "GET":
+                return _ok({"triggers": list(triggers.values())})
+            if method == "POST":
+                trigger_name = _required(document, "triggerName")
+                if trigger_name in triggers:
+                    raise FcApiError(409, "TriggerAlreadyExists", f"trigger '{trigger_name}' already exists")
+                kind = _required(document, "triggerType")
+                if kind not in ("oss", "timer"):
+                    raise FcApiError(
+                        400, "InvalidArgument", f"triggerType {kind!r}: the local FC has oss and timer"
+                    )
+                now = _now()
+                triggers[trigger_name] = {**document, "createdTime": now, "lastModifiedTime": now}
+                self.registry.deploy(service, function)
+                return _ok(triggers[trigger_name])
+            raise FcApiError(405, "MethodNotAllowed", f"{method} on triggers")
+        if name not in triggers:
+            raise FcApiError(404, "TriggerNotFound", f"trigger '{name}' does not exist")
+        if method == "GET":
+            return _ok(triggers[name])
+        if method == "PUT":
+            triggers[name].update(
+                {k: v for k, v in document.items() if k in ("triggerConfig", "invocationRole", "description")}
+            )
+            triggers[name]["lastModifiedTime"] = _now()
+            self.registry.deploy(service, function)
+            return _ok(triggers[name])
+        if method == "DELETE":
+            del triggers[name]
+            self.registry.deploy(service, function)
+            return 204, {}, b""
+        raise FcApiError(405, "MethodNotAllowed", f"{method} on a trigger")
+
+    def _invoke(
+        self, service: str, function: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        self.registry.function(service, function)
+        fc = self.registry.fc
+        if (headers.get("x-fc-invocation-type") or "Sync").lower() == "async":
+            request_id = fc.invoke_async(function, body)
+            return 202, {"x-fc-request-id": request_id}, b""
+        result = fc.invoke(function, body)
+        if result.ok:
+            return 200, {"Content-Type": "application/octet-stream"}, (result.payload or "").encode()
+        error = {"errorMessage": result.error_message, "errorType": result.error_message.split(":", 1)[0]}
+        return (
+            200,
+            {"x-fc-error-type": result.error_type, "Content-Type": "application/json"},
+            json.dumps(error).encode(),
+        )
+
+
+def _required(document: dict[str, Any], name: str) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value:
+        raise FcApiError(400, "InvalidArgument", f"{name} is required")
+    return value
+
+
+def _ok(document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/json"}, json.dumps(document, ensure_ascii=False).encode()
+
+
+class LocalFcApi:
+    """The API server: `LocalFcApi(fc).start()`; `endpoint` is what aliyun-fc2's Client takes."""
+
+    def __init__(
+        self,
+        fc: LocalFC,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Iterable[Credential] = DEFAULT_CREDENTIALS,
+        region: str = "cn-hangzhou",
+    ) -> None:
+        self._code_root = tempfile.TemporaryDirectory(prefix="local-fc-code-")
+        self.registry = FcRegistry(fc, Path(self._code_root.name))
+        self._http = _Server((host, port), _Handler)
+        self._http.api = FcApi(self.registry, region)
+        self._http.credentials = {c.access_key_id: c for c in credentials}
+        self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalFcApi:
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True, name="local-fc-api")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._code_root.cleanup()
+
+    def __enter__(self) -> LocalFcApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
