@@ -138,6 +138,8 @@ def test_local_up_runs_the_whole_pipeline_in_its_own_process(tmp_path: Path) -> 
             "up",
             "--oss-port",
             "0",
+            "--fc-port",
+            "0",
             "--template",
             TEMPLATE,
             "--dead-letters",

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import re
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from .runtime import LocalFC
 from .template import FunctionSpec, TriggerSpec
 
 API_VERSION = "2016-08-15"
+log = logging.getLogger("localcloud.fc.api")
 MAX_SKEW_SECONDS = 15 * 60
 _ROUTE = re.compile(
     rf"^/{API_VERSION}/services(?:/(?P<service>[^/]+)"
@@ -118,10 +120,13 @@ class FcRegistry:
     def deploy(self, service: str, name: str) -> None:
         """Make the local FC run the function as registered now: code unpacked, triggers wired."""
         attributes = self.functions[(service, name)]
-        folder = self.code_root / service / name / attributes["codeChecksum"]
-        if not folder.exists():
-            with zipfile.ZipFile(io.BytesIO(self.code[(service, name)])) as archive:
-                archive.extractall(folder)
+        if (service, name) in self.code:
+            folder = self.code_root / service / name / attributes["codeChecksum"]
+            if not folder.exists():
+                with zipfile.ZipFile(io.BytesIO(self.code[(service, name)])) as archive:
+                    archive.extractall(folder)
+        else:  # still the code the local FC loaded from template.yml's CodeUri
+            folder = self.fc.template.function(name).code_uri
         config = self.async_configs.get((service, name), {})
         destination = ((config.get("destinationConfig") or {}).get("onFailure") or {}).get("destination", "")
         triggers = tuple(_trigger_spec(t) for t in self.triggers.get((service, name), {}).values())
@@ -214,6 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
         except FcApiError as error:
             status, headers = error.status, {"Content-Type": "application/json"}
             payload = json.dumps({"ErrorCode": error.code, "ErrorMessage": error.message}).encode()
+        except Exception as error:  # a bug here must still answer like FC does, and say so
+            log.exception("local FC API failed on %s %s", self.command, self.path)
+            status, headers = 500, {"Content-Type": "application/json"}
+            payload = json.dumps({"ErrorCode": "InternalError", "ErrorMessage": repr(error)}).encode()
         self.send_response(status)
         for name, value in {"x-fc-request-id": request_id, **headers}.items():
             self.send_header(name, value)
@@ -282,10 +291,10 @@ class FcApi:
         )
         service = service_part.split(".", 1)[0] if service_part else None
         registry = self.registry
+        if leaf == "invocations" and method == "POST":  # outside the lock: a function may call the API
+            assert service and function
+            return self._invoke(service, function, headers, body)
         with registry.lock:
-            if leaf == "invocations" and method == "POST":
-                assert service and function
-                return self._invoke(service, function, headers, body)
             document = self._json(body) if method in ("POST", "PUT") else {}
             if service is None:
                 if method == "POST":
@@ -469,7 +478,8 @@ class FcApi:
     def _invoke(
         self, service: str, function: str, headers: Any, body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        self.registry.function(service, function)
+        with self.registry.lock:
+            self.registry.function(service, function)
         fc = self.registry.fc
         if (headers.get("x-fc-invocation-type") or "Sync").lower() == "async":
             request_id = fc.invoke_async(function, body)
