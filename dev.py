@@ -37,7 +37,13 @@ def setup() -> None:
     if not PY.exists():
         print(f"creating virtualenv {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in PIN_FILES)).hexdigest()
+    # The editable install maps top-level packages when it is made: a new package needs a reinstall too.
+    packages = sorted(
+        p.parent.name for folder in ("functions", "infra") for p in (ROOT / folder).glob("*/__init__.py")
+    )
+    digest = hashlib.sha256(
+        b"".join(p.read_bytes() for p in PIN_FILES) + " ".join(packages).encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     run(

@@ -7,6 +7,7 @@ import logging
 import click
 
 from .demo import demo
+from .deploy import deploy
 from .events import event
 from .invoke import invoke
 from .local import local
@@ -32,3 +33,4 @@ cli.add_command(sweep)
 cli.add_command(event)
 cli.add_command(invoke)
 cli.add_command(replay)
+cli.add_command(deploy)

@@ -67,6 +67,7 @@ class FunctionSpec:
     initialization_timeout: int = 3
     environment: dict[str, str] = field(default_factory=dict)
     max_async_retries: int = DEFAULT_ASYNC_RETRIES
+    max_async_event_age: int = 86400
     on_failure: str = ""
     description: str = ""
     triggers: tuple[TriggerSpec, ...] = ()
@@ -141,6 +142,7 @@ def _function(root: Path, service: str, name: str, body: dict[str, Any], where: 
         initialization_timeout=properties.get("InitializationTimeout", 3),
         environment={str(k): "" if v is None else str(v) for k, v in environment.items()},
         max_async_retries=int(async_config.get("MaxAsyncRetryAttempts", DEFAULT_ASYNC_RETRIES)),
+        max_async_event_age=int(async_config.get("MaxAsyncEventAgeInSeconds", 86400)),
         on_failure=str(destination),
         description=str(properties.get("Description", "")),
         triggers=tuple(_trigger(n, t, f"{where}.Events.{n}") for n, t in events.items()),

@@ -1,0 +1,1 @@
+"""Deploying template.yml to Function Compute through aliyun-fc2: package, plan, apply."""

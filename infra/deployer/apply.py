@@ -1,0 +1,168 @@
+"""Deploy template.yml through aliyun-fc2: create or update services, functions (zipped CodeUri with the
+vendored dependencies), async-invoke configs and triggers. Each resource is read first and written only
+when it differs, so a second deploy of the same template and code changes nothing."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fc2
+
+from localcloud.fc.template import FunctionSpec, Template
+from localcloud.oss.checksums import crc64
+
+from .plan import (
+    CREATE,
+    UNCHANGED,
+    Action,
+    Target,
+    desired_async_config,
+    desired_function,
+    desired_service,
+    desired_trigger,
+    verb_for,
+)
+
+QUALIFIER = "LATEST"
+
+
+def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
+    try:
+        return dict(call().data)
+    except fc2.fc_exceptions.FcError as error:
+        if error.status_code == 404:
+            return None
+        raise
+
+
+class Deployer:
+    def __init__(
+        self, client: fc2.Client, template: Template, target: Target, package: Callable[[Path], bytes]
+    ) -> None:
+        self.client, self.template, self.target, self.package = client, template, target, package
+        self._packages: dict[Path, bytes] = {}
+        self._scratch = tempfile.TemporaryDirectory(prefix="autotag-deploy-")
+
+    def _zip(self, spec: FunctionSpec) -> tuple[bytes, str]:
+        if spec.code_uri not in self._packages:
+            self._packages[spec.code_uri] = self.package(spec.code_uri)
+        data = self._packages[spec.code_uri]
+        path = Path(self._scratch.name) / f"{crc64(data)}.zip"
+        path.write_bytes(data)
+        return data, str(path)
+
+    def plan(self) -> list[Action]:
+        actions: list[Action] = []
+        services: set[str] = set()
+        for spec in self.template.functions.values():
+            if spec.service not in services:
+                services.add(spec.service)
+                actions.append(self._service_action(spec))
+            actions.append(self._function_action(spec))
+            actions.append(self._async_action(spec))
+            actions += [self._trigger_action(spec, trigger) for trigger in spec.triggers]
+        return actions
+
+    def _service_action(self, spec: FunctionSpec) -> Action:
+        client, name = self.client, spec.service
+        desired = desired_service(name, spec, self.target)
+        current = _read(lambda: client.get_service(name))
+        verb, why = verb_for(current, desired)
+        if verb == CREATE:
+            return Action(f"service {name}", verb, why, lambda: client.create_service(name, **desired))
+        return Action(f"service {name}", verb, why, lambda: client.update_service(name, **desired))
+
+    def _function_action(self, spec: FunctionSpec) -> Action:
+        client = self.client
+        data, path = self._zip(spec)
+        desired = desired_function(spec, str(crc64(data)))
+        current = _read(lambda: client.get_function(spec.service, spec.name))
+        verb, why = verb_for(current, desired)
+        arguments = {
+            "initializer": spec.initializer or None,
+            "initializationTimeout": spec.initialization_timeout,
+            "codeZipFile": path,
+            "description": spec.description,
+            "memorySize": spec.memory,
+            "timeout": spec.timeout,
+            "environmentVariables": spec.environment,
+        }
+        resource = f"function {spec.service}/{spec.name} ({len(data) / 2**20:.1f} MiB zip)"
+        if verb == CREATE:
+            return Action(
+                resource,
+                verb,
+                why,
+                lambda: client.create_function(
+                    spec.service, spec.name, spec.runtime, spec.handler, **arguments
+                ),
+            )
+        return Action(
+            resource,
+            verb,
+            why,
+            lambda: client.update_function(
+                spec.service, spec.name, handler=spec.handler, runtime=spec.runtime, **arguments
+            ),
+        )
+
+    def _async_action(self, spec: FunctionSpec) -> Action:
+        client = self.client
+        desired = desired_async_config(spec, self.target)
+        current = _read(lambda: client.get_function_async_invoke_config(spec.service, QUALIFIER, spec.name))
+        verb, why = verb_for(current, desired)
+        return Action(
+            f"async config {spec.service}/{spec.name}",
+            verb,
+            why,
+            lambda: client.put_function_async_invoke_config(spec.service, QUALIFIER, spec.name, desired),
+        )
+
+    def _trigger_action(self, spec: FunctionSpec, trigger: Any) -> Action:
+        client = self.client
+        desired = desired_trigger(trigger, self.target)
+        current = _read(lambda: client.get_trigger(spec.service, spec.name, trigger.name))
+        verb, why = verb_for(current, desired)
+        resource = f"{trigger.type.lower()} trigger {spec.name}/{trigger.name}"
+        if verb == CREATE:
+            return Action(
+                resource,
+                verb,
+                why,
+                lambda: client.create_trigger(
+                    spec.service,
+                    spec.name,
+                    trigger.name,
+                    desired["triggerType"],
+                    desired["triggerConfig"],
+                    desired.get("sourceArn", ""),
+                    desired.get("invocationRole", ""),
+                ),
+            )
+        return Action(
+            resource,
+            verb,
+            why,
+            lambda: client.update_trigger(
+                spec.service,
+                spec.name,
+                trigger.name,
+                triggerConfig=desired["triggerConfig"],
+                invocationRole=desired.get("invocationRole") or None,
+            ),
+        )
+
+    def apply(self, actions: list[Action]) -> int:
+        """Carry out the actions that change something; how many did."""
+        changed = 0
+        for action in actions:
+            if action.verb != UNCHANGED and action.apply is not None:
+                action.apply()
+                changed += 1
+        return changed
+
+    def close(self) -> None:
+        self._scratch.cleanup()

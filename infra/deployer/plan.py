@@ -1,0 +1,113 @@
+"""What a deploy must change: desired resources from template.yml against what FC has (pure, apart from
+the reads `current_state` makes through aliyun-fc2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from localcloud.fc.template import FunctionSpec, TriggerSpec
+
+CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
+
+
+@dataclass(frozen=True)
+class Target:
+    region: str
+    account_id: str
+    role: str = ""  # the service's RAM role ARN (the template's Policies become this role's policy)
+    trigger_role: str = ""  # the role OSS uses to invoke the function
+
+    def arn(self, template_arn: str) -> str:
+        """Fill an ARN's empty region and account (`acs:mns:::/queues/q`) for this target."""
+        parts = template_arn.split(":", 4)
+        if len(parts) == 5 and parts[0] == "acs":
+            parts[2] = parts[2] or self.region
+            parts[3] = parts[3] or self.account_id
+        return ":".join(parts)
+
+
+@dataclass
+class Action:
+    resource: str  # e.g. function oss-autotag/tag-on-upload
+    verb: str  # create, update or unchanged
+    reason: str
+    apply: Callable[[], Any] | None = field(default=None, repr=False)
+
+
+def desired_service(name: str, spec: FunctionSpec, target: Target) -> dict[str, Any]:
+    wanted: dict[str, Any] = {"description": spec.service_properties.get("Description", "")}
+    if target.role:
+        wanted["role"] = target.role
+    return wanted
+
+
+def desired_function(spec: FunctionSpec, checksum: str) -> dict[str, Any]:
+    return {
+        "handler": spec.handler,
+        "runtime": spec.runtime,
+        "timeout": spec.timeout,
+        "memorySize": spec.memory,
+        "initializer": spec.initializer or None,
+        "initializationTimeout": spec.initialization_timeout,
+        "environmentVariables": spec.environment,
+        "description": spec.description,
+        "codeChecksum": checksum,
+    }
+
+
+def desired_async_config(spec: FunctionSpec, target: Target) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "maxAsyncRetryAttempts": spec.max_async_retries,
+        "maxAsyncEventAgeInSeconds": spec.max_async_event_age,
+    }
+    if spec.on_failure:
+        config["destinationConfig"] = {"onFailure": {"destination": target.arn(spec.on_failure)}}
+    return config
+
+
+def desired_trigger(trigger: TriggerSpec, target: Target) -> dict[str, Any]:
+    if trigger.type == "OSS":
+        prefix, suffix = trigger.key_filter
+        return {
+            "triggerType": "oss",
+            "triggerConfig": {
+                "events": trigger.events,
+                "filter": {"key": {"prefix": prefix, "suffix": suffix}},
+            },
+            "sourceArn": f"acs:oss:{target.region}:{target.account_id}:{trigger.bucket}",
+            "invocationRole": target.trigger_role,
+        }
+    return {
+        "triggerType": "timer",
+        "triggerConfig": {
+            "payload": trigger.payload,
+            "cronExpression": trigger.cron,
+            "enable": trigger.enabled,
+        },
+    }
+
+
+def differences(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[str]:
+    """The desired fields the current resource lacks or has otherwise (fields FC adds are ignored)."""
+    if current is None:
+        return ["does not exist"]
+    return [name for name, value in desired.items() if _normal(current.get(name)) != _normal(value)]
+
+
+def _normal(value: Any) -> Any:
+    if value in ("", None, {}):
+        return None
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items() if _normal(v) is not None}
+    return value
+
+
+def verb_for(current: dict[str, Any] | None, desired: dict[str, Any]) -> tuple[str, str]:
+    changed = differences(current, desired)
+    if current is None:
+        return CREATE, "does not exist"
+    if changed:
+        return UPDATE, "differs in " + ", ".join(changed)
+    return UNCHANGED, "as in the template"

@@ -1,0 +1,142 @@
+"""`autotag deploy` against the local FC API (in `autotag local up`, its own process): create, then a
+no-op re-deploy, then the deployed function invoked through aliyun-fc2 and fired by uploads."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import fc2
+import oss2
+import pytest
+from click.testing import CliRunner
+from conftest import STS, tags_of
+from deployer.package import build_package, vendored_dependencies
+
+from autotag_cli.events import oss_event_document
+from autotag_cli.main import cli
+from localcloud.oss.checksums import crc64
+
+ROOT = Path(__file__).parents[2]
+TEMPLATE = str(ROOT / "template.yml")
+
+
+@pytest.fixture
+def local_cloud(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(OSS endpoint, FC API endpoint) of `autotag local up` running in its own process."""
+    autotag = Path(sys.executable).with_name("autotag")
+    process = subprocess.Popen(
+        [
+            str(autotag),
+            "local",
+            "up",
+            "--oss-port",
+            "0",
+            "--fc-port",
+            "0",
+            "--template",
+            TEMPLATE,
+            "--dead-letters",
+            str(tmp_path / "dl.jsonl"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(3)]
+    try:
+        oss_endpoint = re.search(r"(http://\S+)", lines[0])[1]  # type: ignore[index]
+        api_endpoint = re.search(r"(http://\S+)", lines[2])[1]  # type: ignore[index]
+        yield oss_endpoint, api_endpoint
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def deploy(api: str, *args: str) -> tuple[int, str]:
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
+        "COLUMNS": "220",
+    }
+    result = CliRunner().invoke(
+        cli, ["deploy", "--template", TEMPLATE, "--endpoint", api, "--no-dependencies", *args], env=env
+    )
+    return result.exit_code, result.output
+
+
+def test_deploy_is_idempotent_and_the_deployed_function_runs(local_cloud: tuple[str, str]) -> None:
+    oss_endpoint, api = local_cloud
+    code, plan = deploy(api, "--dry-run")
+    assert code == 0, plan
+    assert "function oss-autotag/tag-on-upload" in plan and "nothing done (dry run)" in plan
+    code, output = deploy(api)
+    assert code == 0 and "change(s) applied" in output, output
+    code, output = deploy(api)
+    assert code == 0 and "nothing to change: already deployed" in output, output
+
+    client = fc2.Client(
+        endpoint=api,
+        accessKeyID=STS.access_key_id,
+        accessKeySecret=STS.access_key_secret,
+        securityToken=STS.security_token,
+    )
+    config = client.get_function_async_invoke_config("oss-autotag", "LATEST", "tag-on-upload").data
+    assert config["maxAsyncRetryAttempts"] == 3
+    assert config["destinationConfig"]["onFailure"]["destination"].startswith("acs:mns:cn-hangzhou:")
+    timer = client.get_trigger("oss-autotag-expiry", "tag-expiry", "nightly-expiry").data
+    assert timer["triggerConfig"]["cronExpression"] == "CRON_TZ=Asia/Shanghai 0 0 3 * * *"
+
+    bucket = oss2.Bucket(
+        oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token),
+        oss_endpoint,
+        "autotag-demo",
+    )
+    bucket.put_object("deployed/a.png", b"x")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "kind" not in tags_of(bucket, "deployed/a.png"):
+        time.sleep(0.1)
+    assert tags_of(bucket, "deployed/a.png")["kind"] == "image"
+    event = oss_event_document("autotag-demo", "deployed/a.png", size=1)
+    summary = json.loads(
+        client.invoke_function("oss-autotag", "tag-on-upload", payload=json.dumps(event)).data
+    )
+    assert summary["results"][0]["outcome"] == "unchanged"  # the replay writes nothing
+
+
+def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    broken = tmp_path / "template.yml"
+    broken.write_text(
+        (ROOT / "template.yml").read_text().replace("Handler: tag_expiry.handler", "Handler: [x]")
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["deploy", "--template", str(broken), "--endpoint", "http://127.0.0.1:1"],
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
+    )
+    assert result.exit_code == 1 and "Handler: ['x'] is not a str" in result.output
+
+
+def test_the_package_carries_what_fc_lacks_and_is_reproducible() -> None:
+    dependencies = vendored_dependencies()  # CPython 3.10 manylinux wheels, fetched once into .cache/
+    first = build_package(ROOT / "functions", dependencies)
+    assert crc64(first) == crc64(build_package(ROOT / "functions", dependencies))  # same bytes every time
+    names = set(zipfile.ZipFile(BytesIO(first)).namelist())
+    assert {
+        "tag_on_upload.py",
+        "tag_expiry.py",
+        "autotag/rules/default.json",
+        "jsonschema/__init__.py",
+    } <= names
+    assert any(n.startswith("re2/_re2.cpython-310-x86_64-linux-gnu") for n in names)
+    assert not any(n.startswith("oss2/") or "__pycache__" in n for n in names)  # oss2 is in the runtime
+    assert len(first) < 10 * 2**20
