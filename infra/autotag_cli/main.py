@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from .backfill import backfill
 from .demo import demo
 from .deploy import deploy
 from .events import event
@@ -34,3 +35,4 @@ cli.add_command(event)
 cli.add_command(invoke)
 cli.add_command(replay)
 cli.add_command(deploy)
+cli.add_command(backfill)

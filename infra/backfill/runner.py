@@ -1,0 +1,191 @@
+"""List existing objects, build the events OSS would have sent for them, and hand them to the upload
+function (in-process through the local FC, or as asynchronous FC invocations), resumably and politely:
+a rate limit, a checkpoint file, a failure-rate breaker, and a report of failures that `--manifest`
+accepts again."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import oss2
+
+from autotag.gateway import RateLimiter
+from localcloud.oss.events import ObjectEvent, event_record
+
+OWNER_ID = "1234567890123456"
+BREAKER_WINDOW = 200  # outcomes the failure rate is measured over
+
+
+@dataclass(frozen=True)
+class ExistingObject:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass
+class BackfillCheckpoint:
+    """Where a backfill of (bucket, prefix, since) stands: the last key handed over, and the counts."""
+
+    bucket: str
+    prefix: str
+    since: str
+    marker: str = ""
+    submitted: int = 0
+    failed: int = 0
+
+    @classmethod
+    def load(cls, path: Path | None, bucket: str, prefix: str, since: str) -> BackfillCheckpoint:
+        fresh = cls(bucket, prefix, since)
+        if path is None or not path.exists():
+            return fresh
+        document = json.loads(path.read_text())
+        saved = cls(**document)
+        return saved if (saved.bucket, saved.prefix, saved.since) == (bucket, prefix, since) else fresh
+
+    def save(self, path: Path | None) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.__dict__))
+
+
+@dataclass
+class BackfillReport:
+    listed: int = 0
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped_older: int = 0
+    stopped: str = ""
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+def object_created_event(bucket: str, region: str, obj: ExistingObject) -> bytes:
+    """The event OSS sends for a PutObject of this object, timed at its Last-Modified (so TTLs run from
+    when the object was created, not from the backfill)."""
+    event = ObjectEvent(
+        event_name="ObjectCreated:PutObject",
+        bucket=bucket,
+        key=obj.key,
+        size=obj.size,
+        delta_size=obj.size,
+        etag=obj.etag,
+        request_id="backfill",
+        source_ip="127.0.0.1",
+        event_time=obj.last_modified.timestamp(),
+    )
+    record = event_record(event, region=region, owner_id=OWNER_ID, rule_id="autotag-backfill")
+    return json.dumps({"events": [record]}, ensure_ascii=False).encode()
+
+
+def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[ExistingObject]:
+    for info in oss2.ObjectIterator(bucket, prefix=prefix, marker=marker, max_keys=1000):
+        if info.key.endswith("/") and info.size == 0:
+            continue  # a folder placeholder: nothing to tag
+        yield ExistingObject(
+            info.key, info.size, info.etag, datetime.fromtimestamp(info.last_modified, timezone.utc)
+        )
+
+
+def manifest_objects(bucket: oss2.Bucket, manifest: Path) -> Iterator[ExistingObject]:
+    """Objects named in a manifest: a failure report (JSON lines with `key`) or plain lines of keys."""
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        key = json.loads(line)["key"] if line.lstrip().startswith("{") else line
+        try:
+            head = bucket.head_object(key)
+        except oss2.exceptions.NotFound:
+            continue
+        yield ExistingObject(
+            key,
+            head.content_length or 0,
+            head.etag or "",
+            datetime.fromtimestamp(head.last_modified, timezone.utc),
+        )
+
+
+Submit = Callable[[bytes], str | None]  # an event -> None when it went through, else the error
+
+
+def run_backfill(
+    objects: Iterable[ExistingObject],
+    submit: Submit,
+    *,
+    bucket: str,
+    region: str,
+    checkpoint: BackfillCheckpoint,
+    checkpoint_path: Path | None,
+    since: datetime | None = None,
+    rate: float | None = None,
+    workers: int = 8,
+    max_failure_rate: float = 0.5,
+    progress: Callable[[BackfillReport], None] | None = None,
+) -> BackfillReport:
+    report = BackfillReport()
+    limiter = RateLimiter(rate) if rate else None
+    recent: deque[bool] = deque(maxlen=BREAKER_WINDOW)
+    lock = threading.Lock()
+
+    def one(obj: ExistingObject) -> tuple[ExistingObject, str | None]:
+        if limiter is not None:
+            limiter.acquire()
+        return obj, submit(object_created_event(bucket, region, obj))
+
+    def batches() -> Iterator[list[ExistingObject]]:
+        batch: list[ExistingObject] = []
+        for obj in objects:
+            report.listed += 1
+            if since is not None and obj.last_modified < since:
+                report.skipped_older += 1
+                continue
+            batch.append(obj)
+            if len(batch) == workers * 8:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
+        for batch in batches():
+            for obj, error in pool.map(one, batch):
+                with lock:
+                    report.submitted += 1
+                    recent.append(error is None)
+                    if error is None:
+                        report.succeeded += 1
+                    else:
+                        report.failed += 1
+                        report.failures.append({"bucket": bucket, "key": obj.key, "error": error})
+            checkpoint.marker = batch[-1].key
+            checkpoint.submitted += len(batch)
+            checkpoint.failed = report.failed
+            checkpoint.save(checkpoint_path)
+            if progress is not None:
+                progress(report)
+            failure_rate = recent.count(False) / len(recent)
+            if len(recent) >= 20 and failure_rate > max_failure_rate:
+                report.stopped = (
+                    f"stopped: {failure_rate:.0%} of the last {len(recent)} objects failed "
+                    f"(limit {max_failure_rate:.0%}); fix the cause and run again to resume"
+                )
+                break
+    return report
+
+
+def write_report(path: Path, report: BackfillReport) -> None:
+    """Failures as JSON lines: exactly what `autotag backfill --manifest` reads back."""
+    path.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in report.failures))
+
+
+def summary(report: BackfillReport) -> dict[str, Any]:
+    return {k: v for k, v in report.__dict__.items() if k != "failures"}
