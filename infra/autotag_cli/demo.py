@@ -1,16 +1,15 @@
 """`autotag demo`: the main job, end to end on the local cloud.
 
-A local OSS with an OSS trigger wired to the tag-on-upload function (loaded from its CodeUri, invoked
-asynchronously with an FC-shaped STS context for every delivered event). Objects are uploaded through
-every upload path, with and without uploader tags; the demo then shows each object's tags, what the
-function did for each event, and how many OSS requests it spent."""
+A local OSS, and the local FC running template.yml: its OSS trigger invokes tag-on-upload asynchronously
+for every delivered event, its timer trigger fires tag-expiry. Objects are uploaded through every upload
+path, with and without uploader tags; the demo shows each object's tags, what the function did per event
+and the OSS requests it spent; fires the timer 8 days later and shows the stale tags gone; then makes one
+upload fail until it is dead-lettered, and replays it."""
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,14 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from localcloud.fc import fc_context, load_handler
-from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
+from localcloud.fc import DeadLetterStore, LocalFC, load_template
+from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 from localcloud.oss.postform import signed_form
 
+from .replay import with_provenance
+
 BUCKET = "autotag-demo"
-CODE_URI = Path(__file__).resolve().parents[2] / "functions"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
 CREATED_EVENTS = [
     "oss:ObjectCreated:PutObject",
     "oss:ObjectCreated:PostObject",
@@ -93,90 +94,96 @@ def _upload_everything(bucket: oss2.Bucket, endpoint: str, workdir: Path) -> dic
 
 @click.command()
 def demo() -> None:
-    """Run the end-to-end demo on an in-process local cloud."""
+    """Run the whole pipeline on an in-process local cloud: local OSS + local FC running template.yml."""
     console = Console()
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    lock = threading.Lock()
     with LocalOSS() as server, tempfile.TemporaryDirectory() as workdir:
-        os.environ["AUTOTAG_OSS_ENDPOINT"] = server.endpoint
-        handler = load_handler(CODE_URI, "tag_on_upload.handler")
-
-        def invoke(payload: bytes) -> None:  # what FC does for each event of the OSS trigger
-            try:
-                summary = json.loads(handler(payload, fc_context()))
-                with lock:
-                    results.extend(summary["results"])
-            except Exception as error:  # shown below; FC would retry and then dead-letter it
-                with lock:
-                    failures.append(f"{type(error).__name__}: {error}")
-
+        fc = LocalFC(
+            load_template(TEMPLATE),
+            environment={"AUTOTAG_OSS_ENDPOINT": server.endpoint, "AUTOTAG_FANOUT": "in-process"},
+            dead_letters=DeadLetterStore(Path(workdir) / "dead-letters.jsonl"),
+            retry_base_seconds=0.05,
+        )
         credential = DEFAULT_CREDENTIALS[1]
         auth = oss2.StsAuth(
             credential.access_key_id, credential.access_key_secret, credential.security_token or ""
         )
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
         bucket.create_bucket()
-        server.subscribe(BUCKET, CREATED_EVENTS, invoke)
-        console.print(
-            f"[bold]local OSS[/] at {server.endpoint}; OSS trigger → tag-on-upload "
-            f"(functions/tag_on_upload.py, shipped rules)"
-        )
-        paths = _upload_everything(bucket, server.endpoint, Path(workdir))
-        server.notifier.drain(60)
-
-        objects = Table(title="objects after upload: tags read back through oss2")
-        for column in ("key", "uploaded by", "tags"):
-            objects.add_column(column)
-        for key, how in paths.items():
-            objects.add_row(key, how, _tags(bucket, key))
-        console.print(objects)
-
-        events = Table(title="what tag-on-upload did, per event")
-        for column in ("event", "key", "outcome", "tags added", "requests"):
-            events.add_column(column)
-        notes = []
-        for result in sorted(results, key=lambda r: (r["key"], r["eventName"])):
-            events.add_row(
-                result["eventName"].split(":")[1],
-                result["key"],
-                result["outcome"],
-                ", ".join(f"{k}={v}" for k, v in result["added"].items()) or "—",
-                str(result["ossRequests"]),
+        with fc:
+            fc.wire_oss(server)
+            console.print(
+                f"[bold]local OSS[/] at {server.endpoint}; [bold]local FC[/] runs template.yml: "
+                f"{', '.join(fc.template.functions)} (OSS trigger → tag-on-upload, timer → tag-expiry)"
             )
-            notes += [
-                f"{result['key']}: {d['key']}={d['value']} not applied: {d['reason']}"
-                for d in result["dropped"]
+            paths = _upload_everything(bucket, server.endpoint, Path(workdir))
+            server.notifier.drain(60)
+            fc.drain(120)
+            results = [
+                r
+                for done in fc.results
+                if done.function == "tag-on-upload" and done.ok
+                for r in json.loads(done.payload or "{}").get("results", [])
             ]
-        console.print(events)
-        for note in dict.fromkeys(notes):
-            console.print(f"  {note}")
-        tagged = [r for r in results if r["outcome"] == "tagged"]
-        spent = sum(r["ossRequests"] for r in results)
-        console.print(
-            f"{len(results)} events, {len(tagged)} objects tagged, {spent} OSS requests "
-            f"({spent / max(len(paths), 1):.2f} per object); failures: {len(failures)}"
-        )
-        _expire_later(console, bucket, paths)
-        for failure in failures:
-            console.print(f"[red]{failure}[/]")
-        if failures:
+            _show_uploads(console, bucket, paths, results)
+            _expire_later(console, fc, server, bucket, paths)
+            _dead_letter_and_replay(console, fc, server, bucket)
+        failed = [r for r in fc.results if not r.ok]
+        if len(failed) != 1:  # exactly the one the demo provokes, dead-lettered and then replayed
+            for result in failed:
+                console.print(f"[red]{result.function} failed: {result.error_message}[/]")
             raise SystemExit(1)
 
 
-def _expire_later(console: Console, bucket: oss2.Bucket, paths: dict[str, str]) -> None:
-    """Fire the expiry timer as if it were 8 days later: the 7-day `lifecycle` tag of tmp/ objects goes."""
-    sweep = load_handler(CODE_URI, "tag_expiry.handler")
-    later = datetime.now(timezone.utc) + timedelta(days=8)
-    event = {
-        "triggerTime": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "triggerName": "nightly-expiry",
-        "payload": json.dumps({"buckets": [BUCKET]}),
-    }
-    context = fc_context(function="tag-expiry", handler="tag_expiry.handler", timeout=600)
-    (report,) = json.loads(sweep(json.dumps(event).encode(), context))["sweeps"]
+def _show_uploads(
+    console: Console, bucket: oss2.Bucket, paths: dict[str, str], results: list[dict[str, Any]]
+) -> None:
+    objects = Table(title="objects after upload: tags read back through oss2")
+    for column in ("key", "uploaded by", "tags"):
+        objects.add_column(column)
+    for key, how in paths.items():
+        objects.add_row(key, how, _tags(bucket, key))
+    console.print(objects)
+    events = Table(title="what tag-on-upload did, per event")
+    for column in ("event", "key", "outcome", "tags added", "requests"):
+        events.add_column(column)
+    notes = []
+    for result in sorted(results, key=lambda r: (r["key"], r["eventName"])):
+        events.add_row(
+            result["eventName"].split(":")[1],
+            result["key"],
+            result["outcome"],
+            ", ".join(f"{k}={v}" for k, v in result["added"].items()) or "—",
+            str(result["ossRequests"]),
+        )
+        notes += [
+            f"{result['key']}: {d['key']}={d['value']} not applied: {d['reason']}" for d in result["dropped"]
+        ]
+    console.print(events)
+    for note in dict.fromkeys(notes):
+        console.print(f"  {note}")
+    tagged = [r for r in results if r["outcome"] == "tagged"]
+    spent = sum(r["ossRequests"] for r in results)
     console.print(
-        f"[bold]timer → tag-expiry[/] at triggerTime {event['triggerTime']} ({report['mode']} pass): "
+        f"{len(results)} events, {len(tagged)} objects tagged, {spent} OSS requests "
+        f"({spent / max(len(paths), 1):.2f} per object)"
+    )
+
+
+def _expire_later(
+    console: Console, fc: LocalFC, server: LocalOSS, bucket: oss2.Bucket, paths: dict[str, str]
+) -> None:
+    """Fire the expiry timer as if it were 8 days later: the 7-day `lifecycle` tag of tmp/ objects goes."""
+    later = datetime.now(timezone.utc) + timedelta(days=8)
+    request_id = fc.fire_timer("tag-expiry", at=later)
+    fc.drain(120)
+    server.notifier.drain(30)
+    fc.drain(60)  # the sweep's checkpoint objects fire upload events too; they are ignored
+    (done,) = [r for r in fc.results if r.request_id == request_id]
+    if not done.ok:
+        raise click.ClickException(f"the sweep failed: {done.error_message}")
+    (report,) = json.loads(done.payload or "{}")["sweeps"]
+    console.print(
+        f"[bold]timer → tag-expiry[/] at triggerTime {later:%Y-%m-%dT%H:%M:%SZ} ({report['mode']} pass): "
         f"{report['listed']} objects listed, {report['candidates']} read, {report['tagsRemoved']} stale tags "
         f"removed, {report['ossRequests']} OSS requests"
     )
@@ -193,3 +200,27 @@ def _expire_later(console: Console, bucket: oss2.Bucket, paths: dict[str, str]) 
     console.print(removed)
     untouched = [k for k in paths if k not in {r["key"] for r in report["objects"]}]
     console.print(f"{len(untouched)} other objects untouched")
+
+
+def _dead_letter_and_replay(console: Console, fc: LocalFC, server: LocalOSS, bucket: oss2.Bucket) -> None:
+    """OSS throttles every tagging read while one upload happens: the invocation fails, FC retries it 3
+    times, then it lands in the dead-letter store; `autotag replay` re-drives it once OSS is well."""
+    server.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"GetObjectTagging", "HeadObject"}))])
+    bucket.put_object("incoming/late.csv", b"a,b\n", headers={"x-oss-meta-owner": "dee"})
+    server.notifier.drain(30)
+    fc.drain(120)
+    server.conditions.set_faults([])
+    letters = fc.dead_letters.all()
+    for letter in letters:
+        console.print(
+            f"[bold]dead letter[/] {letter.function} for {letter.request_id}: {letter.attempts} attempts, "
+            f"{letter.error_message[:100]}..."
+        )
+        result = fc.invoke(letter.function, with_provenance(letter))
+        summary = json.loads(result.payload or "{}")["results"][0] if result.ok else {}
+        console.print(
+            f"[bold]autotag replay[/] → {summary.get('outcome', result.error_message)} "
+            f"(replayOf {summary.get('replayOf')}); tags now: {_tags(bucket, 'incoming/late.csv')}"
+        )
+    if len(letters) != 1 or "kind" not in bucket.get_object_tagging("incoming/late.csv").tag_set.tagging_rule:
+        raise click.ClickException("the dead-lettered upload was not replayed")
