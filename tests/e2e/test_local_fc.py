@@ -4,6 +4,7 @@ retries and the dead-letter store. Nothing here calls a handler directly."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -155,3 +156,23 @@ def test_bad_templates_name_the_resource(tmp_path: Path, edit: object, message: 
     path.write_text(edit(text))  # type: ignore[operator]
     with pytest.raises(TemplateError, match=message):
         load_template(path)
+
+
+def test_timer_triggers_fire_on_their_schedule(oss: LocalOSS, tmp_path: Path, bucket: oss2.Bucket) -> None:
+    """The scheduler itself (not fire_timer): a every-second cron fires within a couple of seconds, with
+    the trigger's payload and a triggerTime on the schedule."""
+    text = (ROOT / "template.yml").read_text()
+    text = text.replace(
+        "CronExpression: 'CRON_TZ=Asia/Shanghai 0 0 3 * * *'", "CronExpression: '* * * * * *'"
+    )
+    text = text.replace('["autotag-demo"], "workers": 16, "qps": 400', f'["{bucket.bucket_name}"]')
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    (tmp_path / "template.yml").write_text(text)
+    fc = LocalFC(load_template(tmp_path / "template.yml"), environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
+    with fc:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(r.function == "tag-expiry" for r in fc.results):
+            time.sleep(0.1)
+    fired = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry" and r.ok]
+    assert fired and fired[0]["sweeps"][0]["bucket"] == bucket.bucket_name
+    assert fired[0]["sweeps"][0]["clock"].endswith(".000Z")  # on a whole second, as the schedule says
