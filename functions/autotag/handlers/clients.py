@@ -4,6 +4,7 @@ instance reuses them, instead of a TCP and TLS handshake per event)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -19,6 +20,10 @@ def oss_auth(credentials: Credentials) -> Any:
         )
     return oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
 
+
+# oss2 logs each request's string-to-sign and headers at DEBUG, security token included: whatever level
+# the runtime's root logger has, the SDK never logs below WARNING here.
+logging.getLogger("oss2").setLevel(logging.WARNING)
 
 _sessions: dict[int | None, Any] = {}
 _sessions_lock = threading.Lock()
