@@ -8,6 +8,7 @@ import click
 from deployer.apply import Deployer
 from deployer.package import PackageError, build_package, vendored_dependencies
 from deployer.plan import UNCHANGED, Target
+from deployer.recursion import recursion_findings
 from rich.console import Console
 from rich.table import Table
 
@@ -50,6 +51,11 @@ def deploy(
     import fc2
 
     template = read_template(template_path)
+    findings = recursion_findings(template)
+    for finding in findings:
+        click.echo(f"{finding.level}: {finding.message}", err=True)
+    if any(f.level == "error" for f in findings):
+        raise click.ClickException("template.yml would make a function trigger itself; nothing deployed")
     try:
         dependencies = None if no_dependencies else vendored_dependencies()
     except PackageError as error:

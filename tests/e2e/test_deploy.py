@@ -19,9 +19,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import STS, tags_of
 from deployer.package import build_package, vendored_dependencies
+from deployer.recursion import recursion_findings
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
+from localcloud.fc import load_template
 from localcloud.oss.checksums import crc64
 
 ROOT = Path(__file__).parents[2]
@@ -140,3 +142,40 @@ def test_the_package_carries_what_fc_lacks_and_is_reproducible() -> None:
     assert any(n.startswith("re2/_re2.cpython-310-x86_64-linux-gnu") for n in names)
     assert not any(n.startswith("oss2/") or "__pycache__" in n for n in names)  # oss2 is in the runtime
     assert len(first) < 10 * 2**20
+
+
+def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    text = (ROOT / "template.yml").read_text()
+    # Give the expiry function an OSS trigger on the bucket it writes its checkpoints to.
+    looped = text.replace(
+        "        nightly-expiry:\n",
+        "        on-anything:\n          Type: OSS\n          Properties:\n"
+        "            BucketName: autotag-demo\n            Events: ['oss:ObjectCreated:*']\n"
+        "            Filter:\n              Key:\n                Prefix: ''\n                Suffix: ''\n"
+        "        nightly-expiry:\n",
+    )
+    (tmp_path / "template.yml").write_text(looped)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deploy",
+            "--template",
+            str(tmp_path / "template.yml"),
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--dry-run",
+        ],
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
+    )
+    assert result.exit_code == 1
+    assert (
+        "tag-expiry's trigger on-anything receives ObjectCreated:PutObject under .autotag/" in result.output
+    )
+    assert "would make a function trigger itself; nothing deployed" in result.output
+
+
+def test_the_shipped_template_only_warns_about_checkpoint_events() -> None:
+    findings = recursion_findings(load_template(ROOT / "template.yml"))
+    assert [f.level for f in findings] == ["warning"]
+    assert "tag-on-upload's trigger on-object-created receives ObjectCreated:PutObject" in findings[0].message

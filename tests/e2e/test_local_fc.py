@@ -68,6 +68,7 @@ def test_an_upload_is_tagged_through_the_oss_trigger(
         "size": "small",
         "autotag": "kind project size",
     }
+    # Exactly one invocation: PutObjectTagging causes no OSS event, so tagging never triggers it again.
     (result,) = [r for r in fc.results if r.function == "tag-on-upload"]
     assert result.ok and json.loads(result.payload or "")["results"][0]["outcome"] == "tagged"
 

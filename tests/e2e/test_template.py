@@ -4,13 +4,13 @@ explicit."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from deployer import calls as deployer_calls
 
 from autotag.sweep.request import parse_sweep_payload
 from localcloud.fc import load_handler
@@ -48,47 +48,15 @@ def functions() -> dict[str, dict[str, Any]]:
     }
 
 
-def _module_file(module: str) -> Path | None:
-    base = CODE / module.replace(".", "/")
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
 def reachable_sources(handler_module: str) -> str:
-    """The source of every module of the CodeUri the handler's module imports, directly or not."""
-    seen: dict[str, str] = {}
-    pending = [handler_module]
-    while pending:
-        module = pending.pop()
-        path = _module_file(module)
-        if module in seen or path is None:
-            continue
-        seen[module] = path.read_text()
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in ast.walk(ast.parse(seen[module])):
-            if isinstance(node, ast.Import):
-                pending += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")
-                    anchor = ".".join(parts[: len(parts) - node.level + 1])
-                    base = f"{anchor}.{base}" if base else anchor
-                pending.append(base)
-                pending += [f"{base}.{alias.name}" for alias in node.names]
-                for parent in range(1, base.count(".") + 1):
-                    pending.append(base.rsplit(".", parent)[0])
-    return "\n".join(seen.values())
+    return deployer_calls.reachable_sources(CODE, handler_module)
 
 
 def service_calls(service: dict[str, Any]) -> set[str]:
     calls: set[str] = set()
     for body in service.values():
         if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
-            source = reachable_sources(body["Properties"]["Handler"].rpartition(".")[0])
-            calls |= set(re.findall(r"\.(?:bucket|client)\.([a-z_]+)\(", source))
+            calls |= deployer_calls.calls_made(CODE, body["Properties"]["Handler"])
     return calls
 
 
