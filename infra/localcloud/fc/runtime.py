@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import random
 import sys
 import threading
 import time
@@ -80,6 +81,10 @@ def timer_event(trigger: TriggerSpec, at: datetime) -> bytes:
     ).encode()
 
 
+class InstanceCrashed(RuntimeError):
+    """An injected crash of the function instance (chaos testing)."""
+
+
 class LocalFC:
     def __init__(
         self,
@@ -91,8 +96,14 @@ class LocalFC:
         concurrency: int = 4,
         retry_base_seconds: float = 0.1,
         credentials: Credentials | None = None,
+        crash_rate: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         self.template = template
+        self.crash_rate = crash_rate  # chaos: this share of invocations crash, before or after the handler
+        self._random = random.Random(seed)
+        self._random_lock = threading.Lock()
+        self.crashes: dict[str, int] = {"before": 0, "after": 0}
         self.region = region
         self.dead_letters = dead_letters or DeadLetterStore()
         self.concurrency = concurrency
@@ -262,12 +273,19 @@ class LocalFC:
         request_id = request_id or str(uuid.uuid4())
         context = self.context(instance.spec, request_id)
         self.invocations += 1
+        crash = self._chaos()
         try:
             with instance.lock:
                 if not instance.initialized and instance.spec.initializer:
                     load_handler(instance.spec.code_uri, instance.spec.initializer)(context)
                 instance.initialized = True
+            if crash == "before":
+                raise InstanceCrashed("the instance died before the handler ran (injected)")
             returned = instance.handler(event, context)
+            if crash == "after":
+                raise InstanceCrashed(
+                    "the instance died after the handler ran, before it answered (injected)"
+                )
         except Exception as error:  # the function's error is the invocation's result, as in FC
             log.info(
                 "%s %s failed: %s", name, request_id, "".join(traceback.format_exception_only(error)).strip()
@@ -278,6 +296,16 @@ class LocalFC:
         if isinstance(returned, bytes):
             returned = returned.decode("utf-8", errors="replace")
         return InvocationResult(request_id, name, None if returned is None else str(returned))
+
+    def _chaos(self) -> str:
+        if not self.crash_rate:
+            return ""
+        with self._random_lock:
+            if self._random.random() >= self.crash_rate:
+                return ""
+            where = self._random.choice(("before", "after"))
+            self.crashes[where] += 1
+            return where
 
     def invoke_async(self, name: str, event: bytes) -> str:
         """Queue an asynchronous invocation; its request id."""
