@@ -126,6 +126,7 @@ def test() -> None:
     # Our own tests; exit 5 (nothing collected) is a failure like any other non-zero exit.
     run(PY, "-m", "pytest", "-n", "2", "-q", "tests")
     run(PY, "infra/funcraft/validate.py")
+    run(PY, "infra/audit_pins.py")  # pinned dependencies against PyPI's vulnerability data
     test_on_fc_runtime_versions()
     # oss2's own integration tests against the local OSS, V1 and V4 signing.
     run(PY, "tests/conformance/oss2_suite.py", "--auth", "v1", "--auth", "v4")
