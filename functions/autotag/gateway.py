@@ -25,6 +25,10 @@ class ObjectGone(Exception):
     """The object (or the version) no longer exists."""
 
 
+class SymlinkTargetGone(ObjectGone):
+    """The key is a symlink whose target does not exist: the link itself is there (HEAD follows links)."""
+
+
 class TransientOssError(RuntimeError):
     """OSS kept failing with throttling, 5xx or connection errors after every retry."""
 
@@ -115,7 +119,8 @@ class OssGateway:
                 return call()
             except oss2.exceptions.OssError as error:
                 if _is_gone(error):
-                    raise ObjectGone(f"{what}: {error.code or 'not found'}") from error
+                    gone = SymlinkTargetGone if error.code == "SymlinkTargetNotExist" else ObjectGone
+                    raise gone(f"{what}: {error.code or 'not found'}") from error
                 if not _is_transient(error):
                     raise
                 if attempt + 1 == self.retry.attempts:

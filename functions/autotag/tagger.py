@@ -8,7 +8,7 @@ from typing import Any
 
 from .events import ObjectEvent
 from .facts import META_PREFIX, ObjectFacts
-from .gateway import ObjectGone, OssGateway, TagsRejected
+from .gateway import ObjectGone, OssGateway, SymlinkTargetGone, TagsRejected
 from .planning import TagPlan, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
 from .timestamps import parse_timestamp
@@ -59,8 +59,13 @@ class ObjectResult:
         }
 
 
-def _facts_in_event(event: ObjectEvent) -> tuple[ObjectFacts, frozenset[str]]:
-    """What the event itself tells about the object, and which facts those are."""
+def _facts_in_event(event: ObjectEvent, trusted: bool) -> tuple[ObjectFacts, frozenset[str]]:
+    """What the event itself tells about the object, and which facts those are. Only an event naming a
+    version is trusted: a version never changes, while the object behind an unversioned key may have been
+    appended to or replaced since (OSS delivers events late and out of order), and tags derived from an
+    old event's size or metadata would be stale."""
+    if not trusted:
+        return ObjectFacts(key=event.key), frozenset()
     available = set()
     if event.size is not None:
         available.add("size")
@@ -89,13 +94,19 @@ def tag_object(
     if ignored_prefix and event.key.startswith(ignored_prefix):
         return ObjectResult(event, IGNORED, f"keys under {ignored_prefix!r} hold the sweep's own state")
     before = gateway.requests
-    facts, available = _facts_in_event(event)
+    facts, available = _facts_in_event(event, trusted=event.version_id is not None)
     try:
         if rules.needs - available:
-            # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only when there are tags.
-            head = gateway.head(event.key, event.version_id)
-            facts = ObjectFacts(event.key, head.size, head.content_type, head.user_meta, head.last_modified)
-            current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
+            try:
+                # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only for tags.
+                head = gateway.head(event.key, event.version_id)
+                facts = ObjectFacts(
+                    event.key, head.size, head.content_type, head.user_meta, head.last_modified
+                )
+                current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
+            except SymlinkTargetGone:  # a dangling link is still there to tag: the event's facts are all
+                facts, _ = _facts_in_event(event, trusted=True)
+                current = gateway.get_tags(event.key, event.version_id)
         else:
             current = gateway.get_tags(event.key, event.version_id)
         created = facts.last_modified or parse_timestamp(event.event_time)

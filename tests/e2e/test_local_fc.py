@@ -77,7 +77,7 @@ def test_a_failing_invocation_is_retried_then_dead_lettered(
     cloud: tuple[LocalFC, oss2.Bucket], oss: LocalOSS
 ) -> None:
     fc, bucket = cloud
-    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"GetObjectTagging"}))])
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"HeadObject", "GetObjectTagging"}))])
     bucket.put_object("broken.txt", b"x")
     settle(oss, fc)
     oss.conditions.set_faults([])

@@ -95,7 +95,7 @@ def test_dead_letters_are_replayed_with_provenance(
         oss.subscribe(
             bucket.bucket_name, ["oss:ObjectCreated:*"], lambda p: fc.invoke_async("tag-on-upload", p)
         )
-        oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"GetObjectTagging"}))])
+        oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"HeadObject", "GetObjectTagging"}))])
         bucket.put_object("late.jpg", b"x")
         assert oss.notifier.drain(30) and fc.drain(60)
         oss.conditions.set_faults([])

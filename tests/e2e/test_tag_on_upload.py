@@ -183,16 +183,30 @@ def test_replay_and_duplicate_delivery_write_nothing(
     oss.conditions.reset_counters()
     again = trigger.invoke(payload)["results"][0]
     assert again["outcome"] == "unchanged"
-    assert dict(oss.conditions.requests) == {"GetObjectTagging": 1}
+    assert dict(oss.conditions.requests) == {"HeadObject": 1, "GetObjectTagging": 1}  # read, nothing written
 
 
 def test_requests_per_object(trigger: Trigger, oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """Unversioned keys: HEAD for the current facts (events may be stale), tags read only when the HEAD
+    counts some, one write."""
     bucket.put_object("plain.jpg", b"x")
     bucket.put_object("tagged.jpg", b"x", headers={"x-oss-tagging": "a=1"})
     oss.conditions.reset_counters()
-    results = trigger.run()
-    assert [r["ossRequests"] for r in results] == [2, 2]  # GetObjectTagging + PutObjectTagging each
-    assert dict(oss.conditions.requests) == {"GetObjectTagging": 2, "PutObjectTagging": 2}
+    results = sorted(trigger.run(), key=lambda r: r["key"])
+    assert [(r["key"], r["ossRequests"]) for r in results] == [("plain.jpg", 2), ("tagged.jpg", 3)]
+    assert dict(oss.conditions.requests) == {"HeadObject": 2, "GetObjectTagging": 1, "PutObjectTagging": 2}
+
+
+def test_versioned_events_are_trusted_and_save_the_head(
+    trigger: Trigger, oss: LocalOSS, new_bucket: BucketFactory
+) -> None:
+    bucket = new_bucket(versioning="Enabled")
+    versioned = Trigger(oss, bucket)
+    bucket.put_object("v.jpg", b"x")
+    oss.conditions.reset_counters()
+    (result,) = versioned.run()
+    assert result["outcome"] == "tagged" and result["ossRequests"] == 2  # a version never changes: no HEAD
+    assert dict(oss.conditions.requests) == {"GetObjectTagging": 1, "PutObjectTagging": 1}
 
 
 def test_event_without_object_meta_reads_head_and_skips_empty_tag_reads(
@@ -382,8 +396,20 @@ def test_a_metadata_change_updates_the_systems_own_tags_only(trigger: Trigger, b
 
 
 def test_a_replayed_event_does_not_add_a_tag_whose_ttl_already_passed(
-    trigger: Trigger, bucket: oss2.Bucket
+    trigger: Trigger, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    rules = tmp_path / "rules.json"  # key-only rules: the event's time is the creation time used
+    rules.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "rules": [
+                    {"name": "t", "when": {"prefix": "tmp/"}, "tags": {"lifecycle": "temporary"}, "ttl": "7d"}
+                ],
+            }
+        )
+    )
+    monkeypatch.setenv("AUTOTAG_RULES", str(rules))
     bucket.put_object("tmp/old.txt", b"x")
     (payload,) = trigger.deliveries()
     event = json.loads(payload)
