@@ -5,15 +5,18 @@ CopyObject onto itself with new metadata) reach the function, the final tags are
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import oss2
+import pytest
 from conftest import make_auth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localcloud.fc import fc_context, load_handler
+from localcloud.fc import DeadLetterStore, LocalFC, fc_context, load_handler, load_template
 from localcloud.oss import LocalOSS
 
 CODE_URI = Path(__file__).parents[2] / "functions"
@@ -21,11 +24,9 @@ INTERLEAVINGS = 60
 
 
 def test_every_interleaving_of_duplicates_and_reorders_ends_the_same(
-    local_oss: LocalOSS, monkeypatch: object
+    local_oss: LocalOSS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
-    os.environ["AUTOTAG_OSS_ENDPOINT"] = local_oss.endpoint
+    monkeypatch.setenv("AUTOTAG_OSS_ENDPOINT", local_oss.endpoint)
     handler = load_handler(CODE_URI, "tag_on_upload.handler")
     bucket = oss2.Bucket(make_auth("sts-v1"), local_oss.endpoint, f"t-{uuid.uuid4().hex[:16]}")
     bucket.create_bucket()
@@ -73,3 +74,54 @@ def test_every_interleaving_of_duplicates_and_reorders_ends_the_same(
     every_order()
     assert len(tried) >= INTERLEAVINGS // 2  # duplicates and reorders of all three events
     assert any(o[0] != 0 for o in tried) and any(len(o) > 3 for o in tried)
+
+
+def sweep_event(full: bool = True) -> bytes:
+    payload = json.dumps({"buckets": ["autotag-demo"], "full": full, "workers": 4})
+    moment = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps({"triggerTime": moment, "triggerName": "t", "payload": payload}).encode()
+
+
+def test_sweeps_running_during_uploads_never_touch_new_versions(local_oss: LocalOSS, tmp_path: Path) -> None:
+    """Full reconciles (the rules changed: `legacy` is gone) run again and again while the same keys are
+    overwritten, three times each, with new versions carrying uploader tags. Every newest version ends with
+    its uploader's tag and the current rules' tags, and no `legacy` tag survives."""
+    bucket = oss2.Bucket(make_auth("sts-v1"), local_oss.endpoint, "autotag-demo")
+    bucket.create_bucket()
+    config = oss2.models.BucketVersioningConfig()
+    config.status = "Enabled"
+    bucket.put_bucket_versioning(config)
+    keys = [f"race/{i:03d}.log" for i in range(40)]
+    for key in keys:  # tagged long ago by rules that had a `legacy` tag
+        bucket.put_object(key, b"old", headers={"x-oss-tagging": "legacy=1&kind=log&autotag=kind%20legacy"})
+    fc = LocalFC(
+        load_template(Path(__file__).parents[2] / "template.yml"),
+        environment={"AUTOTAG_OSS_ENDPOINT": local_oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
+        dead_letters=DeadLetterStore(tmp_path / "dl.jsonl"),
+        concurrency=6,
+    )
+    sweeps: list[bool] = []
+    stop = threading.Event()
+
+    def sweep_until_stopped() -> None:
+        while not stop.is_set():
+            sweeps.append(fc.invoke("tag-expiry", sweep_event()).ok)
+
+    with fc:
+        fc.wire_oss(local_oss)
+        sweeper = threading.Thread(target=sweep_until_stopped)
+        sweeper.start()
+        newest: dict[str, str] = {}
+        for round_ in range(3):
+            for key in keys:
+                newest[key] = bucket.put_object(
+                    key, b"v%d" % round_, headers={"x-oss-tagging": "by=me"}
+                ).versionid
+        assert local_oss.notifier.drain(60) and fc.drain(120)
+        stop.set()
+        sweeper.join()
+        assert fc.invoke("tag-expiry", sweep_event()).ok
+    assert len(sweeps) >= 2 and all(sweeps)
+    for key, version in newest.items():
+        tags = dict(bucket.get_object_tagging(key, params={"versionId": version}).tag_set.tagging_rule)
+        assert tags["by"] == "me" and tags["kind"] == "log" and "legacy" not in tags, (key, tags)
