@@ -68,3 +68,31 @@ def bucket(new_bucket: BucketFactory) -> oss2.Bucket:
 def tags_of(bucket: oss2.Bucket, key: str, **params: str) -> dict[str, str]:
     result = bucket.get_object_tagging(key, params=params or None)
     return dict(result.tag_set.tagging_rule)
+
+
+TEMPLATE_BUCKET = "autotag-demo"  # the bucket template.yml's triggers and timer payload name
+
+
+def purge(bucket: oss2.Bucket) -> None:
+    """Every version and delete marker, then the bucket itself."""
+    key_marker = version_marker = ""
+    while True:
+        page = bucket.list_object_versions(
+            key_marker=key_marker, versionid_marker=version_marker, max_keys=1000
+        )
+        for entry in [*page.versions, *page.delete_marker]:
+            bucket.delete_object(entry.key, params={"versionId": entry.versionid})
+        if not page.is_truncated:
+            break
+        key_marker, version_marker = page.next_key_marker, page.next_versionid_marker
+    bucket.delete_bucket()
+
+
+@pytest.fixture
+def template_bucket(oss: LocalOSS) -> Iterator[oss2.Bucket]:
+    """The session server's `autotag-demo` (what template.yml's triggers watch), empty, as an STS client;
+    gone again afterwards, versions included, so the next test finds it new."""
+    bucket = oss2.Bucket(make_auth("sts-v1"), oss.endpoint, TEMPLATE_BUCKET, region=REGION)
+    bucket.create_bucket()
+    yield bucket
+    purge(bucket)

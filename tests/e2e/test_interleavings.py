@@ -82,12 +82,13 @@ def sweep_event(full: bool = True) -> bytes:
     return json.dumps({"triggerTime": moment, "triggerName": "t", "payload": payload}).encode()
 
 
-def test_sweeps_running_during_uploads_never_touch_new_versions(local_oss: LocalOSS, tmp_path: Path) -> None:
+def test_sweeps_running_during_uploads_never_touch_new_versions(
+    local_oss: LocalOSS, tmp_path: Path, template_bucket: oss2.Bucket
+) -> None:
     """Full reconciles (the rules changed: `legacy` is gone) run again and again while the same keys are
     overwritten, three times each, with new versions carrying uploader tags. Every newest version ends with
     its uploader's tag and the current rules' tags, and no `legacy` tag survives."""
-    bucket = oss2.Bucket(make_auth("sts-v1"), local_oss.endpoint, "autotag-demo")
-    bucket.create_bucket()
+    bucket = template_bucket
     config = oss2.models.BucketVersioningConfig()
     config.status = "Enabled"
     bucket.put_bucket_versioning(config)

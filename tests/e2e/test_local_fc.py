@@ -11,7 +11,7 @@ from pathlib import Path
 
 import oss2
 import pytest
-from conftest import STS, tags_of
+from conftest import tags_of
 
 from localcloud.fc import (
     DeadLetterStore,
@@ -27,7 +27,9 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
-def cloud(oss: LocalOSS, tmp_path: Path) -> Iterator[tuple[LocalFC, oss2.Bucket]]:
+def cloud(
+    oss: LocalOSS, tmp_path: Path, template_bucket: oss2.Bucket
+) -> Iterator[tuple[LocalFC, oss2.Bucket]]:
     """template.yml on the local FC, its OSS trigger wired to the session's local OSS."""
     template = load_template(ROOT / "template.yml")
     fc = LocalFC(
@@ -36,18 +38,9 @@ def cloud(oss: LocalOSS, tmp_path: Path) -> Iterator[tuple[LocalFC, oss2.Bucket]
         dead_letters=DeadLetterStore(tmp_path / "dead-letters.jsonl"),
         retry_base_seconds=0.01,
     )
-    bucket = oss2.Bucket(
-        oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token),
-        oss.endpoint,
-        "autotag-demo",
-    )
-    bucket.create_bucket()
     with fc:
         fc.wire_oss(oss)
-        yield fc, bucket
-    for key in [o.key for o in oss2.ObjectIterator(bucket)]:
-        bucket.delete_object(key)
-    bucket.delete_bucket()
+        yield fc, template_bucket
 
 
 def settle(oss: LocalOSS, fc: LocalFC) -> None:

@@ -20,7 +20,9 @@ ROOT = Path(__file__).parents[2]
 SECRETS = [STS.access_key_secret, STS.security_token or ""]
 
 
-def test_a_full_run_shows_no_secret(oss: LocalOSS, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_full_run_shows_no_secret(
+    oss: LocalOSS, tmp_path: Path, caplog: pytest.LogCaptureFixture, template_bucket: oss2.Bucket
+) -> None:
     store = tmp_path / "dead-letters.jsonl"
     fc = LocalFC(
         load_template(ROOT / "template.yml"),
@@ -28,8 +30,7 @@ def test_a_full_run_shows_no_secret(oss: LocalOSS, tmp_path: Path, caplog: pytes
         dead_letters=DeadLetterStore(store),
         retry_base_seconds=0.01,
     )
-    bucket = oss2.Bucket(oss2.StsAuth(STS.access_key_id, *SECRETS), oss.endpoint, "autotag-demo")
-    bucket.create_bucket()
+    bucket = template_bucket
     with caplog.at_level(logging.DEBUG), fc:
         fc.wire_oss(oss)
         bucket.put_object("tmp/a.csv", b"x", headers={"x-oss-tagging": "team=t"})
@@ -49,6 +50,3 @@ def test_a_full_run_shows_no_secret(oss: LocalOSS, tmp_path: Path, caplog: pytes
     assert any("tagged" in text for text in seen) and store.read_text()  # the run did produce all of these
     for secret in SECRETS:
         assert secret and not [text for text in seen if secret in text]
-    for bucket_cleanup in [o.key for o in oss2.ObjectIterator(bucket)]:
-        bucket.delete_object(bucket_cleanup)
-    bucket.delete_bucket()

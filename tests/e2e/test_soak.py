@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import oss2
-from conftest import STS
 
 from autotag_cli.replay import with_provenance
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
@@ -59,7 +58,9 @@ def is_tagged_correctly(tags: dict[str, str], key: str, mine: dict[str, str]) ->
     return tags.get("kind") == KIND[key.rsplit(".", 1)[1]] and "kind" in owned and owned <= set(tags)
 
 
-def test_soak_nothing_lost_under_faults_and_crashes(oss: LocalOSS, tmp_path: Path) -> None:
+def test_soak_nothing_lost_under_faults_and_crashes(
+    oss: LocalOSS, tmp_path: Path, template_bucket: oss2.Bucket
+) -> None:
     fc = LocalFC(
         load_template(ROOT / "template.yml"),
         environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
@@ -69,9 +70,7 @@ def test_soak_nothing_lost_under_faults_and_crashes(oss: LocalOSS, tmp_path: Pat
         crash_rate=0.1,
         seed=11,
     )
-    auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
-    bucket = oss2.Bucket(auth, oss.endpoint, "autotag-demo")
-    bucket.create_bucket()
+    bucket = template_bucket
     started = time.monotonic()
     with fc:
         fc.wire_oss(oss)
