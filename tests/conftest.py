@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import oss2
 import pytest
@@ -11,6 +17,7 @@ import pytest
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 LONG_TERM, STS = DEFAULT_CREDENTIALS
+ROOT = Path(__file__).parents[1]
 REGION = "cn-hangzhou"
 
 
@@ -96,3 +103,36 @@ def template_bucket(oss: LocalOSS) -> Iterator[oss2.Bucket]:
     bucket.create_bucket()
     yield bucket
     purge(bucket)
+
+
+@dataclass(frozen=True)
+class LocalCloudProcess:
+    oss_endpoint: str
+    fc_api_endpoint: str
+    banner: list[str]  # what `autotag local up` printed when ready
+
+
+@pytest.fixture
+def local_up(tmp_path: Path) -> Iterator[LocalCloudProcess]:
+    """`autotag local up` with template.yml, in its own process, on free ports."""
+    autotag = Path(sys.executable).with_name("autotag")
+    command = [str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0"]
+    command += ["--template", str(ROOT / "template.yml"), "--dead-letters", str(tmp_path / "dl.jsonl")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(3)]
+        endpoints = [re.search(r"(http://\S+)", line) for line in (banner[0], banner[2])]
+        assert all(endpoints), banner
+        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner)  # type: ignore[index]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def wait_for_tag(bucket: oss2.Bucket, key: str, tag: str, seconds: float = 30) -> dict[str, str]:
+    """The object's tags once `tag` is among them (asynchronous triggers), or as they are at the deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and tag not in tags_of(bucket, key):
+        time.sleep(0.1)
+    return tags_of(bucket, key)

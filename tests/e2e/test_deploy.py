@@ -4,20 +4,14 @@ no-op re-deploy, then the deployed function invoked through aliyun-fc2 and fired
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
 import fc2
 import oss2
-import pytest
 from click.testing import CliRunner
-from conftest import STS, tags_of
+from conftest import STS, LocalCloudProcess, wait_for_tag
 from deployer.package import build_package, vendored_dependencies
 from deployer.recursion import recursion_findings
 
@@ -28,38 +22,6 @@ from localcloud.oss.checksums import crc64
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
-
-
-@pytest.fixture
-def local_cloud(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(OSS endpoint, FC API endpoint) of `autotag local up` running in its own process."""
-    autotag = Path(sys.executable).with_name("autotag")
-    process = subprocess.Popen(
-        [
-            str(autotag),
-            "local",
-            "up",
-            "--oss-port",
-            "0",
-            "--fc-port",
-            "0",
-            "--template",
-            TEMPLATE,
-            "--dead-letters",
-            str(tmp_path / "dl.jsonl"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(3)]
-    try:
-        oss_endpoint = re.search(r"(http://\S+)", lines[0])[1]  # type: ignore[index]
-        api_endpoint = re.search(r"(http://\S+)", lines[2])[1]  # type: ignore[index]
-        yield oss_endpoint, api_endpoint
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def deploy(api: str, *args: str) -> tuple[int, str]:
@@ -75,8 +37,8 @@ def deploy(api: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_deploy_is_idempotent_and_the_deployed_function_runs(local_cloud: tuple[str, str]) -> None:
-    oss_endpoint, api = local_cloud
+def test_deploy_is_idempotent_and_the_deployed_function_runs(local_up: LocalCloudProcess) -> None:
+    oss_endpoint, api = local_up.oss_endpoint, local_up.fc_api_endpoint
     code, plan = deploy(api, "--dry-run")
     assert code == 0, plan
     assert "function oss-autotag/tag-on-upload" in plan and "nothing done (dry run)" in plan
@@ -103,10 +65,7 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(local_cloud: tuple[
         "autotag-demo",
     )
     bucket.put_object("deployed/a.png", b"x")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "kind" not in tags_of(bucket, "deployed/a.png"):
-        time.sleep(0.1)
-    assert tags_of(bucket, "deployed/a.png")["kind"] == "image"
+    assert wait_for_tag(bucket, "deployed/a.png", "kind")["kind"] == "image"
     event = oss_event_document("autotag-demo", "deployed/a.png", size=1)
     summary = json.loads(
         client.invoke_function("oss-autotag", "tag-on-upload", payload=json.dumps(event)).data

@@ -4,17 +4,13 @@ and `autotag local up` running the whole local cloud in its own process."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import STS, tags_of
+from conftest import STS, LocalCloudProcess, tags_of, wait_for_tag
 
 from autotag.events import parse_oss_event
 from autotag_cli.main import cli
@@ -129,38 +125,9 @@ def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -
     assert code == 1 and "export.jsonl:1: not an FC destination message" in output
 
 
-def test_local_up_runs_the_whole_pipeline_in_its_own_process(tmp_path: Path) -> None:
-    autotag = Path(sys.executable).with_name("autotag")
-    process = subprocess.Popen(
-        [
-            str(autotag),
-            "local",
-            "up",
-            "--oss-port",
-            "0",
-            "--fc-port",
-            "0",
-            "--template",
-            TEMPLATE,
-            "--dead-letters",
-            str(tmp_path / "dl.jsonl"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        match = re.search(r"(http://\S+)", ready)
-        assert match, ready
-        assert "tag-on-upload, tag-expiry" in process.stdout.readline()
-        auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
-        bucket = oss2.Bucket(auth, match[1], "autotag-demo")
-        bucket.put_object("projects/z/doc.pdf", b"%PDF")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "kind" not in tags_of(bucket, "projects/z/doc.pdf"):
-            time.sleep(0.1)
-        assert tags_of(bucket, "projects/z/doc.pdf")["kind"] == "document"
-    finally:
-        process.terminate()
-        process.wait(10)
+def test_local_up_runs_the_whole_pipeline_in_its_own_process(local_up: LocalCloudProcess) -> None:
+    assert "tag-on-upload, tag-expiry" in local_up.banner[1]
+    auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
+    bucket = oss2.Bucket(auth, local_up.oss_endpoint, "autotag-demo")
+    bucket.put_object("projects/z/doc.pdf", b"%PDF")
+    assert wait_for_tag(bucket, "projects/z/doc.pdf", "kind")["kind"] == "document"
