@@ -92,11 +92,7 @@ def plan_tags(
     expired_keys = {sanitise(t.key, MAX_KEY_LENGTH): t for t in (expired or {}).values()}
 
     for key in sorted(owned - wanted - ownership.protected):
-        if key in expired_keys:
-            reason = f"its TTL ({_duration(expired_keys[key].ttl_seconds)} from Last-Modified) has passed"
-        else:
-            reason = "no current rule derives it for this object"
-        removed.append(RemovedTag(key, desired.pop(key), reason))
+        removed.append(RemovedTag(key, desired.pop(key), _stale_reason(key, expired_keys, {})))
         owned.discard(key)
 
     for tag in sorted(derived.values(), key=lambda t: (-t.priority, t.key)):
@@ -142,10 +138,7 @@ def plan_tags(
         if key not in current:
             dropped.append(DroppedTag(key, tag.value, tag.rule, "its TTL has already passed"))
 
-    if owned:
-        desired[record_key] = ownership_record(owned)
-    else:
-        desired.pop(record_key, None)
+    _set_record(desired, owned, record_key)
     untouched = changed.keys() | {r.key for r in removed} | {record_key}
     kept = {k: v for k, v in current.items() if k not in untouched}
     return TagPlan(
@@ -171,20 +164,27 @@ def prune_tags(
     for key in sorted(owned - ownership.protected):
         if live.get(key) == current[key]:
             continue
-        if key in expired_keys:
-            reason = f"its TTL ({_duration(expired_keys[key].ttl_seconds)} from Last-Modified) has passed"
-        elif key in live:
-            reason = f"the rules now derive {live[key]!r} for it"
-        else:
-            reason = "no current rule derives it for this object"
-        removed.append(RemovedTag(key, desired.pop(key), reason))
+        removed.append(RemovedTag(key, desired.pop(key), _stale_reason(key, expired_keys, live)))
         owned.discard(key)
+    _set_record(desired, owned, record_key)
+    kept = {k: v for k, v in desired.items() if k != record_key}
+    return TagPlan(dict(current), desired, kept=kept, removed=tuple(removed), owned=frozenset(owned))
+
+
+def _stale_reason(key: str, expired: Mapping[str, DerivedTag], live: Mapping[str, str]) -> str:
+    if key in expired:
+        return f"its TTL ({_duration(expired[key].ttl_seconds)} from Last-Modified) has passed"
+    if key in live:
+        return f"the rules now derive {live[key]!r} for it"
+    return "no current rule derives it for this object"
+
+
+def _set_record(desired: dict[str, str], owned: set[str], record_key: str) -> None:
+    """The ownership record lists what is owned, and goes when nothing is."""
     if owned:
         desired[record_key] = ownership_record(owned)
     else:
         desired.pop(record_key, None)
-    kept = {k: v for k, v in desired.items() if k != record_key}
-    return TagPlan(dict(current), desired, kept=kept, removed=tuple(removed), owned=frozenset(owned))
 
 
 def _unusable_key(key: str, record_key: str) -> str:

@@ -24,7 +24,7 @@ from rich.table import Table
 from autotag.timestamps import parse_timestamp
 
 from .fc_options import in_process_fc, read_template, template_option
-from .options import bucket_for
+from .options import bucket_for, credential_options
 
 
 def _in_process(function: str, template_path: Path) -> tuple[Submit, Any]:
@@ -101,9 +101,7 @@ def _remote(
     "--endpoint", envvar="AUTOTAG_OSS_ENDPOINT", required=True, help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]"
 )
 @click.option("--region", default="cn-hangzhou", show_default=True)
-@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True)
-@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True)
-@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@credential_options(required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def backfill(
     bucket_name: str,

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .fc_options import read_template, template_option
+from .options import credential_options
 
 
 @click.command()
@@ -29,9 +30,7 @@ from .fc_options import read_template, template_option
 )
 @click.option("--role", default="", help="RAM role ARN for the services (carrying the template's policies).")
 @click.option("--trigger-role", default="", help="RAM role ARN OSS assumes to invoke the functions.")
-@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True)
-@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True)
-@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@credential_options(required=True)
 @click.option("--no-dependencies", is_flag=True, help="Zip the CodeUri only (no vendored wheels).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 def deploy(

@@ -12,7 +12,7 @@ import oss2
 from autotag.timestamps import parse_timestamp
 from localcloud.oss.events import ObjectEvent, event_record
 
-from .options import bucket_for
+from .options import bucket_for, credential_options
 
 OWNER_ID = "1234567890123456"
 
@@ -63,9 +63,7 @@ def event() -> None:
     envvar="AUTOTAG_OSS_ENDPOINT",
     help="Read size, ETag and version from the object at this endpoint [env AUTOTAG_OSS_ENDPOINT].",
 )
-@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", default="")
-@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", default="")
-@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@credential_options(required=False)
 def oss_event(
     bucket: str,
     key: str,

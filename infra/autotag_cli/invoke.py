@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .fc_options import in_process_fc, read_template, template_option
+from .options import credential_options
 
 
 def _read_event(source: str) -> bytes:
@@ -29,9 +30,7 @@ def _read_event(source: str) -> bytes:
 @click.option(
     "--endpoint", envvar="AUTOTAG_FC_ENDPOINT", help="FC endpoint: invoke remotely through aliyun-fc2."
 )
-@click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", default="")
-@click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", default="")
-@click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")
+@credential_options(required=False)
 def invoke(
     function: str,
     event_source: str,

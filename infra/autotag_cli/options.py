@@ -15,6 +15,25 @@ from autotag.settings import Credentials, Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def credential_options(required: bool) -> Callable[[F], F]:
+    """--access-key-id / --access-key-secret / --security-token from the usual environment variables."""
+
+    def decorate(command: F) -> F:
+        secret_default = {} if required else {"default": ""}
+        command = click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default="")(command)
+        command = click.option(
+            "--access-key-secret",
+            envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            required=required,
+            **secret_default,
+        )(command)
+        return click.option(
+            "--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=required, **secret_default
+        )(command)
+
+    return decorate
+
+
 def oss_options(command: F) -> F:
     for option in reversed(
         [
@@ -24,9 +43,7 @@ def oss_options(command: F) -> F:
                 required=True,
                 help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]",
             ),
-            click.option("--access-key-id", envvar="ALIBABA_CLOUD_ACCESS_KEY_ID", required=True),
-            click.option("--access-key-secret", envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET", required=True),
-            click.option("--security-token", envvar="ALIBABA_CLOUD_SECURITY_TOKEN", default=""),
+            credential_options(required=True),
             click.option(
                 "--rules",
                 "rules_path",
