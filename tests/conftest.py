@@ -14,6 +14,7 @@ from pathlib import Path
 import oss2
 import pytest
 
+from localcloud.fc import load_template, role_credentials
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 LONG_TERM, STS = DEFAULT_CREDENTIALS
@@ -33,7 +34,10 @@ def make_auth(kind: str) -> oss2.AuthBase:
 
 @pytest.fixture(scope="session")
 def local_oss() -> Iterator[LocalOSS]:
-    with LocalOSS() as server:
+    """A local OSS that, like `autotag local up`, accepts the credentials of template.yml's roles: what a
+    function run in-process (`autotag invoke`) signs with, authorised against its service's Policies."""
+    roles = role_credentials(load_template(ROOT / "template.yml").roles.values())
+    with LocalOSS(credentials=[*DEFAULT_CREDENTIALS, *roles]) as server:
         yield server
 
 

@@ -12,6 +12,8 @@ from deployer.recursion import recursion_findings
 from rich.console import Console
 from rich.table import Table
 
+from localcloud.fc import Template
+
 from .fc_options import read_template, template_option
 from .options import credential_options
 
@@ -28,7 +30,14 @@ from .options import credential_options
 @click.option(
     "--account-id", envvar="ALIBABA_CLOUD_ACCOUNT_ID", default="1234567890123456", show_default=True
 )
-@click.option("--role", default="", help="RAM role ARN for the services (carrying the template's policies).")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="SERVICE=ARN",
+    help="The RAM role a service runs under (repeatable); default acs:ram::<account-id>:role/<service>, "
+    "a role carrying that service's Policies from the template.",
+)
 @click.option("--trigger-role", default="", help="RAM role ARN OSS assumes to invoke the functions.")
 @credential_options(required=True)
 @click.option("--no-dependencies", is_flag=True, help="Zip the CodeUri only (no vendored wheels).")
@@ -38,7 +47,7 @@ def deploy(
     endpoint: str,
     region: str,
     account_id: str,
-    role: str,
+    roles: tuple[str, ...],
     trigger_role: str,
     access_key_id: str,
     access_key_secret: str,
@@ -68,7 +77,7 @@ def deploy(
     deployer = Deployer(
         client,
         template,
-        Target(region, account_id, role, trigger_role),
+        Target(region, account_id, _service_roles(roles, template), trigger_role),
         lambda code: build_package(code, dependencies),
     )
     try:
@@ -91,3 +100,18 @@ def deploy(
     finally:
         deployer.close()
     click.echo(f"{done} change(s) applied" if done else "nothing to change: already deployed")
+
+
+def _service_roles(given: tuple[str, ...], template: Template) -> dict[str, str]:
+    services = {spec.service for spec in template.functions.values()}
+    roles: dict[str, str] = {}
+    for item in given:
+        service, equals, arn = item.partition("=")
+        if not equals or service not in services or not arn.startswith("acs:ram::"):
+            raise click.BadParameter(
+                f"{item!r} is not SERVICE=acs:ram::<account-id>:role/<name> for a service of the template "
+                f"({', '.join(sorted(services))})",
+                param_hint="--role",
+            )
+        roles[service] = arn
+    return roles

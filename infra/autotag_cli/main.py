@@ -6,6 +6,9 @@ import logging
 
 import click
 
+from autotag.sdk_logs import quiet_oss2
+from autotag.sweep.fanout import quiet_fc2
+
 from .backfill import backfill
 from .demo import demo
 from .deploy import deploy
@@ -25,6 +28,8 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    quiet_oss2()  # even with -v: the SDKs' request dumps carry signatures and security tokens
+    quiet_fc2()
 
 
 cli.add_command(local)

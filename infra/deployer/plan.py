@@ -16,8 +16,14 @@ CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 class Target:
     region: str
     account_id: str
-    role: str = ""  # the service's RAM role ARN (the template's Policies become this role's policy)
+    roles: dict[str, str] = field(default_factory=dict)  # service -> RAM role ARN, when not the default
     trigger_role: str = ""  # the role OSS uses to invoke the function
+
+    def role_for(self, service: str, spec: FunctionSpec) -> str:
+        """The role a service runs under: as given, as the template names it, or the role named after the
+        service (`acs:ram::<account-id>:role/<service>`), which carries the service's Policies."""
+        named = self.roles.get(service) or str(spec.service_properties.get("Role") or "")
+        return named or f"acs:ram::{self.account_id}:role/{service}"
 
     def arn(self, template_arn: str) -> str:
         """Fill an ARN's empty region and account (`acs:mns:::/queues/q`) for this target."""
@@ -37,10 +43,10 @@ class Action:
 
 
 def desired_service(name: str, spec: FunctionSpec, target: Target) -> dict[str, Any]:
-    wanted: dict[str, Any] = {"description": spec.service_properties.get("Description", "")}
-    if target.role:
-        wanted["role"] = target.role
-    return wanted
+    return {
+        "description": spec.service_properties.get("Description", ""),
+        "role": target.role_for(name, spec),
+    }
 
 
 def desired_function(spec: FunctionSpec, checksum: str) -> dict[str, Any]:

@@ -138,3 +138,23 @@ def test_the_shipped_template_only_warns_about_checkpoint_events() -> None:
     findings = recursion_findings(load_template(ROOT / "template.yml"))
     assert [f.level for f in findings] == ["warning"]
     assert "tag-on-upload's trigger on-object-created receives ObjectCreated:PutObject" in findings[0].message
+
+
+def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path) -> None:
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    typo = (
+        (ROOT / "template.yml")
+        .read_text()
+        .replace("'oss:PutObjectVersionTagging'", "'oss:PutObjectVersionTaging'")
+    )
+    (tmp_path / "template.yml").write_text(typo)
+    result = CliRunner().invoke(
+        cli,
+        ["deploy", "--template", str(tmp_path / "template.yml"), "--endpoint", "http://127.0.0.1:1"],
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
+    )
+    assert result.exit_code == 1
+    assert (
+        "Resources.oss-autotag.Properties.Policies[0], statement 1.Action: 'oss:PutObjectVersionTaging' "
+        "matches no oss action" in result.output
+    )

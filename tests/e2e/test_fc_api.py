@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fc2
 import oss2
@@ -15,6 +16,7 @@ from conftest import LONG_TERM, STS, tags_of
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.fc.api import LocalFcApi
 from localcloud.oss import LocalOSS
+from localcloud.ram import role_arn, session_for
 
 ROOT = Path(__file__).parents[2]
 GREETER = (
@@ -99,7 +101,7 @@ def test_handler_errors_are_typed_and_async_failures_dead_letter(
 ) -> None:
     server, fc = api
     c = client(server)
-    c.create_service("grumpy")
+    c.create_service("grumpy", role=role_arn("oss-autotag"))  # a role that may send to the queue
     c.create_function(
         "grumpy",
         "refuser",
@@ -107,7 +109,15 @@ def test_handler_errors_are_typed_and_async_failures_dead_letter(
         "api_refuser.handler",
         codeDir=code_dir(tmp_path, FAILING, "api_refuser"),
     )
-    c.put_function_async_invoke_config("grumpy", "LATEST", "refuser", {"maxAsyncRetryAttempts": 1})
+    c.put_function_async_invoke_config(
+        "grumpy",
+        "LATEST",
+        "refuser",
+        {
+            "maxAsyncRetryAttempts": 1,
+            "destinationConfig": {"onFailure": {"destination": "acs:mns:::/queues/oss-autotag-dlq/messages"}},
+        },
+    )
     with pytest.raises(fc2.fc_exceptions.FcError, match="no thanks: now"):
         c.invoke_function("grumpy", "refuser", payload=b"now")
     c.invoke_function("grumpy", "refuser", payload=b"later", headers={"x-fc-invocation-type": "Async"})
@@ -117,9 +127,10 @@ def test_handler_errors_are_typed_and_async_failures_dead_letter(
 
 
 def test_an_oss_trigger_created_through_the_api_tags_uploads(
-    api: tuple[LocalFcApi, LocalFC], oss: LocalOSS, bucket: oss2.Bucket
+    api: tuple[LocalFcApi, LocalFC], oss: LocalOSS, template_bucket: oss2.Bucket
 ) -> None:
     server, fc = api
+    bucket = template_bucket
     c = client(server)
     c.create_trigger(
         "oss-autotag",
@@ -145,14 +156,20 @@ def test_an_oss_trigger_created_through_the_api_tags_uploads(
 
 
 def test_the_sweep_fans_out_through_fc2(
-    api: tuple[LocalFcApi, LocalFC], oss: LocalOSS, bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
+    api: tuple[LocalFcApi, LocalFC],
+    oss: LocalOSS,
+    template_bucket: oss2.Bucket,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """AUTOTAG_FANOUT=fc (the template's setting): shard events go out as async invocations via fc2."""
+    """AUTOTAG_FANOUT=fc (the template's setting): shard events go out as async invocations via fc2,
+    signed with the expiry role's credentials and authorised by its fc:InvokeFunction statement."""
     server, fc = api
+    bucket = template_bucket
     monkeypatch.setenv("AUTOTAG_FC_ENDPOINT", server.endpoint)
     monkeypatch.setenv("AUTOTAG_FANOUT", "fc")
     for top in "abcd":
         bucket.put_object(f"{top}/x", b"x", headers={"x-oss-tagging": "stage=1&autotag=stage"})
+    assert oss.notifier.drain(10) and fc.drain(20)  # the upload function has tagged them
     event = {
         "triggerTime": "2030-01-01T00:00:00Z",
         "triggerName": "t",
@@ -166,4 +183,38 @@ def test_the_sweep_fans_out_through_fc2(
     assert fc.drain(30)
     shard_runs = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry"]
     assert sum(s["sweeps"][0]["listed"] for s in shard_runs) == 4
-    assert all(tags_of(bucket, f"{top}/x") == {} for top in "abcd")  # no rule derives `stage` any more
+    assert not any("stage" in tags_of(bucket, f"{top}/x") for top in "abcd")  # no rule derives it now
+
+
+def test_a_role_may_make_only_the_fc_calls_its_policy_grants(api: tuple[LocalFcApi, LocalFC]) -> None:
+    server, fc = api
+
+    def as_role(service: str) -> fc2.Client:
+        session = session_for(fc.roles[role_arn(service)])
+        return fc2.Client(
+            endpoint=server.endpoint,
+            accessKeyID=session.access_key_id,
+            accessKeySecret=session.access_key_secret,
+            securityToken=session.security_token,
+        )
+
+    def refused(call: Any) -> str:
+        with pytest.raises(fc2.fc_exceptions.FcError) as raised:
+            call()
+        assert (raised.value.status_code, raised.value.err_code) == (403, "AccessDenied")
+        return str(json.loads(raised.value.message)["ErrorMessage"])
+
+    expiry = as_role("oss-autotag-expiry")
+    # Its own function (the fan-out): allowed, so the handler runs and rejects the empty event itself.
+    with pytest.raises(fc2.fc_exceptions.FcError, match="SweepRequestError"):
+        expiry.invoke_function("oss-autotag-expiry", "tag-expiry", payload=b"{}")
+    message = refused(lambda: expiry.invoke_function("oss-autotag", "tag-on-upload", payload=b"{}"))
+    assert message == (
+        "the caller is not authorized to perform 'fc:InvokeFunction' on resource "
+        "'acs:fc:cn-hangzhou:1234567890123456:services/oss-autotag/functions/tag-on-upload'"
+    )
+    refused(lambda: expiry.get_function("oss-autotag-expiry", "tag-expiry"))
+    refused(lambda: expiry.create_service("mine"))
+    upload = as_role("oss-autotag")
+    refused(lambda: upload.invoke_function("oss-autotag-expiry", "tag-expiry", payload=b"{}"))
+    refused(lambda: upload.list_services())

@@ -141,6 +141,32 @@ def test_bad_schedules_say_why(expression: str, message: str) -> None:
         ),
         (lambda t: t.replace("Transform: 'Aliyun::Serverless-2018-04-03'", ""), "Transform must be"),
         (lambda t: t + "\n  : [", "not valid YAML"),
+        # RAM policies the local cloud could not enforce exactly are refused, naming the statement
+        (
+            lambda t: t.replace("'oss:ListObjectVersions'", "'oss:ListObjectVersion'"),
+            r"Resources.oss-autotag-expiry.Properties.Policies\[0\], statement 1.Action: "
+            r"'oss:ListObjectVersion' matches no oss action",
+        ),
+        (
+            lambda t: t.replace("      Policies:\n", "      Policies:\n        - AliyunOSSFullAccess\n", 1),
+            r"Policies\[0\]: 'AliyunOSSFullAccess' names a system policy",
+        ),
+        (
+            lambda t: t.replace(
+                "          Statement:\n",
+                "          Statement:\n            - Effect: Allow\n"
+                "              Action: 'oss:GetObject'\n              Resource: '*'\n"
+                "              Condition: {StringEqualsIfExists: {'oss:Prefix': 'a/'}}\n",
+                1,
+            ),
+            r"statement 1.Condition: operator 'StringEqualsIfExists' is not one the local cloud evaluates",
+        ),
+        (
+            lambda t: t.replace(
+                "      Policies:\n", "      Role: 'acs:ram::1:role/elsewhere'\n      Nope:\n", 1
+            ),
+            r"Properties.Role: the local cloud cannot see what acs:ram::1:role/elsewhere grants",
+        ),
     ],
 )
 def test_bad_templates_name_the_resource(tmp_path: Path, edit: object, message: str) -> None:
@@ -152,21 +178,23 @@ def test_bad_templates_name_the_resource(tmp_path: Path, edit: object, message: 
         load_template(path)
 
 
-def test_timer_triggers_fire_on_their_schedule(oss: LocalOSS, tmp_path: Path, bucket: oss2.Bucket) -> None:
+def test_timer_triggers_fire_on_their_schedule(
+    oss: LocalOSS, tmp_path: Path, template_bucket: oss2.Bucket
+) -> None:
     """The scheduler itself (not fire_timer): a every-second cron fires within a couple of seconds, with
     the trigger's payload and a triggerTime on the schedule."""
     text = (ROOT / "template.yml").read_text()
     text = text.replace(
         "CronExpression: 'CRON_TZ=Asia/Shanghai 0 0 3 * * *'", "CronExpression: '* * * * * *'"
     )
-    text = text.replace('["autotag-demo"], "workers": 16, "qps": 400', f'["{bucket.bucket_name}"]')
     (tmp_path / "functions").symlink_to(ROOT / "functions")
     (tmp_path / "template.yml").write_text(text)
     fc = LocalFC(load_template(tmp_path / "template.yml"), environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
     with fc:
+        fc.wire_oss(oss)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(r.function == "tag-expiry" for r in fc.results):
             time.sleep(0.1)
     fired = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry" and r.ok]
-    assert fired and fired[0]["sweeps"][0]["bucket"] == bucket.bucket_name
+    assert fired and fired[0]["sweeps"][0]["bucket"] == template_bucket.bucket_name
     assert fired[0]["sweeps"][0]["clock"].endswith(".000Z")  # on a whole second, as the schedule says

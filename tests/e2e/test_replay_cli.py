@@ -28,7 +28,8 @@ def run(oss: LocalOSS, *args: str, stdin: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_event_then_invoke_tags_the_object(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+def test_event_then_invoke_tags_the_object(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    bucket = template_bucket
     bucket.put_object("projects/p/a.mp4", b"x" * 10)
     code, event = run(
         oss, "event", "oss", "--bucket", bucket.bucket_name, "--key", "projects/p/a.mp4", "--size", "10"
@@ -42,7 +43,8 @@ def test_event_then_invoke_tags_the_object(oss: LocalOSS, bucket: oss2.Bucket) -
     assert tags_of(bucket, "projects/p/a.mp4")["project"] == "p"
 
 
-def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    bucket = template_bucket
     bucket.put_object("tmp/x", b"x", headers={"x-oss-tagging": "lifecycle=temporary&autotag=lifecycle"})
     later = (datetime.now(timezone.utc) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = json.dumps({"buckets": [bucket.bucket_name]})
@@ -78,8 +80,9 @@ def test_invoking_a_malformed_event_names_the_field(oss: LocalOSS) -> None:
 
 
 def test_dead_letters_are_replayed_with_provenance(
-    oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    bucket = template_bucket
     store = tmp_path / "dead-letters.jsonl"
     fc = LocalFC(
         load_template(TEMPLATE),

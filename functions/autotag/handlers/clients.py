@@ -4,12 +4,12 @@ instance reuses them, instead of a TCP and TLS handshake per event)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
 import oss2
 
+from ..sdk_logs import quiet_oss2
 from ..settings import Credentials
 
 
@@ -21,9 +21,7 @@ def oss_auth(credentials: Credentials) -> Any:
     return oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
 
 
-# oss2 logs each request's string-to-sign and headers at DEBUG, security token included: whatever level
-# the runtime's root logger has, the SDK never logs below WARNING here.
-logging.getLogger("oss2").setLevel(logging.WARNING)
+quiet_oss2()  # its DEBUG lines carry the security token
 
 _sessions: dict[int | None, Any] = {}
 _sessions_lock = threading.Lock()

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ..sdk_logs import drop_root_records_from
 from ..settings import Credentials
 from ..timestamps import format_timestamp
 from .gateway import SweepGateway
@@ -62,12 +63,25 @@ def load_or_plan_shards(
     return shards
 
 
+def quiet_fc2() -> None:
+    """aliyun-fc2's error lines carry the request's signature and security token: they never reach logs."""
+    import fc2
+
+    drop_root_records_from(fc2.__file__)
+
+
+class FanOutError(RuntimeError):
+    """FC refused or could not take a shard's invocation; the message names the call, never credentials."""
+
+
 class FunctionComputeDispatcher:
     """Asynchronous invocations of this same function through aliyun-fc2 (`x-fc-invocation-type: Async`)."""
 
     def __init__(self, endpoint: str, credentials: Credentials, service: str, function: str) -> None:
         import fc2  # only the sweep's coordinator needs it; the upload path never imports it
 
+        quiet_fc2()
+        self.endpoint = endpoint
         self.client = fc2.Client(
             endpoint=endpoint,
             accessKeyID=credentials.access_key_id,
@@ -77,11 +91,25 @@ class FunctionComputeDispatcher:
         self.service, self.function = service, function
 
     def dispatch(self, events: list[bytes]) -> list[Any]:
+        import fc2
+        import requests
+
         receipts = []
-        for event in events:
-            response = self.client.invoke_function(
-                self.service, self.function, payload=event, headers={"x-fc-invocation-type": "Async"}
+        for number, event in enumerate(events, start=1):
+            what = (
+                f"the async invocation of {self.service}/{self.function} for shard {number} of {len(events)}"
             )
+            try:
+                response = self.client.invoke_function(
+                    self.service, self.function, payload=event, headers={"x-fc-invocation-type": "Async"}
+                )
+            except fc2.fc_exceptions.FcError as error:
+                raise FanOutError(
+                    f"FC refused {what}: {error.err_code or 'error'} (HTTP {error.status_code}, "
+                    f"request id {error.request_id or 'none'})"
+                ) from None
+            except requests.RequestException as error:
+                raise FanOutError(f"{what} could not reach {self.endpoint}: {type(error).__name__}") from None
             receipts.append({"requestId": response.headers.get("x-fc-request-id", "")})
         return receipts
 

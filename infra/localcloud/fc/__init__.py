@@ -4,7 +4,7 @@ contexts, OSS and timer triggers, asynchronous retries and the dead-letter store
 from .context import Credentials, FCContext, FunctionMeta, ServiceMeta, fc_context
 from .deadletters import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 from .loader import load_handler
-from .runtime import InvocationResult, LocalFC, timer_event
+from .runtime import InvocationResult, LocalFC, role_credentials, timer_event
 from .schedule import ScheduleError, parse_schedule
 from .template import FunctionSpec, Template, TemplateError, TriggerSpec, load_template
 
@@ -28,5 +28,6 @@ __all__ = [
     "load_template",
     "parse_schedule",
     "read_dead_letters",
+    "role_credentials",
     "timer_event",
 ]

@@ -4,8 +4,9 @@ invoke_function synchronously or asynchronously (`x-fc-invocation-type: Async`).
 
 Requests must carry FC's signature (`Authorization: FC <AccessKeyId>:<base64 HMAC-SHA256>` over method,
 Content-MD5, Content-Type, Date, the `x-fc-*` headers and the path), a Date within 15 minutes, and for STS
-keys the matching `x-fc-security-token`. Errors are JSON `{"ErrorCode", "ErrorMessage"}`; a function's
-own error is a 200 with `x-fc-error-type`."""
+keys the matching `x-fc-security-token`. Requests made with a role's credentials (a function calling FC,
+such as the sweep's fan-out) are authorised against the role's policies. Errors are JSON
+`{"ErrorCode", "ErrorMessage"}`; a function's own error is a 200 with `x-fc-error-type`."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
 from ..oss.checksums import crc64
-from .runtime import LocalFC
+from .authorization import FcAccessDenied, authorize
+from .runtime import ACCOUNT_ID, LocalFC
 from .template import FunctionSpec, TriggerSpec
 
 API_VERSION = "2016-08-15"
@@ -82,11 +84,13 @@ class FcRegistry:
         self.lock = threading.RLock()
 
     def service(self, name: str) -> dict[str, Any]:
-        if name not in self.services and any(f.service == name for f in self.fc.template.functions.values()):
+        declared = [f for f in self.fc.template.functions.values() if f.service == name]
+        if name not in self.services and declared:
             now = _now()  # a service the local FC runs from template.yml: visible as if deployed
             self.services[name] = {
                 "serviceName": name,
                 "serviceId": str(uuid.uuid4()),
+                "role": declared[0].role,
                 "createdTime": now,
                 "lastModifiedTime": now,
             }
@@ -130,6 +134,7 @@ class FcRegistry:
         config = self.async_configs.get((service, name), {})
         destination = ((config.get("destinationConfig") or {}).get("onFailure") or {}).get("destination", "")
         triggers = tuple(_trigger_spec(t) for t in self.triggers.get((service, name), {}).values())
+        role = str(self.services.get(service, {}).get("role") or "")
         self.fc.register(
             FunctionSpec(
                 service=service,
@@ -145,6 +150,7 @@ class FcRegistry:
                 max_async_retries=config.get("maxAsyncRetryAttempts", 3),
                 on_failure=destination,
                 triggers=triggers,
+                role=role,
             )
         )
 
@@ -214,7 +220,11 @@ class _Handler(BaseHTTPRequestHandler):
             split = urlsplit(self.path)
             path = unquote(split.path)
             queries = dict(parse_qsl(split.query, keep_blank_values=True))
-            self._authenticate(path, queries)
+            credential = self._authenticate(path, queries)
+            try:
+                authorize(credential.role, self.command, path, self.server.api.region, ACCOUNT_ID)
+            except FcAccessDenied as denied:
+                raise FcApiError(403, "AccessDenied", str(denied)) from None
             status, headers, payload = self.server.api.handle(self.command, path, queries, self.headers, body)
         except FcApiError as error:
             status, headers = error.status, {"Content-Type": "application/json"}
@@ -230,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _authenticate(self, path: str, queries: dict[str, str]) -> None:
+    def _authenticate(self, path: str, queries: dict[str, str]) -> Credential:
         headers = {k.lower(): v for k, v in self.headers.items()}
         authorization = headers.get("authorization", "")
         match = re.fullmatch(r"FC ([^:]+):(.+)", authorization)
@@ -262,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise FcApiError(
                 403, "SignatureNotMatch", "the request signature does not match the one computed"
             )
+        return credential
 
 
 class _Server(ThreadingHTTPServer):
@@ -521,7 +532,7 @@ class LocalFcApi:
         self.registry = FcRegistry(fc, Path(self._code_root.name))
         self._http = _Server((host, port), _Handler)
         self._http.api = FcApi(self.registry, region)
-        self._http.credentials = {c.access_key_id: c for c in credentials}
+        self._http.credentials = {c.access_key_id: c for c in [*credentials, *fc.role_credentials()]}
         self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]
         self._thread: threading.Thread | None = None
 

@@ -1,10 +1,12 @@
 """The local Function Compute: runs the functions template.yml declares, as FC does.
 
 Each function is loaded from its CodeUri and Handler (its Initializer runs once, before the first
-invocation) and called with `event` as bytes and an FC-shaped context carrying STS credentials the local OSS
-accepts. Asynchronous invocations (OSS and timer triggers, `invoke_async`) queue up and run on a bounded
-pool of instances; a failed one is retried `MaxAsyncRetryAttempts` times with backoff, then its event,
-error and attempt count go to the dead-letter store (the on-failure destination).
+invocation) and called with `event` as bytes and an FC-shaped context carrying the STS credentials of its
+service's RAM role: the local OSS and the local FC API authorise them against the service's `Policies`, so
+a function can do exactly what its template grants. Asynchronous invocations (OSS and timer triggers,
+`invoke_async`) queue up and run on a bounded pool of instances; a failed one is retried
+`MaxAsyncRetryAttempts` times with backoff, then its event, error and attempt count go to the on-failure
+destination (the dead-letter store) if the role may `mns:SendMessage` to it, as FC requires.
 
 All functions run in this process and share one environment: the union of their EnvironmentVariables
 (conflicting values are refused), plus overrides such as the local OSS endpoint."""
@@ -21,13 +23,14 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..oss.auth import DEFAULT_CREDENTIALS
+from ..oss.auth import Credential
+from ..ram import LOCAL_ACCOUNT_ID, Request, Role, evaluate, session_for
 from .context import Credentials, FCContext, FunctionMeta, ServiceMeta
 from .deadletters import DeadLetterStore
 from .loader import load_handler
@@ -35,7 +38,7 @@ from .schedule import parse_schedule
 from .template import FunctionSpec, Template, TemplateError, TriggerSpec
 
 log = logging.getLogger("localcloud.fc")
-ACCOUNT_ID = "1234567890123456"
+ACCOUNT_ID = LOCAL_ACCOUNT_ID
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,27 @@ def function_arn(spec: FunctionSpec, region: str) -> str:
     return f"acs:fc:{region}:{ACCOUNT_ID}:services/{spec.service}/functions/{spec.name}"
 
 
+def role_credentials(roles: Iterable[Role]) -> list[Credential]:
+    """The STS credentials of these roles' sessions, as the local OSS and FC API accept them."""
+    credentials = []
+    for role in roles:
+        session = session_for(role)
+        credentials.append(
+            Credential(session.access_key_id, session.access_key_secret, session.security_token, role)
+        )
+    return credentials
+
+
+def expand_arn(arn: str, region: str, account_id: str) -> str:
+    """An ARN with its empty region and account filled in (`acs:mns:::/queues/q/messages`), as FC and
+    Funcraft read the short form."""
+    parts = arn.split(":", 4)
+    if len(parts) == 5 and parts[0] == "acs":
+        parts[2] = parts[2] or region
+        parts[3] = parts[3] or account_id
+    return ":".join(parts)
+
+
 def timer_event(trigger: TriggerSpec, at: datetime) -> bytes:
     """The event FC delivers for a timer trigger firing at `at`."""
     moment = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -106,12 +130,12 @@ class LocalFC:
         self.crashes: dict[str, int] = {"before": 0, "after": 0}
         self.region = region
         self.dead_letters = dead_letters or DeadLetterStore()
+        self.undelivered: list[str] = []  # dead letters the role was not allowed to send, with why
         self.concurrency = concurrency
         self.retry_base_seconds = retry_base_seconds
-        sts = DEFAULT_CREDENTIALS[1]
-        self.credentials = credentials or Credentials(
-            sts.access_key_id, sts.access_key_secret, sts.security_token or ""
-        )
+        # Explicit credentials replace the roles' (a function run against a real OSS endpoint).
+        self.credentials = credentials
+        self.roles: dict[str, Role] = dict(template.roles)
         self.environment = self._shared_environment(environment or {})
         self._instances: dict[str, _Instance] = {}
         self._load_lock = threading.Lock()
@@ -181,10 +205,16 @@ class LocalFC:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def role_credentials(self) -> list[Credential]:
+        """The STS credentials of every role, as the local OSS and FC API must accept them."""
+        return role_credentials(self.roles.values())
+
     def wire_oss(self, oss: Any) -> int:
-        """Subscribe every OSS trigger to the local OSS's notifications; the number wired. Triggers
-        created later (through the FC API) are wired as they come."""
+        """Make the local OSS accept the roles' credentials, and subscribe every OSS trigger to its
+        notifications; the number wired. Triggers created later (through the FC API) are wired as they
+        come."""
         self.oss = oss
+        oss.add_credentials(self.role_credentials())
         wired = 0
         for spec in self.template.functions.values():
             for trigger in spec.triggers:
@@ -250,10 +280,20 @@ class LocalFC:
                 self._instances[name] = _Instance(spec, load_handler(spec.code_uri, spec.handler))
             return self._instances[name]
 
+    def credentials_for(self, spec: FunctionSpec) -> Credentials | None:
+        """What FC hands the function: its role's STS credentials (none without a role)."""
+        if self.credentials is not None:
+            return self.credentials
+        role = self.roles.get(spec.role)
+        if role is None:
+            return None
+        session = session_for(role)
+        return Credentials(session.access_key_id, session.access_key_secret, session.security_token)
+
     def context(self, spec: FunctionSpec, request_id: str) -> FCContext:
         return FCContext(
             request_id=request_id,
-            credentials=self.credentials,
+            credentials=self.credentials_for(spec),
             function=FunctionMeta(
                 spec.name,
                 spec.handler,
@@ -354,18 +394,42 @@ class LocalFC:
                 item.attempt,
             )
             if not final.ok:
-                self.dead_letters.put(
-                    function_arn(spec, self.region),
-                    item.request_id,
-                    item.event,
-                    final.error_type,
-                    final.error_message,
-                    item.attempt,
-                )
+                self._send_dead_letter(spec, item, final)
             with self._pending_lock:
                 self.results.append(final)
                 self._pending -= 1
                 self._pending_lock.notify_all()
+
+    def _send_dead_letter(self, spec: FunctionSpec, item: _Queued, result: InvocationResult) -> None:
+        """Deliver a failed invocation to the on-failure destination, as FC does: only when the function
+        has one and its role may send to it."""
+        if not spec.on_failure:
+            self._undeliverable(spec, item, "the function has no on-failure destination")
+            return
+        destination = expand_arn(spec.on_failure, self.region, ACCOUNT_ID)
+        role = self.roles.get(spec.role)
+        if self.credentials is None and (
+            role is None or not evaluate(role.policies, Request("mns:SendMessage", destination)).allowed
+        ):
+            who = f"role {spec.role}" if role else "a function without a role"
+            self._undeliverable(spec, item, f"{who} may not mns:SendMessage to {destination}")
+            return
+        self.dead_letters.put(
+            function_arn(spec, self.region),
+            item.request_id,
+            item.event,
+            result.error_type,
+            result.error_message,
+            item.attempt,
+        )
+
+    def _undeliverable(self, spec: FunctionSpec, item: _Queued, why: str) -> None:
+        message = (
+            f"{spec.name} {item.request_id}: failed after {item.attempt} attempt(s); "
+            f"dead letter not delivered: {why}"
+        )
+        log.error(message)
+        self.undelivered.append(message)
 
     # -- timers --------------------------------------------------------------------------------------------
 

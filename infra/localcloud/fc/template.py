@@ -1,8 +1,9 @@
 """Read template.yml (`Aliyun::Serverless-2018-04-03`) into plain function and trigger specs.
 
-Only what the local FC and `autotag deploy` act on is read: services, functions (CodeUri, Handler,
-Initializer, Runtime, Timeout, MemorySize, EnvironmentVariables, AsyncConfiguration) and their OSS and
-Timer triggers. Anything malformed is a TemplateError naming the resource path and what is wrong."""
+Only what the local FC and `autotag deploy` act on is read: services (their RAM `Policies`, checked
+statement by statement), functions (CodeUri, Handler, Initializer, Runtime, Timeout, MemorySize,
+EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers. Anything malformed is a
+TemplateError naming the resource path and what is wrong."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..ram import PolicyError, Role, parse_policies, role_arn
 
 SERVICE = "Aliyun::Serverless::Service"
 FUNCTION = "Aliyun::Serverless::Function"
@@ -72,12 +75,14 @@ class FunctionSpec:
     description: str = ""
     triggers: tuple[TriggerSpec, ...] = ()
     service_properties: dict[str, Any] = field(default_factory=dict)
+    role: str = ""  # the ARN of the RAM role the function runs under; "" for none (no credentials)
 
 
 @dataclass(frozen=True)
 class Template:
     path: Path
     functions: dict[str, FunctionSpec]  # by function name (unique across services here)
+    roles: dict[str, Role] = field(default_factory=dict)  # by ARN: each service's role and its policies
 
     def function(self, name: str) -> FunctionSpec:
         if name not in self.functions:
@@ -163,10 +168,14 @@ def load_template(path: Path | str) -> Template:
         raise TemplateError(f"{path}: Transform must be {TRANSFORM!r}, got {document.get('Transform')!r}")
     resources = _require(document, "Resources", str(path), dict)
     functions: dict[str, FunctionSpec] = {}
+    roles: dict[str, Role] = {}
     for service, body in resources.items():
         if not isinstance(body, dict) or body.get("Type") != SERVICE:
             continue
         service_properties = body.get("Properties") or {}
+        role = _service_role(service, service_properties, f"Resources.{service}.Properties")
+        if role is not None:
+            roles[role.arn] = role
         for name, resource in body.items():
             if not isinstance(resource, dict) or resource.get("Type") != FUNCTION:
                 continue
@@ -175,8 +184,32 @@ def load_template(path: Path | str) -> Template:
                 raise TemplateError(f"{where}: another service already has a function {name!r}")
             spec = _function(path.parent, service, name, resource, where)
             functions[name] = FunctionSpec(
-                **{**spec.__dict__, "service_properties": dict(service_properties)}
+                **{
+                    **spec.__dict__,
+                    "service_properties": dict(service_properties),
+                    "role": role.arn if role else "",
+                }
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
-    return Template(path, functions)
+    return Template(path, functions, roles)
+
+
+def _service_role(service: str, properties: Any, where: str) -> Role | None:
+    """The RAM role a service's functions run under: its `Policies` on a role named after the service
+    (or the `Role` given). A role the template does not describe cannot be enforced, so it is refused."""
+    if not isinstance(properties, dict):
+        raise TemplateError(f"{where}: a mapping, got {properties!r}")
+    policies = properties.get("Policies")
+    arn = str(properties.get("Role") or role_arn(service))
+    if policies is None:
+        if properties.get("Role"):
+            raise TemplateError(
+                f"{where}.Role: the local cloud cannot see what {arn} grants; declare the service's "
+                "Policies in the template so they are enforced locally and deployed with it"
+            )
+        return None  # no role: FC hands the functions no credentials
+    try:
+        return Role(arn, parse_policies(policies, f"{where}.Policies"))
+    except PolicyError as error:
+        raise TemplateError(str(error)) from error

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+from ..ram import Role
 from .errors import OssError
 from .request import OssRequest
 
@@ -119,6 +120,7 @@ class Credential:
     access_key_id: str
     access_key_secret: str
     security_token: str | None = None  # set for STS credentials: requests must carry the same token
+    role: Role | None = None  # STS credentials of a RAM role: its policies decide; None: the account's own
 
     @classmethod
     def parse(cls, spec: str) -> Credential:

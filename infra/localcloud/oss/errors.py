@@ -14,7 +14,7 @@ class OssError(Exception):
         *,
         ec: str = "",
         headers: dict[str, str] | None = None,
-        **details: str,
+        **details: str | dict[str, str],
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
 from .errors import OssError
+
+if TYPE_CHECKING:
+    from .authorization import Access
 
 
 @dataclass
@@ -20,6 +24,7 @@ class OssRequest:
     client_ip: str = "127.0.0.1"
     request_id: str = ""
     api: str = field(default="")  # the OSS API name, set by routing
+    access: Access | None = None  # what a role's credentials may do; None: the account's AccessKey
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)

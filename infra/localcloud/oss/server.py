@@ -20,6 +20,7 @@ from typing import Any
 from . import admin
 from .api.common import OssResponse, ServerContext
 from .auth import DEFAULT_CREDENTIALS, Credential, authenticate
+from .authorization import access_for, authorize
 from .errors import OssError
 from .events import EventTarget, Notifier, Subscription
 from .faults import Conditions
@@ -38,7 +39,10 @@ def _error_response(error: OssError, method: str, request_id: str, host: str) ->
     doc = Doc("Error")
     doc.fields(None, Code=error.code, Message=error.message, RequestId=request_id, HostId=host)
     for name, value in error.details.items():
-        doc.add(None, name, value)
+        if isinstance(value, dict):  # a nested element, such as AccessDeniedDetail
+            doc.fields(doc.add(None, name), **value)
+        else:
+            doc.add(None, name, value)
     if error.ec:
         doc.add(None, "EC", error.ec)
     body = doc.render()
@@ -136,7 +140,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if fault == "throttle":
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
             if req.api not in SELF_AUTHENTICATED:
-                authenticate(req, oss.credentials, region=oss.region)
+                credential = authenticate(req, oss.credentials, region=oss.region)
+                req.access = access_for(req, credential, region=oss.region, account_id=oss.owner_id)
+                authorize(req)
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
@@ -188,6 +194,7 @@ class LocalOSS:
     ) -> None:
         self.credentials = {c.access_key_id: c for c in credentials}
         self.region = region
+        self.owner_id = owner_id
         self.store = Store(SqliteDirectory(Path(data_dir)) if data_dir else None, region=region)
         self.notifier = Notifier(region=region, owner_id=owner_id, workers=event_workers)
         self.conditions = Conditions()
@@ -200,6 +207,10 @@ class LocalOSS:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def add_credentials(self, credentials: list[Credential]) -> None:
+        """Accept more credentials, e.g. the role sessions the local FC hands its functions."""
+        self.credentials.update({c.access_key_id: c for c in credentials})
 
     def subscribe(
         self, bucket: str, events: list[str], target: EventTarget, prefix: str = "", suffix: str = ""

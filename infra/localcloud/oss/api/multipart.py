@@ -167,6 +167,8 @@ def complete(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     with ctx.store.lock:
         upload = _upload(bucket, req)
+        if upload.tags and req.access is not None:  # completing creates an object with these tags
+            req.access.require("oss:PutObjectTagging", bucket.name, upload.key)
         parts = _requested_parts(req, upload)
         data = b"".join(p.data for p in parts)
         version = ObjectVersion(

@@ -84,10 +84,13 @@ def put_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     )
 
 
-def _resolve(ctx: ServerContext, bucket: Bucket, version: ObjectVersion) -> ObjectVersion:
-    """The version whose bytes a GET returns: the symlink's target for a symlink."""
+def _resolve(ctx: ServerContext, req: OssRequest, bucket: Bucket, version: ObjectVersion) -> ObjectVersion:
+    """The version whose bytes a GET returns: the symlink's target for a symlink (reading through a link
+    needs the right to read the target too)."""
     if version.object_type != "Symlink":
         return version
+    if req.access is not None:
+        req.access.require("oss:GetObject", bucket.name, version.symlink_target)
     try:
         return ctx.store.version(bucket, version.symlink_target)
     except OssError as exc:
@@ -164,7 +167,7 @@ def get_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     with ctx.store.lock:
         version = ctx.store.version(bucket, req.key, requested_version(req))
-        content = _resolve(ctx, bucket, version)
+        content = _resolve(ctx, req, bucket, version)
     check_conditions(req.headers, content.etag, content.last_modified)
     headers = object_headers(bucket, version, content)
     for param, header in _RESPONSE_OVERRIDES.items():
@@ -264,6 +267,11 @@ def delete_multiple_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
         raise malformed_xml(
             f"At most {MAX_BATCH_DELETE} objects can be deleted at once; {len(entries)} were given."
         )
+    if req.access is not None:  # every key is an object the requester must be allowed to delete
+        for key, version_id in entries:
+            req.access.require("oss:DeleteObject", bucket.name, key, batch=True)
+            if version_id is not None:
+                req.access.require("oss:DeleteObjectVersion", bucket.name, key, batch=True)
     encode = req.query.get("encoding-type") == "url"
     doc = Doc("DeleteResult")
     if encode:
@@ -304,7 +312,11 @@ def copy_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     with ctx.store.lock:
         _check_overwrite(req, bucket)
         source = ctx.store.version(source_bucket, source_key, source_version_id)
-        content = _resolve(ctx, source_bucket, source)
+        content = _resolve(ctx, req, source_bucket, source)
+        if new_tags is None and source.tags and req.access is not None:  # the copy carries tags over
+            tag_read = "oss:GetObjectVersionTagging" if source_version_id else "oss:GetObjectTagging"
+            req.access.require(tag_read, source_bucket.name, source_key)
+            req.access.require("oss:PutObjectTagging", bucket.name, req.key)
         check_conditions(req.headers, content.etag, content.last_modified, prefix="x-oss-copy-source-")
         replace_meta = metadata_directive == "REPLACE"
         version = ObjectVersion(

@@ -18,6 +18,7 @@ from typing import Any
 import multipart
 
 from .. import auth
+from ..authorization import access_for
 from ..checksums import crc64, md5_etag
 from ..errors import OssError
 from ..model import ObjectVersion
@@ -82,7 +83,9 @@ def _check_policy(policy: dict[str, Any], fields: dict[str, str], bucket: str, s
             raise OssError(400, "InvalidPolicyDocument", f"Unknown policy condition {condition!r}.")
 
 
-def _authenticate(ctx_credentials: dict[str, auth.Credential], fields: dict[str, str]) -> dict[str, Any]:
+def _authenticate(
+    ctx_credentials: dict[str, auth.Credential], fields: dict[str, str]
+) -> tuple[dict[str, Any], auth.Credential]:
     encoded = fields.get("policy", "")
     if not encoded or "ossaccesskeyid" not in fields or "signature" not in fields:
         raise OssError(403, "AccessDenied", "The form needs OSSAccessKeyId, policy and Signature fields.")
@@ -110,15 +113,18 @@ def _authenticate(ctx_credentials: dict[str, auth.Credential], fields: dict[str,
         raise OssError(400, "InvalidPolicyDocument", "policy is not base64 of a JSON document.") from exc
     if not isinstance(policy, dict):
         raise OssError(400, "InvalidPolicyDocument", "policy is not a JSON object.")
-    return policy
+    return policy, credential
 
 
 def post_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     fields, data, file_type, filename = _form(req)
-    policy = _authenticate(ctx.credentials, fields)
+    policy, credential = _authenticate(ctx.credentials, fields)
     key = fields.get("key", "").replace("${filename}", filename)
     check_key(key)
+    access = access_for(req, credential, region=ctx.store.region, account_id=ctx.owner_id)
+    if access is not None:
+        access.require("oss:PutObject", bucket.name, key)
     if len(data) > MAX_POST_BYTES:
         raise OssError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
     _check_policy(policy, fields, bucket.name, len(data))
