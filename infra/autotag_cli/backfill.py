@@ -1,8 +1,15 @@
-"""`autotag backfill`: tag objects that existed before the trigger, through the same function."""
+"""`autotag backfill`: tag objects that existed before the trigger, through the same function.
+
+Objects are listed at the OSS endpoint the command points at, and each one's event goes to the upload
+function run here against that same OSS (or, with `--remote`, to the deployed function through the FC
+API). A run never loses a failure: each failure is written to the run's report before the checkpoint
+moves past it; a run that resumes says so and from where; `--restart` starts over."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,45 +17,45 @@ import click
 from backfill.runner import (
     BackfillCheckpoint,
     BackfillReport,
+    FailureReport,
     Submit,
     listed_objects,
     manifest_objects,
     run_backfill,
     summary,
-    write_report,
 )
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autotag.timestamps import parse_timestamp
+from localcloud.fc import LocalFC, Template
 
-from .fc_options import in_process_fc, read_template, template_option
-from .options import bucket_for, credential_options
+from .errors import doing
+from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
+from .target import Target, require_reachable, target_options
 
 
-def _in_process(function: str, template_path: Path) -> tuple[Submit, Any]:
-    fc = in_process_fc(read_template(template_path))
-
+def _in_process(function: str, fc: LocalFC) -> Submit:
     def submit(event: bytes) -> str | None:
         result = fc.invoke(function, event)
         if not result.ok:
             return result.error_message
         refused = [
-            r for r in json.loads(result.payload or "{}").get("results", []) if r["outcome"] == "rejected"
+            r
+            for r in json.loads(result.payload or "{}").get("results", [])
+            if r["outcome"] in ("rejected", "failed")
         ]
         return refused[0]["reason"] if refused else None
 
-    return submit, fc
+    return submit
 
 
-def _remote(
-    function: str, template_path: Path, endpoint: str, key_id: str, secret: str, token: str
-) -> Submit:
+def _remote(function: str, template: Template, target: Target) -> Submit:
     import fc2
 
-    spec = read_template(template_path).function(function)
-    client = fc2.Client(endpoint=endpoint, accessKeyID=key_id, accessKeySecret=secret, securityToken=token)
+    spec = template.function(function)
+    client = target.fc_client()
 
     def submit(event: bytes) -> str | None:
         try:
@@ -56,23 +63,32 @@ def _remote(
                 spec.service, spec.name, payload=event, headers={"x-fc-invocation-type": "Async"}
             )
         except fc2.fc_exceptions.FcError as error:
-            return f"FC refused the invocation: {error}"
+            return f"FC refused the invocation: {error.err_code or 'error'} (HTTP {error.status_code})"
         return None
 
     return submit
 
 
+def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
+    scope = hashlib.sha256(f"{prefix}\0{since}".encode()).hexdigest()[:10]
+    return LOCAL_STATE / "backfill" / f"{bucket}-{scope}.checkpoint.json"
+
+
 @click.command()
-@click.option("--bucket", "bucket_name", required=True)
-@click.option("--prefix", default="", help="Only keys under this prefix.")
-@click.option("--since", help="Only objects last modified at or after this ISO-8601 time.")
+@click.option("--bucket", "bucket_name", required=True, help="The bucket whose objects to tag.")
+@click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
+@click.option("--since", help="Only objects last modified at or after this ISO-8601 time. Default: all.")
 @click.option(
     "--manifest",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Only these objects: a failure report of an earlier backfill, or one key per line.",
+    help="Only these objects: an earlier run's failure report, or one key per line. Default: a listing.",
 )
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Objects per second, at most.")
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Objects per second, at most. Default: no cap.",
+)
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Objects at once.")
 @click.option(
     "--max-failure-rate",
     default=0.5,
@@ -83,25 +99,27 @@ def _remote(
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Resume file [default: .localcloud/backfill-<bucket>.json]; not used with --manifest.",
+    help="Resume file. Default: .localcloud/backfill/<bucket>-<scope>.checkpoint.json (not with --manifest).",
 )
+@click.option("--restart", is_flag=True, help="Ignore the checkpoint and start from the first key.")
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("backfill-failures.jsonl"),
-    show_default=True,
-    help="Failures as JSON lines (feed it back with --manifest).",
+    help="Failure report (JSON lines, appended, each with its run id). Default: a new "
+    ".localcloud/backfill/<bucket>-<run>.failures.jsonl per run.",
 )
-@click.option("--function", default="tag-on-upload", show_default=True)
+@click.option(
+    "--function", default="tag-on-upload", show_default=True, help="The template function to send to."
+)
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Send asynchronous invocations to the deployed function at --fc-endpoint instead of running it "
+    "here.",
+)
 @template_option
-@click.option(
-    "--fc-endpoint", help="Send the events as asynchronous invocations to this FC endpoint instead."
-)
-@click.option(
-    "--endpoint", envvar="AUTOTAG_OSS_ENDPOINT", required=True, help="OSS endpoint [env AUTOTAG_OSS_ENDPOINT]"
-)
-@click.option("--region", default="cn-hangzhou", show_default=True)
-@credential_options(required=True)
+@environment_options
+@target_options(oss=True, fc=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def backfill(
     bucket_name: str,
@@ -112,39 +130,59 @@ def backfill(
     workers: int,
     max_failure_rate: float,
     checkpoint: Path | None,
-    report: Path,
+    restart: bool,
+    report: Path | None,
     function: str,
+    remote: bool,
     template_path: Path,
-    fc_endpoint: str | None,
-    endpoint: str,
-    region: str,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
+    rules: str | None,
+    env_vars: Path | None,
+    target: Target,
     as_json: bool,
 ) -> None:
-    """Send every existing object (under --prefix, since --since) through the upload function."""
+    """Send every existing object (under --prefix, since --since) through the upload function.
+
+    \b
+    Examples:
+      autotag backfill --bucket autotag-demo --prefix projects/
+      autotag backfill --bucket autotag-demo --manifest .localcloud/backfill/autotag-demo-<run>.failures.jsonl
+    """
     since_time = parse_timestamp(since) if since else None
     if since and since_time is None:
         raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
-    bucket = bucket_for(endpoint, bucket_name, access_key_id, access_key_secret, security_token, workers)
+    template = read_template(template_path)
+    template.function(function)
+    console = Console(stderr=True)
+    require_reachable(target.oss_endpoint, "OSS")
+    bucket = target.bucket(bucket_name, workers)
+    doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
+    bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
     if manifest is not None:
-        objects = manifest_objects(bucket, manifest)
+        objects: Any = manifest_objects(bucket, manifest)
         state = BackfillCheckpoint(bucket_name, prefix, since or "")
         checkpoint_path = None
     else:
-        checkpoint_path = checkpoint or Path(f".localcloud/backfill-{bucket_name}.json")
+        checkpoint_path = checkpoint or _checkpoint_path(bucket_name, prefix, since or "")
+        if restart and checkpoint_path.exists():
+            checkpoint_path.unlink()
         state = BackfillCheckpoint.load(checkpoint_path, bucket_name, prefix, since or "")
+        if state.marker:
+            console.print(
+                f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
+                f"({state.submitted:,} objects sent before, {state.failed:,} failed); --restart starts over"
+            )
         objects = listed_objects(bucket, prefix, state.marker)
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    report_path = report or LOCAL_STATE / "backfill" / f"{bucket_name}-{run_id}.failures.jsonl"
+    failures = FailureReport(report_path, run_id)
     fc = None
-    if fc_endpoint:
-        submit = _remote(
-            function, template_path, fc_endpoint, access_key_id, access_key_secret, security_token
-        )
+    if remote:
+        submit = _remote(function, template, target)
     else:
-        submit, fc = _in_process(function, template_path)
+        fc = host_functions(template, target, rules=rules, env_vars=env_vars)
+        submit = _in_process(function, fc)
         fc.start()
-    console = Console(stderr=as_json)
+    doing(f"backfilling oss://{bucket_name}/{prefix}")
     try:
         with Progress(
             SpinnerColumn(),
@@ -168,7 +206,7 @@ def backfill(
                 objects,
                 submit,
                 bucket=bucket_name,
-                region=region,
+                region=target.region,
                 checkpoint=state,
                 checkpoint_path=checkpoint_path,
                 since=since_time,
@@ -176,20 +214,45 @@ def backfill(
                 workers=workers,
                 max_failure_rate=max_failure_rate,
                 progress=show,
+                record_failure=failures,
             )
     finally:
+        failures.close()
         if fc is not None:
             fc.stop()
-    write_report(report, result)
-    if as_json:
-        click.echo(json.dumps({**summary(result), "report": str(report)}))
-    else:
-        table = Table(title=f"backfill of oss://{bucket_name}/{prefix}")
-        table.add_column("")
-        table.add_column("")
-        for name, value in summary(result).items():
-            table.add_row(name, str(value))
-        table.add_row("failure report", f"{report} ({result.failed} lines; rerun with --manifest {report})")
-        console.print(table)
+    if failures.count == 0 and report is None:
+        report_path.unlink(missing_ok=True)  # nothing failed: no empty report lying around
+    _print_summary(
+        console, result, bucket_name, prefix, report_path, failures.count, as_json, bool(state.marker)
+    )
     if result.stopped or result.failed:
         raise SystemExit(1)
+
+
+def _print_summary(
+    console: Console,
+    result: BackfillReport,
+    bucket: str,
+    prefix: str,
+    report_path: Path,
+    failed: int,
+    as_json: bool,
+    resumed: bool,
+) -> None:
+    report_note = (
+        f"{report_path} ({failed} lines; run again with --manifest {report_path})" if failed else "none"
+    )
+    if as_json:
+        click.echo(json.dumps({**summary(result), "report": str(report_path) if failed else None}))
+        return
+    if result.listed == 0:
+        where = "after the checkpoint" if resumed else "at all"
+        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent", highlight=False)
+        return
+    table = Table(title=f"backfill of oss://{bucket}/{prefix}")
+    table.add_column("")
+    table.add_column("")
+    for name, value in summary(result).items():
+        table.add_row(name, str(value))
+    table.add_row("failure report", report_note)
+    Console().print(table)

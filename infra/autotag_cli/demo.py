@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,11 @@ def _tags(bucket: oss2.Bucket, key: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in rule.items()) or "—"
 
 
-def _upload_everything(bucket: oss2.Bucket, endpoint: str, workdir: Path) -> dict[str, str]:
-    """One object per upload path; returns key -> how it was uploaded (with the uploader's own tags)."""
+def _upload_everything(
+    bucket: oss2.Bucket, endpoint: str, workdir: Path, settle: Callable[[], None]
+) -> dict[str, str]:
+    """One object per upload path; returns key -> how it was uploaded (with the uploader's own tags).
+    `settle` waits for the functions, so the second append's event finds the first one's tags."""
     paths = {}
     bucket.put_object(
         "projects/apollo/photo 1+2.jpg",
@@ -70,6 +75,7 @@ def _upload_everything(bucket: oss2.Bucket, endpoint: str, workdir: Path) -> dic
     )
     paths["archive/photo-v2.jpg"] = "CopyObject, REPLACE with stage=final"
     bucket.append_object("logs/app.log", 0, b"line 1\n", headers={"x-oss-tagging": "kind=applog"})
+    settle()
     bucket.append_object("logs/app.log", 7, b"line 2\n")
     paths["logs/app.log"] = "AppendObject x2, first append tagged kind=applog"
     upload = bucket.init_multipart_upload("video/clip.mp4")
@@ -115,7 +121,12 @@ def demo() -> None:
                 f"[bold]local OSS[/] at {server.endpoint}; [bold]local FC[/] runs template.yml: "
                 f"{', '.join(fc.template.functions)} (OSS trigger → tag-on-upload, timer → tag-expiry)"
             )
-            paths = _upload_everything(bucket, server.endpoint, Path(workdir))
+
+            def settle() -> None:
+                server.notifier.drain(60)
+                fc.drain(120)
+
+            paths = _upload_everything(bucket, server.endpoint, Path(workdir), settle)
             server.notifier.drain(60)
             fc.drain(120)
             results = [
@@ -161,11 +172,12 @@ def _show_uploads(
     console.print(events)
     for note in dict.fromkeys(notes):
         console.print(f"  {note}")
-    tagged = [r for r in results if r["outcome"] == "tagged"]
+    outcomes = Counter(r["outcome"] for r in results)
     spent = sum(r["ossRequests"] for r in results)
     console.print(
-        f"{len(results)} events, {len(tagged)} objects tagged, {spent} OSS requests "
-        f"({spent / max(len(paths), 1):.2f} per object)"
+        f"{len(results)} events for {len(paths)} objects "
+        f"({', '.join(f'{n} {o}' for o, n in outcomes.items())}); "
+        f"{spent} OSS requests, {spent / max(len(results), 1):.2f} per event"
     )
 
 
@@ -213,8 +225,8 @@ def _dead_letter_and_replay(console: Console, fc: LocalFC, server: LocalOSS, buc
     letters = fc.dead_letters.all()
     for letter in letters:
         console.print(
-            f"[bold]dead letter[/] {letter.function} for {letter.request_id}: {letter.attempts} attempts, "
-            f"{letter.error_message[:100]}..."
+            f"[bold]dead letter[/] {letter.function} for {letter.request_id} after {letter.attempts} "
+            f"attempts: {letter.error_message}"
         )
         result = fc.invoke(letter.function, with_provenance(letter))
         summary = json.loads(result.payload or "{}")["results"][0] if result.ok else {}

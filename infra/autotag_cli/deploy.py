@@ -1,89 +1,95 @@
-"""`autotag deploy`: template.yml to Function Compute through aliyun-fc2, idempotently."""
+"""`autotag deploy`: template.yml to Function Compute through aliyun-fc2, idempotently.
+
+It shows its plan and asks before applying it on a terminal (`--yes` skips the question; without a
+terminal it applies only with `--yes`). It packages for where it deploys: Alibaba Cloud gets the wheels
+its runtime lacks (requirements/fc-package.txt); the local cloud runs functions on this interpreter,
+which has them, so it gets the code alone."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 from deployer.apply import Deployer
 from deployer.package import PackageError, build_package, vendored_dependencies
-from deployer.plan import UNCHANGED, Target
+from deployer.plan import UNCHANGED
+from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
 from rich.console import Console
 from rich.table import Table
 
 from localcloud.fc import Template
 
-from .fc_options import read_template, template_option
-from .options import credential_options
+from .errors import doing
+from .function_host import read_template, template_option
+from .target import Target, is_loopback, target_options
 
 
 @click.command()
 @template_option
 @click.option(
-    "--endpoint",
-    envvar="AUTOTAG_FC_ENDPOINT",
-    required=True,
-    help="FC endpoint, e.g. https://<account>.cn-hangzhou.fc.aliyuncs.com [env AUTOTAG_FC_ENDPOINT]",
-)
-@click.option("--region", default="cn-hangzhou", show_default=True)
-@click.option(
-    "--account-id", envvar="ALIBABA_CLOUD_ACCOUNT_ID", default="1234567890123456", show_default=True
-)
-@click.option(
     "--role",
     "roles",
     multiple=True,
     metavar="SERVICE=ARN",
-    help="The RAM role a service runs under (repeatable); default acs:ram::<account-id>:role/<service>, "
-    "a role carrying that service's Policies from the template.",
+    help="The RAM role a service runs under (repeatable). Default: acs:ram::<account-id>:role/<service>, a "
+    "role carrying that service's Policies from the template.",
 )
-@click.option("--trigger-role", default="", help="RAM role ARN OSS assumes to invoke the functions.")
-@credential_options(required=True)
-@click.option("--no-dependencies", is_flag=True, help="Zip the CodeUri only (no vendored wheels).")
+@click.option(
+    "--trigger-role",
+    default="",
+    metavar="ARN",
+    help="The RAM role OSS assumes to invoke the functions. Default: none (the local cloud needs none).",
+)
+@click.option(
+    "--no-dependencies",
+    is_flag=True,
+    help="Zip the CodeUri alone. Default: alone for the local cloud, with the runtime's wheels otherwise.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Apply the plan without asking (needed without a terminal).")
+@target_options(oss=False, fc=True)
 def deploy(
     template_path: Path,
-    endpoint: str,
-    region: str,
-    account_id: str,
     roles: tuple[str, ...],
     trigger_role: str,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
     no_dependencies: bool,
     dry_run: bool,
+    yes: bool,
+    target: Target,
 ) -> None:
-    """Create or update the services, functions, async configs and triggers template.yml declares."""
-    import fc2
+    """Create or update the services, functions, async configs and triggers template.yml declares.
 
+    \b
+    Examples:
+      autotag deploy --dry-run                                   # against `autotag local up`
+      autotag deploy --region cn-hangzhou --account-id <account-id> --dry-run
+    """
     template = read_template(template_path)
     findings = recursion_findings(template)
     for finding in findings:
         click.echo(f"{finding.level}: {finding.message}", err=True)
     if any(f.level == "error" for f in findings):
         raise click.ClickException("template.yml would make a function trigger itself; nothing deployed")
+    local = is_loopback(target.fc_endpoint)
     try:
-        dependencies = None if no_dependencies else vendored_dependencies()
+        dependencies = None if no_dependencies or local else vendored_dependencies()
     except PackageError as error:
-        raise click.ClickException(str(error)) from error
-    client = fc2.Client(
-        endpoint=endpoint,
-        accessKeyID=access_key_id,
-        accessKeySecret=access_key_secret,
-        securityToken=security_token,
-    )
+        raise click.ClickException(str(error)) from None
+    doing(f"reading what FC at {target.fc_endpoint} has")
+    client = target.fc_client()
     deployer = Deployer(
         client,
         template,
-        Target(region, account_id, _service_roles(roles, template), trigger_role),
+        DeployTarget(target.region, target.account_id, _service_roles(roles, template), trigger_role),
         lambda code: build_package(code, dependencies),
     )
     try:
         actions = deployer.plan()
         table = Table(
-            title=f"deploy plan for {template_path} → {endpoint}" + (" (dry run)" if dry_run else "")
+            title=f"deploy plan for {template_path} → {target.fc_endpoint}"
+            + (" (dry run)" if dry_run else "")
         )
         for column in ("resource", "action", "why"):
             table.add_column(column)
@@ -91,15 +97,24 @@ def deploy(
             table.add_row(action.resource, action.verb, action.reason)
         Console().print(table)
         changes = sum(a.verb != UNCHANGED for a in actions)
+        packaged = "the code alone (the local cloud)" if dependencies is None else "code and runtime wheels"
         if dry_run:
-            click.echo(f"{changes} change(s) planned; nothing done (dry run)")
+            click.echo(f"{changes} change(s) planned, packaging {packaged}; nothing done (dry run)")
             return
+        if not changes:
+            click.echo("nothing to change: already deployed")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.ClickException(
+                    f"{changes} change(s) planned; not a terminal, so nothing is applied without --yes"
+                )
+            click.confirm(f"apply {changes} change(s) to {target.fc_endpoint}?", abort=True)
+        doing(f"deploying to FC at {target.fc_endpoint}")
         done = deployer.apply(actions)
-    except fc2.fc_exceptions.FcError as error:
-        raise click.ClickException(f"FC refused the deploy: {error}") from error
     finally:
         deployer.close()
-    click.echo(f"{done} change(s) applied" if done else "nothing to change: already deployed")
+    click.echo(f"{done} change(s) applied")
 
 
 def _service_roles(given: tuple[str, ...], template: Template) -> dict[str, str]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
-import oss2
 
 from autotag.timestamps import parse_timestamp
 from localcloud.oss.events import ObjectEvent, event_record
 
-from .options import bucket_for, credential_options
+from .errors import doing
+from .target import Target, target_options
 
 OWNER_ID = "1234567890123456"
 
@@ -46,70 +47,111 @@ def oss_event_document(
 
 @click.group()
 def event() -> None:
-    """Print a trigger event (for `autotag invoke`, or the FC console's test event)."""
+    """Print a trigger event (for `autotag invoke -e`, or the FC console's test event)."""
+
+
+def _output_option(command: object) -> object:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the event to this file (only when it could be made) instead of standard output.",
+    )(command)
+
+
+def _emit(document: dict[str, object], output: Path | None) -> None:
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
 
 
 @event.command("oss")
-@click.option("--bucket", required=True)
-@click.option("--key", required=True)
-@click.option("--event-name", default="ObjectCreated:PutObject", show_default=True)
-@click.option("--region", default="cn-hangzhou", show_default=True)
-@click.option("--size", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--etag", default="")
-@click.option("--version-id")
+@click.option("--bucket", required=True, help="The bucket of the object.")
+@click.option("--key", required=True, help="The object key, raw (as OSS stores it).")
+@click.option(
+    "--event-name",
+    default="ObjectCreated:PutObject",
+    show_default=True,
+    help="OSS event name, with or without the oss: prefix.",
+)
+@click.option(
+    "--size", type=click.IntRange(min=0), default=0, show_default=True, help="Object size in bytes."
+)
+@click.option("--etag", default="", help="Object ETag. Default: none.")
+@click.option("--version-id", help="Version ID, for a versioned bucket. Default: none.")
 @click.option(
     "--from-oss",
-    "endpoint",
-    envvar="AUTOTAG_OSS_ENDPOINT",
-    help="Read size, ETag and version from the object at this endpoint [env AUTOTAG_OSS_ENDPOINT].",
+    is_flag=True,
+    help="Read size, ETag and version from the object at --oss-endpoint (it must exist). Default: the flags.",
 )
-@credential_options(required=False)
+@_output_option
+@target_options(oss=True)
 def oss_event(
     bucket: str,
     key: str,
     event_name: str,
-    region: str,
     size: int,
     etag: str,
     version_id: str | None,
-    endpoint: str | None,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
+    from_oss: bool,
+    output: Path | None,
+    target: Target,
 ) -> None:
-    """An OSS trigger event for one object."""
+    """An OSS trigger event for one object, as the FC console's OSS test event shapes it.
+
+    \b
+    Examples:
+      autotag event oss --bucket autotag-demo --key a.jpg -o event.json
+      autotag event oss --bucket autotag-demo --key a.jpg --from-oss     # size and ETag from OSS
+    """
     if not event_name.removeprefix("oss:").startswith(
         ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:")
     ):
-        raise click.BadParameter(f"{event_name!r} is not an OSS event name such as ObjectCreated:PutObject")
-    if endpoint and access_key_id:
-        try:
-            head = bucket_for(endpoint, bucket, access_key_id, access_key_secret, security_token).head_object(
-                key
-            )
-        except oss2.exceptions.OssError as error:
-            raise click.ClickException(
-                f"cannot read oss://{bucket}/{key}: {error.code or error.status}"
-            ) from error
+        raise click.BadParameter(
+            f"{event_name!r} is not an OSS event name such as ObjectCreated:PutObject",
+            param_hint="--event-name",
+        )
+    if from_oss:
+        doing(f"reading oss://{bucket}/{key} at {target.oss_endpoint}")
+        head = target.bucket(bucket).head_object(key)
         size, etag, version_id = head.content_length or 0, head.etag or "", head.versionid or version_id
     document = oss_event_document(
-        bucket, key, event_name=event_name, region=region, size=size, etag=etag, version_id=version_id
+        bucket, key, event_name=event_name, region=target.region, size=size, etag=etag, version_id=version_id
     )
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    _emit(document, output)
 
 
 @event.command("timer")
-@click.option("--trigger-time", help="ISO-8601 UTC time; default now.")
-@click.option("--trigger-name", default="nightly-expiry", show_default=True)
-@click.option("--payload", default='{"buckets": ["autotag-demo"]}', show_default=True)
-def timer_event_command(trigger_time: str | None, trigger_name: str, payload: str) -> None:
-    """A timer trigger event."""
+@click.option("--trigger-time", help="When the timer fired (ISO-8601, UTC): the sweep's clock. Default: now.")
+@click.option("--trigger-name", default="nightly-expiry", show_default=True, help="The trigger's name.")
+@click.option(
+    "--payload",
+    default='{"buckets": ["autotag-demo"]}',
+    show_default=True,
+    help="The trigger's payload: the sweep's JSON request.",
+)
+@_output_option
+def timer_event_command(
+    trigger_time: str | None, trigger_name: str, payload: str, output: Path | None
+) -> None:
+    """A timer trigger event, as FC delivers it.
+
+    \b
+    Example:
+      autotag event timer --payload '{"buckets": ["autotag-demo"], "dryRun": true}' -o timer.json
+    """
     moment = parse_timestamp(trigger_time) if trigger_time else datetime.now(timezone.utc)
     if moment is None:
-        raise click.BadParameter(f"{trigger_time!r} is not an ISO-8601 time", param_hint="--trigger-time")
+        raise click.BadParameter(
+            f"{trigger_time!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z",
+            param_hint="--trigger-time",
+        )
     document = {
         "triggerTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "triggerName": trigger_name,
         "payload": payload,
     }
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    _emit(document, output)

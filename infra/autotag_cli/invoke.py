@@ -1,4 +1,5 @@
-"""`autotag invoke`: one synchronous invocation, in-process as FC would run it, or remotely via aliyun-fc2."""
+"""`autotag invoke`: one synchronous invocation of a template function, run here as FC would run it, against
+the OSS the command points at (or, with `--remote`, through the FC API it points at)."""
 
 from __future__ import annotations
 
@@ -8,73 +9,97 @@ from pathlib import Path
 
 import click
 
-from .fc_options import in_process_fc, read_template, template_option
-from .options import credential_options
+from .errors import doing
+from .function_host import environment_options, host_functions, read_template, template_option
+from .target import Target, require_reachable, target_options
 
 
-def _read_event(source: str) -> bytes:
+def read_event(source: str) -> bytes:
+    """The event file's bytes (`-`: standard input), or a usage error that says what is wrong with it."""
     if source == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
+        data = sys.stdin.buffer.read()
+        where = "standard input"
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as error:
+            raise click.BadParameter(
+                f"cannot read {source}: {error.strerror or error}", param_hint="--event"
+            ) from None
+        where = source
+    if not data.strip():
         raise click.BadParameter(
-            f"cannot read {source}: {error.strerror or error}", param_hint="--event"
-        ) from error
+            f"{where} is empty; write an event with `autotag event oss --bucket B --key K -o {source}`",
+            param_hint="--event",
+        )
+    return data
 
 
 @click.command()
 @click.argument("function")
-@click.option("--event", "event_source", required=True, help="Event file, or - for standard input.")
-@template_option
 @click.option(
-    "--endpoint", envvar="AUTOTAG_FC_ENDPOINT", help="FC endpoint: invoke remotely through aliyun-fc2."
+    "-e",
+    "--event",
+    "event_source",
+    required=True,
+    metavar="FILE",
+    help="The event: a file, or - for standard input (`autotag event` writes them).",
 )
-@credential_options(required=False)
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Invoke the deployed function through the FC API at --fc-endpoint instead of running it here.",
+)
+@template_option
+@environment_options
+@target_options(oss=True, fc=True)
 def invoke(
     function: str,
     event_source: str,
+    remote: bool,
     template_path: Path,
-    endpoint: str | None,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
+    rules: str | None,
+    env_vars: Path | None,
+    target: Target,
 ) -> None:
-    """Invoke FUNCTION (a function name in the template) with an event; print what it returned."""
+    """Invoke FUNCTION (a function of the template) once with an event and print what it returned.
+
+    \b
+    Examples:
+      autotag event oss --bucket autotag-demo --key a.jpg -o event.json
+      autotag invoke tag-on-upload -e event.json
+      autotag invoke tag-on-upload -e event.json --remote --fc-endpoint https://<account>.<region>.fc.aliyuncs.com
+    """
     template = read_template(template_path)
     spec = template.functions.get(function)
     if spec is None:
         raise click.BadParameter(
-            f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}"
+            f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}",
+            param_hint="FUNCTION",
         )
-    event = _read_event(event_source)
-    if endpoint:
-        import fc2
-
-        if not access_key_id:
-            raise click.UsageError("remote invocation needs ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET")
-        client = fc2.Client(
-            endpoint=endpoint,
-            accessKeyID=access_key_id,
-            accessKeySecret=access_key_secret,
-            securityToken=security_token,
-        )
-        try:
-            response = client.invoke_function(spec.service, spec.name, payload=event)
-        except fc2.fc_exceptions.FcError as error:
-            raise click.ClickException(f"{spec.name} failed: {error}") from error
-        click.echo(
+    event = read_event(event_source)
+    if remote:
+        doing(f"invoking {spec.service}/{spec.name} through FC at {target.fc_endpoint}")
+        response = target.fc_client().invoke_function(spec.service, spec.name, payload=event)
+        data = (
             response.data.decode("utf-8", errors="replace")
             if isinstance(response.data, bytes)
             else response.data
         )
+        _print_result(str(data))
         return
-    fc = in_process_fc(template)
+    require_reachable(target.oss_endpoint, "OSS")
+    doing(f"running {spec.name} against OSS at {target.oss_endpoint}")
+    fc = host_functions(template, target, rules=rules, env_vars=env_vars)
     with fc:
         result = fc.invoke(spec.name, event)
     if not result.ok:
-        raise click.ClickException(f"{spec.name} failed ({result.error_type}): {result.error_message}")
+        raise click.ClickException(f"{spec.name} failed: {result.error_message}")
+    _print_result(result.payload or "null")
+
+
+def _print_result(text: str) -> None:
     try:
-        click.echo(json.dumps(json.loads(result.payload or "null"), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
     except json.JSONDecodeError:
-        click.echo(result.payload)
+        click.echo(text)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
-from localcloud.fc import DeadLetterStore, LocalFC, TemplateError, load_template
+from localcloud.fc import DeadLetterStore
 from localcloud.fc.api import LocalFcApi
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
-from .fc_options import DEFAULT_DEAD_LETTERS, DEFAULT_TEMPLATE
+from .function_host import (
+    DEFAULT_DEAD_LETTERS,
+    environment_options,
+    host_functions,
+    read_template,
+    template_option,
+)
+from .invocation_log import format_record
+from .target import LOCAL_ACCOUNT_ID, Credentials, Target
 
 
 def _credential(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Credential]:
@@ -69,16 +78,22 @@ def local_oss(
 
 
 @local.command("up")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--oss-port", default=9000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--fc-port", default=9001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--template",
-    "template_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_TEMPLATE,
+    "--oss-port",
+    default=9000,
     show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Local OSS port (0: any).",
 )
+@click.option(
+    "--fc-port",
+    default=9001,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Local FC API port (0: any).",
+)
+@template_option
 @click.option(
     "--dead-letters",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -86,9 +101,23 @@ def local_oss(
     show_default=True,
     help="The on-failure destination: failed asynchronous invocations, as JSON lines.",
 )
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="FC instances.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep OSS state here.")
-@click.option("--region", default="cn-hangzhou", show_default=True)
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="FC instances at once."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep OSS state in this folder across restarts. Default: memory only.",
+)
+@click.option("--region", default="cn-hangzhou", show_default=True, help="The region the local cloud plays.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="Level of the functions' own log lines (info: one JSON line per object).",
+)
+@environment_options
 def local_up(
     host: str,
     oss_port: int,
@@ -98,32 +127,46 @@ def local_up(
     concurrency: int,
     data_dir: Path | None,
     region: str,
+    log_level: str,
+    rules: str | None,
+    env_vars: Path | None,
 ) -> None:
     """The whole local cloud in the foreground: the local OSS, and a local FC running template.yml's
-    functions with their OSS and timer triggers wired."""
-    try:
-        template = load_template(template_path)
-    except TemplateError as error:
-        raise click.ClickException(str(error)) from error
+    functions under their roles, with their OSS and timer triggers wired and the FC API in front. Prints a
+    line per invocation, retry and dead letter.
+
+    \b
+    Example:
+      autotag local up            # OSS on :9000, FC API on :9001; Ctrl-C stops it
+    """
+    template = read_template(template_path)
     try:
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from exc
+        raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from None
     buckets = {t.bucket for f in template.functions.values() for t in f.triggers if t.type == "OSS"}
     for name in sorted(buckets):
         oss.store.create_bucket(name)  # what the triggers watch exists from the start
-    fc = LocalFC(
+    default = DEFAULT_CREDENTIALS[0]
+    own = Credentials(default.access_key_id, default.access_key_secret, "", "local cloud defaults")
+    target = Target(oss.endpoint, "", region, LOCAL_ACCOUNT_ID, own)
+    fc = host_functions(
         template,
-        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
-        region=region,
+        target,
+        rules=rules,
+        env_vars=env_vars,
         dead_letters=DeadLetterStore(dead_letters),
         concurrency=concurrency,
+        region=region,
     )
     try:
         api = LocalFcApi(fc, host=host, port=fc_port, region=region)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from exc
+        oss.stop()
+        raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from None
     fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
+    logging.getLogger("autotag").setLevel(log_level.upper())
+    fc.observers.append(lambda record: click.echo(format_record(record)))
     with fc, api:
         wired = fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
@@ -131,8 +174,9 @@ def local_up(
             f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))})"
         )
         click.echo(
-            f"local FC running {', '.join(template.functions)} from {template_path}: {wired} OSS trigger(s), "
-            f"timers {', '.join(timers) or 'none'}; dead letters in {dead_letters}"
+            f"local FC running {', '.join(template.functions)} from {template_path} under their template "
+            f"roles: {wired} OSS trigger(s), timers {', '.join(timers) or 'none'}; "
+            f"dead letters in {dead_letters}"
         )
         click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
         try:

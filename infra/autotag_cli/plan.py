@@ -12,17 +12,24 @@ from rich.console import Console
 from rich.table import Table
 
 from autotag.events import ObjectEvent
-from autotag.gateway import OssGateway, TransientOssError
+from autotag.gateway import OssGateway
+from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.tagger import ObjectResult, tag_object
 
-from .options import bucket_for, oss_options, rules_from
+from .errors import doing
+from .options import rules_from, rules_option
+from .target import Target, target_options
 
 
-def _events(bucket: oss2.Bucket, key: str | None, prefix: str | None, limit: int) -> Iterator[ObjectEvent]:
+def _events(
+    bucket: oss2.Bucket, key: str | None, prefix: str | None, limit: int, state_prefix: str
+) -> Iterator[ObjectEvent]:
     if key is not None:
         yield ObjectEvent("ObjectCreated:PutObject", bucket.bucket_name, key, region="")
         return
-    for info in itertools.islice(oss2.ObjectIterator(bucket, prefix=prefix or ""), limit):
+    listing = oss2.ObjectIterator(bucket, prefix=prefix or "")
+    objects = (info for info in listing if not info.key.startswith(state_prefix))  # the sweep's own state
+    for info in itertools.islice(objects, limit):
         yield ObjectEvent("ObjectCreated:PutObject", bucket.bucket_name, info.key, region="", size=info.size)
 
 
@@ -38,60 +45,73 @@ def _describe(result: ObjectResult) -> str:
 
 
 @click.command()
-@click.option("--bucket", "bucket_name", required=True)
+@click.option("--bucket", "bucket_name", required=True, help="The bucket of the objects.")
 @click.option("--key", help="One object.")
-@click.option("--prefix", help="Every object under this prefix (up to --limit).")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
-@oss_options
+@click.option("--prefix", help='Every object under this prefix (up to --limit); "" for the whole bucket.')
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Objects at most."
+)
+@click.option(
+    "--state-prefix",
+    envvar="AUTOTAG_STATE_PREFIX",
+    show_envvar=True,
+    default=DEFAULT_STATE_PREFIX,
+    show_default=True,
+    help="Keys of the sweep's own state, left out of a prefix's plan.",
+)
+@rules_option
+@target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary per object instead of a table.")
 def plan(
     bucket_name: str,
     key: str | None,
     prefix: str | None,
     limit: int,
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
+    state_prefix: str,
     rules_path: str,
+    target: Target,
     as_json: bool,
 ) -> None:
-    """Show current tags, desired tags and the difference for one object or a prefix. Writes nothing."""
+    """Show current tags, desired tags and the difference for one object or a prefix. Writes nothing.
+
+    \b
+    Examples:
+      autotag plan --bucket autotag-demo --key a.jpg
+      autotag plan --bucket autotag-demo --prefix projects/ --json
+    """
     if (key is None) == (prefix is None):
         raise click.UsageError("give exactly one of --key and --prefix")
     rules = rules_from(rules_path)
-    bucket = bucket_for(endpoint, bucket_name, access_key_id, access_key_secret, security_token)
+    doing(f"planning oss://{bucket_name}/{key if key is not None else prefix} at {target.oss_endpoint}")
+    bucket = target.bucket(bucket_name)
     gateway = OssGateway(bucket)
     table = Table(
         title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"
     )
     for column in ("key", "current tags", "desired tags", "changes"):
         table.add_column(column)
-    try:
-        for event in _events(bucket, key, prefix, limit):
-            result = tag_object(event, rules, gateway, write=False)
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {
-                            **result.summary(),
-                            "current": result.plan.current if result.plan else {},
-                            "desired": result.plan.desired if result.plan else {},
-                        },
-                        ensure_ascii=False,
-                    )
+    for event in _events(bucket, key, prefix, limit, state_prefix):
+        result = tag_object(event, rules, gateway, write=False)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        **result.summary(),
+                        "current": result.plan.current if result.plan else {},
+                        "desired": result.plan.desired if result.plan else {},
+                    },
+                    ensure_ascii=False,
                 )
-                continue
-            current = result.plan.current if result.plan else {}
-            desired = result.plan.desired if result.plan else {}
-            table.add_row(
-                event.key,
-                "\n".join(f"{k}={v}" for k, v in current.items()) or "—",
-                "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
-                _describe(result),
             )
-    except (TransientOssError, oss2.exceptions.OssError) as error:
-        raise click.ClickException(f"OSS request failed: {error}") from error
+            continue
+        current = result.plan.current if result.plan else {}
+        desired = result.plan.desired if result.plan else {}
+        table.add_row(
+            event.key,
+            "\n".join(f"{k}={v}" for k, v in current.items()) or "—",
+            "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
+            _describe(result),
+        )
     if not as_json:
         Console().print(table)
         click.echo(f"{gateway.requests} OSS requests, nothing written")

@@ -17,7 +17,15 @@ from rich.table import Table
 
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
-from .fc_options import DEFAULT_DEAD_LETTERS, in_process_fc, read_template, template_option
+from .errors import describe, doing
+from .function_host import (
+    DEFAULT_DEAD_LETTERS,
+    environment_options,
+    host_functions,
+    read_template,
+    template_option,
+)
+from .target import Target, require_reachable, target_options
 
 
 def with_provenance(letter: DeadLetter) -> bytes:
@@ -57,28 +65,71 @@ def _subject(letter: DeadLetter) -> str:
     "--file",
     "export",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A JSON-lines export of destination messages instead (left as it is).",
+    help="A JSON-lines export of the on-failure queue's messages instead (left as it is). Default: --store.",
 )
 @click.option("--dry-run", is_flag=True, help="List what would be replayed; invoke nothing.")
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Invoke the deployed functions through the FC API at --fc-endpoint instead of running them here.",
+)
 @template_option
-def replay(store: Path, export: Path | None, dry_run: bool, template_path: Path) -> None:
-    """Re-drive dead-lettered events through their function."""
+@environment_options
+@target_options(oss=True, fc=True)
+def replay(
+    store: Path,
+    export: Path | None,
+    dry_run: bool,
+    remote: bool,
+    template_path: Path,
+    rules: str | None,
+    env_vars: Path | None,
+    target: Target,
+) -> None:
+    """Re-drive dead-lettered events through their function, idempotently.
+
+    \b
+    Examples:
+      autotag replay --dry-run
+      autotag replay --file mns-export.jsonl
+    """
     try:
         letters = read_dead_letters(export) if export else DeadLetterStore(store).all()
     except DeadLetterError as error:
-        raise click.ClickException(str(error)) from error
+        raise click.ClickException(str(error)) from None
     template = read_template(template_path)
-    table = Table(title=f"dead letters from {export or store}" + (" (dry run)" if dry_run else ""))
+    source = export or store
+    if not letters:
+        click.echo(f"no dead letters in {source}")
+        return
+    table = Table(title=f"dead letters from {source}" + (" (dry run)" if dry_run else ""))
     for column in ("function", "objects", "failed request", "attempts", "error", "replay"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     replayed: set[str] = set()
     failed = 0
-    fc = in_process_fc(template)
+    if not dry_run and not remote:
+        require_reachable(target.oss_endpoint, "OSS")
+    fc = host_functions(template, target, rules=rules, env_vars=env_vars)
+    client = target.fc_client() if remote and not dry_run else None
+    if client is not None:
+        import fc2
     with fc:
         for letter in letters:
             outcome = "would replay"
-            if letter.function not in template.functions:
+            spec = template.functions.get(letter.function)
+            if spec is None:
                 outcome, failed = f"no function {letter.function!r} in the template", failed + 1
+            elif client is not None:
+                doing(f"replaying {letter.request_id} through FC at {target.fc_endpoint}")
+                try:
+                    response = client.invoke_function(
+                        spec.service, spec.name, payload=with_provenance(letter)
+                    )
+                except fc2.fc_exceptions.FcError as error:
+                    outcome, failed = f"failed again: {describe(error, {})}", failed + 1
+                else:
+                    outcome = f"replayed ({response.headers.get('x-fc-request-id', '')})"
+                    replayed.add(letter.id)
             elif not dry_run:
                 result = fc.invoke(letter.function, with_provenance(letter))
                 if result.ok:
@@ -91,7 +142,7 @@ def replay(store: Path, export: Path | None, dry_run: bool, template_path: Path)
                 _subject(letter),
                 letter.request_id,
                 str(letter.attempts),
-                letter.error_message[:120],
+                letter.error_message,
                 outcome,
             )
     if replayed and not export:

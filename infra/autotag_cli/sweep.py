@@ -23,10 +23,19 @@ from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import parse_timestamp
 
-from .options import bucket_for, oss_options, rules_from
+from .errors import doing
+from .options import rules_from, rules_option
+from .target import Target, target_options
+
+
+def _mode(report: SweepReport) -> str:
+    if report.mode != "none":
+        return report.mode
+    return f"none: {report.stopped or 'nothing to do'} (--full reconciles every object again)"
+
 
 SUMMARY_ROWS = [
-    ("mode", lambda r: r.mode),
+    ("mode", _mode),
     ("clock", lambda r: r.summary()["clock"]),
     ("complete", lambda r: "yes" if r.complete else f"no: {r.stopped}"),
     ("objects listed", lambda r: r.listed),
@@ -79,7 +88,7 @@ def _stale_table(report: SweepReport) -> Table:
 
 @click.command()
 @click.option("--bucket", "buckets", required=True, multiple=True, help="Bucket to sweep (repeatable).")
-@click.option("--prefix", default="", help="Only keys under this prefix.")
+@click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
 @click.option(
     "--at", "at", help="The sweep's clock (ISO-8601, UTC); default: now. Like a timer's triggerTime."
 )
@@ -87,15 +96,27 @@ def _stale_table(report: SweepReport) -> Table:
     "--dry-run", is_flag=True, help="Show what would be removed; write nothing (no checkpoint either)."
 )
 @click.option("--full", is_flag=True, help="Reconcile every object, not only those whose TTLs ran out.")
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option("--qps", type=click.FloatRange(min=0, min_open=True), help="Cap on OSS requests per second.")
+@click.option(
+    "--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Objects read at once."
+)
+@click.option(
+    "--qps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Cap on OSS requests per second. Default: none.",
+)
 @click.option(
     "--max-objects", type=click.IntRange(min=1), help="Stop (with a checkpoint) after listing this many."
 )
 @click.option(
-    "--state-prefix", envvar="AUTOTAG_STATE_PREFIX", default=DEFAULT_STATE_PREFIX, show_default=True
+    "--state-prefix",
+    envvar="AUTOTAG_STATE_PREFIX",
+    show_envvar=True,
+    default=DEFAULT_STATE_PREFIX,
+    show_default=True,
+    help="Where checkpoints and leases live in the bucket (the timer function's AUTOTAG_STATE_PREFIX).",
 )
-@oss_options
+@rules_option
+@target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of tables.")
 def sweep(
     buckets: tuple[str, ...],
@@ -107,21 +128,25 @@ def sweep(
     qps: float | None,
     max_objects: int | None,
     state_prefix: str,
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    security_token: str,
     rules_path: str,
+    target: Target,
     as_json: bool,
 ) -> None:
-    """Remove stale tags this system set: TTL passed, or the rules no longer derive them."""
+    """Remove stale tags this system set: TTL passed, or the rules no longer derive them.
+
+    \b
+    Examples:
+      autotag sweep --bucket autotag-demo --dry-run
+      autotag sweep --bucket autotag-demo --full --json
+    """
     rules = rules_from(rules_path)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
     console = Console(stderr=as_json)
     reports = []
     for name in buckets:
-        bucket = bucket_for(endpoint, name, access_key_id, access_key_secret, security_token, workers)
+        doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
+        bucket = target.bucket(name, workers)
         gateway = SweepGateway(bucket, limiter=limiter)
         store = StateStore(gateway, state_prefix, Scope(name, prefix))
         with Progress(

@@ -1,7 +1,8 @@
 """List existing objects, build the events OSS would have sent for them, and hand them to the upload
 function (in-process through the local FC, or as asynchronous FC invocations), resumably and politely:
 a rate limit, a checkpoint file, a failure-rate breaker, and a report of failures that `--manifest`
-accepts again."""
+accepts again. A failure is in the report before the checkpoint moves past it, so no object is ever
+neither done nor reported."""
 
 from __future__ import annotations
 
@@ -130,7 +131,10 @@ def run_backfill(
     workers: int = 8,
     max_failure_rate: float = 0.5,
     progress: Callable[[BackfillReport], None] | None = None,
+    record_failure: Callable[[dict[str, str]], None] | None = None,
 ) -> BackfillReport:
+    """Hand `objects` to `submit`. Each failure goes to `record_failure` (kept in the report without
+    one) before the checkpoint passes it."""
     report = BackfillReport()
     limiter = RateLimiter(rate) if rate else None
     recent: deque[bool] = deque(maxlen=BREAKER_WINDOW)
@@ -165,7 +169,11 @@ def run_backfill(
                         report.succeeded += 1
                     else:
                         report.failed += 1
-                        report.failures.append({"bucket": bucket, "key": obj.key, "error": error})
+                        failure = {"bucket": bucket, "key": obj.key, "error": error}
+                        if record_failure is not None:
+                            record_failure(failure)
+                        else:
+                            report.failures.append(failure)
             checkpoint.marker = batch[-1].key
             checkpoint.submitted += len(batch)
             checkpoint.failed = report.failed
@@ -182,9 +190,24 @@ def run_backfill(
     return report
 
 
-def write_report(path: Path, report: BackfillReport) -> None:
-    """Failures as JSON lines: exactly what `autotag backfill --manifest` reads back."""
-    path.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in report.failures))
+class FailureReport:
+    """Failures as JSON lines, appended and flushed one by one: what `autotag backfill --manifest` reads
+    back. Each line carries the run that wrote it."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path, self.run_id, self.count = path, run_id, 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def __call__(self, failure: dict[str, str]) -> None:
+        with self._lock:
+            self._file.write(json.dumps({**failure, "run": self.run_id}, ensure_ascii=False) + "\n")
+            self._file.flush()
+            self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def summary(report: BackfillReport) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 A function whose OSS trigger receives the events of its own writes invokes itself without end: that
 template is refused. A trigger that receives another function's writes (the expiry sweep's checkpoints)
-costs one extra invocation per write: that is a warning. Tagging calls cause no OSS events, so tagging
-never triggers the upload function again."""
+costs one extra invocation per write: that is a warning, unless the receiving function ignores keys
+under that writer's state prefix (its own AUTOTAG_STATE_PREFIX is the same), as the shipped template's
+upload function does. Tagging calls cause no OSS events, so tagging never triggers the upload function
+again."""
 
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ def recursion_findings(template: Template) -> list[Finding]:
                     continue
                 where = f"{', '.join(hits)} under {written} in {trigger.bucket}"
                 receives = f"{name}'s trigger {trigger.name} receives {where}"
+                ignored = spec.environment.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX
+                if writer != name and ignored == written:
+                    continue  # the receiver drops those events at once: no work, no loop
                 if writer == name:
                     message = (
                         f"{receives}, which {name} itself causes: every invocation would invoke it again. "

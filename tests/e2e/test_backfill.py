@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import oss2
+import pytest
 from click.testing import CliRunner
 from conftest import LONG_TERM, tags_of
 
@@ -48,7 +49,11 @@ def seed(bucket: oss2.Bucket, keys: list[str]) -> None:
         list(pool.map(lambda key: bucket.put_object(key, b"x"), keys))
 
 
-def test_backfill_of_10000_existing_objects(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path) -> None:
+@pytest.mark.timeout(300)  # 10,000 objects through the function on 2 cores shared with another worker
+def test_backfill_of_10000_existing_objects(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    bucket = template_bucket
     keys = [f"projects/p{i % 7}/{i:05d}.{'jpg' if i % 2 else 'csv'}" for i in range(10_000)]
     seed(bucket, keys)
     oss.conditions.reset_counters()
@@ -81,7 +86,8 @@ def test_backfill_of_10000_existing_objects(oss: LocalOSS, bucket: oss2.Bucket, 
     assert code == 0 and json.loads(output.splitlines()[-1])["submitted"] == 0
 
 
-def test_since_prefix_and_rate(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path) -> None:
+def test_since_prefix_and_rate(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> None:
+    bucket = template_bucket
     seed(bucket, ["a/1.txt", "a/2.txt", "b/3.txt"])
     code, output = run(
         oss, bucket, tmp_path, "--prefix", "a/", "--since", "2000-01-01T00:00:00Z", "--rate", "50"
@@ -104,8 +110,9 @@ def test_since_prefix_and_rate(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Pat
 
 
 def test_failures_trip_the_breaker_and_the_report_replays_them(
-    oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
+    bucket = template_bucket
     keys = [f"k/{i:03d}.txt" for i in range(60)]
     seed(bucket, keys)
     oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
@@ -130,6 +137,7 @@ def test_failures_trip_the_breaker_and_the_report_replays_them(
     assert all(tags_of(bucket, f["key"])["kind"] == "text" for f in failures)
 
 
-def test_bad_options(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: Path) -> None:
+def test_bad_options(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> None:
+    bucket = template_bucket
     code, output = run(oss, bucket, tmp_path, "--since", "last week")
     assert code == 2 and "'last week' is not an ISO-8601 time" in output

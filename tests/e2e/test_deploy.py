@@ -31,9 +31,7 @@ def deploy(api: str, *args: str) -> tuple[int, str]:
         "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
         "COLUMNS": "220",
     }
-    result = CliRunner().invoke(
-        cli, ["deploy", "--template", TEMPLATE, "--endpoint", api, "--no-dependencies", *args], env=env
-    )
+    result = CliRunner().invoke(cli, ["deploy", "--template", TEMPLATE, "--fc-endpoint", api, *args], env=env)
     return result.exit_code, result.output
 
 
@@ -42,9 +40,12 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(local_up: LocalClou
     code, plan = deploy(api, "--dry-run")
     assert code == 0, plan
     assert "function oss-autotag/tag-on-upload" in plan and "nothing done (dry run)" in plan
+    assert "packaging the code alone (the local cloud)" in plan
     code, output = deploy(api)
+    assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
+    code, output = deploy(api, "--yes")
     assert code == 0 and "change(s) applied" in output, output
-    code, output = deploy(api)
+    code, output = deploy(api, "--yes")
     assert code == 0 and "nothing to change: already deployed" in output, output
 
     client = fc2.Client(
@@ -81,7 +82,7 @@ def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(
         cli,
-        ["deploy", "--template", str(broken), "--endpoint", "http://127.0.0.1:1"],
+        ["deploy", "--template", str(broken), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
     assert result.exit_code == 1 and "Handler: ['x'] is not a str" in result.output
@@ -121,7 +122,7 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
             "deploy",
             "--template",
             str(tmp_path / "template.yml"),
-            "--endpoint",
+            "--fc-endpoint",
             "http://127.0.0.1:1",
             "--dry-run",
         ],
@@ -134,8 +135,16 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
     assert "would make a function trigger itself; nothing deployed" in result.output
 
 
-def test_the_shipped_template_only_warns_about_checkpoint_events() -> None:
-    findings = recursion_findings(load_template(ROOT / "template.yml"))
+def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
+    """The sweep's state writes reach the upload trigger, whose function drops keys under the same state
+    prefix at once: nothing to warn about. With another state prefix there, it would do work: a warning."""
+    assert recursion_findings(load_template(ROOT / "template.yml")) == []
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    text = (ROOT / "template.yml").read_text()
+    (tmp_path / "template.yml").write_text(
+        text.replace("AUTOTAG_STATE_PREFIX: '.autotag/'", "AUTOTAG_STATE_PREFIX: 'x/'", 1)
+    )
+    findings = recursion_findings(load_template(tmp_path / "template.yml"))
     assert [f.level for f in findings] == ["warning"]
     assert "tag-on-upload's trigger on-object-created receives ObjectCreated:PutObject" in findings[0].message
 
@@ -150,7 +159,7 @@ def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path)
     (tmp_path / "template.yml").write_text(typo)
     result = CliRunner().invoke(
         cli,
-        ["deploy", "--template", str(tmp_path / "template.yml"), "--endpoint", "http://127.0.0.1:1"],
+        ["deploy", "--template", str(tmp_path / "template.yml"), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
     assert result.exit_code == 1

@@ -122,7 +122,7 @@ def assert_no_credentials(texts: list[str], secrets: list[str]) -> None:
 
 
 def cli_texts(args: list[str], env: dict[str, str]) -> list[str]:
-    result = CliRunner().invoke(cli, ["-v", *args], env={**STS_ENV, **env})
+    result = CliRunner().invoke(cli, ["--debug", *args], env={**STS_ENV, **env})
     texts = [result.output]
     if result.exc_info is not None:
         texts.append("".join(traceback.format_exception(*result.exc_info)))
@@ -141,10 +141,32 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
     template_bucket.put_object("a.jpg", b"x")
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG):
-        texts += cli_texts(["deploy", "--template", TEMPLATE, "--endpoint", refusing_fc, "--dry-run"], {})
-        texts += cli_texts(["invoke", "tag-on-upload", "--event", str(event), "--endpoint", refusing_fc], {})
+        texts += cli_texts(["deploy", "--template", TEMPLATE, "--fc-endpoint", refusing_fc, "--dry-run"], {})
         texts += cli_texts(
-            ["backfill", "--bucket", "autotag-demo", "--fc-endpoint", refusing_fc, "--template", TEMPLATE],
+            [
+                "invoke",
+                "tag-on-upload",
+                "-e",
+                str(event),
+                "--template",
+                TEMPLATE,
+                "--remote",
+                "--fc-endpoint",
+                refusing_fc,
+            ],
+            {},
+        )
+        texts += cli_texts(
+            [
+                "backfill",
+                "--bucket",
+                "autotag-demo",
+                "--remote",
+                "--fc-endpoint",
+                refusing_fc,
+                "--template",
+                TEMPLATE,
+            ],
             {"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
         )
         # The sweep's fan-out, refused by FC: the invocation fails, is retried and dead-lettered.

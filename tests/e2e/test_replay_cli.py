@@ -64,7 +64,10 @@ def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, template_bucket: 
         ),
         (["event", "timer", "--trigger-time", "soon"], "'soon' is not an ISO-8601 time"),
         (["invoke", "nope", "--event", "-", "--template", TEMPLATE], "no function 'nope'"),
-        (["invoke", "tag-on-upload", "--event", "-", "--template", "/nowhere.yml"], "cannot read"),
+        (
+            ["invoke", "tag-on-upload", "--event", "-", "--template", "/nowhere.yml"],
+            "no template at /nowhere.yml",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(oss: LocalOSS, args: list[str], message: str) -> None:

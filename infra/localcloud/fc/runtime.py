@@ -105,6 +105,23 @@ def timer_event(trigger: TriggerSpec, at: datetime) -> bytes:
     ).encode()
 
 
+DONE, RETRY, DEAD_LETTER, UNDELIVERED = "done", "retry", "dead-letter", "undelivered"
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """What happened to an invocation, for observers such as `autotag local up`'s log."""
+
+    kind: str  # done (a handler call finished, either way), retry, dead-letter or undelivered
+    function: str
+    request_id: str
+    attempt: int
+    event: bytes
+    seconds: float
+    result: InvocationResult | None
+    note: str = ""
+
+
 class InstanceCrashed(RuntimeError):
     """An injected crash of the function instance (chaos testing)."""
 
@@ -148,6 +165,7 @@ class LocalFC:
         self.oss: Any = None
         self._subscriptions: dict[tuple[str, str], str] = {}
         self.results: list[InvocationResult] = []  # finished asynchronous invocations, in order
+        self.observers: list[Callable[[InvocationRecord], None]] = []  # told of every invocation
         self.invocations = 0  # handler calls, retries included
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -307,10 +325,21 @@ class LocalFC:
             account_id=ACCOUNT_ID,
         )
 
-    def invoke(self, name: str, event: bytes, request_id: str | None = None) -> InvocationResult:
+    def invoke(
+        self, name: str, event: bytes, request_id: str | None = None, attempt: int = 1
+    ) -> InvocationResult:
         """A synchronous invocation: the handler's return value, or the error it raised."""
+        started = time.monotonic()
+        result = self._run(name, event, request_id or str(uuid.uuid4()))
+        self._notify(
+            InvocationRecord(
+                DONE, name, result.request_id, attempt, event, time.monotonic() - started, result
+            )
+        )
+        return result
+
+    def _run(self, name: str, event: bytes, request_id: str) -> InvocationResult:
         instance = self._instance(name)
-        request_id = request_id or str(uuid.uuid4())
         context = self.context(instance.spec, request_id)
         self.invocations += 1
         crash = self._chaos()
@@ -375,10 +404,16 @@ class LocalFC:
             wait = item.not_before - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 return
-            result = self.invoke(item.function, item.event, item.request_id)
+            result = self.invoke(item.function, item.event, item.request_id, item.attempt)
             spec = self.template.function(item.function)
             if not result.ok and item.attempt <= spec.max_async_retries and not self._stop.is_set():
                 delay = self.retry_base_seconds * 2 ** (item.attempt - 1)
+                note = f"retry {item.attempt} of {spec.max_async_retries} in {delay:g} s"
+                self._notify(
+                    InvocationRecord(
+                        RETRY, item.function, item.request_id, item.attempt, item.event, 0.0, result, note
+                    )
+                )
                 self._queue.put(
                     _Queued(
                         item.function, item.event, item.request_id, item.attempt + 1, time.monotonic() + delay
@@ -422,6 +457,12 @@ class LocalFC:
             result.error_message,
             item.attempt,
         )
+        note = f"after {item.attempt} attempt(s), sent to {destination}"
+        self._notify(
+            InvocationRecord(
+                DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
+            )
+        )
 
     def _undeliverable(self, spec: FunctionSpec, item: _Queued, why: str) -> None:
         message = (
@@ -430,6 +471,18 @@ class LocalFC:
         )
         log.error(message)
         self.undelivered.append(message)
+        self._notify(
+            InvocationRecord(
+                UNDELIVERED, spec.name, item.request_id, item.attempt, item.event, 0.0, None, why
+            )
+        )
+
+    def _notify(self, record: InvocationRecord) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(record)
+            except Exception:  # an observer's bug never fails an invocation
+                log.exception("an invocation observer failed")
 
     # -- timers --------------------------------------------------------------------------------------------
 

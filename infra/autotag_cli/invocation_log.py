@@ -1,0 +1,86 @@
+"""One line per invocation for `autotag local up`: when, which function, the event and its object, what
+the function did, how long it took and the OSS requests it spent; and a line for each retry and each
+dead letter with the reason. Built from the event and the function's own JSON summary (pure)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from localcloud.fc.runtime import DEAD_LETTER, DONE, RETRY, UNDELIVERED, InvocationRecord
+
+
+def _event_subject(event: bytes) -> tuple[str, str]:
+    """(what happened, to what) for an OSS or timer event."""
+    try:
+        document = json.loads(event)
+    except ValueError:
+        return "event", "(not JSON)"
+    if isinstance(document, dict) and isinstance(document.get("events"), list) and document["events"]:
+        first = document["events"][0]
+        try:
+            name = str(first["eventName"]).split(":", 1)[-1]
+            keys = [str(r["oss"]["object"]["key"]) for r in document["events"]]
+        except (KeyError, TypeError):
+            return "OSS event", "(malformed)"
+        subject = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
+        return name, subject
+    if isinstance(document, dict) and "triggerTime" in document:
+        return "timer", f"{document.get('triggerName', '?')} at {document.get('triggerTime')}"
+    return "event", "(unknown shape)"
+
+
+def _outcome(payload: str | None) -> tuple[str, int | None]:
+    """(what the function did, OSS requests) from its summary."""
+    try:
+        summary: Any = json.loads(payload or "")
+    except ValueError:
+        return "returned a non-JSON answer", None
+    if not isinstance(summary, dict):
+        return "returned", None
+    if isinstance(summary.get("results"), list):
+        results = summary["results"]
+        outcomes = [str(r.get("outcome")) for r in results]
+        spent = sum(int(r.get("ossRequests") or 0) for r in results)
+        reasons = [
+            str(r.get("reason")) for r in results if r.get("outcome") in ("rejected", "failed", "skipped")
+        ]
+        text = ", ".join(dict.fromkeys(outcomes)) or "no objects"
+        return (f"{text}: {reasons[0]}" if reasons else text), spent
+    if isinstance(summary.get("sweeps"), list) or summary.get("dispatched"):
+        sweeps = summary.get("sweeps") or []
+        dispatched = summary.get("dispatched") or []
+        parts = [
+            f"swept oss://{s.get('bucket')}/{s.get('prefix', '')} ({s.get('mode')}): "
+            f"{s.get('listed')} listed, "
+            f"{s.get('tagsRemoved')} tags removed"
+            + (f"; stopped: {s['stopped']}" if s.get("stopped") else "")
+            for s in sweeps
+        ]
+        parts += [f"dispatched {len(d.get('shards', []))} shards of {d.get('bucket')}" for d in dispatched]
+        spent = sum(int(s.get("ossRequests") or 0) for s in sweeps)
+        return "; ".join(parts) or "nothing to sweep", spent
+    return "returned", None
+
+
+def format_record(record: InvocationRecord, now: float | None = None) -> str:
+    moment = time.strftime("%H:%M:%S", time.localtime(now if now is not None else time.time()))
+    happened, subject = _event_subject(record.event)
+    head = f"{moment} {record.function} {happened} {subject}"
+    result = record.result
+    if record.kind == DONE and result is not None:
+        attempt = f" (attempt {record.attempt})" if record.attempt > 1 else ""
+        if not result.ok:
+            return f"{head}: failed{attempt}: {result.error_message} [{record.seconds * 1000:.0f} ms]"
+        outcome, spent = _outcome(result.payload)
+        requests = f", {spent} OSS requests" if spent is not None else ""
+        return f"{head}: {outcome}{attempt} [{record.seconds * 1000:.0f} ms{requests}]"
+    if record.kind == RETRY:
+        return f"{head}: {record.note}"
+    if record.kind == DEAD_LETTER:
+        error = result.error_message if result is not None else ""
+        return f"{head}: dead letter {record.note}: {error}"
+    if record.kind == UNDELIVERED:
+        return f"{head}: failed for good; dead letter NOT delivered: {record.note}"
+    return f"{head}: {record.kind}"
