@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -120,6 +122,19 @@ class LocalCloudProcess:
     oss_endpoint: str
     fc_api_endpoint: str
     banner: list[str]  # what `autotag local up` printed when ready
+    output: queue.Queue[str]  # the lines it printed since
+
+    def line_containing(self, text: str, seconds: float = 30) -> str:
+        """The next printed line that contains `text` (skipping others), or "" after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.output.get(timeout=left)
+            except queue.Empty:
+                break
+            if text in line:
+                return line
+        return ""
 
 
 @pytest.fixture
@@ -128,13 +143,16 @@ def local_up(tmp_path: Path) -> Iterator[LocalCloudProcess]:
     autotag = Path(sys.executable).with_name("autotag")
     command = [str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0"]
     command += ["--template", str(ROOT / "template.yml"), "--dead-letters", str(tmp_path / "dl.jsonl")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert process.stdout is not None
         banner = [process.stdout.readline() for _ in range(3)]
         endpoints = [re.search(r"(http://\S+)", line) for line in (banner[0], banner[2])]
         assert all(endpoints), banner
-        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner)  # type: ignore[index]
+        output: queue.Queue[str] = queue.Queue()
+        stdout = process.stdout
+        threading.Thread(target=lambda: [output.put(line) for line in stdout], daemon=True).start()
+        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner, output)  # type: ignore[index]
     finally:
         process.terminate()
         process.wait(10)

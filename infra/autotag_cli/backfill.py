@@ -32,6 +32,7 @@ from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
 from .errors import doing
+from .options import rules_from
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .target import Target, require_reachable, target_options
 
@@ -152,6 +153,8 @@ def backfill(
         raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
     template = read_template(template_path)
     template.function(function)
+    if rules:
+        rules_from(rules)  # before anything is listed or resumed
     console = Console(stderr=True)
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name, workers)

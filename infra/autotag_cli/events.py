@@ -13,7 +13,7 @@ from autotag.timestamps import parse_timestamp
 from localcloud.oss.events import ObjectEvent, event_record
 
 from .errors import doing
-from .target import Target, target_options
+from .target import Target, require_reachable, target_options
 
 OWNER_ID = "1234567890123456"
 
@@ -116,6 +116,7 @@ def oss_event(
         )
     if from_oss:
         doing(f"reading oss://{bucket}/{key} at {target.oss_endpoint}")
+        require_reachable(target.oss_endpoint, "OSS")
         head = target.bucket(bucket).head_object(key)
         size, etag, version_id = head.content_length or 0, head.etag or "", head.versionid or version_id
     document = oss_event_document(

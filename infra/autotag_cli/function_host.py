@@ -16,6 +16,7 @@ import click
 
 from localcloud.fc import Credentials, DeadLetterStore, LocalFC, Template, TemplateError, load_template
 
+from .options import rules_from
 from .target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,6 +119,7 @@ def host_functions(
     }
     overrides = {"AUTOTAG_OSS_ENDPOINT": target.oss_endpoint, "AUTOTAG_FC_ENDPOINT": target.fc_endpoint}
     if rules:
+        rules_from(rules)  # a bad rules file is one clear error now, not a failure per invocation
         overrides["AUTOTAG_RULES"] = rules
     overrides.update(shared)
     credentials = None

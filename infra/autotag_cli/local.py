@@ -58,7 +58,7 @@ def local() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep state in this folder across restarts (default: memory only).",
 )
-@click.option("--region", default="cn-hangzhou", show_default=True)
+@click.option("--region", default="cn-hangzhou", show_default=True, help="The region the local OSS plays.")
 def local_oss(
     host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str
 ) -> None:

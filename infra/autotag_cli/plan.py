@@ -18,7 +18,7 @@ from autotag.tagger import ObjectResult, tag_object
 
 from .errors import doing
 from .options import rules_from, rules_option
-from .target import Target, target_options
+from .target import Target, require_reachable, target_options
 
 
 def _events(
@@ -83,7 +83,9 @@ def plan(
         raise click.UsageError("give exactly one of --key and --prefix")
     rules = rules_from(rules_path)
     doing(f"planning oss://{bucket_name}/{key if key is not None else prefix} at {target.oss_endpoint}")
+    require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name)
+    bucket.list_objects(prefix=key if key is not None else prefix or "", max_keys=1)  # bucket and key work
     gateway = OssGateway(bucket)
     table = Table(
         title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"

@@ -126,6 +126,8 @@ def replay(
                         spec.service, spec.name, payload=with_provenance(letter)
                     )
                 except fc2.fc_exceptions.FcError as error:
+                    if error.status_code != 200:  # FC refused the call itself: no use trying the others
+                        raise
                     outcome, failed = f"failed again: {describe(error, {})}", failed + 1
                 else:
                     outcome = f"replayed ({response.headers.get('x-fc-request-id', '')})"

@@ -25,7 +25,7 @@ from autotag.timestamps import parse_timestamp
 
 from .errors import doing
 from .options import rules_from, rules_option
-from .target import Target, target_options
+from .target import Target, require_reachable, target_options
 
 
 def _mode(report: SweepReport) -> str:
@@ -146,7 +146,9 @@ def sweep(
     reports = []
     for name in buckets:
         doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
+        require_reachable(target.oss_endpoint, "OSS")
         bucket = target.bucket(name, workers)
+        bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
         gateway = SweepGateway(bucket, limiter=limiter)
         store = StateStore(gateway, state_prefix, Scope(name, prefix))
         with Progress(

@@ -27,6 +27,8 @@ import click
 
 from localcloud.oss.auth import DEFAULT_CREDENTIALS
 
+from .errors import TARGET
+
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_OSS_ENDPOINT = "http://127.0.0.1:9000"
 LOCAL_FC_ENDPOINT = "http://127.0.0.1:9001"
@@ -251,6 +253,7 @@ def target_options(*, oss: bool = True, fc: bool = False) -> Callable[[F], F]:
                     "FC's endpoint needs the account: pass --account-id (or ALIBABA_CLOUD_ACCOUNT_ID) with "
                     "--region, or --fc-endpoint"
                 )
+            click.get_current_context().meta[TARGET] = target  # so errors can name the endpoint and key
             if show:
                 click.echo(f"target: {target.describe(oss=oss, fc=fc)}", err=True)
             return command(*args, target=target, **kwargs)

@@ -1,0 +1,460 @@
+"""The operator's CLI contract: every command, under everyday mistakes, ends with one line that names
+what is wrong and the exit code says what kind of failure it was — never a traceback; and the behaviours
+an operator relies on (local by default, functions running where the command points, backfill never
+losing a failure, local up showing what happens, deploy asking first)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import oss2
+import pytest
+from click.testing import CliRunner
+from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
+
+from autotag_cli.main import cli
+from localcloud.fc import LocalFC, load_template
+from localcloud.fc.api import LocalFcApi
+from localcloud.oss import FaultRule, LocalOSS
+
+ROOT = Path(__file__).parents[2]
+TEMPLATE = str(ROOT / "template.yml")
+UNREACHABLE = "http://127.0.0.1:1"
+
+
+@pytest.fixture
+def fc_api(oss: LocalOSS) -> Iterator[str]:
+    fc = LocalFC(load_template(TEMPLATE), environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
+    with fc, LocalFcApi(fc) as api:
+        fc.wire_oss(oss)
+        yield api.endpoint
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> click.testing.Result:
+    return CliRunner().invoke(cli, args, env={"COLUMNS": "200", **env}, input=stdin, terminal_width=200)
+
+
+# ---- the matrix: every command against everyday mistakes -------------------------------------------------
+
+CONDITIONS = {
+    "wrong-access-key": {"ALIBABA_CLOUD_ACCESS_KEY_ID": "nobody", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "x"},
+    "wrong-secret": {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "not-the-secret",
+    },
+}
+# (command, condition) -> (arguments, exit code, what the error line must say)
+CELLS: dict[tuple[str, str], tuple[list[str], int, list[str]]] = {}
+
+
+def cell(command: str, condition: str, args: list[str], code: int, *says: str) -> None:
+    CELLS[(command, condition)] = (args, code, list(says))
+
+
+for name, args in {
+    "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
+    "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
+    "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
+    "event": ["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg", "--from-oss"],
+}.items():
+    cell(
+        name,
+        "wrong-access-key",
+        args,
+        1,
+        "OSS does not know AccessKey ID nobody",
+        "InvalidAccessKeyId, HTTP 403",
+    )
+    cell(
+        name,
+        "wrong-secret",
+        args,
+        1,
+        f"the AccessKey secret does not belong to AccessKey ID {LONG_TERM.access_key_id}",
+        "SignatureDoesNotMatch, HTTP 403",
+    )
+    missing = [a if a != "autotag-demo" else "no-such-bucket" for a in args]
+    cell(
+        name,
+        "missing-bucket",
+        missing,
+        1,
+        "no-such-bucket",
+        "the bucket does not exist",
+        "NoSuchBucket, HTTP 404",
+    )
+    cell(
+        name,
+        "unreachable-endpoint",
+        [*args, "--oss-endpoint", UNREACHABLE],
+        1,
+        f"cannot reach OSS at {UNREACHABLE}",
+    )
+for name, args in {
+    "invoke --remote": ["invoke", "tag-on-upload", "-e", "EVENT", "--remote", "--template", TEMPLATE],
+    "deploy": ["deploy", "--dry-run", "--template", TEMPLATE],
+    "replay --remote": ["replay", "--remote", "--file", "LETTERS", "--template", TEMPLATE],
+}.items():
+    cell(name, "wrong-access-key", args, 1, "FC at", "InvalidAccessKeyID, HTTP 403")
+    cell(name, "wrong-secret", args, 1, "FC at", "SignatureNotMatch, HTTP 403")
+    cell(
+        name,
+        "unreachable-endpoint",
+        [*args, "--fc-endpoint", UNREACHABLE],
+        1,
+        f"cannot reach FC at {UNREACHABLE}",
+    )
+for name, args in {
+    "invoke": ["invoke", "tag-on-upload", "-e", "EVENT"],
+    "invoke --remote": ["invoke", "tag-on-upload", "-e", "EVENT", "--remote"],
+    "replay": ["replay", "--file", "LETTERS"],
+    "backfill": ["backfill", "--bucket", "autotag-demo"],
+    "deploy": ["deploy", "--dry-run"],
+    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0"],
+}.items():
+    cell(
+        name,
+        "missing-template",
+        [*args, "--template", "/nowhere/template.yml"],
+        1,
+        "no template at /nowhere/template.yml",
+    )
+cell(
+    "invoke",
+    "bad-event-file",
+    ["invoke", "tag-on-upload", "-e", "BAD_EVENT", "--template", TEMPLATE],
+    1,
+    "tag-on-upload failed",
+    "the event is not JSON",
+)
+cell(
+    "invoke",
+    "empty-event-file",
+    ["invoke", "tag-on-upload", "-e", "EMPTY", "--template", TEMPLATE],
+    2,
+    "EMPTY",
+    "is empty",
+)
+cell(
+    "invoke --remote",
+    "bad-event-file",
+    ["invoke", "tag-on-upload", "-e", "BAD_EVENT", "--remote", "--template", TEMPLATE],
+    1,
+    "FC at",
+    "the event is not JSON",
+)
+cell(
+    "replay",
+    "bad-event-file",
+    ["replay", "--file", "BAD_EVENT", "--template", TEMPLATE],
+    1,
+    "BAD_EVENT",
+    ":1: not JSON",
+)
+for name, args in {
+    "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
+    "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
+    "invoke": ["invoke", "tag-on-upload", "-e", "EVENT", "--template", TEMPLATE],
+    "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
+    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--template", TEMPLATE],
+}.items():
+    cell(
+        name,
+        "bad-rules-file",
+        [*args, "--rules", "BAD_RULES"],
+        1,
+        "BAD_RULES",
+        "rule 'r' (rules[0])",
+    )
+
+
+@pytest.mark.parametrize(("command", "condition"), sorted(CELLS), ids=[f"{c}|{k}" for c, k in sorted(CELLS)])
+def test_every_command_fails_with_one_clear_line(
+    command: str,
+    condition: str,
+    oss: LocalOSS,
+    fc_api: str,
+    template_bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the commands' local state (.localcloud/) lands here
+    template_bucket.put_object("a.jpg", b"x")
+    files = {
+        "EVENT": json.dumps({"events": []}),
+        "BAD_EVENT": "this is not an event",
+        "EMPTY": "",
+        "LETTERS": "",
+        "BAD_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tagz": {"k": "v"}}]}),
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(text)
+    letter = {
+        "requestContext": {
+            "requestId": "r-1",
+            "functionArn": "acs:fc:cn-hangzhou:1234567890123456:services/oss-autotag/functions/tag-on-upload",
+            "approximateInvokeCount": 4,
+        },
+        "requestPayload": json.dumps({"events": []}),
+        "responsePayload": json.dumps({"errorType": "RetryableFailure", "errorMessage": "OSS kept failing"}),
+    }
+    paths["LETTERS"].write_text(json.dumps(letter) + "\n")
+    args, expected_code, says = CELLS[(command, condition)]
+    args = [str(paths[a]) if a in paths else a for a in args]
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "AUTOTAG_FC_ENDPOINT": fc_api,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        **CONDITIONS.get(condition, {}),
+    }
+    result = run(args, env)
+    output = result.output
+    assert result.exit_code == expected_code, output
+    assert ("Traceback" not in output and result.exc_info is None) or result.exc_info[0] is SystemExit, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    for expected in says:
+        expected = str(paths.get(expected, expected))
+        assert expected in errors[0], (expected, output)
+    if "HTTP" in " ".join(says):
+        assert re.search(r"request id [\w-]+\)", errors[0]), errors[0]
+    assert "b'" not in errors[0] and "{'" not in errors[0]  # no raw bytes, no SDK dicts
+
+
+# ---- what an operator relies on --------------------------------------------------------------------------
+
+
+def test_with_nothing_given_commands_point_at_the_local_cloud() -> None:
+    from autotag_cli.target import resolve
+
+    target = resolve(
+        oss_endpoint=None,
+        fc_endpoint=None,
+        region=None,
+        account_id=None,
+        access_key_id=None,
+        access_key_secret=None,
+        security_token=None,
+        profile=None,
+        environ={"HOME": "/nonexistent"},
+    )
+    assert (target.oss_endpoint, target.fc_endpoint, target.region) == (
+        "http://127.0.0.1:9000",
+        "http://127.0.0.1:9001",
+        "cn-hangzhou",
+    )
+    assert (target.credentials.access_key_id, target.credentials.source) == (
+        LONG_TERM.access_key_id,
+        "local cloud defaults",
+    )
+    remote = resolve(
+        oss_endpoint=None,
+        fc_endpoint=None,
+        region="cn-shanghai",
+        account_id="1888",
+        access_key_id="LTAIexample",
+        access_key_secret="s",
+        security_token=None,
+        profile=None,
+        environ={},
+    )
+    assert (remote.oss_endpoint, remote.fc_endpoint) == (
+        "https://oss-cn-shanghai.aliyuncs.com",
+        "https://1888.cn-shanghai.fc.aliyuncs.com",
+    )
+    with pytest.raises(click.UsageError, match="no credentials for Alibaba Cloud"):
+        resolve(
+            oss_endpoint=None,
+            fc_endpoint=None,
+            region="cn-shanghai",
+            account_id=None,
+            access_key_id=None,
+            access_key_secret=None,
+            security_token=None,
+            profile=None,
+            environ={"HOME": "/nonexistent"},
+        )
+
+
+def test_show_target_names_endpoints_and_the_key_id_but_never_the_secret(oss: LocalOSS) -> None:
+    result = run(
+        ["plan", "--bucket", "autotag-demo", "--key", "a", "--show-target", "--oss-endpoint", UNREACHABLE],
+        {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIshow", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "very-secret"},
+    )
+    assert (
+        f"target: OSS {UNREACHABLE}, region cn-hangzhou, AccessKey ID LTAIshow (environment)" in result.output
+    )
+    assert "very-secret" not in result.output
+
+
+def test_backfill_runs_the_function_against_the_oss_it_lists(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--oss-endpoint (not the environment) says where: the listing and the function both go there."""
+    monkeypatch.chdir(tmp_path)
+    template_bucket.put_object("old/a.jpg", b"x")
+    result = run(
+        ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE, "--oss-endpoint", oss.endpoint], {}
+    )
+    assert result.exit_code == 0, result.output
+    assert tags_of(template_bucket, "old/a.jpg")["kind"] == "image"
+
+
+def test_backfill_never_loses_a_failure(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in ("in/1.txt", "in/2.txt", "in/3.txt"):
+        template_bucket.put_object(key, b"x")
+    base = ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE]
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
+    first = run([*base, "--prefix", "in/", "--max-failure-rate", "1"], env)
+    oss.conditions.set_faults([])
+    assert first.exit_code == 1
+    (report,) = (tmp_path / ".localcloud" / "backfill").glob("autotag-demo-*.failures.jsonl")
+    assert (
+        f"failure report │ {report.relative_to(tmp_path)}" in first.output.replace("\n", " ")
+        or str(report.name) in first.output
+    )
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(line["key"] for line in lines) == ["in/1.txt", "in/2.txt", "in/3.txt"]
+    assert len({line["run"] for line in lines}) == 1
+
+    again = run([*base, "--prefix", "in/"], env)  # the checkpoint is past them: they are in the report
+    assert again.exit_code == 0
+    assert "resuming the backfill of oss://autotag-demo/in/ after 'in/3.txt'" in again.output
+    assert "nothing found under oss://autotag-demo/in/ after the checkpoint" in again.output
+    empty = run([*base, "--prefix", "nothing-here/"], env)
+    assert (
+        empty.exit_code == 0 and "nothing found under oss://autotag-demo/nothing-here/ at all" in empty.output
+    )
+    assert report.read_text().count("\n") == 3  # later runs never rewrite an earlier run's report
+
+    retried = run([*base, "--manifest", str(report)], env)
+    assert retried.exit_code == 0, retried.output
+    assert all(tags_of(template_bucket, k)["kind"] == "text" for k in ("in/1.txt", "in/2.txt", "in/3.txt"))
+    restarted = run([*base, "--prefix", "in/", "--restart", "--json"], env)
+    assert json.loads(restarted.output.splitlines()[-1])["submitted"] == 3
+
+
+def test_local_up_prints_a_line_per_invocation(local_up: LocalCloudProcess) -> None:
+    bucket = oss2.Bucket(
+        oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret), local_up.oss_endpoint, "autotag-demo"
+    )
+    bucket.put_object("shown/a.jpg", b"x")
+    line = local_up.line_containing("shown/a.jpg")
+    assert re.search(
+        r"^\d\d:\d\d:\d\d tag-on-upload PutObject shown/a\.jpg: tagged \[\d+ ms, 2 OSS requests\]", line
+    ), line
+    assert wait_for_tag(bucket, "shown/a.jpg", "kind")["kind"] == "image"
+
+
+def test_event_never_reads_oss_unless_asked(tmp_path: Path) -> None:
+    env = {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE}  # set, and nothing there: not read without --from-oss
+    target = tmp_path / "event.json"
+    made = run(["event", "oss", "--bucket", "b", "--key", "not/uploaded.jpg", "-o", str(target)], env)
+    assert (
+        made.exit_code == 0
+        and json.loads(target.read_text())["events"][0]["oss"]["object"]["key"] == "not/uploaded.jpg"
+    )
+    failing = tmp_path / "failing.json"
+    refused = run(["event", "oss", "--bucket", "b", "--key", "k", "--from-oss", "-o", str(failing)], env)
+    assert refused.exit_code == 1 and not failing.exists()
+
+
+def test_the_shells_rules_and_env_vars_reach_the_function(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    template_bucket.put_object("r/a.jpg", b"x")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"version": 1, "rules": [{"name": "team", "tags": {"team": "blue"}}]}))
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "events": [
+                    json.loads(
+                        run(["event", "oss", "--bucket", "autotag-demo", "--key", "r/a.jpg"], {}).output
+                    )["events"][0]
+                ]
+            }
+        )
+    )
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_RULES": str(rules)}
+    result = run(["invoke", "tag-on-upload", "-e", str(event), "--template", TEMPLATE], env)
+    assert result.exit_code == 0, result.output
+    assert tags_of(template_bucket, "r/a.jpg")["team"] == "blue"
+    overrides = tmp_path / "env.json"
+    overrides.write_text(json.dumps({"Parameters": {"AUTOTAG_STATE_PREFIX": "r/"}}))
+    invoked = [
+        "invoke",
+        "tag-on-upload",
+        "-e",
+        str(event),
+        "--template",
+        TEMPLATE,
+        "--env-vars",
+        str(overrides),
+    ]
+    ignored = run(invoked, {"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
+    assert ignored.exit_code == 0 and '"outcome": "ignored"' in ignored.output, ignored.output
+    # Every local function shares one process, so one function's value cannot differ from another's.
+    overrides.write_text(json.dumps({"tag-on-upload": {"AUTOTAG_STATE_PREFIX": "r/"}}))
+    conflict = run(invoked, {"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
+    assert conflict.exit_code == 1 and "AUTOTAG_STATE_PREFIX is 'r/' in one function" in conflict.output
+
+
+def test_plan_of_a_whole_bucket_leaves_out_the_sweeps_state(
+    oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    template_bucket.put_object("a.jpg", b"x")
+    template_bucket.put_object(".autotag/sweep/x/checkpoint.json", b"{}")
+    result = run(
+        ["plan", "--bucket", "autotag-demo", "--prefix", "", "--json"], {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    )
+    assert [json.loads(line)["key"] for line in result.output.splitlines()] == ["a.jpg"]
+
+
+def test_a_repeated_sweep_says_why_it_did_nothing(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    template_bucket.put_object("a.jpg", b"x")
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    at = ["--at", "2026-11-01T00:00:00Z"]
+    assert run(["sweep", "--bucket", "autotag-demo", *at], env).exit_code == 0
+    second = run(["sweep", "--bucket", "autotag-demo", *at], env)
+    assert (
+        "none: already swept up to this time with these rules (--full reconciles every object again)"
+        in second.output
+    )
+
+
+def test_every_option_has_help_naming_its_env_var_and_default() -> None:
+    problems = []
+
+    def visit(command: click.Command, path: str) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                visit(sub, f"{path} {name}")
+            return
+        for param in command.params:
+            if isinstance(param, click.Option):
+                if not param.help:
+                    problems.append(f"{path} {param.opts[0]}: no help")
+                if param.envvar and not param.show_envvar:
+                    problems.append(f"{path} {param.opts[0]}: its env var is not shown")
+                unset = type(param.default).__name__ == "Sentinel"  # click's "no default given"
+                has_default = not unset and param.default not in (None, False, ()) and not param.is_flag
+                if has_default and not param.show_default and "default" not in param.help.lower():
+                    problems.append(f"{path} {param.opts[0]}: its default is not shown")
+
+    visit(cli, "autotag")
+    assert problems == []
+    version = run(["--version"], {})
+    assert version.exit_code == 0 and re.fullmatch(r"autotag, version \S+\n", version.output)
