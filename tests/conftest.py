@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import alibabacloud_oss_v2
 import oss2
 import pytest
 
@@ -136,3 +137,17 @@ def wait_for_tag(bucket: oss2.Bucket, key: str, tag: str, seconds: float = 30) -
     while time.monotonic() < deadline and tag not in tags_of(bucket, key):
         time.sleep(0.1)
     return tags_of(bucket, key)
+
+
+@pytest.fixture
+def v2_client(oss: LocalOSS) -> alibabacloud_oss_v2.Client:
+    """The OSS Python SDK V2 (V4 signing by default) on the session's server: another client than oss2,
+    with its own signer, URL builder and XML writer."""
+    config = alibabacloud_oss_v2.config.load_default()
+    config.credentials_provider = alibabacloud_oss_v2.credentials.StaticCredentialsProvider(
+        LONG_TERM.access_key_id, LONG_TERM.access_key_secret
+    )
+    config.region = REGION
+    config.endpoint = oss.endpoint
+    config.use_path_style = True
+    return alibabacloud_oss_v2.Client(config)

@@ -25,7 +25,7 @@ from .events import EventTarget, Notifier, Subscription
 from .faults import Conditions
 from .persistence import SqliteDirectory
 from .request import OssRequest, split_target
-from .routing import SELF_AUTHENTICATED, route
+from .routing import CREDENTIALS_FIRST, SELF_AUTHENTICATED, route
 from .store import Store
 from .xmlout import Doc
 
@@ -135,6 +135,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise OssError(500, "InternalError", "We encountered an internal error. Please try again.")
             if fault == "throttle":
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
+            if req.bucket and req.api not in CREDENTIALS_FIRST:
+                oss.store.bucket(req.bucket)  # OSS answers NoSuchBucket before it looks at the credentials
             if req.api not in SELF_AUTHENTICATED:
                 authenticate(req, oss.credentials, region=oss.region)
             response = operation(oss.context, req)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
+from .. import xmlin
 from ..errors import OssError, invalid_argument, malformed_xml
 from ..listing import Page, page
 from ..model import Bucket, ObjectVersion
@@ -125,10 +125,8 @@ def get_bucket_location(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def put_bucket_versioning(ctx: ServerContext, req: OssRequest) -> OssResponse:
     ctx.store.bucket(req.bucket)
-    try:
-        status = (ET.fromstring(req.body).findtext("Status") or "").strip()
-    except ET.ParseError as exc:
-        raise malformed_xml(f"The VersioningConfiguration is not well-formed: {exc}.") from exc
+    root, _ = xmlin.parse(req.body, "VersioningConfiguration")
+    status = (root.findtext("Status") or "").strip()
     if status not in ("Enabled", "Suspended"):
         raise malformed_xml(f"Versioning Status {status!r} is not Enabled or Suspended.")
     ctx.store.set_versioning(req.bucket, status)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import mimetypes
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from ..auth import Credential
+from ..checksums import content_md5, md5_etag
 from ..errors import OssError, invalid_argument
 from ..events import Notifier, ObjectEvent
 from ..model import NULL_VERSION, Bucket, ObjectVersion
@@ -66,12 +64,14 @@ def reject_encryption(req: OssRequest) -> None:
 
 def check_content_md5(req: OssRequest, body: bytes) -> None:
     sent = req.header("content-md5")
-    if sent and base64.b64encode(hashlib.md5(body).digest()).decode() != sent:
+    if sent and content_md5(md5_etag(body)) != sent:
         raise OssError(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
 
 
 def content_type(req: OssRequest, key: str) -> str:
-    return req.header("content-type") or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    """The type sent, else application/octet-stream: OSS guesses nothing from the key (SDKs may, before
+    they send)."""
+    return req.header("content-type") or "application/octet-stream"
 
 
 def system_meta(req: OssRequest) -> dict[str, str]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-import xml.etree.ElementTree as ET
 
-from .. import tagging
-from ..checksums import crc64, md5_etag, multipart_etag
+from .. import tagging, xmlin
+from ..checksums import content_md5, crc64, md5_etag, multipart_etag
 from ..errors import OssError, invalid_argument, malformed_xml, no_such_upload
 from ..model import Bucket, MultipartUpload, ObjectVersion, Part
 from ..request import OssRequest
@@ -97,7 +96,13 @@ def _store_part(ctx: ServerContext, req: OssRequest, data: bytes, event_name: st
 def upload_part(ctx: ServerContext, req: OssRequest) -> OssResponse:
     check_content_md5(req, req.body)
     part = _store_part(ctx, req, req.body, "ObjectCreated:UploadPart")
-    return OssResponse(headers={"ETag": f'"{part.etag}"', "x-oss-hash-crc64ecma": str(part.crc64)})
+    return OssResponse(
+        headers={
+            "ETag": f'"{part.etag}"',
+            "Content-MD5": content_md5(part.etag),
+            "x-oss-hash-crc64ecma": str(part.crc64),
+        }
+    )
 
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
@@ -137,10 +142,7 @@ def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
                 "With x-oss-complete-all: yes the body must be empty.", "x-oss-complete-all"
             )
         return [upload.parts[n] for n in sorted(upload.parts)]
-    try:
-        root = ET.fromstring(req.body)
-    except ET.ParseError as exc:
-        raise malformed_xml(f"The CompleteMultipartUpload body is not well-formed: {exc}.") from exc
+    root, _ = xmlin.parse(req.body, "CompleteMultipartUpload")
     parts: list[Part] = []
     for element in root.iterfind("Part"):
         number_text = (element.findtext("PartNumber") or "").strip()
@@ -303,6 +305,7 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
         NextPartNumberMarker=page[-1].number if page else marker_text,
         MaxParts=max_parts,
         IsTruncated=truncated,
+        StorageClass="Standard",
     )
     if encode:
         doc.add(None, "EncodingType", "url")
@@ -313,6 +316,7 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
             PartNumber=part.number,
             LastModified=iso8601(part.last_modified),
             ETag=f'"{part.etag}"',
+            HashCrc64ecma=part.crc64,
             Size=len(part.data),
         )
     return OssResponse.xml(doc)
