@@ -50,16 +50,34 @@ def local() -> None:
     help="Keep state in this folder across restarts (default: memory only).",
 )
 @click.option("--region", default="cn-hangzhou", show_default=True)
+@click.option(
+    "--open-admin",
+    is_flag=True,
+    help="Serve the admin API (/_admin/: faults, subscriptions) without a token, to any local process.",
+)
 def local_oss(
-    host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str
+    host: str,
+    port: int,
+    credentials: list[Credential],
+    data_dir: Path | None,
+    region: str,
+    open_admin: bool,
 ) -> None:
     """Serve an OSS-compatible endpoint in the foreground until interrupted."""
     try:
-        server = LocalOSS(host=host, port=port, credentials=credentials, data_dir=data_dir, region=region)
+        server = LocalOSS(
+            host=host,
+            port=port,
+            credentials=credentials,
+            data_dir=data_dir,
+            region=region,
+            admin_token=None if open_admin else "",
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     keys = ", ".join(c.access_key_id for c in credentials)
-    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys})", err=False)
+    admin = f"admin token: {server.admin_token}" if server.admin_token else "admin API open"
+    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys}, {admin})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -128,7 +146,8 @@ def local_up(
         wired = fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
-            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))})"
+            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
+            f"admin token: {oss.admin_token})"
         )
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path}: {wired} OSS trigger(s), "

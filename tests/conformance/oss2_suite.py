@@ -113,7 +113,7 @@ def main() -> int:
     subset = [
         line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()
     ]
-    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    server, endpoint, _admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     failures, reports = [], []
     try:
         with tempfile.TemporaryDirectory() as scratch:

@@ -90,7 +90,7 @@ def main() -> int:
     if not (UPSTREAM / "tests" / "integration").is_dir():
         print(f"the OSS V2 SDK's tests are not at {UPSTREAM}", file=sys.stderr)
         return 1
-    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    server, endpoint, _admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     try:
         with tempfile.TemporaryDirectory() as scratch:
             ini, report = Path(scratch) / "pytest.ini", Path(scratch) / "report.xml"

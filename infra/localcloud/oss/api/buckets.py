@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 from .. import xmlin
-from ..errors import OssError, invalid_argument, malformed_xml
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml
 from ..listing import Page, page
 from ..model import Bucket, ObjectVersion
 from ..request import OssRequest
@@ -20,7 +20,7 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 def _max_keys(req: OssRequest, default: int = 100) -> int:
     text = req.query.get("max-keys", str(default)) or str(default)
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not is_decimal(text) or not 1 <= int(text) <= 1000:
         raise invalid_argument(f"max-keys {text!r} is not between 1 and 1000.", "max-keys", text)
     return int(text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -36,6 +37,20 @@ class ServerContext:
     notifier: Notifier
     owner_id: str
     credentials: dict[str, Credential]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_value(name: str, value: str) -> str:
+    """`value` if it can be sent as a response header; a line break in it would inject headers."""
+    if _CONTROL.search(value):
+        raise invalid_argument(
+            f"{name} has a control character (such as a line break), which a header cannot carry.",
+            name,
+            value[:100].encode("unicode_escape").decode(),
+        )
+    return value
 
 
 def check_key(key: str) -> None:

@@ -8,7 +8,7 @@ import time
 
 from .. import tagging, xmlin
 from ..checksums import content_md5, crc64, md5_etag, multipart_etag
-from ..errors import OssError, invalid_argument, malformed_xml, no_such_upload
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml, no_such_upload
 from ..model import Bucket, MultipartUpload, ObjectVersion, Part
 from ..request import OssRequest
 from ..xmlout import Doc, iso8601, url_encode
@@ -74,7 +74,7 @@ def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def _part_number(req: OssRequest) -> int:
     text = req.query.get("partNumber", "")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+    if not is_decimal(text) or not 1 <= int(text) <= MAX_PART_NUMBER:
         raise invalid_argument(
             f"partNumber {text!r} is not between 1 and {MAX_PART_NUMBER}.", "partNumber", text
         )
@@ -147,7 +147,7 @@ def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
     for element in root.iterfind("Part"):
         number_text = (element.findtext("PartNumber") or "").strip()
         etag = (element.findtext("ETag") or "").strip().strip('"')
-        part = upload.parts.get(int(number_text)) if number_text.isdigit() else None
+        part = upload.parts.get(int(number_text)) if is_decimal(number_text) else None
         if part is None or part.etag != etag.upper():
             raise OssError(
                 400,
@@ -216,7 +216,7 @@ def abort(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def _max(req: OssRequest, name: str, default: int) -> int:
     text = req.query.get(name, str(default))
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not is_decimal(text) or not 1 <= int(text) <= 1000:
         raise invalid_argument(f"{name} {text!r} is not between 1 and 1000.", name, text)
     return int(text)
 
@@ -285,7 +285,7 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     marker_text = req.query.get("part-number-marker", "0") or "0"
-    if not marker_text.isdigit():
+    if not is_decimal(marker_text):
         raise invalid_argument(
             f"part-number-marker {marker_text!r} is not a number.", "part-number-marker", marker_text
         )

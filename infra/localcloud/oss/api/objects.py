@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from .. import tagging, xmlin
 from ..checksums import content_md5, crc64, md5_etag
-from ..errors import OssError, invalid_argument, malformed_xml
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml
 from ..model import NULL_VERSION, Bucket, ObjectVersion, is_well_formed_version_id
 from ..request import OssRequest
 from ..xmlout import Doc, http_date, iso8601, url_encode
@@ -20,6 +20,7 @@ from .common import (
     check_key,
     content_type,
     emit,
+    header_value,
     object_headers,
     parse_copy_source,
     reject_encryption,
@@ -195,7 +196,7 @@ def get_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     headers = object_headers(bucket, version, content)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in req.query:
-            headers[header] = req.query[param]
+            headers[header] = header_value(param, req.query[param])
     standard = req.header("x-oss-range-behavior").lower() == "standard"
     span = _byte_range(req.header("range"), content.size, standard) if req.header("range") else None
     if span is None:
@@ -357,7 +358,7 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     check_key(req.key)
     reject_encryption(req)
     position_text = req.query.get("position", "")
-    if not position_text.isdigit():
+    if not is_decimal(position_text):
         raise invalid_argument(
             f"position {position_text!r} is not a non-negative integer.", "position", position_text
         )
