@@ -223,3 +223,15 @@ def test_autotag_local_oss_prints_the_admin_token_it_requires() -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_batch_delete_of_unclosed_objects_is_refused_promptly(bucket: oss2.Bucket) -> None:
+    # 320 KB of `<Object>` never closed: a backtracking parser takes quadratic time over it.
+    body = b'<?xml version="1.0" encoding="UTF-8"?><Delete>' + b"<Object><Key>k" * 23000
+    headers = {"Content-MD5": _md5(body), "Content-Type": "application/xml"}
+    request = oss2.http.Request(
+        "POST", f"{bucket.endpoint}/{bucket.bucket_name}/", data=body, params={"delete": ""}, headers=headers
+    )
+    bucket.auth._sign_request(request, bucket.bucket_name, "")
+    answer = bucket.session.do_request(request, timeout=10)  # frozen for a minute before
+    assert answer.status == 400 and b"MalformedXML" in answer.read()
