@@ -233,3 +233,12 @@ def test_batch_delete_of_unclosed_objects_is_refused_promptly(bucket: oss2.Bucke
     bucket.auth._sign_request(request, bucket.bucket_name, "")
     answer = bucket.session.do_request(request, timeout=10)  # frozen for a minute before
     assert answer.status == 400 and b"MalformedXML" in answer.read()
+
+
+def test_a_read_that_announces_a_body_it_never_sends_is_answered(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object("k", b"body")
+    url = bucket.sign_url("GET", "k", 60)
+    path = url.split(f"{oss.port}", 1)[1]
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n".encode()
+    answer = _raw(oss, request, timeout=5)  # the server answers and closes; it does not wait for 9 bytes
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"body")

@@ -185,8 +185,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             length = self._body_length()
             if self.command in ("GET", "HEAD"):
-                # OSS ignores a body on reads (some clients send Content-Length with none).
-                body_read = length == 0
+                # OSS ignores a body on reads. Some clients announce one and send none, so it is never
+                # waited for; when one is announced, the connection ends with this answer.
+                body_read = True
+                if length != 0:
+                    self.close_connection = True
             bucket, key, query = split_target(self.path)
             req = OssRequest(
                 method=self.command,
