@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="requests per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()
-    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    server, endpoint, _admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     try:
         auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         setup = oss2.Bucket(auth, endpoint, "bench")

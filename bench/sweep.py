@@ -68,9 +68,15 @@ class Measured:
         ]
 
 
+ADMIN_HEADERS: dict[str, str] = {}  # the spawned server's admin token, set once it is ready
+
+
 def admin(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     request = urllib.request.Request(
-        f"{endpoint}/_admin/{path}", data=json.dumps(body or {}).encode(), method=method
+        f"{endpoint}/_admin/{path}",
+        data=json.dumps(body or {}).encode(),
+        method=method,
+        headers=ADMIN_HEADERS,
     )
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())
@@ -156,7 +162,8 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args()
     console = Console(width=170)
-    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    server, endpoint, admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    ADMIN_HEADERS["Authorization"] = f"Bearer {admin_token}"
     try:
         auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         bucket = oss2.Bucket(auth, endpoint, "bench-sweep", session=oss2.Session(pool_size=args.workers + 4))

@@ -107,8 +107,13 @@ def oss2_credential():  # type: ignore[no-untyped-def]
     return Credential(*STS)
 
 
+ADMIN_HEADERS: dict[str, str] = {}  # the spawned server's admin token, set once it is ready
+
+
 def admin(endpoint: str, method: str, path: str, body: object = None) -> dict:  # type: ignore[type-arg]
-    return requests.request(method, f"{endpoint}/_admin/{path}", json=body, timeout=60).json()  # type: ignore[no-any-return]
+    return requests.request(  # type: ignore[no-any-return]
+        method, f"{endpoint}/_admin/{path}", json=body, headers=ADMIN_HEADERS, timeout=60
+    ).json()
 
 
 def cold_import_seconds(runs: int = 5) -> tuple[float, bool]:
@@ -136,7 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=50, help="objects per upload path and variant")
     args = parser.parse_args()
-    server, endpoint = spawn(":".join(STS))
+    server, endpoint, admin_token = spawn(":".join(STS))
+    ADMIN_HEADERS["Authorization"] = f"Bearer {admin_token}"
     sink = EventSink()
     console = Console(width=170)
     try:

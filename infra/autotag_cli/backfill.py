@@ -32,8 +32,8 @@ from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
 from .errors import doing
-from .options import rules_from
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
+from .options import rules_from
 from .target import Target, require_reachable, target_options
 
 

@@ -19,6 +19,7 @@ from .function_host import (
     template_option,
 )
 from .invocation_log import format_record
+from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
 
 
@@ -59,16 +60,34 @@ def local() -> None:
     help="Keep state in this folder across restarts (default: memory only).",
 )
 @click.option("--region", default="cn-hangzhou", show_default=True, help="The region the local OSS plays.")
+@click.option(
+    "--open-admin",
+    is_flag=True,
+    help="Serve the admin API (/_admin/: faults, subscriptions) without a token, to any local process.",
+)
 def local_oss(
-    host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str
+    host: str,
+    port: int,
+    credentials: list[Credential],
+    data_dir: Path | None,
+    region: str,
+    open_admin: bool,
 ) -> None:
     """Serve an OSS-compatible endpoint in the foreground until interrupted."""
     try:
-        server = LocalOSS(host=host, port=port, credentials=credentials, data_dir=data_dir, region=region)
+        server = LocalOSS(
+            host=host,
+            port=port,
+            credentials=credentials,
+            data_dir=data_dir,
+            region=region,
+            admin_token=None if open_admin else "",
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     keys = ", ".join(c.access_key_id for c in credentials)
-    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys})", err=False)
+    admin = f"admin token: {server.admin_token}" if server.admin_token else "admin API open"
+    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys}, {admin})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -140,6 +159,8 @@ def local_up(
       autotag local up            # OSS on :9000, FC API on :9001; Ctrl-C stops it
     """
     template = read_template(template_path)
+    if rules:
+        rules_from(rules)  # before anything listens
     try:
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region)
     except OSError as exc:
@@ -171,7 +192,8 @@ def local_up(
         wired = fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
-            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))})"
+            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
+            f"admin token: {oss.admin_token})"
         )
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path} under their template "

@@ -1,4 +1,4 @@
-"""pytest plugin: deselect exactly the test ids listed in the file named by $OSS2_EXCLUSIONS.
+"""pytest plugin: deselect exactly the test ids listed in the file named by $CONFORMANCE_EXCLUSIONS.
 
 pytest's own --deselect matches id prefixes, so excluding `test_upload_large` would also drop
 `test_upload_large_with_tagging`; this matches whole ids only."""
@@ -12,7 +12,7 @@ import pytest
 
 
 def _excluded() -> set[str]:
-    lines = Path(os.environ["OSS2_EXCLUSIONS"]).read_text().splitlines()
+    lines = Path(os.environ["CONFORMANCE_EXCLUSIONS"]).read_text().splitlines()
     return {line.split("#", 1)[0].strip() for line in lines if line.strip() and not line.startswith("#")}
 
 

@@ -72,7 +72,7 @@ def run_pytest(
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
-        "OSS2_EXCLUSIONS": str(HERE / ("oss2_exclusions.txt" if exclude else "no_exclusions.txt")),
+        "CONFORMANCE_EXCLUSIONS": str(HERE / ("oss2_exclusions.txt" if exclude else "no_exclusions.txt")),
         "OSS_TEST_ENDPOINT": endpoint,
         "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
         "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
@@ -113,7 +113,7 @@ def main() -> int:
     subset = [
         line.strip() for line in (HERE / "oss2_tagging_subset.txt").read_text().splitlines() if line.strip()
     ]
-    server, endpoint = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
+    server, endpoint, _admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     failures, reports = [], []
     try:
         with tempfile.TemporaryDirectory() as scratch:

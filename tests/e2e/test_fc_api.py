@@ -132,6 +132,7 @@ def test_an_oss_trigger_created_through_the_api_tags_uploads(
     server, fc = api
     bucket = template_bucket
     c = client(server)
+    c.delete_trigger("oss-autotag", "tag-on-upload", "on-object-created")  # only the API's trigger fires
     c.create_trigger(
         "oss-autotag",
         "tag-on-upload",
@@ -218,3 +219,114 @@ def test_a_role_may_make_only_the_fc_calls_its_policy_grants(api: tuple[LocalFcA
     upload = as_role("oss-autotag")
     refused(lambda: upload.invoke_function("oss-autotag-expiry", "tag-expiry", payload=b"{}"))
     refused(lambda: upload.list_services())
+
+
+def test_list_calls_show_what_template_yml_declares_and_page(api: tuple[LocalFcApi, LocalFC]) -> None:
+    server, _ = api
+    c = client(server)
+    # a fresh local FC: nothing looked up first
+    services = [s["serviceName"] for s in c.list_services().data["services"]]
+    assert services == ["oss-autotag", "oss-autotag-expiry"]
+    functions = c.list_functions("oss-autotag").data
+    assert [f["functionName"] for f in functions["functions"]] == ["tag-on-upload"]
+    triggers = c.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]
+    assert [(t["triggerName"], t["triggerType"]) for t in triggers] == [("on-object-created", "oss")]
+    assert "oss:ObjectCreated:PutObject" in triggers[0]["triggerConfig"]["events"]
+    timers = c.list_triggers("oss-autotag-expiry", "tag-expiry").data["triggers"]
+    assert [t["triggerType"] for t in timers] == ["timer"]
+    config = c.get_function_async_invoke_config("oss-autotag", "LATEST", "tag-on-upload").data
+    assert config["maxAsyncRetryAttempts"] == 3
+    assert config["destinationConfig"]["onFailure"]["destination"].endswith("oss-autotag-dlq/messages")
+    for name in ("page-a", "page-b", "page-c"):
+        c.create_service(name)
+    first = c.list_services(prefix="page-", limit=2).data
+    assert [s["serviceName"] for s in first["services"]] == ["page-a", "page-b"]
+    rest = c.list_services(prefix="page-", limit=2, nextToken=first["nextToken"]).data
+    assert [s["serviceName"] for s in rest["services"]] == ["page-c"] and "nextToken" not in rest
+
+
+def test_log_tail_comes_back_base64_encoded(api: tuple[LocalFcApi, LocalFC], tmp_path: Path) -> None:
+    import base64
+    import logging
+
+    server, _ = api
+    c = client(server)
+    c.create_service("talker")
+    source = (
+        "import logging\n\ndef handler(event, context):\n    logging.getLogger().warning('said %s', event)\n"
+    )
+    c.create_function(
+        "talker", "speaker", "python3.10", "speaker.handler", codeDir=code_dir(tmp_path, source, "speaker")
+    )
+    logging.getLogger().setLevel(logging.INFO)
+    answer = c.invoke_function("talker", "speaker", payload=b"hi", headers={"x-fc-log-type": "Tail"})
+    tail = base64.b64decode(answer.headers["x-fc-log-result"]).decode()
+    assert "FC Invoke Start RequestId" in tail and "said b'hi'" in tail
+    plain = c.invoke_function("talker", "speaker", payload=b"hi")
+    assert "x-fc-log-result" not in plain.headers
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", "1starts-with-digit", "x" * 129])
+def test_names_that_are_not_fc_names_are_refused(
+    api: tuple[LocalFcApi, LocalFC], tmp_path: Path, name: str
+) -> None:
+    server, _ = api
+    c = client(server)
+    with pytest.raises(fc2.fc_exceptions.FcError) as caught:
+        c.create_service(name)
+    assert caught.value.status_code in (400, 404)
+    c.create_service("named")
+    with pytest.raises(fc2.fc_exceptions.FcError) as caught:
+        c.create_function("named", name, "python3.10", "m.handler", codeDir=code_dir(tmp_path, GREETER, "m"))
+    assert caught.value.status_code in (400, 404)
+    assert not any(p.name == "escape" for p in tmp_path.parents[1].iterdir())
+
+
+def test_a_zip_bomb_is_refused(oss: LocalOSS, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    fc = LocalFC(load_template(ROOT / "template.yml"), dead_letters=DeadLetterStore())
+    with fc, LocalFcApi(fc, max_code_unzipped_bytes=1024**2) as server:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bomb:
+            bomb.writestr("m.py", GREETER)
+            bomb.writestr("zeros.bin", b"\0" * (2 * 1024**2))  # 2 MiB that zip to 2 KB
+        zipped = tmp_path / "bomb.zip"
+        zipped.write_bytes(archive.getvalue())
+        c = client(server)
+        c.create_service("bombed")
+        with pytest.raises(fc2.fc_exceptions.FcError) as caught:
+            c.create_function("bombed", "m", "python3.10", "m.handler", codeZipFile=str(zipped))
+        assert caught.value.status_code == 400 and "unzips to" in str(caught.value)
+
+
+def test_a_replayed_invoke_with_another_payload_is_refused(api: tuple[LocalFcApi, LocalFC]) -> None:
+    import base64
+    import email.utils
+    import hashlib
+
+    import requests
+
+    server, fc = api
+    path = "/2016-08-15/services/oss-autotag/functions/tag-on-upload/invocations"
+    signed_body = b'{"events": []}'
+    headers = {
+        "date": email.utils.formatdate(usegmt=True),
+        "content-type": "application/octet-stream",
+        "content-md5": base64.b64encode(hashlib.md5(signed_body).digest()).decode(),
+        "x-fc-invocation-type": "Async",
+        "x-fc-security-token": STS.security_token or "",
+    }
+    signature = fc2.auth.Auth(STS.access_key_id, STS.access_key_secret, STS.security_token).sign_request(
+        "POST", path, headers
+    )
+    headers["authorization"] = signature
+    before = fc.invocations
+    forged = requests.post(
+        server.endpoint + path, data=b'{"events": [{"forged": 1}]}', headers=headers, timeout=10
+    )
+    assert forged.status_code == 400
+    assert fc.drain(10) and fc.invocations == before
+    genuine = requests.post(server.endpoint + path, data=signed_body, headers=headers, timeout=10)
+    assert genuine.status_code == 202

@@ -184,11 +184,14 @@ def test_delivery_to_an_http_endpoint_via_admin_api(
     answer = requests.post(
         f"{oss.endpoint}/_admin/subscriptions",
         json={"bucket": bucket.bucket_name, "events": ["oss:ObjectCreated:*"], "url": url},
+        headers={"Authorization": f"Bearer {oss.admin_token}"},
         timeout=10,
     )
     assert answer.status_code == 201
     bucket.put_object("k", b"x")
-    assert requests.post(f"{oss.endpoint}/_admin/drain", json={}, timeout=30).json() == {"drained": True}
+    token = {"Authorization": f"Bearer {oss.admin_token}"}
+    drained = requests.post(f"{oss.endpoint}/_admin/drain", json={}, headers=token, timeout=30)
+    assert drained.json() == {"drained": True}
     assert [json.loads(p)["events"][0]["oss"]["object"]["key"] for p in received] == ["k"]
 
 

@@ -67,10 +67,12 @@ def test_fault_rules_are_validated() -> None:
 
 def test_admin_api_sets_conditions_and_reports_stats(oss: LocalOSS, bucket: oss2.Bucket) -> None:
     admin = f"{oss.endpoint}/_admin"
-    requests.post(f"{admin}/stats/reset", timeout=10)
+    token = {"Authorization": f"Bearer {oss.admin_token}"}
+    requests.post(f"{admin}/stats/reset", headers=token, timeout=10)
     answer = requests.put(
         f"{admin}/conditions",
         json={"latency_ms": 1, "faults": [{"kind": "throttle", "rate": 1, "apis": ["PutObjectTagging"]}]},
+        headers=token,
         timeout=10,
     )
     assert answer.status_code == 200
@@ -78,9 +80,11 @@ def test_admin_api_sets_conditions_and_reports_stats(oss: LocalOSS, bucket: oss2
     bucket.put_object("k", b"x")
     with pytest.raises(oss2.exceptions.ServerError):
         bucket.put_object_tagging("k", oss2.models.Tagging(oss2.models.TaggingRule()))
-    stats = requests.get(f"{admin}/stats", timeout=10).json()
+    stats = requests.get(f"{admin}/stats", headers=token, timeout=10).json()
     assert stats["requests"] == {"PutObject": 1, "PutObjectTagging": 1}
     assert stats["injected"] == {"throttle": 1}
-    bad = requests.put(f"{admin}/conditions", json={"faults": [{"kind": "nope", "rate": 1}]}, timeout=10)
+    bad = requests.put(
+        f"{admin}/conditions", json={"faults": [{"kind": "nope", "rate": 1}]}, headers=token, timeout=10
+    )
     assert bad.status_code == 400 and "fault kind" in bad.json()["error"]
-    assert requests.get(f"{admin}/nothing-here", timeout=10).status_code == 404
+    assert requests.get(f"{admin}/nothing-here", headers=token, timeout=10).status_code == 404

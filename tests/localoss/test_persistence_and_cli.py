@@ -73,3 +73,28 @@ def test_cli_reports_a_busy_port() -> None:
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tag_writes_do_not_rewrite_object_bodies(tmp_path: Path) -> None:
+    import sqlite3
+
+    body = bytes(range(256)) * 32 * 1024  # 8 MiB
+    with LocalOSS(data_dir=tmp_path) as oss:
+        bucket = oss2.Bucket(make_auth("v1"), oss.endpoint, "bodies")
+        bucket.create_bucket()
+        bucket.put_object("big", body)
+        wal = tmp_path / "oss.sqlite3-wal"
+        with sqlite3.connect(tmp_path / "oss.sqlite3") as other:
+            other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert wal.stat().st_size == 0
+        for value in ("1", "2", "3"):
+            rule = oss2.models.TaggingRule()
+            rule.add("round", value)
+            bucket.put_object_tagging("big", oss2.models.Tagging(rule))
+        bucket.delete_object_tagging("big")
+        # what SQLite wrote for four tag changes: a few pages each, not the 8 MiB body each time
+        assert wal.stat().st_size < 1024**2
+    with LocalOSS(data_dir=tmp_path) as again:
+        bucket = oss2.Bucket(make_auth("v1"), again.endpoint, "bodies")
+        assert bucket.get_object("big").read() == body
+        assert tags_of(bucket, "big") == {}

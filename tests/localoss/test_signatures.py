@@ -111,10 +111,10 @@ def test_v1_clock_skew_within_15_minutes_is_accepted(bucket: oss2.Bucket) -> Non
     assert bucket.object_exists("k")
 
 
-def test_v4_request_from_another_day_is_refused(oss: LocalOSS) -> None:
+def test_v4_request_from_another_day_is_refused(oss: LocalOSS, bucket: oss2.Bucket) -> None:
     """A correctly signed V4 request (the reference vector below) replayed long after it was made."""
     response = requests.put(
-        f"{oss.endpoint}/my-bucket/incoming%2Fa%20b%2Bc.jpg?tagging=",
+        f"{oss.endpoint}/{bucket.bucket_name}/incoming%2Fa%20b%2Bc.jpg?tagging=",
         headers={
             "x-oss-date": "20251120T080000Z",
             "x-oss-content-sha256": "UNSIGNED-PAYLOAD",

@@ -40,9 +40,14 @@ log = logging.getLogger("localcloud.fc.api")
 MAX_SKEW_SECONDS = 15 * 60
 _ROUTE = re.compile(
     rf"^/{API_VERSION}/services(?:/(?P<service>[^/]+)"
-    r"(?:/functions(?:/(?P<function>[^/]+)(?:/(?P<leaf>code|invocations|async-invoke-config|triggers)"
+    r"(?P<functions>/functions(?:/(?P<function>[^/]+)(?:/(?P<leaf>code|invocations|async-invoke-config|triggers)"
     r"(?:/(?P<trigger>[^/]+))?)?)?)?)?/?$"
 )
+# FC's names: a letter or `_` first, then letters, digits, `_` and `-`; 1 to 128 characters.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+MAX_REQUEST_BYTES = 100 * 1024**2  # a base64 code zip of FC's 50 MB API upload limit, with room
+MAX_CODE_UNZIPPED_BYTES = 500 * 1024**2  # FC's limit on a code package once unzipped
+LOG_TAIL_BYTES = 4096  # x-fc-log-result carries the last 4 KB of the invocation's log
 
 
 class FcApiError(Exception):
@@ -82,39 +87,58 @@ class FcRegistry:
         self.triggers: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.async_configs: dict[tuple[str, str], dict[str, Any]] = {}
         self.lock = threading.RLock()
+        for spec in fc.template.functions.values():
+            self._adopt(spec)
 
-    def service(self, name: str) -> dict[str, Any]:
-        declared = [f for f in self.fc.template.functions.values() if f.service == name]
-        if name not in self.services and declared:
-            now = _now()  # a service the local FC runs from template.yml: visible as if deployed
-            self.services[name] = {
-                "serviceName": name,
+    def _adopt(self, spec: FunctionSpec) -> None:
+        """Show a function the local FC runs from template.yml as if it had been deployed: its service,
+        its attributes, its triggers and its async configuration."""
+        now = _now()
+        self.services.setdefault(
+            spec.service,
+            {
+                "serviceName": spec.service,
                 "serviceId": str(uuid.uuid4()),
-                "role": declared[0].role,
+                "role": spec.role,
                 "createdTime": now,
                 "lastModifiedTime": now,
-            }
+            },
+        )
+        key = (spec.service, spec.name)
+        self.functions[key] = {
+            "functionName": spec.name,
+            "functionId": str(uuid.uuid4()),
+            "handler": spec.handler,
+            "runtime": spec.runtime,
+            "timeout": spec.timeout,
+            "memorySize": spec.memory,
+            "initializer": spec.initializer,
+            "environmentVariables": spec.environment,
+            "codeChecksum": "",
+            "createdTime": now,
+            "lastModifiedTime": now,
+        }
+        self.triggers[key] = {t.name: _trigger_attributes(t, self.fc.region, now) for t in spec.triggers}
+        config: dict[str, Any] = {
+            "service": spec.service,
+            "function": spec.name,
+            "qualifier": "LATEST",
+            "maxAsyncRetryAttempts": spec.max_async_retries,
+            "maxAsyncEventAgeInSeconds": spec.max_async_event_age,
+            "createdTime": now,
+            "lastModifiedTime": now,
+        }
+        if spec.on_failure:
+            config["destinationConfig"] = {"onFailure": {"destination": spec.on_failure}}
+        self.async_configs[key] = config
+
+    def service(self, name: str) -> dict[str, Any]:
         if name not in self.services:
             raise FcApiError(404, "ServiceNotFound", f"service '{name}' does not exist")
         return self.services[name]
 
     def function(self, service: str, name: str) -> dict[str, Any]:
         self.service(service)
-        spec = self.fc.template.functions.get(name)
-        if (service, name) not in self.functions and spec is not None and spec.service == service:
-            self.functions[(service, name)] = {
-                "functionName": name,
-                "functionId": str(uuid.uuid4()),
-                "handler": spec.handler,
-                "runtime": spec.runtime,
-                "timeout": spec.timeout,
-                "memorySize": spec.memory,
-                "initializer": spec.initializer,
-                "environmentVariables": spec.environment,
-                "codeChecksum": "",
-                "createdTime": _now(),
-                "lastModifiedTime": _now(),
-            }
         if (service, name) not in self.functions:
             raise FcApiError(
                 404, "FunctionNotFound", f"function '{name}' does not exist in service '{service}'"
@@ -153,6 +177,59 @@ class FcRegistry:
                 role=role,
             )
         )
+
+
+def _trigger_attributes(trigger: TriggerSpec, region: str, now: str) -> dict[str, Any]:
+    """The trigger as FC's API describes one (the inverse of `_trigger_spec`)."""
+    common = {"triggerName": trigger.name, "createdTime": now, "lastModifiedTime": now}
+    if trigger.type == "OSS":
+        prefix, suffix = trigger.key_filter
+        return {
+            **common,
+            "triggerType": "oss",
+            "sourceArn": f"acs:oss:{region}:{ACCOUNT_ID}:{trigger.bucket}",
+            "triggerConfig": {
+                "events": trigger.events,
+                "filter": {"key": {"prefix": prefix, "suffix": suffix}},
+            },
+        }
+    return {
+        **common,
+        "triggerType": "timer",
+        "triggerConfig": {
+            "cronExpression": trigger.cron,
+            "payload": trigger.payload,
+            "enable": trigger.enabled,
+        },
+    }
+
+
+def _page(items: list[dict[str, Any]], name_field: str, queries: dict[str, str]) -> dict[str, Any]:
+    """One page of a List call: `prefix`, `startKey` and `nextToken` (names to start at), `limit`."""
+    prefix = queries.get("prefix", "")
+    start = max(queries.get("startKey", ""), queries.get("nextToken", ""))
+    limit_text = queries.get("limit", "100") or "100"
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 100:
+        raise FcApiError(400, "InvalidArgument", f"limit {limit_text!r} is not between 1 and 100")
+    chosen = sorted(
+        (i for i in items if i[name_field].startswith(prefix) and i[name_field] >= start),
+        key=lambda i: str(i[name_field]),
+    )
+    page: dict[str, Any] = {"items": chosen[: int(limit_text)]}
+    if len(chosen) > int(limit_text):
+        page["nextToken"] = chosen[int(limit_text)][name_field]
+    return page
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise FcApiError(
+            400,
+            "InvalidArgument",
+            f"{kind} name {name[:80]!r} is not an FC name: a letter or _ first, then letters, digits, "
+            "_ and -, at most 128 characters",
+        )
+    return name
 
 
 def _trigger_spec(attributes: dict[str, Any]) -> TriggerSpec:
@@ -214,17 +291,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        self._announced, self._body_read = 0, False
+        body = b""
         try:
+            length = self._body_length()
             split = urlsplit(self.path)
             path = unquote(split.path)
             queries = dict(parse_qsl(split.query, keep_blank_values=True))
-            credential = self._authenticate(path, queries)
-            try:
+            credential = self._authenticate(path, queries)  # the one point where the signature is verified
+            try:  # a role's credentials: the call must be one its policies allow, before the body is read
                 authorize(credential.role, self.command, path, self.server.api.region, ACCOUNT_ID)
             except FcAccessDenied as denied:
                 raise FcApiError(403, "AccessDenied", str(denied)) from None
+            body = self.rfile.read(length) if length else b""
+            self._body_read = True
+            _check_content_md5(self.headers.get("Content-MD5", ""), body)
             status, headers, payload = self.server.api.handle(self.command, path, queries, self.headers, body)
         except FcApiError as error:
             status, headers = error.status, {"Content-Type": "application/json"}
@@ -233,12 +314,34 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("local FC API failed on %s %s", self.command, self.path)
             status, headers = 500, {"Content-Type": "application/json"}
             payload = json.dumps({"ErrorCode": "InternalError", "ErrorMessage": repr(error)}).encode()
+        if self._unread():
+            self.close_connection = True  # refused before its body was read: the connection cannot go on
         self.send_response(status)
         for name, value in {"x-fc-request-id": request_id, **headers}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _body_length(self) -> int:
+        lengths = self.headers.get_all("Content-Length") or []
+        self._announced = 0
+        if self.headers.get("Transfer-Encoding") or len(lengths) > 1:
+            self.close_connection = True
+            raise FcApiError(400, "InvalidArgument", "chunked bodies and repeated Content-Length are refused")
+        text = lengths[0].strip() if lengths else "0"
+        if not (text.isascii() and text.isdigit()):
+            self.close_connection = True
+            raise FcApiError(400, "InvalidArgument", f"Content-Length {text!r} is not a number")
+        if int(text) > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            raise FcApiError(413, "EntityTooLarge", f"the body is {text} bytes; at most {MAX_REQUEST_BYTES}")
+        self._announced = int(text)
+        return self._announced
+
+    def _unread(self) -> bool:
+        """Whether the request announced a body this handler never read (it answered before)."""
+        return bool(getattr(self, "_announced", 0)) and not getattr(self, "_body_read", False)
 
     def _authenticate(self, path: str, queries: dict[str, str]) -> Credential:
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -284,9 +387,12 @@ class _Server(ThreadingHTTPServer):
 class FcApi:
     """The API's behaviour, apart from HTTP and signatures."""
 
-    def __init__(self, registry: FcRegistry, region: str) -> None:
+    def __init__(
+        self, registry: FcRegistry, region: str, max_code_unzipped_bytes: int = MAX_CODE_UNZIPPED_BYTES
+    ) -> None:
         self.registry = registry
         self.region = region
+        self.max_code_unzipped_bytes = max_code_unzipped_bytes
 
     def handle(
         self, method: str, path: str, queries: dict[str, str], headers: Any, body: bytes
@@ -300,7 +406,11 @@ class FcApi:
             match["leaf"],
             match["trigger"],
         )
-        service = service_part.split(".", 1)[0] if service_part else None
+        service = _check_name("service", service_part.split(".", 1)[0]) if service_part else None
+        if function is not None:
+            _check_name("function", function)
+        if trigger is not None:
+            _check_name("trigger", trigger)
         registry = self.registry
         if leaf == "invocations" and method == "POST":  # outside the lock: a function may call the API
             assert service and function
@@ -311,7 +421,13 @@ class FcApi:
                 if method == "POST":
                     return self._create_service(document)
                 if method == "GET":
-                    return _ok({"services": list(registry.services.values())})
+                    page = _page(list(registry.services.values()), "serviceName", queries)
+                    return _ok({"services": page.pop("items"), **page})
+            elif match["functions"] and function is None and method == "GET":
+                registry.service(service)
+                functions = [f for (s, _), f in registry.functions.items() if s == service]
+                page = _page(functions, "functionName", queries)
+                return _ok({"functions": page.pop("items"), **page})
             elif function is None:
                 return self._service(method, service, document)
             elif leaf is None:
@@ -322,7 +438,7 @@ class FcApi:
             elif leaf == "async-invoke-config":
                 return self._async_config(method, service, function, document)
             elif leaf == "triggers":
-                return self._trigger(method, service, function, trigger, document)
+                return self._trigger(method, service, function, trigger, document, queries)
         raise FcApiError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
 
     @staticmethod
@@ -336,7 +452,7 @@ class FcApi:
         return document
 
     def _create_service(self, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        name = _required(document, "serviceName")
+        name = _check_name("service", _required(document, "serviceName"))
         try:
             exists = bool(self.registry.service(name))
         except FcApiError:
@@ -365,7 +481,7 @@ class FcApi:
         raise FcApiError(405, "MethodNotAllowed", f"{method} on a service")
 
     def _create_function(self, service: str, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        name = _required(document, "functionName")
+        name = _check_name("function", _required(document, "functionName"))
         try:
             exists = bool(self.registry.function(service, name))
         except FcApiError:
@@ -394,9 +510,15 @@ class FcApi:
         if code is not None:
             try:
                 data = base64.b64decode(code, validate=True)
-                zipfile.ZipFile(io.BytesIO(data)).testzip()
+                unzipped = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
             except (ValueError, zipfile.BadZipFile) as exc:
                 raise FcApiError(400, "InvalidArgument", f"code.zipFile is not a base64 zip: {exc}") from exc
+            if unzipped > self.max_code_unzipped_bytes:
+                raise FcApiError(
+                    400,
+                    "CodeTooLarge",
+                    f"code.zipFile unzips to {unzipped} bytes; at most {self.max_code_unzipped_bytes}",
+                )
             self.registry.code[(service, name)] = data
             attributes.update(codeChecksum=str(crc64(data)), codeSize=len(data))
         if (service, name) not in self.registry.code:
@@ -448,15 +570,22 @@ class FcApi:
         raise FcApiError(405, "MethodNotAllowed", f"{method} on an async invoke config")
 
     def _trigger(
-        self, method: str, service: str, function: str, name: str | None, document: dict[str, Any]
+        self,
+        method: str,
+        service: str,
+        function: str,
+        name: str | None,
+        document: dict[str, Any],
+        queries: dict[str, str],
     ) -> tuple[int, dict[str, str], bytes]:
         self.registry.function(service, function)
         triggers = self.registry.triggers.setdefault((service, function), {})
         if name is None:
             if method == "GET":
-                return _ok({"triggers": list(triggers.values())})
+                page = _page(list(triggers.values()), "triggerName", queries)
+                return _ok({"triggers": page.pop("items"), **page})
             if method == "POST":
-                trigger_name = _required(document, "triggerName")
+                trigger_name = _check_name("trigger", _required(document, "triggerName"))
                 if trigger_name in triggers:
                     raise FcApiError(409, "TriggerAlreadyExists", f"trigger '{trigger_name}' already exists")
                 kind = _required(document, "triggerType")
@@ -495,15 +624,54 @@ class FcApi:
         if (headers.get("x-fc-invocation-type") or "Sync").lower() == "async":
             request_id = fc.invoke_async(function, body)
             return 202, {"x-fc-request-id": request_id}, b""
-        result = fc.invoke(function, body)
+        tail = (headers.get("x-fc-log-type") or "None").lower() == "tail"
+        request_id = str(uuid.uuid4())
+        with _ThreadLog() as captured:
+            result = fc.invoke(function, body, request_id)
+        extra = {"x-fc-log-result": _log_tail(request_id, captured.lines)} if tail else {}
         if result.ok:
-            return 200, {"Content-Type": "application/octet-stream"}, (result.payload or "").encode()
+            return 200, {"Content-Type": "application/octet-stream", **extra}, (result.payload or "").encode()
         error = {"errorMessage": result.error_message, "errorType": result.error_message.split(":", 1)[0]}
         return (
             200,
-            {"x-fc-error-type": result.error_type, "Content-Type": "application/json"},
+            {"x-fc-error-type": result.error_type, "Content-Type": "application/json", **extra},
             json.dumps(error).encode(),
         )
+
+
+class _ThreadLog(logging.Handler):
+    """Log records emitted on this thread while installed (a synchronous invocation runs on it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(self.format(record))
+
+    def __enter__(self) -> _ThreadLog:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+
+def _log_tail(request_id: str, lines: list[str]) -> str:
+    """What FC puts in x-fc-log-result: the invocation's log, its last 4 KB, base64-encoded."""
+    text = "\n".join(
+        [f"FC Invoke Start RequestId: {request_id}", *lines, f"FC Invoke End RequestId: {request_id}"]
+    )
+    return base64.b64encode(text.encode()[-LOG_TAIL_BYTES:]).decode()
+
+
+def _check_content_md5(sent: str, body: bytes) -> None:
+    """A signed Content-MD5 binds the body: a replay with another body is refused, as FC does."""
+    if sent and base64.b64encode(hashlib.md5(body).digest()).decode() != sent.strip():
+        raise FcApiError(400, "InvalidArgument", "the Content-MD5 header does not match the request body")
 
 
 def _required(document: dict[str, Any], name: str) -> str:
@@ -527,11 +695,12 @@ class LocalFcApi:
         port: int = 0,
         credentials: Iterable[Credential] = DEFAULT_CREDENTIALS,
         region: str = "cn-hangzhou",
+        max_code_unzipped_bytes: int = MAX_CODE_UNZIPPED_BYTES,
     ) -> None:
         self._code_root = tempfile.TemporaryDirectory(prefix="local-fc-code-")
         self.registry = FcRegistry(fc, Path(self._code_root.name))
         self._http = _Server((host, port), _Handler)
-        self._http.api = FcApi(self.registry, region)
+        self._http.api = FcApi(self.registry, region, max_code_unzipped_bytes)
         self._http.credentials = {c.access_key_id: c for c in [*credentials, *fc.role_credentials()]}
         self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]
         self._thread: threading.Thread | None = None

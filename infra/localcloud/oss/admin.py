@@ -1,6 +1,7 @@
 """The admin API under `/_admin/` (a path no bucket can have: bucket names cannot contain `_`):
 request counters, injected latency and faults, and event subscriptions, for tests and benchmarks that
-drive a server in another process."""
+drive a server in another process. Every request must carry `Authorization: Bearer <token>`, the token the
+server prints when it starts (`LocalOSS.admin_token` from Python), unless it was started without one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from .server import LocalOSS
 
 PREFIX = "/_admin/"
+MAX_BODY_BYTES = 64 * 1024
 
 
 def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any]:

@@ -16,10 +16,11 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from ..ram import Role
-from .errors import OssError
+from .errors import OssError, is_decimal
 from .request import OssRequest
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
+MAX_V4_PRESIGN_SECONDS = 7 * 24 * 3600  # OSS refuses V4 presigned URLs valid longer (EC 0002-00000232)
 
 # Query parameters that V1 signs (oss2's ProviderAuth._subresource_key_set, which mirrors the service).
 V1_SUBRESOURCES = frozenset(
@@ -251,7 +252,7 @@ def _verify_v1_header(req: OssRequest, credentials: dict[str, Credential], now: 
 def _verify_v1_presigned(req: OssRequest, credentials: dict[str, Credential], now: float) -> Credential:
     credential = _lookup(credentials, req.query["OSSAccessKeyId"])
     expires = req.query.get("Expires", "")
-    if not expires.isdigit():
+    if not is_decimal(expires):
         raise _access_denied(f"Expires {expires!r} is not a number of seconds since the epoch.")
     if int(expires) < now:
         raise _access_denied("Request has expired.")
@@ -375,8 +376,17 @@ def _verify_v4_presigned(
     credential, scope = _split_v4_credential(req.query.get("x-oss-credential", ""), credentials, region)
     date_time = req.query.get("x-oss-date", "")
     expires = req.query.get("x-oss-expires", "")
-    if not expires.isdigit():
+    if not is_decimal(expires):
         raise _access_denied(f"x-oss-expires {expires!r} is not a number of seconds.")
+    if not 1 <= int(expires) <= MAX_V4_PRESIGN_SECONDS:
+        raise OssError(
+            400,
+            "InvalidArgument",
+            f"x-oss-expires {expires} is outside 1 to {MAX_V4_PRESIGN_SECONDS} seconds (7 days).",
+            ec="0002-00000232",
+            ArgumentName="x-oss-expires",
+            ArgumentValue=expires,
+        )
     if _parse_v4_time(date_time).timestamp() + int(expires) < now:
         raise _access_denied("Request has expired.")
     _check_token(credential, req.query.get("x-oss-security-token") or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterable
 
@@ -13,6 +14,11 @@ _crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFF
 
 def crc64(data: bytes) -> int:
     return int(_crc64(data))
+
+
+def content_md5(md5_etag: str) -> str:
+    """The `Content-MD5` form (base64 of the digest) of a simple object's or a part's ETag."""
+    return base64.b64encode(bytes.fromhex(md5_etag)).decode()
 
 
 def md5_etag(data: bytes) -> str:

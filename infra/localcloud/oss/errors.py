@@ -72,3 +72,8 @@ def invalid_tag(message: str, ec: str) -> OssError:
 
 def not_implemented(what: str) -> OssError:
     return OssError(501, "NotImplemented", f"{what} is not implemented by the local OSS.")
+
+
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts `²` and other digits `int()` refuses."""
+    return text.isascii() and text.isdigit()

@@ -1,8 +1,12 @@
 """Durable state for `--data-dir`: every change is written through to SQLite before the request answers,
-so a restarted server (or a killed one) comes back with the same buckets, objects, versions and uploads."""
+so a restarted server (or a killed one) comes back with the same buckets, objects, versions and uploads.
+
+Object bodies live in their own table, written only when a version's body changes: a tag write or a
+delete marker rewrites a key's small metadata row, never its bodies."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sqlite3
 import threading
@@ -50,7 +54,16 @@ CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, meta BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (bucket TEXT, key TEXT, versions BLOB NOT NULL, PRIMARY KEY (bucket, key));
 CREATE TABLE IF NOT EXISTS uploads (bucket TEXT, upload_id TEXT, upload BLOB NOT NULL,
                                     PRIMARY KEY (bucket, upload_id));
+CREATE TABLE IF NOT EXISTS bodies (bucket TEXT, key TEXT, version TEXT, data BLOB NOT NULL,
+                                   PRIMARY KEY (bucket, key, version));
 """
+
+# What identifies a version's body without reading it: an append changes all three, a rewrite the etag.
+BodyMark = tuple[str, int, int]
+
+
+def _mark(version: ObjectVersion) -> BodyMark:
+    return (version.etag, version.crc64, version.size)
 
 
 class SqliteDirectory:
@@ -62,6 +75,7 @@ class SqliteDirectory:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._bodies: dict[tuple[str, str], dict[str, BodyMark]] = {}  # what the bodies table holds
 
     def _write(self, sql: str, *args: object) -> None:
         with self._lock:
@@ -76,6 +90,13 @@ class SqliteDirectory:
         for bucket_name, key, versions in self._db.execute("SELECT bucket, key, versions FROM objects"):
             if bucket_name in buckets:
                 buckets[bucket_name].objects[key] = pickle.loads(versions)
+        for bucket_name, key, version_id, data in self._db.execute(
+            "SELECT bucket, key, version, data FROM bodies"
+        ):
+            for version in buckets[bucket_name].objects.get(key, []) if bucket_name in buckets else []:
+                if version.version_id == version_id:
+                    version.data = data
+                    self._bodies.setdefault((bucket_name, key), {})[version_id] = _mark(version)
         for bucket_name, upload_id, upload in self._db.execute(
             "SELECT bucket, upload_id, upload FROM uploads"
         ):
@@ -91,12 +112,27 @@ class SqliteDirectory:
         self._write("DELETE FROM buckets WHERE name = ?", name)
 
     def save_key(self, bucket: str, key: str, versions: list[ObjectVersion]) -> None:
-        if versions:
+        stored = self._bodies.setdefault((bucket, key), {})
+        current = {v.version_id: v for v in versions if not v.is_delete_marker}
+        for version_id in [v for v in stored if v not in current]:
             self._write(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", bucket, key, pickle.dumps(versions)
+                "DELETE FROM bodies WHERE bucket = ? AND key = ? AND version = ?", bucket, key, version_id
+            )
+            del stored[version_id]
+        for version_id, version in current.items():
+            if stored.get(version_id) != _mark(version):
+                self._write(
+                    "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?, ?)", bucket, key, version_id, version.data
+                )
+                stored[version_id] = _mark(version)
+        if versions:
+            metadata = [dataclasses.replace(v, data=b"") for v in versions]
+            self._write(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", bucket, key, pickle.dumps(metadata)
             )
         else:
             self._write("DELETE FROM objects WHERE bucket = ? AND key = ?", bucket, key)
+            self._bodies.pop((bucket, key), None)
 
     def save_upload(self, bucket: str, upload: MultipartUpload) -> None:
         self._write(

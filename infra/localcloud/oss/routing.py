@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .api import buckets, multipart, object_tagging, objects, post_object
 from .api.common import OssResponse, ServerContext
+from .auth import V1_SUBRESOURCES
 from .errors import OssError, not_implemented
 from .request import OssRequest
 
@@ -14,6 +15,9 @@ Operation = Callable[[ServerContext, OssRequest], OssResponse]
 
 # Operations that carry their credentials in the body (a signed form policy), not in headers or the URL.
 SELF_AUTHENTICATED = frozenset({"PostObject"})
+# Operations whose credentials OSS checks before it looks the bucket up (it may not exist yet); for every
+# other one a missing bucket is 404 NoSuchBucket whoever asks.
+CREDENTIALS_FIRST = frozenset({"PutBucket", "PutBucketAcl"})
 
 
 def _bucket_route(req: OssRequest) -> tuple[str, Operation]:
@@ -45,9 +49,9 @@ def _bucket_route(req: OssRequest) -> tuple[str, Operation]:
                 return api, operation
         if q.get("list-type") == "2":
             return "ListObjectsV2", buckets.list_objects_v2
-        if not set(q) - {"prefix", "marker", "delimiter", "max-keys", "encoding-type"} - _SIGNING_PARAMS:
+        if not _other_subresources(q):  # OSS ignores parameters it does not know
             return "ListObjects", buckets.list_objects
-    raise not_implemented(f"{m} on a bucket with ?{'&'.join(sorted(q))}")
+    return _unsupported(f"{m} on a bucket with ?{'&'.join(sorted(q))}")
 
 
 def _object_route(req: OssRequest) -> tuple[str, Operation]:
@@ -91,7 +95,7 @@ def _object_route(req: OssRequest) -> tuple[str, Operation]:
             return "InitiateMultipartUpload", multipart.initiate
         if "uploadId" in q:
             return "CompleteMultipartUpload", multipart.complete
-    raise not_implemented(f"{m} on an object with ?{'&'.join(sorted(q))}")
+    return _unsupported(f"{m} on an object with ?{'&'.join(sorted(q))}")
 
 
 # Parameters of presigned URLs, which say nothing about the operation.
@@ -110,10 +114,35 @@ _SIGNING_PARAMS = {
 }
 
 
+def _unsupported(what: str) -> tuple[str, Operation]:
+    """An API the local OSS leaves out: answered 501 once the request is authenticated, as OSS checks
+    the bucket and the credentials before the operation."""
+
+    def refuse(_ctx: ServerContext, _req: OssRequest) -> OssResponse:
+        raise not_implemented(what)
+
+    return "NotImplemented", refuse
+
+
+def _other_subresources(query: dict[str, str]) -> set[str]:
+    """Sub-resources in `query` that name an API other than a plain listing (`?stat`, `?regions`, ...)."""
+    return (set(query) & (V1_SUBRESOURCES | _SERVICE_SUBRESOURCES)) - _SIGNING_PARAMS
+
+
+# Service-level sub-resources of APIs the local OSS leaves out (DescribeRegions, ListUserDataRedundancy...).
+_SERVICE_SUBRESOURCES = frozenset(
+    {"regions", "regionList", "resourcePool", "accessPoint", "userDataRedundancyTransition"}
+)
+
+
 def route(req: OssRequest) -> tuple[str, Operation]:
     if not req.bucket:
-        if req.method == "GET":
+        if req.method == "GET" and not _other_subresources(req.query):
             return "ListBuckets", buckets.list_buckets
+        if req.method == "GET":
+            return _unsupported(
+                f"GET on the service with ?{'&'.join(sorted(_other_subresources(req.query)))}"
+            )
         raise OssError(405, "MethodNotAllowed", f"{req.method} is not allowed on the service.")
     if not req.key:
         return _bucket_route(req)

@@ -1,13 +1,22 @@
 """The local OSS HTTP server: real sockets, path-style addressing, OSS's wire format.
 
 `LocalOSS` runs in a background thread for tests (`with LocalOSS() as oss: ...`) or in the foreground
-for `autotag local oss`."""
+for `autotag local oss`.
+
+It holds its ground against careless or hostile local clients: request bodies are read only once the
+request is authenticated and only up to the size OSS allows for the API; framing that could smuggle a
+second request is refused; connections are bounded, and idle connections and request heads that do not
+complete in time are closed by a watchdog; the admin API needs a token."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
+import hmac
 import json
 import logging
+import re
 import secrets
 import socket
 import struct
@@ -18,15 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from . import admin
-from .api.common import OssResponse, ServerContext
+from .api.common import OssResponse, ServerContext, check_content_md5
 from .auth import DEFAULT_CREDENTIALS, Credential, authenticate
 from .authorization import access_for, authorize
-from .errors import OssError
+from .errors import OssError, is_decimal
 from .events import EventTarget, Notifier, Subscription
 from .faults import Conditions
+from .limits import (
+    DRAIN_BYTES,
+    IDLE_TIMEOUT_SECONDS,
+    IO_TIMEOUT_SECONDS,
+    MAX_CONNECTIONS,
+    body_limit,
+)
 from .persistence import SqliteDirectory
 from .request import OssRequest, split_target
-from .routing import SELF_AUTHENTICATED, route
+from .routing import CREDENTIALS_FIRST, SELF_AUTHENTICATED, route
 from .store import Store
 from .xmlout import Doc
 
@@ -58,12 +74,29 @@ def _error_response(error: OssError, method: str, request_id: str, host: str) ->
     return OssResponse(error.status, headers, body)
 
 
+_UNSAFE_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def _too_large(size: int, limit: int) -> OssError:
+    return OssError(
+        400,
+        "EntityTooLarge",
+        f"The request body is {size} bytes; this API takes at most {limit}.",
+        MaxSizeAllowed=str(limit),
+        ProposedSize=str(size),
+    )
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the
     # client's delayed ACK (~40 ms) whenever a response follows a pause, such as injected latency.
     disable_nagle_algorithm = True
     server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.oss.io_timeout)  # a read stalled this long ends it
 
     def version_string(self) -> str:
         return "AliyunOSS"
@@ -76,19 +109,67 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def handle_one_request(self) -> None:
+        self.server.watchdog.expect_head(self)  # the next request's head must arrive in time
+        super().handle_one_request()
+
+    def _body_length(self) -> int | None:
+        """The announced body length (None: chunked), refusing framing two parsers could read apart."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        if len(lengths) > 1 or (lengths and encodings) or len(encodings) > 1:
+            self.close_connection = True
+            raise OssError(
+                400, "InvalidRequest", "The request has more than one Content-Length or Transfer-Encoding."
+            )
+        if encodings:
+            if encodings[0].strip().lower() != "chunked":
+                self.close_connection = True
+                raise OssError(400, "InvalidRequest", f"Transfer-Encoding {encodings[0]!r} is not chunked.")
+            return None
+        if lengths and not is_decimal(lengths[0].strip()):
+            self.close_connection = True
+            raise OssError(400, "InvalidRequest", f"Content-Length {lengths[0]!r} is not a number.")
+        return int(lengths[0]) if lengths else 0
+
+    def _read_body(self, length: int | None, limit: int) -> bytes:
+        if length is None:
+            return self._read_chunked(limit)
+        if length > limit:
+            raise _too_large(length, limit)
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            self.close_connection = True
+            raise OssError(400, "IncompleteBody", "The request body ended before its Content-Length.")
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_text = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text or b"0", 16)
+            except ValueError as exc:
+                self.close_connection = True
+                raise OssError(400, "InvalidRequest", "A chunk size is not hexadecimal.") from exc
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > limit:
+                self.close_connection = True
+                raise _too_large(total, limit)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _skip_body(self, length: int | None) -> None:
+        """After answering without the body: drop a small one to keep the connection, else hang up."""
+        if length is not None and length <= DRAIN_BYTES:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
 
     def _reset_connection(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -96,25 +177,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _handle(self) -> None:
+        self.server.watchdog.busy(self)
         oss = self.server.oss
         request_id = secrets.token_hex(12).upper()
         host = self.headers.get("Host", f"{oss.host}:{oss.port}")
-        if self.command in ("GET", "HEAD"):
-            # OSS ignores a body on reads (some clients send Content-Length with none); not reading it
-            # means this connection cannot be reused.
-            body = b""
-            if self.headers.get("Content-Length", "0") not in ("", "0") or self.headers.get(
-                "Transfer-Encoding"
-            ):
-                self.close_connection = True
-        else:
-            body = self._read_body()
         if self.path.startswith(admin.PREFIX):
-            status, answer = admin.handle(oss, self.command, self.path.split("?", 1)[0], body)
-            payload = json.dumps(answer).encode() if answer is not None else b""
-            self._write(OssResponse(status, {"Content-Type": "application/json"}, payload), request_id)
+            self._handle_admin(request_id)
             return
+        length: int | None = 0
+        body_read = False
         try:
+            length = self._body_length()
+            if self.command in ("GET", "HEAD"):
+                # OSS ignores a body on reads. Some clients announce one and send none, so it is never
+                # waited for; when one is announced, the connection ends with this answer.
+                body_read = True
+                if length != 0:
+                    self.close_connection = True
             bucket, key, query = split_target(self.path)
             req = OssRequest(
                 method=self.command,
@@ -122,7 +201,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 key=key,
                 query=query,
                 headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
                 host=host,
                 client_ip=self.client_address[0],
                 request_id=request_id,
@@ -139,13 +217,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise OssError(500, "InternalError", "We encountered an internal error. Please try again.")
             if fault == "throttle":
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
-            if req.api not in SELF_AUTHENTICATED:
+            if req.bucket and req.api not in CREDENTIALS_FIRST:
+                oss.store.bucket(req.bucket)  # OSS answers NoSuchBucket before it looks at the credentials
+            limit = body_limit(req.api)
+            if length is not None and length > limit:
+                raise _too_large(length, limit)
+            if req.api in SELF_AUTHENTICATED:  # its credentials are in the body
+                req.body, body_read = self._read_body(length, limit), True
+            else:
                 credential = authenticate(req, oss.credentials, region=oss.region)
+                # RAM: what a role's credentials may do is decided before the body is read
                 req.access = access_for(req, credential, region=oss.region, account_id=oss.owner_id)
                 authorize(req)
+            if not body_read and self.command not in ("GET", "HEAD"):
+                req.body, body_read = self._read_body(length, limit), True
+            check_content_md5(req, req.body)  # a signed Content-MD5 binds the body, whatever the API
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+            return
         except Exception:  # a bug here must still answer like a server, and say so in the log
             log.exception("local OSS failed on %s %s", self.command, self.path)
             response = _error_response(
@@ -154,12 +246,37 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 request_id,
                 host,
             )
+        if not body_read and not self.close_connection:
+            self._skip_body(length)
         self._write(response, request_id)
+
+    def _handle_admin(self, request_id: str) -> None:
+        oss = self.server.oss
+        scheme, _, presented = self.headers.get("Authorization", "").partition(" ")
+        if oss.admin_token is not None and not (
+            scheme == "Bearer" and hmac.compare_digest(presented.strip().encode(), oss.admin_token.encode())
+        ):
+            status, answer = 401, {"error": "the admin API needs Authorization: Bearer <admin token>"}
+            self.close_connection = True  # its body, if any, stays unread
+        else:
+            try:
+                length = self._body_length()
+                body = self._read_body(length, admin.MAX_BODY_BYTES)
+            except OssError as error:
+                self.close_connection = True
+                status, answer = error.status, {"error": error.message}
+            else:
+                status, answer = admin.handle(oss, self.command, self.path.split("?", 1)[0], body)
+        payload = json.dumps(answer).encode() if answer is not None else b""
+        self._write(OssResponse(status, {"Content-Type": "application/json"}, payload), request_id)
 
     def _write(self, response: OssResponse, request_id: str) -> None:
         self.send_response(response.status)
         headers = {"x-oss-request-id": request_id, **response.headers}
         for name, value in headers.items():
+            if _UNSAFE_HEADER_VALUE.search(value):  # never let a value end the header block early
+                log.error("local OSS dropped header %s: its value has a line break or NUL", name)
+                continue
             if value != "":
                 self.send_header(name, value)
         if response.status not in (204, 304) and "Content-Length" not in response.headers:
@@ -169,10 +286,102 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
 
+class _Watchdog:
+    """Closes connections whose request head is overdue: idle keep-alive connections, and heads that
+    trickle in (each read quick, the whole never complete). One thread for every connection."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._deadlines: dict[BaseHTTPRequestHandler, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="local-oss-watchdog")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def expect_head(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self._deadlines[handler] = time.monotonic() + self.timeout
+
+    def busy(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self._deadlines.pop(handler, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(0.25, self.timeout / 4)):
+            now = time.monotonic()
+            with self._lock:
+                overdue = [h for h, deadline in self._deadlines.items() if deadline < now]
+                for handler in overdue:
+                    del self._deadlines[handler]
+                    with contextlib.suppress(OSError):
+                        handler.connection.shutdown(socket.SHUT_RDWR)  # unblocks the handler's read
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
     oss: LocalOSS
+    watchdog: _Watchdog
+    max_connections: int
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._open = 0
+        self._open_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.05)  # out of descriptors: back off instead of spinning on accept()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            admitted = self._open < self.max_connections
+            if admitted:
+                self._open += 1
+        if not admitted:
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._open_lock:
+            self._open -= 1
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code><Message>'
+            b"The local OSS serves at most %d connections at once; try again later.</Message></Error>"
+            % self.max_connections
+        )
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            request.settimeout(1)
+            request.sendall(head.encode() + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients that hang up (timeouts, injected resets) are routine here, not server failures.
@@ -191,7 +400,15 @@ class LocalOSS:
         region: str = "cn-hangzhou",
         owner_id: str = DEFAULT_OWNER_ID,
         event_workers: int = 4,
+        admin_token: str | None = "",
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        io_timeout: float = IO_TIMEOUT_SECONDS,
     ) -> None:
+        """`admin_token`: what `/_admin/` requests must present as `Authorization: Bearer ...`; "" (the
+        default) makes a random one, None serves the admin API to anyone (an explicit choice)."""
+        self.admin_token = secrets.token_urlsafe(24) if admin_token == "" else admin_token
+        self.io_timeout = io_timeout
         self.credentials = {c.access_key_id: c for c in credentials}
         self.region = region
         self.owner_id = owner_id
@@ -201,6 +418,9 @@ class LocalOSS:
         self.context = ServerContext(self.store, self.notifier, owner_id, self.credentials)
         self._http = _HttpServer((host, port), _RequestHandler)
         self._http.oss = self
+        self._http.max_connections = max_connections
+        self._http.watchdog = _Watchdog(idle_timeout)
+        self._http.watchdog.start()
         self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]
         self._thread: threading.Thread | None = None
 
@@ -234,6 +454,7 @@ class LocalOSS:
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+        self._http.watchdog.stop()
         self.notifier.close()
 
     def __enter__(self) -> LocalOSS:

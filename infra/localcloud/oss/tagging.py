@@ -4,9 +4,9 @@ characters, letters (any script), digits, space and `+ - = . _ : /` only."""
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from urllib.parse import unquote
 
+from . import xmlin
 from .errors import OssError, invalid_tag, malformed_xml
 
 MAX_TAGS = 10
@@ -62,10 +62,7 @@ def parse_header(header: str) -> dict[str, str]:
 
 def parse_xml(body: bytes) -> dict[str, str]:
     """Parse a PutObjectTagging body `<Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging>`."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise malformed_xml(f"The tagging XML is not well-formed: {exc}.") from exc
+    root, placeholders = xmlin.parse(body, "Tagging")
     if root.tag != "Tagging":
         raise malformed_xml(f"The root element is <{root.tag}>, not <Tagging>.")
     pairs = []
@@ -75,5 +72,5 @@ def parse_xml(body: bytes) -> dict[str, str]:
             raise OssError(
                 400, "MalformedXML", "Every <Tag> needs a <Key> and a <Value>.", ec="0010-00000107"
             )
-        pairs.append((key.text or "", value.text or ""))
+        pairs.append((xmlin.text(key, placeholders), xmlin.text(value, placeholders)))
     return validate(pairs)

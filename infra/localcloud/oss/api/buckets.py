@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
-from ..errors import OssError, invalid_argument, malformed_xml
+from .. import xmlin
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml
 from ..listing import Page, page
 from ..model import Bucket, ObjectVersion
 from ..request import OssRequest
@@ -20,7 +20,7 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 def _max_keys(req: OssRequest, default: int = 100) -> int:
     text = req.query.get("max-keys", str(default)) or str(default)
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not is_decimal(text) or not 1 <= int(text) <= 1000:
         raise invalid_argument(f"max-keys {text!r} is not between 1 and 1000.", "max-keys", text)
     return int(text)
 
@@ -125,10 +125,8 @@ def get_bucket_location(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def put_bucket_versioning(ctx: ServerContext, req: OssRequest) -> OssResponse:
     ctx.store.bucket(req.bucket)
-    try:
-        status = (ET.fromstring(req.body).findtext("Status") or "").strip()
-    except ET.ParseError as exc:
-        raise malformed_xml(f"The VersioningConfiguration is not well-formed: {exc}.") from exc
+    root, _ = xmlin.parse(req.body, "VersioningConfiguration")
+    status = (root.findtext("Status") or "").strip()
     if status not in ("Enabled", "Suspended"):
         raise malformed_xml(f"Versioning Status {status!r} is not Enabled or Suspended.")
     ctx.store.set_versioning(req.bucket, status)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import mimetypes
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from ..auth import Credential
+from ..checksums import content_md5, md5_etag
 from ..errors import OssError, invalid_argument
 from ..events import Notifier, ObjectEvent
 from ..model import NULL_VERSION, Bucket, ObjectVersion
@@ -40,6 +39,20 @@ class ServerContext:
     credentials: dict[str, Credential]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_value(name: str, value: str) -> str:
+    """`value` if it can be sent as a response header; a line break in it would inject headers."""
+    if _CONTROL.search(value):
+        raise invalid_argument(
+            f"{name} has a control character (such as a line break), which a header cannot carry.",
+            name,
+            value[:100].encode("unicode_escape").decode(),
+        )
+    return value
+
+
 def check_key(key: str) -> None:
     size = len(key.encode("utf-8"))
     if not key or size > MAX_KEY_BYTES:
@@ -66,12 +79,14 @@ def reject_encryption(req: OssRequest) -> None:
 
 def check_content_md5(req: OssRequest, body: bytes) -> None:
     sent = req.header("content-md5")
-    if sent and base64.b64encode(hashlib.md5(body).digest()).decode() != sent:
+    if sent and content_md5(md5_etag(body)) != sent:
         raise OssError(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
 
 
 def content_type(req: OssRequest, key: str) -> str:
-    return req.header("content-type") or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    """The type sent, else application/octet-stream: OSS guesses nothing from the key (SDKs may, before
+    they send)."""
+    return req.header("content-type") or "application/octet-stream"
 
 
 def system_meta(req: OssRequest) -> dict[str, str]:

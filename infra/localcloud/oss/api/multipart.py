@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 import time
-import xml.etree.ElementTree as ET
 
-from .. import tagging
-from ..checksums import crc64, md5_etag, multipart_etag
-from ..errors import OssError, invalid_argument, malformed_xml, no_such_upload
+from .. import tagging, xmlin
+from ..checksums import content_md5, crc64, md5_etag, multipart_etag
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml, no_such_upload
 from ..model import Bucket, MultipartUpload, ObjectVersion, Part
 from ..request import OssRequest
 from ..xmlout import Doc, iso8601, url_encode
@@ -75,7 +74,7 @@ def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def _part_number(req: OssRequest) -> int:
     text = req.query.get("partNumber", "")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+    if not is_decimal(text) or not 1 <= int(text) <= MAX_PART_NUMBER:
         raise invalid_argument(
             f"partNumber {text!r} is not between 1 and {MAX_PART_NUMBER}.", "partNumber", text
         )
@@ -97,7 +96,13 @@ def _store_part(ctx: ServerContext, req: OssRequest, data: bytes, event_name: st
 def upload_part(ctx: ServerContext, req: OssRequest) -> OssResponse:
     check_content_md5(req, req.body)
     part = _store_part(ctx, req, req.body, "ObjectCreated:UploadPart")
-    return OssResponse(headers={"ETag": f'"{part.etag}"', "x-oss-hash-crc64ecma": str(part.crc64)})
+    return OssResponse(
+        headers={
+            "ETag": f'"{part.etag}"',
+            "Content-MD5": content_md5(part.etag),
+            "x-oss-hash-crc64ecma": str(part.crc64),
+        }
+    )
 
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
@@ -137,15 +142,12 @@ def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
                 "With x-oss-complete-all: yes the body must be empty.", "x-oss-complete-all"
             )
         return [upload.parts[n] for n in sorted(upload.parts)]
-    try:
-        root = ET.fromstring(req.body)
-    except ET.ParseError as exc:
-        raise malformed_xml(f"The CompleteMultipartUpload body is not well-formed: {exc}.") from exc
+    root, _ = xmlin.parse(req.body, "CompleteMultipartUpload")
     parts: list[Part] = []
     for element in root.iterfind("Part"):
         number_text = (element.findtext("PartNumber") or "").strip()
         etag = (element.findtext("ETag") or "").strip().strip('"')
-        part = upload.parts.get(int(number_text)) if number_text.isdigit() else None
+        part = upload.parts.get(int(number_text)) if is_decimal(number_text) else None
         if part is None or part.etag != etag.upper():
             raise OssError(
                 400,
@@ -216,7 +218,7 @@ def abort(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def _max(req: OssRequest, name: str, default: int) -> int:
     text = req.query.get(name, str(default))
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not is_decimal(text) or not 1 <= int(text) <= 1000:
         raise invalid_argument(f"{name} {text!r} is not between 1 and 1000.", name, text)
     return int(text)
 
@@ -285,7 +287,7 @@ def list_uploads(ctx: ServerContext, req: OssRequest) -> OssResponse:
 def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     marker_text = req.query.get("part-number-marker", "0") or "0"
-    if not marker_text.isdigit():
+    if not is_decimal(marker_text):
         raise invalid_argument(
             f"part-number-marker {marker_text!r} is not a number.", "part-number-marker", marker_text
         )
@@ -305,6 +307,7 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
         NextPartNumberMarker=page[-1].number if page else marker_text,
         MaxParts=max_parts,
         IsTruncated=truncated,
+        StorageClass="Standard",
     )
     if encode:
         doc.add(None, "EncodingType", "url")
@@ -315,6 +318,7 @@ def list_parts(ctx: ServerContext, req: OssRequest) -> OssResponse:
             PartNumber=part.number,
             LastModified=iso8601(part.last_modified),
             ETag=f'"{part.etag}"',
+            HashCrc64ecma=part.crc64,
             Size=len(part.data),
         )
     return OssResponse.xml(doc)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import re
 import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
-from .. import tagging
-from ..checksums import crc64, md5_etag
-from ..errors import OssError, invalid_argument, malformed_xml
+from .. import tagging, xmlin
+from ..checksums import content_md5, crc64, md5_etag
+from ..errors import OssError, invalid_argument, is_decimal, malformed_xml
 from ..model import NULL_VERSION, Bucket, ObjectVersion, is_well_formed_version_id
 from ..request import OssRequest
 from ..xmlout import Doc, http_date, iso8601, url_encode
@@ -21,6 +20,7 @@ from .common import (
     check_key,
     content_type,
     emit,
+    header_value,
     object_headers,
     parse_copy_source,
     reject_encryption,
@@ -78,7 +78,7 @@ def put_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
         headers={
             "ETag": f'"{version.etag}"',
             "x-oss-hash-crc64ecma": str(version.crc64),
-            "Content-MD5": req.header("content-md5"),
+            "Content-MD5": req.header("content-md5") or content_md5(version.etag),
             **version_headers(bucket, version),
         }
     )
@@ -92,7 +92,7 @@ def _resolve(ctx: ServerContext, req: OssRequest, bucket: Bucket, version: Objec
     if req.access is not None:
         req.access.require("oss:GetObject", bucket.name, version.symlink_target)
     try:
-        return ctx.store.version(bucket, version.symlink_target)
+        target = ctx.store.version(bucket, version.symlink_target)
     except OssError as exc:
         raise OssError(
             404,
@@ -101,6 +101,15 @@ def _resolve(ctx: ServerContext, req: OssRequest, bucket: Bucket, version: Objec
             Key=version.key,
             TargetKey=version.symlink_target,
         ) from exc
+    if target.object_type == "Symlink":  # OSS follows one link, never a chain
+        raise OssError(
+            400,
+            "InvalidTargetType",
+            "The symlink target object type is not supported.",
+            Key=version.key,
+            TargetKey=version.symlink_target,
+        )
+    return target
 
 
 def _http_time(value: str) -> float | None:
@@ -148,18 +157,36 @@ _RESPONSE_OVERRIDES = {
 }
 
 
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The inclusive byte range asked for, or None when OSS would return the whole object."""
+def _byte_range(header: str, size: int, standard: bool) -> tuple[int, int] | None:
+    """The inclusive byte range asked for, or None when OSS returns the whole object.
+
+    By default OSS ignores a range that does not fit the object (200, the whole object). With
+    `x-oss-range-behavior: standard` it cuts an end past the size, and a start past it is 416."""
     match = _RANGE.match(header.strip())
     if not match or (not match[1] and not match[2]):
         return None
     if not match[1]:
-        start, end = max(size - int(match[2]), 0), size - 1
+        suffix = int(match[2])
+        if suffix > size and not standard:
+            return None
+        start, end = max(size - suffix, 0), size - 1
     else:
         start = int(match[1])
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
-    if start >= size or start > end:
-        return None  # unsatisfiable: OSS's default behaviour is to ignore the range
+        end = int(match[2]) if match[2] else size - 1
+        if end >= size:
+            if not standard:
+                return None
+            end = size - 1
+    if start >= size and standard and size > 0:
+        raise OssError(
+            416,
+            "InvalidRange",
+            "The requested range cannot be satisfied.",
+            RangeRequested=header,
+            ActualObjectSize=str(size),
+        )
+    if start > end:
+        return None
     return start, end
 
 
@@ -172,8 +199,9 @@ def get_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     headers = object_headers(bucket, version, content)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in req.query:
-            headers[header] = req.query[param]
-    span = _byte_range(req.header("range"), content.size) if req.header("range") else None
+            headers[header] = header_value(param, req.query[param])
+    standard = req.header("x-oss-range-behavior").lower() == "standard"
+    span = _byte_range(req.header("range"), content.size, standard) if req.header("range") else None
     if span is None:
         return OssResponse(200, headers, content.data)
     start, end = span
@@ -234,33 +262,29 @@ def delete_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     return OssResponse(204, facts)
 
 
-_OBJECT = re.compile(r"<Object>(.*?)</Object>", re.S)
-_FIELD = re.compile(r"<(Key|VersionId)>(.*?)</\1>", re.S)
-
-
 def _parse_delete_body(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
-    """Read a DeleteMultipleObjects body leniently: clients send keys with control characters unescaped,
-    which a strict XML parser rejects, and OSS accepts them."""
-    text = body.decode("utf-8", errors="strict")
-    if "<Delete" not in text:
-        raise malformed_xml("The body is not a <Delete> document.")
-    quiet = bool(re.search(r"<Quiet>\s*true\s*</Quiet>", text, re.I))
+    """(quiet, [(key, version id)]) from a DeleteMultipleObjects body. Keys may hold control characters,
+    raw or as character references (see xmlin)."""
+    root, placeholders = xmlin.parse(body, "DeleteMultipleObjects")
+    if root.tag != "Delete":
+        raise malformed_xml(f"The root element is <{root.tag}>, not <Delete>.")
+    quiet = xmlin.text(root.find("Quiet"), placeholders).strip().lower() == "true"
     entries: list[tuple[str, str | None]] = []
-    for block in _OBJECT.findall(text):
-        fields = {name: html.unescape(value) for name, value in _FIELD.findall(block)}
-        if "Key" not in fields:
+    for element in root.iterfind("Object"):
+        key = element.find("Key")
+        if key is None:
             raise malformed_xml("An <Object> has no <Key>.")
-        entries.append((fields["Key"], fields.get("VersionId")))
+        version = element.find("VersionId")
+        entries.append(
+            (xmlin.text(key, placeholders), None if version is None else xmlin.text(version, placeholders))
+        )
     return quiet, entries
 
 
 def delete_multiple_objects(ctx: ServerContext, req: OssRequest) -> OssResponse:
     bucket = ctx.store.bucket(req.bucket)
     check_content_md5(req, req.body)
-    try:
-        quiet, entries = _parse_delete_body(req.body)
-    except UnicodeDecodeError as exc:
-        raise malformed_xml("The body is not UTF-8.") from exc
+    quiet, entries = _parse_delete_body(req.body)
     if not entries:
         raise malformed_xml("The <Delete> document names no objects.")
     if len(entries) > MAX_BATCH_DELETE:
@@ -325,7 +349,8 @@ def copy_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
             object_type="Normal",
             etag=content.etag,
             crc64=content.crc64,
-            content_type=content_type(req, req.key) if replace_meta else content.content_type,
+            # REPLACE without a Content-Type keeps the source's type, as OSS does
+            content_type=req.header("content-type") or content.content_type,
             user_meta=req.user_meta if replace_meta else dict(source.user_meta),
             system_meta=system_meta(req) if replace_meta else dict(content.system_meta),
             tags=new_tags if new_tags is not None else dict(source.tags),
@@ -345,7 +370,7 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     check_key(req.key)
     reject_encryption(req)
     position_text = req.query.get("position", "")
-    if not position_text.isdigit():
+    if not is_decimal(position_text):
         raise invalid_argument(
             f"position {position_text!r} is not a non-negative integer.", "position", position_text
         )

@@ -23,7 +23,15 @@ from ..checksums import crc64, md5_etag
 from ..errors import OssError
 from ..model import ObjectVersion
 from ..request import OssRequest
-from .common import SYSTEM_HEADERS, OssResponse, ServerContext, check_key, emit, version_headers
+from .common import (
+    SYSTEM_HEADERS,
+    OssResponse,
+    ServerContext,
+    check_key,
+    emit,
+    header_value,
+    version_headers,
+)
 
 MAX_POST_BYTES = 5 * 1024**3
 
@@ -131,11 +139,14 @@ def post_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     version = ObjectVersion(
         key=key,
         data=data,
-        content_type=fields.get("content-type") or file_type or "application/octet-stream",
+        content_type=header_value("content-type", fields.get("content-type") or file_type)
+        or "application/octet-stream",
         user_meta={
-            k: v.encode("utf-8").decode("latin-1") for k, v in fields.items() if k.startswith("x-oss-meta-")
+            k: header_value(k, v).encode("utf-8").decode("latin-1")
+            for k, v in fields.items()
+            if k.startswith("x-oss-meta-")
         },
-        system_meta={name: fields[name] for name in SYSTEM_HEADERS if name in fields},
+        system_meta={name: header_value(name, fields[name]) for name in SYSTEM_HEADERS if name in fields},
         etag=md5_etag(data),
         crc64=crc64(data),
     )
