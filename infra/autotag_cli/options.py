@@ -1,4 +1,4 @@
-"""The rules option of the commands that evaluate rules here (plan, sweep)."""
+"""Options of the commands that evaluate rules here (plan, sweep): the rules, and the sweep's state prefix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from autotag.rules import RulesError, RuleSet, load_rules
-from autotag.settings import Settings
+from autotag.settings import DEFAULT_STATE_PREFIX, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,3 +30,14 @@ def rules_from(path: str) -> RuleSet:
         return load_rules(Settings(rules=path, endpoint=None).rules_path())
     except RulesError as error:
         raise click.ClickException(str(error)) from None
+
+
+def state_prefix_option(why: str) -> Callable[[F], F]:
+    return click.option(
+        "--state-prefix",
+        envvar="AUTOTAG_STATE_PREFIX",
+        show_envvar=True,
+        default=DEFAULT_STATE_PREFIX,
+        show_default=True,
+        help=f"Where the sweep keeps its checkpoints and leases: {why}",
+    )

@@ -13,11 +13,10 @@ from rich.table import Table
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway
-from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.tagger import ObjectResult, tag_object
 
 from .errors import doing
-from .options import rules_from, rules_option
+from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
 
@@ -51,14 +50,7 @@ def _describe(result: ObjectResult) -> str:
 @click.option(
     "--limit", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Objects at most."
 )
-@click.option(
-    "--state-prefix",
-    envvar="AUTOTAG_STATE_PREFIX",
-    show_envvar=True,
-    default=DEFAULT_STATE_PREFIX,
-    show_default=True,
-    help="Keys of the sweep's own state, left out of a prefix's plan.",
-)
+@state_prefix_option("keys left out of a prefix's plan.")
 @rules_option
 @target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary per object instead of a table.")

@@ -16,7 +16,6 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
-from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
@@ -24,7 +23,7 @@ from autotag.sweep.state import StateStore
 from autotag.timestamps import parse_timestamp
 
 from .errors import doing
-from .options import rules_from, rules_option
+from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
 
@@ -107,14 +106,7 @@ def _stale_table(report: SweepReport) -> Table:
 @click.option(
     "--max-objects", type=click.IntRange(min=1), help="Stop (with a checkpoint) after listing this many."
 )
-@click.option(
-    "--state-prefix",
-    envvar="AUTOTAG_STATE_PREFIX",
-    show_envvar=True,
-    default=DEFAULT_STATE_PREFIX,
-    show_default=True,
-    help="Where checkpoints and leases live in the bucket (the timer function's AUTOTAG_STATE_PREFIX).",
-)
+@state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
 @rules_option
 @target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of tables.")
