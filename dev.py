@@ -61,15 +61,28 @@ def setup() -> None:
     STAMP.write_text(digest)
 
 
-def python310() -> str | None:
-    """A Python 3.10 interpreter (FC's runtime version), if this machine has one."""
+# FC's Python runtimes and the oss2 each has built in (requirements/fc-python<version>.txt pins them).
+FC_RUNTIMES = ("3.10", "3.12")
+# The deployed code's tests: its pure core, and both handlers end to end on the local cloud (the CLI,
+# deploy and backfill tests exercise tools that never run on FC).
+DEPLOYED_CODE_TESTS = (
+    "tests/functions",
+    "tests/e2e/test_tag_on_upload.py",
+    "tests/e2e/test_tag_expiry.py",
+    "tests/e2e/test_template.py",
+    "tests/e2e/test_local_fc.py",
+)
+
+
+def interpreter(version: str) -> str | None:
+    """A Python `version` interpreter (one of FC's runtimes), if this machine has one."""
     candidates = [
-        shutil.which("python3.10"),
-        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.10.*/bin/python3.10"))),
+        shutil.which(f"python{version}"),
+        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))),
     ]
     for candidate in filter(None, candidates):
         probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+            [candidate, "-c", f"import sys; print('.'.join(map(str, sys.version_info[:2])) == '{version}')"],
             capture_output=True,
             text=True,
         )
@@ -79,40 +92,33 @@ def python310() -> str | None:
 
 
 def test_on_fc_runtime_versions() -> None:
-    """The product's tests again on Python 3.10 with oss2 2.16.0, as FC's python3.10 runtime has them."""
-    interpreter = python310()
-    if interpreter is None:
-        print(
-            "FC runtime check skipped: no Python 3.10 on this machine (mypy still checks functions/ as 3.10)"
+    """The deployed code's tests again on each of FC's Python versions, with the oss2 that runtime has."""
+    for version in FC_RUNTIMES:
+        found = interpreter(version)
+        if found is None:
+            print(f"FC python{version} runtime check skipped: no Python {version} on this machine")
+            continue
+        environment = ROOT / f".venv{version.replace('.', '')}"
+        python = environment / "bin" / "python"
+        pins = ROOT / "requirements" / f"fc-python{version}.txt"
+        stamp = environment / ".installed-pins"
+        digest = hashlib.sha256(pins.read_bytes()).hexdigest()
+        if not (python.exists() and stamp.exists() and stamp.read_text() == digest):
+            run(found, "-m", "venv", "--clear", environment)
+            run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", pins)
+            stamp.write_text(digest)
+        run(
+            python,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            *DEPLOYED_CODE_TESTS,
+            PYTHONPATH=os.pathsep.join([str(ROOT / "functions"), str(ROOT / "infra")]),
         )
-        return
-    venv310 = ROOT / ".venv310"
-    py310 = venv310 / "bin" / "python"
-    pins = ROOT / "requirements" / "fc-python310.txt"
-    stamp = venv310 / ".installed-pins"
-    digest = hashlib.sha256(pins.read_bytes()).hexdigest()
-    if not (py310.exists() and stamp.exists() and stamp.read_text() == digest):
-        run(interpreter, "-m", "venv", "--clear", venv310)
-        run(py310, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", pins)
-        stamp.write_text(digest)
-    run(
-        py310,
-        "-m",
-        "pytest",
-        "-q",
-        "-n",
-        "2",
-        "-p",
-        "no:cacheprovider",
-        # the deployed code's tests: its pure core, and both handlers end to end on the local cloud (the
-        # CLI, deploy and backfill tests exercise tools that never run on FC)
-        "tests/functions",
-        "tests/e2e/test_tag_on_upload.py",
-        "tests/e2e/test_tag_expiry.py",
-        "tests/e2e/test_template.py",
-        "tests/e2e/test_local_fc.py",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "functions"), str(ROOT / "infra")]),
-    )
 
 
 def demo() -> None:

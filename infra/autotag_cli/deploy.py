@@ -73,8 +73,13 @@ def deploy(
     if any(f.level == "error" for f in findings):
         raise click.ClickException("template.yml would make a function trigger itself; nothing deployed")
     local = is_loopback(target.fc_endpoint)
+    bare = no_dependencies or local
     try:
-        dependencies = None if no_dependencies or local else vendored_dependencies()
+        dependencies = {
+            runtime: vendored_dependencies(runtime)
+            for runtime in sorted({spec.runtime for spec in template.functions.values()})
+            if not bare
+        }
     except PackageError as error:
         raise click.ClickException(str(error)) from None
     doing(f"reading what FC at {target.fc_endpoint} has")
@@ -83,7 +88,7 @@ def deploy(
         client,
         template,
         DeployTarget(target.region, target.account_id, _service_roles(roles, template), trigger_role),
-        lambda code: build_package(code, dependencies),
+        lambda code, runtime: build_package(code, dependencies.get(runtime)),
     )
     try:
         actions = deployer.plan()
@@ -97,7 +102,9 @@ def deploy(
             table.add_row(action.resource, action.verb, action.reason)
         Console().print(table)
         changes = sum(a.verb != UNCHANGED for a in actions)
-        packaged = "the code alone (the local cloud)" if dependencies is None else "code and runtime wheels"
+        packaged = (
+            "the code alone (the local cloud)" if bare else f"code and {', '.join(dependencies)} packages"
+        )
         if dry_run:
             click.echo(f"{changes} change(s) planned, packaging {packaged}; nothing done (dry run)")
             return

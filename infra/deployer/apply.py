@@ -40,16 +40,22 @@ def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
 
 class Deployer:
     def __init__(
-        self, client: fc2.Client, template: Template, target: Target, package: Callable[[Path], bytes]
+        self,
+        client: fc2.Client,
+        template: Template,
+        target: Target,
+        package: Callable[[Path, str], bytes],
     ) -> None:
+        """`package(code_uri, runtime)` builds a function's zip (its code, and what its runtime lacks)."""
         self.client, self.template, self.target, self.package = client, template, target, package
-        self._packages: dict[Path, bytes] = {}
+        self._packages: dict[tuple[Path, str], bytes] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="autotag-deploy-")
 
     def _zip(self, spec: FunctionSpec) -> tuple[bytes, str]:
-        if spec.code_uri not in self._packages:
-            self._packages[spec.code_uri] = self.package(spec.code_uri)
-        data = self._packages[spec.code_uri]
+        key = (spec.code_uri, spec.runtime)
+        if key not in self._packages:
+            self._packages[key] = self.package(spec.code_uri, spec.runtime)
+        data = self._packages[key]
         path = Path(self._scratch.name) / f"{crc64(data)}.zip"
         path.write_bytes(data)
         return data, str(path)

@@ -1,5 +1,6 @@
-"""The deployment package: a function's CodeUri plus the wheels FC's python3.10 runtime lacks
-(requirements/fc-package.txt, CPython 3.10 manylinux x86_64), zipped deterministically so the same inputs
+"""The deployment package: a function's CodeUri plus the packages its FC runtime lacks
+(requirements/fc-package-<runtime>.txt: wheels for that CPython on manylinux x86_64, and the few
+pure-Python packages that publish no wheel built from source), zipped deterministically so the same inputs
 give the same bytes and the same checksum (which makes a repeated deploy a no-op)."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIREMENTS = ROOT / "requirements" / "fc-package.txt"
 CACHE = ROOT / ".cache" / "fc-package"
+RUNTIMES = ("python3.10", "python3.12")  # FC's Python runtimes this project deploys to
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIPPED = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache")
@@ -23,8 +24,24 @@ class PackageError(RuntimeError):
     """The dependencies could not be fetched for FC's runtime."""
 
 
-def vendored_dependencies(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> Path:
-    """A folder with the pinned wheels installed for FC's runtime; built once per requirements file."""
+def requirements_for(runtime: str) -> Path:
+    if runtime not in RUNTIMES:
+        raise PackageError(
+            f"runtime {runtime!r}: packages are built for {', '.join(RUNTIMES)} (template.yml's Runtime)"
+        )
+    return ROOT / "requirements" / f"fc-package-{runtime}.txt"
+
+
+def vendored_dependencies(runtime: str = "python3.12", cache: Path = CACHE) -> Path:
+    """A folder with the pinned packages installed for FC's `runtime`; built once per requirements file."""
+    requirements = requirements_for(runtime)
+    version = runtime.removeprefix("python")
+    from_source = [
+        name
+        for line in requirements.read_text().splitlines()
+        if line.startswith("# build-from-source:")
+        for name in line.split(":", 1)[1].split()
+    ]
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     target = cache / digest
     if (target / ".complete").exists():
@@ -37,10 +54,11 @@ def vendored_dependencies(requirements: Path = REQUIREMENTS, cache: Path = CACHE
         "--quiet",
         "--no-deps",
         "--only-binary=:all:",
+        *[f"--no-binary={name}" for name in from_source],
         "--target",
         str(target),
         "--python-version",
-        "3.10",
+        version,
         "--implementation",
         "cp",
         "-r",
@@ -51,7 +69,7 @@ def vendored_dependencies(requirements: Path = REQUIREMENTS, cache: Path = CACHE
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise PackageError(
-            f"pip could not fetch {requirements.name} for python3.10: {result.stderr.strip()[-800:]}"
+            f"pip could not fetch {requirements.name} for {runtime}: {result.stderr.strip()[-800:]}"
         )
     (target / ".complete").write_text("ok")
     return target

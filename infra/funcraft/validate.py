@@ -1,13 +1,14 @@
 """Check template.yml with Funcraft's own validator (`fun validate`), offline.
 
-Funcraft's last release predates FC's python3.9/3.10 runtimes, so the check runs on a copy with
-`Runtime: python3.10` swapped for `python3`; everything else is checked as written. Funcraft is installed
+Funcraft's last release predates FC's python3.9, 3.10 and 3.12 runtimes, so the check runs on a copy with
+`Runtime: python3.x` swapped for `python3`; everything else is checked as written. Funcraft is installed
 once into .cache/funcraft (npm, pinned in infra/funcraft/package.json). Without Node.js it says so and
 exits 0: the structural tests in tests/e2e/test_template.py still run."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ def main() -> int:
         return 0
     fun = install(npm)
     with tempfile.TemporaryDirectory() as scratch:
-        template = (ROOT / "template.yml").read_text().replace("Runtime: python3.10", "Runtime: python3")
+        template = re.sub(r"Runtime: python3\.\d+", "Runtime: python3", (ROOT / "template.yml").read_text())
         (Path(scratch) / "template.yml").write_text(template)
         result = subprocess.run([str(fun), "validate"], cwd=scratch, capture_output=True, text=True)
     if result.returncode != 0:

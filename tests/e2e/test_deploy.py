@@ -10,6 +10,7 @@ from pathlib import Path
 
 import fc2
 import oss2
+import pytest
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, wait_for_tag
 from deployer.package import build_package, vendored_dependencies
@@ -90,8 +91,16 @@ def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "Handler: ['x'] is not a str" in result.output
 
 
-def test_the_package_carries_what_fc_lacks_and_is_reproducible() -> None:
-    dependencies = vendored_dependencies()  # CPython 3.10 manylinux wheels, fetched once into .cache/
+@pytest.mark.parametrize(
+    ("runtime", "abi", "fc2_packaged"),
+    [("python3.10", "cpython-310", False), ("python3.12", "cpython-312", True)],
+)
+def test_the_package_carries_what_its_runtime_lacks_and_is_reproducible(
+    runtime: str, abi: str, fc2_packaged: bool
+) -> None:
+    dependencies = vendored_dependencies(
+        runtime
+    )  # manylinux wheels for that CPython, fetched once into .cache/
     first = build_package(ROOT / "functions", dependencies)
     assert crc64(first) == crc64(build_package(ROOT / "functions", dependencies))  # same bytes every time
     names = set(zipfile.ZipFile(BytesIO(first)).namelist())
@@ -101,7 +110,9 @@ def test_the_package_carries_what_fc_lacks_and_is_reproducible() -> None:
         "autotag/rules/default.json",
         "jsonschema/__init__.py",
     } <= names
-    assert any(n.startswith("re2/_re2.cpython-310-x86_64-linux-gnu") for n in names)
+    assert any(n.startswith(f"re2/_re2.{abi}-x86_64-linux-gnu") for n in names)
+    assert any(n.startswith(f"rpds/rpds.{abi}-x86_64-linux-gnu") for n in names)
+    assert ("fc2/client.py" in names) is fc2_packaged  # python3.12 has no aliyun-fc2 built in; 3.10 has
     assert not any(n.startswith("oss2/") or "__pycache__" in n for n in names)  # oss2 is in the runtime
     assert len(first) < 10 * 2**20
 

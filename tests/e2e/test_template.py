@@ -75,7 +75,7 @@ def test_handlers_and_initializers_resolve(name: str) -> None:
     assert callable(load_handler(code_uri, properties["Handler"]))
     if "Initializer" in properties:
         assert callable(load_handler(code_uri, properties["Initializer"]))
-    assert properties["Runtime"] == "python3.10"
+    assert properties["Runtime"] == "python3.12"  # python3.10 reached its end of life in October 2026
     assert properties["Timeout"] >= 10
 
 
