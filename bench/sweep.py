@@ -28,6 +28,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from autotag.oss_tags import encode_tagging_header
+from autotag.ownership import Ownership, ownership_record
 from autotag.rules import RuleSet, parse_rules
 from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.sweep.checkpoint import Checkpoint, Scope, encode_checkpoint
@@ -37,8 +39,11 @@ from autotag.sweep.state import StateStore
 from localcloud.oss.process import spawn
 
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "bench-key", "bench-secret"
-STALE_TAGS = "lifecycle=temporary&kind=data&autotag=kind%20lifecycle"
-FRESH_TAGS = "kind=data&autotag=kind"
+STALE = {"lifecycle": "temporary", "kind": "data"}
+STALE_TAGS = encode_tagging_header({**STALE, "autotag": ownership_record(STALE, STALE, Ownership())})
+FRESH_TAGS = encode_tagging_header(
+    {"kind": "data", "autotag": ownership_record({"kind": "data"}, ["kind"], Ownership())}
+)
 BENCH_RULES = {
     "version": 1,
     "rules": [

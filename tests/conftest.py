@@ -14,6 +14,8 @@ from pathlib import Path
 import oss2
 import pytest
 
+from autotag.oss_tags import encode_tagging_header
+from autotag.ownership import Ownership, ownership_record, read_record
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 LONG_TERM, STS = DEFAULT_CREDENTIALS
@@ -75,6 +77,25 @@ def bucket(new_bucket: BucketFactory) -> oss2.Bucket:
 def tags_of(bucket: oss2.Bucket, key: str, **params: str) -> dict[str, str]:
     result = bucket.get_object_tagging(key, params=params or None)
     return dict(result.tag_set.tagging_rule)
+
+
+def readable(tags: dict[str, str]) -> dict[str, str]:
+    """`tags` with a trusted ownership record shown as the keys it lists (`autotag: "kind size"`), so
+    expectations read plainly; a record whose seal does not hold is left as it is (and fails them)."""
+    reading = read_record(tags, Ownership())
+    if reading.state != "trusted":
+        return dict(tags)
+    return {**tags, "autotag": " ".join(sorted(reading.owned))}
+
+
+def sealed(tags: dict[str, str], *owned: str) -> dict[str, str]:
+    """`tags` with the ownership record the system writes when it owns `owned` (no record secret set)."""
+    return {**tags, "autotag": ownership_record(tags, owned, Ownership())}
+
+
+def sealed_header(tags: dict[str, str], *owned: str) -> str:
+    """The `x-oss-tagging` header of `sealed(tags, *owned)`: objects as the system had tagged them."""
+    return encode_tagging_header(sealed(tags, *owned))
 
 
 TEMPLATE_BUCKET = "autotag-demo"  # the bucket template.yml's triggers and timer payload name

@@ -19,9 +19,53 @@ from .facts import user_meta_from_headers
 T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "SymlinkTargetNotExist"})
+# Refusals that say nothing about the object itself: the credentials or the RAM policy are wrong (or an
+# STS token ran out). Retrying the event later, after the operator fixes them, can succeed.
+AUTHORIZATION_CODES = frozenset(
+    {
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "SecurityTokenExpired",
+        "InvalidSecurityToken",
+    }
+)
 
 
-class ObjectGone(Exception):
+class OssFailure(Exception):
+    """An OSS call that did not succeed. Its text carries only what is safe to log: the operation (with
+    the key), the HTTP status, OSS's error code, the request id and OSS's message. Never oss2's `details`
+    (OSS returns the string to sign in SignatureDoesNotMatch, which with V1 STS signing holds the security
+    token) and never headers."""
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        status: int = 0,
+        code: str = "",
+        request_id: str = "",
+        message: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.operation, self.status, self.code = operation, status, code
+        self.request_id, self.message, self.attempts = request_id, message, attempts
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        head = (
+            f"{self.operation} failed {self.attempts} times; last:"
+            if self.attempts > 1
+            else f"{self.operation}:"
+        )
+        parts = [head, *([str(self.status)] if self.status > 0 else []), *([self.code] if self.code else [])]
+        text = " ".join(parts)
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return f"{text}: {self.message}" if self.message else text
+
+
+class ObjectGone(OssFailure):
     """The object (or the version) no longer exists."""
 
 
@@ -29,12 +73,42 @@ class SymlinkTargetGone(ObjectGone):
     """The key is a symlink whose target does not exist: the link itself is there (HEAD follows links)."""
 
 
-class TransientOssError(RuntimeError):
-    """OSS kept failing with throttling, 5xx or connection errors after every retry."""
+class TransientOssError(OssFailure):
+    """OSS kept failing (throttling, 5xx, connection errors) after every retry, or refused the credentials
+    or the RAM policy: retrying the event later, or after the operator fixes the role, can succeed."""
 
 
-class TagsRejected(ValueError):
+class PermanentOssError(OssFailure):
+    """OSS refused the request for a reason retrying cannot change (a missing bucket, an invalid name)."""
+
+
+class TagsRejected(PermanentOssError):
     """OSS refused the tag set (a 4xx other than not-found); retrying cannot help."""
+
+
+def _one_line(text: str, limit: int) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def failure(operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1) -> OssFailure:
+    """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only."""
+    if isinstance(error, oss2.exceptions.RequestError):
+        inner = getattr(error, "exception", None)
+        reason = type(inner).__name__ if inner is not None else "connection error"
+        return kind(operation, message=f"could not reach OSS ({reason})", attempts=attempts)
+    if isinstance(error, oss2.exceptions.OssError):
+        status = error.status if isinstance(error.status, int) and error.status > 0 else 0
+        return kind(
+            operation,
+            status=status,
+            code=_one_line(error.code or "", 64) if status else "",
+            request_id=_one_line(error.request_id or "", 64),
+            message=_one_line(error.message or "", 300) if status else "the request could not be made",
+            attempts=attempts,
+        )
+    return kind(
+        operation, message=f"the request could not be made ({type(error).__name__})", attempts=attempts
+    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +173,16 @@ def _is_gone(error: Exception) -> bool:
     )
 
 
+def _classify(error: oss2.exceptions.OssError) -> type[OssFailure]:
+    if _is_gone(error):
+        return SymlinkTargetGone if error.code == "SymlinkTargetNotExist" else ObjectGone
+    if _is_transient(error) or (
+        isinstance(error, oss2.exceptions.ServerError) and error.code in AUTHORIZATION_CODES
+    ):
+        return TransientOssError
+    return PermanentOssError
+
+
 @dataclass
 class OssGateway:
     bucket: Any  # oss2.Bucket
@@ -110,7 +194,10 @@ class OssGateway:
         self._count_lock = threading.Lock()
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        for attempt in range(self.retry.attempts):
+        """`call`, retried on transient failures. Raises only OssFailure kinds, never an oss2 exception
+        (whose text carries the error's details), and chains none (a traceback would print it)."""
+        attempts = self.retry.attempts
+        for attempt in range(attempts):
             if self.limiter is not None:
                 self.limiter.acquire()
             with self._count_lock:
@@ -118,17 +205,16 @@ class OssGateway:
             try:
                 return call()
             except oss2.exceptions.OssError as error:
-                if _is_gone(error):
-                    gone = SymlinkTargetGone if error.code == "SymlinkTargetNotExist" else ObjectGone
-                    raise gone(f"{what}: {error.code or 'not found'}") from error
-                if not _is_transient(error):
-                    raise
-                if attempt + 1 == self.retry.attempts:
-                    raise TransientOssError(
-                        f"{what} failed {self.retry.attempts} times; last: {error.status} "
-                        f"{getattr(error, 'code', '') or type(error).__name__}"
-                    ) from error
-                self.retry.sleep(self.retry.delay(attempt))
+                if _is_transient(error) and attempt + 1 < attempts:
+                    problem = None
+                else:
+                    tries = attempt + 1 if _is_transient(error) else 1
+                    problem = failure(what, error, _classify(error), tries)
+            except (UnicodeError, ValueError, TypeError) as error:  # oss2 could not build the request
+                problem = failure(what, error, PermanentOssError)
+            if problem is not None:
+                raise problem from None
+            self.retry.sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -168,9 +254,13 @@ class OssGateway:
                     key, oss2.models.Tagging(rule), params=self._params(version_id)
                 ),
             )
-        except oss2.exceptions.ServerError as error:
-            if 400 <= error.status < 500:
+        except PermanentOssError as refused:
+            if 400 <= refused.status < 500:
                 raise TagsRejected(
-                    f"OSS refused the tags of {key!r}: {error.code}: {error.message}"
-                ) from error
+                    refused.operation,
+                    status=refused.status,
+                    code=refused.code,
+                    request_id=refused.request_id,
+                    message=f"OSS refused the tags: {refused.message}",
+                ) from None
             raise

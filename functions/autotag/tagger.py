@@ -8,8 +8,8 @@ from typing import Any
 
 from .events import ObjectEvent
 from .facts import META_PREFIX, ObjectFacts
-from .gateway import ObjectGone, OssGateway, SymlinkTargetGone, TagsRejected
-from .planning import TagPlan, plan_tags, split_expired
+from .gateway import ObjectGone, OssGateway, PermanentOssError, SymlinkTargetGone
+from .planning import TagPlan, explain_unresolved, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
 from .timestamps import parse_timestamp
 
@@ -17,10 +17,10 @@ from .timestamps import parse_timestamp
 TAGGED = "tagged"  # tags written
 UNCHANGED = "unchanged"  # the object already had the derived tags: nothing written
 PLANNED = "planned"  # a dry run found changes and wrote nothing
-SKIPPED = "skipped"  # the object is gone
+SKIPPED = "skipped"  # the object is gone, or its tags are not the system's to change (a foreign record)
 IGNORED = "ignored"  # the event leaves no object to tag (multipart initiate and parts, removals)
-REJECTED = "rejected"  # OSS refused the tag set (not retried)
-FAILED = "failed"  # OSS kept failing; the handler raises so FC retries the event
+REJECTED = "rejected"  # OSS refused the request for good (a missing bucket, refused tags): not retried
+FAILED = "failed"  # OSS kept failing or refused the credentials; the handler raises so FC retries the event
 
 
 @dataclass
@@ -93,8 +93,13 @@ def tag_object(
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
     if ignored_prefix and event.key.startswith(ignored_prefix):
         return ObjectResult(event, IGNORED, f"keys under {ignored_prefix!r} hold the sweep's own state")
+    try:
+        event.key.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape: no OSS key is named so
+        return ObjectResult(event, REJECTED, f"the key is not valid UTF-8 (character {exc.start})")
     before = gateway.requests
     facts, available = _facts_in_event(event, trusted=event.version_id is not None)
+    plan: TagPlan | None = None
     try:
         if rules.needs - available:
             try:
@@ -110,8 +115,11 @@ def tag_object(
         else:
             current = gateway.get_tags(event.key, event.version_id)
         created = facts.last_modified or parse_timestamp(event.event_time)
-        live, expired = split_expired(derive_tags(rules, facts).tags, created, clock)
-        plan = plan_tags(current, live, rules.ownership, expired)
+        derivation = derive_tags(rules, facts)
+        live, expired = split_expired(derivation.tags, created, clock)
+        plan = explain_unresolved(plan_tags(current, live, rules.ownership, expired), derivation.unresolved)
+        if plan.hands_off:
+            return ObjectResult(event, SKIPPED, plan.hands_off, plan, gateway.requests - before)
         if not plan.needs_write:
             return ObjectResult(
                 event, UNCHANGED, "the object already has the derived tags", plan, gateway.requests - before
@@ -121,6 +129,6 @@ def tag_object(
         gateway.put_tags(event.key, plan.desired, event.version_id)
     except ObjectGone as gone:
         return ObjectResult(event, SKIPPED, f"the object is gone ({gone})", None, gateway.requests - before)
-    except TagsRejected as rejected:
-        return ObjectResult(event, REJECTED, str(rejected), plan, gateway.requests - before)
+    except PermanentOssError as refused:
+        return ObjectResult(event, REJECTED, str(refused), plan, gateway.requests - before)
     return ObjectResult(event, TAGGED, "", plan, gateway.requests - before)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autotag.events import ObjectEvent
-from autotag.gateway import OssGateway, TransientOssError
+from autotag.gateway import OssFailure, OssGateway, failure
 from autotag.tagger import ObjectResult, tag_object
 
 from .options import bucket_for, oss_options, rules_from
@@ -90,8 +90,11 @@ def plan(
                 "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
                 _describe(result),
             )
-    except (TransientOssError, oss2.exceptions.OssError) as error:
-        raise click.ClickException(f"OSS request failed: {error}") from error
+    except OssFailure as error:
+        raise click.ClickException(f"OSS request failed: {error}") from None
+    except oss2.exceptions.OssError as error:  # the listing; its text would carry the error's details
+        listing = failure("ListObjects", error, OssFailure)
+        raise click.ClickException(f"OSS request failed: {listing}") from None
     if not as_json:
         Console().print(table)
         click.echo(f"{gateway.requests} OSS requests, nothing written")

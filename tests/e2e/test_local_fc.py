@@ -11,7 +11,7 @@ from pathlib import Path
 
 import oss2
 import pytest
-from conftest import tags_of
+from conftest import readable, tags_of
 
 from localcloud.fc import (
     DeadLetterStore,
@@ -54,7 +54,7 @@ def test_an_upload_is_tagged_through_the_oss_trigger(
     fc, bucket = cloud
     bucket.put_object("projects/x/a.jpg", b"x", headers={"x-oss-tagging": "team=t"})
     settle(oss, fc)
-    assert tags_of(bucket, "projects/x/a.jpg") == {
+    assert readable(tags_of(bucket, "projects/x/a.jpg")) == {
         "team": "t",
         "kind": "image",
         "project": "x",
@@ -79,7 +79,7 @@ def test_a_failing_invocation_is_retried_then_dead_lettered(
     assert letter.function == "tag-on-upload" and letter.error_type == "UnhandledInvocationError"
     assert "RetryableFailure" in letter.error_message and "broken.txt" in letter.error_message
     assert json.loads(letter.payload)["events"][0]["oss"]["object"]["key"] == "broken.txt"
-    assert tags_of(bucket, "broken.txt") == {}
+    assert readable(tags_of(bucket, "broken.txt")) == {}
     # The dead letter is the original event: invoking it again, now that OSS works, tags the object.
     result = fc.invoke(letter.function, letter.payload.encode())
     assert result.ok and tags_of(bucket, "broken.txt")["kind"] == "text"

@@ -92,7 +92,9 @@ def test_missing_facts_leave_the_tag_out_and_say_why() -> None:
     rule_set = rules({"name": "m", "tags": {"owner": {"from": "meta", "name": "owner"}, "k": "{key}"}})
     derivation = derive_tags(rule_set, ObjectFacts(key="x"))
     assert set(derivation.tags) == {"k"}
-    assert derivation.unresolved == (("m", "owner", "the object has no value for it"),)
+    assert derivation.unresolved == (
+        ("m", "owner", "the object has no x-oss-meta-owner, and the rule gives no default"),
+    )
 
 
 @pytest.mark.parametrize(

@@ -35,12 +35,16 @@ LEASE_MARGIN_SECONDS = 60.0
 
 
 @cache
-def _rules(path: str) -> RuleSet:
-    return load_rules(path)
+def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
+    return load_rules(path, record_secrets)
+
+
+def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    return settings.rules_path(), settings.record_secrets
 
 
 def initialize(context: Any) -> None:
-    _rules(Settings.from_environment().rules_path())
+    _rules(*_rules_source(Settings.from_environment()))
 
 
 def _reserve_seconds(timeout: float) -> float:
@@ -52,7 +56,7 @@ def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
-    rules = _rules(settings.rules_path())
+    rules = _rules(*_rules_source(settings))
     request = timer.request
     timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
     deadline = started + timeout - _reserve_seconds(timeout) if timeout else None

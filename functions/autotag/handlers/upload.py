@@ -1,8 +1,12 @@
 """Tag on upload: the handler an OSS trigger invokes for created objects.
 
 `handler(event: bytes, context)` returns a JSON summary per record (what the console shows after a test
-invoke) and logs one JSON line per object. Transient OSS failures are retried in the gateway, then raised,
-so FC's asynchronous retries and the on-failure destination take over: nothing is dropped silently."""
+invoke) and logs one JSON line per object. Each record ends in an outcome of its own: a permanent refusal
+(a missing bucket, a key OSS cannot name) is reported as `rejected` and not retried. Transient OSS failures
+are retried in the gateway; what still fails (or a refused credential) makes the handler raise once every
+record was tried, so FC's asynchronous retries and the on-failure destination take over: nothing is dropped
+silently. No error text carries more of an OSS error than its operation, status, code, request id and
+message."""
 
 from __future__ import annotations
 
@@ -27,19 +31,23 @@ class RetryableFailure(RuntimeError):
 
 
 @cache
-def _rules(path: str) -> RuleSet:
-    return load_rules(path)  # compiled once per instance
+def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
+    return load_rules(path, record_secrets)  # compiled once per instance
+
+
+def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    return settings.rules_path(), settings.record_secrets
 
 
 def initialize(context: Any) -> None:
     """FC initializer: compile the rules before the first event, so a bad rules file fails fast."""
-    _rules(Settings.from_environment().rules_path())
+    _rules(*_rules_source(Settings.from_environment()))
 
 
 def handler(event: bytes, context: Any) -> str:
     settings = Settings.from_environment()
     records = parse_oss_event(event)
-    rules = _rules(settings.rules_path())
+    rules = _rules(*_rules_source(settings))
     auth = oss_auth(credentials_from(context))
     gateways: dict[str, OssGateway] = {}
     results: list[ObjectResult] = []

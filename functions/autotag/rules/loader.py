@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 from ..facts import ObjectFacts
 from ..ownership import DEFAULT_OWNERSHIP_TAG, Ownership
 from . import engine
-from .engine import Condition, RuleSet, TagOptions, TagRule, ValueSource
+from .engine import Condition, Missing, RuleSet, TagOptions, TagRule, ValueSource
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PLAIN_PLACEHOLDERS = {"key", "dirname", "filename", "stem", "extension"}
@@ -97,7 +97,7 @@ class _Compiler:
                 f"{where}: unbalanced brace in template {text!r} (write {{{{ or }}}} for a brace)"
             )
 
-        def render(facts: Any, found: Any) -> str | None:
+        def render(facts: Any, found: Any) -> str | Missing:
             out = []
             for part in parts:
                 if isinstance(part, str):
@@ -105,7 +105,7 @@ class _Compiler:
                     continue
                 value = _resolve(part, facts, found)
                 if value is None:
-                    return None
+                    return Missing(f"{_shown(part)} has no value for this object")
                 out.append(value)
             return "".join(out)
 
@@ -155,36 +155,49 @@ class _Compiler:
             assert mapping is not None
             by_length = sorted(mapping.items(), key=lambda item: -len(item[0]))
 
-            def longest_prefix(facts: Any, _c: Any) -> str | None:
-                return next((v for p, v in by_length if facts.key.startswith(p)), default)
+            no_prefix = Missing("the key starts with none of the map's prefixes; the rule gives no default")
+
+            def longest_prefix(facts: Any, _c: Any) -> str | Missing:
+                found = next((v for p, v in by_length if facts.key.startswith(p)), default)
+                return found if found is not None else no_prefix
 
             return longest_prefix
         if source == "size":
             self.needs.add("size")
             buckets = [(_size(b["max"]) if "max" in b else None, b["value"]) for b in spec["buckets"]]
 
-            def size_bucket(facts: Any, _c: Any) -> str | None:
+            def size_bucket(facts: Any, _c: Any) -> str | Missing:
                 if facts.size is None:
-                    return default
-                return next((v for limit, v in buckets if limit is None or facts.size <= limit), default)
+                    return default if default is not None else Missing("the object's size is not known")
+                found = next((v for limit, v in buckets if limit is None or facts.size <= limit), default)
+                if found is None:
+                    return Missing(f"no size bucket covers {facts.size} bytes, and the rule gives no default")
+                return found
 
             return size_bucket
-        raw: ValueSource
+        raw: Callable[[Any, Any], str | None]
         if source == "extension":
-            raw = lambda facts, _c: facts.extension or None  # noqa: E731
+            raw, what, absent = (
+                (lambda facts, _c: facts.extension or None),
+                "the key's extension",
+                "the key has no extension",
+            )
         elif source in ("content_type", "content_type_family"):
             self.needs.add("content_type")
             attribute = source
-            raw = lambda facts, _c: getattr(facts, attribute) or None  # noqa: E731
+            raw, what = (lambda facts, _c: getattr(facts, attribute) or None), "the Content-Type"
+            absent = "the object has no Content-Type"
         elif source == "meta":
             self.needs.add("meta")
             meta_name = spec["name"].lower().removeprefix("x-oss-meta-")
-            raw = lambda facts, _c: facts.user_meta.get(meta_name)  # noqa: E731
+            raw, what = (lambda facts, _c: facts.user_meta.get(meta_name)), f"x-oss-meta-{meta_name}"
+            absent = f"the object has no x-oss-meta-{meta_name}"
         else:  # modified
             self.needs.add("modified")
             part = spec["part"]
-            raw = lambda facts, _c: _date_part(facts, part)  # noqa: E731
-        return _mapped(raw, mapping, default)
+            raw, what = (lambda facts, _c: _date_part(facts, part)), f"Last-Modified's {part}"
+            absent = "the object's Last-Modified is not known"
+        return _mapped(raw, what, absent, mapping, default)
 
     # -- conditions ---------------------------------------------------------------------------------------
 
@@ -262,14 +275,33 @@ def _date_part(facts: Any, part: str) -> str | None:
     return str(moment.strftime(formats[part]))
 
 
-def _mapped(raw: ValueSource, mapping: dict[str, str] | None, default: str | None) -> ValueSource:
-    def value(facts: Any, captures: Any) -> str | None:
+def _mapped(
+    raw: Callable[[Any, Any], str | None],
+    what: str,
+    absent: str,
+    mapping: dict[str, str] | None,
+    default: str | None,
+) -> ValueSource:
+    def value(facts: Any, captures: Any) -> str | Missing:
         found = raw(facts, captures)
-        if mapping is None:
-            return found if found is not None else default
-        return mapping.get(found, default) if found is not None else default
+        if found is not None and mapping is not None:
+            mapped = mapping.get(found, default)
+            if mapped is None:
+                return Missing(f"{what} {found!r} is not in the map, and the rule gives no default")
+            return mapped
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        return Missing(f"{absent}, and the rule gives no default")
 
     return value
+
+
+def _shown(part: tuple[str, str]) -> str:
+    """A placeholder as the rules file writes it."""
+    kind, name = part
+    return "{" + (f"{kind}.{name}" if kind in ("meta", "modified") else name) + "}"
 
 
 def _schema_error(document: Any) -> RulesError | None:
@@ -287,15 +319,18 @@ def _schema_error(document: Any) -> RulesError | None:
     return RulesError(f"{where}: {error.message}")
 
 
-def parse_rules(document: Any, source: str = "rules") -> RuleSet:
-    """Check and compile an already-decoded rules document."""
+def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str, ...] = ()) -> RuleSet:
+    """Check and compile an already-decoded rules document; `record_secrets` key the ownership record's
+    seal (the environment's AUTOTAG_RECORD_SECRET)."""
     problem = _schema_error(document)
     if problem is not None:
         raise RulesError(f"{source}: {problem}")
     compiler = _Compiler()
     defaults = _options(document.get("defaults", {}), TagOptions())
     ownership = Ownership(
-        document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG), frozenset(document.get("protected_keys", []))
+        document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG),
+        frozenset(document.get("protected_keys", [])),
+        record_secrets,
     )
     rules: list[engine.Rule] = []
     seen: set[str] = set()
@@ -332,7 +367,7 @@ def parse_rules(document: Any, source: str = "rules") -> RuleSet:
     return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership)
 
 
-def load_rules(path: str | Path) -> RuleSet:
+def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSet:
     """Read, check and compile the rules file at `path` (.json, or .yaml/.yml with PyYAML installed)."""
     path = Path(path)
     try:
@@ -350,4 +385,4 @@ def load_rules(path: str | Path) -> RuleSet:
         raise RulesError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
     except Exception as exc:  # yaml.YAMLError is not a ValueError
         raise RulesError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_rules(document, str(path))
+    return parse_rules(document, str(path), record_secrets)

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import oss2
-
-from ..gateway import ObjectGone, OssGateway
+from ..gateway import ObjectGone, OssGateway, PermanentOssError
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ class SweepGateway(OssGateway):
         headers = {"x-oss-forbid-overwrite": "true"} if create_only else None
         try:
             self._call(f"PutObject {key!r}", lambda: self.bucket.put_object(key, data, headers=headers))
-        except oss2.exceptions.ServerError as error:
+        except PermanentOssError as error:
             if create_only and error.status == 409:
                 return False
             raise

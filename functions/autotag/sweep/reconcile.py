@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..facts import ObjectFacts
-from ..gateway import ObjectGone, TagsRejected
-from ..ownership import owned_keys
+from ..gateway import ObjectGone, PermanentOssError
+from ..ownership import read_record
 from ..planning import TagPlan, prune_tags, split_expired
 from ..rules import RuleSet, derive_tags
 from .gateway import ListedObject, SweepGateway
@@ -50,7 +50,11 @@ def reconcile_object(
     key, version = listed.key, listed.version_id
     try:
         current = gateway.get_tags(key, version)
-        if not owned_keys(current, rules.ownership.tag):
+        record = read_record(current, rules.ownership)
+        if record.foreign:
+            why = f"the tag {rules.ownership.tag!r} holds a value this system did not write ({record.why})"
+            return Reconciled(listed, UNCHANGED, why)
+        if not record.owned:
             return Reconciled(listed, UNCHANGED, "the object has no tags this system set")
         facts = ObjectFacts(key, listed.size, last_modified=listed.last_modified)
         # Without a version id, tags are read and written on whatever object has the key now: HEAD
@@ -73,5 +77,5 @@ def reconcile_object(
         return Reconciled(listed, PRUNED, "", plan, deleted_all=True)
     except ObjectGone as gone:
         return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
-    except TagsRejected as rejected:
-        return Reconciled(listed, REJECTED, str(rejected))
+    except PermanentOssError as refused:
+        return Reconciled(listed, REJECTED, str(refused))
