@@ -1,5 +1,6 @@
 """Load a rules file (JSON, or YAML when PyYAML is present), check it against schemas/rules.schema.json and
-compile it into a RuleSet. Every problem is a RulesError naming the rule, the field and what is wrong."""
+the limits of checks.py, and compile it into a RuleSet. Every problem is one RulesError line naming the
+rule, the field and the limit it breaks."""
 
 from __future__ import annotations
 
@@ -15,25 +16,21 @@ from typing import Any
 from ..facts import ObjectFacts
 from ..ownership import DEFAULT_OWNERSHIP_TAG, Ownership
 from . import engine
+from .checks import (
+    MAX_DEPTH,
+    check_structure,
+    literal_problems,
+    schema_problem,
+    size_bytes,
+    ttl_seconds,
+)
 from .engine import Condition, Missing, RuleSet, TagOptions, TagRule, ValueSource
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PLAIN_PLACEHOLDERS = {"key", "dirname", "filename", "stem", "extension"}
 _FACT_PLACEHOLDERS = {"content_type": "content_type", "content_type_family": "content_type", "size": "size"}
 _DATE_PARTS = {"year", "month", "day", "date", "weekday"}
-_SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "TIB": 2**40,
-}
-_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class RulesError(ValueError):
@@ -41,28 +38,38 @@ class RulesError(ValueError):
 
 
 @cache
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(
+        resources.files("autotag").joinpath("schemas/rules.schema.json").read_text()
+    )
+    return loaded
+
+
+@cache
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(resources.files("autotag").joinpath("schemas/rules.schema.json").read_text())
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_schema())
 
 
 def _compile_regex(pattern: str, where: str) -> Any:
     import re2  # linear-time matching: keys are attacker-chosen, up to 1023 bytes
 
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own lines (absl WARNING / E0000) to stderr
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, options)
     except re2.error as exc:
-        raise RulesError(f"{where}: {pattern!r} is not a valid RE2 pattern ({exc})") from exc
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        reason = reason.split(": ", 1)[0]  # RE2 repeats the pattern after the reason
+        raise RulesError(f"{where}: {pattern!r} is not a valid RE2 pattern ({reason})") from None
 
 
 def _size(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", value.strip())
-    assert match  # the schema's pattern guarantees the shape
-    return int(float(match[1]) * _SIZE_UNITS[match[2].upper()])
+    size = size_bytes(value)
+    assert size is not None  # checks.literal_problems refused sizes beyond the limit
+    return size
 
 
 def _options(spec: dict[str, Any], inherited: TagOptions) -> TagOptions:
@@ -70,7 +77,7 @@ def _options(spec: dict[str, Any], inherited: TagOptions) -> TagOptions:
     return TagOptions(
         priority=spec.get("priority", inherited.priority),
         conflict=spec.get("conflict", inherited.conflict),
-        ttl_seconds=int(ttl[:-1]) * _TTL_UNITS[ttl[-1]] if ttl else inherited.ttl_seconds,
+        ttl_seconds=ttl_seconds(ttl) if ttl else inherited.ttl_seconds,
     )
 
 
@@ -304,26 +311,39 @@ def _shown(part: tuple[str, str]) -> str:
     return "{" + (f"{kind}.{name}" if kind in ("meta", "modified") else name) + "}"
 
 
-def _schema_error(document: Any) -> RulesError | None:
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is None:
-        return None
-    path = list(error.absolute_path)
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(the file)"
+def _located(document: Any, path: list[Any]) -> str:
+    """`rule 'name' (rules[2]).tags.k` for a path into the document."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
     if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
         rule = document["rules"][path[1]]
         name = rule.get("name") if isinstance(rule, dict) else None
-        where = f"rule {name!r} ({where})" if isinstance(name, str) else where
-    return RulesError(f"{where}: {error.message}")
+        if isinstance(name, str):
+            rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[2:])
+            return f"rule {name!r} (rules[{path[1]}]){rest}"
+    return text or "(the file)"
+
+
+def _problem(document: Any) -> str:
+    """The first thing wrong with the document, located and worded by its limit ("" when none is)."""
+    import jsonschema
+
+    structure = check_structure(document)
+    if structure:
+        return structure
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        return f"{_located(document, list(error.absolute_path))}: {schema_problem(error, _schema()['$defs'])}"
+    for where, problem in literal_problems(document):
+        path: list[Any] = [int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", where) if p]
+        return f"{_located(document, path)}: {problem}"
+    return ""
 
 
 def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str, ...] = ()) -> RuleSet:
     """Check and compile an already-decoded rules document; `record_secrets` key the ownership record's
     seal (the environment's AUTOTAG_RECORD_SECRET)."""
-    problem = _schema_error(document)
-    if problem is not None:
+    problem = _problem(document)
+    if problem:
         raise RulesError(f"{source}: {problem}")
     compiler = _Compiler()
     defaults = _options(document.get("defaults", {}), TagOptions())
@@ -371,18 +391,29 @@ def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSe
     """Read, check and compile the rules file at `path` (.json, or .yaml/.yml with PyYAML installed)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RulesError(f"{path}: a rules file is at most 1 MiB; this one is {size} bytes")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from exc
+        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if yaml_file:
             import yaml
 
             document = yaml.safe_load(text)
         else:
             document = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError are both ValueErrors here
-        raise RulesError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
-    except Exception as exc:  # yaml.YAMLError is not a ValueError
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise RulesError(f"{path}: the document nests more than {MAX_DEPTH} levels deep") from None
+    except json.JSONDecodeError as exc:
+        raise RulesError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except Exception as exc:  # yaml.YAMLError
+        detail = " ".join(str(exc).split())[:200]
+        raise RulesError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'}: {detail}") from None
     return parse_rules(document, str(path), record_secrets)
