@@ -123,14 +123,27 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-class RateLimiter:
-    """A token bucket: at most `per_second` requests on average, bursts up to one second's worth. Shared
-    by the worker threads of a sweep so the whole run stays under the QPS the bucket's owner allows."""
+class OutOfTime(Exception):
+    """Waiting for the rate limit would run past the run's deadline: the run must stop and checkpoint."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+
+class RateLimiter:
+    """A token bucket: at most `per_second` requests on average, bursts up to one second's worth (at least
+    one request). Shared by the worker threads of a sweep so the whole run stays under the QPS the bucket's
+    owner allows. With a `deadline` (a `clock` time), a wait that would end after it raises OutOfTime
+    instead of sleeping past the function's timeout."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
+    ) -> None:
         self.per_second = per_second
+        self.deadline = deadline
+        self._capacity = max(1.0, per_second)
         self._clock = clock
-        self._tokens = per_second
+        self._tokens = self._capacity
         self._updated = clock()
         self._lock = threading.Lock()
 
@@ -138,12 +151,17 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.per_second, self._tokens + (now - self._updated) * self.per_second)
+                self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self.per_second)
                 self._updated = now
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.per_second
+                if self.deadline is not None and now + wait > self.deadline:
+                    raise OutOfTime(
+                        f"at {self.per_second:g} requests per second the next one waits {wait:.3g} s, "
+                        "past the run's deadline"
+                    )
             time.sleep(wait)
 
 

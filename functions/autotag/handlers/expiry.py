@@ -13,7 +13,7 @@ import time
 from functools import cache
 from typing import Any
 
-from ..gateway import RateLimiter
+from ..gateway import OssFailure, OutOfTime, RateLimiter
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..sweep.checkpoint import Scope
@@ -68,13 +68,17 @@ def handler(event: bytes, context: Any) -> str:
     credentials = credentials_from(context)
     auth = oss_auth(credentials)
     endpoint = settings.endpoint_for(getattr(context, "region", "") or "cn-hangzhou")
-    limiter = RateLimiter(request.qps) if request.qps else None  # shared by every bucket of this run
+    # shared by every bucket of this run; never waits past the deadline
+    limiter = RateLimiter(request.qps, deadline=deadline) if request.qps else None
     reports: list[SweepReport] = []
     dispatched: list[dict[str, Any]] = []
     for bucket_name in request.buckets:
         gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
         if request.shards > 1 and request.shard is None and not request.dry_run:
-            dispatched.append(_fan_out(timer, bucket_name, gateway, settings, context, credentials))
+            try:
+                dispatched.append(_fan_out(timer, bucket_name, gateway, settings, context, credentials))
+            except (OssFailure, OutOfTime) as error:  # this bucket only: the others are still dispatched
+                dispatched.append({"bucket": bucket_name, "error": str(error)})
             continue
         shard = request.shard
         scope = Scope(

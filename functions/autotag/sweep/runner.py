@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..gateway import TransientOssError
+from ..gateway import OutOfTime, PermanentOssError, TransientOssError
 from ..rules import RuleSet
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
@@ -141,9 +141,14 @@ def run_sweep(
         lease = None
     except TransientOssError as error:  # on the listing or the state objects: the checkpoint stands
         report.stopped = f"OSS kept failing ({error}); the next run resumes from the last checkpoint"
+    except PermanentOssError as error:  # a missing bucket, a refused listing: retrying cannot help
+        report.stopped = f"OSS refused the sweep ({error})"
+    except OutOfTime as late:
+        report.stopped = f"stopped before the function timeout ({late}); the next run resumes"
     finally:
         if lease is not None:
-            with contextlib.suppress(TransientOssError):  # else the lease expires by itself
+            # else the lease expires by itself
+            with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime):
                 store.release(lease)
         report.requests = gateway.requests - before
     return report
@@ -233,11 +238,17 @@ def _sweep_pass(
             ]
             failures = []
             results = []
+            late = False
             for future in futures:
                 if future.cancelled():
                     continue
                 try:
                     results.append(future.result())
+                except OutOfTime as waited:  # the rate limit: the window is redone by the next run
+                    late = True
+                    report.stopped = f"stopped before the function timeout ({waited}); the next run resumes"
+                    for waiting in futures:
+                        waiting.cancel()
                 except TransientOssError as error:
                     failures.append(error)
                     for waiting in futures:  # OSS is failing after retries: stop adding load to it
@@ -258,6 +269,8 @@ def _sweep_pass(
                 # (reconciling is idempotent, so objects already pruned come out unchanged).
                 report.failed += len(failures)
                 report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
+                break
+            if late:
                 break
             totals = totals.plus(window_totals)
             position = Position(mine[-1].key, mine[-1].version_id or "")

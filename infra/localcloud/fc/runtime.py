@@ -85,6 +85,32 @@ class InstanceCrashed(RuntimeError):
     """An injected crash of the function instance (chaos testing)."""
 
 
+class FunctionTimedOut(RuntimeError):
+    """The handler ran past the function's Timeout; FC ends such an invocation with this message."""
+
+
+def _within_timeout(handler: Callable[..., Any], event: bytes, context: Any, timeout: float) -> Any:
+    """`handler(event, context)`, or FunctionTimedOut once `timeout` seconds have passed, as FC ends an
+    invocation at its Timeout ("Function time out after", FC's error for it). A Python thread cannot be
+    killed: the abandoned call runs on in the background, where FC would have stopped the instance."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["returned"] = handler(event, context)
+        except BaseException as error:  # handed to the invoking thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="fc-invocation", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise FunctionTimedOut(f"Function time out after {timeout:g} seconds")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("returned")
+
+
 class LocalFC:
     def __init__(
         self,
@@ -281,11 +307,17 @@ class LocalFC:
                 instance.initialized = True
             if crash == "before":
                 raise InstanceCrashed("the instance died before the handler ran (injected)")
-            returned = instance.handler(event, context)
+            returned = _within_timeout(instance.handler, event, context, instance.spec.timeout)
             if crash == "after":
                 raise InstanceCrashed(
                     "the instance died after the handler ran, before it answered (injected)"
                 )
+        except FunctionTimedOut as error:
+            with self._load_lock:  # FC ends the instance: the next invocation gets a new one
+                if self._instances.get(name) is instance:
+                    del self._instances[name]
+            log.info("%s %s failed: %s", name, request_id, error)
+            return InvocationResult(request_id, name, None, "UnhandledInvocationError", str(error))
         except Exception as error:  # the function's error is the invocation's result, as in FC
             log.info(
                 "%s %s failed: %s", name, request_id, "".join(traceback.format_exception_only(error)).strip()
