@@ -179,7 +179,10 @@ def main() -> None:
             encode_checkpoint(previous),
         )
         admin(endpoint, "PUT", "conditions", {"latency_ms": args.latency_ms})
-        clock = uploaded + timedelta(days=8)  # the .tmp files' 7-day TTL has run out, nothing else has
+        # 8 days later, on the local OSS's clock too (a sweep's clock is never ahead of OSS's): the .tmp
+        # files' 7-day TTL has run out, nothing else has.
+        admin(endpoint, "PUT", "clock", {"offset": "8d"})
+        clock = uploaded + timedelta(days=8)
 
         naive = naive_loop(bucket, args.naive_seconds, endpoint)
         sweep = product_sweep(bucket, endpoint, rules, whole, clock, args.workers, full=False)

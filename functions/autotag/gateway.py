@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import oss2
@@ -210,6 +211,30 @@ class OssGateway:
 
     def __post_init__(self) -> None:
         self._count_lock = threading.Lock()
+        self._oss_date: tuple[datetime, float] | None = None  # the last response's Date, and when
+
+    def oss_now(self) -> datetime | None:
+        """OSS's clock: the `Date` of the latest response (whole seconds) plus the time since it came."""
+        with self._count_lock:
+            seen = self._oss_date
+        if seen is None:
+            return None
+        date, received = seen
+        return date + timedelta(seconds=time.monotonic() - received)
+
+    def _note_date(self, result: Any) -> None:
+        headers = getattr(result, "headers", None)
+        text = headers.get("Date") if headers is not None else None
+        if not text:
+            return
+        try:
+            date = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=timezone.utc)
+        with self._count_lock:
+            self._oss_date = (date, time.monotonic())
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """`call`, retried on transient failures. Raises only OssFailure kinds, never an oss2 exception
@@ -221,7 +246,9 @@ class OssGateway:
             with self._count_lock:
                 self.requests += 1
             try:
-                return call()
+                result = call()
+                self._note_date(result)
+                return result
             except oss2.exceptions.OssError as error:
                 if _is_transient(error) and attempt + 1 < attempts:
                     problem = None

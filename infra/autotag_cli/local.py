@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.fc import DeadLetterStore, LocalFC, TemplateError, load_template
 from localcloud.fc.api import LocalFcApi
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
@@ -18,6 +19,28 @@ def _credential(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
         return [Credential.parse(v) for v in values] or list(DEFAULT_CREDENTIALS)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _clock(_ctx: click.Context, _param: click.Parameter, value: str) -> Clock:
+    try:
+        return Clock(parse_duration(value))
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _shift(clock: Clock) -> str:
+    return f"; clock {format_duration(clock.offset)} from real time" if clock.offset else ""
+
+
+clock_offset = click.option(
+    "--clock-offset",
+    "clock",
+    default="0",
+    callback=_clock,
+    metavar="DURATION",
+    help="Run the local cloud's clock this far from the real one (8d, -1h, 1h30m): the Date OSS answers "
+    "with, new objects' Last-Modified and timer trigger times. Signatures still use the real clock.",
+)
 
 
 @click.group()
@@ -50,16 +73,19 @@ def local() -> None:
     help="Keep state in this folder across restarts (default: memory only).",
 )
 @click.option("--region", default="cn-hangzhou", show_default=True)
+@clock_offset
 def local_oss(
-    host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str
+    host: str, port: int, credentials: list[Credential], data_dir: Path | None, region: str, clock: Clock
 ) -> None:
     """Serve an OSS-compatible endpoint in the foreground until interrupted."""
     try:
-        server = LocalOSS(host=host, port=port, credentials=credentials, data_dir=data_dir, region=region)
+        server = LocalOSS(
+            host=host, port=port, credentials=credentials, data_dir=data_dir, region=region, clock=clock
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     keys = ", ".join(c.access_key_id for c in credentials)
-    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys})", err=False)
+    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys}{_shift(clock)})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -89,6 +115,7 @@ def local_oss(
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="FC instances.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep OSS state here.")
 @click.option("--region", default="cn-hangzhou", show_default=True)
+@clock_offset
 def local_up(
     host: str,
     oss_port: int,
@@ -98,6 +125,7 @@ def local_up(
     concurrency: int,
     data_dir: Path | None,
     region: str,
+    clock: Clock,
 ) -> None:
     """The whole local cloud in the foreground: the local OSS, and a local FC running template.yml's
     functions with their OSS and timer triggers wired."""
@@ -106,7 +134,7 @@ def local_up(
     except TemplateError as error:
         raise click.ClickException(str(error)) from error
     try:
-        oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region)
+        oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from exc
     buckets = {t.bucket for f in template.functions.values() for t in f.triggers if t.type == "OSS"}
@@ -118,6 +146,7 @@ def local_up(
         region=region,
         dead_letters=DeadLetterStore(dead_letters),
         concurrency=concurrency,
+        clock=clock,  # one clock: timers fire at the local OSS's time
     )
     try:
         api = LocalFcApi(fc, host=host, port=fc_port, region=region)
@@ -128,7 +157,8 @@ def local_up(
         wired = fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
-            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))})"
+            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}"
+            f"{_shift(clock)})"
         )
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path}: {wired} OSS trigger(s), "

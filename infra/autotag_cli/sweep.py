@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
@@ -36,13 +36,14 @@ SUMMARY_ROWS = [
     ("tag sets deleted", lambda r: r.deleted),
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
     ("OSS requests", lambda r: r.requests),
+    ("state set aside", lambda r: "\n".join(r.warnings) or "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
 ]
 
 
-def _clock(text: str | None) -> datetime:
+def _clock(text: str | None) -> datetime | None:
     if text is None:
-        return datetime.now(timezone.utc)
+        return None  # OSS's clock, from the Date of its answers
     moment = parse_timestamp(text)
     if moment is None:
         raise click.BadParameter(
@@ -81,7 +82,10 @@ def _stale_table(report: SweepReport) -> Table:
 @click.option("--bucket", "buckets", required=True, multiple=True, help="Bucket to sweep (repeatable).")
 @click.option("--prefix", default="", help="Only keys under this prefix.")
 @click.option(
-    "--at", "at", help="The sweep's clock (ISO-8601, UTC); default: now. Like a timer's triggerTime."
+    "--at",
+    "at",
+    help="The sweep's clock (ISO-8601, UTC), like a timer's triggerTime; default: OSS's clock. Only a "
+    "dry run may be ahead of OSS's clock.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Show what would be removed; write nothing (no checkpoint either)."
@@ -95,6 +99,12 @@ def _stale_table(report: SweepReport) -> Table:
 @click.option(
     "--state-prefix", envvar="AUTOTAG_STATE_PREFIX", default=DEFAULT_STATE_PREFIX, show_default=True
 )
+@click.option(
+    "--state-bucket",
+    envvar="AUTOTAG_STATE_BUCKET",
+    default="",
+    help="Keep checkpoints and leases in this bucket instead of the swept one (as the function does).",
+)
 @oss_options
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of tables.")
 def sweep(
@@ -107,6 +117,7 @@ def sweep(
     qps: float | None,
     max_objects: int | None,
     state_prefix: str,
+    state_bucket: str,
     endpoint: str,
     access_key_id: str,
     access_key_secret: str,
@@ -123,7 +134,11 @@ def sweep(
     for name in buckets:
         bucket = bucket_for(endpoint, name, access_key_id, access_key_secret, security_token, workers)
         gateway = SweepGateway(bucket, limiter=limiter)
-        store = StateStore(gateway, state_prefix, Scope(name, prefix))
+        state = gateway
+        if state_bucket:
+            state_oss = bucket_for(endpoint, state_bucket, access_key_id, access_key_secret, security_token)
+            state = SweepGateway(state_oss, limiter=limiter)
+        store = StateStore(state, state_prefix, Scope(name, prefix))
         with Progress(
             SpinnerColumn(),
             BarColumn(),  # pulses: a listing has no known total

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import fc2
@@ -153,8 +154,9 @@ def test_the_sweep_fans_out_through_fc2(
     monkeypatch.setenv("AUTOTAG_FANOUT", "fc")
     for top in "abcd":
         bucket.put_object(f"{top}/x", b"x", headers={"x-oss-tagging": sealed_header({"stage": "1"}, "stage")})
+    oss.clock.advance(timedelta(days=1))  # `stage` is no longer derived: a day later it goes
     event = {
-        "triggerTime": "2030-01-01T00:00:00Z",
+        "triggerTime": oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "triggerName": "t",
         "payload": json.dumps({"buckets": [bucket.bucket_name], "shards": 2}),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import oss2
@@ -37,6 +37,7 @@ def cloud(
         environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
         dead_letters=DeadLetterStore(tmp_path / "dead-letters.jsonl"),
         retry_base_seconds=0.01,
+        clock=oss.clock,  # one clock for the local cloud, as `autotag local up` has
     )
     with fc:
         fc.wire_oss(oss)
@@ -90,7 +91,8 @@ def test_the_timer_trigger_fires_the_sweep(cloud: tuple[LocalFC, oss2.Bucket], o
     bucket.put_object("tmp/scratch.csv", b"x")
     settle(oss, fc)
     assert tags_of(bucket, "tmp/scratch.csv")["lifecycle"] == "temporary"
-    fc.fire_timer("tag-expiry", at=datetime.now(timezone.utc) + timedelta(days=8))
+    oss.clock.advance(timedelta(days=8))  # the local cloud, a week and a day later
+    fc.fire_timer("tag-expiry")
     settle(oss, fc)
     (sweep,) = [r for r in fc.results if r.function == "tag-expiry"]
     assert sweep.ok, sweep.error_message

@@ -4,7 +4,7 @@ run through every path (uploads, a failure dead-lettered and replayed, the sweep
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import oss2
@@ -40,7 +40,8 @@ def test_a_full_run_shows_no_secret(
         oss.conditions.set_faults([])
         for letter in fc.dead_letters.all():
             fc.invoke(letter.function, with_provenance(letter))
-        fc.fire_timer("tag-expiry", at=datetime.now(timezone.utc) + timedelta(days=8))
+        oss.clock.advance(timedelta(days=8))
+        fc.fire_timer("tag-expiry", at=oss.clock.now())
         assert fc.drain(60)
     seen = [r.getMessage() for r in caplog.records] + [r.payload or "" for r in fc.results]
     seen += [r.error_message for r in fc.results] + [store.read_text()]

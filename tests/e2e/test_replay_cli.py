@@ -4,7 +4,7 @@ and `autotag local up` running the whole local cloud in its own process."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import oss2
@@ -46,7 +46,8 @@ def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, bucket: oss2.Buck
     bucket.put_object(
         "tmp/x", b"x", headers={"x-oss-tagging": sealed_header({"lifecycle": "temporary"}, "lifecycle")}
     )
-    later = (datetime.now(timezone.utc) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    oss.clock.advance(timedelta(days=8))  # a week and a day later, on the local cloud's clock
+    later = oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = json.dumps({"buckets": [bucket.bucket_name]})
     code, event = run(oss, "event", "timer", "--trigger-time", later, "--payload", payload)
     assert code == 0 and json.loads(event)["triggerTime"] == later

@@ -63,6 +63,7 @@ def handler(event: bytes, context: Any) -> str:
     limits = SweepLimits(
         workers=request.workers,
         max_objects=request.max_objects,
+        # A lease lives this long from its Last-Modified: FC ends this function by its timeout.
         lease_seconds=(timeout or 900.0) + LEASE_MARGIN_SECONDS,
     )
     credentials = credentials_from(context)
@@ -72,11 +73,20 @@ def handler(event: bytes, context: Any) -> str:
     limiter = RateLimiter(request.qps, deadline=deadline) if request.qps else None
     reports: list[SweepReport] = []
     dispatched: list[dict[str, Any]] = []
+    # Checkpoints and leases in a bucket of their own, where the swept one has writers not to trust.
+    state_bucket = os.environ.get("AUTOTAG_STATE_BUCKET", "")
     for bucket_name in request.buckets:
         gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
+        state = (
+            SweepGateway(open_bucket(auth, endpoint, state_bucket), limiter=limiter)
+            if state_bucket
+            else gateway
+        )
         if request.shards > 1 and request.shard is None and not request.dry_run:
             try:
-                dispatched.append(_fan_out(timer, bucket_name, gateway, settings, context, credentials))
+                dispatched.append(
+                    _fan_out(timer, bucket_name, gateway, state, settings, context, credentials)
+                )
             except (OssFailure, OutOfTime) as error:  # this bucket only: the others are still dispatched
                 dispatched.append({"bucket": bucket_name, "error": str(error)})
             continue
@@ -87,7 +97,7 @@ def handler(event: bytes, context: Any) -> str:
         report = run_sweep(
             gateway,
             rules,
-            StateStore(gateway, settings.state_prefix, scope),
+            StateStore(state, settings.state_prefix, scope),
             timer.trigger_time,
             limits=limits,
             deadline=deadline,
@@ -118,13 +128,14 @@ def _fan_out(
     timer: TimerEvent,
     bucket: str,
     gateway: SweepGateway,
+    state: SweepGateway,
     settings: Settings,
     context: Any,
     credentials: Any,
 ) -> dict[str, Any]:
     request: SweepRequest = timer.request
     plan_key = f"{settings.state_prefix}sweep/{Scope(bucket, request.prefix).id}/shards.json"
-    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key)
+    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key, state)
     events = shard_events(timer, bucket, shards)
     results = _dispatcher(context, credentials).dispatch(events)
     return {

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..events import MAX_NESTING, load_json, nesting_depth
 from ..timestamps import parse_timestamp
+from .clock import absurd
 
 
 class SweepRequestError(ValueError):
@@ -126,4 +127,8 @@ def parse_timer_event(event: bytes | str | dict[str, Any]) -> TimerEvent:
     trigger_time = parse_timestamp(document["triggerTime"])
     if trigger_time is None:
         raise SweepRequestError(f"event.triggerTime: {document['triggerTime']!r} is not a date and time")
+    if absurd(trigger_time):
+        raise SweepRequestError(
+            f"event.triggerTime: {document['triggerTime']!r} {absurd(trigger_time)}: no timer fires then"
+        )
     return TimerEvent(trigger_time, document["triggerName"], parse_sweep_payload(document["payload"]))

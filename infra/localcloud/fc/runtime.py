@@ -23,10 +23,11 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from ..oss.auth import DEFAULT_CREDENTIALS
 from .context import Credentials, FCContext, FunctionMeta, ServiceMeta
 from .deadletters import DeadLetterStore
@@ -124,8 +125,10 @@ class LocalFC:
         credentials: Credentials | None = None,
         crash_rate: float = 0.0,
         seed: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.template = template
+        self.clock = clock or Clock()  # timer trigger times (share the local OSS's to move time together)
         self.crash_rate = crash_rate  # chaos: this share of invocations crash, before or after the handler
         self._random = random.Random(seed)
         self._random_lock = threading.Lock()
@@ -407,15 +410,17 @@ class LocalFC:
         timers = [t for t in spec.triggers if t.type == "Timer" and (trigger_name in (None, t.name))]
         if not timers:
             raise TemplateError(f"{name} has no timer trigger {trigger_name or ''}".rstrip())
-        return self.invoke_async(name, timer_event(timers[0], at or datetime.now(timezone.utc)))
+        return self.invoke_async(name, timer_event(timers[0], at or self.clock.now()))
 
     def _timer_loop(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
         schedule = parse_schedule(trigger.cron)
-        moment = datetime.now(timezone.utc)
+        moment = self.clock.now()
         while not self._stop.is_set() and trigger in self.template.functions.get(spec.name, spec).triggers:
-            moment = schedule.next_after(moment)
-            if self._stop.wait(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())):
-                return
+            # Ticks the clock jumped over are not fired late (FC fires none it missed).
+            moment = schedule.next_after(max(moment, self.clock.now() - timedelta(seconds=1)))
+            while (left := (moment - self.clock.now()).total_seconds()) > 0:
+                if self._stop.wait(min(left, 1.0)):  # short waits: the clock's offset may change
+                    return
             self.invoke_async(spec.name, timer_event(trigger, moment))
 
 

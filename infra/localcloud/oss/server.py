@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from . import admin
 from .api.common import OssResponse, ServerContext
 from .auth import DEFAULT_CREDENTIALS, Credential, authenticate
@@ -63,6 +64,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "AliyunOSS"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The `Date` of every answer is the local OSS's clock (see localcloud.clock).
+        return super().date_time_string(self.server.oss.clock.time() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -185,10 +190,14 @@ class LocalOSS:
         region: str = "cn-hangzhou",
         owner_id: str = DEFAULT_OWNER_ID,
         event_workers: int = 4,
+        clock: Clock | None = None,
     ) -> None:
         self.credentials = {c.access_key_id: c for c in credentials}
         self.region = region
-        self.store = Store(SqliteDirectory(Path(data_dir)) if data_dir else None, region=region)
+        self.clock = clock or Clock()  # Date and Last-Modified; signatures are checked on the real clock
+        self.store = Store(
+            SqliteDirectory(Path(data_dir)) if data_dir else None, region=region, clock=self.clock
+        )
         self.notifier = Notifier(region=region, owner_id=owner_id, workers=event_workers)
         self.conditions = Conditions()
         self.context = ServerContext(self.store, self.notifier, owner_id, self.credentials)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 import xml.etree.ElementTree as ET
 
 from .. import tagging
@@ -55,7 +54,7 @@ def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
     upload = MultipartUpload(
         upload_id=secrets.token_hex(16).upper(),
         key=req.key,
-        initiated=time.time(),
+        initiated=ctx.store.clock.time(),
         content_type=content_type(req, req.key),
         user_meta=req.user_meta,
         system_meta=system_meta(req),
