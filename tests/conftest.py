@@ -42,10 +42,11 @@ def local_oss() -> Iterator[LocalOSS]:
 
 @pytest.fixture
 def oss(local_oss: LocalOSS) -> Iterator[LocalOSS]:
-    """The session's server with no faults, latency, clock offset or subscriptions left over from another
-    test."""
+    """The session's server with no faults, latency, hooks, clock offset or subscriptions left over from
+    another test."""
     yield local_oss
     local_oss.clock.offset = timedelta(0)
+    local_oss.conditions.hooks.clear()
     local_oss.conditions.set_faults([])
     local_oss.conditions.latency_seconds = 0
     for subscription in local_oss.notifier.subscriptions():

@@ -1,9 +1,12 @@
 """Which of an object's tags this system owns (pure).
 
 OSS keeps no author per tag, so the system writes its own record next to the tags it sets: one tag (by
-default `autotag`) whose value lists the keys it set, separated by spaces, and ends with a seal, e.g.
-`autotag=kind project size seal:k3vq7m2xw4bz5n6a`. The seal is a keyed hash (HMAC-SHA256, first 80 bits
-in base32) of the record's key and of every listed tag *with the value the system wrote*.
+default `autotag`) whose value lists the keys it set, separated by spaces, then (on unversioned buckets)
+which object it wrote them for, and ends with a seal, e.g.
+`autotag=kind project size obj:3f9a0c1d2e4b seal:k3vq7m2xw4bz5n6a`. `obj:` is a digest of the object's
+ETag and Last-Modified: a sweep that reads the tags learns from it, with no HEAD, whether they were written
+for the object it listed. The seal is a keyed hash (HMAC-SHA256, first 80 bits in base32) of the record's
+key, the object digest, and every listed tag *with the value the system wrote*.
 
 A record is trusted only when its seal matches the tags as they are now. Then, and only then, the keys it
 lists are the system's, to update or remove. Anything else under the record's key — a value someone else
@@ -27,13 +30,17 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from .oss_tags import MAX_VALUE_LENGTH
 
 DEFAULT_OWNERSHIP_TAG = "autotag"
 SEAL_PREFIX = "seal:"
 SEAL_LENGTH = 16  # base32 characters: 80 bits
-_SEAL_OVERHEAD = 1 + len(SEAL_PREFIX) + SEAL_LENGTH  # the space before the seal, and the seal
+OBJECT_PREFIX = "obj:"
+OBJECT_LENGTH = 12  # hex characters: 48 bits, to tell one object under a key from the next
+# the spaces before the object digest and the seal, and both
+_RECORD_OVERHEAD = 2 + len(SEAL_PREFIX) + SEAL_LENGTH + len(OBJECT_PREFIX) + OBJECT_LENGTH
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class RecordReading:
     state: str
     owned: frozenset[str] = frozenset()
     why: str = ""
+    written_for: str = ""  # the object digest the record names ("" when it names none)
 
     @property
     def foreign(self) -> bool:
@@ -63,8 +71,18 @@ class RecordReading:
 ABSENT = RecordReading("absent")
 
 
-def _seal(ownership: Ownership, secret: str, tags: Mapping[str, str], keys: Iterable[str]) -> str:
-    message = "\0".join(["autotag-record-1", ownership.tag, *(f"{k}\0{tags[k]}" for k in sorted(keys))])
+def object_digest(etag: str, last_modified: datetime) -> str:
+    """Which object tags were written for: its ETag and Last-Modified (a re-upload of the same bytes has
+    the same ETag, not the same Last-Modified)."""
+    text = f"{etag.strip().strip(chr(34)).upper()}\0{int(last_modified.timestamp())}"
+    return hashlib.sha256(text.encode()).hexdigest()[:OBJECT_LENGTH]
+
+
+def _seal(
+    ownership: Ownership, secret: str, tags: Mapping[str, str], keys: Iterable[str], written_for: str
+) -> str:
+    pairs = (f"{k}\0{tags[k]}" for k in sorted(keys))
+    message = "\0".join(["autotag-record-1", ownership.tag, written_for, *pairs])
     digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest).decode().lower()[:SEAL_LENGTH]
 
@@ -75,6 +93,7 @@ def read_record(tags: Mapping[str, str], ownership: Ownership) -> RecordReading:
     if value is None:
         return ABSENT
     *keys, seal = value.split(" ")
+    written_for = keys.pop()[len(OBJECT_PREFIX) :] if keys and keys[-1].startswith(OBJECT_PREFIX) else ""
     if not keys or not seal.startswith(SEAL_PREFIX):
         return RecordReading("foreign", why=f"{value[:40]!r} is not a record this system writes")
     if len(set(keys)) != len(keys) or not all(keys) or ownership.tag in keys:
@@ -84,8 +103,8 @@ def read_record(tags: Mapping[str, str], ownership: Ownership) -> RecordReading:
         return RecordReading("foreign", why=f"the tag {missing[0]!r} it lists was removed by someone else")
     given = seal[len(SEAL_PREFIX) :]
     for secret in ownership.secrets or ("",):
-        if hmac.compare_digest(given, _seal(ownership, secret, tags, keys)):
-            return RecordReading("trusted", frozenset(keys))
+        if hmac.compare_digest(given, _seal(ownership, secret, tags, keys, written_for)):
+            return RecordReading("trusted", frozenset(keys), written_for=written_for)
     return RecordReading(
         "foreign", why="its seal does not match: this system did not write it, or someone changed its tags"
     )
@@ -96,16 +115,20 @@ def owned_keys(tags: Mapping[str, str], ownership: Ownership) -> frozenset[str]:
     return read_record(tags, ownership).owned
 
 
-def ownership_record(tags: Mapping[str, str], keys: Iterable[str], ownership: Ownership) -> str:
-    """The record's value for `keys` (sorted, so the same ownership always gives the same value), sealed
-    over their values in `tags`."""
+def ownership_record(
+    tags: Mapping[str, str], keys: Iterable[str], ownership: Ownership, written_for: str = ""
+) -> str:
+    """The record's value for `keys` (sorted, so the same ownership always gives the same value), naming
+    the object they were written for (an object_digest, or "" when unknown) and sealed over their values
+    in `tags`."""
     listed = sorted(set(keys))
     secret = ownership.secrets[0] if ownership.secrets else ""
-    return " ".join([*listed, SEAL_PREFIX + _seal(ownership, secret, tags, listed)])
+    names = [OBJECT_PREFIX + written_for] if written_for else []
+    return " ".join([*listed, *names, SEAL_PREFIX + _seal(ownership, secret, tags, listed, written_for)])
 
 
 def record_fits(keys: Iterable[str]) -> bool:
-    return len(" ".join(sorted(set(keys)))) + _SEAL_OVERHEAD <= MAX_VALUE_LENGTH
+    return len(" ".join(sorted(set(keys)))) + _RECORD_OVERHEAD <= MAX_VALUE_LENGTH
 
 
 def record_secrets(text: str) -> tuple[str, ...]:

@@ -80,9 +80,11 @@ def plan_tags(
     derived: Mapping[str, DerivedTag],
     ownership: Ownership = DEFAULT_OWNERSHIP,
     expired: Mapping[str, DerivedTag] | None = None,
+    written_for: str = "",
 ) -> TagPlan:
     """The tag set the object should have. `derived` holds the live derived tags, `expired` those whose
-    TTL has passed (they are removed when owned, never added)."""
+    TTL has passed (they are removed when owned, never added); the record names `written_for` (the
+    object's digest, "" when unknown)."""
     record_key = ownership.tag
     reading = read_record(current, ownership)
     if reading.foreign:
@@ -138,7 +140,11 @@ def plan_tags(
         if key not in current:
             dropped.append(DroppedTag(key, tag.value, tag.rule, "its TTL has already passed"))
 
-    _set_record(desired, owned, ownership)
+    # The record names the object only when a write happens anyway: a replay or a new object with the
+    # same derived tags costs no write (the sweep then confirms that object by HEAD).
+    _set_record(desired, owned, ownership, reading.written_for)
+    if desired != current:
+        _set_record(desired, owned, ownership, written_for)
     untouched = changed.keys() | {r.key for r in removed} | {record_key}
     kept = {k: v for k, v in current.items() if k not in untouched}
     return TagPlan(
@@ -200,7 +206,8 @@ def prune_tags(
             continue
         removed.append(RemovedTag(key, desired.pop(key), _stale_reason(key, expired_keys, live)))
         owned.discard(key)
-    _set_record(desired, owned, ownership)
+    if removed:  # the record is rewritten only with the tags, still naming the object it named
+        _set_record(desired, owned, ownership, reading.written_for)
     kept = {k: v for k, v in desired.items() if k != record_key}
     return TagPlan(dict(current), desired, kept=kept, removed=tuple(removed), owned=frozenset(owned))
 
@@ -213,10 +220,10 @@ def _stale_reason(key: str, expired: Mapping[str, DerivedTag], live: Mapping[str
     return "no current rule derives it for this object"
 
 
-def _set_record(desired: dict[str, str], owned: set[str], ownership: Ownership) -> None:
+def _set_record(desired: dict[str, str], owned: set[str], ownership: Ownership, written_for: str) -> None:
     """The ownership record lists what is owned, sealed over its values, and goes when nothing is."""
     if owned:
-        desired[ownership.tag] = ownership_record(desired, owned, ownership)
+        desired[ownership.tag] = ownership_record(desired, owned, ownership, written_for)
     else:
         desired.pop(ownership.tag, None)
 

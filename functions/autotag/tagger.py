@@ -8,7 +8,8 @@ from typing import Any
 
 from .events import ObjectEvent
 from .facts import META_PREFIX, ObjectFacts
-from .gateway import ObjectGone, OssGateway, PermanentOssError, SymlinkTargetGone
+from .gateway import ObjectGone, ObjectHead, OssGateway, PermanentOssError, SymlinkTargetGone
+from .ownership import object_digest
 from .planning import TagPlan, explain_unresolved, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
 from .timestamps import parse_timestamp
@@ -77,6 +78,25 @@ def _facts_in_event(event: ObjectEvent, trusted: bool) -> tuple[ObjectFacts, fro
     return facts, frozenset(available)
 
 
+def _same_etag(first: str, second: str) -> bool:
+    return first.strip().strip('"').upper() == second.strip().strip('"').upper()
+
+
+def _replaced_since_event(event: ObjectEvent, head: ObjectHead) -> str:
+    """Why the object HEAD found is not the one the event is about ("" when it is, or cannot be told).
+    Without a version id the key may have been overwritten, appended to or copied onto since the event
+    was sent: tags read now would belong to that newer object, and its own event tags it. The eTag the
+    event carries is the check (a symlink's HEAD answers with its target's ETag, so links go unchecked)."""
+    if event.version_id or not event.etag or head.object_type == "Symlink":
+        return ""
+    if _same_etag(event.etag, head.etag):
+        return ""
+    return (
+        f"replaced since its event (the event's ETag {event.etag.strip(chr(34))}, now "
+        f"{head.etag.strip(chr(34))}): the newer object's own event tags it"
+    )
+
+
 def tag_object(
     event: ObjectEvent,
     rules: RuleSet,
@@ -100,14 +120,20 @@ def tag_object(
     before = gateway.requests
     facts, available = _facts_in_event(event, trusted=event.version_id is not None)
     plan: TagPlan | None = None
+    written_for = ""  # which object the tags are for, in the record (unversioned keys, after a HEAD)
     try:
         if rules.needs - available:
             try:
                 # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only for tags.
                 head = gateway.head(event.key, event.version_id)
+                replaced = _replaced_since_event(event, head)
+                if replaced:
+                    return ObjectResult(event, SKIPPED, replaced, None, gateway.requests - before)
                 facts = ObjectFacts(
                     event.key, head.size, head.content_type, head.user_meta, head.last_modified
                 )
+                if event.version_id is None and head.object_type != "Symlink":
+                    written_for = object_digest(head.etag, head.last_modified)
                 current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
             except SymlinkTargetGone:  # a dangling link is still there to tag: the event's facts are all
                 facts, _ = _facts_in_event(event, trusted=True)
@@ -117,7 +143,8 @@ def tag_object(
         created = facts.last_modified or parse_timestamp(event.event_time)
         derivation = derive_tags(rules, facts)
         live, expired = split_expired(derivation.tags, created, clock)
-        plan = explain_unresolved(plan_tags(current, live, rules.ownership, expired), derivation.unresolved)
+        planned = plan_tags(current, live, rules.ownership, expired, written_for)
+        plan = explain_unresolved(planned, derivation.unresolved)
         if plan.hands_off:
             return ObjectResult(event, SKIPPED, plan.hands_off, plan, gateway.requests - before)
         if not plan.needs_write:

@@ -142,6 +142,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise OssError(503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")
             if req.api not in SELF_AUTHENTICATED:
                 authenticate(req, oss.credentials, region=oss.region)
+            oss.conditions.before_serving(req)
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
