@@ -111,6 +111,10 @@ def test_on_fc_runtime_versions() -> None:
         "tests/e2e/test_tag_expiry.py",
         "tests/e2e/test_template.py",
         "tests/e2e/test_local_fc.py",
+        "tests/e2e/test_hostile_events.py",
+        "tests/e2e/test_hostile_sweeps.py",
+        "tests/e2e/test_ownership_and_budget.py",
+        "tests/e2e/test_sweep_clock_and_state.py",
         PYTHONPATH=os.pathsep.join([str(ROOT / "functions"), str(ROOT / "infra")]),
     )
 

@@ -4,6 +4,7 @@ an optional cap on requests per second shared by every worker thread, and a coun
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from xml.etree import ElementTree
 
 import oss2
 
@@ -91,6 +93,22 @@ def _one_line(text: str, limit: int) -> str:
     return " ".join(str(text).split())[:limit]
 
 
+def oss_code(error: oss2.exceptions.OssError) -> tuple[str, str]:
+    """OSS's error code and message. A HEAD answer has no body: OSS sends its error document base64-encoded
+    in `x-oss-err`, which oss2 2.16.0 (FC's python3.10 runtime) does not read, so it is read here — only
+    Code and Message, never the rest (the string to sign of a SignatureDoesNotMatch, say)."""
+    if error.code:
+        return error.code, error.message or ""
+    encoded = (getattr(error, "headers", None) or {}).get("x-oss-err", "")
+    if not encoded or len(encoded) > 8192:
+        return "", error.message or ""
+    try:
+        root = ElementTree.fromstring(base64.b64decode(encoded, validate=True))
+    except (ValueError, ElementTree.ParseError):
+        return "", error.message or ""
+    return root.findtext("Code") or "", root.findtext("Message") or ""
+
+
 def failure(operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1) -> OssFailure:
     """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only."""
     if isinstance(error, oss2.exceptions.RequestError):
@@ -99,12 +117,13 @@ def failure(operation: str, error: BaseException, kind: type[OssFailure], attemp
         return kind(operation, message=f"could not reach OSS ({reason})", attempts=attempts)
     if isinstance(error, oss2.exceptions.OssError):
         status = error.status if isinstance(error.status, int) and error.status > 0 else 0
+        code, message = oss_code(error) if status else ("", "")
         return kind(
             operation,
             status=status,
-            code=_one_line(error.code or "", 64) if status else "",
+            code=_one_line(code, 64),
             request_id=_one_line(error.request_id or "", 64),
-            message=_one_line(error.message or "", 300) if status else "the request could not be made",
+            message=_one_line(message, 300) if status else "the request could not be made",
             attempts=attempts,
         )
     return kind(
@@ -184,19 +203,12 @@ def _is_transient(error: Exception) -> bool:
     return isinstance(error, oss2.exceptions.ServerError) and error.status in TRANSIENT_STATUSES
 
 
-def _is_gone(error: Exception) -> bool:
-    return (
-        isinstance(error, oss2.exceptions.ServerError)
-        and error.status == 404
-        and (error.code in GONE_CODES or not error.code)
-    )
-
-
 def _classify(error: oss2.exceptions.OssError) -> type[OssFailure]:
-    if _is_gone(error):
-        return SymlinkTargetGone if error.code == "SymlinkTargetNotExist" else ObjectGone
+    code = oss_code(error)[0] if isinstance(error, oss2.exceptions.ServerError) else ""
+    if isinstance(error, oss2.exceptions.ServerError) and error.status == 404 and code in GONE_CODES | {""}:
+        return SymlinkTargetGone if code == "SymlinkTargetNotExist" else ObjectGone
     if _is_transient(error) or (
-        isinstance(error, oss2.exceptions.ServerError) and error.code in AUTHORIZATION_CODES
+        isinstance(error, oss2.exceptions.ServerError) and code in AUTHORIZATION_CODES
     ):
         return TransientOssError
     return PermanentOssError
@@ -266,10 +278,23 @@ class OssGateway:
     def _params(version_id: str | None) -> dict[str, str] | None:
         return {"versionId": version_id} if version_id else None
 
+    def exists(self, key: str) -> bool:
+        """Whether an object has `key` (a bare HEAD: a 404 of any kind means no)."""
+        try:
+            self._call(f"HeadObject {key!r}", lambda: self.bucket.head_object(key))
+        except ObjectGone:
+            return False
+        return True
+
     def head(self, key: str, version_id: str | None = None) -> ObjectHead:
-        result = self._call(
-            f"HeadObject {key!r}", lambda: self.bucket.head_object(key, params=self._params(version_id))
-        )
+        try:
+            result = self._call(
+                f"HeadObject {key!r}", lambda: self.bucket.head_object(key, params=self._params(version_id))
+            )
+        except OssFailure as failed:
+            if failed.code or failed.status not in (403, 404):
+                raise
+            raise self._explained(failed, key, version_id) from None
         headers = result.headers
         return ObjectHead(
             size=result.content_length or 0,
@@ -280,6 +305,29 @@ class OssGateway:
             etag=result.etag or "",
             object_type=result.object_type or "Normal",
             version_id=result.versionid,
+        )
+
+    def _explained(self, failed: OssFailure, key: str, version_id: str | None) -> OssFailure:
+        """A HEAD refusal with its code. A HEAD answer has no body, and oss2 2.16.0 (FC's python3.10 runtime)
+        does not read the `x-oss-err` header that carries the error document, so a 403 or 404 comes without
+        a code: is the object gone, the bucket missing, or the signature refused? One GetObjectTagging,
+        only on this path, answers with a body that says."""
+        try:
+            self.get_tags(key, version_id)
+        except OssFailure as probe:
+            return type(probe)(
+                failed.operation,
+                status=failed.status,
+                code=probe.code,
+                request_id=failed.request_id,
+                message=probe.message,
+            )
+        if failed.status == 404:  # the key is there, what it points to is not: a dangling symlink
+            return SymlinkTargetGone(
+                failed.operation, status=404, code="SymlinkTargetNotExist", request_id=failed.request_id
+            )
+        return TransientOssError(
+            failed.operation, status=403, code="AccessDenied", request_id=failed.request_id
         )
 
     def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:

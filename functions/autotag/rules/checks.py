@@ -21,6 +21,7 @@ MAX_CONDITION_DEPTH = 32  # nesting of `all` / `any` / `not`
 MAX_SIZE = 10**15  # 1 PB: above any OSS object (48.8 TB)
 MAX_TTL_SECONDS = 36_500 * 86_400  # 100 years
 CHARSET = "letters, digits, spaces and + - = . _ : /"
+KEY_CHARSET = "letters, digits and + - = . _ : / (no space: the ownership record separates keys with spaces)"
 _TEXT = re.compile(r"[\w +\-=.:/]*")
 _KEY = re.compile(r"[\w+\-=.:/]+")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
@@ -97,7 +98,7 @@ def schema_problem(error: Any, defs: dict[str, Any]) -> str:
             return f"a tag key is at most {MAX_KEY_LENGTH} characters; {str(instance)[:40]!r}… is longer"
         if validator == "minLength":
             return "a tag key has at least one character"
-        return f"a tag key may hold only {CHARSET}, and no space; {str(instance)[:40]!r} does not"
+        return f"a tag key may hold only {KEY_CHARSET}; {str(instance)[:40]!r} does not"
     if validator == "maxProperties" and "additionalProperties" in schema and "propertyNames" in schema:
         return f"at most {MAX_TAGS} tags per rule"
     if validator == "minProperties" and "propertyNames" in schema:
@@ -157,7 +158,7 @@ def key_problem(key: str) -> str:
     if len(key) > MAX_KEY_LENGTH:
         return f"a tag key is at most {MAX_KEY_LENGTH} characters; {key[:40]!r}… is longer"
     if not _KEY.fullmatch(key):
-        return f"a tag key may hold only {CHARSET}, and no space; {key[:40]!r} does not"
+        return f"a tag key may hold only {KEY_CHARSET}; {key[:40]!r} does not"
     return ""
 
 

@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ..gateway import ObjectGone
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, CheckpointError, Scope, decode_checkpoint, encode_checkpoint
 from .clock import ahead_of, describe_ahead
@@ -159,8 +158,4 @@ class StateStore:
             return "unreadable", False
 
     def _exists(self, key: str) -> bool:
-        try:
-            self.gateway.head(key)
-        except ObjectGone:
-            return False
-        return True
+        return self.gateway.exists(key)
