@@ -125,6 +125,8 @@ def schema_problem(error: Any, defs: dict[str, Any]) -> str:
         return "a tag's value is a template (a string) or an object with `from`"
     if validator == "oneOf" and schema == defs.get("strings"):
         return "must be a string, or a list of strings"
+    if validator == "oneOf":
+        return f"{repr(instance)[:40]} is not a value this field takes (docs/rules.md lists them)"
     if validator == "minItems":
         return (
             "a rules file has at least one rule"
