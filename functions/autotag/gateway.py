@@ -267,7 +267,7 @@ class OssGateway:
                 else:
                     tries = attempt + 1 if _is_transient(error) else 1
                     problem = failure(what, error, _classify(error), tries)
-            except (UnicodeError, ValueError, TypeError) as error:  # oss2 could not build the request
+            except (UnicodeError, ValueError) as error:  # oss2 could not build the request
                 problem = failure(what, error, PermanentOssError)
             if problem is not None:
                 raise problem from None
