@@ -71,6 +71,10 @@ DEPLOYED_CODE_TESTS = (
     "tests/e2e/test_tag_expiry.py",
     "tests/e2e/test_template.py",
     "tests/e2e/test_local_fc.py",
+    "tests/e2e/test_hostile_events.py",
+    "tests/e2e/test_hostile_sweeps.py",
+    "tests/e2e/test_ownership_and_budget.py",
+    "tests/e2e/test_sweep_clock_and_state.py",
 )
 
 

@@ -28,6 +28,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from autotag.oss_tags import encode_tagging_header
+from autotag.ownership import Ownership, ownership_record
 from autotag.rules import RuleSet, parse_rules
 from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.sweep.checkpoint import Checkpoint, Scope, encode_checkpoint
@@ -37,8 +39,11 @@ from autotag.sweep.state import StateStore
 from localcloud.oss.process import spawn
 
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "bench-key", "bench-secret"
-STALE_TAGS = "lifecycle=temporary&kind=data&autotag=kind%20lifecycle"
-FRESH_TAGS = "kind=data&autotag=kind"
+STALE = {"lifecycle": "temporary", "kind": "data"}
+STALE_TAGS = encode_tagging_header({**STALE, "autotag": ownership_record(STALE, STALE, Ownership())})
+FRESH_TAGS = encode_tagging_header(
+    {"kind": "data", "autotag": ownership_record({"kind": "data"}, ["kind"], Ownership())}
+)
 BENCH_RULES = {
     "version": 1,
     "rules": [
@@ -181,7 +186,10 @@ def main() -> None:
             encode_checkpoint(previous),
         )
         admin(endpoint, "PUT", "conditions", {"latency_ms": args.latency_ms})
-        clock = uploaded + timedelta(days=8)  # the .tmp files' 7-day TTL has run out, nothing else has
+        # 8 days later, on the local OSS's clock too (a sweep's clock is never ahead of OSS's): the .tmp
+        # files' 7-day TTL has run out, nothing else has.
+        admin(endpoint, "PUT", "clock", {"offset": "8d"})
+        clock = uploaded + timedelta(days=8)
 
         naive = naive_loop(bucket, args.naive_seconds, endpoint)
         sweep = product_sweep(bucket, endpoint, rules, whole, clock, args.workers, full=False)

@@ -16,7 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PIN_FILES = ["requirements/constraints.txt", "requirements/fc-package.txt", "requirements/fc-python310.txt"]
+PIN_FILES = sorted(
+    str(path.relative_to(ROOT))
+    for pattern in ("constraints.txt", "fc-package-*.txt", "fc-python*.txt")
+    for path in (ROOT / "requirements").glob(pattern)
+)
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 
 

@@ -11,12 +11,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import oss2
 import pytest
 
+from autotag.oss_tags import encode_tagging_header
+from autotag.ownership import Ownership, ownership_record, read_record
 from localcloud.fc import load_template, role_credentials
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
@@ -49,8 +52,11 @@ def local_oss() -> Iterator[LocalOSS]:
 
 @pytest.fixture
 def oss(local_oss: LocalOSS) -> Iterator[LocalOSS]:
-    """The session's server with no faults, latency or subscriptions left over from another test."""
+    """The session's server with no faults, latency, hooks, clock offset or subscriptions left over from
+    another test."""
     yield local_oss
+    local_oss.clock.offset = timedelta(0)
+    local_oss.conditions.hooks.clear()
     local_oss.conditions.set_faults([])
     local_oss.conditions.latency_seconds = 0
     for subscription in local_oss.notifier.subscriptions():
@@ -85,6 +91,25 @@ def bucket(new_bucket: BucketFactory) -> oss2.Bucket:
 def tags_of(bucket: oss2.Bucket, key: str, **params: str) -> dict[str, str]:
     result = bucket.get_object_tagging(key, params=params or None)
     return dict(result.tag_set.tagging_rule)
+
+
+def readable(tags: dict[str, str]) -> dict[str, str]:
+    """`tags` with a trusted ownership record shown as the keys it lists (`autotag: "kind size"`), so
+    expectations read plainly; a record whose seal does not hold is left as it is (and fails them)."""
+    reading = read_record(tags, Ownership())
+    if reading.state != "trusted":
+        return dict(tags)
+    return {**tags, "autotag": " ".join(sorted(reading.owned))}
+
+
+def sealed(tags: dict[str, str], *owned: str) -> dict[str, str]:
+    """`tags` with the ownership record the system writes when it owns `owned` (no record secret set)."""
+    return {**tags, "autotag": ownership_record(tags, owned, Ownership())}
+
+
+def sealed_header(tags: dict[str, str], *owned: str) -> str:
+    """The `x-oss-tagging` header of `sealed(tags, *owned)`: objects as the system had tagged them."""
+    return encode_tagging_header(sealed(tags, *owned))
 
 
 TEMPLATE_BUCKET = "autotag-demo"  # the bucket template.yml's triggers and timer payload name

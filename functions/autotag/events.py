@@ -14,6 +14,7 @@ from typing import Any
 # Operations after which no object exists yet (parts of an unfinished multipart upload).
 _NOT_YET_AN_OBJECT = frozenset({"InitiateMultipartUpload", "UploadPart", "UploadPartCopy"})
 MAX_EVENT_BYTES = 128 * 1024  # FC's limit for an asynchronous invocation payload
+MAX_NESTING = 32  # OSS events nest 7 levels deep; anything far deeper is not one
 
 
 class EventError(ValueError):
@@ -65,17 +66,46 @@ def _field_path(path: Any) -> str:
     return text or "(the event)"
 
 
+def nesting_depth(document: Any, limit: int) -> int:
+    """How deep `document` nests (a scalar is 0), counting no further than `limit` + 1. Iterative: a
+    hostile document cannot exhaust the stack here."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(document, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            pending.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def load_json(text: bytes | str, what: str, error: type[ValueError], limit: int = MAX_NESTING) -> Any:
+    """Decode JSON, refusing what no caller sends: invalid UTF-8, bad syntax, or nesting beyond `limit`
+    (deep enough nesting would otherwise end in a RecursionError, in the decoder or later)."""
+    try:
+        document = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise error(f"{what} nests more than {limit} levels deep") from None
+    if nesting_depth(document, limit) > limit:
+        raise error(f"{what} nests more than {limit} levels deep")
+    return document
+
+
 def _decode(payload: bytes | str | dict[str, Any]) -> Any:
     if isinstance(payload, dict):
+        if nesting_depth(payload, MAX_NESTING) > MAX_NESTING:
+            raise EventError(f"the event nests more than {MAX_NESTING} levels deep")
         return payload
     if len(payload) > MAX_EVENT_BYTES:
         raise EventError(f"the event is {len(payload)} bytes; FC delivers at most {MAX_EVENT_BYTES}")
-    try:
-        return json.loads(payload)
-    except UnicodeDecodeError as exc:
-        raise EventError(f"the event is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise EventError(f"the event is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    return load_json(payload, "the event", EventError)
 
 
 def parse_oss_event(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:

@@ -4,13 +4,16 @@ an optional cap on requests per second shared by every worker thread, and a coun
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from xml.etree import ElementTree
 
 import oss2
 
@@ -19,9 +22,53 @@ from .facts import user_meta_from_headers
 T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "SymlinkTargetNotExist"})
+# Refusals that say nothing about the object itself: the credentials or the RAM policy are wrong (or an
+# STS token ran out). Retrying the event later, after the operator fixes them, can succeed.
+AUTHORIZATION_CODES = frozenset(
+    {
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "SecurityTokenExpired",
+        "InvalidSecurityToken",
+    }
+)
 
 
-class ObjectGone(Exception):
+class OssFailure(Exception):
+    """An OSS call that did not succeed. Its text carries only what is safe to log: the operation (with
+    the key), the HTTP status, OSS's error code, the request id and OSS's message. Never oss2's `details`
+    (OSS returns the string to sign in SignatureDoesNotMatch, which with V1 STS signing holds the security
+    token) and never headers."""
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        status: int = 0,
+        code: str = "",
+        request_id: str = "",
+        message: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.operation, self.status, self.code = operation, status, code
+        self.request_id, self.message, self.attempts = request_id, message, attempts
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        head = (
+            f"{self.operation} failed {self.attempts} times; last:"
+            if self.attempts > 1
+            else f"{self.operation}:"
+        )
+        parts = [head, *([str(self.status)] if self.status > 0 else []), *([self.code] if self.code else [])]
+        text = " ".join(parts)
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return f"{text}: {self.message}" if self.message else text
+
+
+class ObjectGone(OssFailure):
     """The object (or the version) no longer exists."""
 
 
@@ -29,12 +76,59 @@ class SymlinkTargetGone(ObjectGone):
     """The key is a symlink whose target does not exist: the link itself is there (HEAD follows links)."""
 
 
-class TransientOssError(RuntimeError):
-    """OSS kept failing with throttling, 5xx or connection errors after every retry."""
+class TransientOssError(OssFailure):
+    """OSS kept failing (throttling, 5xx, connection errors) after every retry, or refused the credentials
+    or the RAM policy: retrying the event later, or after the operator fixes the role, can succeed."""
 
 
-class TagsRejected(ValueError):
+class PermanentOssError(OssFailure):
+    """OSS refused the request for a reason retrying cannot change (a missing bucket, an invalid name)."""
+
+
+class TagsRejected(PermanentOssError):
     """OSS refused the tag set (a 4xx other than not-found); retrying cannot help."""
+
+
+def _one_line(text: str, limit: int) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def oss_code(error: oss2.exceptions.OssError) -> tuple[str, str]:
+    """OSS's error code and message. A HEAD answer has no body: OSS sends its error document base64-encoded
+    in `x-oss-err`, which oss2 2.16.0 (FC's python3.10 runtime) does not read, so it is read here — only
+    Code and Message, never the rest (the string to sign of a SignatureDoesNotMatch, say)."""
+    if error.code:
+        return error.code, error.message or ""
+    encoded = (getattr(error, "headers", None) or {}).get("x-oss-err", "")
+    if not encoded or len(encoded) > 8192:
+        return "", error.message or ""
+    try:
+        root = ElementTree.fromstring(base64.b64decode(encoded, validate=True))
+    except (ValueError, ElementTree.ParseError):
+        return "", error.message or ""
+    return root.findtext("Code") or "", root.findtext("Message") or ""
+
+
+def failure(operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1) -> OssFailure:
+    """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only."""
+    if isinstance(error, oss2.exceptions.RequestError):
+        inner = getattr(error, "exception", None)
+        reason = type(inner).__name__ if inner is not None else "connection error"
+        return kind(operation, message=f"could not reach OSS ({reason})", attempts=attempts)
+    if isinstance(error, oss2.exceptions.OssError):
+        status = error.status if isinstance(error.status, int) and error.status > 0 else 0
+        code, message = oss_code(error) if status else ("", "")
+        return kind(
+            operation,
+            status=status,
+            code=_one_line(code, 64),
+            request_id=_one_line(error.request_id or "", 64),
+            message=_one_line(message, 300) if status else "the request could not be made",
+            attempts=attempts,
+        )
+    return kind(
+        operation, message=f"the request could not be made ({type(error).__name__})", attempts=attempts
+    )
 
 
 @dataclass(frozen=True)
@@ -49,14 +143,27 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-class RateLimiter:
-    """A token bucket: at most `per_second` requests on average, bursts up to one second's worth. Shared
-    by the worker threads of a sweep so the whole run stays under the QPS the bucket's owner allows."""
+class OutOfTime(Exception):
+    """Waiting for the rate limit would run past the run's deadline: the run must stop and checkpoint."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+
+class RateLimiter:
+    """A token bucket: at most `per_second` requests on average, bursts up to one second's worth (at least
+    one request). Shared by the worker threads of a sweep so the whole run stays under the QPS the bucket's
+    owner allows. With a `deadline` (a `clock` time), a wait that would end after it raises OutOfTime
+    instead of sleeping past the function's timeout."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
+    ) -> None:
         self.per_second = per_second
+        self.deadline = deadline
+        self._capacity = max(1.0, per_second)
         self._clock = clock
-        self._tokens = per_second
+        self._tokens = self._capacity
         self._updated = clock()
         self._lock = threading.Lock()
 
@@ -64,12 +171,17 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.per_second, self._tokens + (now - self._updated) * self.per_second)
+                self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self.per_second)
                 self._updated = now
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.per_second
+                if self.deadline is not None and now + wait > self.deadline:
+                    raise OutOfTime(
+                        f"at {self.per_second:g} requests per second the next one waits {wait:.3g} s, "
+                        "past the run's deadline"
+                    )
             time.sleep(wait)
 
 
@@ -91,12 +203,15 @@ def _is_transient(error: Exception) -> bool:
     return isinstance(error, oss2.exceptions.ServerError) and error.status in TRANSIENT_STATUSES
 
 
-def _is_gone(error: Exception) -> bool:
-    return (
-        isinstance(error, oss2.exceptions.ServerError)
-        and error.status == 404
-        and (error.code in GONE_CODES or not error.code)
-    )
+def _classify(error: oss2.exceptions.OssError) -> type[OssFailure]:
+    code = oss_code(error)[0] if isinstance(error, oss2.exceptions.ServerError) else ""
+    if isinstance(error, oss2.exceptions.ServerError) and error.status == 404 and code in GONE_CODES | {""}:
+        return SymlinkTargetGone if code == "SymlinkTargetNotExist" else ObjectGone
+    if _is_transient(error) or (
+        isinstance(error, oss2.exceptions.ServerError) and code in AUTHORIZATION_CODES
+    ):
+        return TransientOssError
+    return PermanentOssError
 
 
 @dataclass
@@ -108,37 +223,78 @@ class OssGateway:
 
     def __post_init__(self) -> None:
         self._count_lock = threading.Lock()
+        self._oss_date: tuple[datetime, float] | None = None  # the last response's Date, and when
+
+    def oss_now(self) -> datetime | None:
+        """OSS's clock: the `Date` of the latest response (whole seconds) plus the time since it came."""
+        with self._count_lock:
+            seen = self._oss_date
+        if seen is None:
+            return None
+        date, received = seen
+        return date + timedelta(seconds=time.monotonic() - received)
+
+    def _note_date(self, result: Any) -> None:
+        headers = getattr(result, "headers", None)
+        text = headers.get("Date") if headers is not None else None
+        if not text:
+            return
+        try:
+            date = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=timezone.utc)
+        with self._count_lock:
+            self._oss_date = (date, time.monotonic())
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        for attempt in range(self.retry.attempts):
+        """`call`, retried on transient failures. Raises only OssFailure kinds, never an oss2 exception
+        (whose text carries the error's details), and chains none (a traceback would print it)."""
+        attempts = self.retry.attempts
+        for attempt in range(attempts):
             if self.limiter is not None:
                 self.limiter.acquire()
             with self._count_lock:
                 self.requests += 1
             try:
-                return call()
+                result = call()
+                self._note_date(result)
+                return result
             except oss2.exceptions.OssError as error:
-                if _is_gone(error):
-                    gone = SymlinkTargetGone if error.code == "SymlinkTargetNotExist" else ObjectGone
-                    raise gone(f"{what}: {error.code or 'not found'}") from error
-                if not _is_transient(error):
-                    raise
-                if attempt + 1 == self.retry.attempts:
-                    raise TransientOssError(
-                        f"{what} failed {self.retry.attempts} times; last: {error.status} "
-                        f"{getattr(error, 'code', '') or type(error).__name__}"
-                    ) from error
-                self.retry.sleep(self.retry.delay(attempt))
+                if _is_transient(error) and attempt + 1 < attempts:
+                    problem = None
+                else:
+                    tries = attempt + 1 if _is_transient(error) else 1
+                    problem = failure(what, error, _classify(error), tries)
+            except (UnicodeError, ValueError) as error:  # oss2 could not build the request
+                problem = failure(what, error, PermanentOssError)
+            if problem is not None:
+                raise problem from None
+            self.retry.sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")
 
     @staticmethod
     def _params(version_id: str | None) -> dict[str, str] | None:
         return {"versionId": version_id} if version_id else None
 
+    def exists(self, key: str) -> bool:
+        """Whether an object has `key` (a bare HEAD: a 404 of any kind means no)."""
+        try:
+            self._call(f"HeadObject {key!r}", lambda: self.bucket.head_object(key))
+        except ObjectGone:
+            return False
+        return True
+
     def head(self, key: str, version_id: str | None = None) -> ObjectHead:
-        result = self._call(
-            f"HeadObject {key!r}", lambda: self.bucket.head_object(key, params=self._params(version_id))
-        )
+        try:
+            result = self._call(
+                f"HeadObject {key!r}", lambda: self.bucket.head_object(key, params=self._params(version_id))
+            )
+        except OssFailure as failed:
+            if failed.code or failed.status not in (403, 404):
+                raise
+            raise self._explained(failed, key, version_id) from None
         headers = result.headers
         return ObjectHead(
             size=result.content_length or 0,
@@ -149,6 +305,29 @@ class OssGateway:
             etag=result.etag or "",
             object_type=result.object_type or "Normal",
             version_id=result.versionid,
+        )
+
+    def _explained(self, failed: OssFailure, key: str, version_id: str | None) -> OssFailure:
+        """A HEAD refusal with its code. A HEAD answer has no body, and oss2 2.16.0 (FC's python3.10 runtime)
+        does not read the `x-oss-err` header that carries the error document, so a 403 or 404 comes without
+        a code: is the object gone, the bucket missing, or the signature refused? One GetObjectTagging,
+        only on this path, answers with a body that says."""
+        try:
+            self.get_tags(key, version_id)
+        except OssFailure as probe:
+            return type(probe)(
+                failed.operation,
+                status=failed.status,
+                code=probe.code,
+                request_id=failed.request_id,
+                message=probe.message,
+            )
+        if failed.status == 404:  # the key is there, what it points to is not: a dangling symlink
+            return SymlinkTargetGone(
+                failed.operation, status=404, code="SymlinkTargetNotExist", request_id=failed.request_id
+            )
+        return TransientOssError(
+            failed.operation, status=403, code="AccessDenied", request_id=failed.request_id
         )
 
     def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
@@ -168,9 +347,13 @@ class OssGateway:
                     key, oss2.models.Tagging(rule), params=self._params(version_id)
                 ),
             )
-        except oss2.exceptions.ServerError as error:
-            if 400 <= error.status < 500:
+        except PermanentOssError as refused:
+            if 400 <= refused.status < 500:
                 raise TagsRejected(
-                    f"OSS refused the tags of {key!r}: {error.code}: {error.message}"
-                ) from error
+                    refused.operation,
+                    status=refused.status,
+                    code=refused.code,
+                    request_id=refused.request_id,
+                    message=f"OSS refused the tags: {refused.message}",
+                ) from None
             raise

@@ -1,21 +1,23 @@
 """Planning a tag write: reconcile what the rules derive with the object's current tags (pure).
 
 One planner serves the upload path and the expiry sweep. It only ever changes or removes tags the system
-owns (listed in the ownership record, see ownership.py): a tag the uploader or anyone else set is never
+owns (listed in a trusted ownership record, see ownership.py): a tag the uploader or anyone else set is never
 removed, and changed only by a rule whose conflict policy says `overwrite` (the tag is then the system's).
+When the record's key holds something the system did not write, nothing on the object is changed at all.
 Owned tags the rules no longer derive, or whose TTL has passed, are removed unless their key is protected.
 Keys and values are sanitised to OSS's charset and lengths deterministically, and the 10-tag budget goes to
-the current tags first, then to derived tags by priority (the record needs one slot)."""
+the current tags first, then to derived tags by priority; the record is counted in it whenever the write
+makes the system own something (a planned tag set never exceeds OSS's limits)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from .oss_tags import MAX_KEY_LENGTH, MAX_TAGS, MAX_VALUE_LENGTH
-from .ownership import DEFAULT_OWNERSHIP, Ownership, owned_keys, ownership_record, record_fits
+from .ownership import DEFAULT_OWNERSHIP, Ownership, ownership_record, read_record, record_fits
 from .rules.engine import OVERWRITE, DerivedTag
 
 _DISALLOWED = re.compile(r"[^\w +\-=.:/]")
@@ -51,6 +53,7 @@ class TagPlan:
     removed: tuple[RemovedTag, ...] = ()
     dropped: tuple[DroppedTag, ...] = ()
     owned: frozenset[str] = frozenset()  # keys the system owns after the write
+    hands_off: str = ""  # why nothing on this object may be changed (a record the system did not write)
 
     @property
     def needs_write(self) -> bool:
@@ -77,11 +80,16 @@ def plan_tags(
     derived: Mapping[str, DerivedTag],
     ownership: Ownership = DEFAULT_OWNERSHIP,
     expired: Mapping[str, DerivedTag] | None = None,
+    written_for: str = "",
 ) -> TagPlan:
     """The tag set the object should have. `derived` holds the live derived tags, `expired` those whose
-    TTL has passed (they are removed when owned, never added)."""
+    TTL has passed (they are removed when owned, never added); the record names `written_for` (the
+    object's digest, "" when unknown)."""
     record_key = ownership.tag
-    owned = set(owned_keys(current, record_key))
+    reading = read_record(current, ownership)
+    if reading.foreign:
+        return _hands_off(current, record_key, reading.why, derived)
+    owned = set(reading.owned)
     desired = dict(current)
     added: dict[str, str] = {}
     changed: dict[str, tuple[str, str]] = {}
@@ -106,22 +114,12 @@ def plan_tags(
             dropped.append(DroppedTag(key, value, tag.rule, reason))
             continue
         decided.add(key)
-        if key in desired:
-            if desired[key] == value:
-                continue
-            if key not in owned and tag.conflict != OVERWRITE:
-                reason = f"kept the existing value {desired[key]!r} (conflict policy keep-existing)"
-            elif not record_fits(owned | {key}):
-                reason = "the ownership record would exceed 256 characters"
-            else:
-                changed[key] = (desired[key], value)
-                desired[key] = value
-                owned.add(key)
-                continue
-            dropped.append(DroppedTag(key, value, tag.rule, reason))
+        exists = key in desired
+        if exists and desired[key] == value:
             continue
-        slots_needed = 1 if record_key in desired else 2  # the tag, and the record when it is new
-        if len(desired) + slots_needed > MAX_TAGS:
+        if exists and key not in owned and tag.conflict != OVERWRITE:
+            reason = f"kept the existing value {desired[key]!r} (conflict policy keep-existing)"
+        elif not _fits(desired, record_key, new_key=not exists):
             reason = (
                 f"the object would have more than {MAX_TAGS} tags, the OSS limit (current tags and "
                 "higher-priority rules come first; the ownership record takes one)"
@@ -129,7 +127,11 @@ def plan_tags(
         elif not record_fits(owned | {key}):
             reason = "the ownership record would exceed 256 characters"
         else:
-            desired[key] = added[key] = value
+            if exists:
+                changed[key] = (desired[key], value)
+            else:
+                added[key] = value
+            desired[key] = value
             owned.add(key)
             continue
         dropped.append(DroppedTag(key, value, tag.rule, reason))
@@ -138,11 +140,46 @@ def plan_tags(
         if key not in current:
             dropped.append(DroppedTag(key, tag.value, tag.rule, "its TTL has already passed"))
 
-    _set_record(desired, owned, record_key)
+    # The record names the object only when a write happens anyway: a replay or a new object with the
+    # same derived tags costs no write (the sweep then confirms that object by HEAD).
+    _set_record(desired, owned, ownership, reading.written_for)
+    if desired != current:
+        _set_record(desired, owned, ownership, written_for)
     untouched = changed.keys() | {r.key for r in removed} | {record_key}
     kept = {k: v for k, v in current.items() if k not in untouched}
     return TagPlan(
         dict(current), desired, added, changed, kept, tuple(removed), tuple(dropped), frozenset(owned)
+    )
+
+
+def explain_unresolved(plan: TagPlan, unresolved: tuple[tuple[str, str, str], ...]) -> TagPlan:
+    """`plan` with the tags a matching rule could not produce (rule, key, why) among the dropped, so the
+    summary says why each is missing. A key another rule produced is not missing."""
+    produced = {d.key for d in plan.dropped} | plan.added.keys() | plan.changed.keys() | plan.owned
+    extra = tuple(DroppedTag(key, "", rule, why) for rule, key, why in unresolved if key not in produced)
+    return replace(plan, dropped=plan.dropped + extra) if extra else plan
+
+
+def _fits(desired: Mapping[str, str], record_key: str, *, new_key: bool) -> bool:
+    """Whether one more owned tag (a new key, or a value taken over) fits in OSS's limit, counting the
+    ownership record the write will then carry."""
+    others = len(desired) - (record_key in desired)
+    return others + new_key + 1 <= MAX_TAGS
+
+
+def _hands_off(
+    current: Mapping[str, str], record_key: str, why: str, derived: Mapping[str, DerivedTag]
+) -> TagPlan:
+    reason = (
+        f"the tag {record_key!r} holds a value this system did not write ({why}): the object's tags are "
+        "left as they are"
+    )
+    return TagPlan(
+        dict(current),
+        dict(current),
+        kept={k: v for k, v in current.items()},
+        dropped=tuple(DroppedTag(t.key, t.value, t.rule, reason) for t in derived.values()),
+        hands_off=reason,
     )
 
 
@@ -156,7 +193,10 @@ def prune_tags(
     value for this object), unless protected. It adds nothing and changes no value: adding is the upload
     path's and the backfill's job, so a sweep never writes tags an object did not have."""
     record_key = ownership.tag
-    owned = set(owned_keys(current, record_key))
+    reading = read_record(current, ownership)
+    if reading.foreign:
+        return _hands_off(current, record_key, reading.why, {})
+    owned = set(reading.owned)
     live = {sanitise(t.key, MAX_KEY_LENGTH): sanitise(t.value, MAX_VALUE_LENGTH) for t in derived.values()}
     expired_keys = {sanitise(t.key, MAX_KEY_LENGTH): t for t in (expired or {}).values()}
     desired = dict(current)
@@ -166,7 +206,8 @@ def prune_tags(
             continue
         removed.append(RemovedTag(key, desired.pop(key), _stale_reason(key, expired_keys, live)))
         owned.discard(key)
-    _set_record(desired, owned, record_key)
+    if removed:  # the record is rewritten only with the tags, still naming the object it named
+        _set_record(desired, owned, ownership, reading.written_for)
     kept = {k: v for k, v in desired.items() if k != record_key}
     return TagPlan(dict(current), desired, kept=kept, removed=tuple(removed), owned=frozenset(owned))
 
@@ -179,12 +220,12 @@ def _stale_reason(key: str, expired: Mapping[str, DerivedTag], live: Mapping[str
     return "no current rule derives it for this object"
 
 
-def _set_record(desired: dict[str, str], owned: set[str], record_key: str) -> None:
-    """The ownership record lists what is owned, and goes when nothing is."""
+def _set_record(desired: dict[str, str], owned: set[str], ownership: Ownership, written_for: str) -> None:
+    """The ownership record lists what is owned, sealed over its values, and goes when nothing is."""
     if owned:
-        desired[record_key] = ownership_record(owned)
+        desired[ownership.tag] = ownership_record(desired, owned, ownership, written_for)
     else:
-        desired.pop(record_key, None)
+        desired.pop(ownership.tag, None)
 
 
 def _unusable_key(key: str, record_key: str) -> str:

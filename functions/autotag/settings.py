@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .ownership import record_secrets
+
 DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
 DEFAULT_STATE_PREFIX = ".autotag/"  # where the sweep keeps checkpoints and leases in the swept bucket
 
@@ -27,6 +29,7 @@ class Settings:
     rules: str
     endpoint: str | None  # None: the region's internal endpoint
     state_prefix: str = DEFAULT_STATE_PREFIX
+    record_secrets: tuple[str, ...] = ()  # key the ownership record's seal (see ownership.py)
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -34,6 +37,7 @@ class Settings:
             rules=os.environ.get("AUTOTAG_RULES") or DEFAULT_RULES,
             endpoint=os.environ.get("AUTOTAG_OSS_ENDPOINT") or None,
             state_prefix=os.environ.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX,
+            record_secrets=record_secrets(os.environ.get("AUTOTAG_RECORD_SECRET", "")),
         )
 
     def rules_path(self) -> str:

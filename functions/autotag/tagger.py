@@ -8,8 +8,9 @@ from typing import Any
 
 from .events import ObjectEvent
 from .facts import META_PREFIX, ObjectFacts
-from .gateway import ObjectGone, OssGateway, SymlinkTargetGone, TagsRejected
-from .planning import TagPlan, plan_tags, split_expired
+from .gateway import ObjectGone, ObjectHead, OssGateway, PermanentOssError, SymlinkTargetGone
+from .ownership import object_digest
+from .planning import TagPlan, explain_unresolved, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
 from .timestamps import parse_timestamp
 
@@ -17,10 +18,10 @@ from .timestamps import parse_timestamp
 TAGGED = "tagged"  # tags written
 UNCHANGED = "unchanged"  # the object already had the derived tags: nothing written
 PLANNED = "planned"  # a dry run found changes and wrote nothing
-SKIPPED = "skipped"  # the object is gone
+SKIPPED = "skipped"  # the object is gone, or its tags are not the system's to change (a foreign record)
 IGNORED = "ignored"  # the event leaves no object to tag (multipart initiate and parts, removals)
-REJECTED = "rejected"  # OSS refused the tag set (not retried)
-FAILED = "failed"  # OSS kept failing; the handler raises so FC retries the event
+REJECTED = "rejected"  # OSS refused the request for good (a missing bucket, refused tags): not retried
+FAILED = "failed"  # OSS kept failing or refused the credentials; the handler raises so FC retries the event
 
 
 @dataclass
@@ -77,6 +78,25 @@ def _facts_in_event(event: ObjectEvent, trusted: bool) -> tuple[ObjectFacts, fro
     return facts, frozenset(available)
 
 
+def _same_etag(first: str, second: str) -> bool:
+    return first.strip().strip('"').upper() == second.strip().strip('"').upper()
+
+
+def _replaced_since_event(event: ObjectEvent, head: ObjectHead) -> str:
+    """Why the object HEAD found is not the one the event is about ("" when it is, or cannot be told).
+    Without a version id the key may have been overwritten, appended to or copied onto since the event
+    was sent: tags read now would belong to that newer object, and its own event tags it. The eTag the
+    event carries is the check (a symlink's HEAD answers with its target's ETag, so links go unchecked)."""
+    if event.version_id or not event.etag or head.object_type == "Symlink":
+        return ""
+    if _same_etag(event.etag, head.etag):
+        return ""
+    return (
+        f"replaced since its event (the event's ETag {event.etag.strip(chr(34))}, now "
+        f"{head.etag.strip(chr(34))}): the newer object's own event tags it"
+    )
+
+
 def tag_object(
     event: ObjectEvent,
     rules: RuleSet,
@@ -93,16 +113,27 @@ def tag_object(
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
     if ignored_prefix and event.key.startswith(ignored_prefix):
         return ObjectResult(event, IGNORED, f"keys under {ignored_prefix!r} hold the sweep's own state")
+    try:
+        event.key.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape: no OSS key is named so
+        return ObjectResult(event, REJECTED, f"the key is not valid UTF-8 (character {exc.start})")
     before = gateway.requests
     facts, available = _facts_in_event(event, trusted=event.version_id is not None)
+    plan: TagPlan | None = None
+    written_for = ""  # which object the tags are for, in the record (unversioned keys, after a HEAD)
     try:
         if rules.needs - available:
             try:
                 # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only for tags.
                 head = gateway.head(event.key, event.version_id)
+                replaced = _replaced_since_event(event, head)
+                if replaced:
+                    return ObjectResult(event, SKIPPED, replaced, None, gateway.requests - before)
                 facts = ObjectFacts(
                     event.key, head.size, head.content_type, head.user_meta, head.last_modified
                 )
+                if event.version_id is None and head.object_type != "Symlink":
+                    written_for = object_digest(head.etag, head.last_modified)
                 current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
             except SymlinkTargetGone:  # a dangling link is still there to tag: the event's facts are all
                 facts, _ = _facts_in_event(event, trusted=True)
@@ -110,8 +141,12 @@ def tag_object(
         else:
             current = gateway.get_tags(event.key, event.version_id)
         created = facts.last_modified or parse_timestamp(event.event_time)
-        live, expired = split_expired(derive_tags(rules, facts).tags, created, clock)
-        plan = plan_tags(current, live, rules.ownership, expired)
+        derivation = derive_tags(rules, facts)
+        live, expired = split_expired(derivation.tags, created, clock)
+        planned = plan_tags(current, live, rules.ownership, expired, written_for)
+        plan = explain_unresolved(planned, derivation.unresolved)
+        if plan.hands_off:
+            return ObjectResult(event, SKIPPED, plan.hands_off, plan, gateway.requests - before)
         if not plan.needs_write:
             return ObjectResult(
                 event, UNCHANGED, "the object already has the derived tags", plan, gateway.requests - before
@@ -121,6 +156,6 @@ def tag_object(
         gateway.put_tags(event.key, plan.desired, event.version_id)
     except ObjectGone as gone:
         return ObjectResult(event, SKIPPED, f"the object is gone ({gone})", None, gateway.requests - before)
-    except TagsRejected as rejected:
-        return ObjectResult(event, REJECTED, str(rejected), plan, gateway.requests - before)
+    except PermanentOssError as refused:
+        return ObjectResult(event, REJECTED, str(refused), plan, gateway.requests - before)
     return ObjectResult(event, TAGGED, "", plan, gateway.requests - before)

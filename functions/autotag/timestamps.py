@@ -17,4 +17,6 @@ def parse_timestamp(text: str) -> datetime | None:
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """`2026-11-21T09:10:30.000Z`; years below 1000 keep four digits (`strftime("%Y")` would write `999`,
+    which parse_timestamp, like every ISO-8601 reader, refuses)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -3,8 +3,8 @@
 A local OSS, and the local FC running template.yml: its OSS trigger invokes tag-on-upload asynchronously
 for every delivered event, its timer trigger fires tag-expiry. Objects are uploaded through every upload
 path, with and without uploader tags; the demo shows each object's tags, what the function did per event
-and the OSS requests it spent; fires the timer 8 days later and shows the stale tags gone; then makes one
-upload fail until it is dead-lettered, and replays it."""
+and the OSS requests it spent; moves the local cloud's clock 8 days on, fires the timer and shows the stale
+tags gone; then makes one upload fail until it is dead-lettered, and replays it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ def demo() -> None:
             environment={"AUTOTAG_OSS_ENDPOINT": server.endpoint, "AUTOTAG_FANOUT": "in-process"},
             dead_letters=DeadLetterStore(Path(workdir) / "dead-letters.jsonl"),
             retry_base_seconds=0.05,
+            clock=server.clock,  # one clock: moving it moves OSS's Date and the timers together
         )
         credential = DEFAULT_CREDENTIALS[1]
         auth = oss2.StsAuth(
@@ -184,9 +185,11 @@ def _show_uploads(
 def _expire_later(
     console: Console, fc: LocalFC, server: LocalOSS, bucket: oss2.Bucket, paths: dict[str, str]
 ) -> None:
-    """Fire the expiry timer as if it were 8 days later: the 7-day `lifecycle` tag of tmp/ objects goes."""
-    later = datetime.now(timezone.utc) + timedelta(days=8)
-    request_id = fc.fire_timer("tag-expiry", at=later)
+    """Move the local cloud 8 days on and fire the expiry timer: the 7-day `lifecycle` tag of tmp/ objects
+    goes (a sweep's clock is never ahead of OSS's, so the cloud's clock moves, not the trigger time)."""
+    server.clock.advance(timedelta(days=8))
+    later = server.clock.now()
+    request_id = fc.fire_timer("tag-expiry")
     fc.drain(120)
     server.notifier.drain(30)
     fc.drain(60)  # the sweep's checkpoint objects fire upload events too; they are ignored

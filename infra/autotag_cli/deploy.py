@@ -2,7 +2,7 @@
 
 It shows its plan and asks before applying it on a terminal (`--yes` skips the question; without a
 terminal it applies only with `--yes`). It packages for where it deploys: Alibaba Cloud gets the wheels
-its runtime lacks (requirements/fc-package.txt); the local cloud runs functions on this interpreter,
+its runtime lacks (requirements/fc-package-<runtime>.txt); the local cloud runs functions on this interpreter,
 which has them, so it gets the code alone."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.fc import DeadLetterStore
 from localcloud.fc.api import LocalFcApi
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
@@ -28,6 +29,29 @@ def _credential(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
         return [Credential.parse(v) for v in values] or list(DEFAULT_CREDENTIALS)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _clock(_ctx: click.Context, _param: click.Parameter, value: str) -> Clock:
+    try:
+        return Clock(parse_duration(value))
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _shift(clock: Clock) -> str:
+    return f"; clock {format_duration(clock.offset)} from real time" if clock.offset else ""
+
+
+clock_offset = click.option(
+    "--clock-offset",
+    "clock",
+    default="0",
+    show_default=True,
+    callback=_clock,
+    metavar="DURATION",
+    help="Run the local cloud's clock this far from the real one (8d, -1h, 1h30m): the Date OSS answers "
+    "with, new objects' Last-Modified and timer trigger times. Signatures still use the real clock.",
+)
 
 
 @click.group()
@@ -65,6 +89,7 @@ def local() -> None:
     is_flag=True,
     help="Serve the admin API (/_admin/: faults, subscriptions) without a token, to any local process.",
 )
+@clock_offset
 def local_oss(
     host: str,
     port: int,
@@ -72,6 +97,7 @@ def local_oss(
     data_dir: Path | None,
     region: str,
     open_admin: bool,
+    clock: Clock,
 ) -> None:
     """Serve an OSS-compatible endpoint in the foreground until interrupted."""
     try:
@@ -82,12 +108,15 @@ def local_oss(
             data_dir=data_dir,
             region=region,
             admin_token=None if open_admin else "",
+            clock=clock,
         )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     keys = ", ".join(c.access_key_id for c in credentials)
     admin = f"admin token: {server.admin_token}" if server.admin_token else "admin API open"
-    click.echo(f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys}, {admin})")
+    click.echo(
+        f"local OSS ready at {server.endpoint} (region {region}, access keys: {keys}, {admin}{_shift(clock)})"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -137,6 +166,7 @@ def local_oss(
     help="Level of the functions' own log lines (info: one JSON line per object).",
 )
 @environment_options
+@clock_offset
 def local_up(
     host: str,
     oss_port: int,
@@ -149,6 +179,7 @@ def local_up(
     log_level: str,
     rules: str | None,
     env_vars: Path | None,
+    clock: Clock,
 ) -> None:
     """The whole local cloud in the foreground: the local OSS, and a local FC running template.yml's
     functions under their roles, with their OSS and timer triggers wired and the FC API in front. Prints a
@@ -162,7 +193,7 @@ def local_up(
     if rules:
         rules_from(rules)  # before anything listens
     try:
-        oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region)
+        oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from None
     buckets = {t.bucket for f in template.functions.values() for t in f.triggers if t.type == "OSS"}
@@ -179,6 +210,7 @@ def local_up(
         dead_letters=DeadLetterStore(dead_letters),
         concurrency=concurrency,
         region=region,
+        clock=clock,  # one clock: timers fire at the local OSS's time
     )
     try:
         api = LocalFcApi(fc, host=host, port=fc_port, region=region)
@@ -193,7 +225,7 @@ def local_up(
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
             f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
-            f"admin token: {oss.admin_token})"
+            f"admin token: {oss.admin_token}{_shift(clock)})"
         )
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path} under their template "

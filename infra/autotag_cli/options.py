@@ -27,7 +27,9 @@ def rules_option(command: F) -> F:
 
 def rules_from(path: str) -> RuleSet:
     try:
-        return load_rules(Settings(rules=path, endpoint=None).rules_path())
+        # the functions' own record secrets (AUTOTAG_RECORD_SECRET), so the CLI trusts the same records
+        secrets = Settings.from_environment().record_secrets
+        return load_rules(Settings(rules=path, endpoint=None).rules_path(), secrets)
     except RulesError as error:
         raise click.ClickException(str(error)) from None
 

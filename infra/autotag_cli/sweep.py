@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
@@ -44,13 +44,14 @@ SUMMARY_ROWS = [
     ("tag sets deleted", lambda r: r.deleted),
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
     ("OSS requests", lambda r: r.requests),
+    ("state set aside", lambda r: "\n".join(r.warnings) or "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
 ]
 
 
-def _clock(text: str | None) -> datetime:
+def _clock(text: str | None) -> datetime | None:
     if text is None:
-        return datetime.now(timezone.utc)
+        return None  # OSS's clock, from the Date of its answers
     moment = parse_timestamp(text)
     if moment is None:
         raise click.BadParameter(
@@ -89,7 +90,10 @@ def _stale_table(report: SweepReport) -> Table:
 @click.option("--bucket", "buckets", required=True, multiple=True, help="Bucket to sweep (repeatable).")
 @click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
 @click.option(
-    "--at", "at", help="The sweep's clock (ISO-8601, UTC); default: now. Like a timer's triggerTime."
+    "--at",
+    "at",
+    help="The sweep's clock (ISO-8601, UTC), like a timer's triggerTime; default: OSS's clock. Only a "
+    "dry run may be ahead of OSS's clock.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Show what would be removed; write nothing (no checkpoint either)."
@@ -107,6 +111,14 @@ def _stale_table(report: SweepReport) -> Table:
     "--max-objects", type=click.IntRange(min=1), help="Stop (with a checkpoint) after listing this many."
 )
 @state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
+@click.option(
+    "--state-bucket",
+    envvar="AUTOTAG_STATE_BUCKET",
+    show_envvar=True,
+    default="",
+    help="Keep checkpoints and leases in this bucket instead of the swept one (as the function does). "
+    "Default: the swept bucket.",
+)
 @rules_option
 @target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of tables.")
@@ -120,6 +132,7 @@ def sweep(
     qps: float | None,
     max_objects: int | None,
     state_prefix: str,
+    state_bucket: str,
     rules_path: str,
     target: Target,
     as_json: bool,
@@ -142,7 +155,11 @@ def sweep(
         bucket = target.bucket(name, workers)
         bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
         gateway = SweepGateway(bucket, limiter=limiter)
-        store = StateStore(gateway, state_prefix, Scope(name, prefix))
+        state = gateway
+        if state_bucket:
+            state_oss = target.bucket(state_bucket)
+            state = SweepGateway(state_oss, limiter=limiter)
+        store = StateStore(state, state_prefix, Scope(name, prefix))
         with Progress(
             SpinnerColumn(),
             BarColumn(),  # pulses: a listing has no known total

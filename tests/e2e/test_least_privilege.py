@@ -17,8 +17,9 @@ from pathlib import Path
 
 import oss2
 import pytest
-from conftest import LONG_TERM
+from conftest import LONG_TERM, sealed
 
+from autotag.ownership import Ownership, read_record
 from autotag_cli.events import oss_event_document
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template
 from localcloud.fc.api import LocalFcApi
@@ -36,11 +37,13 @@ def tags(bucket: oss2.Bucket, key: str, version_id: str | None = None) -> dict[s
 
 
 def add_stale_tag(bucket: oss2.Bucket, key: str, version_id: str | None = None, alone: bool = False) -> None:
-    """Give an object a tag the system owns that no rule derives (the sweep's to remove)."""
+    """Give an object a tag the system owns (a sealed record lists it) that no rule derives: the sweep's
+    to remove."""
     current = {} if alone else tags(bucket, key, version_id)
-    owned = current.get("autotag", "").split()
+    owned = set(read_record(current, Ownership()).owned)
+    kept = {k: v for k, v in current.items() if k != "autotag"}
     rule = oss2.models.TaggingRule()
-    rule.tagging_rule.update({**current, "stage": "1", "autotag": " ".join(sorted({*owned, "stage"}))})
+    rule.tagging_rule.update(sealed({**kept, "stage": "1"}, *owned, "stage"))
     params = {"versionId": version_id} if version_id else None
     bucket.put_object_tagging(key, oss2.models.Tagging(rule), params=params)
 

@@ -9,7 +9,7 @@ import re
 import threading
 import traceback
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -51,7 +51,8 @@ def test_a_full_run_shows_no_secret(
         oss.conditions.set_faults([])
         for letter in fc.dead_letters.all():
             fc.invoke(letter.function, with_provenance(letter))
-        fc.fire_timer("tag-expiry", at=datetime.now(timezone.utc) + timedelta(days=8))
+        oss.clock.advance(timedelta(days=8))
+        fc.fire_timer("tag-expiry", at=oss.clock.now())
         assert fc.drain(60)
     seen = [r.getMessage() for r in caplog.records] + [r.payload or "" for r in fc.results]
     seen += [r.error_message for r in fc.results] + [store.read_text()]

@@ -6,7 +6,7 @@ import json
 
 import oss2
 from click.testing import CliRunner
-from conftest import LONG_TERM, tags_of
+from conftest import LONG_TERM, readable, tags_of
 
 from autotag_cli.main import cli
 from localcloud.oss import LocalOSS
@@ -37,7 +37,7 @@ def test_plan_for_a_prefix_writes_nothing(oss: LocalOSS, bucket: oss2.Bucket) ->
     )
     assert first["added"] == {"project": "x", "size": "small"}
     assert first["dropped"][0]["reason"] == "kept the existing value 'photo' (conflict policy keep-existing)"
-    assert second["desired"] == {
+    assert readable(second["desired"]) == {
         "project": "x",
         "kind": "video",
         "size": "small",
@@ -46,7 +46,7 @@ def test_plan_for_a_prefix_writes_nothing(oss: LocalOSS, bucket: oss2.Bucket) ->
     assert "PutObjectTagging" not in oss.conditions.requests
     code, table = run(oss, "--bucket", bucket.bucket_name, "--prefix", "projects/")
     assert code == 0 and "nothing written" in table
-    assert tags_of(bucket, "projects/x/b.mp4") == {}
+    assert readable(tags_of(bucket, "projects/x/b.mp4")) == {}
 
 
 def test_plan_for_a_missing_key_says_so(oss: LocalOSS, bucket: oss2.Bucket) -> None:

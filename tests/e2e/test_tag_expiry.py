@@ -12,7 +12,7 @@ from typing import Any
 
 import oss2
 import pytest
-from conftest import BucketFactory, tags_of
+from conftest import BucketFactory, readable, sealed_header, tags_of
 
 from autotag.rules import load_rules
 from autotag.sweep.checkpoint import Scope
@@ -20,12 +20,19 @@ from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.reconcile import SKIPPED, reconcile_object
 from autotag.sweep.request import SweepRequestError
 from autotag.sweep.runner import SweepLimits, run_sweep
-from autotag.sweep.state import StateStore
+from autotag.sweep.state import Lease, StateStore
 from localcloud.fc import fc_context, load_handler
 from localcloud.oss import FaultRule, LocalOSS
 
 CODE_URI = Path(__file__).parents[2] / "functions"
 DAY = timedelta(days=1)
+
+
+def days_later(oss: LocalOSS, days: float) -> datetime:
+    """Move the local OSS's clock `days` after the real time (what was uploaded so far is that much older)
+    and return its now: the trigger time of a sweep run then."""
+    oss.clock.offset = timedelta(days=days)
+    return oss.clock.now()
 
 
 def stamp(moment: datetime) -> str:
@@ -111,22 +118,25 @@ def test_expired_tags_go_and_every_other_tag_stays(
     bucket.put_object("tmp/scratch.csv", b"x")
     uploads.run()
     assert tags_of(bucket, "tmp/scratch.csv")["lifecycle"] == "temporary"
-    now = datetime.now(timezone.utc)
 
-    early = sweeper.run(now + DAY)
+    early = sweeper.run(days_later(oss, 1))
     assert (early["mode"], early["complete"], early["tagsRemoved"]) == ("full", True, 0)
 
     oss.conditions.reset_counters()
-    late = sweeper.run(now + 8 * DAY)
+    late = sweeper.run(days_later(oss, 8))
     assert (late["mode"], late["complete"], late["pruned"], late["tagsRemoved"]) == (
         "incremental",
         True,
         1,
         1,
     )
-    assert tags_of(bucket, "tmp/scratch.csv") == {"kind": "data", "size": "small", "autotag": "kind size"}
+    assert readable(tags_of(bucket, "tmp/scratch.csv")) == {
+        "kind": "data",
+        "size": "small",
+        "autotag": "kind size",
+    }
     # The uploader's own `lifecycle` (kept over the rule's value) is not the system's: untouched.
-    assert tags_of(bucket, "tmp/run.log") == {
+    assert readable(tags_of(bucket, "tmp/run.log")) == {
         "team": "ops",
         "lifecycle": "mine",
         "kind": "log",
@@ -141,7 +151,12 @@ def test_expired_tags_go_and_every_other_tag_stays(
 
 
 def test_removing_a_rule_removes_its_tags_on_the_next_sweep(
-    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    oss: LocalOSS,
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     both = [
         {"name": "kind", "tags": {"kind": {"from": "extension"}}},
@@ -151,29 +166,38 @@ def test_removing_a_rule_removes_its_tags_on_the_next_sweep(
     bucket.put_object("p/apollo/x.txt", b"x", headers={"x-oss-tagging": "project=mine-too"})
     bucket.put_object("p/gemini/y.txt", b"x", headers={"x-oss-tagging": "owner=ann"})
     uploads.run()
-    now = datetime.now(timezone.utc)
-    assert sweeper.run(now)["complete"]
+    assert sweeper.run(days_later(oss, 0))["complete"]
     assert tags_of(bucket, "p/gemini/y.txt")["project"] == "gemini"
 
     use_rules(monkeypatch, tmp_path / "v2.json", both[:1])
-    report = sweeper.run(now + timedelta(minutes=5))
+    oss.clock.advance(timedelta(minutes=5))
+    report = sweeper.run(oss.clock.now())
     assert report["mode"] == "full"  # the rules changed: every object is reconciled
-    assert tags_of(bucket, "p/gemini/y.txt") == {"owner": "ann", "kind": "txt", "autotag": "kind"}
-    assert tags_of(bucket, "p/apollo/x.txt") == {"project": "mine-too", "kind": "txt", "autotag": "kind"}
+    assert readable(tags_of(bucket, "p/gemini/y.txt")) == {"owner": "ann", "kind": "txt", "autotag": "kind"}
+    assert readable(tags_of(bucket, "p/apollo/x.txt")) == {
+        "project": "mine-too",
+        "kind": "txt",
+        "autotag": "kind",
+    }
     assert {r["reason"] for o in report["objects"] for r in o["removed"]} == {
         "no current rule derives it for this object"
     }
 
 
 def test_protected_keys_are_never_removed(
-    uploads: Uploads, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    oss: LocalOSS,
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rules = [{"name": "cc", "tags": {"cost-center": "42", "stage": "new"}, "ttl": "1d"}]
     use_rules(monkeypatch, tmp_path / "rules.json", rules, protected_keys=["cost-center"])
     bucket.put_object("x", b"x")
     uploads.run()
-    sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
-    assert tags_of(bucket, "x") == {"cost-center": "42", "autotag": "cost-center"}
+    sweeper.run(days_later(oss, 2))
+    assert readable(tags_of(bucket, "x")) == {"cost-center": "42", "autotag": "cost-center"}
 
 
 def test_nothing_left_means_delete_object_tagging(
@@ -187,11 +211,11 @@ def test_nothing_left_means_delete_object_tagging(
     use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1h"}])
     bucket.put_object("only-ours", b"x")
     uploads.run()
-    assert tags_of(bucket, "only-ours") == {"stage": "new", "autotag": "stage"}
+    assert readable(tags_of(bucket, "only-ours")) == {"stage": "new", "autotag": "stage"}
     oss.conditions.reset_counters()
-    report = sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
+    report = sweeper.run(days_later(oss, 2))
     assert (report["pruned"], report["deleted"]) == (1, 1)
-    assert tags_of(bucket, "only-ours") == {}
+    assert readable(tags_of(bucket, "only-ours")) == {}
     assert oss.conditions.requests["DeleteObjectTagging"] == 1
     assert "PutObjectTagging" not in oss.conditions.requests
 
@@ -206,11 +230,11 @@ def test_versioned_bucket_prunes_each_version(
     second = bucket.put_object("a/doc.txt", b"v2", headers={"x-oss-tagging": "draft=yes"}).versionid
     uploads.run()
     assert tags_of(bucket, "a/doc.txt", versionId=first)["stage"] == "fresh"
-    report = sweeper.run(datetime.now(timezone.utc) + 2 * DAY)
+    report = sweeper.run(days_later(oss, 2))
     assert (report["listed"], report["pruned"]) == (2, 2)
     assert {o["versionId"] for o in report["objects"]} == {first, second}
-    assert tags_of(bucket, "a/doc.txt", versionId=first) == {"kind": "txt", "autotag": "kind"}
-    assert tags_of(bucket, "a/doc.txt", versionId=second) == {
+    assert readable(tags_of(bucket, "a/doc.txt", versionId=first)) == {"kind": "txt", "autotag": "kind"}
+    assert readable(tags_of(bucket, "a/doc.txt", versionId=second)) == {
         "draft": "yes",
         "kind": "txt",
         "autotag": "kind",
@@ -229,7 +253,7 @@ def test_dry_run_shows_what_would_expire_then_and_writes_nothing(
     assert (report["dryRun"], report["mode"], report["pruned"], report["tagsRemoved"]) == (True, "full", 0, 1)
     (planned,) = report["objects"]
     assert (planned["key"], planned["outcome"]) == ("tmp/a.txt", "planned")
-    assert planned["remaining"] == {"kind": "text", "size": "small", "autotag": "kind size"}
+    assert readable(planned["remaining"]) == {"kind": "text", "size": "small", "autotag": "kind size"}
     assert tags_of(bucket, "tmp/a.txt") == before
     written = {"PutObjectTagging", "DeleteObjectTagging", "PutObject", "DeleteObject"}
     assert written.isdisjoint(oss.conditions.requests)  # not even a checkpoint or a lease
@@ -249,12 +273,11 @@ def test_incremental_sweeps_read_only_objects_whose_ttl_ran_out(
         bucket.put_object(f"b/{i}.txt", b"x")
         bucket.put_object(f"c/{i}.txt", b"x")
     uploads.run()
-    now = datetime.now(timezone.utc)
-    first = sweeper.run(now + 2 * DAY)  # first pass is full: reads all 12, prunes a/
+    first = sweeper.run(days_later(oss, 2))  # first pass is full: reads all 12, prunes a/
     assert (first["mode"], first["candidates"], first["pruned"]) == ("full", 12, 4)
 
     oss.conditions.reset_counters()
-    second = sweeper.run(now + 4 * DAY)  # only b/ objects' 3-day TTL ends in (2d, 4d]
+    second = sweeper.run(days_later(oss, 4))  # only b/ objects' 3-day TTL ends in (2d, 4d]
     assert (second["mode"], second["listed"], second["candidates"], second["pruned"]) == (
         "incremental",
         12,
@@ -264,11 +287,13 @@ def test_incremental_sweeps_read_only_objects_whose_ttl_ran_out(
     assert oss.conditions.requests["GetObjectTagging"] == 4
 
     oss.conditions.reset_counters()
-    third = sweeper.run(now + 5 * DAY)
+    third = sweeper.run(days_later(oss, 5))
     assert (third["candidates"], third["pruned"]) == (0, 0)
     assert "GetObjectTagging" not in oss.conditions.requests
     assert all(
-        tags_of(bucket, f"{p}/{i}.txt") == {"kind": "txt", "autotag": "kind"} for p in "abc" for i in range(4)
+        readable(tags_of(bucket, f"{p}/{i}.txt")) == {"kind": "txt", "autotag": "kind"}
+        for p in "abc"
+        for i in range(4)
     )
 
 
@@ -294,7 +319,7 @@ def test_a_sweep_never_judges_a_new_upload_by_the_listed_version(
 
 def many_objects(bucket: oss2.Bucket, count: int) -> None:
     """`count` objects already tagged by the system, with a 1-day TTL tag each."""
-    tagging = "stage=new&kind=txt&autotag=kind%20stage"
+    tagging = sealed_header({"stage": "new", "kind": "txt"}, "kind", "stage")
     for i in range(count):
         bucket.put_object(f"a/{i:04d}.txt", b"x", headers={"x-oss-tagging": tagging})
 
@@ -309,7 +334,7 @@ def test_a_run_stopped_early_checkpoints_and_the_next_resumes(
 ) -> None:
     use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
     many_objects(bucket, 150)
-    at = datetime.now(timezone.utc) + 2 * DAY
+    at = days_later(oss, 2)
     reports = []
     while not reports or not reports[-1]["complete"]:
         reports.append(sweeper.run(at + timedelta(minutes=len(reports)), maxObjects=40, workers=2))
@@ -318,7 +343,7 @@ def test_a_run_stopped_early_checkpoints_and_the_next_resumes(
     assert {r["clock"] for r in reports} == {stamp(at).replace("Z", ".000Z")}  # one pass, one clock
     assert sum(r["listed"] for r in reports) == 150  # each object listed once: no double processing
     assert sum(r["pruned"] for r in reports) == 150
-    assert tags_of(bucket, "a/0149.txt") == {"kind": "txt", "autotag": "kind"}
+    assert readable(tags_of(bucket, "a/0149.txt")) == {"kind": "txt", "autotag": "kind"}
 
 
 def test_the_deadline_stops_a_run_cleanly(
@@ -329,7 +354,7 @@ def test_the_deadline_stops_a_run_cleanly(
     gateway = SweepGateway(bucket)
     store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
     ticks = iter(range(10_000))
-    at = datetime.now(timezone.utc) + 2 * DAY
+    at = days_later(oss, 2)
     limits = SweepLimits(workers=2)  # chunks of 8 objects; the clock passes the deadline after a few
     stopped = run_sweep(gateway, rules, store, at, limits=limits, deadline=6, monotonic=lambda: next(ticks))
     assert not stopped.complete and "before the function timeout" in stopped.stopped
@@ -355,7 +380,7 @@ def test_overlapping_runs_never_process_the_same_scope(
     use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
     many_objects(bucket, 60)
     oss.conditions.latency_seconds = 0.005
-    at = datetime.now(timezone.utc) + 2 * DAY
+    at = days_later(oss, 2)
     results: list[dict[str, Any]] = []
     threads = [threading.Thread(target=lambda: results.append(sweeper.run(at, workers=2))) for _ in range(3)]
     for thread in threads:
@@ -371,19 +396,24 @@ def test_overlapping_runs_never_process_the_same_scope(
 
 
 def test_a_crashed_runs_lease_blocks_until_it_expires(
-    env: None, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: None,
+    oss: LocalOSS,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
     many_objects(bucket, 3)
-    gateway = SweepGateway(bucket)
-    store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
-    crashed = store.acquire("crashed-run", lease_seconds=3600)  # never released
-    assert not isinstance(crashed, type(None))
-    at = datetime.now(timezone.utc) + 2 * DAY
+    at = days_later(oss, 2)
+    store = StateStore(SweepGateway(bucket), ".autotag/", Scope(bucket.bucket_name))
+    crashed = store.acquire("crashed-run", lease_seconds=120, oss_now=at)  # never released
+    assert isinstance(crashed, Lease)
     assert "crashed-run" in sweeper.run(at)["stopped"]
-    later = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name), wall_clock=lambda: 2e10)
-    taken = later.acquire("next-run", lease_seconds=60)
-    assert getattr(taken, "owner", None) == "next-run"
+    # FC ended the crashed run at its timeout: by OSS's clock its lease is dead after the timeout (60 s
+    # here) and the margin (60 s), counted from the lease object's Last-Modified.
+    oss.clock.advance(timedelta(seconds=121))
+    assert sweeper.run(at)["complete"]
 
 
 def test_faults_mid_sweep_lose_nothing_and_the_next_run_resumes(
@@ -396,7 +426,7 @@ def test_faults_mid_sweep_lose_nothing_and_the_next_run_resumes(
 ) -> None:
     use_rules(monkeypatch, tmp_path / "rules.json", TTL_RULES)
     many_objects(bucket, 40)
-    at = datetime.now(timezone.utc) + 2 * DAY
+    at = days_later(oss, 2)
     oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
     broken = sweeper.run(at, workers=8)
     assert not broken["complete"] and broken["failed"] > 0 and "OSS kept failing" in broken["stopped"]
@@ -411,25 +441,34 @@ def test_faults_mid_sweep_lose_nothing_and_the_next_run_resumes(
     oss.conditions.set_faults([])
     assert runs[-1]["complete"], [r["stopped"] for r in runs]
     assert any(r["resumed"] for r in runs)  # the pass the broken run started, not a new one
-    assert all(tags_of(bucket, f"a/{i:04d}.txt") == {"kind": "txt", "autotag": "kind"} for i in range(40))
+    assert all(
+        readable(tags_of(bucket, f"a/{i:04d}.txt")) == {"kind": "txt", "autotag": "kind"} for i in range(40)
+    )
 
 
 def test_shards_fan_out_and_cover_every_key_once(
-    env: None, sweeper: Sweeper, bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    oss: LocalOSS,
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AUTOTAG_FANOUT", "in-process")
     use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1d"}])
     keys = [f"{top}/{i}" for top in ("a", "b", "c", "d", "e", "f") for i in range(5)] + ["root-1", "zz"]
     for key in keys:
-        bucket.put_object(key, b"x", headers={"x-oss-tagging": "stage=new&keep=me&autotag=stage"})
-    at = datetime.now(timezone.utc) + 2 * DAY
+        bucket.put_object(
+            key, b"x", headers={"x-oss-tagging": sealed_header({"stage": "new", "keep": "me"}, "stage")}
+        )
+    at = days_later(oss, 2)
     result = sweeper.invoke(sweeper.event(at, shards=3))
     (dispatch,) = result["dispatched"]
     reports = [invocation["sweeps"][0] for invocation in dispatch["invocations"]]
     assert len(dispatch["shards"]) == 3
     assert sum(r["listed"] for r in reports) == len(keys)
-    assert all(tags_of(bucket, key) == {"keep": "me"} for key in keys)
-    again = sweeper.invoke(sweeper.event(at + DAY, shards=3))["dispatched"][0]
+    assert all(readable(tags_of(bucket, key)) == {"keep": "me"} for key in keys)
+    again = sweeper.invoke(sweeper.event(days_later(oss, 3), shards=3))["dispatched"][0]
     assert again["shards"] == dispatch["shards"]  # the stored plan keeps each shard's checkpoint valid
 
 

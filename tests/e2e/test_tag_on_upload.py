@@ -12,7 +12,7 @@ from typing import Any
 import oss2
 import pytest
 import requests
-from conftest import STS, BucketFactory, tags_of
+from conftest import STS, BucketFactory, readable, tags_of
 
 from autotag.events import EventError
 from autotag.gateway import ObjectGone, OssGateway, TagsRejected
@@ -72,7 +72,7 @@ def test_put_object_is_tagged_and_uploader_tags_are_kept(trigger: Trigger, bucke
     )
     (result,) = trigger.run()
     assert result["outcome"] == "tagged"
-    assert tags_of(bucket, "projects/apollo/photo.jpg") == {
+    assert readable(tags_of(bucket, "projects/apollo/photo.jpg")) == {
         "team": "media",
         "kind": "photo",
         "project": "apollo",
@@ -133,7 +133,7 @@ def test_every_upload_path(trigger: Trigger, bucket: oss2.Bucket, tmp_path: Path
         "ignored",
         "tagged",
     }
-    assert by_key["app.log"] == ["tagged", "unchanged"]  # whichever append is handled second adds nothing
+    assert by_key["app.log"] == ["skipped", "tagged"]  # the first append's event finds it appended since
     expected = {
         "put.jpg": {"via": "put", "kind": "image"},
         "post/form.png": {"kind": "image"},
@@ -161,12 +161,12 @@ def test_versioned_bucket_tags_the_version_in_the_event(
     second_event = trigger.deliveries()
     for payload in first_event + second_event:  # delivered late, after the newer version exists
         trigger.invoke(payload)
-    assert tags_of(bucket, "doc.pdf", versionId=first) == {
+    assert readable(tags_of(bucket, "doc.pdf", versionId=first)) == {
         "kind": "document",
         "size": "small",
         "autotag": "kind size",
     }
-    assert tags_of(bucket, "doc.pdf", versionId=second) == {
+    assert readable(tags_of(bucket, "doc.pdf", versionId=second)) == {
         "draft": "yes",
         "kind": "document",
         "size": "small",
@@ -374,7 +374,7 @@ def test_a_metadata_change_updates_the_systems_own_tags_only(trigger: Trigger, b
     )
     (result,) = trigger.run()
     assert result["changed"] == {"owner": {"from": "ann", "to": "cy"}}  # ours: keep-existing does not apply
-    assert tags_of(bucket, "projects/a/x.txt") == {
+    assert readable(tags_of(bucket, "projects/a/x.txt")) == {
         "reviewer": "bo",
         "owner": "cy",
         "project": "a",

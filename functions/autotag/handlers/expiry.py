@@ -13,7 +13,8 @@ import time
 from functools import cache
 from typing import Any
 
-from ..gateway import RateLimiter
+from ..gateway import OssFailure, OutOfTime, RateLimiter
+from ..output import to_json
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..sweep.checkpoint import Scope
@@ -35,12 +36,16 @@ LEASE_MARGIN_SECONDS = 60.0
 
 
 @cache
-def _rules(path: str) -> RuleSet:
-    return load_rules(path)
+def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
+    return load_rules(path, record_secrets)
+
+
+def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    return settings.rules_path(), settings.record_secrets
 
 
 def initialize(context: Any) -> None:
-    _rules(Settings.from_environment().rules_path())
+    _rules(*_rules_source(Settings.from_environment()))
 
 
 def _reserve_seconds(timeout: float) -> float:
@@ -52,25 +57,39 @@ def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
-    rules = _rules(settings.rules_path())
+    rules = _rules(*_rules_source(settings))
     request = timer.request
     timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
     deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
     limits = SweepLimits(
         workers=request.workers,
         max_objects=request.max_objects,
+        # A lease lives this long from its Last-Modified: FC ends this function by its timeout.
         lease_seconds=(timeout or 900.0) + LEASE_MARGIN_SECONDS,
     )
     credentials = credentials_from(context)
     auth = oss_auth(credentials)
     endpoint = settings.endpoint_for(getattr(context, "region", "") or "cn-hangzhou")
-    limiter = RateLimiter(request.qps) if request.qps else None  # shared by every bucket of this run
+    # shared by every bucket of this run; never waits past the deadline
+    limiter = RateLimiter(request.qps, deadline=deadline) if request.qps else None
     reports: list[SweepReport] = []
     dispatched: list[dict[str, Any]] = []
+    # Checkpoints and leases in a bucket of their own, where the swept one has writers not to trust.
+    state_bucket = os.environ.get("AUTOTAG_STATE_BUCKET", "")
     for bucket_name in request.buckets:
         gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
+        state = (
+            SweepGateway(open_bucket(auth, endpoint, state_bucket), limiter=limiter)
+            if state_bucket
+            else gateway
+        )
         if request.shards > 1 and request.shard is None and not request.dry_run:
-            dispatched.append(_fan_out(timer, bucket_name, gateway, settings, context, credentials))
+            try:
+                dispatched.append(
+                    _fan_out(timer, bucket_name, gateway, state, settings, context, credentials)
+                )
+            except (OssFailure, OutOfTime) as error:  # this bucket only: the others are still dispatched
+                dispatched.append({"bucket": bucket_name, "error": str(error)})
             continue
         shard = request.shard
         scope = Scope(
@@ -79,7 +98,7 @@ def handler(event: bytes, context: Any) -> str:
         report = run_sweep(
             gateway,
             rules,
-            StateStore(gateway, settings.state_prefix, scope),
+            StateStore(state, settings.state_prefix, scope),
             timer.trigger_time,
             limits=limits,
             deadline=deadline,
@@ -88,15 +107,14 @@ def handler(event: bytes, context: Any) -> str:
             owner=getattr(context, "request_id", ""),
         )
         reports.append(report)
-        log.info(json.dumps({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))
-    return json.dumps(
+        log.info(to_json({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))
+    return to_json(
         {
             "triggerName": timer.trigger_name,
             "rulesFingerprint": rules.fingerprint,
             "sweeps": [r.summary() for r in reports],
             "dispatched": dispatched,
-        },
-        ensure_ascii=False,
+        }
     )
 
 
@@ -110,13 +128,14 @@ def _fan_out(
     timer: TimerEvent,
     bucket: str,
     gateway: SweepGateway,
+    state: SweepGateway,
     settings: Settings,
     context: Any,
     credentials: Any,
 ) -> dict[str, Any]:
     request: SweepRequest = timer.request
     plan_key = f"{settings.state_prefix}sweep/{Scope(bucket, request.prefix).id}/shards.json"
-    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key)
+    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key, state)
     events = shard_events(timer, bucket, shards)
     results = _dispatcher(context, credentials).dispatch(events)
     return {

@@ -1,12 +1,15 @@
 """Tag on upload: the handler an OSS trigger invokes for created objects.
 
 `handler(event: bytes, context)` returns a JSON summary per record (what the console shows after a test
-invoke) and logs one JSON line per object. Transient OSS failures are retried in the gateway, then raised,
-so FC's asynchronous retries and the on-failure destination take over: nothing is dropped silently."""
+invoke) and logs one JSON line per object. Each record ends in an outcome of its own: a permanent refusal
+(a missing bucket, a key OSS cannot name) is reported as `rejected` and not retried. Transient OSS failures
+are retried in the gateway; what still fails (or a refused credential) makes the handler raise once every
+record was tried, so FC's asynchronous retries and the on-failure destination take over: nothing is dropped
+silently. No error text carries more of an OSS error than its operation, status, code, request id and
+message."""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from functools import cache
@@ -14,6 +17,7 @@ from typing import Any
 
 from ..events import parse_oss_event
 from ..gateway import OssGateway, TransientOssError
+from ..output import to_json
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..tagger import FAILED, ObjectResult, tag_object
@@ -27,19 +31,23 @@ class RetryableFailure(RuntimeError):
 
 
 @cache
-def _rules(path: str) -> RuleSet:
-    return load_rules(path)  # compiled once per instance
+def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
+    return load_rules(path, record_secrets)  # compiled once per instance
+
+
+def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    return settings.rules_path(), settings.record_secrets
 
 
 def initialize(context: Any) -> None:
     """FC initializer: compile the rules before the first event, so a bad rules file fails fast."""
-    _rules(Settings.from_environment().rules_path())
+    _rules(*_rules_source(Settings.from_environment()))
 
 
 def handler(event: bytes, context: Any) -> str:
     settings = Settings.from_environment()
     records = parse_oss_event(event)
-    rules = _rules(settings.rules_path())
+    rules = _rules(*_rules_source(settings))
     auth = oss_auth(credentials_from(context))
     gateways: dict[str, OssGateway] = {}
     results: list[ObjectResult] = []
@@ -57,17 +65,11 @@ def handler(event: bytes, context: Any) -> str:
         except TransientOssError as error:
             result = ObjectResult(record, FAILED, str(error))
         results.append(result)
-        log.info(
-            json.dumps(
-                {"requestId": getattr(context, "request_id", ""), **result.summary()}, ensure_ascii=False
-            )
-        )
+        log.info(to_json({"requestId": getattr(context, "request_id", ""), **result.summary()}))
     failed = [r for r in results if r.outcome == FAILED]
     if failed:
         raise RetryableFailure(
             f"{len(failed)} of {len(results)} objects failed on transient OSS errors: "
             + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
         )
-    return json.dumps(
-        {"rulesFingerprint": rules.fingerprint, "results": [r.summary() for r in results]}, ensure_ascii=False
-    )
+    return to_json({"rulesFingerprint": rules.fingerprint, "results": [r.summary() for r in results]})

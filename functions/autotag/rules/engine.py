@@ -12,8 +12,17 @@ from ..ownership import DEFAULT_OWNERSHIP, Ownership
 
 Captures = Mapping[str, str]
 Condition = Callable[[ObjectFacts, Captures], bool]
-# A value source returns the tag value, or None when the object offers nothing for it.
-ValueSource = Callable[[ObjectFacts, Captures], "str | None"]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a value source returns when the object offers nothing for the tag, and why."""
+
+    reason: str
+
+
+# A value source returns the tag value, or Missing when the object offers nothing for it.
+ValueSource = Callable[[ObjectFacts, Captures], "str | Missing"]
 
 KEEP_EXISTING = "keep-existing"
 OVERWRITE = "overwrite"
@@ -108,8 +117,8 @@ def derive_tags(rules: RuleSet, facts: ObjectFacts) -> Derivation:
         matched.append(rule.name)
         for tag in rule.tags:
             value = tag.value(facts, captures)
-            if value is None:
-                unresolved.append((rule.name, tag.key, "the object has no value for it"))
+            if isinstance(value, Missing):
+                unresolved.append((rule.name, tag.key, value.reason))
                 continue
             candidate = DerivedTag(
                 tag.key, value, rule.name, tag.options.priority, tag.options.conflict, tag.options.ttl_seconds

@@ -1,12 +1,13 @@
 """Load a rules file (JSON, or YAML when PyYAML is present), check it against schemas/rules.schema.json and
-compile it into a RuleSet. Every problem is a RulesError naming the rule, the field and what is wrong."""
+the limits of checks.py, and compile it into a RuleSet. Every problem is one RulesError line naming the
+rule, the field and the limit it breaks."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,25 +16,21 @@ from typing import Any
 from ..facts import ObjectFacts
 from ..ownership import DEFAULT_OWNERSHIP_TAG, Ownership
 from . import engine
-from .engine import Condition, RuleSet, TagOptions, TagRule, ValueSource
+from .checks import (
+    MAX_DEPTH,
+    check_structure,
+    literal_problems,
+    schema_problem,
+    size_bytes,
+    ttl_seconds,
+)
+from .engine import Condition, Missing, RuleSet, TagOptions, TagRule, ValueSource
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PLAIN_PLACEHOLDERS = {"key", "dirname", "filename", "stem", "extension"}
 _FACT_PLACEHOLDERS = {"content_type": "content_type", "content_type_family": "content_type", "size": "size"}
 _DATE_PARTS = {"year", "month", "day", "date", "weekday"}
-_SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "TIB": 2**40,
-}
-_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class RulesError(ValueError):
@@ -41,28 +38,38 @@ class RulesError(ValueError):
 
 
 @cache
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(
+        resources.files("autotag").joinpath("schemas/rules.schema.json").read_text()
+    )
+    return loaded
+
+
+@cache
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(resources.files("autotag").joinpath("schemas/rules.schema.json").read_text())
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_schema())
 
 
 def _compile_regex(pattern: str, where: str) -> Any:
     import re2  # linear-time matching: keys are attacker-chosen, up to 1023 bytes
 
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own lines (absl WARNING / E0000) to stderr
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, options)
     except re2.error as exc:
-        raise RulesError(f"{where}: {pattern!r} is not a valid RE2 pattern ({exc})") from exc
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        reason = reason.split(": ", 1)[0]  # RE2 repeats the pattern after the reason
+        raise RulesError(f"{where}: {pattern!r} is not a valid RE2 pattern ({reason})") from None
 
 
 def _size(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", value.strip())
-    assert match  # the schema's pattern guarantees the shape
-    return int(float(match[1]) * _SIZE_UNITS[match[2].upper()])
+    size = size_bytes(value)
+    assert size is not None  # checks.literal_problems refused sizes beyond the limit
+    return size
 
 
 def _options(spec: dict[str, Any], inherited: TagOptions) -> TagOptions:
@@ -70,7 +77,7 @@ def _options(spec: dict[str, Any], inherited: TagOptions) -> TagOptions:
     return TagOptions(
         priority=spec.get("priority", inherited.priority),
         conflict=spec.get("conflict", inherited.conflict),
-        ttl_seconds=int(ttl[:-1]) * _TTL_UNITS[ttl[-1]] if ttl else inherited.ttl_seconds,
+        ttl_seconds=ttl_seconds(ttl) if ttl else inherited.ttl_seconds,
     )
 
 
@@ -97,7 +104,7 @@ class _Compiler:
                 f"{where}: unbalanced brace in template {text!r} (write {{{{ or }}}} for a brace)"
             )
 
-        def render(facts: Any, found: Any) -> str | None:
+        def render(facts: Any, found: Any) -> str | Missing:
             out = []
             for part in parts:
                 if isinstance(part, str):
@@ -105,7 +112,7 @@ class _Compiler:
                     continue
                 value = _resolve(part, facts, found)
                 if value is None:
-                    return None
+                    return Missing(f"{_shown(part)} has no value for this object")
                 out.append(value)
             return "".join(out)
 
@@ -155,36 +162,49 @@ class _Compiler:
             assert mapping is not None
             by_length = sorted(mapping.items(), key=lambda item: -len(item[0]))
 
-            def longest_prefix(facts: Any, _c: Any) -> str | None:
-                return next((v for p, v in by_length if facts.key.startswith(p)), default)
+            no_prefix = Missing("the key starts with none of the map's prefixes; the rule gives no default")
+
+            def longest_prefix(facts: Any, _c: Any) -> str | Missing:
+                found = next((v for p, v in by_length if facts.key.startswith(p)), default)
+                return found if found is not None else no_prefix
 
             return longest_prefix
         if source == "size":
             self.needs.add("size")
             buckets = [(_size(b["max"]) if "max" in b else None, b["value"]) for b in spec["buckets"]]
 
-            def size_bucket(facts: Any, _c: Any) -> str | None:
+            def size_bucket(facts: Any, _c: Any) -> str | Missing:
                 if facts.size is None:
-                    return default
-                return next((v for limit, v in buckets if limit is None or facts.size <= limit), default)
+                    return default if default is not None else Missing("the object's size is not known")
+                found = next((v for limit, v in buckets if limit is None or facts.size <= limit), default)
+                if found is None:
+                    return Missing(f"no size bucket covers {facts.size} bytes, and the rule gives no default")
+                return found
 
             return size_bucket
-        raw: ValueSource
+        raw: Callable[[Any, Any], str | None]
         if source == "extension":
-            raw = lambda facts, _c: facts.extension or None  # noqa: E731
+            raw, what, absent = (
+                (lambda facts, _c: facts.extension or None),
+                "the key's extension",
+                "the key has no extension",
+            )
         elif source in ("content_type", "content_type_family"):
             self.needs.add("content_type")
             attribute = source
-            raw = lambda facts, _c: getattr(facts, attribute) or None  # noqa: E731
+            raw, what = (lambda facts, _c: getattr(facts, attribute) or None), "the Content-Type"
+            absent = "the object has no Content-Type"
         elif source == "meta":
             self.needs.add("meta")
             meta_name = spec["name"].lower().removeprefix("x-oss-meta-")
-            raw = lambda facts, _c: facts.user_meta.get(meta_name)  # noqa: E731
+            raw, what = (lambda facts, _c: facts.user_meta.get(meta_name)), f"x-oss-meta-{meta_name}"
+            absent = f"the object has no x-oss-meta-{meta_name}"
         else:  # modified
             self.needs.add("modified")
             part = spec["part"]
-            raw = lambda facts, _c: _date_part(facts, part)  # noqa: E731
-        return _mapped(raw, mapping, default)
+            raw, what = (lambda facts, _c: _date_part(facts, part)), f"Last-Modified's {part}"
+            absent = "the object's Last-Modified is not known"
+        return _mapped(raw, what, absent, mapping, default)
 
     # -- conditions ---------------------------------------------------------------------------------------
 
@@ -262,40 +282,75 @@ def _date_part(facts: Any, part: str) -> str | None:
     return str(moment.strftime(formats[part]))
 
 
-def _mapped(raw: ValueSource, mapping: dict[str, str] | None, default: str | None) -> ValueSource:
-    def value(facts: Any, captures: Any) -> str | None:
+def _mapped(
+    raw: Callable[[Any, Any], str | None],
+    what: str,
+    absent: str,
+    mapping: dict[str, str] | None,
+    default: str | None,
+) -> ValueSource:
+    def value(facts: Any, captures: Any) -> str | Missing:
         found = raw(facts, captures)
-        if mapping is None:
-            return found if found is not None else default
-        return mapping.get(found, default) if found is not None else default
+        if found is not None and mapping is not None:
+            mapped = mapping.get(found, default)
+            if mapped is None:
+                return Missing(f"{what} {found!r} is not in the map, and the rule gives no default")
+            return mapped
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        return Missing(f"{absent}, and the rule gives no default")
 
     return value
 
 
-def _schema_error(document: Any) -> RulesError | None:
-    import jsonschema
+def _shown(part: tuple[str, str]) -> str:
+    """A placeholder as the rules file writes it."""
+    kind, name = part
+    return "{" + (f"{kind}.{name}" if kind in ("meta", "modified") else name) + "}"
 
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is None:
-        return None
-    path = list(error.absolute_path)
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(the file)"
+
+def _located(document: Any, path: list[Any]) -> str:
+    """`rule 'name' (rules[2]).tags.k` for a path into the document."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
     if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
         rule = document["rules"][path[1]]
         name = rule.get("name") if isinstance(rule, dict) else None
-        where = f"rule {name!r} ({where})" if isinstance(name, str) else where
-    return RulesError(f"{where}: {error.message}")
+        if isinstance(name, str):
+            rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[2:])
+            return f"rule {name!r} (rules[{path[1]}]){rest}"
+    return text or "(the file)"
 
 
-def parse_rules(document: Any, source: str = "rules") -> RuleSet:
-    """Check and compile an already-decoded rules document."""
-    problem = _schema_error(document)
-    if problem is not None:
+def _problem(document: Any) -> str:
+    """The first thing wrong with the document, located and worded by its limit ("" when none is)."""
+    import jsonschema
+
+    structure = check_structure(document)
+    if structure:
+        return structure
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        return f"{_located(document, list(error.absolute_path))}: {schema_problem(error, _schema()['$defs'])}"
+    for where, problem in literal_problems(document):
+        path: list[Any] = [int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", where) if p]
+        return f"{_located(document, path)}: {problem}"
+    return ""
+
+
+def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str, ...] = ()) -> RuleSet:
+    """Check and compile an already-decoded rules document; `record_secrets` key the ownership record's
+    seal (the environment's AUTOTAG_RECORD_SECRET)."""
+    problem = _problem(document)
+    if problem:
         raise RulesError(f"{source}: {problem}")
     compiler = _Compiler()
     defaults = _options(document.get("defaults", {}), TagOptions())
     ownership = Ownership(
-        document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG), frozenset(document.get("protected_keys", []))
+        document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG),
+        frozenset(document.get("protected_keys", [])),
+        record_secrets,
     )
     rules: list[engine.Rule] = []
     seen: set[str] = set()
@@ -332,22 +387,33 @@ def parse_rules(document: Any, source: str = "rules") -> RuleSet:
     return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership)
 
 
-def load_rules(path: str | Path) -> RuleSet:
+def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSet:
     """Read, check and compile the rules file at `path` (.json, or .yaml/.yml with PyYAML installed)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RulesError(f"{path}: a rules file is at most 1 MiB; this one is {size} bytes")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from exc
+        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if yaml_file:
             import yaml
 
             document = yaml.safe_load(text)
         else:
             document = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError are both ValueErrors here
-        raise RulesError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
-    except Exception as exc:  # yaml.YAMLError is not a ValueError
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_rules(document, str(path))
+    except RecursionError:
+        raise RulesError(f"{path}: the document nests more than {MAX_DEPTH} levels deep") from None
+    except json.JSONDecodeError as exc:
+        raise RulesError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except Exception as exc:  # yaml.YAMLError
+        detail = " ".join(str(exc).split())[:200]
+        raise RulesError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'}: {detail}") from None
+    return parse_rules(document, str(path), record_secrets)

@@ -44,11 +44,12 @@ def shard_events(event: TimerEvent, bucket: str, shards: list[ShardRange]) -> li
 
 
 def load_or_plan_shards(
-    gateway: SweepGateway, request: SweepRequest, state_prefix: str, plan_key: str
+    gateway: SweepGateway, request: SweepRequest, state_prefix: str, plan_key: str, state: SweepGateway
 ) -> list[ShardRange]:
-    """The shard plan stored for this prefix and shard count, or a new one from the top-level listing.
-    Keeping it stable keeps each shard's checkpoint valid from one run to the next."""
-    stored = gateway.read_object(plan_key)
+    """The shard plan stored (in the `state` bucket) for this prefix and shard count, or a new one from
+    the top-level listing of the swept bucket. Keeping it stable keeps each shard's checkpoint valid from one
+    run to the next."""
+    stored = state.read_object(plan_key)
     if stored is not None:
         document = json.loads(stored)
         if document.get("count") == request.shards:
@@ -58,8 +59,8 @@ def load_or_plan_shards(
     boundaries = gateway.list_children(request.prefix, max_pages=MAX_BOUNDARY_PAGES)
     shards = plan_shards([b for b in boundaries if not b.startswith(state_prefix)], request.shards)
     document = {"count": request.shards, "ranges": [[s.start_at, s.end_before] for s in shards]}
-    if not gateway.write_object(plan_key, json.dumps(document).encode(), create_only=stored is None):
-        return load_or_plan_shards(gateway, request, state_prefix, plan_key)  # another run stored one first
+    if not state.write_object(plan_key, json.dumps(document).encode(), create_only=stored is None):
+        return load_or_plan_shards(gateway, request, state_prefix, plan_key, state)  # another run was first
     return shards
 
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import oss2
-
-from ..gateway import ObjectGone, OssGateway
+from ..gateway import ObjectGone, OssGateway, PermanentOssError
 
 
 @dataclass(frozen=True)
@@ -91,15 +89,19 @@ class SweepGateway(OssGateway):
     def _list_delimited(self, prefix: str, marker: str) -> Any:
         return self.bucket.list_objects(prefix=prefix, delimiter="/", marker=marker, max_keys=1000)
 
-    def list_keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
+    def list_entries(self, prefix: str) -> list[ListedObject]:
+        """Every object under `prefix`, with its Last-Modified as OSS stamped it."""
+        entries: list[ListedObject] = []
         marker = ""
         while True:
             page = self.list_page(prefix, marker)
-            keys += [o.key for o in page.objects]
+            entries += page.objects
             if not page.truncated:
-                return keys
+                return entries
             marker = page.next_key_marker
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return [entry.key for entry in self.list_entries(prefix)]
 
     def read_object(self, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
@@ -114,7 +116,7 @@ class SweepGateway(OssGateway):
         headers = {"x-oss-forbid-overwrite": "true"} if create_only else None
         try:
             self._call(f"PutObject {key!r}", lambda: self.bucket.put_object(key, data, headers=headers))
-        except oss2.exceptions.ServerError as error:
+        except PermanentOssError as error:
             if create_only and error.status == 409:
                 return False
             raise

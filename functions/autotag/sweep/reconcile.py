@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..facts import ObjectFacts
-from ..gateway import ObjectGone, TagsRejected
-from ..ownership import owned_keys
+from ..gateway import ObjectGone, ObjectHead, PermanentOssError
+from ..ownership import object_digest, read_record
 from ..planning import TagPlan, prune_tags, split_expired
 from ..rules import RuleSet, derive_tags
 from .gateway import ListedObject, SweepGateway
@@ -20,6 +20,13 @@ SKIPPED = "skipped"  # gone, or replaced since it was listed (its own upload eve
 REJECTED = "rejected"  # OSS refused the write (not retried)
 
 _FACTS_ONLY_HEAD_GIVES = frozenset({"content_type", "meta"})
+
+
+REPLACED = "replaced since it was listed; its upload event tags it"
+
+
+def _still_listed(listed: ListedObject, head: ObjectHead) -> bool:
+    return head.etag == listed.etag and head.last_modified == listed.last_modified
 
 
 @dataclass(frozen=True)
@@ -49,17 +56,30 @@ def reconcile_object(
     """Raises TransientOssError when OSS keeps failing (the caller keeps the checkpoint before it)."""
     key, version = listed.key, listed.version_id
     try:
-        current = gateway.get_tags(key, version)
-        if not owned_keys(current, rules.ownership.tag):
-            return Reconciled(listed, UNCHANGED, "the object has no tags this system set")
         facts = ObjectFacts(key, listed.size, last_modified=listed.last_modified)
-        # Without a version id, tags are read and written on whatever object has the key now: HEAD
-        # confirms it is still the listed one, so a newer upload's tags are never judged by the old one.
-        if version is None or rules.needs & _FACTS_ONLY_HEAD_GIVES:
+        listed_digest = object_digest(listed.etag, listed.last_modified)
+        # The tags are read last before the write, so nothing but the write's own round trip separates
+        # them from it. Without a version id, tags are read and written on whatever object has the key
+        # now: the record names the object the tags were written for, and when that is the listed one
+        # no HEAD is needed; otherwise HEAD confirms the listed object is still there, so a newer upload's
+        # tags are never judged by the old one. Rules that need metadata HEAD first anyway.
+        if rules.needs & _FACTS_ONLY_HEAD_GIVES:
             head = gateway.head(key, version)
-            if version is None and (head.etag != listed.etag or head.last_modified != listed.last_modified):
-                return Reconciled(listed, SKIPPED, "replaced since it was listed; its upload event tags it")
+            if version is None and not _still_listed(listed, head):
+                return Reconciled(listed, SKIPPED, REPLACED)
             facts = ObjectFacts(key, head.size, head.content_type, head.user_meta, head.last_modified)
+        current = gateway.get_tags(key, version)
+        record = read_record(current, rules.ownership)
+        if record.foreign:
+            why = f"the tag {rules.ownership.tag!r} holds a value this system did not write ({record.why})"
+            return Reconciled(listed, UNCHANGED, why)
+        if not record.owned:
+            return Reconciled(listed, UNCHANGED, "the object has no tags this system set")
+        confirmed = record.written_for == listed_digest or bool(rules.needs & _FACTS_ONLY_HEAD_GIVES)
+        if version is None and not confirmed:
+            head = gateway.head(key, version)  # the record names no object, or an earlier one: HEAD
+            if not _still_listed(listed, head):
+                return Reconciled(listed, SKIPPED, REPLACED)
         live, expired = split_expired(derive_tags(rules, facts).tags, facts.last_modified, clock)
         plan = prune_tags(current, live, rules.ownership, expired)
         if not plan.needs_write:
@@ -73,5 +93,5 @@ def reconcile_object(
         return Reconciled(listed, PRUNED, "", plan, deleted_all=True)
     except ObjectGone as gone:
         return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
-    except TagsRejected as rejected:
-        return Reconciled(listed, REJECTED, str(rejected))
+    except PermanentOssError as refused:
+        return Reconciled(listed, REJECTED, str(refused))

@@ -9,7 +9,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ..events import MAX_NESTING, load_json, nesting_depth
 from ..timestamps import parse_timestamp
+from .clock import absurd
 
 
 class SweepRequestError(ValueError):
@@ -90,18 +92,13 @@ def _check(document: Any, schema_file: str, where: str) -> None:
 
 
 def _json(text: str | bytes, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise SweepRequestError(f"{what} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise SweepRequestError(
-            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+    return load_json(text, what, SweepRequestError)
 
 
 def parse_sweep_payload(payload: str | dict[str, Any]) -> SweepRequest:
     document = _json(payload, "payload") if isinstance(payload, str) else payload
+    if nesting_depth(document, MAX_NESTING) > MAX_NESTING:
+        raise SweepRequestError(f"payload nests more than {MAX_NESTING} levels deep")
     _check(document, "sweep-payload.schema.json", "payload")
     shard = document.get("shard")
     if shard is not None and shard["index"] >= shard["count"]:
@@ -124,8 +121,14 @@ def parse_sweep_payload(payload: str | dict[str, Any]) -> SweepRequest:
 def parse_timer_event(event: bytes | str | dict[str, Any]) -> TimerEvent:
     """Check a timer event (FC hands it over as bytes) and its JSON payload; errors name the field."""
     document = event if isinstance(event, dict) else _json(event, "the event")
+    if nesting_depth(document, MAX_NESTING) > MAX_NESTING:
+        raise SweepRequestError(f"the event nests more than {MAX_NESTING} levels deep")
     _check(document, "timer-event.schema.json", "event")
     trigger_time = parse_timestamp(document["triggerTime"])
     if trigger_time is None:
         raise SweepRequestError(f"event.triggerTime: {document['triggerTime']!r} is not a date and time")
+    if absurd(trigger_time):
+        raise SweepRequestError(
+            f"event.triggerTime: {document['triggerTime']!r} {absurd(trigger_time)}: no timer fires then"
+        )
     return TimerEvent(trigger_time, document["triggerName"], parse_sweep_payload(document["payload"]))

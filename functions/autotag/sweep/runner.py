@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from ..gateway import TransientOssError
+from ..gateway import OutOfTime, PermanentOssError, TransientOssError
 from ..rules import RuleSet
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
+from .clock import absurd, ahead_of, describe_ahead
 from .gateway import ListedObject, ListingPage, SweepGateway
 from .reconcile import PLANNED, PRUNED, REJECTED, SKIPPED, Reconciled, reconcile_object
 from .selection import is_candidate
@@ -53,6 +54,7 @@ class SweepReport:
     failed: int = 0
     requests: int = 0
     objects: list[Reconciled] = field(default_factory=list)  # those with stale tags (first ones)
+    warnings: list[str] = field(default_factory=list)  # state set aside as implausible or unreadable
 
     def record(self, result: Reconciled) -> None:
         outcome = result.outcome
@@ -91,6 +93,7 @@ class SweepReport:
             "rejected": self.rejected,
             "failed": self.failed,
             "ossRequests": self.requests,
+            "warnings": list(self.warnings),
             "objects": [r.summary() for r in self.objects],
         }
 
@@ -102,7 +105,7 @@ def run_sweep(
     gateway: SweepGateway,
     rules: RuleSet,
     store: StateStore,
-    clock: datetime,
+    clock: datetime | None,
     *,
     limits: SweepLimits = SweepLimits(),
     deadline: float | None = None,
@@ -112,19 +115,32 @@ def run_sweep(
     monotonic: Callable[[], float] = time.monotonic,
     progress: Progress | None = None,
 ) -> SweepReport:
-    """Sweep `store.scope` at `clock` until the pass completes, `deadline` (a `monotonic` time) is near,
-    or `limits.max_objects` are listed. A dry run reads the checkpoint but writes nothing at all."""
-    report = SweepReport(store.scope, clock, dry_run)
-    before = gateway.requests
+    """Sweep `store.scope` at `clock` (None: OSS's clock, from the `Date` of its answers) until the pass
+    completes, `deadline` (a `monotonic` time) is near, or `limits.max_objects` are listed. A clock ahead
+    of OSS's is refused unless this is a dry run, which reads the checkpoint but writes nothing at all."""
+    report = SweepReport(store.scope, clock or datetime.now(timezone.utc), dry_run)
+    separate_state = store.gateway is not gateway  # AUTOTAG_STATE_BUCKET
+    before = gateway.requests + (store.gateway.requests if separate_state else 0)
     lease: Lease | None = None
     try:
+        versioned = gateway.is_versioned()  # the first answer tells OSS's clock
+        oss_now = gateway.oss_now() or datetime.now(timezone.utc)
+        report.clock = clock = clock or oss_now
+        if absurd(clock):
+            report.stopped = f"the sweep's clock {clock.isoformat()} {absurd(clock)}: refused"
+            return report
+        if not dry_run and ahead_of(clock, oss_now):
+            report.stopped = describe_ahead("the sweep's clock", clock, oss_now) + (
+                ": refused (only a dry run may look ahead)"
+            )
+            return report
         if not dry_run:
-            taken = store.acquire(owner, limits.lease_seconds)
+            taken = store.acquire(owner, limits.lease_seconds, oss_now)
             if isinstance(taken, Busy):
                 report.stopped = f"another sweep holds this scope (run {taken.owner})"
                 return report
             lease = taken
-        checkpoint = store.load()
+        checkpoint = store.load(oss_now, keep_aside=not dry_run)
         sweep = next_pass(checkpoint, rules.fingerprint, clock, force_full=full)
         if sweep is None:
             report.complete = True
@@ -134,18 +150,37 @@ def run_sweep(
         report.resumed = sweep is checkpoint.current
         report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
         _sweep_pass(
-            gateway, rules, store, checkpoint, sweep, lease, report, limits, deadline, monotonic, progress
+            gateway,
+            rules,
+            store,
+            checkpoint,
+            sweep,
+            lease,
+            report,
+            limits,
+            deadline,
+            monotonic,
+            progress,
+            versioned,
         )
     except LeaseLost as lost:
         report.stopped = str(lost)
         lease = None
     except TransientOssError as error:  # on the listing or the state objects: the checkpoint stands
         report.stopped = f"OSS kept failing ({error}); the next run resumes from the last checkpoint"
+    except PermanentOssError as error:  # a missing bucket, a refused listing: retrying cannot help
+        report.stopped = f"OSS refused the sweep ({error})"
+    except OutOfTime as late:
+        report.stopped = f"stopped before the function timeout ({late}); the next run resumes"
     finally:
         if lease is not None:
-            with contextlib.suppress(TransientOssError):  # else the lease expires by itself
+            # else the lease expires by itself
+            with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime):
                 store.release(lease)
-        report.requests = gateway.requests - before
+        report.requests = (
+            gateway.requests - before + (store.gateway.requests if store.gateway is not gateway else 0)
+        )
+        report.warnings = list(store.warnings)
     return report
 
 
@@ -186,18 +221,18 @@ def _sweep_pass(
     deadline: float | None,
     monotonic: Callable[[], float],
     progress: Progress | None,
+    versioned: bool,
 ) -> None:
     scope = store.scope
-    versioned = gateway.is_versioned()
     last_saved = monotonic()
     batch_size = limits.workers * 4
     position = sweep.position
     totals = PassTotals()
 
     def save(state: Checkpoint) -> None:
-        nonlocal lease, last_saved
+        nonlocal last_saved
         if lease is not None:
-            lease = store.save(state, lease, limits.lease_seconds)
+            store.save(state, lease)
         last_saved = monotonic()
 
     def windows() -> Iterator[tuple[list[ListedObject], list[ListedObject]]]:
@@ -233,11 +268,17 @@ def _sweep_pass(
             ]
             failures = []
             results = []
+            late = False
             for future in futures:
                 if future.cancelled():
                     continue
                 try:
                     results.append(future.result())
+                except OutOfTime as waited:  # the rate limit: the window is redone by the next run
+                    late = True
+                    report.stopped = f"stopped before the function timeout ({waited}); the next run resumes"
+                    for waiting in futures:
+                        waiting.cancel()
                 except TransientOssError as error:
                     failures.append(error)
                     for waiting in futures:  # OSS is failing after retries: stop adding load to it
@@ -258,6 +299,8 @@ def _sweep_pass(
                 # (reconciling is idempotent, so objects already pruned come out unchanged).
                 report.failed += len(failures)
                 report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
+                break
+            if late:
                 break
             totals = totals.plus(window_totals)
             position = Position(mine[-1].key, mine[-1].version_id or "")

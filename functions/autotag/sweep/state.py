@@ -1,21 +1,27 @@
-"""A scope's checkpoint and lease, kept as small objects under the state prefix of the swept bucket.
+"""A scope's checkpoint and lease, kept as small objects under the state prefix — in the swept bucket, or in
+a separate state bucket (`AUTOTAG_STATE_BUCKET`) where the bucket has writers the sweep must not trust.
 
 Overlapping runs (a slow run meeting the next timer tick, a console invoke, a re-dispatched shard) are
 kept apart by a lease: numbered objects `lease-<n>` created with `x-oss-forbid-overwrite`, so exactly one
-run can create the next number. A lease is free once released or expired; it outlives the function
-timeout, and FC ends every invocation at its timeout, so an expired lease's holder is gone. Only the lease
-holder writes the checkpoint, and it checks before each write that no newer lease exists."""
+run can create the next number. A lease's life comes from what nobody can forge: its object's Last-Modified
+as OSS stamped it, plus the function timeout the reading run knows (FC ends every invocation at its
+timeout, so a lease older than that has no live holder). Its content (holder, released or not) is only
+believed within that life, so a forged lease blocks no longer than a real one. Only the lease holder writes
+the checkpoint, and it checks before each write that no newer lease exists.
+
+State that claims a time beyond OSS's clock, and checkpoints this version cannot read, are never obeyed:
+they are set aside, reported in `warnings`, and the sweep starts over with a full pass (idempotent)."""
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
-from ..gateway import ObjectGone
+from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, CheckpointError, Scope, decode_checkpoint, encode_checkpoint
+from .clock import ahead_of, describe_ahead
 from .gateway import SweepGateway
 
 
@@ -27,102 +33,129 @@ class LeaseLost(RuntimeError):
 class Lease:
     number: int
     owner: str
-    until: float  # epoch seconds, wall clock
 
 
 @dataclass(frozen=True)
 class Busy:
     owner: str
-    until: float
+    until: datetime  # when the lease ends at the latest, by OSS's clock
 
 
+@dataclass
 class StateStore:
-    def __init__(
-        self,
-        gateway: SweepGateway,
-        state_prefix: str,
-        scope: Scope,
-        *,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.gateway = gateway
-        self.scope = scope
-        self.state_prefix = state_prefix
-        self.base = f"{state_prefix}sweep/{scope.id}/"
-        self.checkpoint_key = self.base + "checkpoint.json"
-        self._wall_clock = wall_clock
+    gateway: SweepGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
+    state_prefix: str
+    scope: Scope
+    warnings: list[str] = field(default_factory=list)  # implausible or unreadable state, set aside
+
+    @property
+    def base(self) -> str:
+        return f"{self.state_prefix}sweep/{self.scope.id}/"
+
+    @property
+    def checkpoint_key(self) -> str:
+        return self.base + "checkpoint.json"
 
     def _lease_key(self, number: int) -> str:
         return f"{self.base}lease-{number:012d}"
 
     # -- checkpoint ----------------------------------------------------------------------------------------
 
-    def load(self) -> Checkpoint:
+    def load(self, oss_now: datetime, *, keep_aside: bool = True) -> Checkpoint:
+        """The scope's checkpoint, with anything implausible (a time beyond OSS's clock) dropped; an
+        unreadable one is copied aside (unless `keep_aside` is false: a dry run writes nothing) and
+        replaced by a fresh start. Either way the reason is added to `warnings`."""
         data = self.gateway.read_object(self.checkpoint_key)
         if data is None:
             return Checkpoint(self.scope)
         try:
-            return decode_checkpoint(data, self.scope)
+            checkpoint = decode_checkpoint(data, self.scope)
         except CheckpointError as error:
-            # Starting over is safe (a full pass is idempotent); losing the sweep altogether is not.
-            raise CheckpointError(f"{self.checkpoint_key}: {error}; delete it to start over") from None
+            aside = f"{self.base}unreadable-{format_timestamp(oss_now)}-checkpoint.json"
+            if keep_aside:
+                self.gateway.write_object(aside, data)
+            where = f"kept aside as {aside}" if keep_aside else "left as it is (dry run)"
+            self.warnings.append(f"{self.checkpoint_key}: {error}; {where}, and a new full pass starts")
+            return Checkpoint(self.scope)
+        return self._plausible(checkpoint, oss_now)
 
-    def save(self, checkpoint: Checkpoint, lease: Lease, lease_seconds: float) -> Lease:
-        """Write the checkpoint and extend the lease; raises LeaseLost when a newer run holds the scope."""
+    def _plausible(self, checkpoint: Checkpoint, oss_now: datetime) -> Checkpoint:
+        done = checkpoint.completed_clock
+        if done is not None and ahead_of(done, oss_now):
+            self.warnings.append(
+                f"{self.checkpoint_key}: ignored: {describe_ahead('its completed pass', done, oss_now)}"
+            )
+            checkpoint = replace(checkpoint, completed_clock=None, completed_fingerprint=None)
+        current = checkpoint.current
+        if current is not None and (
+            ahead_of(current.clock, oss_now) or (current.since is not None and current.since > current.clock)
+        ):
+            self.warnings.append(
+                f"{self.checkpoint_key}: unfinished pass ignored: "
+                f"{describe_ahead('its clock', current.clock, oss_now)} or its window is reversed"
+            )
+            checkpoint = replace(checkpoint, current=None)
+        return checkpoint
+
+    def save(self, checkpoint: Checkpoint, lease: Lease) -> None:
+        """Write the checkpoint and renew the lease (a rewrite: a new Last-Modified); raises LeaseLost when
+        a newer run holds the scope."""
         if self._exists(self._lease_key(lease.number + 1)):
             raise LeaseLost(f"another run took over {self.base} (lease {lease.number + 1})")
         self.gateway.write_object(self.checkpoint_key, encode_checkpoint(checkpoint))
-        renewed = Lease(lease.number, lease.owner, self._wall_clock() + lease_seconds)
-        self._write_lease(renewed)
-        return renewed
+        self._write_lease(lease, released=False)
 
     # -- lease ---------------------------------------------------------------------------------------------
 
-    def acquire(self, owner: str, lease_seconds: float) -> Lease | Busy:
-        numbers = sorted(
-            int(key.rsplit("-", 1)[1])
-            for key in self.gateway.list_keys(self.base + "lease-")
-            if key[-1].isdigit()
-        )
-        newest = numbers[-1] if numbers else 0
-        if numbers:
-            holder = self._read_lease(newest)
-            if holder is not None and holder.until > self._wall_clock():
-                return Busy(holder.owner, holder.until)
-        lease = Lease(newest + 1, owner or str(uuid.uuid4()), self._wall_clock() + lease_seconds)
+    def acquire(self, owner: str, lease_seconds: float, oss_now: datetime) -> Lease | Busy:
+        life = timedelta(seconds=lease_seconds)
+        leases = {
+            int(entry.key.rsplit("-", 1)[1]): entry
+            for entry in self.gateway.list_entries(self.base + "lease-")
+            if entry.key.rsplit("-", 1)[1].isdigit()
+        }
+        newest = max(leases, default=0)
+        if leases:
+            written = leases[newest].last_modified
+            if ahead_of(written, oss_now):
+                ahead = describe_ahead("its Last-Modified", written, oss_now)
+                self.warnings.append(f"{self._lease_key(newest)}: ignored: {ahead}")
+            elif written + life > oss_now:
+                holder = self._read_lease(newest)
+                if holder is not None and not holder[1]:
+                    return Busy(holder[0], written + life)
+        lease = Lease(newest + 1, owner or str(uuid.uuid4()))
         if not self.gateway.write_object(
-            self._lease_key(lease.number), self._lease_bytes(lease), create_only=True
+            self._lease_key(lease.number), self._lease_bytes(lease, released=False), create_only=True
         ):
             holder = self._read_lease(lease.number)
-            return Busy(holder.owner if holder else "unknown", holder.until if holder else 0.0)
-        for old in numbers:  # keep the state prefix small; a missing old lease is harmless
+            return Busy(holder[0] if holder else "unknown", oss_now + life)
+        for old in leases:  # keep the state prefix small; a missing old lease is harmless
             self.gateway.delete_object(self._lease_key(old))
         return lease
 
     def release(self, lease: Lease) -> None:
         if not self._exists(self._lease_key(lease.number + 1)):
-            self._write_lease(Lease(lease.number, lease.owner, 0.0))
+            self._write_lease(lease, released=True)
 
-    def _write_lease(self, lease: Lease) -> None:
-        self.gateway.write_object(self._lease_key(lease.number), self._lease_bytes(lease))
+    def _write_lease(self, lease: Lease, *, released: bool) -> None:
+        self.gateway.write_object(self._lease_key(lease.number), self._lease_bytes(lease, released=released))
 
     @staticmethod
-    def _lease_bytes(lease: Lease) -> bytes:
-        return json.dumps({"owner": lease.owner, "until": lease.until}).encode()
+    def _lease_bytes(lease: Lease, *, released: bool) -> bytes:
+        return json.dumps({"owner": lease.owner, "released": released}).encode()
 
-    def _read_lease(self, number: int) -> Lease | None:
+    def _read_lease(self, number: int) -> tuple[str, bool] | None:
+        """(holder, released), or None when the lease is gone. Unreadable content counts as held: within
+        its life a damaged lease still keeps a second run out, and after it nothing is believed."""
         data = self.gateway.read_object(self._lease_key(number))
         if data is None:
             return None
         try:
             document = json.loads(data)
-            return Lease(number, str(document["owner"]), float(document["until"]))
+            return str(document["owner"])[:100], document.get("released") is True
         except (ValueError, KeyError, TypeError):
-            return Lease(number, "unreadable", 0.0)  # a damaged lease protects nothing
+            return "unreadable", False
 
     def _exists(self, key: str) -> bool:
-        try:
-            self.gateway.head(key)
-        except ObjectGone:
-            return False
-        return True
+        return self.gateway.exists(key)

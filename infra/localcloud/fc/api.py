@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
 from ..oss.checksums import crc64
 from .authorization import FcAccessDenied, authorize
-from .runtime import ACCOUNT_ID, LocalFC
+from .runtime import ACCOUNT_ID, LocalFC, handler_thread_name
 from .template import FunctionSpec, TriggerSpec
 
 API_VERSION = "2016-08-15"
@@ -640,16 +640,17 @@ class FcApi:
 
 
 class _ThreadLog(logging.Handler):
-    """Log records emitted on this thread while installed (a synchronous invocation runs on it)."""
+    """Log records of the invocation made on this thread while installed: its own and its handler's."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.thread = threading.get_ident()
+        self.handler_thread = handler_thread_name()
         self.lines: list[str] = []
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
+        if record.thread == self.thread or record.threadName == self.handler_thread:
             self.lines.append(self.format(record))
 
     def __enter__(self) -> _ThreadLog:

@@ -25,10 +25,11 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from ..oss.auth import Credential
 from ..ram import LOCAL_ACCOUNT_ID, Request, Role, evaluate, session_for
 from .context import Credentials, FCContext, FunctionMeta, ServiceMeta
@@ -126,6 +127,38 @@ class InstanceCrashed(RuntimeError):
     """An injected crash of the function instance (chaos testing)."""
 
 
+class FunctionTimedOut(RuntimeError):
+    """The handler ran past the function's Timeout; FC ends such an invocation with this message."""
+
+
+def handler_thread_name(invoking: threading.Thread | None = None) -> str:
+    """The name of the thread a handler runs on for an invocation made on `invoking` (default: this one)."""
+    return f"{(invoking or threading.current_thread()).name} handler"
+
+
+def _within_timeout(handler: Callable[..., Any], event: bytes, context: Any, timeout: float) -> Any:
+    """`handler(event, context)`, or FunctionTimedOut once `timeout` seconds have passed, as FC ends an
+    invocation at its Timeout ("Function time out after", FC's error for it). A Python thread cannot be
+    killed: the abandoned call runs on in the background, where FC would have stopped the instance."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["returned"] = handler(event, context)
+        except BaseException as error:  # handed to the invoking thread below
+            outcome["error"] = error
+
+    # named after the invoking thread, so a log capture of that invocation (the FC API's log tail) finds it
+    worker = threading.Thread(target=run, name=handler_thread_name(), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise FunctionTimedOut(f"Function time out after {timeout:g} seconds")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("returned")
+
+
 class LocalFC:
     def __init__(
         self,
@@ -139,8 +172,10 @@ class LocalFC:
         credentials: Credentials | None = None,
         crash_rate: float = 0.0,
         seed: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.template = template
+        self.clock = clock or Clock()  # timer trigger times (share the local OSS's to move time together)
         self.crash_rate = crash_rate  # chaos: this share of invocations crash, before or after the handler
         self._random = random.Random(seed)
         self._random_lock = threading.Lock()
@@ -350,11 +385,17 @@ class LocalFC:
                 instance.initialized = True
             if crash == "before":
                 raise InstanceCrashed("the instance died before the handler ran (injected)")
-            returned = instance.handler(event, context)
+            returned = _within_timeout(instance.handler, event, context, instance.spec.timeout)
             if crash == "after":
                 raise InstanceCrashed(
                     "the instance died after the handler ran, before it answered (injected)"
                 )
+        except FunctionTimedOut as error:
+            with self._load_lock:  # FC ends the instance: the next invocation gets a new one
+                if self._instances.get(name) is instance:
+                    del self._instances[name]
+            log.info("%s %s failed: %s", name, request_id, error)
+            return InvocationResult(request_id, name, None, "UnhandledInvocationError", str(error))
         except Exception as error:  # the function's error is the invocation's result, as in FC
             log.info(
                 "%s %s failed: %s", name, request_id, "".join(traceback.format_exception_only(error)).strip()
@@ -492,15 +533,17 @@ class LocalFC:
         timers = [t for t in spec.triggers if t.type == "Timer" and (trigger_name in (None, t.name))]
         if not timers:
             raise TemplateError(f"{name} has no timer trigger {trigger_name or ''}".rstrip())
-        return self.invoke_async(name, timer_event(timers[0], at or datetime.now(timezone.utc)))
+        return self.invoke_async(name, timer_event(timers[0], at or self.clock.now()))
 
     def _timer_loop(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
         schedule = parse_schedule(trigger.cron)
-        moment = datetime.now(timezone.utc)
+        moment = self.clock.now()
         while not self._stop.is_set() and trigger in self.template.functions.get(spec.name, spec).triggers:
-            moment = schedule.next_after(moment)
-            if self._stop.wait(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())):
-                return
+            # Ticks the clock jumped over are not fired late (FC fires none it missed).
+            moment = schedule.next_after(max(moment, self.clock.now() - timedelta(seconds=1)))
+            while (left := (moment - self.clock.now()).total_seconds()) > 0:
+                if self._stop.wait(min(left, 1.0)):  # short waits: the clock's offset may change
+                    return
             self.invoke_async(spec.name, timer_event(trigger, moment))
 
 

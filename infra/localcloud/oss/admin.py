@@ -1,13 +1,15 @@
 """The admin API under `/_admin/` (a path no bucket can have: bucket names cannot contain `_`):
-request counters, injected latency and faults, and event subscriptions, for tests and benchmarks that
-drive a server in another process. Every request must carry `Authorization: Bearer <token>`, the token the
-server prints when it starts (`LocalOSS.admin_token` from Python), unless it was started without one."""
+request counters, injected latency and faults, event subscriptions and the clock's offset, for tests and
+benchmarks that drive a server in another process. Every request must carry `Authorization: Bearer
+<token>`, the token the server prints when it starts (`LocalOSS.admin_token` from Python), unless it was
+started without one."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..clock import DurationError, format_duration, parse_duration
 from .faults import FaultRule
 
 if TYPE_CHECKING:
@@ -38,6 +40,11 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
             oss.conditions.latency_seconds = float(payload.get("latency_ms", 0)) / 1000
             oss.conditions.set_faults(rules, payload.get("seed"))
             return 200, oss.stats()
+        if route == "clock" and method == "GET":
+            return 200, _clock(oss)
+        if route == "clock" and method == "PUT":  # {"offset": "8d"}: the local OSS's time, shifted
+            oss.clock.offset = parse_duration(str(payload["offset"]))
+            return 200, _clock(oss)
         if route == "subscriptions" and method == "GET":
             return 200, [
                 {
@@ -64,6 +71,12 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
             return (204, None) if found else (404, {"error": "no such subscription"})
         if route == "drain" and method == "POST":
             return 200, {"drained": oss.notifier.drain(float(payload.get("timeout", 10)))}
+    except DurationError as exc:
+        return 400, {"error": str(exc)}
     except (KeyError, TypeError, ValueError) as exc:
         return 400, {"error": f"bad admin request: {exc!r}"}
     return 404, {"error": f"no admin route {method} {path}"}
+
+
+def _clock(oss: LocalOSS) -> dict[str, Any]:
+    return {"offset": format_duration(oss.clock.offset), "now": oss.clock.now().isoformat()}

@@ -1,11 +1,14 @@
-"""Request counters per OSS API, and injected latency and faults, for tests and benchmarks."""
+"""Request counters per OSS API, injected latency and faults, and hooks that run just before a request is
+served (to land another client's request at an exact point of a race), for tests and benchmarks."""
 
 from __future__ import annotations
 
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 FAULT_KINDS = ("error", "throttle", "reset")
 
@@ -38,6 +41,8 @@ class Conditions:
     seed: int | None = None
     requests: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
+    # Called with each authenticated request just before it is served (an OssRequest).
+    hooks: list[Callable[[Any], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -54,6 +59,10 @@ class Conditions:
                     self.injected[rule.kind] += 1
                     return rule.kind
         return None
+
+    def before_serving(self, request: Any) -> None:
+        for hook in list(self.hooks):
+            hook(request)
 
     def set_faults(self, rules: list[FaultRule], seed: int | None = None) -> None:
         with self._lock:

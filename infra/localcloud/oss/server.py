@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from . import admin
 from .api.common import OssResponse, ServerContext, check_content_md5
 from .auth import DEFAULT_CREDENTIALS, Credential, authenticate
@@ -100,6 +101,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "AliyunOSS"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The `Date` of every answer is the local OSS's clock (see localcloud.clock).
+        return super().date_time_string(self.server.oss.clock.time() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -232,6 +237,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if not body_read and self.command not in ("GET", "HEAD"):
                 req.body, body_read = self._read_body(length, limit), True
             check_content_md5(req, req.body)  # a signed Content-MD5 binds the body, whatever the API
+            oss.conditions.before_serving(req)
             response = operation(oss.context, req)
         except OssError as error:
             response = _error_response(error, self.command, request_id, host)
@@ -404,6 +410,7 @@ class LocalOSS:
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         io_timeout: float = IO_TIMEOUT_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         """`admin_token`: what `/_admin/` requests must present as `Authorization: Bearer ...`; "" (the
         default) makes a random one, None serves the admin API to anyone (an explicit choice)."""
@@ -412,7 +419,10 @@ class LocalOSS:
         self.credentials = {c.access_key_id: c for c in credentials}
         self.region = region
         self.owner_id = owner_id
-        self.store = Store(SqliteDirectory(Path(data_dir)) if data_dir else None, region=region)
+        self.clock = clock or Clock()  # Date and Last-Modified; signatures are checked on the real clock
+        self.store = Store(
+            SqliteDirectory(Path(data_dir)) if data_dir else None, region=region, clock=self.clock
+        )
         self.notifier = Notifier(region=region, owner_id=owner_id, workers=event_workers)
         self.conditions = Conditions()
         self.context = ServerContext(self.store, self.notifier, owner_id, self.credentials)

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import threading
-import time
 
+from ..clock import Clock
 from .errors import OssError, no_such_bucket, no_such_key, no_such_version
 from .model import NULL_VERSION, Bucket, ObjectVersion, is_well_formed_version_id, new_version_id
 from .persistence import InMemory, Persistence
 
 
 class Store:
-    def __init__(self, persistence: Persistence | None = None, region: str = "cn-hangzhou") -> None:
+    def __init__(
+        self, persistence: Persistence | None = None, region: str = "cn-hangzhou", clock: Clock | None = None
+    ) -> None:
         self.persistence: Persistence = persistence or InMemory()
         self.region = region
+        self.clock = clock or Clock()  # stamps every write's Last-Modified
         self.lock = threading.RLock()
         self.buckets: dict[str, Bucket] = self.persistence.load()
 
@@ -30,7 +33,7 @@ class Store:
         with self.lock:
             bucket = self.buckets.get(name)
             if bucket is None:
-                bucket = Bucket(name=name, created=time.time(), location=f"oss-{self.region}")
+                bucket = Bucket(name=name, created=self.clock.time(), location=f"oss-{self.region}")
                 self.buckets[name] = bucket
                 self.persistence.save_bucket(bucket)
             return bucket
@@ -89,6 +92,7 @@ class Store:
         """Make `version` the current version of its key, as the bucket's versioning state says; returns
         the version it superseded (for the event's deltaSize)."""
         with self.lock:
+            version.last_modified = self.clock.time()
             versions = bucket.objects.get(version.key, [])
             previous = versions[-1] if versions else None
             if bucket.versioning == "Enabled":

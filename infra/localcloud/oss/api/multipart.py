@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 
 from .. import tagging, xmlin
 from ..checksums import content_md5, crc64, md5_etag, multipart_etag
@@ -54,7 +53,7 @@ def initiate(ctx: ServerContext, req: OssRequest) -> OssResponse:
     upload = MultipartUpload(
         upload_id=secrets.token_hex(16).upper(),
         key=req.key,
-        initiated=time.time(),
+        initiated=ctx.store.clock.time(),
         content_type=content_type(req, req.key),
         user_meta=req.user_meta,
         system_meta=system_meta(req),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
@@ -399,7 +398,7 @@ def append_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
             version = current
             version.data += req.body
             version.etag, version.crc64 = md5_etag(version.data), crc64(version.data)
-            version.last_modified = time.time()
+            version.last_modified = ctx.store.clock.time()
             ctx.store.touch(bucket, req.key)
     emit(ctx, req, "ObjectCreated:AppendObject", bucket, version, position=position, delta_size=len(req.body))
     return OssResponse(
