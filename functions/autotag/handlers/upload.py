@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from functools import cache
 from typing import Any
 
 from ..events import parse_oss_event
 from ..gateway import OssGateway, TransientOssError
 from ..output import to_json
-from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..tagger import FAILED, ObjectResult, tag_object
 from .clients import open_bucket, oss_auth
+from .rules_source import current_rules
 
 log = logging.getLogger("autotag.upload")
 
@@ -30,24 +29,15 @@ class RetryableFailure(RuntimeError):
     """Some objects could not be tagged because OSS kept failing; FC should retry the event."""
 
 
-@cache
-def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
-    return load_rules(path, record_secrets)  # compiled once per instance
-
-
-def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
-    return settings.rules_path(), settings.record_secrets
-
-
 def initialize(context: Any) -> None:
     """FC initializer: compile the rules before the first event, so a bad rules file fails fast."""
-    _rules(*_rules_source(Settings.from_environment()))
+    current_rules(Settings.from_environment(), context)
 
 
 def handler(event: bytes, context: Any) -> str:
     settings = Settings.from_environment()
     records = parse_oss_event(event)
-    rules = _rules(*_rules_source(settings))
+    rules = current_rules(settings, context)
     auth = oss_auth(credentials_from(context))
     gateways: dict[str, OssGateway] = {}
     results: list[ObjectResult] = []
