@@ -31,6 +31,7 @@ class Settings:
     state_prefix: str = DEFAULT_STATE_PREFIX
     record_secrets: tuple[str, ...] = ()  # key the ownership record's seal (see ownership.py)
     rules_max_age: float = 60.0  # seconds between revalidations of rules kept in OSS
+    batch_workers: int = 8  # objects of one batched delivery tagged at once
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -40,6 +41,7 @@ class Settings:
             state_prefix=os.environ.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX,
             record_secrets=record_secrets(os.environ.get("AUTOTAG_RECORD_SECRET", "")),
             rules_max_age=_seconds("AUTOTAG_RULES_MAX_AGE", 60.0),
+            batch_workers=_count("AUTOTAG_BATCH_WORKERS", 8),
         )
 
     def rules_path(self) -> str:
@@ -62,6 +64,15 @@ def _seconds(name: str, default: float) -> float:
     if not 0 <= value <= 86400:
         raise ConfigurationError(f"{name} {text!r}: a number of seconds from 0 to 86400")
     return value
+
+
+def _count(name: str, default: int) -> int:
+    text = os.environ.get(name) or ""
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 64):
+        raise ConfigurationError(f"{name} {text!r}: a whole number from 1 to 64")
+    return int(text)
 
 
 def credentials_from(context: Any) -> Credentials:

@@ -83,7 +83,7 @@ def test_handlers_and_initializers_resolve(name: str) -> None:
 def test_every_environment_variable_read_is_declared(name: str) -> None:
     properties = functions()[name]["Properties"]
     source = reachable_sources(properties["Handler"].rpartition(".")[0])
-    read = set(re.findall(r"os\.environ\.get\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
+    read = set(re.findall(r"(?:os\.environ\.get|_seconds|_count)\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
     assert read, "the handler reads its settings from the environment"
     assert read <= set(properties.get("EnvironmentVariables", {})), read - set(
         properties["EnvironmentVariables"]
