@@ -79,8 +79,15 @@ def _validator(definition: str = "") -> Any:
 
 
 def _check(document: Any, definition: str, where: str) -> None:
+    # The shallowest error first; at one depth, what is wrong in itself before what a conditional
+    # (`if source is acs.oss then ... else ...`) concludes from it.
     errors = sorted(
-        _validator(definition).iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path)))
+        _validator(definition).iter_errors(document),
+        key=lambda e: (
+            len(e.path),
+            any(step in ("then", "else") for step in e.schema_path),
+            list(map(str, e.path)),
+        ),
     )
     if errors:
         path = _field_path(errors[0].absolute_path)
@@ -255,7 +262,10 @@ def parse_delivery(payload: bytes | str | dict[str, Any] | list[Any]) -> Deliver
             except EventError as error:
                 refused.append(Refused(index, str(error)))
         return Delivery("eventbridge-batch", events, refused)
-    if isinstance(document, dict) and "specversion" in document:
+    if isinstance(document, dict) and (
+        "specversion" in document or ("events" not in document and "eventName" in document)
+    ):
+        # one CloudEvent, or (EventSchema RawData) the bare OSS record it carries
         return Delivery("eventbridge", _from_element(document, "", None), [])
     if isinstance(document, dict) and "events" in document:
         return Delivery("oss-trigger", _native(document, "", None), [])

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..gateway import OssFailure, OutOfTime, RateLimiter
 from ..output import to_json
-from ..settings import Settings, credentials_from
+from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.checkpoint import Scope
 from ..sweep.fanout import (
     Dispatcher,
@@ -143,4 +143,16 @@ def _dispatcher(context: Any, credentials: Any) -> Dispatcher:
     endpoint = os.environ.get("AUTOTAG_FC_ENDPOINT") or (
         f"https://{getattr(context, 'account_id', '')}.{region}-internal.fc.aliyuncs.com"
     )
-    return FunctionComputeDispatcher(endpoint, credentials, context.service.name, context.function.name)
+    return FunctionComputeDispatcher(endpoint, credentials, _service_name(context), context.function.name)
+
+
+def _service_name(context: Any) -> str:
+    """The service the shards are invoked in: AUTOTAG_FC_SERVICE, else the context's (FC 2.0 runtimes name
+    it there; the python3.12 runtime's context has no `service`)."""
+    name = os.environ.get("AUTOTAG_FC_SERVICE") or getattr(getattr(context, "service", None), "name", "")
+    if not name:
+        raise ConfigurationError(
+            "AUTOTAG_FC_SERVICE is not set and the context names no service (the python3.12 runtime's "
+            "does not): set it to the service of this function, or AUTOTAG_FANOUT=in-process"
+        )
+    return str(name)
