@@ -198,29 +198,33 @@ def _queue_body(message: dict[str, Any], where: str) -> Any:
     return load_json(decoded, f"{where}.messageBody (base64-decoded)", EventError)
 
 
-def _from_element(element: Any, where: str, index: int | None, nested: bool = False) -> list[ObjectEvent]:
+def _from_element(
+    element: Any, where: str, index: int | None, nested: bool = False, replay_of: str | None = None
+) -> list[ObjectEvent]:
     """The OSS events of one delivered element: a CloudEvent, or (RawData) an OSS record or a queue
-    message; `nested` for what a queue message carries (which holds no further queue messages)."""
+    message; `nested` for what a queue message carries (which holds no further queue messages).
+    `replay_of` is the provenance (`autotagreplay`) of an enclosing CloudEvent, which holds for what it
+    carries."""
     if not isinstance(element, dict):
         raise EventError(f"{where or '(the event)'}: an object, not {type(element).__name__}")
     if "specversion" in element:
         _check(element, "cloudEvent", where)
-        replay = element.get("autotagreplay")
+        replay = str(element.get("autotagreplay") or "") or replay_of
         if element["source"] == "acs.oss":
-            return [_object_event(element["data"], str(replay) if replay else None, index)]
+            return [_object_event(element["data"], replay, index)]
         if nested:
             raise EventError(f"{where}.source: {element['source']!r} is not acs.oss")
-        return _from_element(element["data"], f"{where}.data", index)
+        return _from_element(element["data"], f"{where}.data", index, replay_of=replay)
     if "messageBody" in element and not nested:
         _check(element, "queueMessage", where)
         body = _queue_body(element, where)
         inner = f"{where}.messageBody"
         if isinstance(body, dict) and "events" in body:
             return _native(body, inner, index)
-        return _from_element(body, inner, index, nested=True)
+        return _from_element(body, inner, index, nested=True, replay_of=replay_of)
     if "eventName" in element:
         _check(element, "record", where)
-        return [_object_event(element, None, index)]
+        return [_object_event(element, replay_of, index)]
     if "events" in element and nested:
         return _native(element, where, index)
     raise EventError(
