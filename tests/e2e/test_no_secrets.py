@@ -139,7 +139,9 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
     template_bucket: oss2.Bucket,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # backfill's checkpoint and report (.localcloud/backfill/) land here
     event = tmp_path / "event.json"
     event.write_text(json.dumps(oss_event_document("autotag-demo", "a.jpg")))
     template_bucket.put_object("a.jpg", b"x")
