@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -455,3 +458,24 @@ def test_every_option_has_help_naming_its_env_var_and_default() -> None:
     assert problems == []
     version = run(["--version"], {})
     assert version.exit_code == 0 and re.fullmatch(r"autotag, version \S+\n", version.output)
+
+
+@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port"])
+def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) -> None:
+    autotag = Path(sys.executable).with_name("autotag")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ports = {"--oss-port": "0", "--fc-port": "0", taken: str(port)}
+        options = [part for option in ports.items() for part in option]
+        done = subprocess.run(
+            [str(autotag), "local", "up", *options, "--template", TEMPLATE],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

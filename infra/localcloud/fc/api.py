@@ -750,7 +750,8 @@ class LocalFcApi:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever loop: none before start()
+            self._http.shutdown()
         self._http.server_close()
         self._code_root.cleanup()
 
