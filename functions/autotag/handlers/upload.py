@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from ..events import ObjectEvent, parse_delivery
@@ -62,9 +61,8 @@ def handler(event: bytes, context: Any) -> str:
     def one(record: ObjectEvent) -> ObjectResult:
         gateway = gateway_for(record)
         try:
-            result = tag_object(
-                record, rules, gateway, clock=datetime.now(timezone.utc), ignored_prefix=settings.state_prefix
-            )
+            # TTLs are judged by OSS's clock (the Date of the HEAD it reads), as the sweep judges them
+            result = tag_object(record, rules, gateway, ignored_prefix=settings.state_prefix)
         except TransientOssError as error:
             result = ObjectResult(record, FAILED, str(error), requests=gateway.requests)
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **result.summary()}))
