@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
@@ -246,7 +247,7 @@ def _print_summary(
         f"{report_path} ({failed} lines; run again with --manifest {report_path})" if failed else "none"
     )
     if as_json:
-        click.echo(json.dumps({**summary(result), "report": str(report_path) if failed else None}))
+        click.echo(to_json({**summary(result), "report": str(report_path) if failed else None}))
         return
     if result.listed == 0:
         where = "after the checkpoint" if resumed else "at all"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
+from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.oss.events import ObjectEvent, event_record
 
@@ -60,7 +60,7 @@ def _output_option(command: object) -> object:
 
 
 def _emit(document: dict[str, object], output: Path | None) -> None:
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+    text = to_json(document, indent=2)
     if output is None:
         click.echo(text)
         return

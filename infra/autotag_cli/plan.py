@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 
 import click
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway
+from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
 from .errors import doing
@@ -88,13 +88,12 @@ def plan(
         result = tag_object(event, rules, gateway, write=False)
         if as_json:
             click.echo(
-                json.dumps(
+                to_json(
                     {
                         **result.summary(),
                         "current": result.plan.current if result.plan else {},
                         "desired": result.plan.desired if result.plan else {},
-                    },
-                    ensure_ascii=False,
+                    }
                 )
             )
             continue

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .errors import describe, doing
@@ -42,7 +43,7 @@ def with_provenance(letter: DeadLetter) -> bytes:
             "attempts": letter.attempts,
             "replayedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-    return json.dumps(document, ensure_ascii=False).encode()
+    return to_json(document).encode()
 
 
 def _subject(letter: DeadLetter) -> str:

@@ -5,7 +5,6 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
+from autotag.output import to_json
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
@@ -198,11 +198,6 @@ def sweep(
             if report.objects:
                 console.print(_stale_table(report))
     if as_json:
-        click.echo(
-            json.dumps(
-                {"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]},
-                ensure_ascii=False,
-            )
-        )
+        click.echo(to_json({"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]}))
     if any(r.failed or (r.stopped and not r.complete and "maxObjects" not in r.stopped) for r in reports):
         raise SystemExit(1)

@@ -6,6 +6,7 @@ losing a failure, local up showing what happens, deploy asking first)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
 
+from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
 from localcloud.fc import LocalFC, load_template
 from localcloud.fc.api import LocalFcApi
@@ -479,3 +481,24 @@ def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) ->
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_invoke_prints_a_result_naming_a_key_that_is_not_utf8(oss: LocalOSS, tmp_path: Path) -> None:
+    """An event may carry a key as a JSON escape of a lone surrogate (no OSS key is named so): the
+    function rejects it, and its answer, holding that key, is printed escaped instead of crashing."""
+    autotag = Path(sys.executable).with_name("autotag")
+    event = tmp_path / "event.json"
+    document = json.dumps(oss_event_document("autotag-demo", "bad-\udc80.jpg"))  # ASCII: \\udc80 escaped
+    event.write_text(document)
+    done = subprocess.run(
+        [str(autotag), "invoke", "tag-on-upload", "-e", str(event), "--template", TEMPLATE],
+        env={**os.environ, "AUTOTAG_OSS_ENDPOINT": oss.endpoint, "PYTHONIOENCODING": "utf-8"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert (result["key"], result["outcome"]) == ("bad-\udc80.jpg", "rejected")
+    assert result["reason"] == "the key is not valid UTF-8 (character 4)"
