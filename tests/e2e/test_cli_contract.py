@@ -161,6 +161,18 @@ cell(
     ":1: not JSON",
 )
 for name, args in {
+    "invoke": ["invoke", "tag-on-upload", "-e", "HUGE_EVENT", "--template", TEMPLATE],
+    "invoke --remote": ["invoke", "tag-on-upload", "-e", "HUGE_EVENT", "--remote", "--template", TEMPLATE],
+}.items():  # too many records, each with a long key: said in a short line, not by repeating the event
+    cell(name, "oversized-event", args, 1, "events: 101 entries; at most 100")
+cell(
+    "invoke",
+    "oversized-timer-payload",
+    ["invoke", "tag-expiry", "-e", "HUGE_TIMER_EVENT", "--template", TEMPLATE],
+    1,
+    "payload.buckets: 101 entries; at most 100",
+)
+for name, args in {
     "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
     "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
     "invoke": ["invoke", "tag-on-upload", "-e", "EVENT", "--template", TEMPLATE],
@@ -195,6 +207,16 @@ def test_every_command_fails_with_one_clear_line(
         "EMPTY": "",
         "LETTERS": "",
         "BAD_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tagz": {"k": "v"}}]}),
+        "HUGE_EVENT": json.dumps(
+            {"events": [oss_event_document("autotag-demo", "k" * 500)["events"][0]] * 101}  # type: ignore[index]
+        ),
+        "HUGE_TIMER_EVENT": json.dumps(
+            {
+                "triggerName": "nightly",
+                "triggerTime": "2024-01-01T00:00:00Z",
+                "payload": json.dumps({"buckets": [f"bucket-{i:03d}" for i in range(101)]}),
+            }
+        ),
     }
     paths = {}
     for name, text in files.items():
@@ -225,6 +247,7 @@ def test_every_command_fails_with_one_clear_line(
     assert ("Traceback" not in output and result.exc_info is None) or result.exc_info[0] is SystemExit, output
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, output
+    assert len(errors[0]) < 400, errors[0]  # one line a person reads, never a document repeated
     for expected in says:
         expected = str(paths.get(expected, expected))
         assert expected in errors[0], (expected, output)
