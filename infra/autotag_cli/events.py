@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from autotag.output import to_json
+from autotag.sweep.clock import absurd
+from autotag.sweep.request import SweepRequestError, parse_sweep_payload
 from autotag.timestamps import parse_timestamp
 from localcloud.oss.events import ObjectEvent, event_record
 
@@ -150,9 +152,14 @@ def timer_event_command(
             f"{trigger_time!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z",
             param_hint="--trigger-time",
         )
-    document = {
-        "triggerTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "triggerName": trigger_name,
-        "payload": payload,
-    }
-    _emit(document, output)
+    # isoformat, not strftime("%Y"), which writes the year 999 as `999`, a time no ISO-8601 reader takes
+    written = moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if absurd(moment):
+        raise click.BadParameter(
+            f"{written} {absurd(moment)}: no timer fires then", param_hint="--trigger-time"
+        )
+    try:
+        parse_sweep_payload(payload)
+    except SweepRequestError as error:
+        raise click.BadParameter(str(error), param_hint="--payload") from None
+    _emit({"triggerTime": written, "triggerName": trigger_name, "payload": payload}, output)
