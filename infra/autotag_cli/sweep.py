@@ -17,10 +17,11 @@ from rich.table import Table
 from autotag.gateway import RateLimiter
 from autotag.output import to_json
 from autotag.sweep.checkpoint import Scope
+from autotag.sweep.clock import absurd
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
-from autotag.timestamps import parse_timestamp
+from autotag.timestamps import format_timestamp, parse_timestamp
 
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
@@ -30,7 +31,20 @@ from .target import Target, require_reachable, target_options
 def _mode(report: SweepReport) -> str:
     if report.mode != "none":
         return report.mode
-    return f"none: {report.stopped or 'nothing to do'} (--full reconciles every object again)"
+    if report.complete:  # the pass this clock asks for is done: only --full would do it again
+        return f"none: {report.stopped or 'nothing to do'} (--full reconciles every object again)"
+    return f"none: {report.stopped}"
+
+
+def _unsuccessful(report: SweepReport) -> str:
+    """Why the run ends in an error ("" when it does not): it was refused or stopped before its pass
+    completed (other than at --max-objects, which resumes), or objects failed."""
+    where = f"sweep of oss://{report.scope.bucket}/{report.scope.prefix}"
+    if report.stopped and not report.complete and "maxObjects" not in report.stopped:
+        return f"{where}: {report.stopped}"
+    if report.failed:
+        return f"{where}: {report.failed} object{'' if report.failed == 1 else 's'} failed"
+    return ""
 
 
 SUMMARY_ROWS = [
@@ -57,6 +71,9 @@ def _clock(text: str | None) -> datetime | None:
         raise click.BadParameter(
             f"{text!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z", param_hint="--at"
         )
+    if absurd(moment):
+        written = format_timestamp(moment).replace(".000Z", "Z")
+        raise click.BadParameter(f"{written} {absurd(moment)}: no timer fires then", param_hint="--at")
     return moment
 
 
@@ -199,5 +216,6 @@ def sweep(
                 console.print(_stale_table(report))
     if as_json:
         click.echo(to_json({"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]}))
-    if any(r.failed or (r.stopped and not r.complete and "maxObjects" not in r.stopped) for r in reports):
-        raise SystemExit(1)
+    unsuccessful = [why for why in map(_unsuccessful, reports) if why]
+    if unsuccessful:
+        raise click.ClickException("; ".join(unsuccessful))
