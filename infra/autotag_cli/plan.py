@@ -84,8 +84,10 @@ def plan(
     )
     for column in ("key", "current tags", "desired tags", "changes"):
         table.add_column(column)
+    planned = 0
     for event in _events(bucket, key, prefix, limit, state_prefix):
-        result = tag_object(event, rules, gateway, write=False)
+        result = tag_object(event, rules, gateway, write=False, ignored_prefix=state_prefix)
+        planned += 1
         if as_json:
             click.echo(
                 to_json(
@@ -105,6 +107,15 @@ def plan(
             "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
             _describe(result),
         )
+    if not planned:
+        where = f"oss://{bucket_name}/{prefix}"
+        why = (
+            f": keys under {state_prefix!r} hold the sweep's own state"
+            if state_prefix and ((prefix or "").startswith(state_prefix))
+            else ""
+        )
+        click.echo(f"no objects to plan under {where}{why}", err=as_json)
+        return
     if not as_json:
         Console().print(table)
         click.echo(f"{gateway.requests} OSS requests, nothing written")
