@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -22,9 +23,9 @@ from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
-from localcloud.fc import LocalFC, load_template
+from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
-from localcloud.oss import FaultRule, LocalOSS
+from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
@@ -525,3 +526,59 @@ def test_invoke_prints_a_result_naming_a_key_that_is_not_utf8(oss: LocalOSS, tmp
     (result,) = json.loads(done.stdout)["results"]
     assert (result["key"], result["outcome"]) == ("bad-\udc80.jpg", "rejected")
     assert result["reason"] == "the key is not valid UTF-8 (character 4)"
+
+
+@contextmanager
+def cloud_without(tmp_path: Path, action: str) -> Iterator[tuple[LocalOSS, str]]:
+    """A local OSS whose roles are template.yml's with one action taken out of the policies (RAM is the
+    cloud's: the OSS enforces what the role has), with `autotag-demo` holding a.jpg; and that template."""
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    text, removed = re.subn(
+        rf"^ *- '{action}'\n", "", (ROOT / "template.yml").read_text(), count=1, flags=re.MULTILINE
+    )
+    assert removed == 1
+    (tmp_path / "template.yml").write_text(text)
+    roles = role_credentials(load_template(tmp_path / "template.yml").roles.values())
+    with LocalOSS(credentials=[*DEFAULT_CREDENTIALS, *roles]) as oss:
+        bucket = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret), oss.endpoint, "autotag-demo"
+        )
+        bucket.create_bucket()
+        bucket.put_object("a.jpg", b"x")
+        yield oss, str(tmp_path / "template.yml")
+
+
+@pytest.mark.parametrize(
+    ("action", "operation"), [("oss:GetObject", "HeadObject"), ("oss:PutObjectTagging", "PutObjectTagging")]
+)
+def test_a_missing_permission_is_named_as_one(tmp_path: Path, action: str, operation: str) -> None:
+    """A role without an action it needs: the error names the action and says it is a permission the role
+    lacks, not a passing fault of OSS's."""
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(oss_event_document("autotag-demo", "a.jpg", size=1)))
+    with cloud_without(tmp_path, action) as (oss, template):
+        result = run(
+            ["invoke", "tag-on-upload", "-e", str(event), "--template", template],
+            {"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
+        )
+    assert result.exit_code == 1, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert f"{operation} 'a.jpg': 403 AccessDenied" in line, line
+    assert f"permission denied: the caller's RAM policy does not allow {action}" in line, line
+    assert "transient" not in line and "kept failing" not in line, line
+
+
+def test_a_sweep_without_a_permission_says_which(tmp_path: Path) -> None:
+    timer = tmp_path / "timer.json"
+    payload = json.dumps({"buckets": ["autotag-demo"]})
+    timer.write_text(
+        json.dumps({"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": payload})
+    )
+    with cloud_without(tmp_path, "oss:ListObjects") as (oss, template):
+        env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"}
+        result = run(["invoke", "tag-expiry", "-e", str(timer), "--template", template], env)
+    (sweep,) = json.loads(result.output)["sweeps"]
+    assert "permission denied: the caller's RAM policy does not allow oss:ListObjects" in sweep["stopped"], (
+        sweep
+    )
+    assert "kept failing" not in sweep["stopped"], sweep

@@ -30,7 +30,8 @@ log = logging.getLogger("autotag.upload")
 
 
 class RetryableFailure(RuntimeError):
-    """Some objects could not be tagged because OSS kept failing; FC should retry the event."""
+    """Some objects could not be tagged because OSS kept failing, or refused the function's role or
+    credentials; FC retries the event, then dead-letters it for a replay once the cause is fixed."""
 
 
 def initialize(context: Any) -> None:
@@ -58,6 +59,8 @@ def handler(event: bytes, context: Any) -> str:
                 buckets[record.bucket] = open_bucket(auth, endpoint, record.bucket, workers)
             return OssGateway(buckets[record.bucket])
 
+    whys: list[str] = []  # what went wrong with each failed object, in a few words
+
     def one(record: ObjectEvent) -> ObjectResult:
         gateway = gateway_for(record)
         try:
@@ -65,6 +68,7 @@ def handler(event: bytes, context: Any) -> str:
             result = tag_object(record, rules, gateway, ignored_prefix=settings.state_prefix)
         except TransientOssError as error:
             result = ObjectResult(record, FAILED, str(error), requests=gateway.requests)
+            whys.append(error.why())
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **result.summary()}))
         return result
 
@@ -87,7 +91,7 @@ def handler(event: bytes, context: Any) -> str:
     failed = [r for r in results if r.outcome == FAILED]
     if failed:  # FC redelivers the whole event; what was done already comes out unchanged
         raise RetryableFailure(
-            f"{len(failed)} of {len(results)} objects failed on transient OSS errors: "
+            f"{len(failed)} of {len(results)} objects failed ({'; '.join(sorted(set(whys)))}): "
             + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
         )
     return to_json(

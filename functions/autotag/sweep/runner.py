@@ -167,7 +167,7 @@ def run_sweep(
         report.stopped = str(lost)
         lease = None
     except TransientOssError as error:  # on the listing or the state objects: the checkpoint stands
-        report.stopped = f"OSS kept failing ({error}); the next run resumes from the last checkpoint"
+        report.stopped = f"{error.why()} ({error}); the next run resumes from the last checkpoint"
     except PermanentOssError as error:  # a missing bucket, a refused listing: retrying cannot help
         report.stopped = f"OSS refused the sweep ({error})"
     except OutOfTime as late:
@@ -298,7 +298,7 @@ def _sweep_pass(
                 # The window is not done: the checkpoint stays before it, and the next run redoes it
                 # (reconciling is idempotent, so objects already pruned come out unchanged).
                 report.failed += len(failures)
-                report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
+                report.stopped = f"{failures[0].why()} ({failures[0]}); the next run resumes here"
                 break
             if late:
                 break
