@@ -32,6 +32,7 @@ from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
+from .console import plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .options import rules_from
@@ -156,7 +157,7 @@ def backfill(
     template.function(function)
     if rules:
         rules_from(rules)  # before anything is listed or resumed
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name, workers)
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
@@ -259,4 +260,4 @@ def _print_summary(
     for name, value in summary(result).items():
         table.add_row(name, str(value))
     table.add_row("failure report", report_note)
-    Console().print(table)
+    plain_console().print(table)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import click
 import oss2
-from rich.console import Console
 from rich.table import Table
 
 from autotag.events import ObjectEvent
@@ -15,6 +14,7 @@ from autotag.gateway import OssGateway
 from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
+from .console import plain_console
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -117,5 +117,5 @@ def plan(
         click.echo(f"no objects to plan under {where}{why}", err=as_json)
         return
     if not as_json:
-        Console().print(table)
+        plain_console().print(table)
         click.echo(f"{gateway.requests} OSS requests, nothing written")

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,6 +22,7 @@ from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
 
+from .console import plain_console
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -164,7 +164,7 @@ def sweep(
     rules = rules_from(rules_path)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
-    console = Console(stderr=as_json)
+    console = plain_console(stderr=as_json)
     reports = []
     for name in buckets:
         doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")

@@ -45,6 +45,14 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     rows = [line for line in plan.splitlines() if line.startswith("│")]
     assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
     assert "0 change(s) planned" in plan
+    # RAM is not deploy's to manage: it names the roles the services run under, and says so
+    for service in ("oss-autotag", "oss-autotag-expiry"):
+        (row,) = [
+            line
+            for line in plan.splitlines()
+            if f"RAM role acs:ram::1234567890123456:role/{service} " in line
+        ]
+        assert "skipped" in row and "not managed here: deploy creates no RAM role or policy" in row, plan
     code, output = deploy(local_up.fc_api_endpoint, "--yes")
     assert code == 0 and "nothing to change: already deployed" in output, output
 

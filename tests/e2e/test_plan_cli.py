@@ -87,3 +87,10 @@ def test_a_plan_of_nothing_says_so(oss: LocalOSS, bucket: oss2.Bucket) -> None:
     assert "keys under '.autotag/' hold the sweep's own state" in result.stderr
     code, output = run(oss, "--bucket", bucket.bucket_name, "--prefix", "empty/")
     assert code == 0 and f"no objects to plan under oss://{bucket.bucket_name}/empty/" in output, output
+
+
+def test_the_table_shows_keys_as_they_are(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """A key is data: `[red]` is not rich markup and `:ram:` not an emoji code."""
+    bucket.put_object("[red]a:ram:b.jpg", b"x")
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "[red]a:ram:b.jpg")
+    assert code == 0 and "[red]a:ram:b.jpg" in output, output
