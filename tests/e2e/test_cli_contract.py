@@ -435,7 +435,10 @@ def test_the_shells_rules_and_env_vars_reach_the_function(
     # Every local function shares one process, so one function's value cannot differ from another's.
     overrides.write_text(json.dumps({"tag-on-upload": {"AUTOTAG_STATE_PREFIX": "r/"}}))
     conflict = run(invoked, {"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
-    assert conflict.exit_code == 1 and "AUTOTAG_STATE_PREFIX is 'r/' in one function" in conflict.output
+    assert conflict.exit_code == 1, conflict.output
+    (line,) = [line for line in conflict.output.splitlines() if line.startswith("Error:")]
+    assert "AUTOTAG_STATE_PREFIX is 'r/' in tag-on-upload and '.autotag/' in tag-expiry" in line, line
+    assert f"{overrides}: give AUTOTAG_STATE_PREFIX under Parameters" in line, line
 
 
 def test_plan_of_a_whole_bucket_leaves_out_the_sweeps_state(
