@@ -18,9 +18,11 @@ from backfill.runner import (
     BackfillCheckpoint,
     BackfillReport,
     FailureReport,
+    ManifestError,
     Submit,
     listed_objects,
     manifest_objects,
+    read_manifest,
     run_backfill,
     summary,
 )
@@ -70,6 +72,9 @@ def _remote(function: str, template: Template, target: Target) -> Submit:
         return None
 
     return submit
+
+
+MISSING_SHOWN = 100  # keys with no object any more, named in the summary
 
 
 def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
@@ -153,6 +158,10 @@ def backfill(
     since_time = parse_timestamp(since) if since else None
     if since and since_time is None:
         raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
+    try:  # every line checked before anything is listed or sent
+        manifest_keys = read_manifest(manifest) if manifest is not None else []
+    except ManifestError as error:
+        raise click.BadParameter(str(error), param_hint="--manifest") from None
     template = read_template(template_path)
     template.function(function)
     if rules:
@@ -162,8 +171,9 @@ def backfill(
     bucket = target.bucket(bucket_name, workers)
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
     bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
+    missing: list[str] = []  # keys of the manifest with no object any more
     if manifest is not None:
-        objects: Any = manifest_objects(bucket, manifest)
+        objects: Any = manifest_objects(bucket, manifest_keys, missing)
         state = BackfillCheckpoint(bucket_name, prefix, since or "")
         checkpoint_path = None
     else:
@@ -225,8 +235,7 @@ def backfill(
         failures.close()
         if fc is not None:
             fc.stop()
-    if failures.count == 0 and report is None:
-        report_path.unlink(missing_ok=True)  # nothing failed: no empty report lying around
+    result.missing, result.missing_keys = len(missing), missing[:MISSING_SHOWN]
     _print_summary(
         console, result, bucket_name, prefix, report_path, failures.count, as_json, bool(state.marker)
     )
@@ -250,14 +259,22 @@ def _print_summary(
     if as_json:
         click.echo(to_json({**summary(result), "report": str(report_path) if failed else None}))
         return
+    gone = (
+        f"{result.missing} of the manifest's keys have no object any more: {', '.join(result.missing_keys)}"
+        + ("…" if result.missing > len(result.missing_keys) else "")
+    )
     if result.listed == 0:
         where = "after the checkpoint" if resumed else "at all"
-        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent", highlight=False)
+        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent")
+        if result.missing:
+            console.print(gone)
         return
     table = Table(title=f"backfill of oss://{bucket}/{prefix}")
     table.add_column("")
     table.add_column("")
     for name, value in summary(result).items():
-        table.add_row(name, str(value))
+        if name == "missing_keys":
+            continue
+        table.add_row(name, gone if name == "missing" and value else str(value))
     table.add_row("failure report", report_note)
     plain_console().print(table)
