@@ -197,4 +197,5 @@ def test_manifest_keys_with_no_object_are_reported(
         env=env,
         terminal_width=200,
     )
-    assert table.exit_code == 0 and "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
+    assert table.exit_code == 0, table.output
+    assert "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
