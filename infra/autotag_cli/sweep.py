@@ -57,6 +57,7 @@ SUMMARY_ROWS = [
     ("tags removed", lambda r: r.tags_removed),
     ("tag sets deleted", lambda r: r.deleted),
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
+    ("records this system did not write", lambda r: f"{r.foreign} (left alone)" if r.foreign else "0"),
     ("OSS requests", lambda r: r.requests),
     ("state set aside", lambda r: "\n".join(r.warnings) or "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
@@ -88,7 +89,8 @@ def _table(report: SweepReport) -> Table:
 
 
 def _stale_table(report: SweepReport) -> Table:
-    table = Table(title="stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed"))
+    title = "stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed")
+    table = Table(title=title + (", and objects left alone" if report.foreign else ""))
     for column in ("key", "version", "removed", "why", "remaining"):
         table.add_column(column)
     for result in report.objects:
