@@ -34,7 +34,7 @@ from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
-from .console import plain_console
+from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .options import rules_from
@@ -184,7 +184,8 @@ def backfill(
         if state.marker:
             console.print(
                 f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
-                f"({state.submitted:,} objects sent before, {state.failed:,} failed); --restart starts over"
+                f"({counted(state.submitted, 'object')} sent before, {state.failed:,} failed); "
+                "--restart starts over"
             )
         objects = listed_objects(bucket, prefix, state.marker)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -269,7 +270,7 @@ def _print_summary(
         if result.missing:
             console.print(gone)
         return
-    table = Table(title=f"backfill of oss://{bucket}/{prefix}")
+    table = Table(title=f"backfill of oss://{bucket}/{prefix}", show_header=False)
     table.add_column("")
     table.add_column("")
     for name, value in summary(result).items():

@@ -9,3 +9,8 @@ from rich.console import Console
 
 def plain_console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def counted(amount: int, one: str, many: str = "") -> str:
+    """`1 object`, `2 objects`: the amount, with the word in the number it takes."""
+    return f"{amount:,} {one if amount == 1 else many or one + 's'}"

@@ -80,7 +80,7 @@ def _clock(text: str | None) -> datetime | None:
 
 def _table(report: SweepReport) -> Table:
     scope = report.scope
-    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}")
+    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}", show_header=False)
     table.add_column("")
     table.add_column("")
     for label, value in SUMMARY_ROWS:

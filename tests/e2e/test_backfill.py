@@ -4,6 +4,7 @@ sent; resumable, rate-limited, with a failure breaker and a report that --manife
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -199,3 +200,4 @@ def test_manifest_keys_with_no_object_are_reported(
     )
     assert table.exit_code == 0, table.output
     assert "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
+    assert not re.search(r"^┃[\s┃]*$", table.output, re.MULTILINE), table.output  # no empty header row

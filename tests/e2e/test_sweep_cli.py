@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import oss2
@@ -48,6 +49,7 @@ def test_dry_run_table_then_sweep_then_nothing_left(oss: LocalOSS, bucket: oss2.
     code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--dry-run")
     assert code == 0, output
     assert "stale tags (dry run: nothing written)" in output
+    assert not re.search(r"^┃[\s┃]*$", output, re.MULTILINE), output  # the summary has no empty header row
     assert "lifecycle=temporary" in output and "its TTL (7d from Last-Modified) has passed" in output
     assert tags_of(bucket, "tmp/a.log")["lifecycle"] == "temporary"
 

@@ -91,8 +91,8 @@ def handler(event: bytes, context: Any) -> str:
     failed = [r for r in results if r.outcome == FAILED]
     if failed:  # FC redelivers the whole event; what was done already comes out unchanged
         raise RetryableFailure(
-            f"{len(failed)} of {len(results)} objects failed ({'; '.join(sorted(set(whys)))}): "
-            + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
+            f"{len(failed)} of {len(results)} object{'' if len(results) == 1 else 's'} failed "
+            f"({'; '.join(sorted(set(whys)))}): " + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
         )
     return to_json(
         {
