@@ -65,6 +65,8 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
         request_id = getattr(error, "request_id", "") or ""
         return _with_details(f"{what}: {_oss_reason(code, status, meta)}{oss_at}", code, status, request_id)
     fc_error = _fc_error(error)
+    if fc_error is not None and fc_error[2] == 200:  # FC ran the function, which raised
+        return _with_details(f"{what}: the function failed: {fc_error[0]}", "", 0, fc_error[3])
     if fc_error is not None:
         return _with_details(f"{what}: FC{fc_at} answered {fc_error[0]}", *fc_error[1:])
     if isinstance(error, requests.RequestException):

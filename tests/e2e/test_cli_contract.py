@@ -151,7 +151,7 @@ cell(
     ["invoke", "tag-on-upload", "-e", "BAD_EVENT", "--remote", "--template", TEMPLATE],
     1,
     "FC at",
-    "the event is not JSON",
+    "the function failed: EventError: the event is not JSON",
 )
 cell(
     "replay",
@@ -249,6 +249,7 @@ def test_every_command_fails_with_one_clear_line(
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, output
     assert len(errors[0]) < 400, errors[0]  # one line a person reads, never a document repeated
+    assert "HTTP 200" not in errors[0]  # a function's error is no HTTP failure
     for expected in says:
         expected = str(paths.get(expected, expected))
         assert expected in errors[0], (expected, output)
