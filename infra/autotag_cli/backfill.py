@@ -18,9 +18,11 @@ from backfill.runner import (
     BackfillCheckpoint,
     BackfillReport,
     FailureReport,
+    ManifestError,
     Submit,
     listed_objects,
     manifest_objects,
+    read_manifest,
     run_backfill,
     summary,
 )
@@ -28,9 +30,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
+from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .options import rules_from
@@ -68,6 +72,9 @@ def _remote(function: str, template: Template, target: Target) -> Submit:
         return None
 
     return submit
+
+
+MISSING_SHOWN = 100  # keys with no object any more, named in the summary
 
 
 def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
@@ -151,17 +158,22 @@ def backfill(
     since_time = parse_timestamp(since) if since else None
     if since and since_time is None:
         raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
+    try:  # every line checked before anything is listed or sent
+        manifest_keys = read_manifest(manifest) if manifest is not None else []
+    except ManifestError as error:
+        raise click.BadParameter(str(error), param_hint="--manifest") from None
     template = read_template(template_path)
     template.function(function)
     if rules:
         rules_from(rules)  # before anything is listed or resumed
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name, workers)
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
     bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
+    missing: list[str] = []  # keys of the manifest with no object any more
     if manifest is not None:
-        objects: Any = manifest_objects(bucket, manifest)
+        objects: Any = manifest_objects(bucket, manifest_keys, missing)
         state = BackfillCheckpoint(bucket_name, prefix, since or "")
         checkpoint_path = None
     else:
@@ -172,7 +184,8 @@ def backfill(
         if state.marker:
             console.print(
                 f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
-                f"({state.submitted:,} objects sent before, {state.failed:,} failed); --restart starts over"
+                f"({counted(state.submitted, 'object')} sent before, {state.failed:,} failed); "
+                "--restart starts over"
             )
         objects = listed_objects(bucket, prefix, state.marker)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -223,8 +236,7 @@ def backfill(
         failures.close()
         if fc is not None:
             fc.stop()
-    if failures.count == 0 and report is None:
-        report_path.unlink(missing_ok=True)  # nothing failed: no empty report lying around
+    result.missing, result.missing_keys = len(missing), missing[:MISSING_SHOWN]
     _print_summary(
         console, result, bucket_name, prefix, report_path, failures.count, as_json, bool(state.marker)
     )
@@ -246,16 +258,24 @@ def _print_summary(
         f"{report_path} ({failed} lines; run again with --manifest {report_path})" if failed else "none"
     )
     if as_json:
-        click.echo(json.dumps({**summary(result), "report": str(report_path) if failed else None}))
+        click.echo(to_json({**summary(result), "report": str(report_path) if failed else None}))
         return
+    gone = (
+        f"{result.missing} of the manifest's keys have no object any more: {', '.join(result.missing_keys)}"
+        + ("…" if result.missing > len(result.missing_keys) else "")
+    )
     if result.listed == 0:
         where = "after the checkpoint" if resumed else "at all"
-        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent", highlight=False)
+        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent")
+        if result.missing:
+            console.print(gone)
         return
-    table = Table(title=f"backfill of oss://{bucket}/{prefix}")
+    table = Table(title=f"backfill of oss://{bucket}/{prefix}", show_header=False)
     table.add_column("")
     table.add_column("")
     for name, value in summary(result).items():
-        table.add_row(name, str(value))
+        if name == "missing_keys":
+            continue
+        table.add_row(name, gone if name == "missing" and value else str(value))
     table.add_row("failure report", report_note)
-    Console().print(table)
+    plain_console().print(table)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import oss2
 
@@ -66,6 +66,8 @@ class BackfillReport:
     succeeded: int = 0
     failed: int = 0
     skipped_older: int = 0
+    missing: int = 0  # keys of a manifest with no object any more
+    missing_keys: list[str] = field(default_factory=list)  # the first of them
     stopped: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)
 
@@ -97,15 +99,48 @@ def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[Ex
         )
 
 
-def manifest_objects(bucket: oss2.Bucket, manifest: Path) -> Iterator[ExistingObject]:
-    """Objects named in a manifest: a failure report (JSON lines with `key`) or plain lines of keys."""
-    for line in manifest.read_text(encoding="utf-8").splitlines():
+class ManifestError(ValueError):
+    """The manifest cannot be read; the message names the file and the line."""
+
+
+def read_manifest(manifest: Path) -> list[str]:
+    """The keys a manifest names, all checked before any is sent: a failure report (JSON lines with
+    `key`) or plain lines of keys (blank lines skipped)."""
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{manifest}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ManifestError(f"{manifest}: cannot be read ({error.strerror or error})") from None
+    keys = []
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        key = json.loads(line)["key"] if line.lstrip().startswith("{") else line
+        if not line.lstrip().startswith("{"):
+            keys.append(line)
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ManifestError(
+                f"{manifest}:{number}: not JSON ({error.msg} at column {error.colno})"
+            ) from None
+        key = document.get("key") if isinstance(document, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ManifestError(f'{manifest}:{number}: a failure report line names its object in "key"')
+        keys.append(key)
+    return keys
+
+
+def manifest_objects(
+    bucket: oss2.Bucket, keys: Iterable[str], missing: list[str]
+) -> Iterator[ExistingObject]:
+    """The objects of a manifest's keys; a key no object has any more goes to `missing`."""
+    for key in keys:
         try:
             head = bucket.head_object(key)
         except oss2.exceptions.NotFound:
+            missing.append(key)
             continue
         yield ExistingObject(
             key,
@@ -196,18 +231,21 @@ class FailureReport:
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path, self.run_id, self.count = path, run_id, 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None  # opened at the first failure: no run leaves an empty report
         self._lock = threading.Lock()
 
     def __call__(self, failure: dict[str, str]) -> None:
         with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
             self._file.write(json.dumps({**failure, "run": self.run_id}, ensure_ascii=False) + "\n")
             self._file.flush()
             self.count += 1
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def summary(report: BackfillReport) -> dict[str, Any]:
