@@ -121,3 +121,65 @@ def test_push_refuses_a_file_that_does_not_check(
     assert code == 1 and output.startswith("Error:") and "bad.json" in output
     with pytest.raises(oss2.exceptions.NoSuchKey):
         template_bucket.head_object(".autotag/rules.json")
+
+
+NO_YAML = """
+import importlib.abc, json, sys
+
+class NoYaml(importlib.abc.MetaPathFinder):  # FC's Python runtimes have no PyYAML
+    def find_spec(self, name, path=None, target=None):
+        if name == "yaml" or name.startswith("yaml."):
+            raise ImportError("no PyYAML on FC's runtimes")
+        return None
+
+sys.meta_path.insert(0, NoYaml())
+sys.modules.pop("yaml", None)
+from types import SimpleNamespace
+
+import tag_on_upload, tag_expiry  # the entry modules template.yml names
+from autotag.handlers.rules_source import current_rules
+from autotag.rules import RulesError
+from autotag.settings import Credentials, Settings
+
+context = SimpleNamespace(region="cn-hangzhou", credentials=SimpleNamespace(
+    access_key_id=sys.argv[2], access_key_secret=sys.argv[3], security_token=""))
+fingerprints = []
+for rules in ("default", sys.argv[1]):
+    fingerprints.append(current_rules(Settings(rules=rules, endpoint=sys.argv[4]), context).fingerprint)
+refused = []
+for rules in (sys.argv[1].replace(".json", ".yaml"), sys.argv[5]):
+    try:
+        current_rules(Settings(rules=rules, endpoint=sys.argv[4]), context)
+    except RulesError as error:
+        refused.append(str(error))
+print(json.dumps({"fingerprints": fingerprints, "refused": refused, "yaml": "yaml" in sys.modules}))
+"""
+
+
+def test_the_deployed_code_loads_its_rules_without_pyyaml(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """FC's runtimes have no PyYAML: the rules loading of functions/ (shipped file, a file in the package,
+    an OSS object) never needs it, and a YAML name is refused saying why, not as "not valid YAML"."""
+    import subprocess
+    import sys
+
+    code, output = push(oss, tmp_path / "rules.json", team_rules("blue"))
+    assert code == 0, output
+    packaged = tmp_path / "packaged.yaml"
+    packaged.write_text("version: 1\nrules: []\n")
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-c", NO_YAML, LOCATION),
+            *(LONG_TERM.access_key_id, LONG_TERM.access_key_secret, oss.endpoint, str(packaged)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "functions",
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert len(found["fingerprints"]) == 2 and not found["yaml"]
+    assert len(found["refused"]) == 2 and all("read rules as JSON" in e for e in found["refused"]), found
+    assert "AUTOTAG_RULES oss://autotag-demo/.autotag/rules.yaml" in found["refused"][0]

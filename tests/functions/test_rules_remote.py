@@ -25,7 +25,7 @@ class Bucket:
     def put(self, data: bytes) -> None:
         self.version, self.data = self.version + 1, data
 
-    def fetch(self, held: str | None) -> Fetched | None:
+    def fetch(self, held: str | None, refused: frozenset[str] = frozenset()) -> Fetched | None:
         self.reads.append(held)
         etag = f"v{self.version}"
         return None if held == etag else Fetched(etag, self.data)
@@ -87,7 +87,7 @@ def test_an_unreachable_oss_keeps_the_rules_in_use() -> None:
     cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
     team(cache, bucket)
 
-    def failing(_held: str | None) -> Fetched | None:
+    def failing(_held: str | None, _refused: frozenset[str]) -> Fetched | None:
         raise ConnectionError("OSS is unreachable")
 
     clock.now = 5
@@ -96,13 +96,16 @@ def test_an_unreachable_oss_keeps_the_rules_in_use() -> None:
         RulesCache(Location("b", "rules.json")).get(failing)
 
 
-def test_yaml_by_the_key_and_locations_are_checked() -> None:
-    cache = RulesCache(Location("b", "team.yaml"))
-    loaded = cache.get(
-        lambda _held: Fetched("e", b"version: 1\nrules:\n  - name: team\n    tags: {team: red}\n")
-    )
-    assert loaded.rules[0].name == "team"
+def test_a_yaml_key_is_refused_before_any_read_and_locations_are_checked() -> None:
+    bucket = Bucket(b"version: 1\nrules:\n  - name: team\n    tags: {team: red}\n")
+    with pytest.raises(
+        RulesError, match=r"AUTOTAG_RULES oss://b/team\.yaml: the functions read rules as JSON"
+    ):
+        RulesCache(Location("b", "team.yaml")).get(bucket.fetch)
+    assert bucket.reads == []
     assert parse_location("rules/local.json") is None
-    assert parse_location("oss://b/dir/r.json") == Location("b", "dir/r.json")
+    assert parse_location("oss://b-1/dir/r.json") == Location("b-1", "dir/r.json")
     with pytest.raises(RulesError, match="an OSS location is oss://<bucket>/<key>"):
         parse_location("oss://just-a-bucket")
+    with pytest.raises(RulesError, match="'Bad_Bucket' is not a valid bucket name"):
+        parse_location("oss://Bad_Bucket/r.json")

@@ -9,6 +9,7 @@ from typing import Any
 
 import oss2
 
+from ..gateway import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from ..sdk_logs import quiet_oss2
 from ..settings import Credentials
 
@@ -35,4 +36,7 @@ def _session(pool_size: int | None) -> Any:
 
 
 def open_bucket(auth: Any, endpoint: str, name: str, pool_size: int | None = None) -> Any:
-    return oss2.Bucket(auth, endpoint, name, session=_session(pool_size))
+    """A client whose requests give up on a silent endpoint after the gateway's timeouts (oss2 passes
+    the pair to requests as its (connect, read) timeout)."""
+    timeouts = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+    return oss2.Bucket(auth, endpoint, name, session=_session(pool_size), connect_timeout=timeouts)
