@@ -183,3 +183,32 @@ def test_the_deployed_code_loads_its_rules_without_pyyaml(
     assert len(found["fingerprints"]) == 2 and not found["yaml"]
     assert len(found["refused"]) == 2 and all("read rules as JSON" in e for e in found["refused"]), found
     assert "AUTOTAG_RULES oss://autotag-demo/.autotag/rules.yaml" in found["refused"][0]
+
+
+def test_an_oversized_rules_object_is_never_downloaded(
+    oss: LocalOSS, fc: LocalFC, template_bucket: oss2.Bucket, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 64 MiB object where the rules were: refused from its Content-Length, its body left unread (the
+    connection is dropped), and not asked for in full again at the next revalidation."""
+    code, _ = push(oss, tmp_path / "rules.json", team_rules("blue"))
+    assert code == 0
+    time.sleep(1.1)  # past max_age: the instance (shared by this module's tests) takes this version
+    template_bucket.put_object("warm.jpg", b"x")
+    settle(oss, fc)
+    huge = 64 * 1024 * 1024
+    template_bucket.put_object(".autotag/rules.json", b" " * huge)
+    settle(oss, fc)
+    oss.conditions.reset_counters()
+    with caplog.at_level(logging.ERROR, logger="autotag.rules"):
+        for number in range(3):  # three revalidations, max_age (1 s) apart
+            time.sleep(1.1)
+            template_bucket.put_object(f"after/{number}.jpg", b"x")
+            settle(oss, fc)
+    assert [readable(tags_of(template_bucket, f"after/{n}.jpg")).get("team") for n in range(3)] == [
+        "blue"
+    ] * 3
+    reads, sent = oss.conditions.requests["GetObject"], oss.conditions.bytes_sent["GetObject"]
+    assert 2 <= reads <= 4, reads  # one conditional GET per revalidation, no retries
+    assert sent < huge // 2, sent  # whatever socket buffers took before the client hung up, not the object
+    (error,) = [r.getMessage() for r in caplog.records if "at most 1 MiB" in r.getMessage()]
+    assert f"this one is {huge} bytes" in error and "still using version" in error

@@ -76,6 +76,34 @@ def test_a_bad_version_never_replaces_the_last_good_one(caplog: pytest.LogCaptur
     assert team(cache, bucket) == "green"
 
 
+def test_a_refused_version_is_named_to_every_later_read(caplog: pytest.LogCaptureFixture) -> None:
+    """So the gateway can leave its bytes unread (it compares the ETag in the headers first)."""
+    bucket, clock = Bucket(rules("blue")), Clock()
+    cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
+    cache.get(bucket.fetch)
+    bucket.put(b"{")
+    seen: list[frozenset[str]] = []
+
+    def fetch(held: str | None, refused: frozenset[str]) -> Fetched | None:
+        seen.append(refused)
+        return bucket.fetch(held, refused)
+
+    for second in range(2, 5):
+        clock.now = second
+        cache.get(fetch)
+    assert seen == [frozenset(), {"v2"}, {"v2"}]
+
+
+def test_an_object_too_big_to_read_is_refused_from_its_size() -> None:
+    def fetch(_held: str | None, _refused: frozenset[str]) -> Fetched | None:
+        return Fetched("big", None, 5_000_000_000)
+
+    with pytest.raises(
+        RulesError, match=r"\(version big\): a rules file is at most 1 MiB; this one is 5000000000"
+    ):
+        RulesCache(Location("b", "rules.json")).get(fetch)
+
+
 def test_without_a_good_version_a_bad_file_is_an_error() -> None:
     cache = RulesCache(Location("b", "rules.json"), max_age=1)
     with pytest.raises(RulesError, match=r"oss://b/rules.json \(version v1\): not valid JSON"):
