@@ -212,3 +212,43 @@ def test_an_oversized_rules_object_is_never_downloaded(
     assert sent < huge // 2, sent  # whatever socket buffers took before the client hung up, not the object
     (error,) = [r.getMessage() for r in caplog.records if "at most 1 MiB" in r.getMessage()]
     assert f"this one is {huge} bytes" in error and "still using version" in error
+
+
+@pytest.mark.parametrize(
+    ("location", "says"),
+    [
+        ("oss://rules-elsewhere/rules.json", "403 AccessDenied"),
+        ("oss://no-such-bucket-here/rules.json", "NoSuchBucket"),
+        ("oss://autotag-demo/.autotag/missing.json", "NoSuchKey"),
+    ],
+)
+def test_rules_that_cannot_be_read_are_named_with_the_fix(
+    oss: LocalOSS, template_bucket: oss2.Bucket, location: str, says: str
+) -> None:
+    """Under the template's role: the error names AUTOTAG_RULES and the object, OSS's code, and what to
+    change (the grant, when the role may not read it)."""
+    elsewhere = oss2.Bucket(template_bucket.auth, oss.endpoint, "rules-elsewhere")
+    elsewhere.create_bucket()
+    elsewhere.put_object("rules.json", team_rules("red"))
+    local = LocalFC(
+        load_template(ROOT / "template.yml"),
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_RULES": location},
+        dead_letters=DeadLetterStore(),
+        retry_base_seconds=0.01,
+    )
+    try:
+        with local:
+            local.wire_oss(oss)
+            template_bucket.put_object("photo.jpg", b"x")
+            assert oss.notifier.drain(30) and local.drain(60)
+    finally:
+        elsewhere.delete_object("rules.json")
+        elsewhere.delete_bucket()
+    failures = [r.error_message for r in local.results if not r.ok]
+    assert failures and not any(r.ok for r in local.results if r.function == "tag-on-upload")
+    for message in failures:
+        assert f"AUTOTAG_RULES {location}: cannot read the rules" in message and says in message, message
+        if "AccessDenied" in says:
+            assert "grant oss:GetObject on acs:oss:*:*:rules-elsewhere/rules.json" in message, message
+        if "NoSuchKey" in says:
+            assert "autotag rules push" in message, message
