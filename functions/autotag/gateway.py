@@ -129,8 +129,10 @@ class TagsRejected(PermanentOssError):
     """OSS refused the tag set (a 4xx other than not-found); retrying cannot help."""
 
 
-def _timeout_text() -> str:
-    return f"{CONNECT_TIMEOUT_SECONDS:g} s connect / {READ_TIMEOUT_SECONDS:g} s read"
+def _timeout_text(timeouts: Any) -> str:
+    if isinstance(timeouts, tuple) and len(timeouts) == 2:
+        return f"{timeouts[0]:g} s to connect / {timeouts[1]:g} s to read"
+    return f"{timeouts:g} s" if isinstance(timeouts, (int, float)) else "the timeout"
 
 
 def _one_line(text: str, limit: int) -> str:
@@ -179,15 +181,21 @@ def denied_action(error: oss2.exceptions.OssError) -> tuple[str, bool]:
 
 
 def failure(
-    operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1, endpoint: str = ""
+    operation: str,
+    error: BaseException,
+    kind: type[OssFailure],
+    attempts: int = 1,
+    endpoint: str = "",
+    timeouts: Any = None,
 ) -> OssFailure:
     """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only;
-    `endpoint` names where OSS was asked, for a request that got no answer."""
+    `endpoint` names where OSS was asked, and `timeouts` (the client's: seconds, or (connect, read)) how
+    long it waited, for a request that got no answer."""
     if isinstance(error, oss2.exceptions.RequestError):
         inner = getattr(error, "exception", None)
         reason = type(inner).__name__ if inner is not None else "connection error"
         if "timeout" in reason.lower() or "timed out" in str(inner).lower():
-            reason = f"{reason}: no answer within the {_timeout_text()} timeout"
+            reason = f"{reason}: no answer within {_timeout_text(timeouts)}"
         where = f" at {endpoint}" if endpoint else ""
         return kind(operation, message=f"could not reach OSS{where} ({reason})", attempts=attempts)
     if isinstance(error, oss2.exceptions.OssError):
@@ -364,7 +372,8 @@ class OssGateway:
                 else:
                     tries = attempt + 1 if _is_transient(error) else 1
                     endpoint = str(getattr(self.bucket, "endpoint", "") or "")
-                    problem = failure(what, error, _classify(error), tries, endpoint)
+                    timeouts = getattr(self.bucket, "timeout", None)
+                    problem = failure(what, error, _classify(error), tries, endpoint, timeouts)
             except (UnicodeError, ValueError) as error:  # oss2 could not build the request
                 problem = failure(what, error, PermanentOssError)
             if problem is not None:

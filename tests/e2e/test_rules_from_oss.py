@@ -252,3 +252,41 @@ def test_rules_that_cannot_be_read_are_named_with_the_fix(
             assert "grant oss:GetObject on acs:oss:*:*:rules-elsewhere/rules.json" in message, message
         if "NoSuchKey" in says:
             assert "autotag rules push" in message, message
+
+
+def test_a_hung_oss_endpoint_is_named_and_bounded_well_within_the_function_timeout() -> None:
+    """A listener that accepts and never answers: the call gives up after the client's read timeout, and
+    the error names OSS, the endpoint and the wait, not the function's timeout."""
+    import socket
+
+    from autotag.gateway import (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+        OssGateway,
+        RetryPolicy,
+        TransientOssError,
+    )
+    from autotag.handlers.clients import open_bucket
+
+    upload = load_template(ROOT / "template.yml").functions["tag-on-upload"]
+    worst = RetryPolicy().attempts * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
+    assert worst + 3 * RetryPolicy().max_delay < upload.timeout, (worst, upload.timeout)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        bucket = open_bucket(oss2.Auth("id", "secret"), endpoint, "autotag-demo", timeouts=(1.0, 0.5))
+        gateway = OssGateway(bucket, retry=RetryPolicy(attempts=2, sleep=lambda _seconds: None))
+        started = time.monotonic()
+        with pytest.raises(TransientOssError) as caught:
+            gateway.head("photo.jpg")
+    assert time.monotonic() - started < 5
+    assert (
+        f"could not reach OSS at {endpoint} (ReadTimeout: no answer within 1 s to connect / 0.5 s to read)"
+        in str(caught.value)
+    )
+    assert open_bucket(oss2.Auth("id", "secret"), endpoint, "rules-b").timeout == (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+    )

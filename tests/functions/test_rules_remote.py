@@ -137,3 +137,27 @@ def test_a_yaml_key_is_refused_before_any_read_and_locations_are_checked() -> No
         parse_location("oss://just-a-bucket")
     with pytest.raises(RulesError, match="'Bad_Bucket' is not a valid bucket name"):
         parse_location("oss://Bad_Bucket/r.json")
+
+
+def test_a_hung_revalidation_stalls_only_the_event_making_it() -> None:
+    """The others go on with the version in use; only the first load makes everyone wait."""
+    import threading
+
+    bucket, clock = Bucket(rules("blue")), Clock()
+    cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
+    held = cache.get(bucket.fetch)
+    clock.now = 5
+    entered, release = threading.Event(), threading.Event()
+
+    def hung(held_etag: str | None, refused: frozenset[str]) -> Fetched | None:
+        entered.set()
+        release.wait(10)
+        return bucket.fetch(held_etag, refused)
+
+    revalidating = threading.Thread(target=cache.get, args=(hung,))
+    revalidating.start()
+    assert entered.wait(5)
+    answered = [cache.get(bucket.fetch) for _ in range(3)]  # no waiting: the version held
+    release.set()
+    revalidating.join(5)
+    assert answered == [held] * 3 and bucket.reads == [None, "v1"]
