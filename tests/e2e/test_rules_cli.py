@@ -11,7 +11,7 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM
+from conftest import LONG_TERM, readable, tags_of
 
 from autotag_cli.main import cli
 from localcloud.oss import LocalOSS
@@ -96,3 +96,29 @@ def test_check_reads_yaml_and_refuses_an_alias_bomb_quickly(tmp_path: Path) -> N
     bad = tmp_path / "bad.yml"
     bad.write_text("version: [1\n")
     assert "not valid YAML" in one_error_line(run(["rules", "check", str(bad)]))
+
+
+# ---- rules kept in OSS, named to the commands that evaluate or run rules ---------------------------------
+
+
+def test_plan_sweep_and_invoke_read_rules_kept_in_oss(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "my-rules.yaml"
+    source.write_text(YAML_RULES)
+    assert run(["rules", "push", str(source), "--to", LOCATION], oss).exit_code == 0
+    template_bucket.put_object("photos/a.jpg", b"x")
+    planned = run(["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg"], oss, AUTOTAG_RULES=LOCATION)
+    assert planned.exit_code == 0 and "yellow" in planned.output, planned.output
+    swept = run(["sweep", "--bucket", "autotag-demo", "--dry-run", "--rules", LOCATION], oss)
+    assert swept.exit_code == 0, swept.output
+    event = tmp_path / "e.json"
+    event.write_text(run(["event", "oss", "--bucket", "autotag-demo", "--key", "photos/a.jpg"]).output)
+    invoked = run(["invoke", "tag-on-upload", "-e", str(event), "--rules", LOCATION], oss)
+    assert invoked.exit_code == 0, invoked.output
+    assert readable(tags_of(template_bucket, "photos/a.jpg"))["team"] == "yellow"
+    missing = run(
+        ["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg", "--rules", LOCATION + "x"], oss
+    )
+    assert missing.exit_code == 1
+    assert f"AUTOTAG_RULES {LOCATION}x: cannot read the rules" in one_error_line(missing)
