@@ -122,3 +122,57 @@ def test_plan_sweep_and_invoke_read_rules_kept_in_oss(
     )
     assert missing.exit_code == 1
     assert f"AUTOTAG_RULES {LOCATION}x: cannot read the rules" in one_error_line(missing)
+
+
+# ---- mistakes: one line, the exit code cli.md gives (2: the command itself is wrong) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("to", "says"),
+    [
+        ("oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("oss://autotag-demo/", "an OSS location is oss://<bucket>/<key>"),
+        ("s3://autotag-demo/x.json", "is not oss://<bucket>/<key>"),
+    ],
+)
+def test_push_names_a_wrong_to_as_such(oss: LocalOSS, tmp_path: Path, to: str, says: str) -> None:
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    result = run(["rules", "push", str(source), "--to", to], oss)
+    line = one_error_line(result)
+    assert result.exit_code == 2 and "--to" in line and says in line and "AUTOTAG_RULES" not in line, line
+
+
+def test_rules_mistakes_exit_as_cli_md_says(oss: LocalOSS, tmp_path: Path) -> None:
+    missing = run(["rules", "check", str(tmp_path / "missing.json")])
+    directory = run(["rules", "check", str(tmp_path)])
+    assert (missing.exit_code, directory.exit_code) == (2, 2), missing.output + directory.output
+    nan = tmp_path / "nan.json"
+    nan.write_text('{"version": 1, "defaults": {"priority": NaN}, "rules": []}')
+    assert "nan.json: not valid JSON: NaN is not a JSON number" in one_error_line(
+        run(["rules", "check", str(nan)])
+    )
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    schemeless = run(["rules", "push", str(source), "--to", LOCATION, "--oss-endpoint", "not-a-url"])
+    assert schemeless.exit_code == 2 and "needs a scheme" in one_error_line(schemeless), schemeless.output
+
+
+def test_devices_and_pipes_are_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    """/dev/zero reports size 0 and never ends: refused after the limit, not read until memory runs out."""
+    rules = run(["rules", "check", "/dev/zero"])
+    assert rules.exit_code == 1 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
+    event = run(["invoke", "tag-on-upload", "-e", "/dev/zero"])
+    assert event.exit_code == 2 and "/dev/zero is over 32 MiB" in one_error_line(event), event.output
+
+
+def test_an_event_to_dash_goes_to_standard_output_and_the_empty_stdin_hint_works(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        printed = runner.invoke(
+            cli, ["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg", "-o", "-"]
+        )
+        assert printed.exit_code == 0 and json.loads(printed.stdout)["events"] and not Path("-").exists()
+        empty = runner.invoke(cli, ["invoke", "tag-on-upload", "-e", "-", "--template", TEMPLATE], input="")
+    assert empty.exit_code == 2
+    assert "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -" in empty.output, empty.output

@@ -446,11 +446,20 @@ def rules_from_bytes(data: bytes, source: str, record_secrets: tuple[str, ...] =
     """Check and compile a JSON rules file's bytes; `source` names it in errors."""
     text = decode_text(data, source)
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise RulesError(f"{source}: the document nests more than {MAX_DEPTH} levels deep") from None
-    except json.JSONDecodeError as exc:
-        raise RulesError(
-            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    except ValueError as exc:  # json.JSONDecodeError, or a NaN / Infinity
+        raise _json_error(source, exc) from None
     return parse_rules(document, source, record_secrets)
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not (nor do rules have a use for them)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_error(source: str, exc: ValueError) -> RulesError:
+    if isinstance(exc, json.JSONDecodeError):
+        return RulesError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    return RulesError(f"{source}: not valid JSON: {exc}")
