@@ -162,7 +162,7 @@ def oss_event(
       autotag event oss --bucket autotag-demo --key a.jpg --key b.jpg --format eventbridge --batch 10
     """
     if not event_name.removeprefix("oss:").startswith(
-        ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:")
+        ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:", "ObjectReplication:")
     ):
         raise click.BadParameter(
             f"{event_name!r} is not an OSS event name such as ObjectCreated:PutObject",
