@@ -38,6 +38,11 @@ class EventError(ValueError):
     """The event is not an OSS trigger event; the message names the field and what is wrong with it."""
 
 
+# Objects cross-region replication wrote into the bucket: finished objects (EventBridge only; the native
+# OSS trigger has no such events). https://help.aliyun.com/document_detail/205739.html
+REPLICATED_OBJECT_EVENTS = frozenset({"ObjectReplication:ObjectCreated", "ObjectReplication:ObjectModified"})
+
+
 @dataclass(frozen=True)
 class ObjectEvent:
     event_name: str  # e.g. ObjectCreated:PutObject (no `oss:` prefix in deliveries)
@@ -64,7 +69,11 @@ class ObjectEvent:
 
     @property
     def creates_object(self) -> bool:
-        """True when an object exists to be tagged after this event."""
+        """True when an object exists to be tagged after this event: an upload that finished, or an
+        object cross-region replication created or overwrote (EventBridge's
+        oss:ObjectReplication:ObjectCreated / ObjectModified, docs/tag-on-upload.md)."""
+        if self.event_name in REPLICATED_OBJECT_EVENTS:
+            return True
         return self.family == "ObjectCreated" and self.operation not in _NOT_YET_AN_OBJECT
 
 

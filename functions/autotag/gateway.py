@@ -20,6 +20,11 @@ import oss2
 from .facts import user_meta_from_headers
 
 T = TypeVar("T")
+# Seconds to connect to OSS, and to wait for each read of an answer. oss2's default is 60 s for both, the
+# upload function's whole timeout: a hung endpoint would use it up, and the gateway's retries with it. With
+# these, the attempts of one call (RetryPolicy) end well within it, and the error names OSS and the endpoint.
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 10.0
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "SymlinkTargetNotExist"})
 # Refusals that say nothing about the object itself: the credentials or the RAM policy are wrong (or an
@@ -124,6 +129,12 @@ class TagsRejected(PermanentOssError):
     """OSS refused the tag set (a 4xx other than not-found); retrying cannot help."""
 
 
+def _timeout_text(timeouts: Any) -> str:
+    if isinstance(timeouts, tuple) and len(timeouts) == 2:
+        return f"{timeouts[0]:g} s to connect / {timeouts[1]:g} s to read"
+    return f"{timeouts:g} s" if isinstance(timeouts, (int, float)) else "the timeout"
+
+
 def _one_line(text: str, limit: int) -> str:
     return " ".join(str(text).split())[:limit]
 
@@ -169,12 +180,24 @@ def denied_action(error: oss2.exceptions.OssError) -> tuple[str, bool]:
     return action, (detail.findtext("NoPermissionType") or "") == "ExplicitDeny"
 
 
-def failure(operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1) -> OssFailure:
-    """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only."""
+def failure(
+    operation: str,
+    error: BaseException,
+    kind: type[OssFailure],
+    attempts: int = 1,
+    endpoint: str = "",
+    timeouts: Any = None,
+) -> OssFailure:
+    """`kind` describing `error` (an oss2 error, or whatever else a call raised) with safe text only;
+    `endpoint` names where OSS was asked, and `timeouts` (the client's: seconds, or (connect, read)) how
+    long it waited, for a request that got no answer."""
     if isinstance(error, oss2.exceptions.RequestError):
         inner = getattr(error, "exception", None)
         reason = type(inner).__name__ if inner is not None else "connection error"
-        return kind(operation, message=f"could not reach OSS ({reason})", attempts=attempts)
+        if "timeout" in reason.lower() or "timed out" in str(inner).lower():
+            reason = f"{reason}: no answer within {_timeout_text(timeouts)}"
+        where = f" at {endpoint}" if endpoint else ""
+        return kind(operation, message=f"could not reach OSS{where} ({reason})", attempts=attempts)
     if isinstance(error, oss2.exceptions.OssError):
         status = error.status if isinstance(error.status, int) and error.status > 0 else 0
         code, message = oss_code(error) if status else ("", "")
@@ -258,6 +281,16 @@ class RateLimiter:
 
 
 @dataclass(frozen=True)
+class ObjectRead:
+    """A version of an object as GetObject found it: its ETag, its bytes (None when they were not read),
+    and the size its headers announced."""
+
+    etag: str
+    data: bytes | None
+    size: int | None
+
+
+@dataclass(frozen=True)
 class ObjectHead:
     size: int
     content_type: str | None
@@ -338,7 +371,9 @@ class OssGateway:
                     problem = None
                 else:
                     tries = attempt + 1 if _is_transient(error) else 1
-                    problem = failure(what, error, _classify(error), tries)
+                    endpoint = str(getattr(self.bucket, "endpoint", "") or "")
+                    timeouts = getattr(self.bucket, "timeout", None)
+                    problem = failure(what, error, _classify(error), tries, endpoint, timeouts)
             except (UnicodeError, ValueError) as error:  # oss2 could not build the request
                 problem = failure(what, error, PermanentOssError)
             if problem is not None:
@@ -400,17 +435,35 @@ class OssGateway:
             )
         return AccessRefused(failed.operation, status=403, code="AccessDenied", request_id=failed.request_id)
 
-    def read_if_changed(self, key: str, etag: str | None) -> tuple[str, bytes] | None:
-        """GetObject, conditional on `etag` (If-None-Match): (ETag, bytes) of a version other than
-        `etag`, or None when the object is still that version (OSS answers 304 and sends nothing)."""
+    def read_if_changed(
+        self, key: str, etag: str | None, *, limit: int, skip: frozenset[str] = frozenset()
+    ) -> ObjectRead | None:
+        """GetObject, conditional on `etag` (If-None-Match): the version OSS holds when it is not `etag`,
+        or None when it still is (OSS answers 304 and sends nothing). The body is read only when the
+        response's headers allow it: not for an ETag in `skip` (a version already looked at) nor for a
+        Content-Length over `limit`; and never more than `limit` + 1 bytes, whatever the headers said."""
         headers = {"If-None-Match": f'"{etag}"'} if etag else None
 
-        def read() -> tuple[str, bytes] | None:
+        def read() -> ObjectRead | None:
             try:
                 answer = self.bucket.get_object(key, headers=headers)
             except oss2.exceptions.NotModified:
                 return None
-            return (answer.etag or "", answer.read())
+            found, size = answer.etag or "", answer.content_length
+            try:
+                if found in skip or (size is not None and size > limit):
+                    return ObjectRead(found, None, size)
+                chunks: list[bytes] = []
+                received = 0
+                while received <= limit:
+                    chunk = answer.read(min(64 * 1024, limit + 1 - received))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    received += len(chunk)
+                return ObjectRead(found, b"".join(chunks), size)
+            finally:  # what is left unread is not downloaded: the connection is dropped instead
+                answer.resp.response.close()
 
         return self._call(f"GetObject {key!r}", read)
 

@@ -165,7 +165,7 @@ def backfill(
     template = read_template(template_path)
     template.function(function)
     if rules:
-        rules_from(rules)  # before anything is listed or resumed
+        rules_from(rules, target, functions_read=True)  # before anything is listed or resumed
     console = plain_console(stderr=True)
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name, workers)

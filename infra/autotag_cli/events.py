@@ -73,13 +73,14 @@ def _output_option(command: object) -> object:
         "-o",
         "--output",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="Write the event to this file (only when it could be made) instead of standard output.",
+        help="Write the event to this file (only when it could be made) instead of standard output "
+        "(`-`: standard output).",
     )(command)
 
 
 def _emit(document: object, output: Path | None) -> None:
     text = to_json(document, indent=2)
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text)
         return
     output.write_text(text + "\n", encoding="utf-8")
@@ -161,7 +162,7 @@ def oss_event(
       autotag event oss --bucket autotag-demo --key a.jpg --key b.jpg --format eventbridge --batch 10
     """
     if not event_name.removeprefix("oss:").startswith(
-        ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:")
+        ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:", "ObjectReplication:")
     ):
         raise click.BadParameter(
             f"{event_name!r} is not an OSS event name such as ObjectCreated:PutObject",

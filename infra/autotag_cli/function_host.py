@@ -107,6 +107,7 @@ def host_functions(
     target: Target,
     *,
     rules: str | None = None,
+    check_rules: bool = True,
     env_vars: Path | None = None,
     dead_letters: DeadLetterStore | None = None,
     **options: Any,
@@ -118,8 +119,9 @@ def host_functions(
         for name, spec in template.functions.items()
     }
     overrides = {"AUTOTAG_OSS_ENDPOINT": target.oss_endpoint, "AUTOTAG_FC_ENDPOINT": target.fc_endpoint}
-    if rules:
-        rules_from(rules)  # a bad rules file is one clear error now, not a failure per invocation
+    if rules and check_rules:
+        # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
+        rules_from(rules, target, functions_read=True)
         overrides["AUTOTAG_RULES"] = rules
     overrides.update(shared)
     credentials = None

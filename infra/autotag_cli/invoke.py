@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from autotag.output import to_json
+from localcloud.fc.runtime import MAX_SYNC_PAYLOAD
 
 from .errors import doing
 from .function_host import environment_options, host_functions, read_template, template_option
@@ -17,23 +18,34 @@ from .target import Target, require_reachable, target_options
 
 
 def read_event(source: str) -> bytes:
-    """The event file's bytes (`-`: standard input), or a usage error that says what is wrong with it."""
+    """The event file's bytes (`-`: standard input), or a usage error that says what is wrong with it.
+    At most FC's payload limit + 1 bytes are read, whatever the file is (a device or a pipe has no size)."""
+    limit = MAX_SYNC_PAYLOAD
     if source == "-":
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(limit + 1)
         where = "standard input"
     else:
         try:
-            data = Path(source).read_bytes()
+            with Path(source).open("rb") as file:
+                data = file.read(limit + 1)
         except OSError as error:
             raise click.BadParameter(
                 f"cannot read {source}: {error.strerror or error}", param_hint="--event"
             ) from None
         where = source
-    if not data.strip():
+    if len(data) > limit:
         raise click.BadParameter(
-            f"{where} is empty; write an event with `autotag event oss --bucket B --key K -o {source}`",
+            f"{where} is over {limit // (1024 * 1024)} MiB, FC's limit for an event (a synchronous "
+            "invocation's payload)",
             param_hint="--event",
         )
+    if not data.strip():
+        how = (
+            "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -"
+            if source == "-"
+            else f"autotag event oss --bucket B --key K -o {source}"
+        )
+        raise click.BadParameter(f"{where} is empty; write an event with `{how}`", param_hint="--event")
     return data
 
 

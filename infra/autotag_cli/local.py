@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from autotag.rules.remote import parse_location
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.fc import DeadLetterStore
 from localcloud.fc.api import LocalFcApi
@@ -190,8 +191,11 @@ def local_up(
       autotag local up            # OSS on :9000, FC API on :9001; Ctrl-C stops it
     """
     template = read_template(template_path)
-    if rules:
-        rules_from(rules)  # before anything listens
+    # before anything listens; rules in OSS are read by the functions from the local OSS once it is up
+    # (usually pushed there after it starts)
+    rules_in_oss = bool(rules) and parse_location(rules or "") is not None
+    if rules and not rules_in_oss:
+        rules_from(rules, functions_read=True)
     try:
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
@@ -206,6 +210,7 @@ def local_up(
         template,
         target,
         rules=rules,
+        check_rules=not rules_in_oss,
         env_vars=env_vars,
         dead_letters=DeadLetterStore(dead_letters),
         concurrency=concurrency,

@@ -1,14 +1,23 @@
-"""Options of the commands that evaluate rules here (plan, sweep): the rules, and the sweep's state prefix."""
+"""Options of the commands that evaluate rules here (plan, sweep, invoke, local up): the rules, and the
+sweep's state prefix; and the CLI's reading of rules: a local file (JSON, or YAML, which only the CLI reads:
+the functions read JSON) or an OSS object (`oss://bucket/key`, read with the command's credentials through
+the functions' own loader)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from autotag.rules import RulesError, RuleSet, load_rules
+from autotag.rules import RulesError, RuleSet, load_rules, parse_rules
+from autotag.rules.checks import MAX_DEPTH
+from autotag.rules.loader import decode_text, is_yaml_name, read_rules_file
+from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from .target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,15 +30,44 @@ def rules_option(command: F) -> F:
         show_envvar=True,
         default="default",
         show_default=True,
-        help="Rules file, or `default` for the shipped rules.",
+        help="Rules file, `oss://BUCKET/KEY` for rules kept in OSS, or `default` for the shipped rules.",
     )(command)
 
 
-def rules_from(path: str) -> RuleSet:
+def yaml_document(path: str) -> Any:
+    """The document of a YAML rules file (bounded like any rules file; safe_load builds no objects)."""
+    import yaml
+
+    text = decode_text(read_rules_file(path), path)
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise RulesError(f"{path}: the document nests more than {MAX_DEPTH} levels deep") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
+
+
+def rules_from(path: str, target: Target | None = None, *, functions_read: bool = False) -> RuleSet:
+    """The rules `path` names: `default`, a local file, or `oss://bucket/key` read at `target` with its
+    credentials, as the functions read it. `functions_read`: only what the functions themselves can load
+    (JSON), for the commands that run them."""
     try:
         # the functions' own record secrets (AUTOTAG_RECORD_SECRET), so the CLI trusts the same records
         secrets = Settings.from_environment().record_secrets
-        return load_rules(Settings(rules=path, endpoint=None).rules_path(), secrets)
+        location = parse_location(path)
+        if location is not None:
+            if target is None:
+                raise click.UsageError(f"{path}: rules in OSS are read by commands that take --oss-endpoint")
+            from autotag.handlers.rules_source import fetch_from
+
+            from .errors import doing
+
+            doing(f"reading the rules {location} at {target.oss_endpoint}")
+            return RulesCache(location, secrets).get(fetch_from(target.bucket(location.bucket), location))
+        file = Settings(rules=path, endpoint=None).rules_path()
+        if is_yaml_name(file) and not functions_read:
+            return parse_rules(yaml_document(file), file, secrets)
+        return load_rules(file, secrets)
     except RulesError as error:
         raise click.ClickException(str(error)) from None
 

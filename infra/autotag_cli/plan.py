@@ -73,7 +73,7 @@ def plan(
     """
     if (key is None) == (prefix is None):
         raise click.UsageError("give exactly one of --key and --prefix")
-    rules = rules_from(rules_path)
+    rules = rules_from(rules_path, target)
     doing(f"planning oss://{bucket_name}/{key if key is not None else prefix} at {target.oss_endpoint}")
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name)

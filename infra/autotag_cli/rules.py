@@ -4,16 +4,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from autotag.rules import RuleSet
-from autotag.rules.remote import parse_location
+from autotag.rules import RulesError, RuleSet
+from autotag.rules.loader import is_yaml_name, read_rules_file
+from autotag.rules.remote import Location, parse_location
 
 from .errors import doing
-from .options import rules_from
+from .options import rules_from, yaml_document
 from .target import Target, require_reachable, target_options
+
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _describe(rules: RuleSet) -> str:
@@ -27,9 +31,10 @@ def rules() -> None:
 
 
 @rules.command("check")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(path: Path) -> None:
-    """Check the rules file PATH as the functions load it (schema, limits, patterns); writes nothing.
+    """Check the rules file PATH (JSON, or YAML) as the functions load it (schema, limits, patterns);
+    writes nothing.
 
     \b
     Example:
@@ -38,35 +43,49 @@ def check(path: Path) -> None:
     click.echo(f"{path}: {_describe(rules_from(str(path)))}")
 
 
+def _oss_location(text: str) -> Location:
+    """--to's bucket and key, refused (exit code 2, naming --to) when they cannot be the functions'."""
+    try:
+        where = parse_location(text, "--to")
+    except RulesError as error:
+        raise click.BadParameter(str(error).removeprefix("--to "), param_hint="--to") from None
+    if where is None:
+        raise click.BadParameter(f"{text!r} is not oss://<bucket>/<key>", param_hint="--to")
+    if is_yaml_name(where.key):
+        raise click.BadParameter(
+            f"{text!r}: the functions read rules kept in OSS as JSON (FC's Python runtimes have no "
+            "PyYAML): name a .json key; a YAML file is uploaded in its JSON form",
+            param_hint="--to",
+        )
+    return where
+
+
 @rules.command("push")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--to",
     "location",
     required=True,
     metavar="oss://BUCKET/KEY",
-    help="The object the functions' AUTOTAG_RULES names.",
+    help="The object the functions' AUTOTAG_RULES names (JSON: a .json key).",
 )
 @target_options(oss=True)
 def push(path: Path, location: str, target: Target) -> None:
-    """Check the rules file PATH, then upload it to --to (nothing is uploaded when it does not check).
+    """Check the rules file PATH (JSON, or YAML), then upload it as JSON to --to (nothing is uploaded when
+    it does not check). The functions read JSON: a YAML file is uploaded in its JSON form.
 
     \b
     Example:
-      autotag rules push my-rules.yaml --to oss://autotag-demo/.autotag/rules.yaml
+      autotag rules push my-rules.yaml --to oss://autotag-demo/.autotag/rules.json
     """
-    where = parse_location(location)
-    if where is None:
-        raise click.BadParameter(f"{location!r} is not oss://<bucket>/<key>", param_hint="--to")
-    if where.key.lower().endswith((".yaml", ".yml")) != str(path).lower().endswith((".yaml", ".yml")):
-        raise click.BadParameter(
-            f"{path} and {location} differ in format: the functions read YAML from a .yaml/.yml key, "
-            "JSON otherwise",
-            param_hint="--to",
-        )
+    where = _oss_location(location)
     checked = rules_from(str(path))
+    if is_yaml_name(str(path)):
+        body = json.dumps(yaml_document(str(path)), indent=2, ensure_ascii=False).encode() + b"\n"
+    else:
+        body = read_rules_file(path)
     require_reachable(target.oss_endpoint, "OSS")
     doing(f"pushing {path} to {location} at {target.oss_endpoint}")
-    answer = target.bucket(where.bucket).put_object(where.key, path.read_bytes())
+    answer = target.bucket(where.bucket).put_object(where.key, body, headers=JSON_HEADERS)
     version = f", version {answer.versionid}" if answer.versionid else ""
     click.echo(f"pushed {path} to {location} (ETag {answer.etag}{version}): {_describe(checked)}")

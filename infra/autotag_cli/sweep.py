@@ -163,7 +163,7 @@ def sweep(
       autotag sweep --bucket autotag-demo --dry-run
       autotag sweep --bucket autotag-demo --full --json
     """
-    rules = rules_from(rules_path)
+    rules = rules_from(rules_path, target)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
     console = plain_console(stderr=as_json)

@@ -153,8 +153,13 @@ def resolve(
         else:
             fc_endpoint = LOCAL_FC_ENDPOINT
     for name, endpoint in (("--oss-endpoint", oss_endpoint), ("--fc-endpoint", fc_endpoint)):
-        if endpoint and not urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}").hostname:
-            raise TargetError(f"{name} {endpoint!r} is not an endpoint such as http://127.0.0.1:9000")
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise TargetError(
+                f"{name} {endpoint[:200]!r} needs a scheme: an endpoint is a URL such as "
+                "http://127.0.0.1:9000 or https://oss-cn-hangzhou.aliyuncs.com"
+            )
+        if endpoint and not urlsplit(endpoint).hostname:
+            raise TargetError(f"{name} {endpoint[:200]!r} is not an endpoint such as http://127.0.0.1:9000")
     local = is_loopback(oss_endpoint)
     account_id = account_id or LOCAL_ACCOUNT_ID
     credentials = _credentials(

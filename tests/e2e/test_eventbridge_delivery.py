@@ -263,3 +263,33 @@ def test_a_dead_lettered_batch_is_replayed_with_provenance(
     assert all(
         event.replay_of == letter.request_id for event in parse_delivery(with_provenance(letter)).events
     )
+
+
+@pytest.mark.parametrize("delivery", ["eventbridge", "batched"])
+@pytest.mark.parametrize(
+    "event_name", ["ObjectReplication:ObjectCreated", "ObjectReplication:ObjectModified"]
+)
+def test_objects_written_by_cross_region_replication_are_tagged(
+    delivery: str,
+    event_name: str,
+    oss: LocalOSS,
+    template_bucket: oss2.Bucket,
+    running: list[LocalFC],
+    tmp_path: Path,
+) -> None:
+    """EventBridge publishes oss:ObjectReplication:ObjectCreated / ObjectModified for objects CRR wrote
+    (help.aliyun.com/document_detail/205739.html); template.yml subscribes to both, and they are tagged."""
+    from autotag_cli.events import oss_event_document
+
+    fc = start_fc(oss, template_variant(tmp_path, delivery, count=1, seconds=1))
+    running.append(fc)
+    template_bucket.put_object("photos/replica.jpg", b"x")
+    settle(oss, fc)
+    template_bucket.delete_object_tagging("photos/replica.jpg")  # as CRR leaves it: untagged by this system
+    fc.results.clear()
+    record = oss_event_document("autotag-demo", "photos/replica.jpg", event_name=event_name, size=1)
+    fc.eventbridge.on_oss_notification(json.dumps(record).encode())
+    (summary,) = settle(oss, fc)
+    (result,) = summary["results"]
+    assert result["outcome"] == "tagged", result
+    assert readable(tags_of(template_bucket, "photos/replica.jpg")) == EXPECTED_TAGS

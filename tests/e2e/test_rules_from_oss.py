@@ -126,3 +126,172 @@ def test_push_refuses_a_file_that_does_not_check(
     assert code == 1 and output.startswith("Error:") and "bad.json" in output
     with pytest.raises(oss2.exceptions.NoSuchKey):
         template_bucket.head_object(".autotag/rules.json")
+
+
+NO_YAML = """
+import importlib.abc, json, sys
+
+class NoYaml(importlib.abc.MetaPathFinder):  # FC's Python runtimes have no PyYAML
+    def find_spec(self, name, path=None, target=None):
+        if name == "yaml" or name.startswith("yaml."):
+            raise ImportError("no PyYAML on FC's runtimes")
+        return None
+
+sys.meta_path.insert(0, NoYaml())
+sys.modules.pop("yaml", None)
+from types import SimpleNamespace
+
+import tag_on_upload, tag_expiry  # the entry modules template.yml names
+from autotag.handlers.rules_source import current_rules
+from autotag.rules import RulesError
+from autotag.settings import Credentials, Settings
+
+context = SimpleNamespace(region="cn-hangzhou", credentials=SimpleNamespace(
+    access_key_id=sys.argv[2], access_key_secret=sys.argv[3], security_token=""))
+fingerprints = []
+for rules in ("default", sys.argv[1]):
+    fingerprints.append(current_rules(Settings(rules=rules, endpoint=sys.argv[4]), context).fingerprint)
+refused = []
+for rules in (sys.argv[1].replace(".json", ".yaml"), sys.argv[5]):
+    try:
+        current_rules(Settings(rules=rules, endpoint=sys.argv[4]), context)
+    except RulesError as error:
+        refused.append(str(error))
+print(json.dumps({"fingerprints": fingerprints, "refused": refused, "yaml": "yaml" in sys.modules}))
+"""
+
+
+def test_the_deployed_code_loads_its_rules_without_pyyaml(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """FC's runtimes have no PyYAML: the rules loading of functions/ (shipped file, a file in the package,
+    an OSS object) never needs it, and a YAML name is refused saying why, not as "not valid YAML"."""
+    import subprocess
+    import sys
+
+    code, output = push(oss, tmp_path / "rules.json", team_rules("blue"))
+    assert code == 0, output
+    packaged = tmp_path / "packaged.yaml"
+    packaged.write_text("version: 1\nrules: []\n")
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-c", NO_YAML, LOCATION),
+            *(LONG_TERM.access_key_id, LONG_TERM.access_key_secret, oss.endpoint, str(packaged)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "functions",
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert len(found["fingerprints"]) == 2 and not found["yaml"]
+    assert len(found["refused"]) == 2 and all("read rules as JSON" in e for e in found["refused"]), found
+    assert "AUTOTAG_RULES oss://autotag-demo/.autotag/rules.yaml" in found["refused"][0]
+
+
+def test_an_oversized_rules_object_is_never_downloaded(
+    oss: LocalOSS, fc: LocalFC, template_bucket: oss2.Bucket, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 64 MiB object where the rules were: refused from its Content-Length, its body left unread (the
+    connection is dropped), and not asked for in full again at the next revalidation."""
+    code, _ = push(oss, tmp_path / "rules.json", team_rules("blue"))
+    assert code == 0
+    time.sleep(1.1)  # past max_age: the instance (shared by this module's tests) takes this version
+    template_bucket.put_object("warm.jpg", b"x")
+    settle(oss, fc)
+    huge = 64 * 1024 * 1024
+    template_bucket.put_object(".autotag/rules.json", b" " * huge)
+    settle(oss, fc)
+    oss.conditions.reset_counters()
+    with caplog.at_level(logging.ERROR, logger="autotag.rules"):
+        for number in range(3):  # three revalidations, max_age (1 s) apart
+            time.sleep(1.1)
+            template_bucket.put_object(f"after/{number}.jpg", b"x")
+            settle(oss, fc)
+    assert [readable(tags_of(template_bucket, f"after/{n}.jpg")).get("team") for n in range(3)] == [
+        "blue"
+    ] * 3
+    reads, sent = oss.conditions.requests["GetObject"], oss.conditions.bytes_sent["GetObject"]
+    assert 2 <= reads <= 4, reads  # one conditional GET per revalidation, no retries
+    assert sent < huge // 2, sent  # whatever socket buffers took before the client hung up, not the object
+    (error,) = [r.getMessage() for r in caplog.records if "at most 1 MiB" in r.getMessage()]
+    assert f"this one is {huge} bytes" in error and "still using version" in error
+
+
+@pytest.mark.parametrize(
+    ("location", "says"),
+    [
+        ("oss://rules-elsewhere/rules.json", "403 AccessDenied"),
+        ("oss://no-such-bucket-here/rules.json", "NoSuchBucket"),
+        ("oss://autotag-demo/.autotag/missing.json", "NoSuchKey"),
+    ],
+)
+def test_rules_that_cannot_be_read_are_named_with_the_fix(
+    oss: LocalOSS, template_bucket: oss2.Bucket, location: str, says: str
+) -> None:
+    """Under the template's role: the error names AUTOTAG_RULES and the object, OSS's code, and what to
+    change (the grant, when the role may not read it)."""
+    elsewhere = oss2.Bucket(template_bucket.auth, oss.endpoint, "rules-elsewhere")
+    elsewhere.create_bucket()
+    elsewhere.put_object("rules.json", team_rules("red"))
+    local = LocalFC(
+        load_template(ROOT / "template.yml"),
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_RULES": location},
+        dead_letters=DeadLetterStore(),
+        retry_base_seconds=0.01,
+    )
+    try:
+        with local:
+            local.wire_oss(oss)
+            template_bucket.put_object("photo.jpg", b"x")
+            assert oss.notifier.drain(30) and local.drain(60)
+    finally:
+        elsewhere.delete_object("rules.json")
+        elsewhere.delete_bucket()
+    failures = [r.error_message for r in local.results if not r.ok]
+    assert failures and not any(r.ok for r in local.results if r.function == "tag-on-upload")
+    for message in failures:
+        assert f"AUTOTAG_RULES {location}: cannot read the rules" in message and says in message, message
+        if "AccessDenied" in says:
+            assert "grant oss:GetObject on acs:oss:*:*:rules-elsewhere/rules.json" in message, message
+        if "NoSuchKey" in says:
+            assert "autotag rules push" in message, message
+
+
+def test_a_hung_oss_endpoint_is_named_and_bounded_well_within_the_function_timeout() -> None:
+    """A listener that accepts and never answers: the call gives up after the client's read timeout, and
+    the error names OSS, the endpoint and the wait, not the function's timeout."""
+    import socket
+
+    from autotag.gateway import (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+        OssGateway,
+        RetryPolicy,
+        TransientOssError,
+    )
+    from autotag.handlers.clients import open_bucket
+
+    upload = load_template(ROOT / "template.yml").functions["tag-on-upload"]
+    worst = RetryPolicy().attempts * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
+    assert worst + 3 * RetryPolicy().max_delay < upload.timeout, (worst, upload.timeout)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        bucket = open_bucket(oss2.Auth("id", "secret"), endpoint, "autotag-demo", timeouts=(1.0, 0.5))
+        gateway = OssGateway(bucket, retry=RetryPolicy(attempts=2, sleep=lambda _seconds: None))
+        started = time.monotonic()
+        with pytest.raises(TransientOssError) as caught:
+            gateway.head("photo.jpg")
+    assert time.monotonic() - started < 5
+    assert (
+        f"could not reach OSS at {endpoint} (ReadTimeout: no answer within 1 s to connect / 0.5 s to read)"
+        in str(caught.value)
+    )
+    assert open_bucket(oss2.Auth("id", "secret"), endpoint, "rules-b").timeout == (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+    )

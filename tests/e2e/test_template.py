@@ -196,7 +196,11 @@ def test_eventbridge_patterns_pick_what_the_native_trigger_does_and_replicas() -
     (rule,) = (b for b in TEMPLATE["Resources"].values() if b.get("Type") == "ALIYUN::EventBridge::Rule")
     for pattern in (driven, rule["Properties"]["FilterPattern"]):
         assert pattern["source"] == ["acs.oss"]
-        assert set(pattern["type"]) == {*native["Events"], "oss:ObjectReplication:ObjectCreated"}
+        assert set(pattern["type"]) == {
+            *native["Events"],
+            "oss:ObjectReplication:ObjectCreated",
+            "oss:ObjectReplication:ObjectModified",
+        }
         ((prefix,),) = ([c["prefix"] for c in pattern["subject"]],)
         assert prefix.endswith(f":{native['BucketName']}/")
 

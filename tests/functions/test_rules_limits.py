@@ -5,7 +5,6 @@ line that speaks of the limit, not of JSON Schema, and nothing on stderr."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -133,19 +132,6 @@ def test_a_deeply_nested_json_file_is_refused(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "rules": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(RulesError, match=r"deep\.json: .*nests more than"):
         load_rules(path)
-
-
-def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
-    lines += ["version: 1", "rules: [{name: r, tags: {a: '1'}, description: *a11}]"]
-    path = tmp_path / "bomb.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    assert len(path.read_bytes()) < 1024
-    started = time.monotonic()
-    with pytest.raises(RulesError, match=r"bomb\.yaml: .*more than 100000 values"):
-        load_rules(path)
-    assert time.monotonic() - started < 5
 
 
 def test_a_huge_rules_file_is_refused(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ class Bucket:
     def put(self, data: bytes) -> None:
         self.version, self.data = self.version + 1, data
 
-    def fetch(self, held: str | None) -> Fetched | None:
+    def fetch(self, held: str | None, refused: frozenset[str] = frozenset()) -> Fetched | None:
         self.reads.append(held)
         etag = f"v{self.version}"
         return None if held == etag else Fetched(etag, self.data)
@@ -76,6 +76,34 @@ def test_a_bad_version_never_replaces_the_last_good_one(caplog: pytest.LogCaptur
     assert team(cache, bucket) == "green"
 
 
+def test_a_refused_version_is_named_to_every_later_read(caplog: pytest.LogCaptureFixture) -> None:
+    """So the gateway can leave its bytes unread (it compares the ETag in the headers first)."""
+    bucket, clock = Bucket(rules("blue")), Clock()
+    cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
+    cache.get(bucket.fetch)
+    bucket.put(b"{")
+    seen: list[frozenset[str]] = []
+
+    def fetch(held: str | None, refused: frozenset[str]) -> Fetched | None:
+        seen.append(refused)
+        return bucket.fetch(held, refused)
+
+    for second in range(2, 5):
+        clock.now = second
+        cache.get(fetch)
+    assert seen == [frozenset(), {"v2"}, {"v2"}]
+
+
+def test_an_object_too_big_to_read_is_refused_from_its_size() -> None:
+    def fetch(_held: str | None, _refused: frozenset[str]) -> Fetched | None:
+        return Fetched("big", None, 5_000_000_000)
+
+    with pytest.raises(
+        RulesError, match=r"\(version big\): a rules file is at most 1 MiB; this one is 5000000000"
+    ):
+        RulesCache(Location("b", "rules.json")).get(fetch)
+
+
 def test_without_a_good_version_a_bad_file_is_an_error() -> None:
     cache = RulesCache(Location("b", "rules.json"), max_age=1)
     with pytest.raises(RulesError, match=r"oss://b/rules.json \(version v1\): not valid JSON"):
@@ -87,7 +115,7 @@ def test_an_unreachable_oss_keeps_the_rules_in_use() -> None:
     cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
     team(cache, bucket)
 
-    def failing(_held: str | None) -> Fetched | None:
+    def failing(_held: str | None, _refused: frozenset[str]) -> Fetched | None:
         raise ConnectionError("OSS is unreachable")
 
     clock.now = 5
@@ -96,13 +124,40 @@ def test_an_unreachable_oss_keeps_the_rules_in_use() -> None:
         RulesCache(Location("b", "rules.json")).get(failing)
 
 
-def test_yaml_by_the_key_and_locations_are_checked() -> None:
-    cache = RulesCache(Location("b", "team.yaml"))
-    loaded = cache.get(
-        lambda _held: Fetched("e", b"version: 1\nrules:\n  - name: team\n    tags: {team: red}\n")
-    )
-    assert loaded.rules[0].name == "team"
+def test_a_yaml_key_is_refused_before_any_read_and_locations_are_checked() -> None:
+    bucket = Bucket(b"version: 1\nrules:\n  - name: team\n    tags: {team: red}\n")
+    with pytest.raises(
+        RulesError, match=r"AUTOTAG_RULES oss://b/team\.yaml: the functions read rules as JSON"
+    ):
+        RulesCache(Location("b", "team.yaml")).get(bucket.fetch)
+    assert bucket.reads == []
     assert parse_location("rules/local.json") is None
-    assert parse_location("oss://b/dir/r.json") == Location("b", "dir/r.json")
+    assert parse_location("oss://b-1/dir/r.json") == Location("b-1", "dir/r.json")
     with pytest.raises(RulesError, match="an OSS location is oss://<bucket>/<key>"):
         parse_location("oss://just-a-bucket")
+    with pytest.raises(RulesError, match="'Bad_Bucket' is not a valid bucket name"):
+        parse_location("oss://Bad_Bucket/r.json")
+
+
+def test_a_hung_revalidation_stalls_only_the_event_making_it() -> None:
+    """The others go on with the version in use; only the first load makes everyone wait."""
+    import threading
+
+    bucket, clock = Bucket(rules("blue")), Clock()
+    cache = RulesCache(Location("b", "rules.json"), max_age=1, clock=clock)
+    held = cache.get(bucket.fetch)
+    clock.now = 5
+    entered, release = threading.Event(), threading.Event()
+
+    def hung(held_etag: str | None, refused: frozenset[str]) -> Fetched | None:
+        entered.set()
+        release.wait(10)
+        return bucket.fetch(held_etag, refused)
+
+    revalidating = threading.Thread(target=cache.get, args=(hung,))
+    revalidating.start()
+    assert entered.wait(5)
+    answered = [cache.get(bucket.fetch) for _ in range(3)]  # no waiting: the version held
+    release.set()
+    revalidating.join(5)
+    assert answered == [held] * 3 and bucket.reads == [None, "v1"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import oss2
 
+from ..gateway import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from ..sdk_logs import quiet_oss2
 from ..settings import Credentials
 
@@ -34,5 +35,13 @@ def _session(pool_size: int | None) -> Any:
         return _sessions[pool_size]
 
 
-def open_bucket(auth: Any, endpoint: str, name: str, pool_size: int | None = None) -> Any:
-    return oss2.Bucket(auth, endpoint, name, session=_session(pool_size))
+def open_bucket(
+    auth: Any,
+    endpoint: str,
+    name: str,
+    pool_size: int | None = None,
+    timeouts: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+) -> Any:
+    """A client whose requests give up on a silent endpoint after `timeouts` (connect, read) seconds
+    (oss2 hands the pair to requests as its timeout)."""
+    return oss2.Bucket(auth, endpoint, name, session=_session(pool_size), connect_timeout=timeouts)

@@ -1,6 +1,7 @@
 """The rules a function instance uses: the shipped file or a path in the code package, compiled once per
 instance; or an OSS object (`AUTOTAG_RULES=oss://bucket/key`), read with the function's own credentials and
-revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py)."""
+revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py). The CLI reads rules
+kept in OSS through `fetch_from` too, with its own credentials."""
 
 from __future__ import annotations
 
@@ -8,19 +9,57 @@ import threading
 from functools import cache
 from typing import Any
 
-from ..gateway import OssGateway
-from ..rules import RuleSet, load_rules
-from ..rules.remote import Fetched, RulesCache, parse_location
+from ..gateway import AccessRefused, ObjectGone, OssFailure, OssGateway, RetryPolicy
+from ..rules import RulesError, RuleSet, load_rules
+from ..rules.loader import MAX_FILE_BYTES
+from ..rules.remote import Fetch, Fetched, Location, RulesCache, parse_location
 from ..settings import Settings, credentials_from
 from .clients import open_bucket, oss_auth
 
 _caches: dict[tuple[str, tuple[str, ...], float], RulesCache] = {}
 _caches_lock = threading.Lock()
+# Two attempts, not the gateway's four: a revalidation that fails keeps the version in use, and a first
+# load must end within the initializer's timeout (template.yml: 30 s).
+RULES_RETRY = RetryPolicy(attempts=2)
+
+
+class RulesUnreadable(RulesError):
+    """The rules object could not be read; the message names AUTOTAG_RULES, OSS's answer and the fix."""
 
 
 @cache
 def _file_rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
     return load_rules(path, record_secrets)
+
+
+def unreadable(location: Location, failed: OssFailure) -> RulesUnreadable:
+    """AUTOTAG_RULES's object could not be read: where, what OSS said, and what to change."""
+    if isinstance(failed, AccessRefused) and failed.code == "AccessDenied":
+        fix = (
+            f"; grant oss:GetObject on acs:oss:*:*:{location.bucket}/{location.key} to the function's role "
+            "(docs/least-privilege.md)"
+        )
+    elif failed.code == "NoSuchBucket":
+        fix = f"; there is no bucket {location.bucket!r}"
+    elif isinstance(failed, ObjectGone):
+        fix = "; there is no object at that key (put one there with `autotag rules push`)"
+    else:
+        fix = ""
+    return RulesUnreadable(f"AUTOTAG_RULES {location}: cannot read the rules ({failed}){fix}")
+
+
+def fetch_from(bucket: Any, location: Location) -> Fetch:
+    """A `Fetch` of `location` through `bucket` (an oss2 Bucket for location.bucket)."""
+
+    def fetch(etag: str | None, refused: frozenset[str]) -> Fetched | None:
+        gateway = OssGateway(bucket, retry=RULES_RETRY)
+        try:
+            found = gateway.read_if_changed(location.key, etag, limit=MAX_FILE_BYTES, skip=refused)
+        except OssFailure as failed:
+            raise unreadable(location, failed) from None
+        return None if found is None else Fetched(found.etag, found.data, found.size)
+
+    return fetch
 
 
 def current_rules(settings: Settings, context: Any) -> RuleSet:
@@ -35,11 +74,10 @@ def current_rules(settings: Settings, context: Any) -> RuleSet:
             rules_cache = _caches[key] = RulesCache(location, settings.record_secrets, settings.rules_max_age)
     region = getattr(context, "region", "") or "cn-hangzhou"
 
-    def fetch(etag: str | None) -> Fetched | None:
+    def fetch(etag: str | None, refused: frozenset[str]) -> Fetched | None:
         bucket = open_bucket(
             oss_auth(credentials_from(context)), settings.endpoint_for(region), location.bucket
         )
-        found = OssGateway(bucket).read_if_changed(location.key, etag)
-        return None if found is None else Fetched(*found)
+        return fetch_from(bucket, location)(etag, refused)
 
     return rules_cache.get(fetch)

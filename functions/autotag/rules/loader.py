@@ -1,6 +1,10 @@
-"""Load a rules file (JSON, or YAML when PyYAML is present), check it against schemas/rules.schema.json and
-the limits of checks.py, and compile it into a RuleSet. Every problem is one RulesError line naming the
-rule, the field and the limit it breaks."""
+"""Load a rules file (JSON), check it against schemas/rules.schema.json and the limits of checks.py, and
+compile it into a RuleSet. Every problem is one RulesError line naming the rule, the field and the limit it
+breaks.
+
+The functions read JSON only: FC's Python runtimes have no PyYAML, and the package stays lean. YAML is the
+CLI's (`autotag rules check/push`, `plan`, `sweep`), which decodes it and hands the document to
+`parse_rules`; `autotag rules push` uploads a YAML file's JSON form."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ _PLAIN_PLACEHOLDERS = {"key", "dirname", "filename", "stem", "extension"}
 _FACT_PLACEHOLDERS = {"content_type": "content_type", "content_type_family": "content_type", "size": "size"}
 _DATE_PARTS = {"year", "month", "day", "date", "weekday"}
 MAX_FILE_BYTES = 1024 * 1024
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class RulesError(ValueError):
@@ -387,46 +392,74 @@ def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str,
     return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership)
 
 
-def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSet:
-    """Read, check and compile the rules file at `path` (.json, or .yaml/.yml with PyYAML installed)."""
+def is_yaml_name(name: str) -> bool:
+    return name.lower().endswith(YAML_SUFFIXES)
+
+
+def yaml_refused(source: str) -> RulesError:
+    return RulesError(
+        f"{source}: the functions read rules as JSON, not YAML (FC's Python runtimes have no PyYAML); "
+        "`autotag rules push FILE.yaml --to oss://BUCKET/KEY.json` uploads a YAML file's JSON form"
+    )
+
+
+def too_big(source: str, size: int | None) -> RulesError:
+    size_text = f"this one is {size} bytes" if size is not None else "this one is larger"
+    return RulesError(f"{source}: a rules file is at most 1 MiB; {size_text}")
+
+
+def read_rules_file(path: str | Path) -> bytes:
+    """The bytes of the rules file at `path`, refusing more than MAX_FILE_BYTES whatever the file is (a
+    device, a pipe or `/dev/stdin` reports size 0): at most MAX_FILE_BYTES + 1 bytes are read."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RulesError(f"{path}: a rules file is at most 1 MiB; this one is {size} bytes")
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
-    return rules_from_bytes(data, str(path), record_secrets)
-
-
-def rules_from_bytes(
-    data: bytes, source: str, record_secrets: tuple[str, ...] = (), *, yaml_file: bool | None = None
-) -> RuleSet:
-    """Check and compile a rules file's bytes; `source` names it in errors. YAML or JSON: as `yaml_file`
-    says, else by the suffix of `source` (.yaml/.yml)."""
     if len(data) > MAX_FILE_BYTES:
-        raise RulesError(f"{source}: a rules file is at most 1 MiB; this one is {len(data)} bytes")
+        try:
+            size: int | None = path.stat().st_size if path.is_file() else None
+        except OSError:
+            size = None
+        raise too_big(str(path), size)
+    return data
+
+
+def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSet:
+    """Read, check and compile the JSON rules file at `path` (a .yaml/.yml name is refused, naming why)."""
+    if is_yaml_name(str(path)):
+        raise yaml_refused(str(path))
+    return rules_from_bytes(read_rules_file(path), str(path), record_secrets)
+
+
+def decode_text(data: bytes, source: str) -> str:
+    if len(data) > MAX_FILE_BYTES:
+        raise too_big(source, len(data))
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RulesError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if yaml_file is None:
-        yaml_file = source.lower().endswith((".yaml", ".yml"))
-    try:
-        if yaml_file:
-            import yaml
 
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
+
+def rules_from_bytes(data: bytes, source: str, record_secrets: tuple[str, ...] = ()) -> RuleSet:
+    """Check and compile a JSON rules file's bytes; `source` names it in errors."""
+    text = decode_text(data, source)
+    try:
+        document = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise RulesError(f"{source}: the document nests more than {MAX_DEPTH} levels deep") from None
-    except json.JSONDecodeError as exc:
-        raise RulesError(
-            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except Exception as exc:  # yaml.YAMLError
-        detail = " ".join(str(exc).split())[:200]
-        raise RulesError(f"{source}: not valid {'YAML' if yaml_file else 'JSON'}: {detail}") from None
+    except ValueError as exc:  # json.JSONDecodeError, or a NaN / Infinity
+        raise _json_error(source, exc) from None
     return parse_rules(document, source, record_secrets)
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not (nor do rules have a use for them)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_error(source: str, exc: ValueError) -> RulesError:
+    if isinstance(exc, json.JSONDecodeError):
+        return RulesError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    return RulesError(f"{source}: not valid JSON: {exc}")

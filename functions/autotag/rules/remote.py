@@ -4,20 +4,23 @@ An instance loads the object once and then revalidates it at most every `max_age
 conditional GET (`If-None-Match` with the ETag it holds): an unchanged file costs one small request per
 `max_age` per instance, not one per event. A new version that fails to load never replaces the last good
 one: the instance keeps tagging with what it has and says, once per version, which file, version and field
-are wrong. Only without any good version (the first load) is a bad file an error.
+are wrong; that version's bytes are not downloaded again (its ETag is remembered, and checked in the
+response's headers before the body is read). Only without any good version (the first load) is a bad file
+an error. The functions read JSON: a .yaml/.yml key is refused before anything is read.
 
 `RulesCache` is pure apart from the `fetch` it is handed, so it is tested without OSS."""
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine import RuleSet
-from .loader import RulesError, rules_from_bytes
+from .loader import RulesError, is_yaml_name, rules_from_bytes, too_big, yaml_refused
 
 SCHEME = "oss://"
 DEFAULT_MAX_AGE_SECONDS = 60.0
@@ -33,29 +36,49 @@ class Location:
         return f"{SCHEME}{self.bucket}/{self.key}"
 
 
-def parse_location(text: str) -> Location | None:
+# OSS's bucket naming rule: 3-63 characters of lowercase letters, digits and hyphens, starting and ending
+# with a letter or digit
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def parse_location(text: str, name: str = "AUTOTAG_RULES") -> Location | None:
     """The bucket and key of an `oss://bucket/key` rules location; None for a local path. A malformed
-    `oss://` location is an error naming it."""
+    `oss://` location is an error naming it (and `name`, where it was given)."""
     if not text.startswith(SCHEME):
         return None
     bucket, slash, key = text[len(SCHEME) :].partition("/")
     if not bucket or not slash or not key:
-        raise RulesError(f"AUTOTAG_RULES {text!r}: an OSS location is oss://<bucket>/<key>")
+        raise RulesError(f"{name} {text!r}: an OSS location is oss://<bucket>/<key>")
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise RulesError(
+            f"{name} {text!r}: {bucket[:70]!r} is not a valid bucket name (3-63 lowercase letters, "
+            "digits and hyphens, starting and ending with a letter or digit)"
+        )
     return Location(bucket, key)
 
 
 @dataclass(frozen=True)
 class Fetched:
+    """A version of the rules object: its ETag and bytes; `data` is None when they were not read (a
+    version already refused, or one whose announced `size` is over the limit)."""
+
     etag: str
-    data: bytes
+    data: bytes | None
+    size: int | None = None
 
 
-# fetch(etag held, or None) -> the object's new version, or None when it is unchanged (a 304)
-Fetch = Callable[[str | None], Fetched | None]
+# fetch(etag held, versions refused) -> the object's version when it is not the one held, or None when it
+# is (a 304). A version in `refused`, or over MAX_FILE_BYTES, comes back without its bytes; at most
+# MAX_FILE_BYTES + 1 of them are read in any case.
+Fetch = Callable[[str | None, frozenset[str]], Fetched | None]
 
 
 class RulesCache:
-    """The rules one instance uses for one location: loaded once, revalidated every `max_age` seconds."""
+    """The rules one instance uses for one location: loaded once, revalidated every `max_age` seconds.
+
+    One event revalidates at a time, and only that one waits for OSS: the others go on with the version in
+    use meanwhile, so a slow or hung revalidation never stalls a batch's workers. Before any good version,
+    every event waits for the first load (there is nothing else to tag with)."""
 
     def __init__(
         self,
@@ -74,41 +97,56 @@ class RulesCache:
         self.checked_at = float("-inf")
         self.refused: dict[str, str] = {}  # versions that failed to load -> why (reported once each)
 
+    def _fresh(self) -> RuleSet | None:
+        if self.rules is not None and self._clock() - self.checked_at < self.max_age:
+            return self.rules
+        return None
+
     def get(self, fetch: Fetch) -> RuleSet:
-        with self._lock:  # one revalidation at a time; concurrent events wait for it
-            if self.rules is not None and self._clock() - self.checked_at < self.max_age:
-                return self.rules
-            try:
-                fetched = fetch(self.etag)
-            except Exception as error:
-                if self.rules is None:
-                    raise
-                log.warning(
-                    "rules %s: cannot revalidate (%s); still using version %s",
-                    self.location,
-                    error,
-                    self.etag,
-                )
-                self.checked_at = self._clock()
-                return self.rules
+        if is_yaml_name(self.location.key):  # refused before any request: the functions read JSON only
+            raise yaml_refused(f"AUTOTAG_RULES {self.location}")
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        held = self.rules
+        if not self._lock.acquire(blocking=held is None):
+            return held  # type: ignore[return-value]  # another event is revalidating: use what is held
+        try:
+            fresh = self._fresh()  # loaded or revalidated while this one waited
+            if fresh is not None:
+                return fresh
+            return self._revalidate(fetch)
+        finally:
+            self._lock.release()
+
+    def _revalidate(self, fetch: Fetch) -> RuleSet:
+        try:
+            fetched = fetch(self.etag, frozenset(self.refused))
+        except Exception as error:
+            if self.rules is None:
+                raise
+            log.warning("%s; still using version %s (rules %s)", error, self.etag, self.rules.fingerprint)
             self.checked_at = self._clock()
-            if fetched is None or (self.rules is not None and fetched.etag == self.etag):
-                if self.rules is None:  # a 304 answers only a conditional GET, made with a version held
-                    raise RulesError(f"{self.location}: OSS answered 'not modified' to a first read")
-                return self.rules
-            if fetched.etag in self.refused:
-                if self.rules is None:
-                    raise RulesError(self.refused[fetched.etag])
-                return self.rules
-            source = f"{self.location} (version {fetched.etag})"
-            try:
-                yaml_file = self.location.key.lower().endswith((".yaml", ".yml"))
-                rules = rules_from_bytes(fetched.data, source, self.record_secrets, yaml_file=yaml_file)
-            except RulesError as error:
-                self.refused[fetched.etag] = str(error)
-                if self.rules is None:
-                    raise
-                log.error("%s; still using version %s (rules %s)", error, self.etag, self.rules.fingerprint)
-                return self.rules
-            self.rules, self.etag = rules, fetched.etag
-            return rules
+            return self.rules
+        self.checked_at = self._clock()
+        if fetched is None or (self.rules is not None and fetched.etag == self.etag):
+            if self.rules is None:  # a 304 answers only a conditional GET, made with a version held
+                raise RulesError(f"{self.location}: OSS answered 'not modified' to a first read")
+            return self.rules
+        if fetched.etag in self.refused:
+            if self.rules is None:
+                raise RulesError(self.refused[fetched.etag])
+            return self.rules
+        source = f"{self.location} (version {fetched.etag})"
+        try:
+            if fetched.data is None:
+                raise too_big(source, fetched.size)
+            rules = rules_from_bytes(fetched.data, source, self.record_secrets)
+        except RulesError as error:
+            self.refused[fetched.etag] = str(error)
+            if self.rules is None:
+                raise
+            log.error("%s; still using version %s (rules %s)", error, self.etag, self.rules.fingerprint)
+            return self.rules
+        self.rules, self.etag = rules, fetched.etag
+        return rules

@@ -41,6 +41,7 @@ class Conditions:
     seed: int | None = None
     requests: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
+    bytes_sent: Counter[str] = field(default_factory=Counter)  # response body bytes written, per API
     # Called with each authenticated request just before it is served (an OssRequest).
     hooks: list[Callable[[Any], None]] = field(default_factory=list)
 
@@ -51,6 +52,10 @@ class Conditions:
     def count(self, api: str) -> None:
         with self._lock:
             self.requests[api] += 1
+
+    def sent(self, api: str, size: int) -> None:
+        with self._lock:
+            self.bytes_sent[api] += size
 
     def pick_fault(self, api: str) -> str | None:
         with self._lock:
@@ -74,6 +79,7 @@ class Conditions:
         with self._lock:
             self.requests.clear()
             self.injected.clear()
+            self.bytes_sent.clear()
 
     def snapshot(self) -> dict[str, object]:
         with self._lock:

@@ -191,6 +191,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         length: int | None = 0
         body_read = False
+        req: OssRequest | None = None
         try:
             length = self._body_length()
             if self.command in ("GET", "HEAD"):
@@ -254,7 +255,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
         if not body_read and not self.close_connection:
             self._skip_body(length)
-        self._write(response, request_id)
+        self._write(response, request_id, req.api if req is not None else "")
 
     def _handle_admin(self, request_id: str) -> None:
         oss = self.server.oss
@@ -276,7 +277,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         payload = json.dumps(answer).encode() if answer is not None else b""
         self._write(OssResponse(status, {"Content-Type": "application/json"}, payload), request_id)
 
-    def _write(self, response: OssResponse, request_id: str) -> None:
+    def _write(self, response: OssResponse, request_id: str, api: str = "") -> None:
         self.send_response(response.status)
         headers = {"x-oss-request-id": request_id, **response.headers}
         for name, value in headers.items():
@@ -289,7 +290,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.status not in (204, 304):
-            self.wfile.write(response.body)
+            # in pieces, counting what the client took: one that drops the connection mid-body stops it
+            body = memoryview(response.body)
+            for start in range(0, len(body), _WRITE_CHUNK):
+                piece = body[start : start + _WRITE_CHUNK]
+                self.wfile.write(piece)
+                self.server.oss.conditions.sent(api, len(piece))
+
+
+_WRITE_CHUNK = 64 * 1024
 
 
 class _Watchdog:

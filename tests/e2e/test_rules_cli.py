@@ -1,0 +1,178 @@
+"""`autotag rules check/push` and `--rules` / AUTOTAG_RULES naming rules kept in OSS, through the CLI
+against the local OSS: what the functions can read is what gets pushed (JSON), every mistake is one line
+naming what is wrong with the exit code cli.md gives, and rules in OSS read as the functions read them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import oss2
+import pytest
+from click.testing import CliRunner
+from conftest import LONG_TERM, readable, tags_of
+
+from autotag_cli.main import cli
+from localcloud.oss import LocalOSS
+
+ROOT = Path(__file__).parents[2]
+TEMPLATE = str(ROOT / "template.yml")
+LOCATION = "oss://autotag-demo/.autotag/rules.json"
+YAML_RULES = "version: 1\nrules:\n  - name: team\n    tags: {team: yellow}\n"
+
+
+def run(args: list[str], oss: LocalOSS | None = None, **env: str) -> click.testing.Result:
+    environment = {"COLUMNS": "200", **env}
+    if oss is not None:
+        environment.update(
+            AUTOTAG_OSS_ENDPOINT=oss.endpoint,
+            ALIBABA_CLOUD_ACCESS_KEY_ID=LONG_TERM.access_key_id,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=LONG_TERM.access_key_secret,
+        )
+    return CliRunner().invoke(cli, args, env=environment, terminal_width=200)
+
+
+def one_error_line(result: click.testing.Result) -> str:
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert "Traceback" not in result.output, result.output
+    return line
+
+
+# ---- YAML stays on this side: the functions read JSON -----------------------------------------------------
+
+
+def test_a_yaml_file_is_pushed_as_json_the_functions_can_read(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "my-rules.yaml"
+    source.write_text(YAML_RULES)
+    result = run(["rules", "push", str(source), "--to", LOCATION], oss)
+    assert result.exit_code == 0 and "pushed" in result.output, result.output
+    stored = template_bucket.get_object(".autotag/rules.json")
+    assert stored.headers["Content-Type"] == "application/json"
+    assert json.loads(stored.read()) == {
+        "version": 1,
+        "rules": [{"name": "team", "tags": {"team": "yellow"}}],
+    }
+
+
+def test_a_yaml_key_is_refused_saying_why(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "my-rules.yaml"
+    source.write_text(YAML_RULES)
+    result = run(["rules", "push", str(source), "--to", "oss://autotag-demo/.autotag/rules.yaml"], oss)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "--to" in line and "as JSON" in line and "no PyYAML" in line and ".json key" in line, line
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        template_bucket.head_object(".autotag/rules.yaml")
+
+
+def test_the_functions_refuse_a_yaml_rules_file_by_name(oss: LocalOSS, tmp_path: Path) -> None:
+    """`invoke` runs the deployed code: a YAML rules file is refused before anything runs, saying why."""
+    source = tmp_path / "my-rules.yaml"
+    source.write_text(YAML_RULES)
+    event = tmp_path / "e.json"
+    event.write_text(run(["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg"]).output)
+    result = run(["invoke", "tag-on-upload", "-e", str(event), "--rules", str(source)], oss)
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert "my-rules.yaml" in line and "read rules as JSON" in line and "no PyYAML" in line, line
+
+
+def test_check_reads_yaml_and_refuses_an_alias_bomb_quickly(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    lines += ["version: 1", "rules: [{name: r, tags: {a: '1'}, description: *a11}]"]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    result = run(["rules", "check", str(bomb)])
+    assert result.exit_code == 1 and "more than 100000 values" in one_error_line(result)
+    good = tmp_path / "good.yml"
+    good.write_text(YAML_RULES)
+    assert run(["rules", "check", str(good)]).exit_code == 0
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: [1\n")
+    assert "not valid YAML" in one_error_line(run(["rules", "check", str(bad)]))
+
+
+# ---- rules kept in OSS, named to the commands that evaluate or run rules ---------------------------------
+
+
+def test_plan_sweep_and_invoke_read_rules_kept_in_oss(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "my-rules.yaml"
+    source.write_text(YAML_RULES)
+    assert run(["rules", "push", str(source), "--to", LOCATION], oss).exit_code == 0
+    template_bucket.put_object("photos/a.jpg", b"x")
+    planned = run(["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg"], oss, AUTOTAG_RULES=LOCATION)
+    assert planned.exit_code == 0 and "yellow" in planned.output, planned.output
+    swept = run(["sweep", "--bucket", "autotag-demo", "--dry-run", "--rules", LOCATION], oss)
+    assert swept.exit_code == 0, swept.output
+    event = tmp_path / "e.json"
+    event.write_text(run(["event", "oss", "--bucket", "autotag-demo", "--key", "photos/a.jpg"]).output)
+    invoked = run(["invoke", "tag-on-upload", "-e", str(event), "--rules", LOCATION], oss)
+    assert invoked.exit_code == 0, invoked.output
+    assert readable(tags_of(template_bucket, "photos/a.jpg"))["team"] == "yellow"
+    missing = run(
+        ["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg", "--rules", LOCATION + "x"], oss
+    )
+    assert missing.exit_code == 1
+    assert f"AUTOTAG_RULES {LOCATION}x: cannot read the rules" in one_error_line(missing)
+
+
+# ---- mistakes: one line, the exit code cli.md gives (2: the command itself is wrong) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("to", "says"),
+    [
+        ("oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("oss://autotag-demo/", "an OSS location is oss://<bucket>/<key>"),
+        ("s3://autotag-demo/x.json", "is not oss://<bucket>/<key>"),
+    ],
+)
+def test_push_names_a_wrong_to_as_such(oss: LocalOSS, tmp_path: Path, to: str, says: str) -> None:
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    result = run(["rules", "push", str(source), "--to", to], oss)
+    line = one_error_line(result)
+    assert result.exit_code == 2 and "--to" in line and says in line and "AUTOTAG_RULES" not in line, line
+
+
+def test_rules_mistakes_exit_as_cli_md_says(oss: LocalOSS, tmp_path: Path) -> None:
+    missing = run(["rules", "check", str(tmp_path / "missing.json")])
+    directory = run(["rules", "check", str(tmp_path)])
+    assert (missing.exit_code, directory.exit_code) == (2, 2), missing.output + directory.output
+    nan = tmp_path / "nan.json"
+    nan.write_text('{"version": 1, "defaults": {"priority": NaN}, "rules": []}')
+    assert "nan.json: not valid JSON: NaN is not a JSON number" in one_error_line(
+        run(["rules", "check", str(nan)])
+    )
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    schemeless = run(["rules", "push", str(source), "--to", LOCATION, "--oss-endpoint", "not-a-url"])
+    assert schemeless.exit_code == 2 and "needs a scheme" in one_error_line(schemeless), schemeless.output
+
+
+def test_devices_and_pipes_are_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    """/dev/zero reports size 0 and never ends: refused after the limit, not read until memory runs out."""
+    rules = run(["rules", "check", "/dev/zero"])
+    assert rules.exit_code == 1 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
+    event = run(["invoke", "tag-on-upload", "-e", "/dev/zero"])
+    assert event.exit_code == 2 and "/dev/zero is over 32 MiB" in one_error_line(event), event.output
+
+
+def test_an_event_to_dash_goes_to_standard_output_and_the_empty_stdin_hint_works(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        printed = runner.invoke(
+            cli, ["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg", "-o", "-"]
+        )
+        assert printed.exit_code == 0 and json.loads(printed.stdout)["events"] and not Path("-").exists()
+        empty = runner.invoke(cli, ["invoke", "tag-on-upload", "-e", "-", "--template", TEMPLATE], input="")
+    assert empty.exit_code == 2
+    assert "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -" in empty.output, empty.output
