@@ -25,6 +25,7 @@ from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
 from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import cloud_event
 from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 
 ROOT = Path(__file__).parents[2]
@@ -651,3 +652,41 @@ def test_event_oss_says_when_keys_do_not_fit_the_event() -> None:
     assert "2 keys do not fit one event; give --format eventbridge --batch N" in too_many.output
     assert "2 keys do not fit a batch of 1" in over_batch.output
     assert "Traceback" not in too_many.output + over_batch.output
+
+
+def test_invoke_names_what_is_wrong_with_a_hostile_eventbridge_event(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Through the function as template.yml declares it: another service's CloudEvent is refused for its
+    source, an empty object is told the shapes an event may have, and a 5,000-character key is never
+    echoed whole, alone or in a batch's refused reasons (the batch's other object is still tagged)."""
+    template_bucket.put_object("hostile/fine.jpg", b"x")
+    (fine,) = oss_event_document("autotag-demo", "hostile/fine.jpg")["events"]  # type: ignore[index]
+    (long,) = oss_event_document("autotag-demo", "k" * 5000)["events"]  # type: ignore[index]
+    foreign = {**cloud_event(fine, "1234567890123456"), "source": "acs.ecs"}
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+
+    def invoke(document: object) -> click.testing.Result:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(document))
+        return run(["invoke", "tag-on-upload", "-e", str(event), "--template", TEMPLATE], env)
+
+    refused = {
+        "foreign": invoke(foreign),
+        "empty": invoke({}),
+        "long key": invoke(cloud_event(long, "1234567890123456")),
+    }
+    for case, result in refused.items():
+        assert result.exit_code == 1, (case, result.output)
+        (line,) = result.output.splitlines()
+        assert line.startswith("Error: tag-on-upload failed: EventError: "), line
+        assert "k" * 100 not in line and len(line) < 400 and "Traceback" not in line, line
+    assert ".source: 'acs.ecs' is not acs.oss" in refused["foreign"].output
+    assert '{"events": [...]}' in refused["empty"].output and "CloudEvent" in refused["empty"].output
+    assert "5000 characters; at most 1023" in refused["long key"].output
+    batch = invoke([cloud_event(fine, "1234567890123456"), cloud_event(long, "1234567890123456")])
+    assert batch.exit_code == 0, batch.output
+    answer = json.loads(batch.output)
+    assert [(r["key"], r["outcome"]) for r in answer["results"]] == [("hostile/fine.jpg", "tagged")]
+    (reason,) = [r["reason"] for r in answer["refused"]]
+    assert reason == "[1].data.oss.object.key: 5000 characters; at most 1023", reason
