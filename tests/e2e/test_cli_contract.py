@@ -19,7 +19,14 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
+from conftest import (
+    LONG_TERM,
+    LocalCloudProcess,
+    local_cloud_process,
+    tags_of,
+    template_variant,
+    wait_for_tag,
+)
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
@@ -383,6 +390,43 @@ def test_local_up_prints_a_line_per_invocation(local_up: LocalCloudProcess) -> N
         r"^\d\d:\d\d:\d\d tag-on-upload PutObject shown/a\.jpg: tagged \[\d+ ms, 2 OSS requests\]", line
     ), line
     assert wait_for_tag(bucket, "shown/a.jpg", "kind")["kind"] == "image"
+
+
+@pytest.mark.parametrize(
+    ("delivery", "triggers"),
+    [("eventbridge", "1 EventBridge trigger (event-driven)"), ("batched", "1 EventBridge trigger (batched)")],
+)
+def test_local_up_runs_a_template_moved_to_eventbridge(tmp_path: Path, delivery: str, triggers: str) -> None:
+    """template.yml edited as docs/tag-on-upload.md moves a deployment to EventBridge (the OSS trigger
+    deleted, an EventBridge trigger and for batches the rule enabled): the bucket its pattern watches
+    exists, the ready line counts the triggers by kind, and each invocation's line names the delivery and
+    its objects."""
+    with local_cloud_process(tmp_path, template_variant(tmp_path, delivery)) as cloud:
+        assert "buckets: autotag-demo;" in cloud.banner[0], cloud.banner
+        assert f"roles: {triggers}, timers" in cloud.banner[1], cloud.banner
+        bucket = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret),
+            cloud.oss_endpoint,
+            "autotag-demo",
+        )
+        if delivery == "eventbridge":
+            bucket.put_object("moved/a.jpg", b"x")
+            line = cloud.line_containing("tag-on-upload")
+            assert re.search(
+                r"^\d\d:\d\d:\d\d tag-on-upload EventBridge PutObject moved/a\.jpg: tagged "
+                r"\[\d+ ms, 2 OSS requests\]",
+                line,
+            ), line
+        else:
+            for key in ("moved/a.jpg", "moved/b.png"):  # within the template's 5 s window: one batch
+                bucket.put_object(key, b"x")
+            line = cloud.line_containing("tag-on-upload")
+            assert re.search(
+                r"^\d\d:\d\d:\d\d tag-on-upload EventBridge batch of 2: 2 tagged, 0 unchanged, 0 refused "
+                r"\[\d+ ms, 4 OSS requests\]",
+                line,
+            ), line
+        assert wait_for_tag(bucket, "moved/a.jpg", "kind")["kind"] == "image"
 
 
 def test_event_never_reads_oss_unless_asked(tmp_path: Path) -> None:
