@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import oss2
 import pytest
+import yaml
 
 from autotag.oss_tags import encode_tagging_header
 from autotag.ownership import Ownership, ownership_record, read_record
@@ -204,12 +206,48 @@ class LocalCloudProcess:
         return ""
 
 
+def template_variant(
+    folder: Path, delivery: str, count: int | None = None, seconds: float | None = None
+) -> Path:
+    """template.yml with one way of delivery chosen ("native", "eventbridge" or "batched"), as a user
+    edits it (docs/tag-on-upload.md, "Moving a deployment to EventBridge"); for batches, the window
+    `count` / `seconds` instead of the template's when given."""
+    document = yaml.safe_load((ROOT / "template.yml").read_text())
+    resources = document["Resources"]
+    for service in resources.values():
+        for body in service.values():
+            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+                body["Properties"]["CodeUri"] = str(ROOT / "functions")
+    events = resources["oss-autotag"]["tag-on-upload"]["Events"]
+    if delivery != "native":
+        del events["on-object-created"]
+    if delivery == "eventbridge":
+        events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
+    if delivery == "batched":
+        resources["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
+        batched = events["oss-events-batched"]["Properties"]
+        batched["TriggerEnable"] = True
+        window = batched["RunOptions"]["BatchWindow"]
+        window["CountBasedWindow"] = window["CountBasedWindow"] if count is None else count
+        window["TimeBasedWindow"] = window["TimeBasedWindow"] if seconds is None else seconds
+    path = folder / "template.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def local_up(tmp_path: Path) -> Iterator[LocalCloudProcess]:
     """`autotag local up` with template.yml, in its own process, on free ports."""
+    with local_cloud_process(tmp_path, ROOT / "template.yml") as cloud:
+        yield cloud
+
+
+@contextmanager
+def local_cloud_process(tmp_path: Path, template: Path) -> Iterator[LocalCloudProcess]:
+    """`autotag local up` with `template`, in its own process, on free ports, until the block ends."""
     autotag = Path(sys.executable).with_name("autotag")
     command = [str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0"]
-    command += ["--template", str(ROOT / "template.yml"), "--dead-letters", str(tmp_path / "dl.jsonl")]
+    command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert process.stdout is not None

@@ -24,7 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .schema_errors import describe
+from .schema_errors import cut, describe, shown
 
 # Operations after which no object exists yet (parts of an unfinished multipart upload).
 _NOT_YET_AN_OBJECT = frozenset({"InitiateMultipartUpload", "UploadPart", "UploadPartCopy"})
@@ -109,7 +109,8 @@ def _check(document: Any, definition: str, where: str) -> None:
 def _field_path(path: Any) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+        # a name may be anyone's (a userMeta entry's): cut short like a value
+        text += f"[{part}]" if isinstance(part, int) else f".{cut(part)}" if text else cut(str(part))
     return text or "(the event)"
 
 
@@ -219,12 +220,16 @@ def _from_element(
     if not isinstance(element, dict):
         raise EventError(f"{where or '(the event)'}: an object, not {type(element).__name__}")
     if "specversion" in element:
+        source = element.get("source")
+        if isinstance(source, str) and source != "acs.oss" and (nested or not _carries_a_message(element)):
+            # another service's event (or a queue's, where no queue message may be): what its `data`
+            # lacks compared with a queue message would say nothing useful
+            carries = "" if nested else ", and it is no queue message (data.messageBody)"
+            raise EventError(f"{where}.source: {shown(source)} is not acs.oss{carries}")
         _check(element, "cloudEvent", where)
         replay = str(element.get("autotagreplay") or "") or replay_of
-        if element["source"] == "acs.oss":
+        if source == "acs.oss":
             return [_object_event(element["data"], replay, index)]
-        if nested:
-            raise EventError(f"{where}.source: {element['source']!r} is not acs.oss")
         return _from_element(element["data"], f"{where}.data", index, replay_of=replay)
     if "messageBody" in element and not nested:
         _check(element, "queueMessage", where)
@@ -240,6 +245,16 @@ def _from_element(
         return _native(element, where, index)
     raise EventError(
         f"{where or '(the event)'}: neither a CloudEvent, an OSS event record nor a queue message"
+    )
+
+
+def _carries_a_message(cloud_event: dict[str, Any]) -> bool:
+    """Whether a CloudEvent not from OSS is a queue's (an MNS trigger's `mns:` type, or a message under
+    `data`), so that its `data` is checked as a queue message."""
+    data = cloud_event.get("data")
+    kind = cloud_event.get("type")
+    return (isinstance(data, dict) and "messageBody" in data) or (
+        isinstance(kind, str) and kind.startswith("mns:")
     )
 
 
@@ -284,11 +299,10 @@ def parse_delivery(payload: bytes | str | dict[str, Any] | list[Any]) -> Deliver
         return Delivery("eventbridge", _from_element(document, "", None), [])
     if isinstance(document, dict) and "events" in document:
         return Delivery("oss-trigger", _native(document, "", None), [])
-    if isinstance(document, dict):  # an OSS trigger event missing its `events` says so, as it always did
-        return Delivery("oss-trigger", _native(document, "", None), [])
     raise EventError(
-        'the event is neither an OSS trigger event ({"events": [...]}) nor an EventBridge delivery '
-        "(a CloudEvent, or an array of them)"
+        'the event is none of the shapes OSS events arrive in: an OSS trigger event ({"events": [...]}), '
+        "a CloudEvent (specversion, source acs.oss), an OSS event record (eventName), or an array of "
+        "them (an EventBridge batch)"
     )
 
 

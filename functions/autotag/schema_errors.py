@@ -2,7 +2,9 @@
 
 jsonschema's own message repeats the offending value whole: a batch of 101 records, or a 100 KB key, would
 fill the error FC records and the line a person reads. Here a count says what is wrong with a list's or a
-string's length, and any other value is shown cut short; the wording is otherwise jsonschema's."""
+string's length, and any other value is shown cut short; the wording is otherwise jsonschema's. `cut` and
+`shown` are for the messages written by hand around such values (a field path through a user's metadata
+names, an event's source)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,14 @@ from typing import Any
 SHOWN_CHARACTERS = 60  # of a value's repr, in a message
 
 
+def cut(text: str) -> str:
+    """`text` cut to SHOWN_CHARACTERS with an ellipsis."""
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+
+
 def shown(value: Any) -> str:
     """The value's repr, cut to SHOWN_CHARACTERS with an ellipsis."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+    return cut(repr(value))
 
 
 def _count(amount: int, one: str, many: str) -> str:

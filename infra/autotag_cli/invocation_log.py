@@ -1,11 +1,13 @@
-"""One line per invocation for `autotag local up`: when, which function, the event and its object, what
-the function did, how long it took and the OSS requests it spent; and a line for each retry and each
-dead letter with the reason. Built from the event and the function's own JSON summary (pure)."""
+"""One line per invocation for `autotag local up`: when, which function, the event and its object (for
+an EventBridge batch, how many elements, and what became of them by outcome), what the function did, how
+long it took and the OSS requests it spent; and a line for each retry and each dead letter with the
+reason. Built from the event and the function's own JSON summary (pure)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from typing import Any
 
 from localcloud.fc.runtime import DEAD_LETTER, DONE, RETRY, UNDELIVERED, InvocationRecord
@@ -28,6 +30,16 @@ def _event_subject(event: bytes) -> tuple[str, str]:
         return name, subject
     if isinstance(document, dict) and "triggerTime" in document:
         return "timer", f"{document.get('triggerName', '?')} at {document.get('triggerTime')}"
+    if isinstance(document, list):  # an event-streaming trigger's push: its outcome counts the objects
+        return "EventBridge", f"batch of {len(document)}"
+    if isinstance(document, dict) and ("specversion" in document or "eventName" in document):
+        # one CloudEvent, or (RawData) the OSS record it carries
+        record: Any = document.get("data") if "specversion" in document else document
+        try:
+            name = str(record["eventName"]).split(":", 1)[-1]
+            return f"EventBridge {name}", str(record["oss"]["object"]["key"])
+        except (KeyError, TypeError):
+            return "EventBridge event", "(malformed)"
     return "event", "(unknown shape)"
 
 
@@ -47,6 +59,11 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
             str(r.get("reason")) for r in results if r.get("outcome") in ("rejected", "failed", "skipped")
         ]
         text = ", ".join(dict.fromkeys(outcomes)) or "no objects"
+        if summary.get("delivery") == "eventbridge-batch":
+            refused: list[Any] = summary.get("refused") or []
+            counts = {"tagged": 0, "unchanged": 0} | Counter(outcomes)
+            text = ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) + f", {len(refused)} refused"
+            reasons += [str(r.get("reason")) for r in refused if isinstance(r, dict)]
         return (f"{text}: {reasons[0]}" if reasons else text), spent
     if isinstance(summary.get("sweeps"), list) or summary.get("dispatched"):
         sweeps = summary.get("sweeps") or []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from autotag.rules.remote import parse_location
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
-from localcloud.fc import DeadLetterStore
+from localcloud.fc import DeadLetterStore, Template
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
 from .function_host import (
@@ -23,6 +25,36 @@ from .function_host import (
 from .invocation_log import format_record
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
+
+
+def watched_buckets(template: Template) -> set[str]:
+    """The buckets whose events the template's triggers take: an OSS trigger's, and those an enabled
+    EventBridge trigger's pattern names, or for a queue-fed trigger the enabled rule routing OSS events
+    to the queue (template.yml names autotag-demo in the subject prefix)."""
+    buckets: set[str] = set()
+    for trigger in (t for spec in template.functions.values() for t in spec.triggers):
+        if trigger.type == "OSS":
+            buckets.add(trigger.bucket)
+        elif trigger.type == "EventBridge" and trigger.eventbridge.enabled:
+            buckets |= pattern_buckets(trigger.eventbridge.pattern)
+    for route in template.routes:
+        if route.enabled:
+            buckets |= pattern_buckets(route.pattern)
+    return buckets
+
+
+def triggers_by_kind(template: Template) -> str:
+    """How many triggers of each kind deliver OSS events: "1 OSS trigger, 1 EventBridge trigger
+    (batched)". A disabled EventBridge trigger delivers nothing and is not counted."""
+    kinds: Counter[tuple[str, str]] = Counter()
+    for trigger in (t for spec in template.functions.values() for t in spec.triggers):
+        if trigger.type == "OSS":
+            kinds["OSS trigger", ""] += 1
+        elif trigger.type == "EventBridge" and trigger.eventbridge.enabled:
+            batched = trigger.eventbridge.mode == EVENT_STREAMING
+            kinds["EventBridge trigger", " (batched)" if batched else " (event-driven)"] += 1
+    counted = [f"{n} {noun}{'' if n == 1 else 's'}{how}" for (noun, how), n in kinds.items()]
+    return ", ".join(counted) or "no OSS or EventBridge trigger"
 
 
 def _credential(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Credential]:
@@ -200,7 +232,7 @@ def local_up(
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from None
-    buckets = {t.bucket for f in template.functions.values() for t in f.triggers if t.type == "OSS"}
+    buckets = watched_buckets(template)
     for name in sorted(buckets):
         oss.store.create_bucket(name)  # what the triggers watch exists from the start
     default = DEFAULT_CREDENTIALS[0]
@@ -226,7 +258,7 @@ def local_up(
     logging.getLogger("autotag").setLevel(log_level.upper())
     fc.observers.append(lambda record: click.echo(format_record(record)))
     with fc, api:
-        wired = fc.wire_oss(oss)
+        fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
             f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
@@ -234,7 +266,7 @@ def local_up(
         )
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path} under their template "
-            f"roles: {wired} OSS trigger(s), timers {', '.join(timers) or 'none'}; "
+            f"roles: {triggers_by_kind(template)}, timers {', '.join(timers) or 'none'}; "
             f"dead letters in {dead_letters}"
         )
         click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")

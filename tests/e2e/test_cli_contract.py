@@ -19,12 +19,20 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
+from conftest import (
+    LONG_TERM,
+    LocalCloudProcess,
+    local_cloud_process,
+    tags_of,
+    template_variant,
+    wait_for_tag,
+)
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
 from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import cloud_event
 from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 
 ROOT = Path(__file__).parents[2]
@@ -384,6 +392,43 @@ def test_local_up_prints_a_line_per_invocation(local_up: LocalCloudProcess) -> N
     assert wait_for_tag(bucket, "shown/a.jpg", "kind")["kind"] == "image"
 
 
+@pytest.mark.parametrize(
+    ("delivery", "triggers"),
+    [("eventbridge", "1 EventBridge trigger (event-driven)"), ("batched", "1 EventBridge trigger (batched)")],
+)
+def test_local_up_runs_a_template_moved_to_eventbridge(tmp_path: Path, delivery: str, triggers: str) -> None:
+    """template.yml edited as docs/tag-on-upload.md moves a deployment to EventBridge (the OSS trigger
+    deleted, an EventBridge trigger and for batches the rule enabled): the bucket its pattern watches
+    exists, the ready line counts the triggers by kind, and each invocation's line names the delivery and
+    its objects."""
+    with local_cloud_process(tmp_path, template_variant(tmp_path, delivery)) as cloud:
+        assert "buckets: autotag-demo;" in cloud.banner[0], cloud.banner
+        assert f"roles: {triggers}, timers" in cloud.banner[1], cloud.banner
+        bucket = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret),
+            cloud.oss_endpoint,
+            "autotag-demo",
+        )
+        if delivery == "eventbridge":
+            bucket.put_object("moved/a.jpg", b"x")
+            line = cloud.line_containing("tag-on-upload")
+            assert re.search(
+                r"^\d\d:\d\d:\d\d tag-on-upload EventBridge PutObject moved/a\.jpg: tagged "
+                r"\[\d+ ms, 2 OSS requests\]",
+                line,
+            ), line
+        else:
+            for key in ("moved/a.jpg", "moved/b.png"):  # within the template's 5 s window: one batch
+                bucket.put_object(key, b"x")
+            line = cloud.line_containing("tag-on-upload")
+            assert re.search(
+                r"^\d\d:\d\d:\d\d tag-on-upload EventBridge batch of 2: 2 tagged, 0 unchanged, 0 refused "
+                r"\[\d+ ms, 4 OSS requests\]",
+                line,
+            ), line
+        assert wait_for_tag(bucket, "moved/a.jpg", "kind")["kind"] == "image"
+
+
 def test_event_never_reads_oss_unless_asked(tmp_path: Path) -> None:
     env = {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE}  # set, and nothing there: not read without --from-oss
     target = tmp_path / "event.json"
@@ -651,3 +696,41 @@ def test_event_oss_says_when_keys_do_not_fit_the_event() -> None:
     assert "2 keys do not fit one event; give --format eventbridge --batch N" in too_many.output
     assert "2 keys do not fit a batch of 1" in over_batch.output
     assert "Traceback" not in too_many.output + over_batch.output
+
+
+def test_invoke_names_what_is_wrong_with_a_hostile_eventbridge_event(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Through the function as template.yml declares it: another service's CloudEvent is refused for its
+    source, an empty object is told the shapes an event may have, and a 5,000-character key is never
+    echoed whole, alone or in a batch's refused reasons (the batch's other object is still tagged)."""
+    template_bucket.put_object("hostile/fine.jpg", b"x")
+    (fine,) = oss_event_document("autotag-demo", "hostile/fine.jpg")["events"]  # type: ignore[index]
+    (long,) = oss_event_document("autotag-demo", "k" * 5000)["events"]  # type: ignore[index]
+    foreign = {**cloud_event(fine, "1234567890123456"), "source": "acs.ecs"}
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+
+    def invoke(document: object) -> click.testing.Result:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(document))
+        return run(["invoke", "tag-on-upload", "-e", str(event), "--template", TEMPLATE], env)
+
+    refused = {
+        "foreign": invoke(foreign),
+        "empty": invoke({}),
+        "long key": invoke(cloud_event(long, "1234567890123456")),
+    }
+    for case, result in refused.items():
+        assert result.exit_code == 1, (case, result.output)
+        (line,) = result.output.splitlines()
+        assert line.startswith("Error: tag-on-upload failed: EventError: "), line
+        assert "k" * 100 not in line and len(line) < 400 and "Traceback" not in line, line
+    assert ".source: 'acs.ecs' is not acs.oss" in refused["foreign"].output
+    assert '{"events": [...]}' in refused["empty"].output and "CloudEvent" in refused["empty"].output
+    assert "5000 characters; at most 1023" in refused["long key"].output
+    batch = invoke([cloud_event(fine, "1234567890123456"), cloud_event(long, "1234567890123456")])
+    assert batch.exit_code == 0, batch.output
+    answer = json.loads(batch.output)
+    assert [(r["key"], r["outcome"]) for r in answer["results"]] == [("hostile/fine.jpg", "tagged")]
+    (reason,) = [r["reason"] for r in answer["refused"]]
+    assert reason == "[1].data.oss.object.key: 5000 characters; at most 1023", reason

@@ -15,7 +15,7 @@ from typing import Any
 import oss2
 import pytest
 import yaml
-from conftest import readable, tags_of
+from conftest import readable, tags_of, template_variant
 
 from autotag.events import parse_delivery
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
@@ -25,29 +25,6 @@ from localcloud.oss.errors import OssError
 ROOT = Path(__file__).parents[2]
 DELIVERIES = ("native", "eventbridge", "batched")
 EXPECTED_TAGS = {"kind": "image", "size": "small", "autotag": "kind size"}
-
-
-def template_variant(folder: Path, delivery: str, count: int = 10, seconds: float = 1.0) -> Path:
-    """template.yml with one way of delivery chosen, as a user edits it."""
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    resources = document["Resources"]
-    for service in resources.values():
-        for body in service.values():
-            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
-                body["Properties"]["CodeUri"] = str(ROOT / "functions")
-    events = resources["oss-autotag"]["tag-on-upload"]["Events"]
-    if delivery != "native":
-        del events["on-object-created"]
-    if delivery == "eventbridge":
-        events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
-    if delivery == "batched":
-        resources["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
-        batched = events["oss-events-batched"]["Properties"]
-        batched["TriggerEnable"] = True
-        batched["RunOptions"]["BatchWindow"] = {"CountBasedWindow": count, "TimeBasedWindow": seconds}
-    path = folder / "template.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 def start_fc(oss: LocalOSS, template: Path) -> LocalFC:

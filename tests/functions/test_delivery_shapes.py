@@ -116,3 +116,63 @@ def test_a_queue_message_cannot_nest_another_queue_message() -> None:
     inner = queued(cloud_event(record("a"), ACCOUNT))
     delivery = parse_delivery(json.dumps([queued(inner)]).encode())
     assert not delivery.events and "not acs.oss" in delivery.refused[0].reason
+
+
+def test_a_cloud_event_from_another_service_is_refused_for_its_source() -> None:
+    """An event another Alibaba service put on the bus (acs.ecs here) carries no OSS record: the error
+    says its source is not acs.oss, not what a queue message would lack."""
+    foreign = {**cloud_event(record(), ACCOUNT), "source": "acs.ecs", "type": "ecs:Instance:StateChange"}
+    with pytest.raises(EventError) as caught:
+        parse_delivery(json.dumps(foreign).encode())
+    assert str(caught.value).startswith(".source: 'acs.ecs' is not acs.oss"), caught.value
+    delivery = parse_delivery(json.dumps([cloud_event(record("a"), ACCOUNT), foreign]).encode())
+    assert [e.key for e in delivery.events] == ["a"]
+    assert delivery.refused[0].reason.startswith("[1].source: 'acs.ecs' is not acs.oss")
+    lacking = {**queued(cloud_event(record(), ACCOUNT)), "data": {"messageId": "m"}}
+    assert "messageBody" in parse_delivery(json.dumps([lacking]).encode()).refused[0].reason
+
+
+def test_an_object_of_no_known_shape_is_told_the_shapes() -> None:
+    with pytest.raises(EventError) as caught:
+        parse_delivery(b"{}")
+    message = str(caught.value)
+    assert all(shape in message for shape in ('{"events": [...]}', "CloudEvent", "OSS event record", "array"))
+
+
+LONG = "x" * 5000
+
+
+def _hostile(path: str, value: Any, envelope: bool = False) -> dict[str, Any]:
+    """A CloudEvent with one field (of the envelope, or of the OSS record under data) set to `value`."""
+    event = cloud_event(record(), ACCOUNT)
+    target: Any = event if envelope else event["data"]
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return event
+
+
+HOSTILE: dict[str, dict[str, Any]] = {
+    "long key": _hostile("oss.object.key", LONG),
+    "long source": _hostile("source", "acs." + LONG, envelope=True),
+    "long type": _hostile("type", LONG, envelope=True),
+    "long event name": _hostile("eventName", "ObjectRemoved:" + "X" * 5000),
+    "long region": _hostile("region", LONG),
+    "long bucket": _hostile("oss.bucket.name", LONG),
+    "long user meta name": _hostile("oss.object.objectMeta.userMeta", {"x-oss-meta-" + LONG: 5}),
+    "long queue source": queued({**cloud_event(record(), ACCOUNT), "source": "MNS-" + LONG}),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_no_error_repeats_a_long_value(case: str) -> None:
+    """jsonschema's messages (and a path through a user's metadata names) would repeat a value whole: a
+    5,000-character one is cut short, alone and in a batch's refused reasons."""
+    event = HOSTILE[case]
+    with pytest.raises(EventError) as caught:
+        parse_delivery(json.dumps(event).encode())
+    delivery = parse_delivery(json.dumps([cloud_event(record("a"), ACCOUNT), event]).encode())
+    (refused,) = delivery.refused
+    for message in (str(caught.value), refused.reason):
+        assert "x" * 100 not in message and "X" * 100 not in message and len(message) < 300, message

@@ -91,7 +91,7 @@ BAD_EVENTS: dict[str, tuple[Any, str]] = {
     "not json": (b"{not json", "not JSON"),
     "invalid utf-8": (b'{"events": "\xff\xfe"}', "not UTF-8"),
     "an empty batch": (b"[]", "the event is an empty batch"),
-    "no events": (b"{}", "'events' is a required property"),
+    "no events": (b"{}", 'an OSS trigger event ({"events": [...]})'),
     "empty events": (b'{"events": []}', "events"),
     "timer event": (b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": ""}', "events"),
     "wrong source": (_broken("events.0.eventSource", "acs:mns"), "events[0].eventSource"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -119,6 +120,25 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
         elif not _field_matches(list(condition), value):
             return False
     return True
+
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def pattern_buckets(pattern: Mapping[str, Any]) -> set[str]:
+    """The buckets an OSS event pattern names in full in its `subject`
+    (`acs:oss:<region>:<account>:<bucket>/<key>`): an exact subject, or a prefix reaching past the
+    bucket's `/`. A pattern without one matches every bucket's events and names none."""
+    conditions = pattern.get("subject")
+    named: set[str] = set()
+    for condition in conditions if isinstance(conditions, list) else []:
+        subject = condition.get("prefix") if isinstance(condition, Mapping) else condition
+        parts = subject.split(":", 4) if isinstance(subject, str) else []
+        if len(parts) == 5 and parts[:2] == ["acs", "oss"]:
+            bucket, slash, _ = parts[4].partition("/")
+            if slash and _BUCKET_NAME.fullmatch(bucket):
+                named.add(bucket)
+    return named
 
 
 def check_pattern(pattern: Any, where: str) -> None:
