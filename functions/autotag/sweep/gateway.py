@@ -1,6 +1,6 @@
-"""The sweep's conversation with OSS beyond the upload path's: listings, removing tags, and the small state
-objects (checkpoints, leases, shard plans). A separate class, so the upload function neither imports nor
-needs the permissions for any of it."""
+"""The sweep's conversation with OSS beyond the upload path's: listings, removing tags, reading inventories,
+and the small state objects (checkpoints, leases, shard plans). A separate class, so the upload function
+neither imports nor needs the permissions for any of it."""
 
 from __future__ import annotations
 
@@ -110,6 +110,11 @@ class SweepGateway(OssGateway):
         except ObjectGone:
             return None
         return data
+
+    def open_object(self, key: str) -> Any:
+        """GetObject as a stream (a file-like whose `read` pulls the body): inventory data files and
+        manifests are read record by record, never held whole. Raises ObjectGone when there is none."""
+        return self._call(f"GetObject {key!r}", lambda: self.bucket.get_object(key))
 
     def write_object(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
         """PutObject; with `create_only`, only when no object has the key yet (False when one has)."""
