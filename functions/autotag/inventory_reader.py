@@ -14,9 +14,9 @@ import oss2
 import requests
 import urllib3
 
+from .bucket_gateway import BucketGateway
 from .gateway import OssFailure, TransientOssError
 from .inventory import InventoryError, Manifest, Row, inventory_rows, manifest_rows, parse_manifest
-from .sweep.gateway import SweepGateway
 
 READ_ATTEMPTS = 4
 # A body that stops arriving: the connection reset or timed out mid-read (urllib3 and requests wrap it).
@@ -29,7 +29,7 @@ _BROKEN_OFF = (
 )
 
 
-def read_manifest(gateway: SweepGateway, key: str) -> Manifest:
+def read_manifest(gateway: BucketGateway, key: str) -> Manifest:
     """The manifest.json at `key` of the gateway's bucket; InventoryError when it is missing or unusable."""
     data = gateway.read_object(key)
     where = f"oss://{gateway.bucket.bucket_name}/{key}"
@@ -55,7 +55,7 @@ class _Counting(io.RawIOBase):
 
 
 def records(
-    gateway: SweepGateway,
+    gateway: BucketGateway,
     key: str,
     columns: tuple[str, ...],
     start: int = 0,

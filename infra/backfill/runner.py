@@ -6,6 +6,7 @@ neither done nor reported."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections import deque
@@ -19,6 +20,7 @@ from typing import Any
 import oss2
 
 from autotag.gateway import RateLimiter
+from autotag.inventory import InventoryError, manifest_rows, parse_location
 from localcloud.oss.events import ObjectEvent, event_record
 
 OWNER_ID = "1234567890123456"
@@ -31,6 +33,7 @@ class ExistingObject:
     size: int
     etag: str
     last_modified: datetime
+    version_id: str | None = None
 
 
 @dataclass
@@ -80,6 +83,7 @@ def object_created_event(bucket: str, region: str, obj: ExistingObject) -> bytes
         size=obj.size,
         delta_size=obj.size,
         etag=obj.etag,
+        version_id=obj.version_id,
         request_id="backfill",
         source_ip="127.0.0.1",
         event_time=obj.last_modified.timestamp(),
@@ -97,14 +101,44 @@ def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[Ex
         )
 
 
-def manifest_objects(bucket: oss2.Bucket, manifest: Path) -> Iterator[ExistingObject]:
-    """Objects named in a manifest: a failure report (JSON lines with `key`) or plain lines of keys."""
-    for line in manifest.read_text(encoding="utf-8").splitlines():
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the file and the line."""
+
+
+def _manifest_text(bucket: oss2.Bucket, manifest: str) -> tuple[str, str]:
+    """(its text, where it is) for a local file or an oss:// location of the manifest."""
+    if manifest.startswith("oss://"):
+        location = parse_location(manifest, "--manifest")
+        source = oss2.Bucket(bucket.auth, bucket.endpoint, location.bucket, session=bucket.session)
+        return source.get_object(location.key).read().decode("utf-8"), manifest
+    return Path(manifest).read_text(encoding="utf-8"), manifest
+
+
+def manifest_entries(bucket: oss2.Bucket, manifest: str) -> Iterator[tuple[str, str | None]]:
+    """(key, version id) of each object a manifest names: a CSV manifest (`bucket,key[,versionId]`, keys
+    URL-encoded: what a job's report/failed.csv and OSS Batch Operations take), a failure report (JSON lines
+    with `key`), or plain lines of keys."""
+    text, where = _manifest_text(bucket, manifest)
+    if where.endswith(".csv"):
+        try:
+            for _, row in manifest_rows(io.StringIO(text), where):
+                if row.bucket != bucket.bucket_name:
+                    raise ManifestError(f"{where} names bucket {row.bucket!r}, not {bucket.bucket_name!r}")
+                yield row.key, row.version_id
+        except InventoryError as error:
+            raise ManifestError(str(error)) from None
+        return
+    for line in text.splitlines():
         if not line.strip():
             continue
-        key = json.loads(line)["key"] if line.lstrip().startswith("{") else line
+        yield (json.loads(line)["key"] if line.lstrip().startswith("{") else line), None
+
+
+def manifest_objects(bucket: oss2.Bucket, manifest: str) -> Iterator[ExistingObject]:
+    """The objects a manifest names, as they are now (a HEAD each); those gone are left out."""
+    for key, version_id in manifest_entries(bucket, manifest):
         try:
-            head = bucket.head_object(key)
+            head = bucket.head_object(key, params={"versionId": version_id} if version_id else None)
         except oss2.exceptions.NotFound:
             continue
         yield ExistingObject(
@@ -112,6 +146,7 @@ def manifest_objects(bucket: oss2.Bucket, manifest: Path) -> Iterator[ExistingOb
             head.content_length or 0,
             head.etag or "",
             datetime.fromtimestamp(head.last_modified, timezone.utc),
+            version_id,
         )
 
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..bucket_gateway import BucketGateway
 from ..gateway import OutOfTime, PermanentOssError, TransientOssError
 from ..inventory import InventoryError, parse_location
 from ..inventory_reader import read_manifest
 from ..rules import RuleSet
 from ..sweep.fanout import MAX_BOUNDARY_PAGES
-from ..sweep.gateway import SweepGateway
 from .gateway import BackfillGateway
 from .job import (
     CANCELLED,
@@ -57,9 +57,9 @@ class Control:
     """What the control functions work with: the swept bucket, the state (the swept bucket, or the state
     bucket), gateways to other buckets (an inventory's), the rules, and the invoker of shard runs."""
 
-    gateway: SweepGateway
+    gateway: BucketGateway
     state: BackfillGateway
-    open_bucket: Callable[[str], SweepGateway]
+    open_bucket: Callable[[str], BucketGateway]
     rules: RuleSet
     state_prefix: str
     dispatch: Callable[[list[bytes]], list[Any]]
@@ -275,6 +275,10 @@ def _lease_live(control: Control, job: JobSpec, shard: int, now: datetime) -> bo
 
 def finish(job: JobSpec, control: Control, *, part_bytes: int | None = None) -> dict[str, Any] | None:
     """Write the completion report if the run is over; its manifest (with `reference`), else None."""
+    current = control.read_job(job.id)  # as it is now: a shard may have failed or cancelled it since
+    if current is None or current.run != job.run:
+        return None
+    job = current
     paths = control.paths(job.id)
     manifest_key = paths.report_key(job.run, "manifest.json")
     if control.state.exists(manifest_key):
@@ -294,9 +298,9 @@ def finish(job: JobSpec, control: Control, *, part_bytes: int | None = None) -> 
     if manifest is None:
         return None
     if status == COMPLETE:
-        current = control.read_job(job.id)
-        if current is not None and current.run == job.run and current.status == RUNNING:
-            control.write_job(replace(current, status=COMPLETE, reason=""))
+        latest = control.read_job(job.id)
+        if latest is not None and latest.run == job.run and latest.status == RUNNING:
+            control.write_job(replace(latest, status=COMPLETE, reason=""))
     return {**manifest, "reference": control.where(manifest_key)}
 
 

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 import oss2
 
-from ..sweep.gateway import SweepGateway
+from ..bucket_gateway import BucketGateway
 
 PART_BYTES = 8 * 1024 * 1024  # OSS takes parts of 100 KB to 5 GB, the last one smaller
 
 
-class BackfillGateway(SweepGateway):
+class BackfillGateway(BucketGateway):
     def write_streamed(self, key: str, pieces: Iterable[bytes], part_bytes: int = PART_BYTES) -> int:
         """Write the concatenation of `pieces` as the object `key`: one PutObject when it fits in a part,
         else a multipart upload of `part_bytes` parts. Returns the object's size."""

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from ..bucket_gateway import BucketGateway, ListingPage
 from ..events import ObjectEvent
 from ..gateway import OutOfTime, PermanentOssError, RateLimiter, TransientOssError
 from ..inventory import InventoryError, Row
 from ..inventory_reader import records
 from ..rules import RuleSet
 from ..sweep.checkpoint import Scope
-from ..sweep.gateway import ListingPage, SweepGateway
 from ..sweep.state import Lease, LeaseLost, StateStore
 from ..tagger import FAILED, REJECTED, ObjectResult, tag_object
 from ..timestamps import format_timestamp
@@ -102,7 +102,7 @@ class Entry:
 
 
 def _listing_entries(
-    gateway: SweepGateway, prefix: str, work: ShardWork, after_key: str, page_size: int
+    gateway: BucketGateway, prefix: str, work: ShardWork, after_key: str, page_size: int
 ) -> Iterator[Entry]:
     """The shard's key range from after `after_key` on, the next page fetched while this one is worked."""
     start = after_key or _before(work.start_at)
@@ -146,7 +146,7 @@ def _before(key: str) -> str:
 
 
 def _unit_entries(
-    data: SweepGateway, plan: Plan, work: ShardWork, progress: ShardProgress
+    data: BucketGateway, plan: Plan, work: ShardWork, progress: ShardProgress
 ) -> Iterator[Entry]:
     """The shard's data files from its checkpoint on: records of its stripe of each file, in order. Each
     entry says how many bytes of the shard's files are read (its progress)."""
@@ -186,9 +186,9 @@ class ShardRunner:
         plan: Plan,
         shard: int,
         rules: RuleSet,
-        gateway: SweepGateway,
-        state: SweepGateway,
-        data: SweepGateway | None,
+        gateway: BucketGateway,
+        state: BucketGateway,
+        data: BucketGateway | None,
         state_prefix: str,
         region: str,
         owner: str,

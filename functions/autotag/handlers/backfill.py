@@ -28,12 +28,12 @@ from ..backfill.shard import (
     checkpoint_seconds,
     lease_seconds,
 )
+from ..bucket_gateway import BucketGateway
 from ..gateway import OssFailure, TransientOssError
 from ..output import to_json
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
 from ..sweep.fanout import FunctionComputeDispatcher
-from ..sweep.gateway import SweepGateway
 from .clients import open_bucket, oss_auth
 
 log = logging.getLogger("autotag.backfill")
@@ -72,8 +72,8 @@ def handler(event: bytes, context: Any) -> str:
     state_bucket = os.environ.get("AUTOTAG_STATE_BUCKET", "") or request.bucket
     pool = 64 + 8
 
-    def bucket(name: str) -> SweepGateway:
-        return SweepGateway(open_bucket(auth, endpoint, name, pool))
+    def bucket(name: str) -> BucketGateway:
+        return BucketGateway(open_bucket(auth, endpoint, name, pool))
 
     gateway = bucket(request.bucket)
     state = BackfillGateway(open_bucket(auth, endpoint, state_bucket, pool))

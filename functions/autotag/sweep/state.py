@@ -19,10 +19,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ..bucket_gateway import BucketGateway
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, CheckpointError, Scope, decode_checkpoint, encode_checkpoint
 from .clock import ahead_of, describe_ahead
-from .gateway import SweepGateway
 
 
 class LeaseLost(RuntimeError):
@@ -43,7 +43,7 @@ class Busy:
 
 @dataclass
 class StateStore:
-    gateway: SweepGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
+    gateway: BucketGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
     state_prefix: str
     scope: Scope
     warnings: list[str] = field(default_factory=list)  # implausible or unreadable state, set aside
