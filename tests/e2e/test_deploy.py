@@ -149,8 +149,9 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
 
 
 def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
-    """The sweep's state writes reach the upload trigger, whose function drops keys under the same state
-    prefix at once: nothing to warn about. With another state prefix there, it would do work: a warning."""
+    """The sweep's and the backfill's state writes reach the upload trigger, whose function drops keys under
+    the same state prefix at once: nothing to warn about. With another state prefix there, it would do work:
+    a warning per writer."""
     assert recursion_findings(load_template(ROOT / "template.yml")) == []
     (tmp_path / "functions").symlink_to(ROOT / "functions")
     text = (ROOT / "template.yml").read_text()
@@ -158,8 +159,10 @@ def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
         text.replace("AUTOTAG_STATE_PREFIX: '.autotag/'", "AUTOTAG_STATE_PREFIX: 'x/'", 1)
     )
     findings = recursion_findings(load_template(tmp_path / "template.yml"))
-    assert [f.level for f in findings] == ["warning"]
-    assert "tag-on-upload's trigger on-object-created receives ObjectCreated:PutObject" in findings[0].message
+    assert [f.level for f in findings] == ["warning", "warning"]
+    for finding, writer in zip(findings, ("tag-expiry", "tag-backfill"), strict=True):
+        assert "tag-on-upload's trigger on-object-created receives ObjectCreated:" in finding.message
+        assert "ObjectCreated:PutObject" in finding.message and f"written by {writer}" in finding.message
 
 
 def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path) -> None:
