@@ -29,7 +29,7 @@ from ..backfill.shard import (
     lease_seconds,
 )
 from ..bucket_gateway import BucketGateway
-from ..gateway import OssFailure, TransientOssError
+from ..gateway import OssFailure, RetryPolicy, TransientOssError
 from ..output import to_json
 from ..rules import RuleSet, load_rules
 from ..settings import Settings, credentials_from
@@ -37,6 +37,9 @@ from ..sweep.fanout import FunctionComputeDispatcher
 from .clients import open_bucket, oss_auth
 
 log = logging.getLogger("autotag.backfill")
+# A job has time: it rides out throttling longer (up to about 20 s per request) than the upload path does,
+# rather than report an object as failed.
+JOB_RETRIES = RetryPolicy(attempts=6, base_delay=0.5, max_delay=8.0)
 
 
 class RetryableFailure(RuntimeError):
@@ -73,10 +76,10 @@ def handler(event: bytes, context: Any) -> str:
     pool = 64 + 8
 
     def bucket(name: str) -> BucketGateway:
-        return BucketGateway(open_bucket(auth, endpoint, name, pool))
+        return BucketGateway(open_bucket(auth, endpoint, name, pool), retry=JOB_RETRIES)
 
     gateway = bucket(request.bucket)
-    state = BackfillGateway(open_bucket(auth, endpoint, state_bucket, pool))
+    state = BackfillGateway(open_bucket(auth, endpoint, state_bucket, pool), retry=JOB_RETRIES)
 
     def dispatch(events: list[bytes]) -> list[Any]:
         fc_endpoint = os.environ.get("AUTOTAG_FC_ENDPOINT") or (
