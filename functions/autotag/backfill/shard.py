@@ -20,7 +20,7 @@ import csv
 import io
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -209,8 +209,12 @@ class ShardRunner:
         self.recent: deque[bool] = deque(maxlen=BREAKER_WINDOW)
         self.pending_failures: list[list[str]] = []
         if limits.qps:
+            # The job's QPS paces the objects' requests and the reads of their listing or data files. The
+            # state's few requests (a lease, a checkpoint every checkpoint_seconds) are not paced: the
+            # last checkpoint is written in the time kept back after the deadline, which the limiter
+            # never waits into.
             limiter = RateLimiter(limits.qps, deadline=deadline)
-            for each in {id(g): g for g in (gateway, state, data) if g is not None}.values():
+            for each in {id(g): g for g in (gateway, data) if g is not None and g is not state}.values():
                 each.limiter = limiter
 
     # -- the run -------------------------------------------------------------------------------------------
@@ -305,7 +309,7 @@ class ShardRunner:
             self.gateway, self.job.prefix, self.work, progress.after_key, self.limits.page_size
         )
 
-    def _windows(self, progress: ShardProgress) -> Iterator[list[Entry]]:
+    def _windows(self, progress: ShardProgress) -> Generator[list[Entry], None, None]:
         window: list[Entry] = []
         size = self.limits.workers * 4
         for entry in self._entries(progress):
@@ -346,15 +350,21 @@ class ShardRunner:
             return current
 
         tagging_clock = self.gateway.oss_now() or now
+        windows = self._windows(progress)
         with ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="backfill") as pool:
-            for window in self._windows(progress):
+            while True:
                 if self.deadline is not None and self.monotonic() >= self.deadline:
                     self.report.outcome = CONTINUE
                     self.report.reason = "stopped before the function timeout; the next run goes on"
                     break
                 try:
+                    window = next(windows, None)
+                    if window is None:
+                        break
                     outcomes = list(pool.map(lambda e: self._one(e, tagging_clock), window))
-                except OutOfTime as late:  # the rate limit: the window is done again by the next run
+                except OutOfTime as late:
+                    # The rate limit at the deadline, on the objects or on the listing's next page: this
+                    # window (done or not) is done again by the next run, from the last position saved.
                     self.report.outcome = CONTINUE
                     self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
                     break
@@ -385,11 +395,12 @@ class ShardRunner:
                         progress = save(replace(progress, stopped=halt), final=True)
                         self.report.outcome, self.report.reason = STOPPED, halt
                         return progress
-            else:
-                progress = save(replace(progress, done=True), final=True)
-                self.state.write_object(self.paths.done_key(self.job.run, self.work.index), b"")
-                self.report.outcome, self.report.reason = DONE, ""
-                return progress
+        windows.close()
+        if self.report.outcome != CONTINUE:
+            progress = save(replace(progress, done=True), final=True)
+            self.state.write_object(self.paths.done_key(self.job.run, self.work.index), b"")
+            self.report.outcome, self.report.reason = DONE, ""
+            return progress
         return save(replace(progress, stopped=self.report.reason), final=True)
 
     def _one(self, entry: Entry, clock: datetime) -> tuple[str, list[str] | None]:
