@@ -1,10 +1,23 @@
-"""OSS trigger events as typed, validated plain data (pure: no I/O but reading the shipped schema).
+"""OSS events as typed, validated plain data (pure: no I/O but reading the shipped schema).
 
-FC hands the handler the event as bytes. `parse_oss_event` checks it against schemas/oss-event.schema.json
-and returns one `ObjectEvent` per record, or raises `EventError` naming the offending field."""
+FC hands the handler the event as bytes, in one of the shapes an OSS event reaches a function
+(docs/tag-on-upload.md has them, with sources):
+
+- an OSS trigger's event, `{"events": [record, ...]}`;
+- through EventBridge, one CloudEvent (`source: acs.oss`, the OSS record under `data`);
+- through EventBridge from a queue the OSS events were routed to (event streaming), a batch: a JSON array
+  of CloudEvents whose `data` is a queue message with the OSS event as its body, or of the bare `data`
+  elements when the trigger delivers RawData.
+
+`parse_delivery` checks each against schemas/oss-event.schema.json and returns one `ObjectEvent` per OSS
+record; in a batch, an element that is not a usable OSS event is reported on its own (`Refused`), never
+failing the others. `parse_oss_event` is the same for a single event, raising `EventError` naming the
+field."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -14,6 +27,8 @@ from typing import Any
 # Operations after which no object exists yet (parts of an unfinished multipart upload).
 _NOT_YET_AN_OBJECT = frozenset({"InitiateMultipartUpload", "UploadPart", "UploadPartCopy"})
 MAX_EVENT_BYTES = 128 * 1024  # FC's limit for an asynchronous invocation payload
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # FC's limit for a synchronous one: how batches are pushed
+MAX_BATCH_EVENTS = 10_000  # EventBridge's largest CountBasedWindow
 MAX_NESTING = 32  # OSS events nest 7 levels deep; anything far deeper is not one
 
 
@@ -35,6 +50,7 @@ class ObjectEvent:
     mime_type: str | None = None  # objectMeta, present only in newer deliveries
     user_meta: dict[str, str] | None = None
     replay_of: str | None = None  # a re-driven event: the request id of the invocation that failed
+    element: int | None = None  # its position in a batch (None: not delivered in a batch)
 
     @property
     def family(self) -> str:
@@ -51,12 +67,32 @@ class ObjectEvent:
 
 
 @cache
-def _validator() -> Any:
-    # jsonschema is imported and the schema compiled on first use, not at import time (cold starts).
+def _validator(definition: str = "") -> Any:
+    """The schema's validator, or one for one of its $defs (record, cloudEvent, queueMessage).
+    jsonschema is imported and the schema compiled on first use, not at import time (cold starts)."""
     import jsonschema
 
     schema = json.loads(resources.files("autotag").joinpath("schemas/oss-event.schema.json").read_text())
+    if definition:
+        schema = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     return jsonschema.Draft202012Validator(schema)
+
+
+def _check(document: Any, definition: str, where: str) -> None:
+    # The shallowest error first; at one depth, what is wrong in itself before what a conditional
+    # (`if source is acs.oss then ... else ...`) concludes from it.
+    errors = sorted(
+        _validator(definition).iter_errors(document),
+        key=lambda e: (
+            len(e.path),
+            any(step in ("then", "else") for step in e.schema_path),
+            list(map(str, e.path)),
+        ),
+    )
+    if errors:
+        path = _field_path(errors[0].absolute_path)
+        place = where + ("" if path == "(the event)" else (path if path.startswith("[") else f".{path}"))
+        raise EventError(f"{place or path}: {errors[0].message}")
 
 
 def _field_path(path: Any) -> str:
@@ -103,37 +139,152 @@ def _decode(payload: bytes | str | dict[str, Any]) -> Any:
         if nesting_depth(payload, MAX_NESTING) > MAX_NESTING:
             raise EventError(f"the event nests more than {MAX_NESTING} levels deep")
         return payload
-    if len(payload) > MAX_EVENT_BYTES:
-        raise EventError(f"the event is {len(payload)} bytes; FC delivers at most {MAX_EVENT_BYTES}")
+    batch = payload.lstrip()[:1] in (b"[", "[")
+    limit = MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES
+    if len(payload) > limit:
+        what = "a batch" if batch else "an event"
+        raise EventError(f"the event is {len(payload)} bytes; FC delivers at most {limit} in {what}")
     return load_json(payload, "the event", EventError)
 
 
-def parse_oss_event(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
-    document = _decode(payload)
-    errors = sorted(_validator().iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path))))
-    if errors:
-        error = errors[0]
-        raise EventError(f"{_field_path(error.absolute_path)}: {error.message}")
-    parsed = []
+def _object_event(record: dict[str, Any], replay_of: str | None, element: int | None) -> ObjectEvent:
+    obj = record["oss"]["object"]
+    meta = obj.get("objectMeta") or {}
+    return ObjectEvent(
+        event_name=record["eventName"],
+        bucket=record["oss"]["bucket"]["name"],
+        key=obj["key"],
+        region=record["region"],
+        event_time=record.get("eventTime", ""),
+        size=obj.get("size"),
+        etag=obj.get("eTag"),
+        version_id=obj.get("versionId"),
+        request_id=(record.get("responseElements") or {}).get("requestId"),
+        mime_type=meta.get("mimeType"),
+        user_meta=meta.get("userMeta") if "userMeta" in meta else None,
+        replay_of=replay_of,
+        element=element,
+    )
+
+
+def _native(document: dict[str, Any], where: str, element: int | None) -> list[ObjectEvent]:
+    if where:
+        _check(document, "", where)
+    else:
+        errors = sorted(
+            _validator().iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path)))
+        )
+        if errors:
+            raise EventError(f"{_field_path(errors[0].absolute_path)}: {errors[0].message}")
     replay = document.get("autotagReplay")
     replay_of = str(replay.get("originalRequestId", "")) or None if isinstance(replay, dict) else None
-    for record in document["events"]:
-        obj = record["oss"]["object"]
-        meta = obj.get("objectMeta") or {}
-        parsed.append(
-            ObjectEvent(
-                event_name=record["eventName"],
-                bucket=record["oss"]["bucket"]["name"],
-                key=obj["key"],
-                region=record["region"],
-                event_time=record.get("eventTime", ""),
-                size=obj.get("size"),
-                etag=obj.get("eTag"),
-                version_id=obj.get("versionId"),
-                request_id=(record.get("responseElements") or {}).get("requestId"),
-                mime_type=meta.get("mimeType"),
-                user_meta=meta.get("userMeta") if "userMeta" in meta else None,
-                replay_of=replay_of,
+    return [_object_event(record, replay_of, element) for record in document["events"]]
+
+
+def _queue_body(message: dict[str, Any], where: str) -> Any:
+    """The OSS event a queue message carries: JSON, plain or base64-encoded (as OSS notifications to MNS
+    are by default)."""
+    body = message["messageBody"]
+    try:
+        return load_json(body, f"{where}.messageBody", EventError)
+    except EventError:
+        pass
+    try:
+        decoded = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if not decoded:
+        raise EventError(f"{where}.messageBody: neither JSON nor base64-encoded JSON")
+    return load_json(decoded, f"{where}.messageBody (base64-decoded)", EventError)
+
+
+def _from_element(
+    element: Any, where: str, index: int | None, nested: bool = False, replay_of: str | None = None
+) -> list[ObjectEvent]:
+    """The OSS events of one delivered element: a CloudEvent, or (RawData) an OSS record or a queue
+    message; `nested` for what a queue message carries (which holds no further queue messages).
+    `replay_of` is the provenance (`autotagreplay`) of an enclosing CloudEvent, which holds for what it
+    carries."""
+    if not isinstance(element, dict):
+        raise EventError(f"{where or '(the event)'}: an object, not {type(element).__name__}")
+    if "specversion" in element:
+        _check(element, "cloudEvent", where)
+        replay = str(element.get("autotagreplay") or "") or replay_of
+        if element["source"] == "acs.oss":
+            return [_object_event(element["data"], replay, index)]
+        if nested:
+            raise EventError(f"{where}.source: {element['source']!r} is not acs.oss")
+        return _from_element(element["data"], f"{where}.data", index, replay_of=replay)
+    if "messageBody" in element and not nested:
+        _check(element, "queueMessage", where)
+        body = _queue_body(element, where)
+        inner = f"{where}.messageBody"
+        if isinstance(body, dict) and "events" in body:
+            return _native(body, inner, index)
+        return _from_element(body, inner, index, nested=True, replay_of=replay_of)
+    if "eventName" in element:
+        _check(element, "record", where)
+        return [_object_event(element, replay_of, index)]
+    if "events" in element and nested:
+        return _native(element, where, index)
+    raise EventError(
+        f"{where or '(the event)'}: neither a CloudEvent, an OSS event record nor a queue message"
+    )
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An element of a batch that carries no usable OSS event: reported, never retried."""
+
+    element: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    shape: str  # "oss-trigger", "eventbridge" (one CloudEvent) or "eventbridge-batch"
+    events: list[ObjectEvent]
+    refused: list[Refused]
+
+
+def parse_delivery(payload: bytes | str | dict[str, Any] | list[Any]) -> Delivery:
+    """The OSS events of whatever shape FC delivered. A whole event that is not one raises EventError; in
+    a batch, each element that is not one is `Refused` on its own."""
+    document = _decode(payload) if not isinstance(payload, list) else payload
+    if isinstance(document, list):
+        if not document:
+            raise EventError("the event is an empty batch")
+        if len(document) > MAX_BATCH_EVENTS:
+            raise EventError(
+                f"the batch has {len(document)} events; EventBridge pushes at most {MAX_BATCH_EVENTS}"
             )
-        )
-    return parsed
+        events: list[ObjectEvent] = []
+        refused: list[Refused] = []
+        for index, element in enumerate(document):
+            try:
+                events += _from_element(element, f"[{index}]", index)
+            except EventError as error:
+                refused.append(Refused(index, str(error)))
+        return Delivery("eventbridge-batch", events, refused)
+    if isinstance(document, dict) and (
+        "specversion" in document or ("events" not in document and "eventName" in document)
+    ):
+        # one CloudEvent, or (EventSchema RawData) the bare OSS record it carries
+        return Delivery("eventbridge", _from_element(document, "", None), [])
+    if isinstance(document, dict) and "events" in document:
+        return Delivery("oss-trigger", _native(document, "", None), [])
+    if isinstance(document, dict):  # an OSS trigger event missing its `events` says so, as it always did
+        return Delivery("oss-trigger", _native(document, "", None), [])
+    raise EventError(
+        'the event is neither an OSS trigger event ({"events": [...]}) nor an EventBridge delivery '
+        "(a CloudEvent, or an array of them)"
+    )
+
+
+def parse_oss_event(payload: bytes | str | dict[str, Any] | list[Any]) -> list[ObjectEvent]:
+    """The OSS events of one delivery, any shape; raises EventError for anything that is not one, a
+    batch's first unusable element included."""
+    delivery = parse_delivery(payload)
+    if delivery.refused:
+        raise EventError(delivery.refused[0].reason)
+    return delivery.events

@@ -330,6 +330,20 @@ class OssGateway:
             failed.operation, status=403, code="AccessDenied", request_id=failed.request_id
         )
 
+    def read_if_changed(self, key: str, etag: str | None) -> tuple[str, bytes] | None:
+        """GetObject, conditional on `etag` (If-None-Match): (ETag, bytes) of a version other than
+        `etag`, or None when the object is still that version (OSS answers 304 and sends nothing)."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else None
+
+        def read() -> tuple[str, bytes] | None:
+            try:
+                answer = self.bucket.get_object(key, headers=headers)
+            except oss2.exceptions.NotModified:
+                return None
+            return (answer.etag or "", answer.read())
+
+        return self._call(f"GetObject {key!r}", read)
+
     def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
         result = self._call(
             f"GetObjectTagging {key!r}",

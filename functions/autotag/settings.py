@@ -30,6 +30,8 @@ class Settings:
     endpoint: str | None  # None: the region's internal endpoint
     state_prefix: str = DEFAULT_STATE_PREFIX
     record_secrets: tuple[str, ...] = ()  # key the ownership record's seal (see ownership.py)
+    rules_max_age: float = 60.0  # seconds between revalidations of rules kept in OSS
+    batch_workers: int = 8  # objects of one batched delivery tagged at once
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -38,6 +40,8 @@ class Settings:
             endpoint=os.environ.get("AUTOTAG_OSS_ENDPOINT") or None,
             state_prefix=os.environ.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX,
             record_secrets=record_secrets(os.environ.get("AUTOTAG_RECORD_SECRET", "")),
+            rules_max_age=_seconds("AUTOTAG_RULES_MAX_AGE", 60.0),
+            batch_workers=_count("AUTOTAG_BATCH_WORKERS", 8),
         )
 
     def rules_path(self) -> str:
@@ -47,6 +51,28 @@ class Settings:
 
     def endpoint_for(self, region: str) -> str:
         return self.endpoint or f"https://oss-{region}-internal.aliyuncs.com"
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigurationError(f"{name} {text!r}: a number of seconds from 0 to 86400")
+    return value
+
+
+def _count(name: str, default: int) -> int:
+    text = os.environ.get(name) or ""
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 64):
+        raise ConfigurationError(f"{name} {text!r}: a whole number from 1 to 64")
+    return int(text)
 
 
 def credentials_from(context: Any) -> Credentials:

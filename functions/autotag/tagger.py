@@ -57,6 +57,7 @@ class ObjectResult:
             else [],
             "ossRequests": self.requests,
             **({"replayOf": self.event.replay_of} if self.event.replay_of else {}),
+            **({"element": self.event.element} if self.event.element is not None else {}),
         }
 
 

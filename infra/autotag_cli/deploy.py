@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from deployer.apply import Deployer
 from deployer.package import PackageError, build_package, vendored_dependencies
-from deployer.plan import UNCHANGED
+from deployer.plan import CHANGES
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
 from rich.console import Console
@@ -47,6 +47,12 @@ from .target import Target, is_loopback, target_options
     is_flag=True,
     help="Zip the CodeUri alone. Default: alone for the local cloud, with the runtime's wheels otherwise.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Delete the functions' triggers that the template no longer declares (after moving from the "
+    "native OSS trigger to EventBridge, say). Default: list them and leave them.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Apply the plan without asking (needed without a terminal).")
 @target_options(oss=False, fc=True)
@@ -55,6 +61,7 @@ def deploy(
     roles: tuple[str, ...],
     trigger_role: str,
     no_dependencies: bool,
+    prune: bool,
     dry_run: bool,
     yes: bool,
     target: Target,
@@ -89,6 +96,7 @@ def deploy(
         template,
         DeployTarget(target.region, target.account_id, _service_roles(roles, template), trigger_role),
         lambda code, runtime: build_package(code, dependencies.get(runtime)),
+        prune=prune,
     )
     try:
         actions = deployer.plan()
@@ -101,7 +109,7 @@ def deploy(
         for action in actions:
             table.add_row(action.resource, action.verb, action.reason)
         Console().print(table)
-        changes = sum(a.verb != UNCHANGED for a in actions)
+        changes = sum(a.verb in CHANGES for a in actions)
         packaged = (
             "the code alone (the local cloud)" if bare else f"code and {', '.join(dependencies)} packages"
         )

@@ -10,12 +10,28 @@ from pathlib import Path
 import click
 
 from autotag.timestamps import parse_timestamp
+from localcloud.fc.eventbridge import MAX_COUNT_WINDOW, cloud_event, queue_event
 from localcloud.oss.events import ObjectEvent, event_record
 
 from .errors import doing
 from .target import Target, require_reachable, target_options
 
 OWNER_ID = "1234567890123456"
+EVENTS_QUEUE = "oss-autotag-events"  # the queue template.yml's batched trigger reads
+
+
+def eventbridge_delivery(
+    records: list[dict[str, object]], *, schema: str, batch: int | None, region: str
+) -> object:
+    """OSS event records as an EventBridge trigger hands them over: one CloudEvent (event-driven), or
+    with `batch` an array of queue messages carrying them (event-streaming, as template.yml's batched
+    trigger pushes); `schema` RawData keeps each element's `data` alone."""
+    events = [cloud_event(record, OWNER_ID) for record in records]
+    if batch is None:
+        (event,) = events
+        return event if schema == "cloudevents" else event["data"]
+    elements = [queue_event(json.dumps(event), EVENTS_QUEUE, OWNER_ID, region) for event in events]
+    return [element if schema == "cloudevents" else element["data"] for element in elements]
 
 
 def oss_event_document(
@@ -59,7 +75,7 @@ def _output_option(command: object) -> object:
     )(command)
 
 
-def _emit(document: dict[str, object], output: Path | None) -> None:
+def _emit(document: object, output: Path | None) -> None:
     text = json.dumps(document, indent=2, ensure_ascii=False)
     if output is None:
         click.echo(text)
@@ -69,8 +85,14 @@ def _emit(document: dict[str, object], output: Path | None) -> None:
 
 
 @event.command("oss")
-@click.option("--bucket", required=True, help="The bucket of the object.")
-@click.option("--key", required=True, help="The object key, raw (as OSS stores it).")
+@click.option("--bucket", required=True, help="The bucket of the objects.")
+@click.option(
+    "--key",
+    "keys",
+    required=True,
+    multiple=True,
+    help="An object key, raw (as OSS stores it); repeat it for a batch (--batch).",
+)
 @click.option(
     "--event-name",
     default="ObjectCreated:PutObject",
@@ -85,27 +107,56 @@ def _emit(document: dict[str, object], output: Path | None) -> None:
 @click.option(
     "--from-oss",
     is_flag=True,
-    help="Read size, ETag and version from the object at --oss-endpoint (it must exist). Default: the flags.",
+    help="Read size, ETag and version from each object at --oss-endpoint (it must exist). "
+    "Default: the flags.",
+)
+@click.option(
+    "--format",
+    "delivery_format",
+    type=click.Choice(["oss", "eventbridge"]),
+    default="oss",
+    show_default=True,
+    help="oss: the OSS trigger's event; eventbridge: as an EventBridge trigger delivers it.",
+)
+@click.option(
+    "--schema",
+    type=click.Choice(["cloudevents", "rawdata"]),
+    default="cloudevents",
+    show_default=True,
+    help="With --format eventbridge: the trigger's EventSchema (RawData: each event's `data` alone).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, MAX_COUNT_WINDOW),
+    metavar="N",
+    help="With --format eventbridge: a batch as a trigger with CountBasedWindow N pushes it, one element "
+    "per --key (at most N).",
 )
 @_output_option
 @target_options(oss=True)
 def oss_event(
     bucket: str,
-    key: str,
+    keys: tuple[str, ...],
     event_name: str,
     size: int,
     etag: str,
     version_id: str | None,
     from_oss: bool,
+    delivery_format: str,
+    schema: str,
+    batch: int | None,
     output: Path | None,
     target: Target,
 ) -> None:
-    """An OSS trigger event for one object, as the FC console's OSS test event shapes it.
+    """OSS events for objects, as the FC console's test events shape them: an OSS trigger's, or an
+    EventBridge trigger's (one CloudEvent, or a batch).
 
     \b
     Examples:
       autotag event oss --bucket autotag-demo --key a.jpg -o event.json
       autotag event oss --bucket autotag-demo --key a.jpg --from-oss     # size and ETag from OSS
+      autotag event oss --bucket autotag-demo --key a.jpg --format eventbridge
+      autotag event oss --bucket autotag-demo --key a.jpg --key b.jpg --format eventbridge --batch 10
     """
     if not event_name.removeprefix("oss:").startswith(
         ("ObjectCreated:", "ObjectRemoved:", "ObjectModified:")
@@ -114,15 +165,37 @@ def oss_event(
             f"{event_name!r} is not an OSS event name such as ObjectCreated:PutObject",
             param_hint="--event-name",
         )
-    if from_oss:
-        doing(f"reading oss://{bucket}/{key} at {target.oss_endpoint}")
-        require_reachable(target.oss_endpoint, "OSS")
-        head = target.bucket(bucket).head_object(key)
-        size, etag, version_id = head.content_length or 0, head.etag or "", head.versionid or version_id
-    document = oss_event_document(
-        bucket, key, event_name=event_name, region=target.region, size=size, etag=etag, version_id=version_id
-    )
-    _emit(document, output)
+    if delivery_format == "oss" and (batch is not None or schema != "cloudevents"):
+        raise click.BadParameter("--batch and --schema go with --format eventbridge", param_hint="--format")
+    if len(keys) > (batch or 1):
+        raise click.BadParameter(
+            f"{len(keys)} keys do not fit one event; give --format eventbridge --batch N, N >= {len(keys)}"
+            if batch is None
+            else f"{len(keys)} keys do not fit a batch of {batch}",
+            param_hint="--key",
+        )
+    records: list[dict[str, object]] = []
+    for key in keys:
+        facts = (size, etag, version_id)
+        if from_oss:
+            doing(f"reading oss://{bucket}/{key} at {target.oss_endpoint}")
+            require_reachable(target.oss_endpoint, "OSS")
+            head = target.bucket(bucket).head_object(key)
+            facts = (head.content_length or 0, head.etag or "", head.versionid or version_id)
+        document = oss_event_document(
+            bucket,
+            key,
+            event_name=event_name,
+            region=target.region,
+            size=facts[0],
+            etag=facts[1],
+            version_id=facts[2],
+        )
+        records += document["events"]  # type: ignore[operator]
+    if delivery_format == "oss":
+        _emit({"events": records}, output)
+        return
+    _emit(eventbridge_delivery(records, schema=schema, batch=batch, region=target.region), output)
 
 
 @event.command("timer")

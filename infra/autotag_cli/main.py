@@ -20,6 +20,7 @@ from .invoke import invoke
 from .local import local
 from .plan import plan
 from .replay import replay
+from .rules import rules
 from .sweep import sweep
 
 
@@ -66,3 +67,4 @@ cli.add_command(invoke)
 cli.add_command(replay)
 cli.add_command(deploy)
 cli.add_command(backfill)
+cli.add_command(rules)

@@ -2,8 +2,9 @@
 
 Dead letters come from the local FC's store, or from a JSON-lines export of the MNS queue that is the
 function's on-failure destination in production. Each replayed OSS event carries its provenance
-(`autotagReplay`: the failed invocation's request id, attempts, when it was replayed), which the function
-echoes as `replayOf` in its summary and log. Tagging is idempotent, so replaying twice writes nothing new."""
+(`autotagReplay`: the failed invocation's request id, attempts, when it was replayed; on an EventBridge
+delivery's CloudEvents, the `autotagreplay` attribute), which the function echoes as `replayOf` in its
+summary and log. Tagging is idempotent, so replaying twice writes nothing new."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from autotag.events import EventError, parse_delivery
+from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .errors import describe, doing
@@ -29,8 +32,10 @@ from .target import Target, require_reachable, target_options
 
 
 def with_provenance(letter: DeadLetter) -> bytes:
-    """The original event, plus where it came from when it is an OSS event (timer events are replayed as
-    they were: their payload is the sweep's own input)."""
+    """The original event, plus where it came from when it is an OSS event: `autotagReplay` on an OSS
+    trigger's event, the `autotagreplay` extension attribute on each CloudEvent of an EventBridge delivery
+    (a RawData element has no envelope to carry it). Timer events are replayed as they were: their
+    payload is the sweep's own input."""
     try:
         document = json.loads(letter.payload)
     except json.JSONDecodeError:
@@ -42,15 +47,20 @@ def with_provenance(letter: DeadLetter) -> bytes:
             "attempts": letter.attempts,
             "replayedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-    return json.dumps(document, ensure_ascii=False).encode()
+    for element in document if isinstance(document, list) else [document]:
+        if isinstance(element, dict) and "specversion" in element:
+            element["autotagreplay"] = letter.request_id
+    return to_json(document).encode()
 
 
 def _subject(letter: DeadLetter) -> str:
+    if '"triggerTime"' in letter.payload:
+        return "timer"
     try:
-        document = json.loads(letter.payload)
-        return ", ".join(r["oss"]["object"]["key"] for r in document["events"])
-    except (ValueError, KeyError, TypeError):
-        return "timer" if '"triggerTime"' in letter.payload else "?"
+        delivery = parse_delivery(letter.payload)
+    except EventError:
+        return "?"
+    return ", ".join(event.key for event in delivery.events) or "?"
 
 
 @click.command()

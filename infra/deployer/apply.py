@@ -15,8 +15,10 @@ from localcloud.fc.template import FunctionSpec, Template
 from localcloud.oss.checksums import crc64
 
 from .plan import (
+    CHANGES,
     CREATE,
-    UNCHANGED,
+    DELETE,
+    SKIPPED,
     Action,
     Target,
     desired_async_config,
@@ -45,9 +47,12 @@ class Deployer:
         template: Template,
         target: Target,
         package: Callable[[Path, str], bytes],
+        prune: bool = False,
     ) -> None:
-        """`package(code_uri, runtime)` builds a function's zip (its code, and what its runtime lacks)."""
+        """`package(code_uri, runtime)` builds a function's zip (its code, and what its runtime lacks);
+        `prune` deletes the functions' triggers the template no longer declares."""
         self.client, self.template, self.target, self.package = client, template, target, package
+        self.prune = prune
         self._packages: dict[tuple[Path, str], bytes] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="autotag-deploy-")
 
@@ -70,6 +75,18 @@ class Deployer:
             actions.append(self._function_action(spec))
             actions.append(self._async_action(spec))
             actions += [self._trigger_action(spec, trigger) for trigger in spec.triggers]
+            actions += self._stray_trigger_actions(spec)
+        actions += [
+            Action(
+                f"eventbridge rule {route.name}",
+                SKIPPED,
+                "not managed here: create it, and the queue it targets, with ROS or the EventBridge "
+                "console (docs/tag-on-upload.md)"
+                if route.enabled
+                else "disabled in the template",
+            )
+            for route in self.template.routes
+        ]
         return actions
 
     def _service_action(self, spec: FunctionSpec) -> Action:
@@ -127,12 +144,40 @@ class Deployer:
             lambda: client.put_function_async_invoke_config(spec.service, QUALIFIER, spec.name, desired),
         )
 
+    def _stray_trigger_actions(self, spec: FunctionSpec) -> list[Action]:
+        """Triggers FC has for the function that the template does not declare (the native OSS trigger
+        after a move to EventBridge, say): both would deliver every event. Deleted only with `prune`."""
+        client = self.client
+        listed = _read(lambda: client.list_triggers(spec.service, spec.name, limit=100))
+        declared = {t.name for t in spec.triggers}
+        actions = []
+        for trigger in (listed or {}).get("triggers") or []:
+            name = trigger["triggerName"]
+            if name in declared:
+                continue
+            resource = f"{trigger.get('triggerType', '')} trigger {spec.name}/{name}"
+            if not self.prune:
+                actions.append(Action(resource, SKIPPED, "not in the template; --prune deletes it"))
+                continue
+            actions.append(
+                Action(
+                    resource,
+                    DELETE,
+                    "not in the template",
+                    lambda n=name: client.delete_trigger(spec.service, spec.name, n),
+                )
+            )
+        return actions
+
     def _trigger_action(self, spec: FunctionSpec, trigger: Any) -> Action:
         client = self.client
         desired = desired_trigger(trigger, self.target)
         current = _read(lambda: client.get_trigger(spec.service, spec.name, trigger.name))
         verb, why = verb_for(current, desired)
         resource = f"{trigger.type.lower()} trigger {spec.name}/{trigger.name}"
+        if verb == CREATE and not trigger.created_disabled and not trigger.eventbridge.enabled:
+            # A disabled alternative is not created: its queue or rule may not exist in this account.
+            return Action(resource, SKIPPED, "disabled in the template (TriggerEnable: false)")
         if verb == CREATE:
             return Action(
                 resource,
@@ -165,7 +210,7 @@ class Deployer:
         """Carry out the actions that change something; how many did."""
         changed = 0
         for action in actions:
-            if action.verb != UNCHANGED and action.apply is not None:
+            if action.verb in CHANGES and action.apply is not None:
                 action.apply()
                 changed += 1
         return changed

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localcloud.fc.eventbridge import api_trigger_config
 from localcloud.fc.template import FunctionSpec, TriggerSpec
 
-CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
+CREATE, UPDATE, UNCHANGED, SKIPPED, DELETE = "create", "update", "unchanged", "skipped", "delete"
+CHANGES = (CREATE, UPDATE, DELETE)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def desired_async_config(spec: FunctionSpec, target: Target) -> dict[str, Any]:
 
 
 def desired_trigger(trigger: TriggerSpec, target: Target) -> dict[str, Any]:
+    if trigger.type == "EventBridge":
+        return {"triggerType": "eventbridge", "triggerConfig": api_trigger_config(trigger.properties)}
     if trigger.type == "OSS":
         prefix, suffix = trigger.key_filter
         return {

@@ -1,7 +1,8 @@
 """Triggers that would receive events the functions themselves cause.
 
-A function whose OSS trigger receives the events of its own writes invokes itself without end: that
-template is refused. A trigger that receives another function's writes (the expiry sweep's checkpoints)
+A function whose OSS trigger — or EventBridge trigger, directly or through a rule routing OSS events to the
+queue it reads — receives the events of its own writes invokes itself without end: that template is
+refused. A trigger that receives another function's writes (the expiry sweep's checkpoints)
 costs one extra invocation per write: that is a warning, unless the receiving function ignores keys
 under that writer's state prefix (its own AUTOTAG_STATE_PREFIX is the same), as the shipped template's
 upload function does. Tagging calls cause no OSS events, so tagging never triggers the upload function
@@ -12,7 +13,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from localcloud.fc.template import Template
+from localcloud.fc.eventbridge import DEFAULT, matches
+from localcloud.fc.template import Template, TriggerSpec
 
 from .calls import events_caused
 
@@ -29,20 +31,62 @@ def _receives(patterns: list[str], event: str) -> bool:
     return any(fnmatch.fnmatchcase(f"oss:{event}", pattern) for pattern in patterns)
 
 
+def _eventbridge_receives(pattern: dict[str, object], event: str, written: str) -> str | None:
+    """Where an event pattern receives `event` for a key under `written`, or None: tried with the subject
+    of each bucket the pattern names (`subject` prefixes ending at a bucket), or any bucket."""
+    subjects = pattern.get("subject")
+    buckets = [
+        condition["prefix"]
+        for condition in (subjects if isinstance(subjects, list) else [])
+        if isinstance(condition, dict) and str(condition.get("prefix", "")).endswith("/")
+    ] or ["acs:oss:cn-hangzhou:0:any-bucket/"]
+    for bucket in buckets:
+        cloud_event = {
+            "source": "acs.oss",
+            "type": f"oss:{event}",
+            "subject": f"{bucket}{written}x",
+            "data": {"eventName": event, "oss": {"object": {"key": f"{written}x"}}},
+        }
+        if matches(pattern, cloud_event):
+            return bucket.rsplit(":", 1)[-1].rstrip("/")
+    return None
+
+
+def _receiving(template: Template, trigger: TriggerSpec, event: str, written: str) -> str | None:
+    """Where `trigger` receives `event` for keys under `written`, described; None when it does not."""
+    if trigger.type == "OSS":
+        prefix, _suffix = trigger.key_filter
+        if not _receives(trigger.events, event):
+            return None
+        if prefix and not (prefix.startswith(written) or written.startswith(prefix)):
+            return None
+        return trigger.bucket
+    if trigger.type != "EventBridge" or not trigger.eventbridge.enabled:
+        return None
+    config = trigger.eventbridge
+    if config.source_type == DEFAULT:
+        return _eventbridge_receives(config.pattern, event, written)
+    for route in template.routes:
+        if route.enabled and route.queue == config.queue:
+            bucket = _eventbridge_receives(route.pattern, event, written)
+            if bucket is not None:
+                return f"{bucket} (through rule {route.name} and queue {route.queue})"
+    return None
+
+
 def recursion_findings(template: Template) -> list[Finding]:
     findings: list[Finding] = []
     causes = {name: events_caused(spec.code_uri, spec.handler) for name, spec in template.functions.items()}
     for name, spec in template.functions.items():
-        for trigger in (t for t in spec.triggers if t.type == "OSS"):
-            prefix, _suffix = trigger.key_filter
+        for trigger in spec.triggers:
             for writer, events in causes.items():
-                hits = sorted(e for e in events if _receives(trigger.events, e))
                 written = (
                     template.functions[writer].environment.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX
                 )
-                if not hits or (prefix and not (prefix.startswith(written) or written.startswith(prefix))):
+                hits = {e: where for e in events if (where := _receiving(template, trigger, e, written))}
+                if not hits:
                     continue
-                where = f"{', '.join(hits)} under {written} in {trigger.bucket}"
+                where = f"{', '.join(sorted(hits))} under {written} in {sorted(set(hits.values()))[0]}"
                 receives = f"{name}'s trigger {trigger.name} receives {where}"
                 ignored = spec.environment.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX
                 if writer != name and ignored == written:

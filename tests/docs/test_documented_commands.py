@@ -83,6 +83,8 @@ def busy_ports(wait: float = 15.0) -> list[int]:
         busy = []
         for port in LOCAL_PORTS:
             with socket.socket() as probe:
+                # as the servers bind: a connection of a finished run in TIME_WAIT does not hold the port
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:

@@ -11,6 +11,7 @@ from pathlib import Path
 import fc2
 import oss2
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, wait_for_tag
 from deployer.package import build_package, vendored_dependencies
@@ -183,3 +184,93 @@ def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path)
         "Resources.oss-autotag.Properties.Policies[0], statement 1.Action: 'oss:PutObjectVersionTaging' "
         "matches no oss action" in result.output
     )
+
+
+def test_eventbridge_triggers_deploy_when_chosen_and_prune_removes_the_native_one(
+    local_up: LocalCloudProcess, tmp_path: Path
+) -> None:
+    """Moving to EventBridge as docs/tag-on-upload.md says: the chosen EventBridge trigger is created with
+    FC's camelCase config, the disabled one is not, the rule is listed as not managed, and the native
+    trigger FC still has is listed until `--prune` deletes it."""
+    api = local_up.fc_api_endpoint
+    assert deploy(api, "--yes")[0] == 0
+    document = yaml.safe_load(Path(TEMPLATE).read_text())
+    for service in document["Resources"].values():
+        for body in service.values():
+            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+                body["Properties"]["CodeUri"] = str(ROOT / "functions")
+    events = document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
+    del events["on-object-created"]
+    events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
+    moved = tmp_path / "template.yml"
+    moved.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    code, plan = deploy(api, "--template", str(moved), "--dry-run")
+    assert code == 0, plan
+    assert "eventbridge trigger tag-on-upload/oss-events-via-eventbridge" in plan and "create" in plan
+    assert "oss-events-batched" in plan and "disabled in the template" in plan
+    assert "eventbridge rule oss-events-to-queue" in plan
+    assert "oss trigger tag-on-upload/on-object-created" in plan and "--prune deletes it" in plan
+
+    code, output = deploy(api, "--template", str(moved), "--yes")
+    assert code == 0, output
+    client = fc2.Client(
+        endpoint=api,
+        accessKeyID=STS.access_key_id,
+        accessKeySecret=STS.access_key_secret,
+        securityToken=STS.security_token,
+    )
+    listed = {
+        t["triggerName"]: t for t in client.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]
+    }
+    assert set(listed) == {"on-object-created", "oss-events-via-eventbridge"}
+    config = listed["oss-events-via-eventbridge"]["triggerConfig"]
+    assert config["eventSourceConfig"] == {"eventSourceType": "Default"}
+    assert config["eventSinkConfig"]["deliveryOption"] == {
+        "mode": "event-driven",
+        "eventSchema": "CloudEvents",
+    }
+    assert json.loads(config["eventRuleFilterPattern"])["source"] == ["acs.oss"]
+
+    code, output = deploy(api, "--template", str(moved), "--yes", "--prune")
+    assert code == 0 and "1 change(s) applied" in output, output
+    listed = [t["triggerName"] for t in client.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]]
+    assert listed == ["oss-events-via-eventbridge"]
+    code, output = deploy(api, "--template", str(moved), "--yes", "--prune")
+    assert code == 0 and "nothing to change: already deployed" in output, output
+    # The local cloud delivers through the deployed EventBridge trigger alone now.
+    bucket = oss2.Bucket(
+        oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token),
+        local_up.oss_endpoint,
+        "autotag-demo",
+    )
+    bucket.create_bucket()
+    bucket.put_object("moved/a.png", b"x")
+    assert wait_for_tag(bucket, "moved/a.png", "kind")["kind"] == "image"
+    assert local_up.line_containing("tag-on-upload", seconds=10)
+
+
+@pytest.mark.parametrize("delivery", ["eventbridge", "batched"])
+def test_an_eventbridge_trigger_receiving_its_own_writes_is_refused(delivery: str, tmp_path: Path) -> None:
+    """The expiry function given template.yml's EventBridge trigger (directly, or through the rule and
+    its queue): the pattern covers its checkpoint writes under .autotag/."""
+    document = yaml.safe_load(Path(TEMPLATE).read_text())
+    for service in document["Resources"].values():
+        for body in service.values():
+            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+                body["Properties"]["CodeUri"] = str(ROOT / "functions")
+    upload = document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
+    expiry = document["Resources"]["oss-autotag-expiry"]["tag-expiry"]["Events"]
+    name = "oss-events-via-eventbridge" if delivery == "eventbridge" else "oss-events-batched"
+    expiry[name] = upload.pop(name)
+    expiry[name]["Properties"]["TriggerEnable"] = True
+    document["Resources"]["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
+    (tmp_path / "template.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    findings = recursion_findings(load_template(tmp_path / "template.yml"))
+    assert [f.level for f in findings] == ["error"]
+    assert (
+        f"tag-expiry's trigger {name} receives ObjectCreated:PutObject under .autotag/ in autotag-demo"
+        in (findings[0].message)
+    )
+    if delivery == "batched":
+        assert "through rule oss-events-to-queue and queue oss-autotag-events" in findings[0].message

@@ -12,6 +12,7 @@ from typing import Any
 import fc2
 import oss2
 import pytest
+import yaml
 from conftest import LONG_TERM, STS, readable, sealed_header, tags_of
 
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
@@ -187,6 +188,35 @@ def test_the_sweep_fans_out_through_fc2(
     shard_runs = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry"]
     assert sum(s["sweeps"][0]["listed"] for s in shard_runs) == 4
     assert not any("stage" in tags_of(bucket, f"{top}/x") for top in "abcd")  # no rule derives it now
+
+
+def test_without_a_service_name_the_python312_fan_out_says_what_to_set(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The python3.12 runtime's context names no service: with AUTOTAG_FC_SERVICE emptied, the sweep
+    that would fan out fails in one line naming the variable, instead of invoking a wrong function."""
+    document = yaml.safe_load((ROOT / "template.yml").read_text())
+    expiry = document["Resources"]["oss-autotag-expiry"]["tag-expiry"]["Properties"]
+    assert expiry["Runtime"] == "python3.12"
+    expiry["EnvironmentVariables"]["AUTOTAG_FC_SERVICE"] = ""
+    for service in document["Resources"].values():
+        for body in service.values():
+            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+                body["Properties"]["CodeUri"] = str(ROOT / "functions")
+    (tmp_path / "template.yml").write_text(yaml.safe_dump(document))
+    fc = LocalFC(load_template(tmp_path / "template.yml"), environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
+    with fc, LocalFcApi(fc) as server:
+        fc.wire_oss(oss)
+        monkeypatch.setenv("AUTOTAG_FC_ENDPOINT", server.endpoint)
+        event = {
+            "triggerTime": oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "triggerName": "t",
+            "payload": json.dumps({"buckets": [template_bucket.bucket_name], "shards": 2}),
+        }
+        result = fc.invoke("tag-expiry", json.dumps(event).encode())
+    assert not result.ok
+    assert result.error_message.startswith("ConfigurationError: AUTOTAG_FC_SERVICE is not set")
+    assert "\n" not in result.error_message
 
 
 def test_a_role_may_make_only_the_fc_calls_its_policy_grants(api: tuple[LocalFcApi, LocalFC]) -> None:

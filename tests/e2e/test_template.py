@@ -87,7 +87,7 @@ def test_handlers_and_initializers_resolve(name: str) -> None:
 def test_every_environment_variable_read_is_declared(name: str) -> None:
     properties = functions()[name]["Properties"]
     source = reachable_sources(properties["Handler"].rpartition(".")[0])
-    read = set(re.findall(r"os\.environ\.get\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
+    read = set(re.findall(r"(?:os\.environ\.get|_seconds|_count)\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
     assert read, "the handler reads its settings from the environment"
     assert read <= set(properties.get("EnvironmentVariables", {})), read - set(
         properties["EnvironmentVariables"]
@@ -159,3 +159,69 @@ def test_async_failures_have_a_destination() -> None:
             config = function["Properties"]["AsyncConfiguration"]
             assert config["Destination"]["OnFailure"], name
             assert config["MaxAsyncRetryAttempts"] == 3
+
+
+def eventbridge_triggers() -> dict[str, dict[str, Any]]:
+    return {
+        name: trigger["Properties"]
+        for function in functions().values()
+        for name, trigger in function.get("Events", {}).items()
+        if trigger["Type"] == "EventBridge"
+    }
+
+
+def native_trigger() -> dict[str, Any]:
+    (trigger,) = (
+        t["Properties"]
+        for f in functions().values()
+        for t in f.get("Events", {}).values()
+        if t["Type"] == "OSS"
+    )
+    return trigger
+
+
+def test_eventbridge_alternatives_are_off_until_chosen() -> None:
+    """Enabled beside the native trigger, they would tag every object twice; `autotag deploy` does not
+    create them while disabled (their queue and rule may not exist in the account)."""
+    triggers = eventbridge_triggers()
+    assert set(triggers) == {"oss-events-via-eventbridge", "oss-events-batched"}
+    assert all(t["TriggerEnable"] is False for t in triggers.values())
+    (rule,) = (b for b in TEMPLATE["Resources"].values() if b.get("Type") == "ALIYUN::EventBridge::Rule")
+    assert rule["Properties"]["Status"] == "DISABLE"
+
+
+def test_eventbridge_patterns_pick_what_the_native_trigger_does_and_replicas() -> None:
+    """The same object-creating events (never a multipart upload's parts), in the same bucket; and the
+    objects cross-region replication creates, which the native trigger cannot receive."""
+    import json
+
+    native = native_trigger()
+    driven = json.loads(eventbridge_triggers()["oss-events-via-eventbridge"]["EventRuleFilterPattern"])
+    (rule,) = (b for b in TEMPLATE["Resources"].values() if b.get("Type") == "ALIYUN::EventBridge::Rule")
+    for pattern in (driven, rule["Properties"]["FilterPattern"]):
+        assert pattern["source"] == ["acs.oss"]
+        assert set(pattern["type"]) == {*native["Events"], "oss:ObjectReplication:ObjectCreated"}
+        ((prefix,),) = ([c["prefix"] for c in pattern["subject"]],)
+        assert prefix.endswith(f":{native['BucketName']}/")
+
+
+def test_the_batched_trigger_reads_the_queue_the_rule_fills() -> None:
+    batched = eventbridge_triggers()["oss-events-batched"]
+    (rule,) = (b for b in TEMPLATE["Resources"].values() if b.get("Type") == "ALIYUN::EventBridge::Rule")
+    (target,) = rule["Properties"]["Targets"]
+    queue = batched["EventSourceConfig"]["EventSourceParameters"]["SourceMNSParameters"]["QueueName"]
+    assert target["Type"] == "acs.mns.queue" and target["Endpoint"].endswith(f":queues/{queue}")
+    window = batched["RunOptions"]["BatchWindow"]
+    assert 10 <= window["CountBasedWindow"] <= 10_000 and 0 < window["TimeBasedWindow"] <= 15
+    assert batched["RunOptions"]["Mode"] == batched["EventSinkConfig"]["DeliveryOption"]["Mode"]
+    assert batched["RunOptions"]["DeadLetterQueue"]["Arn"]  # what still fails is kept, not dropped
+
+
+def test_the_fan_out_names_the_service_its_function_is_in() -> None:
+    """The python3.12 runtime's context has no service: AUTOTAG_FC_SERVICE says which one."""
+    for service_name, service in services().items():
+        for body in service.values():
+            if isinstance(body, dict) and "AUTOTAG_FANOUT" in body.get("Properties", {}).get(
+                "EnvironmentVariables", {}
+            ):
+                assert body["Properties"]["EnvironmentVariables"]["AUTOTAG_FC_SERVICE"] == service_name

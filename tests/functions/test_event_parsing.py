@@ -90,7 +90,7 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
 BAD_EVENTS: dict[str, tuple[Any, str]] = {
     "not json": (b"{not json", "not JSON"),
     "invalid utf-8": (b'{"events": "\xff\xfe"}', "not UTF-8"),
-    "a list": (b"[]", "(the event)"),
+    "an empty batch": (b"[]", "the event is an empty batch"),
     "no events": (b"{}", "'events' is a required property"),
     "empty events": (b'{"events": []}', "events"),
     "timer event": (b'{"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": ""}', "events"),

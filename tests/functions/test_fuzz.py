@@ -69,7 +69,7 @@ def test_oss_records_with_fields_replaced_by_anything(overrides: dict[str, Any])
 BAD_EVENTS = [
     (b"", "not JSON"),
     (b'{"events": "\xc3\x28"}', "not UTF-8"),
-    (b"[]", "is not of type 'object'"),
+    (b"[]", "the event is an empty batch"),
     (b'{"events": []}', "events: [] should be non-empty"),
     (b'{"events": "all"}', "events: 'all' is not of type 'array'"),
     (json.dumps({"events": [oss_record(eventSource="acs:mns")]}).encode(), "eventSource"),

@@ -10,13 +10,11 @@ import json
 import logging
 import os
 import time
-from functools import cache
 from typing import Any
 
 from ..gateway import OssFailure, OutOfTime, RateLimiter
 from ..output import to_json
-from ..rules import RuleSet, load_rules
-from ..settings import Settings, credentials_from
+from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.checkpoint import Scope
 from ..sweep.fanout import (
     Dispatcher,
@@ -30,22 +28,14 @@ from ..sweep.request import SweepRequest, TimerEvent, parse_timer_event
 from ..sweep.runner import SweepLimits, SweepReport, run_sweep
 from ..sweep.state import StateStore
 from .clients import open_bucket, oss_auth
+from .rules_source import current_rules
 
 log = logging.getLogger("autotag.expiry")
 LEASE_MARGIN_SECONDS = 60.0
 
 
-@cache
-def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
-    return load_rules(path, record_secrets)
-
-
-def _rules_source(settings: Settings) -> tuple[str, tuple[str, ...]]:
-    return settings.rules_path(), settings.record_secrets
-
-
 def initialize(context: Any) -> None:
-    _rules(*_rules_source(Settings.from_environment()))
+    current_rules(Settings.from_environment(), context)
 
 
 def _reserve_seconds(timeout: float) -> float:
@@ -57,7 +47,7 @@ def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
-    rules = _rules(*_rules_source(settings))
+    rules = current_rules(settings, context)
     request = timer.request
     timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
     deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
@@ -153,4 +143,16 @@ def _dispatcher(context: Any, credentials: Any) -> Dispatcher:
     endpoint = os.environ.get("AUTOTAG_FC_ENDPOINT") or (
         f"https://{getattr(context, 'account_id', '')}.{region}-internal.fc.aliyuncs.com"
     )
-    return FunctionComputeDispatcher(endpoint, credentials, context.service.name, context.function.name)
+    return FunctionComputeDispatcher(endpoint, credentials, _service_name(context), context.function.name)
+
+
+def _service_name(context: Any) -> str:
+    """The service the shards are invoked in: AUTOTAG_FC_SERVICE, else the context's (FC 2.0 runtimes name
+    it there; the python3.12 runtime's context has no `service`)."""
+    name = os.environ.get("AUTOTAG_FC_SERVICE") or getattr(getattr(context, "service", None), "name", "")
+    if not name:
+        raise ConfigurationError(
+            "AUTOTAG_FC_SERVICE is not set and the context names no service (the python3.12 runtime's "
+            "does not): set it to the service of this function, or AUTOTAG_FANOUT=in-process"
+        )
+    return str(name)

@@ -2,6 +2,15 @@
 and value sources (`load_rules`), evaluated against an object's facts (`derive_tags`)."""
 
 from .engine import Derivation, DerivedTag, RuleSet, derive_tags
-from .loader import RulesError, load_rules, parse_rules
+from .loader import RulesError, load_rules, parse_rules, rules_from_bytes
 
-__all__ = ["Derivation", "DerivedTag", "RuleSet", "RulesError", "derive_tags", "load_rules", "parse_rules"]
+__all__ = [
+    "Derivation",
+    "DerivedTag",
+    "RuleSet",
+    "RulesError",
+    "derive_tags",
+    "load_rules",
+    "parse_rules",
+    "rules_from_bytes",
+]

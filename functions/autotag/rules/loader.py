@@ -394,12 +394,25 @@ def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSe
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise RulesError(f"{path}: a rules file is at most 1 MiB; this one is {size} bytes")
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
+    return rules_from_bytes(data, str(path), record_secrets)
+
+
+def rules_from_bytes(
+    data: bytes, source: str, record_secrets: tuple[str, ...] = (), *, yaml_file: bool | None = None
+) -> RuleSet:
+    """Check and compile a rules file's bytes; `source` names it in errors. YAML or JSON: as `yaml_file`
+    says, else by the suffix of `source` (.yaml/.yml)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RulesError(f"{source}: a rules file is at most 1 MiB; this one is {len(data)} bytes")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RulesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    yaml_file = path.suffix.lower() in (".yaml", ".yml")
+        raise RulesError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if yaml_file is None:
+        yaml_file = source.lower().endswith((".yaml", ".yml"))
     try:
         if yaml_file:
             import yaml
@@ -408,12 +421,12 @@ def load_rules(path: str | Path, record_secrets: tuple[str, ...] = ()) -> RuleSe
         else:
             document = json.loads(text)
     except RecursionError:
-        raise RulesError(f"{path}: the document nests more than {MAX_DEPTH} levels deep") from None
+        raise RulesError(f"{source}: the document nests more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError as exc:
         raise RulesError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except Exception as exc:  # yaml.YAMLError
         detail = " ".join(str(exc).split())[:200]
-        raise RulesError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'}: {detail}") from None
-    return parse_rules(document, str(path), record_secrets)
+        raise RulesError(f"{source}: not valid {'YAML' if yaml_file else 'JSON'}: {detail}") from None
+    return parse_rules(document, source, record_secrets)

@@ -32,8 +32,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
 from ..oss.checksums import crc64
 from .authorization import FcAccessDenied, authorize
-from .runtime import ACCOUNT_ID, LocalFC, handler_thread_name
-from .template import FunctionSpec, TriggerSpec
+from .eventbridge import EventBridgeConfig, api_trigger_config, template_properties
+from .runtime import ACCOUNT_ID, MAX_SYNC_PAYLOAD, LocalFC, PayloadTooLarge, handler_thread_name
+from .template import FunctionSpec, TemplateError, TriggerSpec
 
 API_VERSION = "2016-08-15"
 log = logging.getLogger("localcloud.fc.api")
@@ -118,7 +119,11 @@ class FcRegistry:
             "createdTime": now,
             "lastModifiedTime": now,
         }
-        self.triggers[key] = {t.name: _trigger_attributes(t, self.fc.region, now) for t in spec.triggers}
+        self.triggers[key] = {
+            t.name: _trigger_attributes(t, self.fc.region, now)
+            for t in spec.triggers
+            if t.created_disabled or t.eventbridge.enabled  # as `autotag deploy` creates them
+        }
         config: dict[str, Any] = {
             "service": spec.service,
             "function": spec.name,
@@ -182,6 +187,12 @@ class FcRegistry:
 def _trigger_attributes(trigger: TriggerSpec, region: str, now: str) -> dict[str, Any]:
     """The trigger as FC's API describes one (the inverse of `_trigger_spec`)."""
     common = {"triggerName": trigger.name, "createdTime": now, "lastModifiedTime": now}
+    if trigger.type == "EventBridge":
+        return {
+            **common,
+            "triggerType": "eventbridge",
+            "triggerConfig": api_trigger_config(trigger.properties),
+        }
     if trigger.type == "OSS":
         prefix, suffix = trigger.key_filter
         return {
@@ -232,8 +243,20 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
+def _check_eventbridge(name: str, config: Any) -> None:
+    """Refuse an EventBridge trigger configuration as FC would, naming the field."""
+    if not isinstance(config, dict):
+        raise FcApiError(400, "InvalidArgument", f"trigger {name!r}: triggerConfig must be an object")
+    try:
+        EventBridgeConfig.from_properties(template_properties(config), f"trigger {name}.triggerConfig")
+    except TemplateError as error:
+        raise FcApiError(400, "InvalidArgument", str(error)) from None
+
+
 def _trigger_spec(attributes: dict[str, Any]) -> TriggerSpec:
     config = attributes.get("triggerConfig") or {}
+    if attributes["triggerType"] == "eventbridge":
+        return TriggerSpec(attributes["triggerName"], "EventBridge", template_properties(config))
     if attributes["triggerType"] == "oss":
         key = (config.get("filter") or {}).get("key") or {}
         return TriggerSpec(
@@ -589,10 +612,14 @@ class FcApi:
                 if trigger_name in triggers:
                     raise FcApiError(409, "TriggerAlreadyExists", f"trigger '{trigger_name}' already exists")
                 kind = _required(document, "triggerType")
-                if kind not in ("oss", "timer"):
+                if kind not in ("oss", "timer", "eventbridge"):
                     raise FcApiError(
-                        400, "InvalidArgument", f"triggerType {kind!r}: the local FC has oss and timer"
+                        400,
+                        "InvalidArgument",
+                        f"triggerType {kind!r}: the local FC has oss, timer and eventbridge",
                     )
+                if kind == "eventbridge":
+                    _check_eventbridge(trigger_name, document.get("triggerConfig"))
                 now = _now()
                 triggers[trigger_name] = {**document, "createdTime": now, "lastModifiedTime": now}
                 self.registry.deploy(service, function)
@@ -622,8 +649,15 @@ class FcApi:
             self.registry.function(service, function)
         fc = self.registry.fc
         if (headers.get("x-fc-invocation-type") or "Sync").lower() == "async":
-            request_id = fc.invoke_async(function, body)
+            try:
+                request_id = fc.invoke_async(function, body)
+            except PayloadTooLarge as error:
+                raise FcApiError(413, "EntityTooLarge", str(error)) from None
             return 202, {"x-fc-request-id": request_id}, b""
+        if len(body) > MAX_SYNC_PAYLOAD:
+            raise FcApiError(
+                413, "EntityTooLarge", f"the payload is {len(body)} bytes; at most {MAX_SYNC_PAYLOAD}"
+            )
         tail = (headers.get("x-fc-log-type") or "None").lower() == "tail"
         request_id = str(uuid.uuid4())
         with _ThreadLog() as captured:

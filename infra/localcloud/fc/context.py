@@ -1,4 +1,9 @@
-"""The `context` FC 2.0's Python runtime passes to handlers, with the same attribute names."""
+"""The `context` FC's Python runtimes pass to handlers, with the same attribute names.
+
+The python3.12 runtime's context has no `service` (FC 3.0 has no services), which the local FC mirrors
+with `service=None`. It also has no `credentials` there (FC 3.0 puts them in ALIBABA_CLOUD_* environment
+variables); the local FC still hands them on the context, because its functions share one process and
+its environment, and each runs with its own role's credentials."""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..oss.auth import DEFAULT_CREDENTIALS
+
+FC3_ONLY_RUNTIMES = ("python3.12",)  # runtimes whose context is FC 3.0's
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class FCContext:
     request_id: str
     credentials: Credentials | None
     function: FunctionMeta
-    service: ServiceMeta
+    service: ServiceMeta | None  # None on python3.12 (FC 3.0)
     region: str
     account_id: str
     tracing: object = None

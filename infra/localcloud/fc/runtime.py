@@ -32,8 +32,9 @@ from typing import Any
 from ..clock import Clock
 from ..oss.auth import Credential
 from ..ram import LOCAL_ACCOUNT_ID, Request, Role, evaluate, session_for
-from .context import Credentials, FCContext, FunctionMeta, ServiceMeta
+from .context import FC3_ONLY_RUNTIMES, Credentials, FCContext, FunctionMeta, ServiceMeta
 from .deadletters import DeadLetterStore
+from .eventbridge import EventBridgeConfig, LocalEventBridge, TriggerDelivery
 from .loader import load_handler
 from .schedule import parse_schedule
 from .template import FunctionSpec, Template, TemplateError, TriggerSpec
@@ -63,6 +64,26 @@ class _Queued:
     request_id: str
     attempt: int = 1
     not_before: float = 0.0
+    push: EventBridgePush | None = None  # an EventBridge push (synchronous), not an async invocation
+
+
+@dataclass(frozen=True)
+class EventBridgePush:
+    """How an EventBridge trigger retries a push that failed, and where what still fails goes."""
+
+    trigger: str
+    retries: int
+    dead_letter_queue: str  # "" for none: the events are dropped, as EventBridge does
+
+
+class PayloadTooLarge(ValueError):
+    """FC refuses the invocation: its payload is over the limit of its invocation type."""
+
+
+# FC's payload limits: 128 KB for an asynchronous invocation, 32 MB for a synchronous one
+# (https://www.alibabacloud.com/help/doc-detail/2527064.html).
+MAX_ASYNC_PAYLOAD = 128 * 1024
+MAX_SYNC_PAYLOAD = 32 * 1024 * 1024
 
 
 @dataclass
@@ -199,6 +220,8 @@ class LocalFC:
         self._saved_environment: dict[str, str | None] = {}
         self.oss: Any = None
         self._subscriptions: dict[tuple[str, str], str] = {}
+        self.eventbridge = LocalEventBridge(template.routes, ACCOUNT_ID, self.region)
+        self._eventbridge_subscription = ""
         self.results: list[InvocationResult] = []  # finished asynchronous invocations, in order
         self.observers: list[Callable[[InvocationRecord], None]] = []  # told of every invocation
         self.invocations = 0  # handler calls, retries included
@@ -240,6 +263,7 @@ class LocalFC:
         return self
 
     def stop(self) -> None:
+        self.eventbridge.stop()
         self._stop.set()
         for _ in range(self.concurrency):
             self._queue.put(None)
@@ -275,6 +299,8 @@ class LocalFC:
         return wired
 
     def _wire(self, function: str, trigger: TriggerSpec) -> int:
+        if trigger.type == "EventBridge" and self.oss is not None:
+            return self._wire_eventbridge(function, trigger)
         if trigger.type != "OSS" or self.oss is None:
             return 0
         prefix, suffix = trigger.key_filter
@@ -288,10 +314,45 @@ class LocalFC:
         self._subscriptions[(function, trigger.name)] = subscription.id
         return 1
 
+    def _wire_eventbridge(self, function: str, trigger: TriggerSpec) -> int:
+        """EventBridge's default bus carries every bucket's OSS events: the patterns pick."""
+        config = trigger.eventbridge
+        if not config.enabled:
+            return 0
+        delivery = TriggerDelivery(config, self._eventbridge_pusher(function, trigger.name, config))
+        self.eventbridge.add(function, trigger.name, delivery)
+        if not self._eventbridge_subscription:
+            every_event = ["oss:ObjectCreated:*", "oss:ObjectRemoved:*", "oss:ObjectModified:*"]
+            subscription = self.oss.subscribe("*", every_event, self.eventbridge.on_oss_notification)
+            self._eventbridge_subscription = subscription.id
+        return 1
+
+    def _eventbridge_pusher(
+        self, function: str, trigger: str, config: EventBridgeConfig
+    ) -> Callable[[bytes], object]:
+        """How the trigger hands a payload over: an asynchronous invocation, or a synchronous push that
+        EventBridge retries. A payload FC refuses (over its size limit) is reported, as EventBridge would
+        after its retries, and never reaches the function."""
+        push = EventBridgePush(trigger, config.push_retries, config.dead_letter_queue)
+
+        def hand_over(payload: bytes) -> object:
+            try:
+                if config.asynchronous:
+                    return self.invoke_async(function, payload)
+                return self.push_eventbridge(function, payload, push)
+            except PayloadTooLarge as error:
+                message = f"{function}: EventBridge trigger {trigger} could not push: {error}"
+                log.error(message)
+                self.undelivered.append(message)
+                return None
+
+        return hand_over
+
     def _unwire(self, function: str, trigger_name: str) -> None:
         subscription = self._subscriptions.pop((function, trigger_name), None)
         if subscription is not None and self.oss is not None:
             self.oss.notifier.unsubscribe(subscription)
+        self.eventbridge.remove(function, trigger_name)
 
     # -- functions and triggers deployed at run time (the FC API) ------------------------------------------
 
@@ -355,7 +416,7 @@ class LocalFC:
                 initializer=spec.initializer,
                 initialization_timeout=spec.initialization_timeout,
             ),
-            service=ServiceMeta(spec.service),
+            service=None if spec.runtime in FC3_ONLY_RUNTIMES else ServiceMeta(spec.service),
             region=self.region,
             account_id=ACCOUNT_ID,
         )
@@ -420,15 +481,39 @@ class LocalFC:
     def invoke_async(self, name: str, event: bytes) -> str:
         """Queue an asynchronous invocation; its request id."""
         self.template.function(name)  # unknown functions fail here, not in a worker
+        if len(event) > MAX_ASYNC_PAYLOAD:
+            raise PayloadTooLarge(
+                f"the payload is {len(event)} bytes; an asynchronous invocation takes at most "
+                f"{MAX_ASYNC_PAYLOAD}"
+            )
         request_id = str(uuid.uuid4())
         with self._pending_lock:
             self._pending += 1
         self._queue.put(_Queued(name, event, request_id))
         return request_id
 
+    def push_eventbridge(self, name: str, event: bytes, push: EventBridgePush) -> str:
+        """Queue an EventBridge push: a synchronous invocation, retried as the trigger's retry strategy
+        says and then sent to its dead-letter queue, instead of FC's asynchronous retries."""
+        self.template.function(name)
+        if len(event) > MAX_SYNC_PAYLOAD:
+            raise PayloadTooLarge(
+                f"the payload is {len(event)} bytes; an invocation takes at most {MAX_SYNC_PAYLOAD}"
+            )
+        request_id = str(uuid.uuid4())
+        with self._pending_lock:
+            self._pending += 1
+        self._queue.put(_Queued(name, event, request_id, push=push))
+        return request_id
+
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued invocation (retries included) has finished or been dead-lettered."""
+        """Wait until every queued invocation (retries included) has finished or been dead-lettered, and
+        every event waiting in an EventBridge batch window has been pushed."""
         deadline = time.monotonic() + timeout
+        while self.eventbridge.pending():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
         with self._pending_lock:
             while self._pending:
                 left = deadline - time.monotonic()
@@ -447,9 +532,10 @@ class LocalFC:
                 return
             result = self.invoke(item.function, item.event, item.request_id, item.attempt)
             spec = self.template.function(item.function)
-            if not result.ok and item.attempt <= spec.max_async_retries and not self._stop.is_set():
+            retries = item.push.retries if item.push else spec.max_async_retries
+            if not result.ok and item.attempt <= retries and not self._stop.is_set():
                 delay = self.retry_base_seconds * 2 ** (item.attempt - 1)
-                note = f"retry {item.attempt} of {spec.max_async_retries} in {delay:g} s"
+                note = f"retry {item.attempt} of {retries} in {delay:g} s"
                 self._notify(
                     InvocationRecord(
                         RETRY, item.function, item.request_id, item.attempt, item.event, 0.0, result, note
@@ -457,7 +543,12 @@ class LocalFC:
                 )
                 self._queue.put(
                     _Queued(
-                        item.function, item.event, item.request_id, item.attempt + 1, time.monotonic() + delay
+                        item.function,
+                        item.event,
+                        item.request_id,
+                        item.attempt + 1,
+                        time.monotonic() + delay,
+                        item.push,
                     )
                 )
                 continue
@@ -469,7 +560,9 @@ class LocalFC:
                 result.error_message,
                 item.attempt,
             )
-            if not final.ok:
+            if not final.ok and item.push is not None:
+                self._push_dead_letter(spec, item, final, item.push)
+            elif not final.ok:
                 self._send_dead_letter(spec, item, final)
             with self._pending_lock:
                 self.results.append(final)
@@ -499,6 +592,29 @@ class LocalFC:
             item.attempt,
         )
         note = f"after {item.attempt} attempt(s), sent to {destination}"
+        self._notify(
+            InvocationRecord(
+                DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
+            )
+        )
+
+    def _push_dead_letter(
+        self, spec: FunctionSpec, item: _Queued, result: InvocationResult, push: EventBridgePush
+    ) -> None:
+        """EventBridge, not the function's role, sends a push that failed every retry to the trigger's
+        dead-letter queue; without one the events are gone, which is reported loudly."""
+        if not push.dead_letter_queue:
+            self._undeliverable(spec, item, f"EventBridge trigger {push.trigger} has no dead-letter queue")
+            return
+        self.dead_letters.put(
+            function_arn(spec, self.region),
+            item.request_id,
+            item.event,
+            result.error_type,
+            result.error_message,
+            item.attempt,
+        )
+        note = f"after {item.attempt} attempt(s), sent to {push.dead_letter_queue}"
         self._notify(
             InvocationRecord(
                 DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ..ram import PolicyError, Role, parse_policies, role_arn
 
+if TYPE_CHECKING:
+    from .eventbridge import EventBridgeConfig, QueueRoute
+
 SERVICE = "Aliyun::Serverless::Service"
 FUNCTION = "Aliyun::Serverless::Function"
+EVENT_RULE = "ALIYUN::EventBridge::Rule"  # an EventBridge rule routing OSS's events to a queue
 TRANSFORM = "Aliyun::Serverless-2018-04-03"
 DEFAULT_ASYNC_RETRIES = 3  # FC's default for asynchronous invocations
 
@@ -56,6 +60,18 @@ class TriggerSpec:
     def enabled(self) -> bool:
         return bool(self.properties.get("Enable", True))
 
+    @property
+    def created_disabled(self) -> bool:
+        """Whether a deploy creates this trigger although it is disabled: not an EventBridge one, an
+        alternative whose queue or rule the account may not have."""
+        return self.type != "EventBridge"
+
+    @property
+    def eventbridge(self) -> EventBridgeConfig:
+        from .eventbridge import EventBridgeConfig
+
+        return EventBridgeConfig.from_properties(self.properties, self.name)
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -83,6 +99,7 @@ class Template:
     path: Path
     functions: dict[str, FunctionSpec]  # by function name (unique across services here)
     roles: dict[str, Role] = field(default_factory=dict)  # by ARN: each service's role and its policies
+    routes: tuple[QueueRoute, ...] = ()  # EventBridge rules that route OSS events to queues
 
     def function(self, name: str) -> FunctionSpec:
         if name not in self.functions:
@@ -110,10 +127,21 @@ def _trigger(name: str, body: Any, where: str) -> TriggerSpec:
         events = _require(properties, "Events", f"{where}.Properties", list)
         if not events or not all(isinstance(e, str) and e.startswith("oss:") for e in events):
             raise TemplateError(f"{where}.Properties.Events: a list of `oss:...` event names, got {events!r}")
+        if "Enable" in properties:
+            raise TemplateError(
+                f"{where}.Properties.Enable: an OSS trigger cannot be disabled (FC's has no such setting); "
+                "delete the trigger to stop it"
+            )
     elif kind == "Timer":
         _require(properties, "CronExpression", f"{where}.Properties", str)
+    elif kind == "EventBridge":
+        from .eventbridge import EventBridgeConfig
+
+        EventBridgeConfig.from_properties(properties, f"{where}.Properties")  # refuse a bad one now
     else:
-        raise TemplateError(f"{where}.Type: {kind!r} triggers are not supported here (OSS, Timer)")
+        raise TemplateError(
+            f"{where}.Type: {kind!r} triggers are not supported here (OSS, Timer, EventBridge)"
+        )
     return TriggerSpec(name, kind, dict(properties))
 
 
@@ -169,7 +197,12 @@ def load_template(path: Path | str) -> Template:
     resources = _require(document, "Resources", str(path), dict)
     functions: dict[str, FunctionSpec] = {}
     roles: dict[str, Role] = {}
+    routes: list[QueueRoute] = []
     for service, body in resources.items():
+        if isinstance(body, dict) and body.get("Type") == EVENT_RULE:
+            from .eventbridge import QueueRoute
+
+            routes.append(QueueRoute.from_resource(service, body, f"Resources.{service}"))
         if not isinstance(body, dict) or body.get("Type") != SERVICE:
             continue
         service_properties = body.get("Properties") or {}
@@ -192,7 +225,7 @@ def load_template(path: Path | str) -> Template:
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
-    return Template(path, functions, roles)
+    return Template(path, functions, roles, tuple(routes))
 
 
 def _service_role(service: str, properties: Any, where: str) -> Role | None:

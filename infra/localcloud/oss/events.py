@@ -29,14 +29,18 @@ def normalise_event_name(name: str) -> str:
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    bucket: str
+    bucket: str  # "*": every bucket (EventBridge's default bus carries every bucket's events)
     events: tuple[str, ...]
     target: EventTarget
     prefix: str = ""
     suffix: str = ""
 
     def matches(self, bucket: str, event_name: str, key: str) -> bool:
-        if bucket != self.bucket or not key.startswith(self.prefix) or not key.endswith(self.suffix):
+        if (
+            self.bucket not in ("*", bucket)
+            or not key.startswith(self.prefix)
+            or not key.endswith(self.suffix)
+        ):
             return False
         family = event_name.split(":", 1)[0]
         return any(

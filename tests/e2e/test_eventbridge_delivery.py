@@ -1,0 +1,265 @@
+"""OSS events reach the upload function natively or through EventBridge — one CloudEvent per invocation,
+or batches from a queue — with template.yml's own alternatives switched on as docs/tag-on-upload.md says
+(the native trigger deleted, the EventBridge trigger and rule enabled), run by the local FC under the
+function's role against the local OSS. Each way tags the same objects the same way; a batch isolates an
+object's permanent failure, and a batch redelivered after a transient one does nothing twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+import yaml
+from conftest import readable, tags_of
+
+from autotag.events import parse_delivery
+from localcloud.fc import DeadLetterStore, LocalFC, load_template
+from localcloud.oss import FaultRule, LocalOSS
+from localcloud.oss.errors import OssError
+
+ROOT = Path(__file__).parents[2]
+DELIVERIES = ("native", "eventbridge", "batched")
+EXPECTED_TAGS = {"kind": "image", "size": "small", "autotag": "kind size"}
+
+
+def template_variant(folder: Path, delivery: str, count: int = 10, seconds: float = 1.0) -> Path:
+    """template.yml with one way of delivery chosen, as a user edits it."""
+    document = yaml.safe_load((ROOT / "template.yml").read_text())
+    resources = document["Resources"]
+    for service in resources.values():
+        for body in service.values():
+            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
+                body["Properties"]["CodeUri"] = str(ROOT / "functions")
+    events = resources["oss-autotag"]["tag-on-upload"]["Events"]
+    if delivery != "native":
+        del events["on-object-created"]
+    if delivery == "eventbridge":
+        events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
+    if delivery == "batched":
+        resources["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
+        batched = events["oss-events-batched"]["Properties"]
+        batched["TriggerEnable"] = True
+        batched["RunOptions"]["BatchWindow"] = {"CountBasedWindow": count, "TimeBasedWindow": seconds}
+    path = folder / "template.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def start_fc(oss: LocalOSS, template: Path) -> LocalFC:
+    fc = LocalFC(
+        load_template(template),
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
+        dead_letters=DeadLetterStore(),
+        retry_base_seconds=0.01,
+    ).start()
+    fc.wire_oss(oss)
+    return fc
+
+
+@pytest.fixture
+def running(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> Iterator[list[LocalFC]]:
+    started: list[LocalFC] = []
+    yield started
+    for fc in started:
+        fc.stop()
+
+
+def settle(oss: LocalOSS, fc: LocalFC) -> list[dict[str, Any]]:
+    """Every invocation's summary, once every event was delivered and handled."""
+    assert oss.notifier.drain(30) and fc.drain(60)
+    return [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-on-upload" and r.ok]
+
+
+@pytest.mark.parametrize("delivery", DELIVERIES)
+def test_each_delivery_tags_every_upload_alike(
+    delivery: str,
+    oss: LocalOSS,
+    template_bucket: oss2.Bucket,
+    running: list[LocalFC],
+    tmp_path: Path,
+) -> None:
+    # 25 objects in batches of 5; the window never closes a batch first (15 s), so the count is exact.
+    fc = start_fc(oss, template_variant(tmp_path, delivery, count=5, seconds=15))
+    running.append(fc)
+    keys = [f"photos/{number:02d}.jpg" for number in range(25)]
+    oss.conditions.reset_counters()
+    for key in keys:
+        template_bucket.put_object(
+            key, b"x", headers={"x-oss-tagging": "owner=ann"} if key.endswith("7.jpg") else {}
+        )
+    summaries = settle(oss, fc)
+    assert all(r.ok for r in fc.results), [r.error_message for r in fc.results if not r.ok]
+
+    shapes = {s["delivery"] for s in summaries}
+    assert shapes == {
+        "oss-trigger"
+        if delivery == "native"
+        else "eventbridge-batch"
+        if delivery == "batched"
+        else "eventbridge"
+    }
+    results = [r for s in summaries for r in s["results"]]
+    assert sorted(r["key"] for r in results) == keys  # each object once
+    assert {r["outcome"] for r in results} == {"tagged"}
+    for key in keys:
+        expected = {**EXPECTED_TAGS, **({"owner": "ann"} if key.endswith("7.jpg") else {})}
+        assert readable(tags_of(template_bucket, key)) == expected, key
+    invocations = len(summaries)
+    if delivery == "batched":
+        assert [len(s["results"]) for s in summaries] == [5] * 5
+    else:
+        assert invocations == len(keys)
+    untagged = [r["ossRequests"] for r in results if not r["key"].endswith("7.jpg")]
+    assert max(untagged) <= 2
+
+
+def test_a_permanent_failure_mid_batch_fails_nothing_else(
+    oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """One object whose tags OSS refuses for good, and a message on the queue that is no OSS event, in the
+    middle of one batch: each reported on its own, the rest tagged, nothing retried or dead-lettered."""
+    fc = start_fc(oss, template_variant(tmp_path, "batched", count=6, seconds=10))
+    running.append(fc)
+
+    def refuse_tags_of_bad(request: Any) -> None:
+        if request.api == "PutObjectTagging" and request.key == "batch/2-bad.jpg":
+            raise OssError(400, "InvalidTag", "The tag set is refused.")
+
+    oss.conditions.hooks.append(refuse_tags_of_bad)
+    for name in ("0", "1"):
+        template_bucket.put_object(f"batch/{name}.jpg", b"x")
+    assert oss.notifier.drain(10)
+    fc.eventbridge.send_to_queue("oss-autotag-events", '{"hello": "not an OSS event"}')
+    for name in ("2-bad", "3", "4"):
+        template_bucket.put_object(f"batch/{name}.jpg", b"x")
+    (summary,) = settle(oss, fc)
+
+    assert [r.attempts for r in fc.results] == [1] and not fc.dead_letters.all()
+    outcomes = {r["key"]: r["outcome"] for r in summary["results"]}
+    assert outcomes == {
+        "batch/0.jpg": "tagged",
+        "batch/1.jpg": "tagged",
+        "batch/2-bad.jpg": "rejected",
+        "batch/3.jpg": "tagged",
+        "batch/4.jpg": "tagged",
+    }
+    (bad,) = (r for r in summary["results"] if r["outcome"] == "rejected")
+    assert "InvalidTag" in bad["reason"] and bad["element"] == 3
+    (refused,) = summary["refused"]
+    assert refused["element"] == 2 and "hello" not in refused["reason"]
+    assert refused["reason"].startswith("[2].data.messageBody")
+    assert readable(tags_of(template_bucket, "batch/4.jpg")) == EXPECTED_TAGS
+    assert tags_of(template_bucket, "batch/2-bad.jpg") == {}
+
+
+def test_a_batch_redelivered_after_a_transient_failure_does_nothing_twice(
+    oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """OSS keeps failing one object's write past the gateway's retries: the push fails, EventBridge pushes
+    the same batch again, and the objects done the first time cost a read each, with no write."""
+    fc = start_fc(oss, template_variant(tmp_path, "batched", count=4, seconds=10))
+    running.append(fc)
+    failures = {"left": 4}  # the gateway's attempts for one write
+    lock = threading.Lock()
+
+    def fail_slow_for_a_while(request: Any) -> None:
+        if request.api == "PutObjectTagging" and request.key == "again/slow.jpg":
+            with lock:
+                if failures["left"] > 0:
+                    failures["left"] -= 1
+                    raise OssError(503, "ServiceUnavailable", "Please reduce your request rate.")
+
+    oss.conditions.hooks.append(fail_slow_for_a_while)
+    keys = ["again/a.jpg", "again/slow.jpg", "again/c.jpg", "again/d.jpg"]
+    for key in keys:
+        template_bucket.put_object(
+            key, b"x", headers={"x-oss-tagging": "owner=bob"} if key == "again/c.jpg" else {}
+        )
+    assert oss.notifier.drain(10)
+    oss.conditions.reset_counters()
+    (summary,) = settle(oss, fc)
+
+    (result,) = fc.results
+    assert result.ok and result.attempts == 2  # the first push failed and was pushed again
+    outcomes = {r["key"]: r["outcome"] for r in summary["results"]}
+    assert outcomes == {
+        "again/a.jpg": "unchanged",
+        "again/slow.jpg": "tagged",
+        "again/c.jpg": "unchanged",
+        "again/d.jpg": "unchanged",
+    }
+    assert oss.conditions.requests["PutObjectTagging"] == 4 + 3 + 1  # first push: 3 done + 4 tries; then 1
+    assert readable(tags_of(template_bucket, "again/c.jpg")) == {**EXPECTED_TAGS, "owner": "bob"}
+    for key in keys:
+        assert readable(tags_of(template_bucket, key))["autotag"] == "kind size"
+    assert not fc.dead_letters.all()
+
+
+def test_an_asynchronous_push_over_128_kb_never_reaches_the_function(
+    oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """FC takes at most 128 KB in an asynchronous invocation: a batch trigger set to push asynchronously
+    loses its big batches (reported, as EventBridge's retries would end), which is why template.yml's
+    batched trigger pushes synchronously."""
+    path = template_variant(tmp_path, "batched", count=120, seconds=15)
+    document = yaml.safe_load(path.read_text())
+    document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]["oss-events-batched"]["Properties"][
+        "AsyncInvocationType"
+    ] = True
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    fc = start_fc(oss, path)
+    running.append(fc)
+    for number in range(120):
+        template_bucket.put_object(f"big/{number:03d}-{'k' * 200}.jpg", b"x")
+    settle(oss, fc)
+    assert not fc.results
+    assert fc.undelivered and "at most 131072" in fc.undelivered[0]
+
+
+def test_a_dead_lettered_batch_is_replayed_with_provenance(
+    oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """A batch that failed every push goes to the trigger's dead-letter queue; `autotag replay` re-drives
+    it through the same function, each CloudEvent marked with the failed request id, and a second replay
+    changes nothing."""
+    pytest.importorskip(
+        "alibabacloud_credentials", reason="the CLI is not part of the deployed code (FC-runtime test runs)"
+    )
+    from click.testing import CliRunner
+
+    from autotag_cli.main import cli
+    from autotag_cli.replay import with_provenance
+
+    store = tmp_path / "dead-letters.jsonl"
+    fc = LocalFC(
+        load_template(template_variant(tmp_path, "batched", count=3, seconds=10)),
+        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
+        dead_letters=DeadLetterStore(store),
+        retry_base_seconds=0.01,
+    ).start()
+    running.append(fc)
+    fc.wire_oss(oss)
+    oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"HeadObject"}))])
+    for name in ("x", "y", "z"):
+        template_bucket.put_object(f"dlq/{name}.jpg", b"x")
+    settle(oss, fc)
+    oss.conditions.set_faults([])
+    (letter,) = DeadLetterStore(store).all()
+    assert letter.attempts == 4  # the push and BACKOFF_RETRY's 3 retries
+    assert [e.key for e in parse_delivery(letter.payload).events] == ["dlq/x.jpg", "dlq/y.jpg", "dlq/z.jpg"]
+
+    environment = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "220", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
+    replay = ["replay", "--store", str(store), "--template", str(ROOT / "template.yml")]
+    result = CliRunner().invoke(cli, replay, env=environment)
+    assert result.exit_code == 0 and "1 dead letters, 1 replayed, 0 failed" in result.output, result.output
+    assert "dlq/x.jpg, dlq/y.jpg, dlq/z.jpg" in result.output
+    for name in ("x", "y", "z"):
+        assert readable(tags_of(template_bucket, f"dlq/{name}.jpg")) == EXPECTED_TAGS
+    assert all(
+        event.replay_of == letter.request_id for event in parse_delivery(with_provenance(letter)).events
+    )
