@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import cache
 from typing import Any
 
 from ..backfill.control import BackfillError, Control, cancel, finish_quietly, start
@@ -31,10 +30,10 @@ from ..backfill.shard import (
 from ..bucket_gateway import BucketGateway
 from ..gateway import OssFailure, RetryPolicy, TransientOssError
 from ..output import to_json
-from ..rules import RuleSet, load_rules
-from ..settings import Settings, credentials_from
+from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.fanout import FunctionComputeDispatcher
 from .clients import open_bucket, oss_auth
+from .rules_source import current_rules
 
 log = logging.getLogger("autotag.backfill")
 # A job has time: it rides out throttling longer (up to about 20 s per request) than the upload path does,
@@ -46,14 +45,8 @@ class RetryableFailure(RuntimeError):
     """OSS kept failing on the shard's state: FC should run the shard again."""
 
 
-@cache
-def _rules(path: str, record_secrets: tuple[str, ...]) -> RuleSet:
-    return load_rules(path, record_secrets)
-
-
 def initialize(context: Any) -> None:
-    settings = Settings.from_environment()
-    _rules(settings.rules_path(), settings.record_secrets)
+    current_rules(Settings.from_environment(), context)
 
 
 def _reserve_seconds(timeout: float) -> float:
@@ -65,7 +58,7 @@ def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     request = parse_backfill_event(event)
     settings = Settings.from_environment()
-    rules = _rules(settings.rules_path(), settings.record_secrets)
+    rules = current_rules(settings, context)
     timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
     deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
     credentials = credentials_from(context)
@@ -86,7 +79,7 @@ def handler(event: bytes, context: Any) -> str:
             f"https://{getattr(context, 'account_id', '')}.{region}-internal.fc.aliyuncs.com"
         )
         dispatcher = FunctionComputeDispatcher(
-            fc_endpoint, credentials, context.service.name, context.function.name
+            fc_endpoint, credentials, _service_name(context), context.function.name
         )
         return dispatcher.dispatch(events)
 
@@ -100,6 +93,20 @@ def handler(event: bytes, context: Any) -> str:
         summary = start(request, control)
     log.info(to_json({"requestId": request_id, **summary}))
     return to_json(summary)
+
+
+def _service_name(context: Any) -> str:
+    """The service the shards are invoked in: AUTOTAG_BACKFILL_SERVICE, else the context's (FC 2.0 runtimes
+    name it there; the python3.12 runtime's context has no `service`). A name of its own, not the expiry
+    sweep's AUTOTAG_FC_SERVICE: the two functions live in different services."""
+    service = getattr(context, "service", None)
+    name = os.environ.get("AUTOTAG_BACKFILL_SERVICE") or getattr(service, "name", "")
+    if not name:
+        raise ConfigurationError(
+            "AUTOTAG_BACKFILL_SERVICE is not set and the context names no service (the python3.12 runtime's "
+            "does not): set it to the service of the backfill function"
+        )
+    return str(name)
 
 
 def _run_shard(
