@@ -9,7 +9,7 @@ invocations. Everything else — handlers, roles, policies, environment, asynchr
 template's.
 
 The size defaults to a few thousand objects; AUTOTAG_BACKFILL_E2E_OBJECTS=100000 runs the full-size job
-(figures in docs/backfill.md)."""
+(docs/backfill.md says how)."""
 
 from __future__ import annotations
 
