@@ -142,7 +142,8 @@ def test() -> None:
     test_on_fc_runtime_versions()
     # oss2's own integration tests against the local OSS, V1 and V4 signing.
     run(PY, "tests/conformance/oss2_suite.py", "--auth", "v1", "--auth", "v4")
-    # The OSS Python SDK V2's own integration tests (kept in ../shared/upstream/) against the local OSS.
+    # The OSS Python SDK V2's own integration tests (kept in ../shared/upstream/) against the local OSS;
+    # skipped with one line where they are not, unless AUTOTAG_REQUIRE_OSS_V2_SUITE=1 (.ci/run sets it).
     run(PY, "tests/conformance/oss_v2_suite.py")
 
 

@@ -1,7 +1,10 @@
-"""Shared fixtures: a local OSS on a free port, and oss2 clients of every signing flavour for it."""
+"""Shared fixtures: a local OSS on a free port, and oss2 clients of every signing flavour for it; and a
+guard that the run leaves the working tree as it found it (tests write into their tmp_path, never into the
+repository: a backfill's default checkpoint or report, a dead-letter store, `.localcloud/`)."""
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import subprocess
@@ -29,6 +32,41 @@ if TYPE_CHECKING:  # the V2 SDK is a dev dependency, absent from the FC-runtime 
 LONG_TERM, STS = DEFAULT_CREDENTIALS
 ROOT = Path(__file__).parents[1]
 REGION = "cn-hangzhou"
+
+# What a run may add to the working tree: interpreters', linters' and hypothesis's caches, the set-up.
+_CACHES = frozenset(
+    {".git", ".venv", ".venv310", ".venv312", "__pycache__", ".hypothesis", ".pytest_cache", ".mypy_cache"}
+    | {".ruff_cache", ".cache", "node_modules", "oss_autotag.egg-info"}
+)
+
+
+def _working_tree_files() -> set[str]:
+    found = set()
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in _CACHES]
+        found.update(os.path.relpath(os.path.join(folder, name), ROOT) for name in files)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # once, in the process that runs (or hands out) tests
+        session.config.stash[_BEFORE] = _working_tree_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    added = sorted(_working_tree_files() - before)
+    if added:
+        shown = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"the tests wrote into the working tree {ROOT}: {shown}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set[str]]()
 
 
 def make_auth(kind: str) -> oss2.AuthBase:

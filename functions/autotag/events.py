@@ -24,6 +24,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from .schema_errors import describe
+
 # Operations after which no object exists yet (parts of an unfinished multipart upload).
 _NOT_YET_AN_OBJECT = frozenset({"InitiateMultipartUpload", "UploadPart", "UploadPartCopy"})
 MAX_EVENT_BYTES = 128 * 1024  # FC's limit for an asynchronous invocation payload
@@ -92,7 +94,7 @@ def _check(document: Any, definition: str, where: str) -> None:
     if errors:
         path = _field_path(errors[0].absolute_path)
         place = where + ("" if path == "(the event)" else (path if path.startswith("[") else f".{path}"))
-        raise EventError(f"{place or path}: {errors[0].message}")
+        raise EventError(f"{place or path}: {describe(errors[0])}")
 
 
 def _field_path(path: Any) -> str:
@@ -175,7 +177,7 @@ def _native(document: dict[str, Any], where: str, element: int | None) -> list[O
             _validator().iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path)))
         )
         if errors:
-            raise EventError(f"{_field_path(errors[0].absolute_path)}: {errors[0].message}")
+            raise EventError(f"{_field_path(errors[0].absolute_path)}: {describe(errors[0])}")
     replay = document.get("autotagReplay")
     replay_of = str(replay.get("originalRequestId", "")) or None if isinstance(replay, dict) else None
     return [_object_event(record, replay_of, element) for record in document["events"]]

@@ -55,7 +55,8 @@ class OssFailure(Exception):
         self.request_id, self.message, self.attempts = request_id, message, attempts
         super().__init__(self.describe())
 
-    def describe(self) -> str:
+    def headline(self) -> str:
+        """The operation, its attempts, the status, OSS's code and the request id."""
         head = (
             f"{self.operation} failed {self.attempts} times; last:"
             if self.attempts > 1
@@ -63,8 +64,10 @@ class OssFailure(Exception):
         )
         parts = [head, *([str(self.status)] if self.status > 0 else []), *([self.code] if self.code else [])]
         text = " ".join(parts)
-        if self.request_id:
-            text += f" (request id {self.request_id})"
+        return f"{text} (request id {self.request_id})" if self.request_id else text
+
+    def describe(self) -> str:
+        text = self.headline()
         return f"{text}: {self.message}" if self.message else text
 
 
@@ -78,7 +81,39 @@ class SymlinkTargetGone(ObjectGone):
 
 class TransientOssError(OssFailure):
     """OSS kept failing (throttling, 5xx, connection errors) after every retry, or refused the credentials
-    or the RAM policy: retrying the event later, or after the operator fixes the role, can succeed."""
+    or the RAM policy (AccessRefused): retrying the event later, or after the operator fixes the role, can
+    succeed."""
+
+    def why(self) -> str:
+        """What went wrong, in a few words, for a summary line."""
+        return "OSS kept failing"
+
+
+class AccessRefused(TransientOssError):
+    """OSS refused the caller: a permission its RAM policy lacks (naming the action when OSS does, in the
+    error's AccessDeniedDetail), or credentials that are wrong or ran out. Not a passing fault: it lasts
+    until someone changes the role or the credentials."""
+
+    def __init__(self, operation: str, *, action: str = "", explicit: bool = False, **fields: Any) -> None:
+        self.action, self.explicit = action, explicit
+        super().__init__(operation, **fields)
+
+    def why(self) -> str:
+        return "a RAM permission is missing" if self.code == "AccessDenied" else "OSS refused the credentials"
+
+    def describe(self) -> str:
+        if self.code != "AccessDenied":
+            explained = "the credentials were refused"
+        elif not self.action:
+            explained = "permission denied: the caller's RAM policy does not allow this request"
+        elif self.explicit:
+            explained = (
+                f"permission denied: a Deny statement in the caller's RAM policy refuses {self.action}"
+            )
+        else:
+            explained = f"permission denied: the caller's RAM policy does not allow {self.action}"
+        text = f"{self.headline()}: {explained}"
+        return f"{text} (OSS: {self.message})" if self.message else text
 
 
 class PermanentOssError(OssFailure):
@@ -93,20 +128,45 @@ def _one_line(text: str, limit: int) -> str:
     return " ".join(str(text).split())[:limit]
 
 
+def _error_document(error: oss2.exceptions.OssError) -> ElementTree.Element | None:
+    """OSS's `<Error>` document: the body, or for a HEAD (no body) the base64 copy in `x-oss-err`, which
+    oss2 2.16.0 (FC's python3.10 runtime) does not read. Callers take only named fields from it, never the
+    rest (the string to sign of a SignatureDoesNotMatch, say)."""
+    body = getattr(error, "body", b"")
+    if not isinstance(body, bytes) or not body.strip():
+        encoded = (getattr(error, "headers", None) or {}).get("x-oss-err", "")
+        if not encoded or len(encoded) > 8192:
+            return None
+        try:
+            body = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            return None
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    return root if root.tag == "Error" else None
+
+
 def oss_code(error: oss2.exceptions.OssError) -> tuple[str, str]:
-    """OSS's error code and message. A HEAD answer has no body: OSS sends its error document base64-encoded
-    in `x-oss-err`, which oss2 2.16.0 (FC's python3.10 runtime) does not read, so it is read here — only
-    Code and Message, never the rest (the string to sign of a SignatureDoesNotMatch, say)."""
+    """OSS's error code and message."""
     if error.code:
         return error.code, error.message or ""
-    encoded = (getattr(error, "headers", None) or {}).get("x-oss-err", "")
-    if not encoded or len(encoded) > 8192:
-        return "", error.message or ""
-    try:
-        root = ElementTree.fromstring(base64.b64decode(encoded, validate=True))
-    except (ValueError, ElementTree.ParseError):
+    root = _error_document(error)
+    if root is None:
         return "", error.message or ""
     return root.findtext("Code") or "", root.findtext("Message") or ""
+
+
+def denied_action(error: oss2.exceptions.OssError) -> tuple[str, bool]:
+    """The RAM action an AccessDenied names (its AccessDeniedDetail's AuthAction, "" when it names none),
+    and whether a Deny statement refused it (else no statement allowed it)."""
+    root = _error_document(error)
+    detail = root.find("AccessDeniedDetail") if root is not None else None
+    if detail is None:
+        return "", False
+    action = _one_line(detail.findtext("AuthAction") or "", 128)
+    return action, (detail.findtext("NoPermissionType") or "") == "ExplicitDeny"
 
 
 def failure(operation: str, error: BaseException, kind: type[OssFailure], attempts: int = 1) -> OssFailure:
@@ -118,6 +178,18 @@ def failure(operation: str, error: BaseException, kind: type[OssFailure], attemp
     if isinstance(error, oss2.exceptions.OssError):
         status = error.status if isinstance(error.status, int) and error.status > 0 else 0
         code, message = oss_code(error) if status else ("", "")
+        if status and code in AUTHORIZATION_CODES:
+            action, explicit = denied_action(error) if code == "AccessDenied" else ("", False)
+            return AccessRefused(
+                operation,
+                action=action,
+                explicit=explicit,
+                status=status,
+                code=_one_line(code, 64),
+                request_id=_one_line(error.request_id or "", 64),
+                message=_one_line(message, 300),
+                attempts=attempts,
+            )
         return kind(
             operation,
             status=status,
@@ -207,9 +279,9 @@ def _classify(error: oss2.exceptions.OssError) -> type[OssFailure]:
     code = oss_code(error)[0] if isinstance(error, oss2.exceptions.ServerError) else ""
     if isinstance(error, oss2.exceptions.ServerError) and error.status == 404 and code in GONE_CODES | {""}:
         return SymlinkTargetGone if code == "SymlinkTargetNotExist" else ObjectGone
-    if _is_transient(error) or (
-        isinstance(error, oss2.exceptions.ServerError) and code in AUTHORIZATION_CODES
-    ):
+    if isinstance(error, oss2.exceptions.ServerError) and code in AUTHORIZATION_CODES:
+        return AccessRefused
+    if _is_transient(error):
         return TransientOssError
     return PermanentOssError
 
@@ -326,9 +398,7 @@ class OssGateway:
             return SymlinkTargetGone(
                 failed.operation, status=404, code="SymlinkTargetNotExist", request_id=failed.request_id
             )
-        return TransientOssError(
-            failed.operation, status=403, code="AccessDenied", request_id=failed.request_id
-        )
+        return AccessRefused(failed.operation, status=403, code="AccessDenied", request_id=failed.request_id)
 
     def read_if_changed(self, key: str, etag: str | None) -> tuple[str, bytes] | None:
         """GetObject, conditional on `etag` (If-None-Match): (ETag, bytes) of a version other than

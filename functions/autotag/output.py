@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 
-def to_json(document: Any) -> str:
-    text = json.dumps(document, ensure_ascii=False)
+def to_json(document: Any, indent: int | None = None) -> str:
+    text = json.dumps(document, ensure_ascii=False, indent=indent)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(document)
+        return json.dumps(document, indent=indent)
     return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .events import ObjectEvent
@@ -108,8 +108,10 @@ def tag_object(
     ignored_prefix: str = "",
 ) -> ObjectResult:
     """Tag the object of a created-object event (with `write=False`, only plan). TTLs run from the event
-    time (when the version was created) and tags already expired at `clock` are not added. Raises
-    TransientOssError when OSS keeps failing."""
+    time (when the version was created) and tags already expired at `clock` are not added. `clock`
+    defaults to OSS's clock, the `Date` of the answers just read (as the sweep judges expiry; no request is
+    added for it), and to this machine's clock only when no answer carried one. Raises TransientOssError
+    when OSS keeps failing."""
     if not event.creates_object:
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
     if ignored_prefix and event.key.startswith(ignored_prefix):
@@ -142,8 +144,9 @@ def tag_object(
         else:
             current = gateway.get_tags(event.key, event.version_id)
         created = facts.last_modified or parse_timestamp(event.event_time)
+        now = clock or gateway.oss_now() or datetime.now(timezone.utc)
         derivation = derive_tags(rules, facts)
-        live, expired = split_expired(derivation.tags, created, clock)
+        live, expired = split_expired(derivation.tags, created, now)
         planned = plan_tags(current, live, rules.ownership, expired, written_for)
         plan = explain_unresolved(planned, derivation.unresolved)
         if plan.hands_off:

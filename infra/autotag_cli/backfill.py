@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import oss2
 from backfill.runner import (
     BackfillCheckpoint,
     BackfillReport,
     FailureReport,
+    ManifestError,
     Submit,
     listed_objects,
     manifest_objects,
+    read_manifest,
     run_backfill,
     summary,
 )
@@ -36,10 +39,12 @@ from rich.table import Table
 from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
 from autotag.backfill.request import StartJob
 from autotag.inventory import InventoryError, parse_location
+from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
 from .backfill_job import DEFAULT_JOB_FUNCTION, cancel_job, show_status, start_job, upload_manifest
+from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .options import rules_from, state_prefix_option
@@ -77,6 +82,9 @@ def _remote(function: str, template: Template, target: Target) -> Submit:
         return None
 
     return submit
+
+
+MISSING_SHOWN = 100  # keys with no object any more, named in the summary
 
 
 def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
@@ -284,6 +292,14 @@ def _check_location(text: str, option: str) -> None:
         raise click.BadParameter(str(error), param_hint=option) from None
 
 
+def _read(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:
+    doing(f"reading the manifest {manifest}")
+    try:
+        return read_manifest(bucket, manifest)
+    except ManifestError as error:
+        raise click.BadParameter(str(error), param_hint="--manifest") from None
+
+
 def _backfill_here(
     bucket_name: str,
     prefix: str,
@@ -307,14 +323,18 @@ def _backfill_here(
     template.function(function)
     if rules:
         rules_from(rules)  # before anything is listed or resumed
-    console = Console(stderr=True)
-    require_reachable(target.oss_endpoint, "OSS")
+    console = plain_console(stderr=True)
     bucket = target.bucket(bucket_name, workers)
+    # every line of a manifest checked before anything is listed or sent (one in OSS once OSS answers)
+    entries = None if manifest is None or manifest.startswith("oss://") else _read(bucket, manifest)
+    require_reachable(target.oss_endpoint, "OSS")
+    if manifest is not None and entries is None:
+        entries = _read(bucket, manifest)
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
     bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
+    missing: list[str] = []  # keys of the manifest with no object any more
     if manifest is not None:
-        doing(f"reading the manifest {manifest}")
-        objects: Any = manifest_objects(bucket, manifest)
+        objects: Any = manifest_objects(bucket, entries or [], missing)
         state = BackfillCheckpoint(bucket_name, prefix, since or "")
         checkpoint_path = None
     else:
@@ -325,7 +345,8 @@ def _backfill_here(
         if state.marker:
             console.print(
                 f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
-                f"({state.submitted:,} objects sent before, {state.failed:,} failed); --restart starts over"
+                f"({counted(state.submitted, 'object')} sent before, {state.failed:,} failed); "
+                "--restart starts over"
             )
         objects = listed_objects(bucket, prefix, state.marker)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -376,8 +397,7 @@ def _backfill_here(
         failures.close()
         if fc is not None:
             fc.stop()
-    if failures.count == 0 and report is None:
-        report_path.unlink(missing_ok=True)  # nothing failed: no empty report lying around
+    result.missing, result.missing_keys = len(missing), missing[:MISSING_SHOWN]
     _print_summary(
         console, result, bucket_name, prefix, report_path, failures.count, as_json, bool(state.marker)
     )
@@ -469,16 +489,24 @@ def _print_summary(
         f"{report_path} ({failed} lines; run again with --manifest {report_path})" if failed else "none"
     )
     if as_json:
-        click.echo(json.dumps({**summary(result), "report": str(report_path) if failed else None}))
+        click.echo(to_json({**summary(result), "report": str(report_path) if failed else None}))
         return
+    gone = (
+        f"{result.missing} of the manifest's keys have no object any more: {', '.join(result.missing_keys)}"
+        + ("…" if result.missing > len(result.missing_keys) else "")
+    )
     if result.listed == 0:
         where = "after the checkpoint" if resumed else "at all"
-        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent", highlight=False)
+        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent")
+        if result.missing:
+            console.print(gone)
         return
-    table = Table(title=f"backfill of oss://{bucket}/{prefix}")
+    table = Table(title=f"backfill of oss://{bucket}/{prefix}", show_header=False)
     table.add_column("")
     table.add_column("")
     for name, value in summary(result).items():
-        table.add_row(name, str(value))
+        if name == "missing_keys":
+            continue
+        table.add_row(name, gone if name == "missing" and value else str(value))
     table.add_row("failure report", report_note)
-    Console().print(table)
+    plain_console().print(table)

@@ -26,6 +26,7 @@ from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 from localcloud.oss.postform import signed_form
 
+from .console import counted
 from .replay import with_provenance
 
 BUCKET = "autotag-demo"
@@ -176,7 +177,7 @@ def _show_uploads(
     outcomes = Counter(r["outcome"] for r in results)
     spent = sum(r["ossRequests"] for r in results)
     console.print(
-        f"{len(results)} events for {len(paths)} objects "
+        f"{counted(len(results), 'event')} for {counted(len(paths), 'object')} "
         f"({', '.join(f'{n} {o}' for o, n in outcomes.items())}); "
         f"{spent} OSS requests, {spent / max(len(results), 1):.2f} per event"
     )
@@ -199,8 +200,9 @@ def _expire_later(
     (report,) = json.loads(done.payload or "{}")["sweeps"]
     console.print(
         f"[bold]timer → tag-expiry[/] at triggerTime {later:%Y-%m-%dT%H:%M:%SZ} ({report['mode']} pass): "
-        f"{report['listed']} objects listed, {report['candidates']} read, {report['tagsRemoved']} stale tags "
-        f"removed, {report['ossRequests']} OSS requests"
+        f"{counted(report['listed'], 'object')} listed, {report['candidates']} read, "
+        f"{counted(report['tagsRemoved'], 'stale tag')} removed, "
+        f"{counted(report['ossRequests'], 'OSS request')}"
     )
     removed = Table(title="stale tags removed by the sweep")
     for column in ("key", "removed", "why", "tags now"):
@@ -214,7 +216,7 @@ def _expire_later(
         )
     console.print(removed)
     untouched = [k for k in paths if k not in {r["key"] for r in report["objects"]}]
-    console.print(f"{len(untouched)} other objects untouched")
+    console.print(f"{counted(len(untouched), 'other object')} untouched")
 
 
 def _dead_letter_and_replay(console: Console, fc: LocalFC, server: LocalOSS, bucket: oss2.Bucket) -> None:

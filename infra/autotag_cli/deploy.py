@@ -16,11 +16,11 @@ from deployer.package import PackageError, build_package, vendored_dependencies
 from deployer.plan import CHANGES
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
-from rich.console import Console
 from rich.table import Table
 
 from localcloud.fc import Template
 
+from .console import plain_console
 from .errors import doing
 from .function_host import read_template, template_option
 from .target import Target, is_loopback, target_options
@@ -108,7 +108,7 @@ def deploy(
             table.add_column(column)
         for action in actions:
             table.add_row(action.resource, action.verb, action.reason)
-        Console().print(table)
+        plain_console().print(table)
         changes = sum(a.verb in CHANGES for a in actions)
         packaged = (
             "the code alone (the local cloud)" if bare else f"code and {', '.join(dependencies)} packages"

@@ -1,11 +1,17 @@
 """The CLI's one error boundary: whatever a command raises becomes one line,
 `Error: <what> (<code>, HTTP <status>, request id <id>)`, naming the endpoint, bucket, key or function,
-with exit code 1 (usage errors: 2). A traceback only with `--debug`. SDK errors are described from their
-status, code and request id only: their own text can hold a string-to-sign with a security token."""
+with exit code 1 (usage errors: 2). `--debug` prints the traceback first, then the same line. SDK errors
+are described from their status, code and request id only: their own text can hold a string-to-sign with a
+security token (OSS sends it back in SignatureDoesNotMatch, and oss2 puts it in the exception's text), so
+the traceback is rendered from the frames and from that safe description, never from the exception's
+text, and whatever else it prints is scrubbed of credentials."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import traceback
 from typing import Any
 
 import click
@@ -30,7 +36,7 @@ class AutotagGroup(click.Group):
             raise
         except Exception as error:
             if ctx.meta.get(DEBUG):
-                raise
+                click.echo(safe_traceback(error, ctx.meta), err=True, nl=False)
             raise click.ClickException(describe(error, ctx.meta)) from None
 
 
@@ -59,6 +65,8 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
         request_id = getattr(error, "request_id", "") or ""
         return _with_details(f"{what}: {_oss_reason(code, status, meta)}{oss_at}", code, status, request_id)
     fc_error = _fc_error(error)
+    if fc_error is not None and fc_error[2] == 200:  # FC ran the function, which raised
+        return _with_details(f"{what}: the function failed: {fc_error[0]}", "", 0, fc_error[3])
     if fc_error is not None:
         return _with_details(f"{what}: FC{fc_at} answered {fc_error[0]}", *fc_error[1:])
     if isinstance(error, requests.RequestException):
@@ -66,13 +74,97 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
         return f"{what}: cannot reach {url} ({type(error).__name__})"
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error}"
-    message = str(error)
+    message = scrub(str(error), _secrets(meta))
     if _is_own(error):
         return f"{what}: {message}" if meta.get(DOING) else message
     return (
         f"{what} failed unexpectedly: {type(error).__name__}: {message[:500]} "
         "(rerun with --debug to see where)"
     )
+
+
+# ---- --debug: the traceback, without credentials -------------------------------------------------------
+
+# Credentials however an SDK, a URL or a header dump spells them: the name stays, the value goes.
+_CREDENTIAL_TEXT = [
+    # a string-to-sign (OSS's SignatureDoesNotMatch details) holds the security token: all of it goes
+    re.compile(
+        r"""(?is)['"]?string\s*-?to\s*-?sign['"]?\s*[:=]\s*(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)"""
+    ),
+    re.compile(r"""(?i)((?:x-(?:oss|fc|acs)-)?security-?token['"]?\s*[:=]\s*['"]?)[^\s'"&,;}\\]+"""),
+    re.compile(
+        r"""(?i)((?:authorization|signature|accesskeysecret|access_key_secret)['"]?\s*[:=]\s*['"]?)[^'"&\n]+"""
+    ),
+]
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` without the given secrets and without anything spelled like a credential."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    for pattern in _CREDENTIAL_TEXT:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "<redacted>", text)
+    return text
+
+
+def _secrets(meta: dict[str, Any]) -> list[str]:
+    target = meta.get(TARGET)
+    found = [os.environ.get(f"ALIBABA_CLOUD_{name}", "") for name in ("ACCESS_KEY_SECRET", "SECURITY_TOKEN")]
+    if target is not None:
+        found += [target.credentials.access_key_secret, target.credentials.security_token]
+    return [s for s in found if len(s) >= 4]
+
+
+def _safe_text(error: BaseException, meta: dict[str, Any]) -> str:
+    """What an exception says, from the fields that cannot carry credentials when an SDK raised it."""
+    import oss2
+
+    if isinstance(error, oss2.exceptions.OssError):
+        code = getattr(error, "code", "") or ""
+        request_id = getattr(error, "request_id", "") or ""
+        message = " ".join(str(getattr(error, "message", "") or "").split())[:300]
+        text = _with_details(f"HTTP {getattr(error, 'status', 0)}", code, "", request_id)
+        if isinstance(error, oss2.exceptions.RequestError):
+            text = f"cannot reach OSS ({_connection_reason(error)})"
+        return scrub(f"{text}: {message}" if message else text, _secrets(meta))
+    fc_error = _fc_error(error)
+    if fc_error is not None:
+        return scrub(_with_details(f"FC answered {fc_error[0]}", *fc_error[1:]), _secrets(meta))
+    return scrub(str(error), _secrets(meta))
+
+
+def safe_traceback(error: BaseException, meta: dict[str, Any]) -> str:
+    """Python's traceback of `error` and of the errors it arose from, each exception's text replaced by
+    _safe_text: the frames (file, line, code) say where, and no SDK's text says more than it may."""
+    chain: list[tuple[BaseException, str]] = []
+    current: BaseException | None = error
+    link = ""
+    while current is not None and all(current is not seen for seen, _ in chain):
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = (
+                current.__cause__,
+                "The above exception was the direct cause of the following exception:",
+            )
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = (
+                current.__context__,
+                "During handling of the above exception, another exception occurred:",
+            )
+        else:
+            current = None
+    parts: list[str] = []
+    for position, (exception, _) in enumerate(reversed(chain)):
+        if position:
+            parts.append(f"\n{chain[len(chain) - position][1]}\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(exception.__traceback__))
+        kind = type(exception)
+        name = (
+            kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        )
+        parts.append(f"{name}: {_safe_text(exception, meta)}\n")
+    return scrub("".join(parts), _secrets(meta))
 
 
 def _oss_reason(code: str, status: int, meta: dict[str, Any]) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
+from autotag.output import to_json
+from autotag.sweep.clock import absurd
+from autotag.sweep.request import SweepRequestError, parse_sweep_payload
 from autotag.timestamps import parse_timestamp
 from localcloud.fc.eventbridge import MAX_COUNT_WINDOW, cloud_event, queue_event
 from localcloud.oss.events import ObjectEvent, event_record
@@ -30,7 +32,7 @@ def eventbridge_delivery(
     if batch is None:
         (event,) = events
         return event if schema == "cloudevents" else event["data"]
-    elements = [queue_event(json.dumps(event), EVENTS_QUEUE, OWNER_ID, region) for event in events]
+    elements = [queue_event(to_json(event), EVENTS_QUEUE, OWNER_ID, region) for event in events]
     return [element if schema == "cloudevents" else element["data"] for element in elements]
 
 
@@ -76,7 +78,7 @@ def _output_option(command: object) -> object:
 
 
 def _emit(document: object, output: Path | None) -> None:
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+    text = to_json(document, indent=2)
     if output is None:
         click.echo(text)
         return
@@ -223,9 +225,14 @@ def timer_event_command(
             f"{trigger_time!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z",
             param_hint="--trigger-time",
         )
-    document = {
-        "triggerTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "triggerName": trigger_name,
-        "payload": payload,
-    }
-    _emit(document, output)
+    # isoformat, not strftime("%Y"), which writes the year 999 as `999`, a time no ISO-8601 reader takes
+    written = moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if absurd(moment):
+        raise click.BadParameter(
+            f"{written} {absurd(moment)}: no timer fires then", param_hint="--trigger-time"
+        )
+    try:
+        parse_sweep_payload(payload)
+    except SweepRequestError as error:
+        raise click.BadParameter(str(error), param_hint="--payload") from None
+    _emit({"triggerTime": written, "triggerName": trigger_name, "payload": payload}, output)

@@ -135,4 +135,12 @@ def host_functions(
             **options,
         )
     except TemplateError as error:
-        raise click.ClickException(str(error)) from None
+        conflicting = [
+            n for variables in per_function.values() for n in variables if str(error).startswith(f"{n} is ")
+        ]
+        hint = (
+            f"; {env_vars}: give {conflicting[0]} under Parameters, for every function"
+            if conflicting and env_vars
+            else ""
+        )
+        raise click.ClickException(f"{error}{hint}") from None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from autotag.output import to_json
+
 from .errors import doing
 from .function_host import environment_options, host_functions, read_template, template_option
 from .target import Target, require_reachable, target_options
@@ -99,7 +101,9 @@ def invoke(
 
 
 def _print_result(text: str) -> None:
+    """The function's answer, indented when it is JSON; a key that is no UTF-8 (a lone surrogate) is
+    printed escaped, as the function itself writes it."""
     try:
-        click.echo(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+        click.echo(to_json(json.loads(text), indent=2))
     except json.JSONDecodeError:
-        click.echo(text)
+        click.echo(text.encode("utf-8", errors="backslashreplace").decode("utf-8"))

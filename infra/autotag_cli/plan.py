@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 
 import click
 import oss2
-from rich.console import Console
 from rich.table import Table
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway
+from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
+from .console import plain_console
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -84,17 +84,18 @@ def plan(
     )
     for column in ("key", "current tags", "desired tags", "changes"):
         table.add_column(column)
+    planned = 0
     for event in _events(bucket, key, prefix, limit, state_prefix):
-        result = tag_object(event, rules, gateway, write=False)
+        result = tag_object(event, rules, gateway, write=False, ignored_prefix=state_prefix)
+        planned += 1
         if as_json:
             click.echo(
-                json.dumps(
+                to_json(
                     {
                         **result.summary(),
                         "current": result.plan.current if result.plan else {},
                         "desired": result.plan.desired if result.plan else {},
-                    },
-                    ensure_ascii=False,
+                    }
                 )
             )
             continue
@@ -106,6 +107,15 @@ def plan(
             "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
             _describe(result),
         )
+    if not planned:
+        where = f"oss://{bucket_name}/{prefix}"
+        why = (
+            f": keys under {state_prefix!r} hold the sweep's own state"
+            if state_prefix and ((prefix or "").startswith(state_prefix))
+            else ""
+        )
+        click.echo(f"no objects to plan under {where}{why}", err=as_json)
+        return
     if not as_json:
-        Console().print(table)
+        plain_console().print(table)
         click.echo(f"{gateway.requests} OSS requests, nothing written")

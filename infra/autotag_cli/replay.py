@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from autotag.events import EventError, parse_delivery
 from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
+from .console import plain_console
 from .errors import describe, doing
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
@@ -159,7 +159,7 @@ def replay(
             )
     if replayed and not export:
         DeadLetterStore(store).remove(replayed)
-    Console().print(table)
+    plain_console().print(table)
     click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
     if failed:
         raise SystemExit(1)

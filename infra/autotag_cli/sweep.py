@@ -5,23 +5,24 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
+from autotag.output import to_json
 from autotag.sweep.checkpoint import Scope
+from autotag.sweep.clock import absurd
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
-from autotag.timestamps import parse_timestamp
+from autotag.timestamps import format_timestamp, parse_timestamp
 
+from .console import plain_console
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -30,7 +31,20 @@ from .target import Target, require_reachable, target_options
 def _mode(report: SweepReport) -> str:
     if report.mode != "none":
         return report.mode
-    return f"none: {report.stopped or 'nothing to do'} (--full reconciles every object again)"
+    if report.complete:  # the pass this clock asks for is done: only --full would do it again
+        return f"none: {report.stopped or 'nothing to do'} (--full reconciles every object again)"
+    return f"none: {report.stopped}"
+
+
+def _unsuccessful(report: SweepReport) -> str:
+    """Why the run ends in an error ("" when it does not): it was refused or stopped before its pass
+    completed (other than at --max-objects, which resumes), or objects failed."""
+    where = f"sweep of oss://{report.scope.bucket}/{report.scope.prefix}"
+    if report.stopped and not report.complete and "maxObjects" not in report.stopped:
+        return f"{where}: {report.stopped}"
+    if report.failed:
+        return f"{where}: {report.failed} object{'' if report.failed == 1 else 's'} failed"
+    return ""
 
 
 SUMMARY_ROWS = [
@@ -43,6 +57,7 @@ SUMMARY_ROWS = [
     ("tags removed", lambda r: r.tags_removed),
     ("tag sets deleted", lambda r: r.deleted),
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
+    ("records this system did not write", lambda r: f"{r.foreign} (left alone)" if r.foreign else "0"),
     ("OSS requests", lambda r: r.requests),
     ("state set aside", lambda r: "\n".join(r.warnings) or "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
@@ -57,12 +72,15 @@ def _clock(text: str | None) -> datetime | None:
         raise click.BadParameter(
             f"{text!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z", param_hint="--at"
         )
+    if absurd(moment):
+        written = format_timestamp(moment).replace(".000Z", "Z")
+        raise click.BadParameter(f"{written} {absurd(moment)}: no timer fires then", param_hint="--at")
     return moment
 
 
 def _table(report: SweepReport) -> Table:
     scope = report.scope
-    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}")
+    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}", show_header=False)
     table.add_column("")
     table.add_column("")
     for label, value in SUMMARY_ROWS:
@@ -71,7 +89,8 @@ def _table(report: SweepReport) -> Table:
 
 
 def _stale_table(report: SweepReport) -> Table:
-    table = Table(title="stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed"))
+    title = "stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed")
+    table = Table(title=title + (", and objects left alone" if report.foreign else ""))
     for column in ("key", "version", "removed", "why", "remaining"):
         table.add_column(column)
     for result in report.objects:
@@ -147,7 +166,7 @@ def sweep(
     rules = rules_from(rules_path)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
-    console = Console(stderr=as_json)
+    console = plain_console(stderr=as_json)
     reports = []
     for name in buckets:
         doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
@@ -198,11 +217,7 @@ def sweep(
             if report.objects:
                 console.print(_stale_table(report))
     if as_json:
-        click.echo(
-            json.dumps(
-                {"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]},
-                ensure_ascii=False,
-            )
-        )
-    if any(r.failed or (r.stopped and not r.complete and "maxObjects" not in r.stopped) for r in reports):
-        raise SystemExit(1)
+        click.echo(to_json({"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]}))
+    unsuccessful = [why for why in map(_unsuccessful, reports) if why]
+    if unsuccessful:
+        raise click.ClickException("; ".join(unsuccessful))

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import oss2
 
@@ -69,6 +69,8 @@ class BackfillReport:
     succeeded: int = 0
     failed: int = 0
     skipped_older: int = 0
+    missing: int = 0  # keys of a manifest with no object any more
+    missing_keys: list[str] = field(default_factory=list)  # the first of them
     stopped: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)
 
@@ -102,44 +104,76 @@ def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[Ex
 
 
 class ManifestError(ValueError):
-    """A manifest that cannot be used; the message names the file and the line."""
+    """The manifest cannot be read or used; the message names the file and the line."""
 
 
-def _manifest_text(bucket: oss2.Bucket, manifest: str) -> tuple[str, str]:
-    """(its text, where it is) for a local file or an oss:// location of the manifest."""
+def _manifest_text(bucket: oss2.Bucket, manifest: str) -> str:
+    """The text of a local manifest file, or of one in OSS (`oss://bucket/key`)."""
     if manifest.startswith("oss://"):
-        location = parse_location(manifest, "--manifest")
-        source = oss2.Bucket(bucket.auth, bucket.endpoint, location.bucket, session=bucket.session)
-        return source.get_object(location.key).read().decode("utf-8"), manifest
-    return Path(manifest).read_text(encoding="utf-8"), manifest
-
-
-def manifest_entries(bucket: oss2.Bucket, manifest: str) -> Iterator[tuple[str, str | None]]:
-    """(key, version id) of each object a manifest names: a CSV manifest (`bucket,key[,versionId]`, keys
-    URL-encoded: what a job's report/failed.csv and OSS Batch Operations take), a failure report (JSON lines
-    with `key`), or plain lines of keys."""
-    text, where = _manifest_text(bucket, manifest)
-    if where.endswith(".csv"):
         try:
-            for _, row in manifest_rows(io.StringIO(text), where):
-                if row.bucket != bucket.bucket_name:
-                    raise ManifestError(f"{where} names bucket {row.bucket!r}, not {bucket.bucket_name!r}")
-                yield row.key, row.version_id
+            location = parse_location(manifest, "--manifest")
         except InventoryError as error:
             raise ManifestError(str(error)) from None
-        return
-    for line in text.splitlines():
+        source = oss2.Bucket(bucket.auth, bucket.endpoint, location.bucket, session=bucket.session)
+        data = source.get_object(location.key).read()
+    else:
+        try:
+            data = Path(manifest).read_bytes()
+        except OSError as error:
+            raise ManifestError(f"{manifest}: cannot be read ({error.strerror or error})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{manifest}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def read_manifest(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:
+    """(key, version id) of each object a manifest names, all checked before any is sent: a CSV manifest
+    (`*.csv`: `bucket,key[,versionId]`, keys URL-encoded — what a job's report/failed.csv and OSS Batch
+    Operations take), a failure report (JSON lines with `key`), or plain lines of keys (blank lines
+    skipped)."""
+    text = _manifest_text(bucket, manifest)
+    entries: list[tuple[str, str | None]] = []
+    if manifest.endswith(".csv"):
+        try:
+            for number, row in manifest_rows(io.StringIO(text), manifest):
+                if row.bucket != bucket.bucket_name:
+                    raise ManifestError(
+                        f"{manifest}:{number + 1}: names bucket {row.bucket!r}, not {bucket.bucket_name!r}"
+                    )
+                entries.append((row.key, row.version_id))
+        except InventoryError as error:
+            raise ManifestError(str(error)) from None
+        return entries
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        yield (json.loads(line)["key"] if line.lstrip().startswith("{") else line), None
+        if not line.lstrip().startswith("{"):
+            entries.append((line, None))
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ManifestError(
+                f"{manifest}:{number}: not JSON ({error.msg} at column {error.colno})"
+            ) from None
+        key = document.get("key") if isinstance(document, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ManifestError(f'{manifest}:{number}: a failure report line names its object in "key"')
+        entries.append((key, None))
+    return entries
 
 
-def manifest_objects(bucket: oss2.Bucket, manifest: str) -> Iterator[ExistingObject]:
-    """The objects a manifest names, as they are now (a HEAD each); those gone are left out."""
-    for key, version_id in manifest_entries(bucket, manifest):
+def manifest_objects(
+    bucket: oss2.Bucket, entries: Iterable[tuple[str, str | None]], missing: list[str]
+) -> Iterator[ExistingObject]:
+    """The objects of a manifest's entries, as they are now (a HEAD each); a key no object has any more goes
+    to `missing`."""
+    for key, version_id in entries:
         try:
             head = bucket.head_object(key, params={"versionId": version_id} if version_id else None)
         except oss2.exceptions.NotFound:
+            missing.append(key)
             continue
         yield ExistingObject(
             key,
@@ -231,18 +265,21 @@ class FailureReport:
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path, self.run_id, self.count = path, run_id, 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None  # opened at the first failure: no run leaves an empty report
         self._lock = threading.Lock()
 
     def __call__(self, failure: dict[str, str]) -> None:
         with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
             self._file.write(json.dumps({**failure, "run": self.run_id}, ensure_ascii=False) + "\n")
             self._file.flush()
             self.count += 1
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def summary(report: BackfillReport) -> dict[str, Any]:

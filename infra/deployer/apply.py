@@ -72,6 +72,14 @@ class Deployer:
             if spec.service not in services:
                 services.add(spec.service)
                 actions.append(self._service_action(spec))
+                actions.append(
+                    Action(
+                        f"RAM role {self.target.role_for(spec.service, spec)}",
+                        SKIPPED,
+                        "not managed here: deploy creates no RAM role or policy (README: Deploying to "
+                        "Alibaba Cloud)",
+                    )
+                )
             actions.append(self._function_action(spec))
             actions.append(self._async_action(spec))
             actions += [self._trigger_action(spec, trigger) for trigger in spec.triggers]

@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m|s)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(w|d|h|m|s)")  # ASCII digits only
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 

@@ -1,12 +1,15 @@
 """Run the OSS Python SDK V2's own integration tests against the local OSS.
 
-    python tests/conformance/oss_v2_suite.py
+    python tests/conformance/oss_v2_suite.py [--upstream DIR] [TEST ...]
 
 The tests are kept unchanged beside the repository, in ../shared/upstream/ (tag 1.3.2 of
-aliyun/alibabacloud-oss-python-sdk-v2; its published packages ship none). This starts `autotag local oss`
-on a free port and runs every test of SUITE_FILES except those in oss_v2_exclusions.txt (each with its
-reason), with the V2 SDK's own default signing (V4; a few tests sign V1). Exits non-zero if any test fails
-or none runs.
+aliyun/alibabacloud-oss-python-sdk-v2; its published packages ship none), or wherever --upstream says
+(a symlink is followed). This starts `autotag local oss` on a free port and runs every test of SUITE_FILES
+except those in oss_v2_exclusions.txt (each with its reason), with the V2 SDK's own default signing (V4; a
+few tests sign V1). Exits non-zero if any test fails or none runs.
+
+Where the tests are not there (a machine without ../shared), the run is skipped with one line and exits 0,
+unless AUTOTAG_REQUIRE_OSS_V2_SUITE=1 (CI sets it in .ci/run): then their absence is a failure.
 
 The run is serial: each test class's tear-down deletes every bucket the suite's name prefix matches, so two
 workers sharing a server would delete each other's buckets."""
@@ -27,6 +30,7 @@ from localcloud.oss.process import spawn
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 UPSTREAM = ROOT.parent / "shared" / "upstream" / "alibabacloud-oss-python-sdk-v2-1.3.2"
+REQUIRED = "AUTOTAG_REQUIRE_OSS_V2_SUITE"
 SUITE_FILES = [
     "tests/integration/test_client.py",
     "tests/integration/test_paginator.py",
@@ -44,7 +48,7 @@ SUITE_FILES = [
 ACCESS_KEY_ID, ACCESS_KEY_SECRET = "v2-suite-key", "v2-suite-secret"
 
 
-def run_pytest(endpoint: str, tests: list[str], report: Path, ini: Path) -> int:
+def run_pytest(upstream: Path, endpoint: str, tests: list[str], report: Path, ini: Path) -> int:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
@@ -67,7 +71,7 @@ def run_pytest(endpoint: str, tests: list[str], report: Path, ini: Path) -> int:
         "-c",
         str(ini),
         "--rootdir",
-        str(UPSTREAM),
+        str(upstream),
         "-p",
         "no:cacheprovider",
         "-p",
@@ -84,23 +88,35 @@ def run_pytest(endpoint: str, tests: list[str], report: Path, ini: Path) -> int:
         *tests,
     ]
     print(f"+ [oss v2] pytest {' '.join(tests)}", flush=True)
-    return subprocess.run(command, cwd=UPSTREAM, env=env).returncode
+    return subprocess.run(command, cwd=upstream, env=env).returncode
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tests", nargs="*", help="test ids or files (default: the whole selection)")
+    parser.add_argument(
+        "--upstream", type=Path, default=UPSTREAM, help=f"the SDK's source tree (default: {UPSTREAM})"
+    )
     args = parser.parse_args()
-    if not (UPSTREAM / "tests" / "integration").is_dir():
-        print(f"the OSS V2 SDK's tests are not at {UPSTREAM}", file=sys.stderr)
-        return 1
+    # Test ids are relative to the real folder: pytest runs there, whatever symlinks led to it.
+    upstream = args.upstream.resolve()
+    if not (upstream / "tests" / "integration").is_dir():
+        if os.environ.get(REQUIRED) == "1":
+            print(f"oss v2 conformance FAILED: the OSS V2 SDK's tests are not at {upstream}", file=sys.stderr)
+            return 1
+        print(
+            f"oss v2 conformance skipped: the OSS V2 SDK's tests are not at {upstream} "
+            f"(CI requires them: {REQUIRED}=1)",
+            flush=True,
+        )
+        return 0
     server, endpoint, _admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
     try:
         with tempfile.TemporaryDirectory() as scratch:
             ini, report = Path(scratch) / "pytest.ini", Path(scratch) / "report.xml"
             ini.write_text("[pytest]\n")
             # Exit code 5 (no test collected) is a failure like any other non-zero code.
-            code = run_pytest(endpoint, args.tests or SUITE_FILES, report, ini)
+            code = run_pytest(upstream, endpoint, args.tests or SUITE_FILES, report, ini)
             passed, failed = tally([report])
     finally:
         server.terminate()

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 
 ROOT = Path(__file__).parents[2]
@@ -168,3 +169,38 @@ def test_every_document_link_resolves() -> None:
         if not (ROOT / named).exists():
             missing.append(f"template.yml -> {named}")
     assert missing == []
+
+
+def _command_and_options(words: list[str]) -> tuple[str, set[str], list[str]]:
+    """The `autotag` subcommand the words name (as far as the CLI has it), the options it and the groups
+    above it take, and the options the words use."""
+    from autotag_cli.main import cli
+
+    command: click.Command = cli
+    path = ["autotag"]
+    known = {o for p in cli.params for o in p.opts + p.secondary_opts} | {"--help"}
+    for word in words[1:]:
+        if not isinstance(command, click.Group) or word not in command.commands:
+            break
+        command = command.commands[word]
+        path.append(word)
+        known |= {o for p in command.params for o in p.opts + p.secondary_opts}
+    used = [w.split("=", 1)[0] for w in words if w.startswith("--") and len(w) > 2]
+    return " ".join(path), known, used
+
+
+def test_every_option_the_documents_name_exists() -> None:
+    """An `autotag ...` the prose or a usage block names uses only options its command has: an option
+    renamed in the CLI (`--endpoint` became `--oss-endpoint` and `--fc-endpoint`) is renamed in the docs."""
+    stale = []
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        spans = re.findall(r"`(autotag [^`\n]+)`", text)
+        spans += re.findall(r"^(autotag [^\n]+?)\\?$", text, re.MULTILINE)  # usage lines and command blocks
+        for span in spans:
+            words = [w.strip("[]()|,;") for w in span.replace("...", " ").split()]
+            name, known, used = _command_and_options(words)
+            stale += [
+                f"{document.relative_to(ROOT)}: {name} {option}" for option in used if option not in known
+            ]
+    assert stale == []

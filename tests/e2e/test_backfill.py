@@ -4,6 +4,7 @@ sent; resumable, rate-limited, with a failure breaker and a report that --manife
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def test_backfill_of_10000_existing_objects(
         10_000,
         0,
     )
-    assert (tmp_path / "failures.jsonl").read_text() == ""
+    assert not (tmp_path / "failures.jsonl").exists()  # nothing failed: no report, not even an empty one
     assert readable(tags_of(bucket, "projects/p3/00003.jpg")) == {
         "kind": "image",
         "project": "p3",
@@ -141,3 +142,62 @@ def test_bad_options(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
     bucket = template_bucket
     code, output = run(oss, bucket, tmp_path, "--since", "last week")
     assert code == 2 and "'last week' is not an ISO-8601 time" in output
+
+
+@pytest.mark.parametrize(
+    ("manifest", "says"),
+    [
+        ('{"bucket": "b", "kee": "a.txt"}\n', ':1: a failure report line names its object in "key"'),
+        ("a.txt\n{not json\n", ":2: not JSON"),
+        ('a.txt\n{"key": 7}\n', ':2: a failure report line names its object in "key"'),
+    ],
+)
+def test_a_bad_manifest_is_named_before_anything_is_sent(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, manifest: str, says: str
+) -> None:
+    template_bucket.put_object("a.txt", b"x")
+    path = tmp_path / "manifest.jsonl"
+    path.write_text(manifest)
+    code, output = run(oss, template_bucket, tmp_path, "--manifest", str(path))
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert "--manifest" in line and f"{path}{says}" in line, output
+    assert "Traceback" not in output
+    assert readable(tags_of(template_bucket, "a.txt")) == {}  # nothing was sent
+    assert not (tmp_path / "failures.jsonl").exists()  # and no report was begun
+
+
+def test_manifest_keys_with_no_object_are_reported(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """A key the manifest names that no object has any more: nothing to tag, and said so (not dropped)."""
+    template_bucket.put_object("a.txt", b"x")
+    path = tmp_path / "manifest.txt"
+    path.write_text("a.txt\ngone.txt\n")
+    code, output = run(oss, template_bucket, tmp_path, "--manifest", str(path))
+    assert code == 0, output
+    summary = json.loads(output.splitlines()[-1])
+    assert (summary["succeeded"], summary["missing"], summary["missing_keys"]) == (1, 1, ["gone.txt"]), (
+        summary
+    )
+    assert not (tmp_path / "failures.jsonl").exists()  # --report given, nothing failed: no empty file
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    table = CliRunner().invoke(
+        cli,
+        [
+            "backfill",
+            "--bucket",
+            template_bucket.bucket_name,
+            "--template",
+            TEMPLATE,
+            "--manifest",
+            str(path),
+            "--report",
+            str(tmp_path / "table.jsonl"),
+        ],
+        env=env,
+        terminal_width=200,
+    )
+    assert table.exit_code == 0, table.output
+    assert "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
+    assert not re.search(r"^┃[\s┃]*$", table.output, re.MULTILINE), table.output  # no empty header row

@@ -6,8 +6,13 @@ losing a failure, local up showing what happens, deploy asking first)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,10 +21,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import LONG_TERM, LocalCloudProcess, tags_of, wait_for_tag
 
+from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
-from localcloud.fc import LocalFC, load_template
+from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
-from localcloud.oss import FaultRule, LocalOSS
+from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
@@ -145,7 +151,7 @@ cell(
     ["invoke", "tag-on-upload", "-e", "BAD_EVENT", "--remote", "--template", TEMPLATE],
     1,
     "FC at",
-    "the event is not JSON",
+    "the function failed: EventError: the event is not JSON",
 )
 cell(
     "replay",
@@ -154,6 +160,18 @@ cell(
     1,
     "BAD_EVENT",
     ":1: not JSON",
+)
+for name, args in {
+    "invoke": ["invoke", "tag-on-upload", "-e", "HUGE_EVENT", "--template", TEMPLATE],
+    "invoke --remote": ["invoke", "tag-on-upload", "-e", "HUGE_EVENT", "--remote", "--template", TEMPLATE],
+}.items():  # too many records, each with a long key: said in a short line, not by repeating the event
+    cell(name, "oversized-event", args, 1, "events: 101 entries; at most 100")
+cell(
+    "invoke",
+    "oversized-timer-payload",
+    ["invoke", "tag-expiry", "-e", "HUGE_TIMER_EVENT", "--template", TEMPLATE],
+    1,
+    "payload.buckets: 101 entries; at most 100",
 )
 for name, args in {
     "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
@@ -190,6 +208,16 @@ def test_every_command_fails_with_one_clear_line(
         "EMPTY": "",
         "LETTERS": "",
         "BAD_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tagz": {"k": "v"}}]}),
+        "HUGE_EVENT": json.dumps(
+            {"events": [oss_event_document("autotag-demo", "k" * 500)["events"][0]] * 101}  # type: ignore[index]
+        ),
+        "HUGE_TIMER_EVENT": json.dumps(
+            {
+                "triggerName": "nightly",
+                "triggerTime": "2024-01-01T00:00:00Z",
+                "payload": json.dumps({"buckets": [f"bucket-{i:03d}" for i in range(101)]}),
+            }
+        ),
     }
     paths = {}
     for name, text in files.items():
@@ -220,6 +248,8 @@ def test_every_command_fails_with_one_clear_line(
     assert ("Traceback" not in output and result.exc_info is None) or result.exc_info[0] is SystemExit, output
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, output
+    assert len(errors[0]) < 400, errors[0]  # one line a person reads, never a document repeated
+    assert "HTTP 200" not in errors[0]  # a function's error is no HTTP failure
     for expected in says:
         expected = str(paths.get(expected, expected))
         assert expected in errors[0], (expected, output)
@@ -406,7 +436,10 @@ def test_the_shells_rules_and_env_vars_reach_the_function(
     # Every local function shares one process, so one function's value cannot differ from another's.
     overrides.write_text(json.dumps({"tag-on-upload": {"AUTOTAG_STATE_PREFIX": "r/"}}))
     conflict = run(invoked, {"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
-    assert conflict.exit_code == 1 and "AUTOTAG_STATE_PREFIX is 'r/' in one function" in conflict.output
+    assert conflict.exit_code == 1, conflict.output
+    (line,) = [line for line in conflict.output.splitlines() if line.startswith("Error:")]
+    assert "AUTOTAG_STATE_PREFIX is 'r/' in tag-on-upload and '.autotag/' in tag-expiry" in line, line
+    assert f"{overrides}: give AUTOTAG_STATE_PREFIX under Parameters" in line, line
 
 
 def test_plan_of_a_whole_bucket_leaves_out_the_sweeps_state(
@@ -455,3 +488,166 @@ def test_every_option_has_help_naming_its_env_var_and_default() -> None:
     assert problems == []
     version = run(["--version"], {})
     assert version.exit_code == 0 and re.fullmatch(r"autotag, version \S+\n", version.output)
+
+
+@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port"])
+def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) -> None:
+    autotag = Path(sys.executable).with_name("autotag")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ports = {"--oss-port": "0", "--fc-port": "0", taken: str(port)}
+        options = [part for option in ports.items() for part in option]
+        done = subprocess.run(
+            [str(autotag), "local", "up", *options, "--template", TEMPLATE],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_invoke_prints_a_result_naming_a_key_that_is_not_utf8(oss: LocalOSS, tmp_path: Path) -> None:
+    """An event may carry a key as a JSON escape of a lone surrogate (no OSS key is named so): the
+    function rejects it, and its answer, holding that key, is printed escaped instead of crashing."""
+    autotag = Path(sys.executable).with_name("autotag")
+    event = tmp_path / "event.json"
+    document = json.dumps(oss_event_document("autotag-demo", "bad-\udc80.jpg"))  # ASCII: \\udc80 escaped
+    event.write_text(document)
+    done = subprocess.run(
+        [str(autotag), "invoke", "tag-on-upload", "-e", str(event), "--template", TEMPLATE],
+        env={**os.environ, "AUTOTAG_OSS_ENDPOINT": oss.endpoint, "PYTHONIOENCODING": "utf-8"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert (result["key"], result["outcome"]) == ("bad-\udc80.jpg", "rejected")
+    assert result["reason"] == "the key is not valid UTF-8 (character 4)"
+
+
+@contextmanager
+def cloud_without(tmp_path: Path, action: str) -> Iterator[tuple[LocalOSS, str]]:
+    """A local OSS whose roles are template.yml's with one action taken out of the policies (RAM is the
+    cloud's: the OSS enforces what the role has), with `autotag-demo` holding a.jpg; and that template."""
+    (tmp_path / "functions").symlink_to(ROOT / "functions")
+    text, removed = re.subn(
+        rf"^ *- '{action}'\n", "", (ROOT / "template.yml").read_text(), count=1, flags=re.MULTILINE
+    )
+    assert removed == 1
+    (tmp_path / "template.yml").write_text(text)
+    roles = role_credentials(load_template(tmp_path / "template.yml").roles.values())
+    with LocalOSS(credentials=[*DEFAULT_CREDENTIALS, *roles]) as oss:
+        bucket = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret), oss.endpoint, "autotag-demo"
+        )
+        bucket.create_bucket()
+        bucket.put_object("a.jpg", b"x")
+        yield oss, str(tmp_path / "template.yml")
+
+
+@pytest.mark.parametrize(
+    ("action", "operation"), [("oss:GetObject", "HeadObject"), ("oss:PutObjectTagging", "PutObjectTagging")]
+)
+def test_a_missing_permission_is_named_as_one(tmp_path: Path, action: str, operation: str) -> None:
+    """A role without an action it needs: the error names the action and says it is a permission the role
+    lacks, not a passing fault of OSS's."""
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(oss_event_document("autotag-demo", "a.jpg", size=1)))
+    with cloud_without(tmp_path, action) as (oss, template):
+        result = run(
+            ["invoke", "tag-on-upload", "-e", str(event), "--template", template],
+            {"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
+        )
+    assert result.exit_code == 1, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert f"{operation} 'a.jpg': 403 AccessDenied" in line, line
+    assert f"permission denied: the caller's RAM policy does not allow {action}" in line, line
+    assert "transient" not in line and "kept failing" not in line, line
+
+
+def test_a_sweep_without_a_permission_says_which(tmp_path: Path) -> None:
+    timer = tmp_path / "timer.json"
+    payload = json.dumps({"buckets": ["autotag-demo"]})
+    timer.write_text(
+        json.dumps({"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "t", "payload": payload})
+    )
+    with cloud_without(tmp_path, "oss:ListObjects") as (oss, template):
+        env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"}
+        result = run(["invoke", "tag-expiry", "-e", str(timer), "--template", template], env)
+    (sweep,) = json.loads(result.output)["sweeps"]
+    assert "permission denied: the caller's RAM policy does not allow oss:ListObjects" in sweep["stopped"], (
+        sweep
+    )
+    assert "kept failing" not in sweep["stopped"], sweep
+
+
+@pytest.mark.parametrize("schema", ["cloudevents", "rawdata"])
+def test_an_eventbridge_batch_from_event_oss_tags_each_object_through_invoke(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, schema: str
+) -> None:
+    """`event oss --format eventbridge --batch N` writes what the batched trigger pushes, and the
+    function as template.yml declares it tags every element's object (a key that is not ASCII too)."""
+    bucket = template_bucket
+    keys = [f"eb-{schema}/a.jpg", f"eb-{schema}/ünï 2.png"]
+    for key in keys:
+        bucket.put_object(key, b"x")
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    batch = tmp_path / "batch.json"
+    key_args = [arg for key in keys for arg in ("--key", key)]
+    made = run(
+        [
+            "event",
+            "oss",
+            "--bucket",
+            "autotag-demo",
+            *key_args,
+            "--format",
+            "eventbridge",
+            "--schema",
+            schema,
+            "--batch",
+            "10",
+            "-o",
+            str(batch),
+        ],
+        env,
+    )
+    assert made.exit_code == 0, made.output
+    assert len(json.loads(batch.read_text())) == len(keys)
+    invoked = run(["invoke", "tag-on-upload", "-e", str(batch), "--template", TEMPLATE], env)
+    assert invoked.exit_code == 0, invoked.output
+    results = json.loads(invoked.output)["results"]
+    assert sorted((r["key"], r["outcome"]) for r in results) == sorted((k, "tagged") for k in keys)
+    assert all(tags_of(bucket, key).get("kind") == "image" for key in keys)
+
+
+def test_event_oss_says_when_keys_do_not_fit_the_event() -> None:
+    too_many = run(["event", "oss", "--bucket", "b", "--key", "a", "--key", "b"], {})
+    over_batch = run(
+        [
+            "event",
+            "oss",
+            "--bucket",
+            "b",
+            "--key",
+            "a",
+            "--key",
+            "b",
+            "--format",
+            "eventbridge",
+            "--batch",
+            "1",
+        ],
+        {},
+    )
+    assert (too_many.exit_code, over_batch.exit_code) == (2, 2)
+    assert "2 keys do not fit one event; give --format eventbridge --batch N" in too_many.output
+    assert "2 keys do not fit a batch of 1" in over_batch.output
+    assert "Traceback" not in too_many.output + over_batch.output

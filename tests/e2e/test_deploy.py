@@ -26,30 +26,66 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
 
 
-def deploy(api: str, *args: str) -> tuple[int, str]:
+def deploy(api: str, *args: str, template: str = TEMPLATE) -> tuple[int, str]:
     env = {
         "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
         "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
         "COLUMNS": "220",
     }
-    result = CliRunner().invoke(cli, ["deploy", "--template", TEMPLATE, "--fc-endpoint", api, *args], env=env)
+    result = CliRunner().invoke(cli, ["deploy", "--template", template, "--fc-endpoint", api, *args], env=env)
     return result.exit_code, result.output
 
 
-def test_deploy_is_idempotent_and_the_deployed_function_runs(local_up: LocalCloudProcess) -> None:
-    oss_endpoint, api = local_up.oss_endpoint, local_up.fc_api_endpoint
-    code, plan = deploy(api, "--dry-run")
+def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudProcess) -> None:
+    """`autotag local up` serves template.yml as deployed: every field deploy compares (descriptions,
+    initialisation timeouts, the dead-letter destination with its region and account, the code's checksum)
+    is already what deploy would write, so deploy plans nothing."""
+    code, plan = deploy(local_up.fc_api_endpoint, "--dry-run")
     assert code == 0, plan
-    assert "function oss-autotag/tag-on-upload" in plan and "nothing done (dry run)" in plan
+    rows = [line for line in plan.splitlines() if line.startswith("│")]
+    assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
+    assert "0 change(s) planned" in plan
+    # RAM is not deploy's to manage: it names the roles the services run under, and says so
+    for service in ("oss-autotag", "oss-autotag-expiry"):
+        (row,) = [
+            line
+            for line in plan.splitlines()
+            if f"RAM role acs:ram::1234567890123456:role/{service} " in line
+        ]
+        assert "skipped" in row and "not managed here: deploy creates no RAM role or policy" in row, plan
+    code, output = deploy(local_up.fc_api_endpoint, "--yes")
+    assert code == 0 and "nothing to change: already deployed" in output, output
+
+
+def test_deploy_is_idempotent_and_the_deployed_function_runs(
+    local_up: LocalCloudProcess, tmp_path: Path
+) -> None:
+    oss_endpoint, api = local_up.oss_endpoint, local_up.fc_api_endpoint
+    changed = tmp_path / "changed"  # template.yml, the rules revalidated more often
+    changed.mkdir()
+    (changed / "functions").symlink_to(ROOT / "functions")
+    template = changed / "template.yml"
+    template.write_text(
+        (ROOT / "template.yml")
+        .read_text()
+        .replace("AUTOTAG_RULES_MAX_AGE: '60'", "AUTOTAG_RULES_MAX_AGE: '30'")
+    )
+    code, plan = deploy(api, "--dry-run", template=str(template))
+    assert code == 0, plan
+    changes = [line.split("│")[1:4] for line in plan.splitlines() if "│ update" in line]
+    assert [(resource.split()[1], why.strip()) for resource, _, why in changes] == [
+        ("oss-autotag/tag-on-upload", "differs in environmentVariables"),
+        ("oss-autotag-expiry/tag-expiry", "differs in environmentVariables"),
+    ], plan
+    assert "2 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
-    code, output = deploy(api)
+    code, output = deploy(api, template=str(template))
     assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
-    code, output = deploy(api, "--yes")
-    assert code == 0 and "change(s) applied" in output, output
-    # A first deploy reads resources FC does not have yet (404s): a normal step, not an error to log.
+    code, output = deploy(api, "--yes", template=str(template))
+    assert code == 0 and "2 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
-    code, output = deploy(api, "--yes")
+    code, output = deploy(api, "--yes", template=str(template))
     assert code == 0 and "nothing to change: already deployed" in output, output
 
     client = fc2.Client(
@@ -58,6 +94,8 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(local_up: LocalClou
         accessKeySecret=STS.access_key_secret,
         securityToken=STS.security_token,
     )
+    function = client.get_function("oss-autotag", "tag-on-upload").data
+    assert function["environmentVariables"]["AUTOTAG_RULES_MAX_AGE"] == "30"
     config = client.get_function_async_invoke_config("oss-autotag", "LATEST", "tag-on-upload").data
     assert config["maxAsyncRetryAttempts"] == 3
     assert config["destinationConfig"]["onFailure"]["destination"].startswith("acs:mns:cn-hangzhou:")

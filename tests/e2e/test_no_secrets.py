@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -136,7 +139,9 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
     template_bucket: oss2.Bucket,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # backfill's checkpoint and report (.localcloud/backfill/) land here
     event = tmp_path / "event.json"
     event.write_text(json.dumps(oss_event_document("autotag-demo", "a.jpg")))
     template_bucket.put_object("a.jpg", b"x")
@@ -202,3 +207,46 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
         for s in (session_for(role).access_key_secret, session_for(role).security_token)
     ]
     assert_no_credentials(texts, secrets)
+
+
+# ---- --debug: the traceback a user pastes into a ticket ---------------------------------------------------
+
+WRONG_STS_SECRET = "wrong-sts-secret-0f9e8d"
+DEBUGGED_COMMANDS = {
+    "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
+    "sweep": ["sweep", "--bucket", "autotag-demo"],
+    "sweep --dry-run": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
+    "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
+    "event oss --from-oss": ["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg", "--from-oss"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(DEBUGGED_COMMANDS))
+def test_debug_shows_where_it_failed_but_no_token_and_ends_with_the_error_line(
+    command: str, oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """OSS answers a wrong STS secret with SignatureDoesNotMatch and the string it signed, which holds the
+    security token; oss2 puts that in its exception's text. --debug shows the traceback without it."""
+    template_bucket.put_object("a.jpg", b"x")
+    autotag = Path(sys.executable).with_name("autotag")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "AUTOTAG_"))},
+        **STS_ENV,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": WRONG_STS_SECRET,
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(autotag), "--debug", *DEBUGGED_COMMANDS[command]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback (most recent call last)" in done.stderr  # --debug still shows where
+    assert "SignatureDoesNotMatch" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "SignatureDoesNotMatch, HTTP 403" in last, done.stderr
+    assert_no_credentials([done.stdout, done.stderr], [STS.security_token or "", WRONG_STS_SECRET])

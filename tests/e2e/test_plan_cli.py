@@ -60,3 +60,37 @@ def test_plan_argument_errors_are_clear(oss: LocalOSS, bucket: oss2.Bucket, tmp_
     assert code == 2 and "exactly one of --key and --prefix" in output
     code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "k", "--rules", f"{tmp_path}/none.json")
     assert code == 1 and "cannot read the rules file" in output and "Traceback" not in output
+
+
+def test_plan_of_a_state_key_plans_what_the_function_does_nothing(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """The upload function ignores keys under AUTOTAG_STATE_PREFIX (the sweep's checkpoints and leases):
+    the plan of one says so instead of proposing tags."""
+    bucket.put_object(".autotag/sweep/x/checkpoint.jpg", b"{}")
+    code, output = run(
+        oss, "--bucket", bucket.bucket_name, "--key", ".autotag/sweep/x/checkpoint.jpg", "--json"
+    )
+    assert code == 0, output
+    (result,) = (json.loads(line) for line in output.splitlines())
+    assert result["outcome"] == "ignored" and result["desired"] == {}, result
+    assert result["reason"] == "keys under '.autotag/' hold the sweep's own state"
+
+
+def test_a_plan_of_nothing_says_so(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    bucket.put_object(".autotag/sweep/x/checkpoint.json", b"{}")
+    result = CliRunner().invoke(
+        cli,
+        ["plan", "--bucket", bucket.bucket_name, "--prefix", ".autotag/", "--json"],
+        env={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_RULES": "default"},
+    )
+    assert result.exit_code == 0 and result.stdout == "", result.output  # no objects: no JSON lines
+    assert f"no objects to plan under oss://{bucket.bucket_name}/.autotag/" in result.stderr
+    assert "keys under '.autotag/' hold the sweep's own state" in result.stderr
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--prefix", "empty/")
+    assert code == 0 and f"no objects to plan under oss://{bucket.bucket_name}/empty/" in output, output
+
+
+def test_the_table_shows_keys_as_they_are(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """A key is data: `[red]` is not rich markup and `:ram:` not an emoji code."""
+    bucket.put_object("[red]a:ram:b.jpg", b"x")
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "[red]a:ram:b.jpg")
+    assert code == 0 and "[red]a:ram:b.jpg" in output, output

@@ -4,7 +4,7 @@ and `autotag local up` running the whole local cloud in its own process."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import oss2
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, readable, sealed_header, tags_of, wait_for_tag
 
 from autotag.events import parse_oss_event
+from autotag.sweep.request import parse_timer_event
 from autotag_cli.main import cli
 from autotag_cli.replay import with_provenance
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
@@ -66,6 +67,8 @@ def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, template_bucket: 
             "is not an OSS event name",
         ),
         (["event", "timer", "--trigger-time", "soon"], "'soon' is not an ISO-8601 time"),
+        (["event", "timer", "--payload", "{bad"], "--payload: payload is not JSON: Expecting property name"),
+        (["event", "timer", "--payload", '{"bucket": "b"}'], "payload: 'buckets' is a required property"),
         (["invoke", "nope", "--event", "-", "--template", TEMPLATE], "no function 'nope'"),
         (
             ["invoke", "tag-on-upload", "--event", "-", "--template", "/nowhere.yml"],
@@ -76,6 +79,30 @@ def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, template_bucket: 
 def test_bad_input_is_a_clear_error(oss: LocalOSS, args: list[str], message: str) -> None:
     code, output = run(oss, *args, stdin="{}")
     assert code != 0 and message in output, output
+
+
+@pytest.mark.parametrize("moment", ["2000-01-01T00:00:00Z", "2999-12-31T23:59:59Z"])
+def test_a_timer_event_is_one_the_function_takes(oss: LocalOSS, moment: str) -> None:
+    code, event = run(oss, "event", "timer", "--trigger-time", moment)
+    assert code == 0, event
+    assert json.loads(event)["triggerTime"] == moment
+    assert parse_timer_event(event).trigger_time == datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("moment", "why"),
+    [
+        ("0999", "'0999' is not an ISO-8601 time"),
+        ("0999-01-01", "0999-01-01T00:00:00Z is before 2000-01-01"),
+        ("9999-12-31T23:59:59", "9999-12-31T23:59:59Z is after 2999-12-31"),
+    ],
+)
+def test_a_timer_event_at_a_time_no_timer_fires_is_refused(oss: LocalOSS, moment: str, why: str) -> None:
+    """Named as ISO-8601 writes it (four-digit years), on one line naming the option."""
+    code, output = run(oss, "event", "timer", "--trigger-time", moment)
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert "--trigger-time" in line and why in line, output
 
 
 def test_invoking_a_malformed_event_names_the_field(oss: LocalOSS) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import oss2
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 from conftest import LONG_TERM, readable, sealed_header, tags_of
 
 from autotag_cli.main import cli
@@ -16,6 +18,12 @@ TAGGED = sealed_header({"lifecycle": "temporary", "kind": "log", "team": "ops"},
 
 
 def run(oss: LocalOSS, *args: str) -> tuple[int, str]:
+    """The exit code, and standard output and error as a terminal shows them."""
+    result = invoke(oss, *args)
+    return result.exit_code, result.output
+
+
+def invoke(oss: LocalOSS, *args: str) -> Result:
     env = {
         "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
@@ -23,8 +31,7 @@ def run(oss: LocalOSS, *args: str) -> tuple[int, str]:
         "AUTOTAG_RULES": "default",
         "COLUMNS": "220",  # wide enough that rich does not wrap the tables
     }
-    result = CliRunner().invoke(cli, ["sweep", *args], env=env, terminal_width=200)
-    return result.exit_code, result.output
+    return CliRunner().invoke(cli, ["sweep", *args], env=env, terminal_width=200)
 
 
 def later(days: int) -> str:
@@ -42,6 +49,7 @@ def test_dry_run_table_then_sweep_then_nothing_left(oss: LocalOSS, bucket: oss2.
     code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--dry-run")
     assert code == 0, output
     assert "stale tags (dry run: nothing written)" in output
+    assert not re.search(r"^┃[\s┃]*$", output, re.MULTILINE), output  # the summary has no empty header row
     assert "lifecycle=temporary" in output and "its TTL (7d from Last-Modified) has passed" in output
     assert tags_of(bucket, "tmp/a.log")["lifecycle"] == "temporary"
 
@@ -66,3 +74,40 @@ def test_bad_options_are_clear(oss: LocalOSS, bucket: oss2.Bucket) -> None:
     assert code == 2 and "'next tuesday' is not an ISO-8601 time" in output
     code, output = run(oss, "--bucket", bucket.bucket_name, "--workers", "0")
     assert code == 2 and "--workers" in output
+
+
+def errors_in(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("Error:")]
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+@pytest.mark.parametrize(
+    ("at", "why"),
+    [("9999-12-31", "9999-12-31T00:00:00Z is after 2999-12-31"), ("1999-12-31", "is before 2000-01-01")],
+)
+def test_a_clock_no_timer_ever_has_is_a_usage_error(
+    oss: LocalOSS, bucket: oss2.Bucket, at: str, why: str, dry_run: list[str]
+) -> None:
+    bucket.put_object("tmp/a.log", b"x", headers={"x-oss-tagging": TAGGED})
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--at", at, *dry_run)
+    assert code == 2, output
+    (line,) = errors_in(output)
+    assert "--at" in line and why in line and "no timer fires then" in line, output
+    assert "tag expiry sweep" not in output  # refused before it swept anything: no table
+
+
+def test_a_refused_sweep_ends_with_an_error_line_saying_why(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """A clock ahead of OSS's: the table shows the run, the Error line says why it did nothing (and does
+    not suggest --full, which would not help); exit 1. A dry run may look ahead: exit 0."""
+    bucket.put_object("tmp/a.log", b"x", headers={"x-oss-tagging": TAGGED})
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8))
+    assert code == 1, output
+    (line,) = errors_in(output)
+    assert f"oss://{bucket.bucket_name}/" in line and "ahead of OSS's clock" in line, output
+    assert "only a dry run may look ahead" in line and "--full" not in output, output
+    result = invoke(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["sweeps"][0]["complete"] is False
+    (line,) = errors_in(result.stderr)  # standard output holds the JSON only
+    assert "ahead of OSS's clock" in line, result.stderr
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--dry-run")
+    assert code == 0 and errors_in(output) == [], output

@@ -145,6 +145,12 @@ def test_a_forged_lease_blocks_no_longer_than_a_real_one(
     oss.clock.advance(8 * DAY)  # the forged lease was written 8 days ago on OSS's clock: long dead
     report = sweeper.run(oss.clock.now())
     assert report["complete"] and report["tagsRemoved"] == 1
+    (warning,) = report["warnings"]  # not obeyed, and not passed over in silence
+    assert (
+        warning.startswith(".autotag/sweep/")
+        and "lease-000000000099: not a lease this system writes" in warning
+    )
+    assert "(unknown field 'until')" in warning, warning
     forge(bucket, "lease-000000001000", json.dumps({"owner": "forger", "until": 9e15}).encode())
     busy = sweeper.run(oss.clock.now(), full=True)
     assert "another sweep holds this scope (run forger)" in busy["stopped"]
@@ -169,3 +175,18 @@ def test_a_separate_state_bucket_keeps_every_state_object_out_of_the_swept_bucke
     assert state_keys(bucket) == []
     assert any(k.endswith("checkpoint.json") for k in state_keys(state))
     assert sweeper.run(at)["stopped"] == "already swept up to this time with these rules"
+
+
+def test_a_forged_ownership_record_is_left_alone_and_reported(
+    sweeper: Sweeper, bucket: oss2.Bucket, oss: LocalOSS
+) -> None:
+    """An uploader's `autotag=lifecycle` (unsealed): the sweep removes nothing, and its summary names the
+    object and why, rather than counting it among the unchanged."""
+    tagging = "lifecycle=temporary&autotag=lifecycle"
+    bucket.put_object("tmp/forged.txt", b"x", headers={"x-oss-tagging": tagging})
+    oss.clock.advance(8 * DAY)
+    report = sweeper.run(oss.clock.now())
+    assert report["complete"] and report["tagsRemoved"] == 0 and report["foreign"] == 1, report
+    (reported,) = report["objects"]
+    assert reported["key"] == "tmp/forged.txt" and "this system did not write" in reported["reason"], reported
+    assert tags_of(bucket, "tmp/forged.txt")["lifecycle"] == "temporary"

@@ -276,7 +276,8 @@ def test_persistent_failure_raises_for_fc_to_retry(
     oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
     oss.conditions.reset_counters()
     with pytest.raises(
-        RuntimeError, match=r"1 of 1 objects failed.*PutObjectTagging 'down.jpg' failed 4 times"
+        RuntimeError,
+        match=r"1 of 1 object failed \(OSS kept failing\): .*PutObjectTagging 'down.jpg' failed 4 times",
     ):
         trigger.invoke(payload)
     assert oss.conditions.requests["PutObjectTagging"] == 4

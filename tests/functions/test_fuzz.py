@@ -79,7 +79,7 @@ BAD_EVENTS = [
         "'object' is a required",
     ),
     (json.dumps({"events": [oss_record(oss={"bucket": {}, "object": {"key": "k"}})]}).encode(), "'name'"),
-    (json.dumps({"events": [oss_record()] * 101}).encode(), "events: "),
+    (json.dumps({"events": [oss_record()] * 101}).encode(), "events: 101 entries; at most 100"),
     (
         json.dumps(
             {"events": [oss_record(oss={"bucket": {"name": "bkt"}, "object": {"key": "k\x00\x01"}})]}
@@ -99,6 +99,7 @@ def test_bad_event_corpus(payload: bytes, names: str | None) -> None:
     with pytest.raises(EventError) as raised:
         parse_oss_event(payload)
     assert names in str(raised.value)
+    assert len(str(raised.value)) < 200, str(raised.value)  # the field and what is wrong, not the event
 
 
 @FUZZ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -164,6 +165,12 @@ def test_a_shards_first_listing_marker_reaches_its_first_key(start: str, key: st
     [
         ("[]", "payload: [] is not of type 'object'"),
         ('{"buckets": []}', "payload.buckets: [] should be non-empty"),
+        (json.dumps({"buckets": ["b" * 63] * 101}), "payload.buckets: 101 entries; at most 100"),
+        (json.dumps({"buckets": ["b" * 10_000]}), "payload.buckets[0]: 'bbbbbbbb"),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "prefix": "p" * 2000}),
+            "payload.prefix: 2000 characters; at most 1023",
+        ),
         (
             '{"buckets": ["ok-bucket"], "qps": -1}',
             "payload.qps: -1 is less than or equal to the minimum of 0",
@@ -179,6 +186,7 @@ def test_bad_payloads_name_the_field(payload: str, message: str) -> None:
     with pytest.raises(SweepRequestError) as raised:
         parse_sweep_payload(payload)
     assert message in str(raised.value)
+    assert len(str(raised.value)) < 200, str(raised.value)  # the field and what is wrong, not the value
 
 
 def test_payload_round_trips_through_the_shard_events() -> None:

@@ -85,6 +85,11 @@ def test_the_offset_changes_while_running_through_python_and_the_admin_api() -> 
             f"{server.endpoint}/_admin/clock", json={"offset": "soon"}, headers=admin, timeout=5
         )
         assert refused.status_code == 400 and "not a duration" in refused.json()["error"]
+        for offset in ("\u0668d", "\uff18d"):  # Arabic-Indic and fullwidth 8: not ASCII digits, refused
+            refused = requests.put(
+                f"{server.endpoint}/_admin/clock", json={"offset": offset}, headers=admin, timeout=5
+            )
+            assert refused.status_code == 400 and "not a duration" in refused.json()["error"], offset
         real = datetime.now(timezone.utc)
         stamps = {
             k: datetime.fromtimestamp(bucket.head_object(k).last_modified, timezone.utc)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from ..events import ObjectEvent, parse_delivery
@@ -31,7 +30,8 @@ log = logging.getLogger("autotag.upload")
 
 
 class RetryableFailure(RuntimeError):
-    """Some objects could not be tagged because OSS kept failing; FC should retry the event."""
+    """Some objects could not be tagged because OSS kept failing, or refused the function's role or
+    credentials; FC retries the event, then dead-letters it for a replay once the cause is fixed."""
 
 
 def initialize(context: Any) -> None:
@@ -59,14 +59,16 @@ def handler(event: bytes, context: Any) -> str:
                 buckets[record.bucket] = open_bucket(auth, endpoint, record.bucket, workers)
             return OssGateway(buckets[record.bucket])
 
+    whys: list[str] = []  # what went wrong with each failed object, in a few words
+
     def one(record: ObjectEvent) -> ObjectResult:
         gateway = gateway_for(record)
         try:
-            result = tag_object(
-                record, rules, gateway, clock=datetime.now(timezone.utc), ignored_prefix=settings.state_prefix
-            )
+            # TTLs are judged by OSS's clock (the Date of the HEAD it reads), as the sweep judges them
+            result = tag_object(record, rules, gateway, ignored_prefix=settings.state_prefix)
         except TransientOssError as error:
             result = ObjectResult(record, FAILED, str(error), requests=gateway.requests)
+            whys.append(error.why())
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **result.summary()}))
         return result
 
@@ -89,8 +91,8 @@ def handler(event: bytes, context: Any) -> str:
     failed = [r for r in results if r.outcome == FAILED]
     if failed:  # FC redelivers the whole event; what was done already comes out unchanged
         raise RetryableFailure(
-            f"{len(failed)} of {len(results)} objects failed on transient OSS errors: "
-            + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
+            f"{len(failed)} of {len(results)} object{'' if len(results) == 1 else 's'} failed "
+            f"({'; '.join(sorted(set(whys)))}): " + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
         )
     return to_json(
         {

@@ -36,6 +36,7 @@ class Reconciled:
     reason: str = ""
     plan: TagPlan | None = None
     deleted_all: bool = False  # DeleteObjectTagging was used: nothing remained
+    foreign: bool = False  # left alone: its ownership record is not one this system wrote
 
     def summary(self) -> dict[str, object]:
         return {
@@ -72,7 +73,7 @@ def reconcile_object(
         record = read_record(current, rules.ownership)
         if record.foreign:
             why = f"the tag {rules.ownership.tag!r} holds a value this system did not write ({record.why})"
-            return Reconciled(listed, UNCHANGED, why)
+            return Reconciled(listed, UNCHANGED, why, foreign=True)
         if not record.owned:
             return Reconciled(listed, UNCHANGED, "the object has no tags this system set")
         confirmed = record.written_for == listed_digest or bool(rules.needs & _FACTS_ONLY_HEAD_GIVES)

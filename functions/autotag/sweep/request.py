@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 from ..events import MAX_NESTING, load_json, nesting_depth
+from ..schema_errors import describe
 from ..timestamps import parse_timestamp
 from .clock import absurd
 
@@ -88,7 +89,7 @@ def _check(document: Any, schema_file: str, where: str) -> None:
     )
     if errors:
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in errors[0].absolute_path)
-        raise SweepRequestError(f"{where}{path}: {errors[0].message}")
+        raise SweepRequestError(f"{where}{path}: {describe(errors[0])}")
 
 
 def _json(text: str | bytes, what: str) -> Any:

@@ -52,6 +52,7 @@ class SweepReport:
     skipped: int = 0
     rejected: int = 0
     failed: int = 0
+    foreign: int = 0  # left alone: an ownership record this system did not write (a forgery, a hand edit)
     requests: int = 0
     objects: list[Reconciled] = field(default_factory=list)  # those with stale tags (first ones)
     warnings: list[str] = field(default_factory=list)  # state set aside as implausible or unreadable
@@ -68,7 +69,10 @@ class SweepReport:
             self.rejected += 1
         else:
             self.unchanged += 1
-        if outcome in (PRUNED, PLANNED, REJECTED) and len(self.objects) < MAX_REPORTED_OBJECTS:
+        self.foreign += result.foreign
+        if (outcome in (PRUNED, PLANNED, REJECTED) or result.foreign) and len(
+            self.objects
+        ) < MAX_REPORTED_OBJECTS:
             self.objects.append(result)
 
     def summary(self) -> dict[str, Any]:
@@ -92,6 +96,7 @@ class SweepReport:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "failed": self.failed,
+            "foreign": self.foreign,
             "ossRequests": self.requests,
             "warnings": list(self.warnings),
             "objects": [r.summary() for r in self.objects],
@@ -167,7 +172,7 @@ def run_sweep(
         report.stopped = str(lost)
         lease = None
     except TransientOssError as error:  # on the listing or the state objects: the checkpoint stands
-        report.stopped = f"OSS kept failing ({error}); the next run resumes from the last checkpoint"
+        report.stopped = f"{error.why()} ({error}); the next run resumes from the last checkpoint"
     except PermanentOssError as error:  # a missing bucket, a refused listing: retrying cannot help
         report.stopped = f"OSS refused the sweep ({error})"
     except OutOfTime as late:
@@ -298,7 +303,7 @@ def _sweep_pass(
                 # The window is not done: the checkpoint stays before it, and the next run redoes it
                 # (reconciling is idempotent, so objects already pruned come out unchanged).
                 report.failed += len(failures)
-                report.stopped = f"OSS kept failing ({failures[0]}); the next run resumes here"
+                report.stopped = f"{failures[0].why()} ({failures[0]}); the next run resumes here"
                 break
             if late:
                 break

@@ -6,8 +6,10 @@ kept apart by a lease: numbered objects `lease-<n>` created with `x-oss-forbid-o
 run can create the next number. A lease's life comes from what nobody can forge: its object's Last-Modified
 as OSS stamped it, plus the function timeout the reading run knows (FC ends every invocation at its
 timeout, so a lease older than that has no live holder). Its content (holder, released or not) is only
-believed within that life, so a forged lease blocks no longer than a real one. Only the lease holder writes
-the checkpoint, and it checks before each write that no newer lease exists.
+believed within that life, so a forged lease blocks no longer than a real one; a run reads the newest lease
+whether or not its life is over (one GET), and one in a shape this system never writes is reported in
+`warnings`. Only the lease holder writes the checkpoint, and it checks before each write that no newer lease
+exists.
 
 State that claims a time beyond OSS's clock, and checkpoints this version cannot read, are never obeyed:
 they are set aside, reported in `warnings`, and the sweep starts over with a full pass (idempotent)."""
@@ -33,6 +35,13 @@ class LeaseLost(RuntimeError):
 class Lease:
     number: int
     owner: str
+
+
+@dataclass(frozen=True)
+class LeaseContent:
+    holder: str
+    released: bool
+    odd: str = ""  # why this is no lease this system writes ("" when it is one)
 
 
 @dataclass(frozen=True)
@@ -128,16 +137,21 @@ class StateStore:
             if ahead_of(written, oss_now):
                 ahead = describe_ahead("its Last-Modified", written, oss_now)
                 self.warnings.append(f"{self._lease_key(newest)}: ignored: {ahead}")
-            elif written + life > oss_now:
-                holder = self._read_lease(newest)
-                if holder is not None and not holder[1]:
-                    return Busy(holder[0], written + life)
+            else:  # read even when its life is over: a lease this system never wrote is reported
+                content = self._read_lease(newest)
+                if content is not None and content.odd:
+                    self.warnings.append(
+                        f"{self._lease_key(newest)}: not a lease this system writes ({content.odd}); "
+                        f"believed only until {format_timestamp(written + life)}, by its Last-Modified"
+                    )
+                if content is not None and not content.released and written + life > oss_now:
+                    return Busy(content.holder, written + life)
         lease = Lease(newest + 1, owner or str(uuid.uuid4()))
         if not self.gateway.write_object(
             self._lease_key(lease.number), self._lease_bytes(lease, released=False), create_only=True
         ):
-            holder = self._read_lease(lease.number)
-            return Busy(holder[0] if holder else "unknown", oss_now + life)
+            content = self._read_lease(lease.number)
+            return Busy(content.holder if content else "unknown", oss_now + life)
         for old in leases:  # keep the state prefix small; a missing old lease is harmless
             self.gateway.delete_object(self._lease_key(old))
         return lease
@@ -153,17 +167,25 @@ class StateStore:
     def _lease_bytes(lease: Lease, *, released: bool) -> bytes:
         return json.dumps({"owner": lease.owner, "released": released}).encode()
 
-    def _read_lease(self, number: int) -> tuple[str, bool] | None:
-        """(holder, released), or None when the lease is gone. Unreadable content counts as held: within
-        its life a damaged lease still keeps a second run out, and after it nothing is believed."""
+    def _read_lease(self, number: int) -> LeaseContent | None:
+        """What the lease says, or None when it is gone. Unreadable content counts as held: within its
+        life a damaged lease still keeps a second run out, and after it nothing is believed."""
         data = self.gateway.read_object(self._lease_key(number))
         if data is None:
             return None
         try:
             document = json.loads(data)
-            return str(document["owner"])[:100], document.get("released") is True
-        except (ValueError, KeyError, TypeError):
-            return "unreadable", False
+        except ValueError:
+            return LeaseContent("unreadable", False, "not JSON")
+        if not isinstance(document, dict) or "owner" not in document:
+            return LeaseContent("unreadable", False, "no owner")
+        content = LeaseContent(str(document["owner"])[:100], document.get("released") is True)
+        unknown = sorted(set(document) - {"owner", "released"})
+        if unknown:
+            return replace(content, odd=f"unknown field {unknown[0][:40]!r}")
+        if not isinstance(document["owner"], str) or not isinstance(document.get("released"), bool):
+            return replace(content, odd="its owner is not a name, or released not true or false")
+        return content
 
     def _exists(self, key: str) -> bool:
         return self.gateway.exists(key)

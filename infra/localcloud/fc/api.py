@@ -92,14 +92,19 @@ class FcRegistry:
             self._adopt(spec)
 
     def _adopt(self, spec: FunctionSpec) -> None:
-        """Show a function the local FC runs from template.yml as if it had been deployed: its service,
-        its attributes, its triggers and its async configuration."""
+        """Show a function the local FC runs from template.yml as `autotag deploy` would have deployed it:
+        its service, its attributes (the code's checksum that of the package deploy uploads to the local
+        cloud, the code alone), its triggers and its async configuration, so that deploying the same
+        template changes nothing."""
+        from deployer.package import build_package  # the same deterministic zip deploy builds
+
         now = _now()
         self.services.setdefault(
             spec.service,
             {
                 "serviceName": spec.service,
                 "serviceId": str(uuid.uuid4()),
+                "description": str(spec.service_properties.get("Description", "")),
                 "role": spec.role,
                 "createdTime": now,
                 "lastModifiedTime": now,
@@ -109,13 +114,15 @@ class FcRegistry:
         self.functions[key] = {
             "functionName": spec.name,
             "functionId": str(uuid.uuid4()),
+            "description": spec.description,
             "handler": spec.handler,
             "runtime": spec.runtime,
             "timeout": spec.timeout,
             "memorySize": spec.memory,
             "initializer": spec.initializer,
+            "initializationTimeout": spec.initialization_timeout,
             "environmentVariables": spec.environment,
-            "codeChecksum": "",
+            "codeChecksum": str(crc64(build_package(spec.code_uri, None))),
             "createdTime": now,
             "lastModifiedTime": now,
         }
@@ -134,7 +141,8 @@ class FcRegistry:
             "lastModifiedTime": now,
         }
         if spec.on_failure:
-            config["destinationConfig"] = {"onFailure": {"destination": spec.on_failure}}
+            destination = _in_region(spec.on_failure, self.fc.region)
+            config["destinationConfig"] = {"onFailure": {"destination": destination}}
         self.async_configs[key] = config
 
     def service(self, name: str) -> dict[str, Any]:
@@ -182,6 +190,14 @@ class FcRegistry:
                 role=role,
             )
         )
+
+
+def _in_region(arn: str, region: str) -> str:
+    """A template's ARN with its empty region and account filled (`acs:mns:::/queues/q`), as FC keeps it."""
+    parts = arn.split(":", 4)
+    if len(parts) == 5 and parts[0] == "acs":
+        parts[2], parts[3] = parts[2] or region, parts[3] or ACCOUNT_ID
+    return ":".join(parts)
 
 
 def _trigger_attributes(trigger: TriggerSpec, region: str, now: str) -> dict[str, Any]:
@@ -750,7 +766,8 @@ class LocalFcApi:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever loop: none before start()
+            self._http.shutdown()
         self._http.server_close()
         self._code_root.cleanup()
 

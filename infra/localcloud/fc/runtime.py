@@ -230,16 +230,17 @@ class LocalFC:
 
     def _shared_environment(self, overrides: dict[str, str]) -> dict[str, str]:
         merged: dict[str, str] = {}
+        set_by: dict[str, str] = {}  # which function's value `merged` holds
         for spec in self.template.functions.values():
             for name, value in spec.environment.items():
                 if name in overrides:
                     continue
                 if name in merged and merged[name] != value:
                     raise TemplateError(
-                        f"{name} is {merged[name]!r} in one function and {value!r} in {spec.name}: "
+                        f"{name} is {merged[name]!r} in {set_by[name]} and {value!r} in {spec.name}: "
                         "the local FC runs every function in one process with one environment"
                     )
-                merged[name] = value
+                merged[name], set_by[name] = value, spec.name
         return {**merged, **overrides}
 
     def start(self) -> LocalFC:

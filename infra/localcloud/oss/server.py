@@ -434,6 +434,7 @@ class LocalOSS:
         self._http.watchdog.start()
         self.host, self.port = self._http.server_address[:2]  # type: ignore[misc]
         self._thread: threading.Thread | None = None
+        self._served = False  # shutdown() waits for a serve_forever loop: there is none before serving
 
     @property
     def endpoint(self) -> str:
@@ -465,14 +466,18 @@ class LocalOSS:
 
     def start(self) -> LocalOSS:
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True, name="local-oss")
+        self._served = True
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._served = True
         self._http.serve_forever()
 
     def stop(self) -> None:
-        self._http.shutdown()
+        """Stop serving and release the port (also when it never served: a start that failed later)."""
+        if self._served:
+            self._http.shutdown()
         self._http.server_close()
         self._http.watchdog.stop()
         self.notifier.close()
