@@ -47,7 +47,7 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
     assert "0 change(s) planned" in plan
     # RAM is not deploy's to manage: it names the roles the services run under, and says so
-    for service in ("oss-autotag", "oss-autotag-expiry"):
+    for service in ("oss-autotag", "oss-autotag-expiry", "oss-autotag-backfill"):
         (row,) = [
             line
             for line in plan.splitlines()
@@ -77,13 +77,14 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     assert [(resource.split()[1], why.strip()) for resource, _, why in changes] == [
         ("oss-autotag/tag-on-upload", "differs in environmentVariables"),
         ("oss-autotag-expiry/tag-expiry", "differs in environmentVariables"),
+        ("oss-autotag-backfill/tag-backfill", "differs in environmentVariables"),
     ], plan
-    assert "2 change(s) planned" in plan and "nothing done (dry run)" in plan
+    assert "3 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
     code, output = deploy(api, template=str(template))
     assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
     code, output = deploy(api, "--yes", template=str(template))
-    assert code == 0 and "2 change(s) applied" in output, output
+    assert code == 0 and "3 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
     code, output = deploy(api, "--yes", template=str(template))
     assert code == 0 and "nothing to change: already deployed" in output, output
