@@ -1,19 +1,25 @@
 """`autotag backfill`: tag objects that existed before the trigger, through the same function.
 
-Objects are listed at the OSS endpoint the command points at, and each one's event goes to the upload
-function run here against that same OSS (or, with `--remote`, to the deployed function through the FC
-API). A run never loses a failure: each failure is written to the run's report before the checkpoint
-moves past it; a run that resumes says so and from where; `--restart` starts over."""
+Here (the default), objects are listed at the OSS endpoint the command points at, and each one's event goes
+to the upload function run here against that same OSS (or, with `--remote`, to the deployed function
+through the FC API). A run never loses a failure: each failure is written to the run's report before the
+checkpoint moves past it; a run that resumes says so and from where; `--restart` starts over.
+
+With `--in-fc`, the whole backfill runs as a job inside the deployed backfill function, in shards, from a
+listing, an inventory or a CSV manifest; `backfill status JOB` and `backfill cancel JOB` follow and stop
+it (backfill_job.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+import oss2
 from backfill.runner import (
     BackfillCheckpoint,
     BackfillReport,
@@ -30,14 +36,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
+from autotag.backfill.request import StartJob
+from autotag.inventory import InventoryError, parse_location
 from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
+from .backfill_job import DEFAULT_JOB_FUNCTION, cancel_job, show_status, start_job, upload_manifest
 from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
-from .options import rules_from
+from .options import rules_from, state_prefix_option
 from .target import Target, require_reachable, target_options
 
 
@@ -82,34 +92,76 @@ def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
     return LOCAL_STATE / "backfill" / f"{bucket}-{scope}.checkpoint.json"
 
 
-@click.command()
-@click.option("--bucket", "bucket_name", required=True, help="The bucket whose objects to tag.")
+def _manifest_location(text: str | None) -> str | None:
+    """--manifest as given: an oss:// location, or a local file that must exist."""
+    if text is None or text.startswith("oss://"):
+        return text
+    if not Path(text).is_file():
+        raise click.BadParameter(f"{text} is not a file (nor an oss:// location)", param_hint="--manifest")
+    return text
+
+
+@click.group(invoke_without_command=True)
+@click.option("--bucket", "bucket_name", help="The bucket whose objects to tag (required to start one).")
 @click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
 @click.option("--since", help="Only objects last modified at or after this ISO-8601 time. Default: all.")
 @click.option(
     "--manifest",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Only these objects: an earlier run's failure report, or one key per line. Default: a listing.",
+    help="Only these objects: a CSV manifest (bucket,key[,versionId], as a job's report/failed.csv and OSS "
+    "Batch Operations take), locally or oss://bucket/key; an earlier run's failure report (JSON lines); or "
+    "one key per line. Default: a listing.",
+)
+@click.option(
+    "--inventory",
+    help="With --in-fc: the objects of this OSS bucket inventory, oss://bucket/.../manifest.json; shards are "
+    "cut along its data files. Default: a listing.",
+)
+@click.option(
+    "--in-fc",
+    "in_fc",
+    is_flag=True,
+    help="Start a job in the deployed backfill function at --fc-endpoint, in --shards parallel shards, and "
+    "return at once (autotag backfill status JOB follows it).",
+)
+@click.option(
+    "--shards",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="With --in-fc: parallel shards (each an asynchronous invocation chain).",
+)
+@click.option(
+    "--qps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --in-fc: OSS requests per second for the whole job, shared by its shards. Default: no cap.",
 )
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="Objects per second, at most. Default: no cap.",
+    help="Objects per second, at most (here; --qps for a job in FC). Default: no cap.",
 )
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Objects at once.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Objects at once. Default: 8 here, 16 per shard with --in-fc.",
+)
 @click.option(
     "--max-failure-rate",
     default=0.5,
     show_default=True,
     type=click.FloatRange(0, 1),
-    help="Stop when more than this share of the last 200 objects failed.",
+    help="Stop when more than this share of the last objects failed (200 here; 1,000 per shard in FC).",
 )
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Resume file. Default: .localcloud/backfill/<bucket>-<scope>.checkpoint.json (not with --manifest).",
 )
-@click.option("--restart", is_flag=True, help="Ignore the checkpoint and start from the first key.")
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Ignore the checkpoint and start from the first key (with --in-fc: a new run of the job).",
+)
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -117,7 +169,8 @@ def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
     ".localcloud/backfill/<bucket>-<run>.failures.jsonl per run.",
 )
 @click.option(
-    "--function", default="tag-on-upload", show_default=True, help="The template function to send to."
+    "--function",
+    help=f"The template function to send to. Default: tag-on-upload, or {DEFAULT_JOB_FUNCTION} with --in-fc.",
 )
 @click.option(
     "--remote",
@@ -125,15 +178,134 @@ def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
     help="Send asynchronous invocations to the deployed function at --fc-endpoint instead of running it "
     "here.",
 )
+@state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX (a local --manifest is uploaded there).")
 @template_option
 @environment_options
 @target_options(oss=True, fc=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
 def backfill(
+    ctx: click.Context,
+    bucket_name: str | None,
+    prefix: str,
+    since: str | None,
+    manifest: str | None,
+    inventory: str | None,
+    in_fc: bool,
+    shards: int,
+    qps: float | None,
+    rate: float | None,
+    workers: int | None,
+    max_failure_rate: float,
+    checkpoint: Path | None,
+    restart: bool,
+    report: Path | None,
+    function: str | None,
+    remote: bool,
+    state_prefix: str,
+    template_path: Path,
+    rules: str | None,
+    env_vars: Path | None,
+    target: Target,
+    as_json: bool,
+) -> None:
+    """Send every existing object (under --prefix, since --since) through the upload function: here, or as
+    a job inside Function Compute (--in-fc) that `backfill status` and `backfill cancel` follow and stop.
+
+    \b
+    Examples:
+      autotag backfill --bucket autotag-demo --prefix projects/
+      autotag backfill --bucket autotag-demo --manifest .localcloud/backfill/autotag-demo-<run>.failures.jsonl
+      autotag backfill --bucket autotag-demo --in-fc --shards 16
+      autotag backfill --bucket autotag-demo --in-fc --inventory oss://inv-bucket/autotag-demo/daily/2026-12-01T00-00Z/manifest.json
+      autotag backfill status autotag-demo/bf-1a2b3c4d5e6f
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if bucket_name is None:
+        raise click.UsageError("Missing option '--bucket'.")
+    manifest = _manifest_location(manifest)
+    since_time = parse_timestamp(since) if since else None
+    if since and since_time is None:
+        raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
+    template = read_template(template_path)
+    if inventory and manifest:
+        raise click.UsageError("--inventory and --manifest name the objects two ways: give one")
+    if in_fc:
+        if remote:
+            raise click.UsageError("--in-fc runs the job in FC already; --remote is for sending events")
+        if rules or env_vars:
+            raise click.UsageError(
+                "--rules and --env-vars set what runs here; a job uses the deployed function's"
+            )
+        job_function = function or DEFAULT_JOB_FUNCTION
+        template.function(job_function)
+        if inventory:
+            _check_location(inventory, "--inventory")
+        if manifest and not manifest.startswith("oss://"):
+            manifest = upload_manifest(target, bucket_name, state_prefix, Path(manifest))
+        source, location = (
+            (INVENTORY, inventory) if inventory else (MANIFEST, manifest) if manifest else (LISTING, "")
+        )
+        request = StartJob(
+            bucket=bucket_name,
+            prefix=prefix,
+            source=source,
+            location=location or "",
+            since=since_time,
+            shards=shards,
+            workers=workers or 16,
+            qps=qps,
+            max_failure_rate=max_failure_rate,
+            restart=restart,
+        )
+        start_job(template, job_function, target, request, as_json)
+        return
+    if inventory or shards != 1 or qps is not None:
+        raise click.UsageError("--inventory, --shards and --qps are for a job in FC: add --in-fc")
+    _backfill_here(
+        bucket_name,
+        prefix,
+        since,
+        since_time,
+        manifest,
+        rate,
+        workers or 8,
+        max_failure_rate,
+        checkpoint,
+        restart,
+        report,
+        function or "tag-on-upload",
+        remote,
+        template,
+        rules,
+        env_vars,
+        target,
+        as_json,
+    )
+
+
+def _check_location(text: str, option: str) -> None:
+    try:
+        parse_location(text, option)
+    except InventoryError as error:
+        raise click.BadParameter(str(error), param_hint=option) from None
+
+
+def _read(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:
+    doing(f"reading the manifest {manifest}")
+    try:
+        return read_manifest(bucket, manifest)
+    except ManifestError as error:
+        raise click.BadParameter(str(error), param_hint="--manifest") from None
+
+
+def _backfill_here(
     bucket_name: str,
     prefix: str,
     since: str | None,
-    manifest: Path | None,
+    since_time: datetime | None,
+    manifest: str | None,
     rate: float | None,
     workers: int,
     max_failure_rate: float,
@@ -142,38 +314,27 @@ def backfill(
     report: Path | None,
     function: str,
     remote: bool,
-    template_path: Path,
+    template: Template,
     rules: str | None,
     env_vars: Path | None,
     target: Target,
     as_json: bool,
 ) -> None:
-    """Send every existing object (under --prefix, since --since) through the upload function.
-
-    \b
-    Examples:
-      autotag backfill --bucket autotag-demo --prefix projects/
-      autotag backfill --bucket autotag-demo --manifest .localcloud/backfill/autotag-demo-<run>.failures.jsonl
-    """
-    since_time = parse_timestamp(since) if since else None
-    if since and since_time is None:
-        raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
-    try:  # every line checked before anything is listed or sent
-        manifest_keys = read_manifest(manifest) if manifest is not None else []
-    except ManifestError as error:
-        raise click.BadParameter(str(error), param_hint="--manifest") from None
-    template = read_template(template_path)
     template.function(function)
     if rules:
         rules_from(rules, target, functions_read=True)  # before anything is listed or resumed
     console = plain_console(stderr=True)
-    require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name, workers)
+    # every line of a manifest checked before anything is listed or sent (one in OSS once OSS answers)
+    entries = None if manifest is None or manifest.startswith("oss://") else _read(bucket, manifest)
+    require_reachable(target.oss_endpoint, "OSS")
+    if manifest is not None and entries is None:
+        entries = _read(bucket, manifest)
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
     bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
     missing: list[str] = []  # keys of the manifest with no object any more
     if manifest is not None:
-        objects: Any = manifest_objects(bucket, manifest_keys, missing)
+        objects: Any = manifest_objects(bucket, entries or [], missing)
         state = BackfillCheckpoint(bucket_name, prefix, since or "")
         checkpoint_path = None
     else:
@@ -242,6 +403,76 @@ def backfill(
     )
     if result.stopped or result.failed:
         raise SystemExit(1)
+
+
+job_argument = click.argument("job", metavar="JOB")
+bucket_option = click.option(
+    "--bucket", "bucket_name", help="The job's bucket, when JOB is a bare job id. Default: from JOB."
+)
+
+
+@backfill.command("status")
+@job_argument
+@bucket_option
+@click.option(
+    "--state-bucket",
+    envvar="AUTOTAG_STATE_BUCKET",
+    show_envvar=True,
+    default="",
+    help="Where the backfill function keeps job state (its AUTOTAG_STATE_BUCKET). Default: the job's bucket.",
+)
+@state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX.")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Show the status again every SECONDS until the job has ended. Default: once.",
+)
+@target_options(oss=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def backfill_status(
+    job: str,
+    bucket_name: str | None,
+    state_bucket: str,
+    state_prefix: str,
+    watch: float | None,
+    target: Target,
+    as_json: bool,
+) -> None:
+    """Show a job's progress per shard, its rate and ETA, from its state in OSS (JOB: <bucket>/<job id>).
+
+    \b
+    Example:
+      autotag backfill status autotag-demo/bf-1a2b3c4d5e6f --watch 10
+    """
+    require_reachable(target.oss_endpoint, "OSS")
+    show_status(target, job, bucket_name, state_bucket, state_prefix, as_json, watch)
+
+
+@backfill.command("cancel")
+@job_argument
+@bucket_option
+@click.option(
+    "--function",
+    default=DEFAULT_JOB_FUNCTION,
+    show_default=True,
+    help="The template's backfill function (the job runs in it).",
+)
+@template_option
+@target_options(oss=False, fc=True)
+def backfill_cancel(
+    job: str, bucket_name: str | None, function: str, template_path: Path, target: Target
+) -> None:
+    """Cancel a job in FC: its shards stop at their next checkpoint, and its report says so. Starting the
+    same backfill again resumes it.
+
+    \b
+    Example:
+      autotag backfill cancel autotag-demo/bf-1a2b3c4d5e6f
+    """
+    template = read_template(template_path)
+    template.function(function)
+    cancel_job(template, function, target, job, bucket_name)
 
 
 def _print_summary(

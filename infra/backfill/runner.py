@@ -6,6 +6,7 @@ neither done nor reported."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections import deque
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 import oss2
 
 from autotag.gateway import RateLimiter
+from autotag.inventory import InventoryError, manifest_rows, parse_location
 from localcloud.oss.events import ObjectEvent, event_record
 
 OWNER_ID = "1234567890123456"
@@ -31,6 +33,7 @@ class ExistingObject:
     size: int
     etag: str
     last_modified: datetime
+    version_id: str | None = None
 
 
 @dataclass
@@ -82,6 +85,7 @@ def object_created_event(bucket: str, region: str, obj: ExistingObject) -> bytes
         size=obj.size,
         delta_size=obj.size,
         etag=obj.etag,
+        version_id=obj.version_id,
         request_id="backfill",
         source_ip="127.0.0.1",
         event_time=obj.last_modified.timestamp(),
@@ -100,24 +104,52 @@ def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[Ex
 
 
 class ManifestError(ValueError):
-    """The manifest cannot be read; the message names the file and the line."""
+    """The manifest cannot be read or used; the message names the file and the line."""
 
 
-def read_manifest(manifest: Path) -> list[str]:
-    """The keys a manifest names, all checked before any is sent: a failure report (JSON lines with
-    `key`) or plain lines of keys (blank lines skipped)."""
+def _manifest_text(bucket: oss2.Bucket, manifest: str) -> str:
+    """The text of a local manifest file, or of one in OSS (`oss://bucket/key`)."""
+    if manifest.startswith("oss://"):
+        try:
+            location = parse_location(manifest, "--manifest")
+        except InventoryError as error:
+            raise ManifestError(str(error)) from None
+        source = oss2.Bucket(bucket.auth, bucket.endpoint, location.bucket, session=bucket.session)
+        data = source.get_object(location.key).read()
+    else:
+        try:
+            data = Path(manifest).read_bytes()
+        except OSError as error:
+            raise ManifestError(f"{manifest}: cannot be read ({error.strerror or error})") from None
     try:
-        text = manifest.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ManifestError(f"{manifest}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except OSError as error:
-        raise ManifestError(f"{manifest}: cannot be read ({error.strerror or error})") from None
-    keys = []
+
+
+def read_manifest(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:
+    """(key, version id) of each object a manifest names, all checked before any is sent: a CSV manifest
+    (`*.csv`: `bucket,key[,versionId]`, keys URL-encoded — what a job's report/failed.csv and OSS Batch
+    Operations take), a failure report (JSON lines with `key`), or plain lines of keys (blank lines
+    skipped)."""
+    text = _manifest_text(bucket, manifest)
+    entries: list[tuple[str, str | None]] = []
+    if manifest.endswith(".csv"):
+        try:
+            for number, row in manifest_rows(io.StringIO(text), manifest):
+                if row.bucket != bucket.bucket_name:
+                    raise ManifestError(
+                        f"{manifest}:{number + 1}: names bucket {row.bucket!r}, not {bucket.bucket_name!r}"
+                    )
+                entries.append((row.key, row.version_id))
+        except InventoryError as error:
+            raise ManifestError(str(error)) from None
+        return entries
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         if not line.lstrip().startswith("{"):
-            keys.append(line)
+            entries.append((line, None))
             continue
         try:
             document = json.loads(line)
@@ -128,17 +160,18 @@ def read_manifest(manifest: Path) -> list[str]:
         key = document.get("key") if isinstance(document, dict) else None
         if not isinstance(key, str) or not key:
             raise ManifestError(f'{manifest}:{number}: a failure report line names its object in "key"')
-        keys.append(key)
-    return keys
+        entries.append((key, None))
+    return entries
 
 
 def manifest_objects(
-    bucket: oss2.Bucket, keys: Iterable[str], missing: list[str]
+    bucket: oss2.Bucket, entries: Iterable[tuple[str, str | None]], missing: list[str]
 ) -> Iterator[ExistingObject]:
-    """The objects of a manifest's keys; a key no object has any more goes to `missing`."""
-    for key in keys:
+    """The objects of a manifest's entries, as they are now (a HEAD each); a key no object has any more goes
+    to `missing`."""
+    for key, version_id in entries:
         try:
-            head = bucket.head_object(key)
+            head = bucket.head_object(key, params={"versionId": version_id} if version_id else None)
         except oss2.exceptions.NotFound:
             missing.append(key)
             continue
@@ -147,6 +180,7 @@ def manifest_objects(
             head.content_length or 0,
             head.etag or "",
             datetime.fromtimestamp(head.last_modified, timezone.utc),
+            version_id,
         )
 
 

@@ -37,6 +37,7 @@ SUITE_FILES = [
     "tests/integration/test_presign.py",
     "tests/integration/test_client_filelike.py",
     "tests/integration/test_object_basic.py",
+    "tests/integration/test_bucket_inventory_client.py",
     "tests/integration/aio/test_object_basic_async.py",
     "tests/integration/aio/test_multipart_upload_async.py",
     "tests/integration/aio/test_presign_async.py",
@@ -57,6 +58,9 @@ def run_pytest(upstream: Path, endpoint: str, tests: list[str], report: Path, in
         "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
         "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
         "OSS_TEST_REGION": "cn-hangzhou",
+        # what the inventory tests write into a destination's AccountId and RoleArn (read back as written)
+        "OSS_TEST_USER_ID": "1234567890123456",
+        "OSS_TEST_RAM_ROLE_ARN": "acs:ram::1234567890123456:role/AliyunOSSRole",
     }
     command = [
         sys.executable,

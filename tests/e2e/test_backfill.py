@@ -201,3 +201,16 @@ def test_manifest_keys_with_no_object_are_reported(
     assert table.exit_code == 0, table.output
     assert "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
     assert not re.search(r"^┃[\s┃]*$", table.output, re.MULTILINE), table.output  # no empty header row
+
+
+def test_a_csv_manifest_naming_another_bucket_is_refused_before_anything_is_sent(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    template_bucket.put_object("a.txt", b"x")
+    path = tmp_path / "failed.csv"
+    path.write_text(f"{template_bucket.bucket_name},a.txt\nelsewhere,b.txt\n")
+    code, output = run(oss, template_bucket, tmp_path, "--manifest", str(path))
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert f"{path}:2: names bucket 'elsewhere'" in line and "--manifest" in line, output
+    assert readable(tags_of(template_bucket, "a.txt")) == {}  # nothing was sent, not even the first line

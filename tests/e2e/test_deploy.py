@@ -47,7 +47,7 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
     assert "0 change(s) planned" in plan
     # RAM is not deploy's to manage: it names the roles the services run under, and says so
-    for service in ("oss-autotag", "oss-autotag-expiry"):
+    for service in ("oss-autotag", "oss-autotag-expiry", "oss-autotag-backfill"):
         (row,) = [
             line
             for line in plan.splitlines()
@@ -77,13 +77,14 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     assert [(resource.split()[1], why.strip()) for resource, _, why in changes] == [
         ("oss-autotag/tag-on-upload", "differs in environmentVariables"),
         ("oss-autotag-expiry/tag-expiry", "differs in environmentVariables"),
+        ("oss-autotag-backfill/tag-backfill", "differs in environmentVariables"),
     ], plan
-    assert "2 change(s) planned" in plan and "nothing done (dry run)" in plan
+    assert "3 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
     code, output = deploy(api, template=str(template))
     assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
     code, output = deploy(api, "--yes", template=str(template))
-    assert code == 0 and "2 change(s) applied" in output, output
+    assert code == 0 and "3 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
     code, output = deploy(api, "--yes", template=str(template))
     assert code == 0 and "nothing to change: already deployed" in output, output
@@ -188,8 +189,9 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
 
 
 def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
-    """The sweep's state writes reach the upload trigger, whose function drops keys under the same state
-    prefix at once: nothing to warn about. With another state prefix there, it would do work: a warning."""
+    """The sweep's and the backfill's state writes reach the upload trigger, whose function drops keys under
+    the same state prefix at once: nothing to warn about. With another state prefix there, it would do work:
+    a warning per writer."""
     assert recursion_findings(load_template(ROOT / "template.yml")) == []
     (tmp_path / "functions").symlink_to(ROOT / "functions")
     text = (ROOT / "template.yml").read_text()
@@ -197,8 +199,10 @@ def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
         text.replace("AUTOTAG_STATE_PREFIX: '.autotag/'", "AUTOTAG_STATE_PREFIX: 'x/'", 1)
     )
     findings = recursion_findings(load_template(tmp_path / "template.yml"))
-    assert [f.level for f in findings] == ["warning"]
-    assert "tag-on-upload's trigger on-object-created receives ObjectCreated:PutObject" in findings[0].message
+    assert [f.level for f in findings] == ["warning", "warning"]
+    for finding, writer in zip(findings, ("tag-expiry", "tag-backfill"), strict=True):
+        assert "tag-on-upload's trigger on-object-created receives ObjectCreated:" in finding.message
+        assert "ObjectCreated:PutObject" in finding.message and f"written by {writer}" in finding.message
 
 
 def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path) -> None:

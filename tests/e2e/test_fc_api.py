@@ -258,7 +258,7 @@ def test_list_calls_show_what_template_yml_declares_and_page(api: tuple[LocalFcA
     c = client(server)
     # a fresh local FC: nothing looked up first
     services = [s["serviceName"] for s in c.list_services().data["services"]]
-    assert services == ["oss-autotag", "oss-autotag-expiry"]
+    assert services == ["oss-autotag", "oss-autotag-backfill", "oss-autotag-expiry"]
     functions = c.list_functions("oss-autotag").data
     assert [f["functionName"] for f in functions["functions"]] == ["tag-on-upload"]
     triggers = c.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]
@@ -266,6 +266,7 @@ def test_list_calls_show_what_template_yml_declares_and_page(api: tuple[LocalFcA
     assert "oss:ObjectCreated:PutObject" in triggers[0]["triggerConfig"]["events"]
     timers = c.list_triggers("oss-autotag-expiry", "tag-expiry").data["triggers"]
     assert [t["triggerType"] for t in timers] == ["timer"]
+    assert c.list_triggers("oss-autotag-backfill", "tag-backfill").data["triggers"] == []  # started by hand
     config = c.get_function_async_invoke_config("oss-autotag", "LATEST", "tag-on-upload").data
     assert config["maxAsyncRetryAttempts"] == 3
     assert config["destinationConfig"]["onFailure"]["destination"].endswith("oss-autotag-dlq/messages")

@@ -62,7 +62,7 @@ def owner(new_bucket: BucketFactory) -> oss2.Bucket:
 def test_every_api_the_local_oss_serves_has_its_ram_action() -> None:
     routed = set(
         re.findall(
-            r'"([A-Z][A-Za-z0-9]+)", (?:buckets|objects|multipart|object_tagging|post_object)\.',
+            r'"([A-Z][A-Za-z0-9]+)", (?:buckets|inventory|objects|multipart|object_tagging|post_object)\.',
             ROUTING.read_text(),
         )
     )

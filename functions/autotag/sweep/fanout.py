@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ..bucket_gateway import BucketGateway
 from ..sdk_logs import drop_root_records_from
 from ..settings import Credentials
 from ..timestamps import format_timestamp
-from .gateway import SweepGateway
 from .request import ShardRange, SweepRequest, TimerEvent
 from .shards import plan_shards
 
@@ -44,7 +44,7 @@ def shard_events(event: TimerEvent, bucket: str, shards: list[ShardRange]) -> li
 
 
 def load_or_plan_shards(
-    gateway: SweepGateway, request: SweepRequest, state_prefix: str, plan_key: str, state: SweepGateway
+    gateway: BucketGateway, request: SweepRequest, state_prefix: str, plan_key: str, state: BucketGateway
 ) -> list[ShardRange]:
     """The shard plan stored (in the `state` bucket) for this prefix and shard count, or a new one from
     the top-level listing of the swept bucket. Keeping it stable keeps each shard's checkpoint valid from one

@@ -1,41 +1,15 @@
-"""The sweep's conversation with OSS beyond the upload path's: listings, removing tags, and the small state
-objects (checkpoints, leases, shard plans). A separate class, so the upload function neither imports nor
-needs the permissions for any of it."""
+"""The sweep's conversation with OSS beyond listings and state (bucket_gateway): removing tags, the bucket's
+versioning and its version listings. A separate class, so neither the upload function nor the backfill
+imports it or needs the permissions for any of it."""
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from ..bucket_gateway import BucketGateway, ListedObject, ListingPage, utc
 
-from ..gateway import ObjectGone, OssGateway, PermanentOssError
+__all__ = ["ListedObject", "ListingPage", "SweepGateway"]
 
 
-@dataclass(frozen=True)
-class ListedObject:
-    """One entry of a listing: what the sweep knows about an object before reading anything else."""
-
-    key: str
-    size: int
-    last_modified: datetime
-    etag: str
-    version_id: str | None = None  # set when listing the versions of a versioned bucket
-
-
-@dataclass(frozen=True)
-class ListingPage:
-    objects: list[ListedObject]
-    next_key_marker: str
-    next_version_marker: str
-    truncated: bool
-
-
-def _utc(epoch_seconds: int) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, timezone.utc)
-
-
-class SweepGateway(OssGateway):
+class SweepGateway(BucketGateway):
     def delete_tags(self, key: str, version_id: str | None = None) -> None:
         """DeleteObjectTagging: idempotent (204 whether or not the object had tags)."""
         self._call(
@@ -48,14 +22,6 @@ class SweepGateway(OssGateway):
         result = self._call("GetBucketVersioning", lambda: self.bucket.get_bucket_versioning())
         return bool(result.status)
 
-    def list_page(self, prefix: str, key_marker: str, max_keys: int = 1000) -> ListingPage:
-        result = self._call(
-            f"ListObjects {prefix!r}",
-            lambda: self.bucket.list_objects(prefix=prefix, marker=key_marker, max_keys=max_keys),
-        )
-        objects = [ListedObject(o.key, o.size, _utc(o.last_modified), o.etag) for o in result.object_list]
-        return ListingPage(objects, result.next_marker, "", result.is_truncated)
-
     def list_versions_page(
         self, prefix: str, key_marker: str, version_marker: str, max_keys: int = 1000
     ) -> ListingPage:
@@ -67,60 +33,7 @@ class SweepGateway(OssGateway):
             ),
         )
         objects = [
-            ListedObject(v.key, int(v.size), _utc(v.last_modified), v.etag, v.versionid)
+            ListedObject(v.key, int(v.size), utc(v.last_modified), v.etag, v.versionid)
             for v in result.versions
         ]
         return ListingPage(objects, result.next_key_marker, result.next_versionid_marker, result.is_truncated)
-
-    def list_children(self, prefix: str, max_pages: int) -> list[str]:
-        """The keys and folders (common prefixes ending in `/`) directly under `prefix`, in order."""
-        children: list[str] = []
-        marker = ""
-        for _ in range(max_pages):
-            result = self._call(
-                f"ListObjects {prefix!r} /", functools.partial(self._list_delimited, prefix, marker)
-            )
-            children += [o.key for o in result.object_list] + list(result.prefix_list)
-            if not result.is_truncated:
-                break
-            marker = result.next_marker
-        return sorted(children)
-
-    def _list_delimited(self, prefix: str, marker: str) -> Any:
-        return self.bucket.list_objects(prefix=prefix, delimiter="/", marker=marker, max_keys=1000)
-
-    def list_entries(self, prefix: str) -> list[ListedObject]:
-        """Every object under `prefix`, with its Last-Modified as OSS stamped it."""
-        entries: list[ListedObject] = []
-        marker = ""
-        while True:
-            page = self.list_page(prefix, marker)
-            entries += page.objects
-            if not page.truncated:
-                return entries
-            marker = page.next_key_marker
-
-    def list_keys(self, prefix: str) -> list[str]:
-        return [entry.key for entry in self.list_entries(prefix)]
-
-    def read_object(self, key: str) -> bytes | None:
-        """The object's bytes, or None when it does not exist."""
-        try:
-            data: bytes = self._call(f"GetObject {key!r}", lambda: self.bucket.get_object(key).read())
-        except ObjectGone:
-            return None
-        return data
-
-    def write_object(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
-        """PutObject; with `create_only`, only when no object has the key yet (False when one has)."""
-        headers = {"x-oss-forbid-overwrite": "true"} if create_only else None
-        try:
-            self._call(f"PutObject {key!r}", lambda: self.bucket.put_object(key, data, headers=headers))
-        except PermanentOssError as error:
-            if create_only and error.status == 409:
-                return False
-            raise
-        return True
-
-    def delete_object(self, key: str) -> None:
-        self._call(f"DeleteObject {key!r}", lambda: self.bucket.delete_object(key))

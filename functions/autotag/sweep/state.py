@@ -21,10 +21,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ..bucket_gateway import BucketGateway
 from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, CheckpointError, Scope, decode_checkpoint, encode_checkpoint
 from .clock import ahead_of, describe_ahead
-from .gateway import SweepGateway
 
 
 class LeaseLost(RuntimeError):
@@ -52,14 +52,17 @@ class Busy:
 
 @dataclass
 class StateStore:
-    gateway: SweepGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
+    gateway: BucketGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
     state_prefix: str
     scope: Scope
     warnings: list[str] = field(default_factory=list)  # implausible or unreadable state, set aside
+    # The folder under the state prefix; "" for the sweep's own (`sweep/<scope id>`). A backfill shard keeps
+    # its checkpoint and leases in its job's folder, with the same lease rules.
+    folder: str = ""
 
     @property
     def base(self) -> str:
-        return f"{self.state_prefix}sweep/{self.scope.id}/"
+        return f"{self.state_prefix}{self.folder or f'sweep/{self.scope.id}'}/"
 
     @property
     def checkpoint_key(self) -> str:
@@ -109,9 +112,14 @@ class StateStore:
     def save(self, checkpoint: Checkpoint, lease: Lease) -> None:
         """Write the checkpoint and renew the lease (a rewrite: a new Last-Modified); raises LeaseLost when
         a newer run holds the scope."""
+        self.save_document(encode_checkpoint(checkpoint), lease)
+
+    def save_document(self, data: bytes, lease: Lease) -> None:
+        """Write `data` as the checkpoint and renew the lease; raises LeaseLost when a newer run holds the
+        scope."""
         if self._exists(self._lease_key(lease.number + 1)):
             raise LeaseLost(f"another run took over {self.base} (lease {lease.number + 1})")
-        self.gateway.write_object(self.checkpoint_key, encode_checkpoint(checkpoint))
+        self.gateway.write_object(self.checkpoint_key, data)
         self._write_lease(lease, released=False)
 
     # -- lease ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The admin API under `/_admin/` (a path no bucket can have: bucket names cannot contain `_`):
-request counters, injected latency and faults, event subscriptions and the clock's offset, for tests and
-benchmarks that drive a server in another process. Every request must carry `Authorization: Bearer
-<token>`, the token the server prints when it starts (`LocalOSS.admin_token` from Python), unless it was
-started without one."""
+request counters, injected latency and faults, event subscriptions, the clock's offset and running a bucket
+inventory now, for tests and benchmarks that drive a server in another process. Every request must carry
+`Authorization: Bearer <token>`, the token the server prints when it starts (`LocalOSS.admin_token` from
+Python), unless it was started without one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..clock import DurationError, format_duration, parse_duration
+from .errors import OssError
 from .faults import FaultRule
+from .inventory import DEFAULT_ROWS_PER_FILE
 
 if TYPE_CHECKING:
     from .server import LocalOSS
@@ -69,10 +71,19 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
         if route.startswith("subscriptions/") and method == "DELETE":
             found = oss.notifier.unsubscribe(route.split("/", 1)[1])
             return (204, None) if found else (404, {"error": "no such subscription"})
+        if route == "inventory" and method == "POST":  # {"bucket", "id", "rowsPerFile"}: run it now
+            run = oss.run_inventory(
+                str(payload["bucket"]),
+                str(payload["id"]),
+                int(payload.get("rowsPerFile", DEFAULT_ROWS_PER_FILE)),
+            )
+            return 200, run.as_json()
         if route == "drain" and method == "POST":
             return 200, {"drained": oss.notifier.drain(float(payload.get("timeout", 10)))}
     except DurationError as exc:
         return 400, {"error": str(exc)}
+    except OssError as exc:
+        return exc.status, {"error": f"{exc.code}: {exc.message}"}
     except (KeyError, TypeError, ValueError) as exc:
         return 400, {"error": f"bad admin request: {exc!r}"}
     return 404, {"error": f"no admin route {method} {path}"}

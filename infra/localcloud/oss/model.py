@@ -6,6 +6,7 @@ import base64
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedDict
 
@@ -74,6 +75,7 @@ class Bucket:
     # key -> versions, oldest first; the last one is the current version (possibly a delete marker)
     objects: SortedDict = field(default_factory=SortedDict)
     uploads: dict[str, MultipartUpload] = field(default_factory=dict)
+    inventories: dict[str, Any] = field(default_factory=dict)  # id -> inventory.InventoryConfig
 
     def current(self, key: str) -> ObjectVersion | None:
         versions = self.objects.get(key)

@@ -86,6 +86,7 @@ class SqliteDirectory:
         for name, meta in self._db.execute("SELECT name, meta FROM buckets"):
             bucket: Bucket = pickle.loads(meta)
             bucket.objects, bucket.uploads = SortedDict(), {}
+            bucket.__dict__.setdefault("inventories", {})  # written before buckets had inventories
             buckets[name] = bucket
         for bucket_name, key, versions in self._db.execute("SELECT bucket, key, versions FROM objects"):
             if bucket_name in buckets:
@@ -106,6 +107,7 @@ class SqliteDirectory:
 
     def save_bucket(self, bucket: Bucket) -> None:
         shell = Bucket(bucket.name, bucket.created, bucket.location, bucket.storage_class, bucket.versioning)
+        shell.inventories = dict(bucket.inventories)
         self._write("INSERT OR REPLACE INTO buckets VALUES (?, ?)", bucket.name, pickle.dumps(shell))
 
     def delete_bucket(self, name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .api import buckets, multipart, object_tagging, objects, post_object
+from .api import buckets, inventory, multipart, object_tagging, objects, post_object
 from .api.common import OssResponse, ServerContext
 from .auth import V1_SUBRESOURCES
 from .errors import OssError, not_implemented
@@ -22,6 +22,15 @@ CREDENTIALS_FIRST = frozenset({"PutBucket", "PutBucketAcl"})
 
 def _bucket_route(req: OssRequest) -> tuple[str, Operation]:
     q, m = req.query, req.method
+    if "inventory" in q:
+        if m == "PUT":
+            return "PutBucketInventory", inventory.put_bucket_inventory
+        if m == "DELETE":
+            return "DeleteBucketInventory", inventory.delete_bucket_inventory
+        if m == "GET" and "inventoryId" in q:
+            return "GetBucketInventory", inventory.get_bucket_inventory
+        if m == "GET":
+            return "ListBucketInventory", inventory.list_bucket_inventory
     if m == "PUT":
         if "versioning" in q:
             return "PutBucketVersioning", buckets.put_bucket_versioning

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from . import admin
+from . import admin, inventory_runs
 from .api.common import OssResponse, ServerContext, check_content_md5
 from .auth import DEFAULT_CREDENTIALS, Credential, authenticate
 from .authorization import access_for, authorize
 from .errors import OssError, is_decimal
 from .events import EventTarget, Notifier, Subscription
 from .faults import Conditions
+from .inventory import DEFAULT_ROWS_PER_FILE, InventoryRun
 from .limits import (
     DRAIN_BYTES,
     IDLE_TIMEOUT_SECONDS,
@@ -456,6 +457,15 @@ class LocalOSS:
         self, bucket: str, events: list[str], target: EventTarget, prefix: str = "", suffix: str = ""
     ) -> Subscription:
         return self.notifier.subscribe(bucket, events, target, prefix, suffix)
+
+    def run_inventory(
+        self, bucket: str, inventory_id: str, rows_per_file: int = DEFAULT_ROWS_PER_FILE
+    ) -> InventoryRun:
+        """Run the bucket's inventory `inventory_id` now, as OSS runs it on its schedule: the data files,
+        then manifest.json and manifest.checksum, written into the destination bucket (each write publishes
+        its PutObject event). Raises OssError when the bucket, the configuration or the destination is
+        missing."""
+        return inventory_runs.run(self.store, self.notifier, bucket, inventory_id, rows_per_file)
 
     def stats(self) -> dict[str, object]:
         return {

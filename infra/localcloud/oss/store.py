@@ -54,6 +54,11 @@ class Store:
             bucket.versioning = status
             self.persistence.save_bucket(bucket)
 
+    def save_bucket(self, bucket: Bucket) -> None:
+        """Persist a change to a bucket's own settings (its inventories)."""
+        with self.lock:
+            self.persistence.save_bucket(bucket)
+
     # -- objects ------------------------------------------------------------------------------------------
 
     def version(

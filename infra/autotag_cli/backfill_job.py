@@ -1,0 +1,326 @@
+"""`autotag backfill --in-fc`, `autotag backfill status JOB` and `autotag backfill cancel JOB`: the backfill
+job that runs inside Function Compute. Starting and cancelling are synchronous invocations of the deployed
+backfill function (it plans, writes the job's state and invokes the shards; this returns at once); status is
+read from the job's state in OSS — job.json, the shard plan, each shard's checkpoint and the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console, Group
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from autotag.backfill.job import (
+    COMPLETE,
+    RUNNING,
+    JobError,
+    JobPaths,
+    JobSpec,
+    Plan,
+    decode_job,
+    decode_plan,
+    is_job_id,
+)
+from autotag.backfill.progress import ProgressError, ShardProgress, decode_progress, totals
+from autotag.backfill.request import CancelJob, StartJob
+from localcloud.fc import Template
+
+from .errors import doing
+from .target import Target
+
+DEFAULT_JOB_FUNCTION = "tag-backfill"
+
+
+def invoke_sync(template: Template, function: str, target: Target, event: bytes) -> dict[str, Any]:
+    """A synchronous invocation of the deployed `function`; what it returned, or its error as one line."""
+    spec = template.function(function)
+    doing(f"invoking {spec.service}/{spec.name} through FC at {target.fc_endpoint}")
+    response = target.fc_client().invoke_function(spec.service, spec.name, payload=event)
+    data = (
+        response.data.decode("utf-8", "replace") if isinstance(response.data, bytes) else str(response.data)
+    )
+    if response.headers.get("x-fc-error-type"):
+        try:
+            message = json.loads(data).get("errorMessage") or data
+        except (ValueError, AttributeError):
+            message = data
+        raise click.ClickException(f"{spec.name} failed: {str(message)[:1000]}")
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise click.ClickException(
+            f"{spec.name} answered something that is not JSON: {data[:200]!r}"
+        ) from None
+    return answer if isinstance(answer, dict) else {"answer": answer}
+
+
+def upload_manifest(target: Target, bucket: str, state_prefix: str, path: Path) -> str:
+    """A local CSV manifest, put under the state prefix where the job can read it: its oss:// location."""
+    data = path.read_bytes()
+    key = f"{state_prefix}backfill/manifests/{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    doing(f"uploading {path} to oss://{bucket}/{key} at {target.oss_endpoint}")
+    target.bucket(bucket).put_object(key, data)
+    return f"oss://{bucket}/{key}"
+
+
+def start_job(template: Template, function: str, target: Target, request: StartJob, as_json: bool) -> None:
+    answer = invoke_sync(template, function, target, request.as_event())
+    if as_json:
+        click.echo(json.dumps(answer, ensure_ascii=False))
+        return
+    console = Console()
+    reference = answer.get("job", "")
+    lines = [f"backfill job {reference}: {answer.get('state')}"]
+    if answer.get("shards") is not None:
+        lines.append(
+            f"  run {answer.get('run')}, {answer.get('shards')} shard(s) from a {answer.get('source')}, "
+            f"{answer.get('invocations')} invocation(s) sent; rules {answer.get('rulesFingerprint')}"
+        )
+    if answer.get("report"):
+        lines.append(f"  report: {answer['report']}")
+    if answer.get("note"):
+        lines.append(f"  {answer['note']}")
+    lines.append(f"  autotag backfill status {reference}    # progress, rate and ETA")
+    lines.append(f"  autotag backfill cancel {reference}    # stop it")
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+def cancel_job(template: Template, function: str, target: Target, reference: str, bucket: str | None) -> None:
+    bucket_name, job = parse_reference(reference, bucket)
+    answer = invoke_sync(template, function, target, CancelJob(bucket_name, job).as_event())
+    click.echo(json.dumps(answer, ensure_ascii=False))
+
+
+def parse_reference(reference: str, bucket: str | None) -> tuple[str, str]:
+    """`<bucket>/<job id>`, or a job id with --bucket."""
+    named, _, job = reference.rpartition("/")
+    if not is_job_id(job):
+        raise click.BadParameter(f"{reference!r} is not <bucket>/bf-<12 hex digits>", param_hint="JOB")
+    if named and bucket and named != bucket:
+        raise click.BadParameter(
+            f"{reference!r} names bucket {named!r}, not --bucket {bucket!r}", param_hint="JOB"
+        )
+    if not (named or bucket):
+        raise click.BadParameter(
+            f"{reference!r} names no bucket: write <bucket>/{job} or pass --bucket", param_hint="JOB"
+        )
+    return named or str(bucket), job
+
+
+# ---- status ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardView:
+    index: int
+    progress: ShardProgress
+    total_bytes: int  # 0 for a listing shard (no total known)
+    done: bool
+
+    @property
+    def fraction(self) -> float | None:
+        if self.done:
+            return 1.0
+        if not self.total_bytes:
+            return None
+        return min(1.0, self.progress.units_bytes / self.total_bytes)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        fraction = self.fraction
+        if self.done:
+            return 0.0
+        if fraction is None or fraction <= 0 or self.progress.active_seconds <= 0:
+            return None
+        return self.progress.active_seconds * (1 - fraction) / fraction
+
+    def as_json(self) -> dict[str, Any]:
+        fraction, eta = self.fraction, self.eta_seconds
+        return {
+            "shard": self.index,
+            "done": self.done,
+            "objects": self.progress.processed,
+            "counts": self.progress.counts,
+            "failed": self.progress.failed,
+            "objectsPerSecond": round(self.progress.rate(), 2),
+            "progress": round(fraction, 4) if fraction is not None else None,
+            "etaSeconds": round(eta) if eta is not None else None,
+            "runs": self.progress.runs,
+            "ossRequests": self.progress.requests,
+            "stopped": self.progress.stopped,
+            "updated": self.progress.updated.isoformat() if self.progress.updated else None,
+            "position": self.progress.after_key
+            if not self.total_bytes
+            else {"file": self.progress.unit, "record": self.progress.row},
+        }
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: JobSpec
+    plan: Plan
+    shards: list[ShardView]
+    report: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        if self.report is not None:
+            return str(self.report.get("status", self.job.status))
+        return self.job.status
+
+    def as_json(self) -> dict[str, Any]:
+        summed = totals([s.progress for s in self.shards])
+        rate = sum(s.progress.rate() for s in self.shards if not s.done)
+        etas = [s.eta_seconds for s in self.shards]
+        eta = None if self.status != RUNNING or any(e is None for e in etas) else max(etas, default=0)
+        return {
+            "job": self.job.reference,
+            "status": self.status,
+            "reason": self.job.reason,
+            "run": self.job.run,
+            "source": self.job.source,
+            "location": self.job.location or None,
+            "prefix": self.job.prefix,
+            "started": self.job.created.isoformat(),
+            "rulesFingerprint": self.job.fingerprint,
+            "shards": len(self.shards),
+            "shardsDone": sum(s.done for s in self.shards),
+            "objects": summed.processed,
+            "counts": summed.counts,
+            "failed": summed.failed,
+            "ossRequests": summed.requests,
+            "requestsPerObject": round(summed.requests / summed.processed, 4) if summed.processed else None,
+            "objectsPerSecond": round(rate, 2),
+            "etaSeconds": round(eta) if eta is not None else None,
+            "report": self.report,
+            "shardDetails": [s.as_json() for s in self.shards],
+        }
+
+
+def read_job_view(target: Target, bucket: str, job_id: str, state_bucket: str, state_prefix: str) -> JobView:
+    paths = JobPaths(state_prefix, job_id)
+    where = state_bucket or bucket
+    state = target.bucket(where, 32)
+    doing(f"reading backfill job {bucket}/{job_id} from oss://{where}/{paths.base} at {target.oss_endpoint}")
+    import oss2
+
+    def read(key: str) -> bytes | None:
+        try:
+            return bytes(state.get_object(key).read())
+        except oss2.exceptions.NoSuchKey:
+            return None
+
+    data = read(paths.job_key)
+    if data is None:
+        raise click.ClickException(
+            f"no backfill job {job_id} in oss://{where}/{paths.base} (is it the right bucket, "
+            "--state-bucket and --state-prefix?)"
+        )
+    try:
+        job = decode_job(data)
+        plan_data = read(paths.plan_key(job.run))
+        if plan_data is None:
+            raise click.ClickException(f"oss://{where}/{paths.plan_key(job.run)} does not exist")
+        plan = decode_plan(plan_data)
+    except JobError as error:
+        raise click.ClickException(f"oss://{where}/{paths.base}: {error}") from None
+    done = {
+        int(o.key.rsplit("-", 1)[1])
+        for o in oss2.ObjectIterator(state, prefix=paths.done_prefix(job.run))
+        if o.key[-5:].isdigit()
+    }
+
+    def progress_of(shard: int) -> ShardProgress:
+        found = read(f"{state_prefix}{paths.shard_folder(job.run, shard)}/checkpoint.json")
+        try:
+            return decode_progress(found) if found else ShardProgress()
+        except ProgressError:
+            return ShardProgress()
+
+    with ThreadPoolExecutor(16) as pool:
+        progresses = list(pool.map(progress_of, range(len(plan.shards))))
+    report_data = read(paths.report_key(job.run, "manifest.json"))
+    report = json.loads(report_data) if report_data else None
+    shards = [ShardView(s.index, progresses[s.index], s.total_bytes, s.index in done) for s in plan.shards]
+    return JobView(job, plan, shards, report)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def render(view: JobView) -> Group:
+    summary = view.as_json()
+    table = Table(title=f"backfill job {view.job.reference}", show_header=False)
+    table.add_column("")
+    table.add_column("")
+    source = view.job.source + (f" {view.job.location}" if view.job.location else "")
+    rows = [
+        ("status", view.status + (f": {view.job.reason}" if view.job.reason else "")),
+        ("run / started", f"{view.job.run} / {summary['started']}"),
+        ("source", f"{source} (prefix {view.job.prefix!r})"),
+        ("shards done", f"{summary['shardsDone']} of {summary['shards']}"),
+        ("objects", f"{summary['objects']:,}"),
+        ("by outcome", "  ".join(f"{k} {v:,}" for k, v in summary["counts"].items() if v) or "—"),
+        ("rate", f"{summary['objectsPerSecond']:,} objects/s"),
+        ("ETA", _duration(summary["etaSeconds"]) if view.status == RUNNING else "—"),
+        ("OSS requests / object", str(summary["requestsPerObject"] or "—")),
+    ]
+    if view.report:
+        rows.append(("report", str(view.report.get("failedManifest", "")).rsplit("/", 1)[0] + "/"))
+        rows.append(
+            ("failed objects", f"{view.report.get('failed', 0):,} in {view.report.get('failedManifest')}")
+        )
+    for label, value in rows:
+        table.add_row(label, value)
+    bars = Progress(
+        TextColumn("shard {task.fields[index]:>3}"),
+        BarColumn(),
+        TextColumn("{task.fields[objects]:>10} objects  {task.fields[rate]:>8}/s  ETA {task.fields[eta]}"),
+    )
+    for shard in view.shards:
+        fraction = shard.fraction
+        bars.add_task(
+            "",
+            total=None if fraction is None else 1.0,
+            completed=fraction or 0.0,
+            index=shard.index,
+            objects=f"{shard.progress.processed:,}",
+            rate=f"{shard.progress.rate():,.1f}",
+            eta=_duration(shard.eta_seconds) if not shard.done else "done",
+        )
+    return Group(table, bars)
+
+
+def show_status(
+    target: Target,
+    reference: str,
+    bucket: str | None,
+    state_bucket: str,
+    state_prefix: str,
+    as_json: bool,
+    watch: float | None,
+) -> None:
+    bucket_name, job_id = parse_reference(reference, bucket)
+    console = Console()
+    while True:
+        view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
+        if as_json:
+            click.echo(json.dumps(view.as_json(), ensure_ascii=False))
+        else:
+            console.print(render(view))
+        if watch is None or (view.status != RUNNING and view.report is not None) or view.status == COMPLETE:
+            return
+        time.sleep(watch)

@@ -1,0 +1,285 @@
+"""Backfill jobs on an in-process local cloud (the local OSS, the local FC running the template's functions
+under their roles, the FC API the shards go through): shards continuing across many short invocations while
+FC crashes instances, cancel and resume, the failure-rate breaker, the report's failed.csv round trip
+through --manifest (in FC and here), TTLs already expired, and what a job costs in OSS requests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import LONG_TERM, ROOT, readable, tags_of
+
+from autotag_cli.main import cli
+from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template, role_credentials
+from localcloud.fc.api import LocalFcApi
+from localcloud.oss import LocalOSS
+
+TEMPLATE = ROOT / "template.yml"
+STATE_PREFIX = ".autotag/"
+
+
+def with_timeout(template: Template, seconds: int) -> Template:
+    spec = template.functions["tag-backfill"]
+    return replace(template, functions={**template.functions, "tag-backfill": replace(spec, timeout=seconds)})
+
+
+@dataclass
+class Job:
+    """A local FC and its FC API on the session's local OSS, and the CLI pointed at both."""
+
+    oss: LocalOSS
+    fc: LocalFC
+    api: LocalFcApi
+    template_path: Path
+
+    def cli(self, *args: str) -> Any:
+        env: dict[str, str | None] = {
+            "AUTOTAG_RULES": None,  # the in-process FC sets its functions' environment in this process
+            "AUTOTAG_OSS_ENDPOINT": self.oss.endpoint,
+            "AUTOTAG_FC_ENDPOINT": self.api.endpoint,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        }
+        return CliRunner().invoke(cli, list(args), env=env)
+
+    def start(self, *args: str) -> dict[str, Any]:
+        result = self.cli(
+            "backfill",
+            "--bucket",
+            "autotag-demo",
+            "--in-fc",
+            "--template",
+            str(self.template_path),
+            "--json",
+            *args,
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.splitlines()[-1])  # type: ignore[no-any-return]
+
+    def status(self, reference: str) -> dict[str, Any]:
+        result = self.cli("backfill", "status", reference, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.splitlines()[-1])  # type: ignore[no-any-return]
+
+    def until_reported(self, reference: str, seconds: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            status = self.status(reference)
+            if status["report"] is not None:
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"no report for {reference}: {self.status(reference)}")
+
+
+def local_fc(oss: LocalOSS, template: Template, **options: Any) -> tuple[LocalFC, LocalFcApi]:
+    fc = LocalFC(template, environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint}, dead_letters=DeadLetterStore(),
+                 retry_base_seconds=0.05, concurrency=8, **options)  # fmt: skip
+    api = LocalFcApi(fc)
+    fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint
+    return fc, api
+
+
+@pytest.fixture
+def job(oss: LocalOSS, template_bucket: oss2.Bucket) -> Iterator[Job]:
+    """The template's functions, the backfill's Timeout cut to 20 s (it checkpoints every second)."""
+    fc, api = local_fc(oss, with_timeout(load_template(TEMPLATE), 20))
+    with fc, api:
+        yield Job(oss, fc, api, TEMPLATE)
+
+
+def seed(bucket: oss2.Bucket, keys: list[str], **headers: str) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: bucket.put_object(key, b"x", headers=headers or None), keys))
+
+
+def test_shards_continue_across_short_invocations_while_fc_crashes_instances(
+    oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    keys = [f"d{i % 9}/k{i:04d}.jpg" for i in range(600)]
+    seed(template_bucket, keys)
+    fc, api = local_fc(oss, with_timeout(load_template(TEMPLATE), 8), crash_rate=0.1, seed=3)
+    with fc, api:
+        runner = Job(oss, fc, api, TEMPLATE)
+        # 40 requests per second per shard: each shard needs a few runs of 5 s
+        started = runner.start("--shards", "4", "--qps", "160", "--workers", "4")
+        done = runner.until_reported(started["job"], 300)
+        assert fc.drain(120)
+    assert done["status"] == "complete", done
+    assert done["counts"]["tagged"] + done["counts"]["unchanged"] == 600 and done["failed"] == 0
+    assert sum(fc.crashes.values()) > 0  # instances died before and after handlers ran
+    assert all(shard["runs"] >= 2 for shard in done["shardDetails"]), done["shardDetails"]
+    assert all(readable(tags_of(template_bucket, key))["kind"] == "image" for key in keys[::37])
+    assert not fc.dead_letters.all(), "every crashed invocation was retried to success"
+
+
+def test_runs_stopped_by_the_rate_limit_at_their_deadline_continue_without_failing(
+    oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    """A run whose QPS share runs out at its deadline — in a window, in the listing's next page, at its
+    last checkpoint — hands over to the next run: no invocation fails, nothing is retried by FC."""
+    keys = [f"r/k{i:04d}.csv" for i in range(700)]
+    seed(template_bucket, keys)
+    fc, api = local_fc(oss, with_timeout(load_template(TEMPLATE), 6))
+    failed: list[str] = []
+    fc.observers.append(
+        lambda record: (
+            failed.append(record.result.error_message or "")
+            if record.result is not None and record.result.error_type
+            else None
+        )
+    )
+    with fc, api:
+        runner = Job(oss, fc, api, TEMPLATE)
+        # 3 s of work per run at 60 requests per second, a listing page of 1,000 keys: every run ends on
+        # the limiter, the first ones while the next page is fetched
+        done = runner.until_reported(
+            runner.start("--shards", "1", "--qps", "60", "--workers", "8")["job"], 110
+        )
+        assert fc.drain(30)
+    assert failed == [], failed[:3]
+    # a window cut short is done again by the next run: what it had tagged is unchanged then
+    counts = done["counts"]
+    assert done["status"] == "complete" and counts["tagged"] + counts["unchanged"] == 700, done
+    assert done["shardDetails"][0]["runs"] >= 3 and done["failed"] == 0
+    assert all(readable(tags_of(template_bucket, key))["kind"] == "data" for key in keys[::29])
+
+
+def test_cancel_stops_every_shard_and_starting_again_resumes(job: Job, template_bucket: oss2.Bucket) -> None:
+    keys = [f"c{i % 4}/k{i:04d}.txt" for i in range(400)]
+    seed(template_bucket, keys)
+    started = job.start("--shards", "4", "--qps", "8", "--workers", "2")  # slow: 1 object/s per shard
+    reference = started["job"]
+    time.sleep(3)
+    cancelled = job.cli("backfill", "cancel", reference, "--template", str(TEMPLATE))
+    assert cancelled.exit_code == 0, cancelled.output
+    assert json.loads(cancelled.output)["state"] == "cancelled"
+    stopped = job.until_reported(reference, 60)
+    assert stopped["status"] == "cancelled" and stopped["report"]["status"] == "cancelled"
+    assert 0 < stopped["objects"] < 400 and stopped["shardsDone"] < 4
+    assert all(shard["stopped"].startswith("the job is cancelled") for shard in stopped["shardDetails"])
+    assert job.fc.drain(60)
+    before = stopped["objects"]
+    time.sleep(2)
+    assert job.status(reference)["objects"] == before  # nothing runs after a cancel
+    resumed = job.start("--shards", "4", "--qps", "4000")
+    assert resumed["state"] == "resumed (cancelled before)" and resumed["job"] == reference
+    done = job.until_reported(reference)
+    assert done["status"] == "complete" and done["objects"] == 400 and done["failed"] == 0
+    assert all(readable(tags_of(template_bucket, key))["kind"] == "text" for key in keys[::23])
+
+
+def narrowed(directory: Path) -> Path:
+    """template.yml whose backfill role may tag only under ok/: objects elsewhere are refused."""
+    document = yaml.safe_load(TEMPLATE.read_text())
+    statements = document["Resources"]["oss-autotag-backfill"]["Properties"]["Policies"][0]["Statement"]
+    tagging = next(s for s in statements if "oss:PutObjectTagging" in s["Action"])
+    tagging["Action"].remove("oss:PutObjectTagging")
+    statements.append(
+        {"Effect": "Allow", "Action": ["oss:PutObjectTagging"], "Resource": ["acs:oss:*:*:autotag-demo/ok/*"]}
+    )
+    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]  # the objects exist already
+    path = directory / "template.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    (directory / "functions").symlink_to(ROOT / "functions")
+    return path
+
+
+def test_refused_objects_fill_the_report_the_breaker_stops_a_failing_job_and_failed_csv_retries(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    seed(template_bucket, [f"ok/k{i:03d}.jpg" for i in range(150)] + [f"no/k{i:03d}.jpg" for i in range(50)])
+    seed(template_bucket, [f"z/k{i:03d}.jpg" for i in range(130)])
+    template = narrowed(tmp_path)
+    fc, api = local_fc(oss, with_timeout(load_template(template), 20))
+    oss.add_credentials(fc.role_credentials())  # the narrowed role's policy, until the shipped one is back
+    try:
+        with fc, api:
+            narrow = Job(oss, fc, api, template)
+            mixed = narrow.until_reported(
+                narrow.start("--prefix", "", "--shards", "1", "--max-failure-rate", "0.6")["job"]
+            )
+            # z/ fails whole: after 100 objects its shard's failure rate stops the job
+            failing = narrow.until_reported(narrow.start("--prefix", "z/", "--shards", "1")["job"])
+    finally:
+        oss.add_credentials(role_credentials(load_template(TEMPLATE).roles.values()))
+    assert mixed["status"] == "complete" and mixed["counts"]["tagged"] == 150, mixed["counts"]
+    assert mixed["failed"] == 180  # no/ and z/: refused by RAM, 55%: under the 60% the job allows
+    failed_csv = mixed["report"]["failedManifest"]
+    lines = template_bucket.get_object(failed_csv.split("/", 3)[3]).read().decode().splitlines()
+    assert sorted(lines)[:2] == ["autotag-demo,no/k000.jpg", "autotag-demo,no/k001.jpg"] and len(lines) == 180
+    reasons = template_bucket.get_object(mixed["report"]["failures"].split("/", 3)[3]).read().decode()
+    assert "AccessDenied" in reasons and "PutObjectTagging" in reasons
+    assert failing["status"] == "failed" and "maxFailureRate" in failing["reason"], failing
+    assert failing["report"]["status"] == "failed" and failing["objects"] < 130
+
+    # The report's failed.csv, as it is: its no/ lines through a job in FC under the shipped template's role,
+    # its z/ lines here (the laptop-side backfill, from a local file)
+    failed_rows = [line for line in lines if ",no/" in line]
+    failed_key = f"{STATE_PREFIX}backfill/retry-no.csv"
+    template_bucket.put_object(failed_key, "\n".join(failed_rows).encode())
+    fc, api = local_fc(oss, with_timeout(load_template(TEMPLATE), 20))
+    with fc, api:
+        full = Job(oss, fc, api, TEMPLATE)
+        retried = full.until_reported(full.start("--manifest", f"oss://autotag-demo/{failed_key}")["job"])
+    assert retried["status"] == "complete" and retried["counts"]["tagged"] == 50 and retried["failed"] == 0
+    here = tmp_path / "retry-z.csv"
+    here.write_text("\n".join(line for line in lines if ",z/" in line) + "\n")
+    report = str(tmp_path / "local-failures.jsonl")
+    local = full.cli(
+        "backfill", "--bucket", "autotag-demo", "--manifest", str(here), "--template", str(TEMPLATE),
+        "--json", "--report", report,
+    )  # fmt: skip
+    assert local.exit_code == 0, local.output
+    summary = json.loads(local.output.splitlines()[-1])
+    assert (summary["submitted"], summary["succeeded"], summary["failed"]) == (130, 130, 0), summary
+    assert all(
+        readable(tags_of(template_bucket, key))["kind"] == "image" for key in ("no/k049.jpg", "z/k129.jpg")
+    )
+
+
+def test_ttls_already_over_are_not_added(job: Job, oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    seed(template_bucket, ["tmp/old.txt", "keep/old.txt"])
+    oss.clock.offset = timedelta(days=8)  # a week and a day after those uploads, on OSS's clock
+    seed(template_bucket, ["tmp/new.txt"])
+    done = job.until_reported(job.start()["job"])
+    assert done["status"] == "complete" and done["counts"]["tagged"] == 3, done
+    assert readable(tags_of(template_bucket, "tmp/old.txt")) == {
+        "kind": "text",
+        "size": "small",
+        "autotag": "kind size",
+    }  # its scratch-space tag would have run out a day ago: not added
+    assert readable(tags_of(template_bucket, "tmp/new.txt"))["lifecycle"] == "temporary"
+    assert "lifecycle" not in tags_of(template_bucket, "keep/old.txt")
+
+
+def test_an_untagged_object_costs_two_requests(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    """HeadObject and PutObjectTagging per object, as for a live upload; the listing, the job's state, its
+    lease, checkpoints (every 30 s at the template's Timeout) and report a few dozen more per job."""
+    objects = 2000
+    seed(template_bucket, [f"u{i % 3}/k{i:05d}.csv" for i in range(objects)])
+    oss.conditions.reset_counters()
+    fc, api = local_fc(oss, load_template(TEMPLATE))
+    with fc, api:
+        job = Job(oss, fc, api, TEMPLATE)
+        reference = job.start("--shards", "1")["job"]
+        assert fc.drain(240)  # the job's own requests only: no status read in between
+        spent = dict(oss.conditions.requests)
+        done = job.status(reference)
+    assert done["status"] == "complete" and done["counts"]["tagged"] == objects, done
+    assert spent["PutObjectTagging"] == objects and "GetObjectTagging" not in spent, spent
+    # a HEAD per object (its tag count of 0: nothing to read); the few others check the shard's lease
+    assert objects <= spent["HeadObject"] <= objects + 5, spent
+    # The rest is the job's: planning, its record, the listing's pages, a checkpoint every 30 s and the report
+    # (30 requests here, ~1 per 1,000 objects listed beyond that): within 2.01 per object from 3,000 objects.
+    assert sum(spent.values()) - 2 * objects <= 35, spent
