@@ -24,12 +24,12 @@ from typing import Any
 
 import oss2
 import requests
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from localcloud.fc import DeadLetterStore, LocalFC, load_template, role_credentials
 from localcloud.fc.runtime import DONE, InvocationRecord
+from localcloud.fc.variants import delivery_variant
 from localcloud.oss import DEFAULT_CREDENTIALS
 from localcloud.oss.process import spawn
 
@@ -39,32 +39,10 @@ TAGGER_APIS = ("HeadObject", "GetObjectTagging", "PutObjectTagging")
 WAYS: dict[str, dict[str, Any]] = {
     "native OSS trigger": {"delivery": "native"},
     "EventBridge, one CloudEvent": {"delivery": "eventbridge"},
-    "EventBridge batch of 1": {"delivery": "batched", "count": 1},
-    "EventBridge batch of 10": {"delivery": "batched", "count": 10},
-    "EventBridge batch of 100": {"delivery": "batched", "count": 100},
+    "EventBridge batch of 1": {"delivery": "batched", "count": 1, "seconds": 2.0},
+    "EventBridge batch of 10": {"delivery": "batched", "count": 10, "seconds": 2.0},
+    "EventBridge batch of 100": {"delivery": "batched", "count": 100, "seconds": 2.0},
 }
-
-
-def template_for(folder: Path, delivery: str, count: int = 1, seconds: float = 2.0) -> Path:
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    resources = document["Resources"]
-    for service in resources.values():
-        for body in service.values():
-            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
-                body["Properties"]["CodeUri"] = str(ROOT / "functions")
-    events = resources["oss-autotag"]["tag-on-upload"]["Events"]
-    if delivery != "native":
-        del events["on-object-created"]
-    if delivery == "eventbridge":
-        events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
-    if delivery == "batched":
-        resources["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
-        batched = events["oss-events-batched"]["Properties"]
-        batched["TriggerEnable"] = True
-        batched["RunOptions"]["BatchWindow"] = {"CountBasedWindow": count, "TimeBasedWindow": seconds}
-    path = folder / f"template-{delivery}-{count}.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 class SpawnedOSS:
@@ -200,7 +178,12 @@ def main() -> None:
     try:
         folder = tempfile.mkdtemp()
         for name, way in WAYS.items():
-            figures = run_way(oss, template_for(Path(folder), **way), args.objects, args.latency_ms)
+            figures = run_way(
+                oss,
+                delivery_variant(ROOT / "template.yml", ROOT / "functions", Path(folder), **way),
+                args.objects,
+                args.latency_ms,
+            )
             table.add_row(
                 name,
                 f"{figures['invocations']:.0f}",

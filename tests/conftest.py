@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 import oss2
 import pytest
-import yaml
 
 from autotag.oss_tags import encode_tagging_header
 from autotag.ownership import Ownership, ownership_record, read_record
 from localcloud.fc import load_template, role_credentials
+from localcloud.fc.variants import delivery_variant
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
 
 if TYPE_CHECKING:  # the V2 SDK is a dev dependency, absent from the FC-runtime (Python 3.10) test run
@@ -209,30 +209,8 @@ class LocalCloudProcess:
 def template_variant(
     folder: Path, delivery: str, count: int | None = None, seconds: float | None = None
 ) -> Path:
-    """template.yml with one way of delivery chosen ("native", "eventbridge" or "batched"), as a user
-    edits it (docs/tag-on-upload.md, "Moving a deployment to EventBridge"); for batches, the window
-    `count` / `seconds` instead of the template's when given."""
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    resources = document["Resources"]
-    for service in resources.values():
-        for body in service.values():
-            if isinstance(body, dict) and body.get("Type") == "Aliyun::Serverless::Function":
-                body["Properties"]["CodeUri"] = str(ROOT / "functions")
-    events = resources["oss-autotag"]["tag-on-upload"]["Events"]
-    if delivery != "native":
-        del events["on-object-created"]
-    if delivery == "eventbridge":
-        events["oss-events-via-eventbridge"]["Properties"]["TriggerEnable"] = True
-    if delivery == "batched":
-        resources["oss-events-to-queue"]["Properties"]["Status"] = "ENABLE"
-        batched = events["oss-events-batched"]["Properties"]
-        batched["TriggerEnable"] = True
-        window = batched["RunOptions"]["BatchWindow"]
-        window["CountBasedWindow"] = window["CountBasedWindow"] if count is None else count
-        window["TimeBasedWindow"] = window["TimeBasedWindow"] if seconds is None else seconds
-    path = folder / "template.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    """template.yml with one way of delivery chosen, its code this checkout's (see delivery_variant)."""
+    return delivery_variant(ROOT / "template.yml", ROOT / "functions", folder, delivery, count, seconds)
 
 
 @pytest.fixture

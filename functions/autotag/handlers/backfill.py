@@ -32,6 +32,7 @@ from ..gateway import OssFailure, RetryPolicy, TransientOssError
 from ..output import to_json
 from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.fanout import FunctionComputeDispatcher
+from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
 from .rules_source import current_rules
 
@@ -49,18 +50,13 @@ def initialize(context: Any) -> None:
     current_rules(Settings.from_environment(), context)
 
 
-def _reserve_seconds(timeout: float) -> float:
-    """Time kept back from the function timeout to finish the last window and write the checkpoint."""
-    return max(3.0, min(60.0, timeout * 0.1))
-
-
 def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     request = parse_backfill_event(event)
     settings = Settings.from_environment()
     rules = current_rules(settings, context)
-    timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
-    deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
+    timeout = function_timeout(context)
+    deadline = work_deadline(started, timeout)
     credentials = credentials_from(context)
     auth = oss_auth(credentials)
     region = getattr(context, "region", "") or "cn-hangzhou"

@@ -27,6 +27,7 @@ from ..sweep.gateway import SweepGateway
 from ..sweep.request import SweepRequest, TimerEvent, parse_timer_event
 from ..sweep.runner import SweepLimits, SweepReport, run_sweep
 from ..sweep.state import StateStore
+from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
 from .rules_source import current_rules
 
@@ -38,19 +39,14 @@ def initialize(context: Any) -> None:
     current_rules(Settings.from_environment(), context)
 
 
-def _reserve_seconds(timeout: float) -> float:
-    """Time kept back from the function timeout to finish the last chunk and write the checkpoint."""
-    return max(3.0, min(60.0, timeout * 0.1))
-
-
 def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
     rules = current_rules(settings, context)
     request = timer.request
-    timeout = float(getattr(getattr(context, "function", None), "timeout", 0) or 0)
-    deadline = started + timeout - _reserve_seconds(timeout) if timeout else None
+    timeout = function_timeout(context)
+    deadline = work_deadline(started, timeout)
     limits = SweepLimits(
         workers=request.workers,
         max_objects=request.max_objects,
