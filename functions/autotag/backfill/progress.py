@@ -25,8 +25,22 @@ class ProgressError(ValueError):
     """A shard checkpoint this version cannot read."""
 
 
+class _Counted:
+    """Objects by outcome, and the sums a report shows."""
+
+    counts: dict[str, int]
+
+    @property
+    def processed(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts.get(name, 0) for name in FAILURES)
+
+
 @dataclass(frozen=True)
-class ShardProgress:
+class ShardProgress(_Counted):
     after_key: str = ""  # a listing: the last key done
     unit: int = 0  # an inventory or manifest: the data file being read
     row: int = 0  # ... and the number of its next record
@@ -40,14 +54,6 @@ class ShardProgress:
     stopped: str = ""  # why the last run ended before the shard was done
     started: datetime | None = None
     updated: datetime | None = None
-
-    @property
-    def processed(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(self.counts.get(name, 0) for name in FAILURES)
 
     def rate(self) -> float:
         """Objects per second of working time."""
@@ -103,19 +109,11 @@ def decode_progress(data: bytes) -> ShardProgress:
 
 
 @dataclass(frozen=True)
-class JobTotals:
+class JobTotals(_Counted):
     counts: dict[str, int]
     requests: int
     shards: int
     done: int
-
-    @property
-    def processed(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(self.counts.get(name, 0) for name in FAILURES)
 
 
 def totals(progresses: list[ShardProgress]) -> JobTotals:
