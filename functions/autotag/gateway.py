@@ -262,6 +262,17 @@ class RateLimiter:
         self._updated = clock()
         self._lock = threading.Lock()
 
+    def take_now(self) -> None:
+        """Count a request sent at once, into debt if need be: the next `acquire`s wait it off. For a tag
+        write, which must follow the read it was planned from without a pause (OSS has no conditional
+        PutObjectTagging, so a wait there would widen the window in which an uploader's change is lost);
+        the average stays at `per_second`."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self.per_second)
+            self._updated = now
+            self._tokens -= 1
+
     def acquire(self) -> None:
         while True:
             with self._lock:
@@ -353,13 +364,17 @@ class OssGateway:
         with self._count_lock:
             self._oss_date = (date, time.monotonic())
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
+    def _call(self, what: str, call: Callable[[], T], *, tag_write: bool = False) -> T:
         """`call`, retried on transient failures. Raises only OssFailure kinds, never an oss2 exception
-        (whose text carries the error's details), and chains none (a traceback would print it)."""
+        (whose text carries the error's details), and chains none (a traceback would print it). A
+        `tag_write` is never held back by the rate limiter (see RateLimiter.take_now)."""
         attempts = self.retry.attempts
         for attempt in range(attempts):
             if self.limiter is not None:
-                self.limiter.acquire()
+                if tag_write:
+                    self.limiter.take_now()
+                else:
+                    self.limiter.acquire()
             with self._count_lock:
                 self.requests += 1
             try:
@@ -483,6 +498,7 @@ class OssGateway:
                 lambda: self.bucket.put_object_tagging(
                     key, oss2.models.Tagging(rule), params=self._params(version_id)
                 ),
+                tag_write=True,
             )
         except PermanentOssError as refused:
             if 400 <= refused.status < 500:

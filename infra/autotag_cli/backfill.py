@@ -47,7 +47,7 @@ from .backfill_job import DEFAULT_JOB_FUNCTION, cancel_job, show_status, start_j
 from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
-from .options import rules_from, state_prefix_option
+from .options import FiniteFloatRange, rules_from, state_prefix_option
 from .target import Target, require_reachable, target_options
 
 
@@ -132,12 +132,12 @@ def _manifest_location(text: str | None) -> str | None:
 )
 @click.option(
     "--qps",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="With --in-fc: OSS requests per second for the whole job, shared by its shards. Default: no cap.",
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Objects per second, at most (here; --qps for a job in FC). Default: no cap.",
 )
 @click.option(
@@ -149,7 +149,7 @@ def _manifest_location(text: str | None) -> str | None:
     "--max-failure-rate",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=FiniteFloatRange(0, 1),
     help="Stop when more than this share of the last objects failed (200 here; 1,000 per shard in FC).",
 )
 @click.option(
@@ -424,7 +424,7 @@ bucket_option = click.option(
 @state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX.")
 @click.option(
     "--watch",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     metavar="SECONDS",
     help="Show the status again every SECONDS until the job has ended. Default: once.",
 )

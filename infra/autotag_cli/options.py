@@ -81,3 +81,14 @@ def state_prefix_option(why: str) -> Callable[[F], F]:
         show_default=True,
         help=f"Where the sweep keeps its checkpoints and leases: {why}",
     )
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN too (which compares false with every bound, so passes them all and
+    would be written into a job's JSON, which cannot hold it)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:  # NaN
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number

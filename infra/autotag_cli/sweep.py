@@ -24,7 +24,7 @@ from autotag.timestamps import format_timestamp, parse_timestamp
 
 from .console import plain_console
 from .errors import doing
-from .options import rules_from, rules_option, state_prefix_option
+from .options import FiniteFloatRange, rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
 
@@ -123,7 +123,7 @@ def _stale_table(report: SweepReport) -> Table:
 )
 @click.option(
     "--qps",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Cap on OSS requests per second. Default: none.",
 )
 @click.option(

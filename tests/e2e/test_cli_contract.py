@@ -734,3 +734,19 @@ def test_invoke_names_what_is_wrong_with_a_hostile_eventbridge_event(
     assert [(r["key"], r["outcome"]) for r in answer["results"]] == [("hostile/fine.jpg", "tagged")]
     (reason,) = [r["reason"] for r in answer["refused"]]
     assert reason == "[1].data.oss.object.key: 5000 characters; at most 1023", reason
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["backfill", "--bucket", "b", "--in-fc", "--qps", "nan"],
+        ["backfill", "--bucket", "b", "--max-failure-rate", "nan"],
+        ["sweep", "--bucket", "b", "--qps", "nan"],
+    ],
+)
+def test_nan_is_refused_where_a_number_is_asked(args: list[str]) -> None:
+    """NaN passes every bound of a range (it compares false), so it once ran a job unthrottled or with no
+    breaker, and was written into job.json, which JSON cannot hold."""
+    result = run(args, {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE, "AUTOTAG_FC_ENDPOINT": UNREACHABLE})
+    assert result.exit_code == 2 and "'nan' is not a number" in result.output, result.output
+    assert "Traceback" not in result.output

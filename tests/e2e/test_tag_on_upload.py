@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -420,3 +421,30 @@ def test_a_replayed_event_does_not_add_a_tag_whose_ttl_already_passed(
         ("lifecycle", "its TTL has already passed")
     ]
     assert "lifecycle" not in tags_of(bucket, "tmp/old.txt")
+
+
+def test_a_rate_limited_tag_write_follows_its_read_at_once(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """Under a QPS cap the write is never held back after the read it was planned from (an uploader's
+    change landing in that pause would be overwritten): at 0.001 requests/s with a deadline, the HEAD takes
+    the one token, and a paced PutObjectTagging would wait ~1000 s (OutOfTime) instead of being sent."""
+    from autotag.events import parse_delivery
+    from autotag.gateway import RateLimiter
+    from autotag.rules.loader import load_rules
+    from autotag.tagger import tag_object
+
+    bucket.put_object("paced/a.jpg", b"x")
+    record = {
+        "eventName": "ObjectCreated:PutObject",
+        "eventSource": "acs:oss",
+        "eventTime": "2026-11-22T00:00:00.000Z",
+        "eventVersion": "1.0",
+        "region": "cn-hangzhou",
+        "oss": {"bucket": {"name": bucket.bucket_name}, "object": {"key": "paced/a.jpg", "size": 1}},
+    }
+    (event,) = parse_delivery({"events": [record]}).events
+    gateway = OssGateway(bucket)
+    gateway.limiter = RateLimiter(0.001, deadline=time.monotonic() + 30)
+    rules = load_rules(Path(__file__).parents[2] / "functions/autotag/rules/default.json")
+    result = tag_object(event, rules, gateway)
+    assert (result.outcome, gateway.requests) == ("tagged", 2), result.reason
+    assert readable(tags_of(bucket, "paced/a.jpg"))["kind"] == "image"

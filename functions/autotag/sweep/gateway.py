@@ -15,6 +15,7 @@ class SweepGateway(BucketGateway):
         self._call(
             f"DeleteObjectTagging {key!r}",
             lambda: self.bucket.delete_object_tagging(key, params=self._params(version_id)),
+            tag_write=True,
         )
 
     def is_versioned(self) -> bool:
