@@ -584,20 +584,7 @@ class LocalFC:
             who = f"role {spec.role}" if role else "a function without a role"
             self._undeliverable(spec, item, f"{who} may not mns:SendMessage to {destination}")
             return
-        self.dead_letters.put(
-            function_arn(spec, self.region),
-            item.request_id,
-            item.event,
-            result.error_type,
-            result.error_message,
-            item.attempt,
-        )
-        note = f"after {item.attempt} attempt(s), sent to {destination}"
-        self._notify(
-            InvocationRecord(
-                DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
-            )
-        )
+        self._dead_letter(spec, item, result, destination)
 
     def _push_dead_letter(
         self, spec: FunctionSpec, item: _Queued, result: InvocationResult, push: EventBridgePush
@@ -607,6 +594,12 @@ class LocalFC:
         if not push.dead_letter_queue:
             self._undeliverable(spec, item, f"EventBridge trigger {push.trigger} has no dead-letter queue")
             return
+        self._dead_letter(spec, item, result, push.dead_letter_queue)
+
+    def _dead_letter(
+        self, spec: FunctionSpec, item: _Queued, result: InvocationResult, destination: str
+    ) -> None:
+        """Keep a failed invocation in the dead-letter store, as sent to `destination`, and say so."""
         self.dead_letters.put(
             function_arn(spec, self.region),
             item.request_id,
@@ -615,7 +608,7 @@ class LocalFC:
             result.error_message,
             item.attempt,
         )
-        note = f"after {item.attempt} attempt(s), sent to {push.dead_letter_queue}"
+        note = f"after {item.attempt} attempt(s), sent to {destination}"
         self._notify(
             InvocationRecord(
                 DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
