@@ -460,11 +460,12 @@ def backfill_status(
 )
 @template_option
 @target_options(oss=False, fc=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the function's answer as JSON.")
 def backfill_cancel(
-    job: str, bucket_name: str | None, function: str, template_path: Path, target: Target
+    job: str, bucket_name: str | None, function: str, template_path: Path, target: Target, as_json: bool
 ) -> None:
-    """Cancel a job in FC: its shards stop at their next checkpoint, and its report says so. Starting the
-    same backfill again resumes it.
+    """Cancel a job in FC: its shards stop within seconds, and its report says so. Starting the same
+    backfill again resumes it.
 
     \b
     Example:
@@ -472,7 +473,7 @@ def backfill_cancel(
     """
     template = read_template(template_path)
     template.function(function)
-    cancel_job(template, function, target, job, bucket_name)
+    cancel_job(template, function, target, job, bucket_name, as_json)
 
 
 def _print_summary(

@@ -93,10 +93,20 @@ def start_job(template: Template, function: str, target: Target, request: StartJ
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
-def cancel_job(template: Template, function: str, target: Target, reference: str, bucket: str | None) -> None:
+def cancel_job(
+    template: Template, function: str, target: Target, reference: str, bucket: str | None, as_json: bool
+) -> None:
     bucket_name, job = parse_reference(reference, bucket)
     answer = invoke_sync(template, function, target, CancelJob(bucket_name, job).as_event())
-    click.echo(json.dumps(answer, ensure_ascii=False))
+    if as_json:
+        click.echo(json.dumps(answer, ensure_ascii=False))
+        return
+    lines = [f"backfill job {answer.get('job', reference)}: {answer.get('state')}"]
+    lines += [f"  {answer[name]}" for name in ("reason", "note") if answer.get(name)]
+    if answer.get("report"):
+        lines.append(f"  report: {answer['report']}")
+    lines.append(f"  autotag backfill status {answer.get('job', reference)}    # follow it to its report")
+    Console().print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 def parse_reference(reference: str, bucket: str | None) -> tuple[str, str]:

@@ -163,7 +163,7 @@ def test_cancel_stops_every_shard_and_starting_again_resumes(job: Job, template_
     time.sleep(3)
     cancelled = job.cli("backfill", "cancel", reference, "--template", str(TEMPLATE))
     assert cancelled.exit_code == 0, cancelled.output
-    assert json.loads(cancelled.output)["state"] == "cancelled"
+    assert f"backfill job {reference}: cancelled" in cancelled.output
     stopped = job.until_reported(reference, 60)
     assert stopped["status"] == "cancelled" and stopped["report"]["status"] == "cancelled"
     assert 0 < stopped["objects"] < 400 and stopped["shardsDone"] < 4
@@ -177,6 +177,33 @@ def test_cancel_stops_every_shard_and_starting_again_resumes(job: Job, template_
     done = job.until_reported(reference)
     assert done["status"] == "complete" and done["objects"] == 400 and done["failed"] == 0
     assert all(readable(tags_of(template_bucket, key))["kind"] == "text" for key in keys[::23])
+
+
+def test_at_the_templates_timeout_progress_shows_within_seconds_and_a_cancel_stops_within_seconds(
+    oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    """The template's Timeout (checkpoints every 30 s) and a slow job (1 object/s per shard): the first
+    checkpoint comes a few seconds into a run, and a cancel stops every shard within seconds — not at the
+    next 30 s checkpoint, not after its whole window of objects."""
+    keys = [f"s{i % 4}/k{i:04d}.txt" for i in range(200)]
+    seed(template_bucket, keys)
+    fc, api = local_fc(oss, load_template(TEMPLATE))
+    with fc, api:
+        job = Job(oss, fc, api, TEMPLATE)
+        reference = job.start("--shards", "4", "--qps", "8", "--workers", "2")["job"]
+        seen: dict[str, Any] = {}
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and not seen.get("objects"):
+            seen = job.status(reference)
+            time.sleep(0.5)
+        assert seen["objects"] > 0, seen  # progress within seconds, not at the first 30 s checkpoint
+        cancelled = job.cli("backfill", "cancel", reference, "--json")
+        assert cancelled.exit_code == 0, cancelled.output
+        stopped = job.until_reported(reference, 15)
+        assert fc.drain(30)
+    assert stopped["status"] == "cancelled" and 0 < stopped["objects"] < 100, stopped
+    tagged = sum(1 for key in keys if tags_of(template_bucket, key))
+    assert tagged == stopped["objects"], (tagged, stopped["objects"])  # nothing tagged after the report
 
 
 def narrowed(directory: Path) -> Path:

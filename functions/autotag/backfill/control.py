@@ -5,7 +5,7 @@
   a running job has its shards invoked again (a shard already running keeps its lease and the extra run
   stands down), a cancelled or failed one runs again from its checkpoints, a complete one is left as it
   is; `restart` begins a new run from the first object.
-- **Cancel**: job.json says so; each shard stops at its next checkpoint.
+- **Cancel**: job.json says so; each shard stops within seconds (it reads the job that often).
 - **End**: once every shard is done — or, for a cancelled or failed job, stopped (no live lease) — the
   completion report is written, by whichever run sees it first."""
 
@@ -249,7 +249,7 @@ def cancel(request: CancelJob, control: Control) -> dict[str, Any]:
         "state": CANCELLED,
         "reason": job.reason,
         "report": report["reference"] if report else None,
-        "note": "" if report else "shards that are running stop at their next checkpoint; the report follows",
+        "note": "" if report else "shards that are running stop within seconds; the report follows",
     }
 
 

@@ -9,7 +9,9 @@ held waits for it: a holder that is alive renews its lease at each checkpoint, a
 that holder; a lease that is not renewed lapses, and this run takes over (the holder died — FC retried an
 invocation that crashed, say). So a shard never runs twice at once and never stalls.
 
-At each checkpoint the run reads the job: a cancelled, failed or restarted job stops it. A shard whose
+The run reads the job every few seconds (`halt_check_seconds`): a cancelled, failed or restarted job stops
+it within seconds, and a rate-limited run works in windows short enough for that. Its first checkpoint
+comes as soon, so a job's progress shows at once; then one every `checkpoint_seconds`. A shard whose
 failure rate passes the job's `maxFailureRate` (over its last 1,000 objects, once it has tried 100)
 stops the whole job, as S3 Batch Operations does."""
 
@@ -42,6 +44,7 @@ from .progress import FAILURES, ProgressError, ShardProgress, add_counts, decode
 
 BREAKER_WINDOW = 1000  # outcomes the failure rate is measured over
 BREAKER_MINIMUM = 100  # objects a shard tries before its failure rate can stop the job
+HALT_CHECK_SECONDS = 5.0  # a run reads the job (cancelled?) this often; its first checkpoint comes then
 # Outcomes of a run
 DONE, CONTINUE, STOPPED, BUSY, RETRY = "done", "continue", "stopped", "busy", "retry"
 
@@ -57,6 +60,21 @@ class ShardLimits:
     @property
     def poll_seconds(self) -> float:
         return max(0.5, self.checkpoint_seconds / 2)
+
+    @property
+    def halt_check_seconds(self) -> float:
+        """How often a run reads the job (one GET): a cancel stops a shard within about this long."""
+        return min(HALT_CHECK_SECONDS, self.checkpoint_seconds)
+
+    @property
+    def window(self) -> int:
+        """Objects worked between two looks at the job: four per worker, or, under a QPS share, what the
+        share tags in half a halt check (about 2 requests per object), at least one per worker."""
+        full = self.workers * 4
+        if not self.qps:
+            return full
+        paced = int(self.qps * self.halt_check_seconds / 4)
+        return max(self.workers, min(full, paced))
 
 
 @dataclass
@@ -311,7 +329,7 @@ class ShardRunner:
 
     def _windows(self, progress: ShardProgress) -> Generator[list[Entry], None, None]:
         window: list[Entry] = []
-        size = self.limits.workers * 4
+        size = self.limits.window
         for entry in self._entries(progress):
             window.append(entry)
             if len(window) >= size:
@@ -351,20 +369,24 @@ class ShardRunner:
 
         tagging_clock = self.gateway.oss_now() or now
         windows = self._windows(progress)
+        next_save = next_look = started + self.limits.halt_check_seconds
+        try:
+            window = next(windows, None)
+        except OutOfTime as late:  # the listing's first page, at the deadline
+            window = None
+            self.report.outcome = CONTINUE
+            self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
         with ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="backfill") as pool:
-            while True:
+            while window is not None:
                 if self.deadline is not None and self.monotonic() >= self.deadline:
                     self.report.outcome = CONTINUE
                     self.report.reason = "stopped before the function timeout; the next run goes on"
                     break
                 try:
-                    window = next(windows, None)
-                    if window is None:
-                        break
                     outcomes = list(pool.map(lambda e: self._one(e, tagging_clock), window))
                 except OutOfTime as late:
-                    # The rate limit at the deadline, on the objects or on the listing's next page: this
-                    # window (done or not) is done again by the next run, from the last position saved.
+                    # The rate limit at the deadline: this window (done or not) is done again by the next
+                    # run, from the last position saved.
                     self.report.outcome = CONTINUE
                     self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
                     break
@@ -388,8 +410,22 @@ class ShardRunner:
                     self._fail_job(breaker)
                     self.report.outcome, self.report.reason = STOPPED, breaker
                     return progress
-                if self.monotonic() - last_saved >= self.limits.checkpoint_seconds:
+                try:
+                    # The next window before a look at the job: a shard whose range has ended is done,
+                    # even when the job was cancelled meanwhile.
+                    window = next(windows, None)
+                except OutOfTime as late:  # the listing's next page, at the deadline
+                    self.report.outcome = CONTINUE
+                    self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
+                    break
+                if window is None:
+                    break
+                now_monotonic = self.monotonic()
+                if now_monotonic >= next_save:
                     progress = save(progress)
+                    next_save = self.monotonic() + self.limits.checkpoint_seconds
+                if now_monotonic >= next_look:
+                    next_look = now_monotonic + self.limits.halt_check_seconds
                     halt = self._job_halted()
                     if halt:
                         progress = save(replace(progress, stopped=halt), final=True)
