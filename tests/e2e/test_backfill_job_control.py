@@ -18,7 +18,7 @@ import oss2
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import LONG_TERM, ROOT, readable, tags_of
+from conftest import LONG_TERM, REGION, ROOT, make_auth, purge, readable, tags_of
 
 from autotag_cli.main import cli
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template, role_credentials
@@ -204,6 +204,109 @@ def test_at_the_templates_timeout_progress_shows_within_seconds_and_a_cancel_sto
     assert stopped["status"] == "cancelled" and 0 < stopped["objects"] < 100, stopped
     tagged = sum(1 for key in keys if tags_of(template_bucket, key))
     assert tagged == stopped["objects"], (tagged, stopped["objects"])  # nothing tagged after the report
+
+
+@pytest.fixture
+def inventory(oss: LocalOSS, template_bucket: oss2.Bucket) -> Iterator[tuple[oss2.Bucket, str]]:
+    """autotag-demo's inventory (the destination template.yml lets the job read), run now over 60 objects in
+    3 data files: the destination bucket and the manifest.json's key."""
+    seed(template_bucket, [f"v/k{i:03d}.csv" for i in range(60)])
+    destination = oss2.Bucket(make_auth("sts-v1"), oss.endpoint, "autotag-demo-inventory", region=REGION)
+    destination.create_bucket()
+    target = oss2.models.InventoryBucketDestination(
+        account_id="1234567890123456",
+        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
+        bucket=destination.bucket_name,
+        inventory_format="CSV",
+        prefix="inventory",
+    )
+    template_bucket.put_bucket_inventory_configuration(
+        oss2.models.InventoryConfiguration(
+            inventory_id="daily",
+            is_enabled=True,
+            inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
+            included_object_versions="Current",
+            optional_fields=["Size", "LastModifiedDate"],
+            inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
+        )
+    )
+    run = oss.run_inventory("autotag-demo", "daily", rows_per_file=20)
+    assert run.manifest_key is not None and len(run.files) == 3
+    yield destination, run.manifest_key
+    purge(destination)
+
+
+def forged(destination: oss2.Bucket, manifest_key: str, name: str, change: Any) -> str:
+    """A copy of the manifest, `change`d, in a folder of its own (no manifest.checksum beside it)."""
+    document = json.loads(destination.get_object(manifest_key).read())
+    change(document)
+    key = f"forged/{name}/manifest.json"
+    destination.put_object(key, json.dumps(document).encode())
+    return f"oss://{destination.bucket_name}/{key}"
+
+
+def test_an_inventory_whose_data_files_are_missing_changed_or_forged_is_refused_naming_the_file(
+    job: Job, inventory: tuple[oss2.Bucket, str]
+) -> None:
+    destination, manifest_key = inventory
+    document = json.loads(destination.get_object(manifest_key).read())
+    first, second = document["files"][0]["key"], document["files"][1]["key"]
+
+    def missing(manifest: dict[str, Any]) -> None:
+        manifest["files"][1]["key"] = second + ".gone"
+
+    def resized(manifest: dict[str, Any]) -> None:
+        manifest["files"][0]["size"] += 1
+
+    for name, change, expected in [
+        ("missing", missing, f"oss://autotag-demo-inventory/{second}.gone, listed in "),
+        ("resized", resized, f"oss://autotag-demo-inventory/{first} is "),
+    ]:
+        refused = job.cli(
+            "backfill", "--bucket", "autotag-demo", "--in-fc", "--template", str(TEMPLATE),
+            "--inventory", forged(destination, manifest_key, name, change),
+        )  # fmt: skip
+        assert refused.exit_code == 1 and expected in refused.output, (name, refused.output)
+        assert "Traceback" not in refused.output and "ObjectGone" not in refused.output
+    # manifest.json edited beside its manifest.checksum
+    edited = json.loads(destination.get_object(manifest_key).read())
+    edited["files"] = edited["files"][:2]
+    destination.put_object(manifest_key, json.dumps(edited).encode())
+    refused = job.cli(
+        "backfill", "--bucket", "autotag-demo", "--in-fc", "--template", str(TEMPLATE),
+        "--inventory", f"oss://autotag-demo-inventory/{manifest_key}",
+    )  # fmt: skip
+    assert refused.exit_code == 1 and "manifest.checksum" in refused.output, refused.output
+    bucket = oss2.Bucket(make_auth("sts-v1"), job.oss.endpoint, "autotag-demo", region=REGION)
+    assert not any(tags_of(bucket, f"v/k{i:03d}.csv") for i in range(60))  # no shard ran
+
+
+def test_a_data_file_gone_after_the_start_or_not_matching_its_md5_fails_the_job_naming_it(
+    job: Job, inventory: tuple[oss2.Bucket, str]
+) -> None:
+    """A data file deleted (lifecycle, a half-copied inventory) after the job's start, and a manifest whose
+    MD5 for a file is not that file's: the shard reading it fails the job naming the file, the report is
+    written, nothing is dead-lettered, and status does not say running."""
+    destination, manifest_key = inventory
+    files = json.loads(destination.get_object(manifest_key).read())["files"]
+
+    def wrong_md5(manifest: dict[str, Any]) -> None:
+        manifest["files"][2]["MD5checksum"] = "0" * 32
+
+    forged_md5 = forged(destination, manifest_key, "md5", wrong_md5)
+    md5 = job.until_reported(job.start("--inventory", forged_md5, "--shards", "1")["job"], 60)
+    location = f"oss://autotag-demo-inventory/{manifest_key}"
+    # 1 object/s: the shard is still in the first file when the second is deleted
+    started = job.start("--inventory", location, "--shards", "1", "--qps", "2", "--workers", "1")
+    destination.delete_object(files[1]["key"])
+    job.start("--inventory", location, "--shards", "1", "--qps", "400")  # the same job, at full speed
+    gone = job.until_reported(started["job"], 60)
+    assert job.fc.drain(30) and not job.fc.dead_letters.all()
+    assert gone["status"] == "failed" and gone["report"]["status"] == "failed", gone
+    assert gone["reason"] == f"oss://autotag-demo-inventory/{files[1]['key']} does not exist any more", gone
+    assert md5["status"] == "failed", md5
+    assert md5["reason"].startswith(f"oss://autotag-demo-inventory/{files[2]['key']} has MD5 "), md5["reason"]
+    assert md5["reason"].endswith(f"{forged_md5} says {'0' * 32}"), md5["reason"]
 
 
 def narrowed(directory: Path) -> Path:

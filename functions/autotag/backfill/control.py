@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..bucket_gateway import BucketGateway
-from ..gateway import OutOfTime, PermanentOssError, TransientOssError
-from ..inventory import InventoryError, parse_location
-from ..inventory_reader import read_manifest
+from ..gateway import ObjectGone, OutOfTime, PermanentOssError, TransientOssError
+from ..inventory import DataFile, InventoryError, parse_location
+from ..inventory_reader import check_data_files, read_manifest
 from ..rules import RuleSet
 from ..sweep.fanout import MAX_BOUNDARY_PAGES
 from .gateway import BackfillGateway
@@ -114,19 +114,24 @@ def _plan(request: StartJob, control: Control) -> Plan:
         return Plan(tuple(shards))
     location = parse_location(request.location, f"--{request.source}")
     data = control.open_bucket(location.bucket)
-    if request.source == INVENTORY:
-        manifest = read_manifest(data, location.key)
-        if manifest.source_bucket != request.bucket:
-            raise BackfillError(
-                f"{location} is an inventory of bucket {manifest.source_bucket!r}, not {request.bucket!r}"
-            )
-        files = [(f.key, f.size) for f in manifest.files]
-        return Plan(tuple(plan_units(files, request.shards)), manifest.destination_bucket, manifest.columns)
+    what = "the inventory" if request.source == INVENTORY else "the manifest"
     try:
+        if request.source == INVENTORY:
+            manifest = read_manifest(data, location.key)
+            if manifest.source_bucket != request.bucket:
+                raise BackfillError(
+                    f"{location} is an inventory of bucket {manifest.source_bucket!r}, not {request.bucket!r}"
+                )
+            files = control.open_bucket(manifest.destination_bucket)
+            check_data_files(files, manifest, str(location))
+            shards = plan_units(list(manifest.files), request.shards)
+            return Plan(tuple(shards), manifest.destination_bucket, manifest.columns)
         size = data.head(location.key).size
+    except ObjectGone:
+        raise BackfillError(f"{what} {location} does not exist") from None
     except PermanentOssError as error:
-        raise BackfillError(f"cannot read the manifest {location}: {error}") from None
-    return Plan(tuple(plan_units([(location.key, size)], request.shards)), location.bucket)
+        raise BackfillError(f"cannot read {what} {location}: {error}") from None
+    return Plan(tuple(plan_units([DataFile(location.key, size, "")], request.shards)), location.bucket)
 
 
 def start(request: StartJob, control: Control) -> dict[str, Any]:

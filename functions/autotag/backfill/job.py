@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ..inventory import DataFile
 from ..sweep.shards import plan_shards
 from ..timestamps import format_timestamp, parse_timestamp
 
@@ -137,6 +138,11 @@ class Unit:
     size: int
     stripe: int = 0
     stripes: int = 1
+    md5: str = ""  # what the inventory's manifest says ("" for a CSV manifest)
+
+    @property
+    def listed(self) -> DataFile:
+        return DataFile(self.key, self.size, self.md5)
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,9 @@ def plan_listing(boundaries: list[str], count: int) -> list[ShardWork]:
     return [ShardWork(s.index, s.start_at, s.end_before) for s in plan_shards(boundaries, count)]
 
 
-def plan_units(files: list[tuple[str, int]], count: int) -> list[ShardWork]:
-    """`count` shards over data files (key, size): contiguous runs of about equal total size, or, with
-    fewer files than shards, every file shared by the shards of its stripes."""
+def plan_units(files: list[DataFile], count: int) -> list[ShardWork]:
+    """`count` shards over data files: contiguous runs of about equal total size, or, with fewer files than
+    shards, every file shared by the shards of its stripes."""
     if not files:
         return []
     count = max(1, count)
@@ -166,19 +172,20 @@ def plan_units(files: list[tuple[str, int]], count: int) -> list[ShardWork]:
         for index in range(count):
             number = index % len(files)
             stripes = len(range(number, count, len(files)))
-            key, size = files[number]
-            shards.append(ShardWork(index, units=(Unit(key, size, index // len(files), stripes),)))
+            listed = files[number]
+            unit = Unit(listed.key, listed.size, index // len(files), stripes, listed.md5)
+            shards.append(ShardWork(index, units=(unit,)))
         return shards
-    weights = [max(1, size) for _, size in files]
+    weights = [max(1, listed.size) for listed in files]
     total = sum(weights)
     groups: list[list[Unit]] = [[]]
     done = 0
-    for position, ((key, size), weight) in enumerate(zip(files, weights, strict=True)):
+    for position, (listed, weight) in enumerate(zip(files, weights, strict=True)):
         files_left, groups_left = len(files) - position, count - len(groups)
         share_reached = done + weight / 2 > total * len(groups) / count
         if groups[-1] and groups_left and (share_reached or files_left == groups_left):
             groups.append([])
-        groups[-1].append(Unit(key, size))
+        groups[-1].append(Unit(listed.key, listed.size, md5=listed.md5))
         done += weight
     return [ShardWork(index, units=tuple(units)) for index, units in enumerate(groups)]
 
@@ -203,7 +210,7 @@ def encode_plan(plan: Plan) -> bytes:
                 {
                     "startAt": s.start_at,
                     "endBefore": s.end_before,
-                    "units": [[u.key, u.size, u.stripe, u.stripes] for u in s.units],
+                    "units": [[u.key, u.size, u.stripe, u.stripes, u.md5] for u in s.units],
                 }
                 for s in plan.shards
             ],
@@ -222,7 +229,7 @@ def decode_plan(data: bytes) -> Plan:
                 index,
                 str(entry["startAt"]),
                 None if entry["endBefore"] is None else str(entry["endBefore"]),
-                tuple(Unit(str(k), int(s), int(p), int(n)) for k, s, p, n in entry["units"]),
+                tuple(_unit(*unit) for unit in entry["units"]),
             )
             for index, entry in enumerate(document["shards"])
         )
@@ -231,6 +238,10 @@ def decode_plan(data: bytes) -> Plan:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise JobError(f"shards.json cannot be read: {exc!r}") from None
+
+
+def _unit(key: object, size: object, stripe: object, stripes: object, md5: object = "") -> Unit:
+    return Unit(str(key), int(str(size)), int(str(stripe)), int(str(stripes)), str(md5))
 
 
 @dataclass(frozen=True)

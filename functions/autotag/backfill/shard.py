@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from ..bucket_gateway import BucketGateway, ListingPage
 from ..events import ObjectEvent
-from ..gateway import OutOfTime, PermanentOssError, RateLimiter, TransientOssError
+from ..gateway import ObjectGone, OutOfTime, PermanentOssError, RateLimiter, TransientOssError
 from ..inventory import InventoryError, Row
 from ..inventory_reader import records
 from ..rules import RuleSet
@@ -164,7 +164,7 @@ def _before(key: str) -> str:
 
 
 def _unit_entries(
-    data: BucketGateway, plan: Plan, work: ShardWork, progress: ShardProgress
+    data: BucketGateway, plan: Plan, work: ShardWork, progress: ShardProgress, location: str
 ) -> Iterator[Entry]:
     """The shard's data files from its checkpoint on: records of its stripe of each file, in order. Each
     entry says how many bytes of the shard's files are read (its progress)."""
@@ -173,7 +173,8 @@ def _unit_entries(
         unit = work.units[number]
         start = progress.row if number == progress.unit else 0
         read = [0]
-        for record, row in records(data, unit.key, plan.columns, start, read):
+        listing = records(data, unit.key, plan.columns, start, read, unit.listed, location)
+        for record, row in listing:
             if record % unit.stripes != unit.stripe:
                 continue
             yield Entry(row, unit=number, next_row=record + 1, unit_bytes_done=done_bytes + read[0])
@@ -267,6 +268,9 @@ class ShardRunner:
         except InventoryError as error:
             self.report.outcome, self.report.reason = STOPPED, str(error)
             self._fail_job(str(error))
+        except ObjectGone as error:  # an object the run needs and OSS says is gone: retrying cannot help
+            self.report.outcome, self.report.reason = STOPPED, f"OSS says it is gone: {error}"
+            self._fail_job(self.report.reason)
         finally:
             if lease is not None:
                 with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime):
@@ -322,7 +326,7 @@ class ShardRunner:
         if self.work.units:
             if self.data is None:
                 raise InventoryError("the job reads data files but names no bucket for them")
-            return _unit_entries(self.data, self.plan, self.work, progress)
+            return _unit_entries(self.data, self.plan, self.work, progress, self.job.location)
         return _listing_entries(
             self.gateway, self.job.prefix, self.work, progress.after_key, self.limits.page_size
         )
