@@ -12,6 +12,7 @@ it (backfill_job.py)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from datetime import datetime
@@ -38,7 +39,7 @@ from rich.table import Table
 
 from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
 from autotag.backfill.request import StartJob
-from autotag.inventory import InventoryError, parse_location
+from autotag.inventory import InventoryError, manifest_rows, parse_location
 from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
@@ -243,6 +244,7 @@ def backfill(
         if inventory:
             _check_location(inventory, "--inventory")
         if manifest and not manifest.startswith("oss://"):
+            _check_job_manifest(Path(manifest), bucket_name)
             manifest = upload_manifest(target, bucket_name, state_prefix, Path(manifest))
         source, location = (
             (INVENTORY, inventory) if inventory else (MANIFEST, manifest) if manifest else (LISTING, "")
@@ -290,6 +292,32 @@ def _check_location(text: str, option: str) -> None:
         parse_location(text, option)
     except InventoryError as error:
         raise click.BadParameter(str(error), param_hint=option) from None
+
+
+def _check_job_manifest(path: Path, bucket: str) -> None:
+    """A local manifest for a job, read as the job will read it — a CSV manifest (bucket,key[,versionId]) —
+    and refused here, naming the file and line, before it is uploaded."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})", param_hint="--manifest"
+        ) from None
+    except OSError as error:
+        raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="--manifest") from None
+    named = 0
+    try:
+        for number, row in manifest_rows(io.StringIO(text, newline=""), str(path)):
+            if row.bucket != bucket:
+                raise click.BadParameter(
+                    f"{path} line {number + 1} names bucket {row.bucket!r}, not {bucket!r}",
+                    param_hint="--manifest",
+                )
+            named += 1
+    except InventoryError as error:
+        raise click.BadParameter(str(error), param_hint="--manifest") from None
+    if not named:
+        raise click.BadParameter(f"{path} names no object", param_hint="--manifest")
 
 
 def _read(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:

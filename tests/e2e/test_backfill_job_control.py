@@ -413,3 +413,32 @@ def test_an_untagged_object_costs_two_requests(oss: LocalOSS, template_bucket: o
     # The rest is the job's: planning, its record, the listing's pages, a checkpoint every 30 s and the report
     # (30 requests here, ~1 per 1,000 objects listed beyond that): within 2.01 per object from 3,000 objects.
     assert sum(spent.values()) - 2 * objects <= 35, spent
+
+
+def test_a_local_manifest_for_a_job_is_checked_here_before_it_is_uploaded(
+    job: Job, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """The CLI holds the file: a line that is not bucket,key[,versionId], bytes that are not UTF-8, a line
+    naming another bucket or a file naming no object are refused here (exit 2, the file and line named),
+    and nothing is uploaded or started."""
+    cases = {
+        "junk.csv": (b"autotag-demo,a.txt\nthis is junk\n", "junk.csv line 2 is not bucket,key[,versionId]"),
+        "latin1.csv": (b"autotag-demo,caf\xe9.txt\n", "latin1.csv: not UTF-8 text"),
+        "other.csv": (
+            b"autotag-demo,a.txt\nother-bucket,b.txt\n",
+            "other.csv line 2 names bucket 'other-bucket'",
+        ),
+        "empty.csv": (b"\n\n", "empty.csv names no object"),
+        "report.jsonl": (b'{"key": "a.txt"}\n', "report.jsonl line 1 is not bucket,key[,versionId]"),
+    }
+    for name, (data, expected) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        refused = job.cli(
+            "backfill", "--bucket", "autotag-demo", "--in-fc", "--template", str(TEMPLATE),
+            "--manifest", str(path),
+        )  # fmt: skip
+        assert refused.exit_code == 2, (name, refused.output)
+        assert expected in " ".join(refused.output.split()), (name, refused.output)
+        assert "Traceback" not in refused.output and "UnicodeDecodeError" not in refused.output
+    assert not list(oss2.ObjectIterator(template_bucket, prefix=STATE_PREFIX))  # nothing uploaded or started
