@@ -159,7 +159,7 @@ cell(
     ["invoke", "tag-on-upload", "-e", "BAD_EVENT", "--remote", "--template", TEMPLATE],
     1,
     "FC at",
-    "the function failed: EventError: the event is not JSON",
+    "the function failed: the event is not JSON",
 )
 cell(
     "replay",

@@ -120,8 +120,11 @@ def test_handler_errors_are_typed_and_async_failures_dead_letter(
             "destinationConfig": {"onFailure": {"destination": "acs:mns:::/queues/oss-autotag-dlq/messages"}},
         },
     )
-    with pytest.raises(fc2.fc_exceptions.FcError, match="no thanks: now"):
+    with pytest.raises(fc2.fc_exceptions.FcError, match="no thanks: now") as refused:
         c.invoke_function("grumpy", "refuser", payload=b"now")
+    # as FC answers a Python exception: the message as raised, the class apart
+    answer = json.loads(refused.value.message)
+    assert (answer["errorMessage"], answer["errorType"]) == ("no thanks: now", "ValueError"), answer
     c.invoke_function("grumpy", "refuser", payload=b"later", headers={"x-fc-invocation-type": "Async"})
     assert fc.drain(10)
     (letter,) = fc.dead_letters.all()

@@ -681,7 +681,11 @@ class FcApi:
         extra = {"x-fc-log-result": _log_tail(request_id, captured.lines)} if tail else {}
         if result.ok:
             return 200, {"Content-Type": "application/octet-stream", **extra}, (result.payload or "").encode()
-        error = {"errorMessage": result.error_message, "errorType": result.error_message.split(":", 1)[0]}
+        # As FC answers a Python function's exception: its message, and its class as the type apart
+        kind, _, message = result.error_message.partition(": ")
+        if not message or not kind.isidentifier():
+            kind, message = result.error_type, result.error_message
+        error = {"errorMessage": message, "errorType": kind}
         return (
             200,
             {"x-fc-error-type": result.error_type, "Content-Type": "application/json", **extra},
