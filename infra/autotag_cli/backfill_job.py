@@ -188,7 +188,8 @@ class JobView:
 
     def as_json(self) -> dict[str, Any]:
         summed = totals([s.progress for s in self.shards])
-        rate = sum(s.progress.rate() for s in self.shards if not s.done)
+        # a running job's rate is its running shards'; an ended job's, what its shards sustained
+        rate = sum(s.progress.rate() for s in self.shards if not s.done or self.status != RUNNING)
         etas = [s.eta_seconds for s in self.shards]
         eta = None if self.status != RUNNING or any(e is None for e in etas) else max(etas, default=0)
         return {
@@ -271,21 +272,35 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _no_checkpoint_yet(view: JobView) -> str:
+    if view.status == RUNNING and all(s.progress.updated is None for s in view.shards):
+        return " (no checkpoint yet: a shard's first comes 5 s into its run)"
+    return ""
+
+
+def _eta(view: JobView, seconds: float | None) -> str:
+    if view.status != RUNNING:
+        return "—"
+    if seconds is None and view.plan.shards and not view.plan.shards[0].units:
+        return "— (a listing's total is not known ahead)"
+    return _duration(seconds)
+
+
 def render(view: JobView) -> Group:
     summary = view.as_json()
     table = Table(title=f"backfill job {view.job.reference}", show_header=False)
     table.add_column("")
-    table.add_column("")
+    table.add_column("", overflow="fold")  # locations whole, folded, never cut
     source = view.job.source + (f" {view.job.location}" if view.job.location else "")
     rows = [
         ("status", view.status + (f": {view.job.reason}" if view.job.reason else "")),
         ("run / started", f"{view.job.run} / {summary['started']}"),
         ("source", f"{source} (prefix {view.job.prefix!r})"),
         ("shards done", f"{summary['shardsDone']} of {summary['shards']}"),
-        ("objects", f"{summary['objects']:,}"),
+        ("objects", f"{summary['objects']:,}" + _no_checkpoint_yet(view)),
         ("by outcome", "  ".join(f"{k} {v:,}" for k, v in summary["counts"].items() if v) or "—"),
         ("rate", f"{summary['objectsPerSecond']:,} objects/s"),
-        ("ETA", _duration(summary["etaSeconds"]) if view.status == RUNNING else "—"),
+        ("ETA", _eta(view, summary["etaSeconds"])),
         ("OSS requests / object", str(summary["requestsPerObject"] or "—")),
     ]
     if view.report:

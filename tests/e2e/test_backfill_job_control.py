@@ -176,6 +176,9 @@ def test_cancel_stops_every_shard_and_starting_again_resumes(job: Job, template_
     assert resumed["state"] == "resumed (cancelled before)" and resumed["job"] == reference
     done = job.until_reported(reference)
     assert done["status"] == "complete" and done["objects"] == 400 and done["failed"] == 0
+    assert done["objectsPerSecond"] > 0  # an ended job shows the rate its shards sustained
+    shown = job.cli("backfill", "status", reference)
+    assert shown.exit_code == 0 and "complete" in shown.output and " 0.0 objects/s" not in shown.output
     assert all(readable(tags_of(template_bucket, key))["kind"] == "text" for key in keys[::23])
 
 
