@@ -445,3 +445,34 @@ def test_a_local_manifest_for_a_job_is_checked_here_before_it_is_uploaded(
         assert expected in " ".join(refused.output.split()), (name, refused.output)
         assert "Traceback" not in refused.output and "UnicodeDecodeError" not in refused.output
     assert not list(oss2.ObjectIterator(template_bucket, prefix=STATE_PREFIX))  # nothing uploaded or started
+
+
+def test_one_run_writes_the_report_and_a_writer_that_died_is_taken_over(
+    job: Job, oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    """Shards that end together each try to write the report: the first claims it (a create-only object)
+    and the others leave it, so the CSVs are never rewritten after manifest.json. A claim not followed by
+    a report within a lease's life (its writer died) is taken over."""
+    from autotag.backfill.control import Control, finish
+    from autotag.backfill.gateway import BackfillGateway
+    from autotag.backfill.job import JobPaths
+
+    seed(template_bucket, [f"w/k{i:02d}.txt" for i in range(30)])
+    reference = job.start("--shards", "1")["job"]
+    done = job.until_reported(reference)
+    assert job.fc.drain(30)
+    job_id = reference.split("/")[1]
+    paths = JobPaths(STATE_PREFIX, job_id)
+    for name in ("manifest.json", "failed.csv", "failures.csv"):
+        template_bucket.delete_object(paths.report_key(1, name))
+    template_bucket.put_object(paths.report_key(1, "writing"), b"")  # another run is writing it
+    state = BackfillGateway(template_bucket)
+    control = Control(state, state, lambda name: state, None, STATE_PREFIX, lambda events: [], 960.0)  # type: ignore[arg-type]
+    spec = control.read_job(job_id)
+    assert spec is not None and spec.status == "complete"
+    assert finish(spec, control) is None
+    assert not template_bucket.object_exists(paths.report_key(1, "failed.csv"))
+    oss.clock.offset = timedelta(seconds=961)  # the claim is older than a lease's life: its writer died
+    written = finish(spec, control)
+    assert written is not None and written["status"] == "complete" and written["objects"] == done["objects"]
+    assert template_bucket.object_exists(paths.report_key(1, "failed.csv"))

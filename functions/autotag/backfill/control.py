@@ -204,6 +204,7 @@ def _resume(existing: JobSpec, request: StartJob, control: Control) -> dict[str,
     plan = control.read_plan(existing)
     if existing.status in (CANCELLED, FAILED):  # its report said how it ended; the next one will say again
         control.state.delete_object(paths.report_key(existing.run, "manifest.json"))
+        control.state.delete_object(paths.report_key(existing.run, "writing"))
     job = replace(
         existing,
         workers=request.workers,
@@ -215,6 +216,8 @@ def _resume(existing: JobSpec, request: StartJob, control: Control) -> dict[str,
     control.write_job(job)
     pending = sorted(set(range(len(plan.shards))) - control.done_shards(job))
     receipts = control.dispatch(control.shard_events(job, pending))
+    if not pending:  # every shard is done and the report did not get written when the last one ended
+        finish_quietly(job, control)
     return {
         "job": job.reference,
         "state": "resumed" if existing.status == RUNNING else f"resumed ({existing.status} before)",
@@ -299,7 +302,14 @@ def finish(job: JobSpec, control: Control, *, part_bytes: int | None = None) -> 
         status = job.status
     else:
         return None
-    manifest = write_report(control.state, paths, job, plan, status, now, part_bytes)
+    if not _claim_report(control, paths.report_key(job.run, "writing"), now):
+        return None
+    try:
+        manifest = write_report(control.state, paths, job, plan, status, now, part_bytes)
+    except BaseException:  # the next run that ends (or the next start) writes it: free the claim
+        with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime):
+            control.state.delete_object(paths.report_key(job.run, "writing"))
+        raise
     if manifest is None:
         return None
     if status == COMPLETE:
@@ -307,6 +317,19 @@ def finish(job: JobSpec, control: Control, *, part_bytes: int | None = None) -> 
         if latest is not None and latest.run == job.run and latest.status == RUNNING:
             control.write_job(replace(latest, status=COMPLETE, reason=""))
     return {**manifest, "reference": control.where(manifest_key)}
+
+
+def _claim_report(control: Control, key: str, now: datetime) -> bool:
+    """Whether this run writes the report: the first to create `key` does, so shards that end together
+    do not each rewrite the CSVs (and never after manifest.json). A claim older than a lease's life is
+    a writer that died: taken over."""
+    if control.state.write_object(key, b"", create_only=True):
+        return True
+    claims = [entry.last_modified for entry in control.state.list_entries(key) if entry.key == key]
+    if claims and claims[0] + timedelta(seconds=control.lease_seconds) > now:
+        return False
+    control.state.write_object(key, b"")
+    return True
 
 
 def finish_quietly(job: JobSpec, control: Control) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """A job's completion report, written once every shard is over (done, or stopped by a cancelled or failed
 job), in the run's `report/` folder:
 
+- `writing`: the claim of the run that writes the report (the first to create it; others leave it).
 - `manifest.json`: the job, how it ended, counts by outcome, OSS requests per object, and where the two
   CSVs are. Written last, and only once: its presence says the report is complete.
 - `failed.csv`: every object that failed or was refused, one `bucket,key[,versionId]` line each (keys
