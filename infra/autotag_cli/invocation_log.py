@@ -40,6 +40,11 @@ def _event_subject(event: bytes) -> tuple[str, str]:
             return f"EventBridge {name}", str(record["oss"]["object"]["key"])
         except (KeyError, TypeError):
             return "EventBridge event", "(malformed)"
+    if isinstance(document, dict) and isinstance(document.get("backfill"), dict):
+        body = document["backfill"]
+        job = f"{body.get('bucket')}/{body.get('job')}" if body.get("job") else f"oss://{body.get('bucket')}"
+        shard = f" shard {body.get('shard')}" if body.get("action") == "shard" else ""
+        return f"backfill {body.get('action')}", f"{job}{shard}"
     return "event", "(unknown shape)"
 
 
@@ -78,6 +83,12 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
         parts += [f"dispatched {len(d.get('shards', []))} shards of {d.get('bucket')}" for d in dispatched]
         spent = sum(int(s.get("ossRequests") or 0) for s in sweeps)
         return "; ".join(parts) or "nothing to sweep", spent
+    if summary.get("outcome") and "shard" in summary:  # a backfill shard's run
+        reason = f": {summary['reason']}" if summary.get("reason") else ""
+        objects = summary.get("objects", 0)
+        return f"{summary['outcome']}, {objects} objects{reason}", summary.get("ossRequests")
+    if summary.get("state") and "job" in summary:  # a backfill job started, resumed or cancelled
+        return f"{summary['state']} {summary['job']}", None
     return "returned", None
 
 

@@ -750,3 +750,17 @@ def test_nan_is_refused_where_a_number_is_asked(args: list[str]) -> None:
     result = run(args, {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE, "AUTOTAG_FC_ENDPOINT": UNREACHABLE})
     assert result.exit_code == 2 and "'nan' is not a number" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_local_up_logs_backfill_invocations_by_job_and_shard() -> None:
+    from autotag.backfill.request import RunShard
+    from autotag_cli.invocation_log import format_record
+    from localcloud.fc.runtime import DONE, InvocationRecord, InvocationResult
+
+    event = RunShard("autotag-demo", "bf-0123456789ab", 1, 3).as_event()
+    answer = {"job": "bf-0123456789ab", "shard": 3, "outcome": "done", "reason": "", "objects": 250,
+              "ossRequests": 503}  # fmt: skip
+    result = InvocationResult("r1", "tag-backfill", json.dumps(answer))
+    line = format_record(InvocationRecord(DONE, "tag-backfill", "r1", 1, event, 2.5, result), now=0)
+    assert "tag-backfill backfill shard autotag-demo/bf-0123456789ab shard 3: done, 250 objects" in line, line
+    assert "503 OSS requests" in line and "unknown shape" not in line

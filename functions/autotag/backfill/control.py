@@ -194,12 +194,12 @@ def _resume(existing: JobSpec, request: StartJob, control: Control) -> dict[str,
             "state": "complete",
             "run": existing.run,
             "report": control.where(paths.report_key(existing.run, "manifest.json")),
-            "note": "already complete; restart to run it again",
+            "note": "already complete; pass --restart to run it again",
         }
     if existing.shards != request.shards:
         raise BackfillError(
             f"job {existing.reference} runs in {existing.shards} shards, not {request.shards}: keep "
-            f"{existing.shards}, or restart it to plan {request.shards}"
+            f"{existing.shards}, or pass --restart to plan {request.shards}"
         )
     plan = control.read_plan(existing)
     if existing.status in (CANCELLED, FAILED):  # its report said how it ended; the next one will say again
