@@ -69,6 +69,9 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
         return _with_details(f"{what}: the function failed: {fc_error[0]}", "", 0, fc_error[3])
     if fc_error is not None:
         return _with_details(f"{what}: FC{fc_at} answered {fc_error[0]}", *fc_error[1:])
+    if isinstance(error, requests.exceptions.JSONDecodeError):  # an SDK read an answer that is not its API's
+        where = f"FC{fc_at}" if "FC" in what or fc_error is not None else "the endpoint"
+        return f"{what}: {where} answered, but not as the API does (not JSON): is the endpoint right?"
     if isinstance(error, requests.RequestException):
         url = getattr(error.request, "url", "") or "the endpoint"
         return f"{what}: cannot reach {url} ({type(error).__name__})"

@@ -764,3 +764,36 @@ def test_local_up_logs_backfill_invocations_by_job_and_shard() -> None:
     line = format_record(InvocationRecord(DONE, "tag-backfill", "r1", 1, event, 2.5, result), now=0)
     assert "tag-backfill backfill shard autotag-demo/bf-0123456789ab shard 3: done, 250 objects" in line, line
     assert "503 OSS requests" in line and "unknown shape" not in line
+
+
+def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
+    """Something answers on --fc-endpoint (a proxy, another service): HTTP 404 with an empty body is not
+    'cannot reach', and never a JSONDecodeError."""
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = run(
+            ["backfill", "--bucket", "autotag-demo", "--in-fc", "--template", TEMPLATE,
+             "--fc-endpoint", endpoint],
+            {"ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret},
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.splitlines()
+    assert f"FC at {endpoint} answered, but not as the API does (not JSON)" in line, line
+    assert "JSONDecodeError" not in line and "cannot reach" not in line
