@@ -23,6 +23,7 @@ from .function_host import (
     template_option,
 )
 from .invocation_log import format_record
+from .local_inventory import local_inventory, write_local_cloud_file
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
 
@@ -270,9 +271,14 @@ def local_up(
             f"dead letters in {dead_letters}"
         )
         click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
+        cloud_file = write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
         try:
             oss.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            cloud_file.unlink(missing_ok=True)
             oss.stop()
+
+
+local.add_command(local_inventory)

@@ -797,3 +797,13 @@ def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
     (line,) = result.output.splitlines()
     assert f"FC at {endpoint} answered, but not as the API does (not JSON)" in line, line
     assert "JSONDecodeError" not in line and "cannot reach" not in line
+
+
+def test_local_inventory_without_a_local_cloud_here_says_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(["local", "inventory", "--bucket", "autotag-demo"], {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE})
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.splitlines()
+    assert f"no local cloud of this folder serves {UNREACHABLE}" in line and "autotag local up" in line, line

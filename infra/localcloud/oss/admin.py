@@ -84,8 +84,10 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
         return 400, {"error": str(exc)}
     except OssError as exc:
         return exc.status, {"error": f"{exc.code}: {exc.message}"}
-    except (KeyError, TypeError, ValueError) as exc:
-        return 400, {"error": f"bad admin request: {exc!r}"}
+    except KeyError as exc:
+        return 400, {"error": f"bad admin request: the body has no {exc.args[0]!r}"}
+    except (TypeError, ValueError) as exc:
+        return 400, {"error": f"bad admin request: {exc}"}
     return 404, {"error": f"no admin route {method} {path}"}
 
 

@@ -1,0 +1,116 @@
+"""`autotag local inventory`: a bucket inventory of the local OSS, run now — what OSS writes on its daily
+or weekly schedule (manifest.json and gzip CSV data files in the destination bucket), for trying a backfill
+or a sweep from an inventory on the local cloud. The local OSS runs inventories through its admin API,
+whose token `autotag local up` keeps in .localcloud/local-cloud.json while it runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import oss2
+import requests
+
+from .errors import doing
+from .function_host import LOCAL_STATE
+from .target import Target, target_options
+
+LOCAL_CLOUD_FILE = LOCAL_STATE / "local-cloud.json"  # endpoints and admin token of the running local cloud
+INVENTORY_ID = "autotag-local"
+
+
+def write_local_cloud_file(oss_endpoint: str, fc_endpoint: str, admin_token: str) -> Path:
+    """What other commands need to drive the running local cloud; readable by this user only."""
+    LOCAL_CLOUD_FILE.parent.mkdir(parents=True, exist_ok=True)
+    LOCAL_CLOUD_FILE.touch(mode=0o600)
+    LOCAL_CLOUD_FILE.chmod(0o600)
+    document = {"ossEndpoint": oss_endpoint, "fcEndpoint": fc_endpoint, "adminToken": admin_token}
+    LOCAL_CLOUD_FILE.write_text(json.dumps(document))
+    return LOCAL_CLOUD_FILE
+
+
+def _admin_token(oss_endpoint: str) -> str:
+    try:
+        document: Any = json.loads(LOCAL_CLOUD_FILE.read_text())
+    except (OSError, ValueError):
+        document = None
+    if not isinstance(document, dict) or document.get("ossEndpoint") != oss_endpoint:
+        raise click.ClickException(
+            f"no local cloud of this folder serves {oss_endpoint} ({LOCAL_CLOUD_FILE} names none): run "
+            "`autotag local up` here first; this command drives the local OSS only"
+        )
+    return str(document.get("adminToken") or "")
+
+
+@click.command("inventory")
+@click.option("--bucket", "bucket_name", required=True, help="The bucket to list (the inventory's source).")
+@click.option(
+    "--destination",
+    help="The bucket the inventory is written to. Default: <bucket>-inventory (created when missing).",
+)
+@click.option("--rows-per-file", default=1000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@target_options(oss=True)
+def local_inventory(
+    bucket_name: str, destination: str | None, rows_per_file: int, as_json: bool, target: Target
+) -> None:
+    """Run a bucket inventory of the local OSS now and print its manifest.json's oss:// location.
+
+    The first time, the destination bucket is created and the inventory configured (id autotag-local:
+    CSV, current versions, with Size, LastModifiedDate and ETag), as PutBucketInventory would.
+
+    \b
+    Example:
+      autotag local inventory --bucket autotag-demo
+    """
+    token = _admin_token(target.oss_endpoint)
+    destination = destination or f"{bucket_name}-inventory"
+    target_bucket = target.bucket(destination)
+    doing(f"creating oss://{destination} at {target.oss_endpoint}")
+    try:
+        target_bucket.get_bucket_info()
+    except oss2.exceptions.NoSuchBucket:
+        target_bucket.create_bucket()
+    source = target.bucket(bucket_name)
+    doing(f"configuring inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
+    try:
+        source.get_bucket_inventory_configuration(INVENTORY_ID)
+    except oss2.exceptions.NoSuchInventory:
+        source.put_bucket_inventory_configuration(_configuration(destination))
+    doing(f"running inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
+    answer = requests.post(
+        f"{target.oss_endpoint}/_admin/inventory",
+        json={"bucket": bucket_name, "id": INVENTORY_ID, "rowsPerFile": rows_per_file},
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        timeout=120,
+    )
+    run = answer.json()
+    if answer.status_code != 200:
+        raise click.ClickException(f"the local OSS refused: {run.get('error')}")
+    if as_json:
+        click.echo(json.dumps(run))
+    elif run.get("manifest") is None:
+        raise click.ClickException(f"oss://{bucket_name} has no object: OSS writes no inventory then")
+    else:
+        click.echo(run["manifest"])
+
+
+def _configuration(destination: str) -> oss2.models.InventoryConfiguration:
+    return oss2.models.InventoryConfiguration(
+        inventory_id=INVENTORY_ID,
+        is_enabled=True,
+        inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
+        included_object_versions="Current",
+        optional_fields=["Size", "LastModifiedDate", "ETag"],
+        inventory_destination=oss2.models.InventoryDestination(
+            bucket_destination=oss2.models.InventoryBucketDestination(
+                account_id="1234567890123456",
+                role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
+                bucket=destination,
+                inventory_format="CSV",
+                prefix="inventory",
+            )
+        ),
+    )
