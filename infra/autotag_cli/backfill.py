@@ -44,7 +44,14 @@ from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
-from .backfill_job import DEFAULT_JOB_FUNCTION, cancel_job, show_status, start_job, upload_manifest
+from .backfill_job import (
+    DEFAULT_JOB_FUNCTION,
+    cancel_job,
+    job_function,
+    show_status,
+    start_job,
+    upload_manifest,
+)
 from .console import counted, plain_console
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
@@ -229,7 +236,7 @@ def backfill(
     since_time = parse_timestamp(since) if since else None
     if since and since_time is None:
         raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since")
-    template = read_template(template_path)
+    template_given = _given("template_path")
     if inventory and manifest:
         raise click.UsageError("--inventory and --manifest name the objects two ways: give one")
     if in_fc:
@@ -239,8 +246,7 @@ def backfill(
             raise click.UsageError(
                 "--rules and --env-vars set what runs here; a job uses the deployed function's"
             )
-        job_function = function or DEFAULT_JOB_FUNCTION
-        template.function(job_function)
+        deployed = job_function(template_path, function or DEFAULT_JOB_FUNCTION, template_given)
         if inventory:
             _check_location(inventory, "--inventory")
         if manifest and not manifest.startswith("oss://"):
@@ -261,10 +267,11 @@ def backfill(
             max_failure_rate=max_failure_rate,
             restart=restart,
         )
-        start_job(template, job_function, target, request, as_json)
+        start_job(deployed, target, request, as_json)
         return
     if inventory or shards != 1 or qps is not None:
         raise click.UsageError("--inventory, --shards and --qps are for a job in FC: add --in-fc")
+    template = read_template(template_path)
     _backfill_here(
         bucket_name,
         prefix,
@@ -285,6 +292,11 @@ def backfill(
         target,
         as_json,
     )
+
+
+def _given(parameter: str) -> bool:
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def _check_location(text: str, option: str) -> None:
@@ -499,9 +511,8 @@ def backfill_cancel(
     Example:
       autotag backfill cancel autotag-demo/bf-1a2b3c4d5e6f
     """
-    template = read_template(template_path)
-    template.function(function)
-    cancel_job(template, function, target, job, bucket_name, as_json)
+    deployed = job_function(template_path, function, _given("template_path"))
+    cancel_job(deployed, target, job, bucket_name, as_json)
 
 
 def _print_summary(

@@ -31,17 +31,35 @@ from autotag.backfill.job import (
 )
 from autotag.backfill.progress import ProgressError, ShardProgress, decode_progress, totals
 from autotag.backfill.request import CancelJob, StartJob
-from localcloud.fc import Template
 
 from .errors import doing
+from .function_host import read_template
 from .target import Target
 
 DEFAULT_JOB_FUNCTION = "tag-backfill"
+DEFAULT_JOB_SERVICE = "oss-autotag-backfill"  # template.yml's, as `autotag deploy` creates it
 
 
-def invoke_sync(template: Template, function: str, target: Target, event: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JobFunction:
+    """The deployed backfill function a command invokes: FC service and function name."""
+
+    service: str
+    name: str
+
+
+def job_function(template_path: Path, function: str, template_given: bool) -> JobFunction:
+    """From the template when there is one (or one is named); without one, the names `autotag deploy`
+    gives the template's functions — a job can be started or cancelled from any folder."""
+    if template_given or template_path.exists():
+        spec = read_template(template_path).function(function)
+        return JobFunction(spec.service, spec.name)
+    return JobFunction(DEFAULT_JOB_SERVICE, function)
+
+
+def invoke_sync(function: JobFunction, target: Target, event: bytes) -> dict[str, Any]:
     """A synchronous invocation of the deployed `function`; what it returned, or its error as one line."""
-    spec = template.function(function)
+    spec = function
     doing(f"invoking {spec.service}/{spec.name} through FC at {target.fc_endpoint}")
     response = target.fc_client().invoke_function(spec.service, spec.name, payload=event)
     data = (
@@ -71,8 +89,8 @@ def upload_manifest(target: Target, bucket: str, state_prefix: str, path: Path) 
     return f"oss://{bucket}/{key}"
 
 
-def start_job(template: Template, function: str, target: Target, request: StartJob, as_json: bool) -> None:
-    answer = invoke_sync(template, function, target, request.as_event())
+def start_job(function: JobFunction, target: Target, request: StartJob, as_json: bool) -> None:
+    answer = invoke_sync(function, target, request.as_event())
     if as_json:
         click.echo(json.dumps(answer, ensure_ascii=False))
         return
@@ -94,10 +112,10 @@ def start_job(template: Template, function: str, target: Target, request: StartJ
 
 
 def cancel_job(
-    template: Template, function: str, target: Target, reference: str, bucket: str | None, as_json: bool
+    function: JobFunction, target: Target, reference: str, bucket: str | None, as_json: bool
 ) -> None:
     bucket_name, job = parse_reference(reference, bucket)
-    answer = invoke_sync(template, function, target, CancelJob(bucket_name, job).as_event())
+    answer = invoke_sync(function, target, CancelJob(bucket_name, job).as_event())
     if as_json:
         click.echo(json.dumps(answer, ensure_ascii=False))
         return

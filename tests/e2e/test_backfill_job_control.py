@@ -476,3 +476,19 @@ def test_one_run_writes_the_report_and_a_writer_that_died_is_taken_over(
     written = finish(spec, control)
     assert written is not None and written["status"] == "complete" and written["objects"] == done["objects"]
     assert template_bucket.object_exists(paths.report_key(1, "failed.csv"))
+
+
+def test_a_job_starts_and_cancels_from_any_folder_without_the_template(
+    job: Job, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting, following and cancelling a job in a deployed FC needs its names, not template.yml: without
+    one in the working folder the deployed names are used; a --template named but missing is an error."""
+    seed(template_bucket, [f"a/k{i}.txt" for i in range(5)])
+    monkeypatch.chdir(tmp_path)
+    started = job.cli("backfill", "--bucket", "autotag-demo", "--in-fc", "--json")
+    assert started.exit_code == 0, started.output
+    reference = json.loads(started.output.splitlines()[-1])["job"]
+    cancelled = job.cli("backfill", "cancel", reference)
+    assert cancelled.exit_code == 0 and f"backfill job {reference}:" in cancelled.output, cancelled.output
+    missing = job.cli("backfill", "cancel", reference, "--template", "nowhere.yml")
+    assert missing.exit_code == 1 and "no template at nowhere.yml" in missing.output, missing.output
