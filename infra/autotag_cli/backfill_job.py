@@ -106,6 +106,8 @@ def start_job(function: JobFunction, target: Target, request: StartJob, as_json:
         lines.append(f"  report: {answer['report']}")
     if answer.get("note"):
         lines.append(f"  {answer['note']}")
+    if answer.get("warning"):
+        lines.append(f"  note: {answer['warning']}")
     lines.append(f"  autotag backfill status {reference}    # progress, rate and ETA")
     lines.append(f"  autotag backfill cancel {reference}    # stop it")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)

@@ -487,7 +487,9 @@ def test_a_job_starts_and_cancels_from_any_folder_without_the_template(
     monkeypatch.chdir(tmp_path)
     started = job.cli("backfill", "--bucket", "autotag-demo", "--in-fc", "--json")
     assert started.exit_code == 0, started.output
-    reference = json.loads(started.output.splitlines()[-1])["job"]
+    answer = json.loads(started.output.splitlines()[-1])
+    reference = answer["job"]
+    assert "AUTOTAG_STATE_BUCKET" in answer["warning"]  # its state shares the tagged bucket
     cancelled = job.cli("backfill", "cancel", reference)
     assert cancelled.exit_code == 0 and f"backfill job {reference}:" in cancelled.output, cancelled.output
     missing = job.cli("backfill", "cancel", reference, "--template", "nowhere.yml")

@@ -7,7 +7,7 @@
   is; `restart` begins a new run from the first object.
 - **Cancel**: job.json says so; each shard stops within seconds (it reads the job that often).
 - **End**: once every shard is done — or, for a cancelled or failed job, stopped (no live lease) — the
-  completion report is written, by whichever run sees it first."""
+  completion report is written, by the first run to claim it (report/writing)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ from .job import (
 )
 from .report import write_report
 from .request import CancelJob, RunShard, StartJob
+
+SHARED_STATE = (
+    "the job keeps its state in the bucket it tags: every state write (about 2 per shard per 30 s) also "
+    "invokes an upload trigger on that bucket, which ignores it but is billed; for a large job set "
+    "AUTOTAG_STATE_BUCKET to a bucket of its own (docs/backfill.md)"
+)
 
 
 class BackfillError(ValueError):
@@ -183,6 +189,7 @@ def start(request: StartJob, control: Control) -> dict[str, Any]:
         "shards": len(plan.shards),
         "invocations": len(receipts),
         "rulesFingerprint": job.fingerprint,
+        **({"warning": SHARED_STATE} if control.state.bucket.bucket_name == request.bucket else {}),
     }
 
 
