@@ -180,6 +180,31 @@ def test_a_shards_first_listing_marker_reaches_its_first_key(start: str, key: st
             '{"buckets": ["ok-bucket"], "shard": {"index": 2, "count": 2, "startAt": "", "endBefore": null}}',
             "payload.shard.index: 2 is not below count 2",
         ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "s3://inv/m.json"}),
+            "payload.inventory: 's3://inv/m.json' does not match",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "oss://inv/x/" + "k" * 2000}),
+            "payload.inventory: 2012 characters; at most 1100",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "oss://inv/ok-bucket/daily"}),
+            "payload.inventory: 'oss://inv/ok-bucket/daily' is neither a manifest (…/manifest.json) nor a "
+            "folder of an inventory's runs (ending in /)",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "inventory": "oss://inv/ok-bucket/daily/"}),
+            "payload.inventory: it plans the shards of a sweep; give shards of 2 or more",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket", "b2-x"], "shards": 2, "inventory": "oss://inv/d/"}),
+            "payload.inventory: an inventory lists one bucket; buckets names 2",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 2, "inventory": 7}),
+            "payload.inventory: 7 is not of type 'string'",
+        ),
     ],
 )
 def test_bad_payloads_name_the_field(payload: str, message: str) -> None:
@@ -191,4 +216,14 @@ def test_bad_payloads_name_the_field(payload: str, message: str) -> None:
 
 def test_payload_round_trips_through_the_shard_events() -> None:
     request = parse_sweep_payload('{"buckets": ["ok-bucket"], "prefix": "p/", "qps": 50, "dryRun": true}')
+    assert parse_sweep_payload(request.as_payload()) == request
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["oss://inv/inventory/ok-bucket/daily/", "oss://inv/ok-bucket/daily/2026-12-01T00-00Z/manifest.json"],
+)
+def test_an_inventory_is_a_manifest_or_a_folder_of_runs(location: str) -> None:
+    request = parse_sweep_payload({"buckets": ["ok-bucket"], "shards": 8, "inventory": location})
+    assert request.inventory == location
     assert parse_sweep_payload(request.as_payload()) == request
