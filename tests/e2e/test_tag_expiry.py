@@ -24,6 +24,7 @@ from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import Lease, StateStore
 from localcloud.fc import fc_context, load_handler
 from localcloud.oss import FaultRule, LocalOSS
+from localcloud.oss.errors import OssError
 
 CODE_URI = Path(__file__).parents[2] / "functions"
 DAY = timedelta(days=1)
@@ -599,3 +600,49 @@ def test_an_inventory_balances_the_shards_of_keys_that_share_one_folder(
     reads.clear()
     (again,) = sweeper.invoke(sweeper.event(days_later(oss, 2), shards=4, inventory=folder))["dispatched"]
     assert again["shards"] == planned["shards"] and reads == []  # the stored plan: no inventory read
+
+
+def test_an_inventory_that_cannot_be_used_is_one_line_naming_it_and_nothing_is_swept(
+    oss: LocalOSS, one_folder: None, sweeper: Sweeper, bucket: oss2.Bucket, new_bucket: BucketFactory
+) -> None:
+    seed(bucket, [f"all/k{i:04d}" for i in range(40)])
+    destination = new_bucket()
+    configure_inventory(bucket, destination)
+    manifest = run_inventory(oss, bucket, rows_per_file=10)
+    other = new_bucket()
+    seed(other, ["x"])
+    configure_inventory(other, destination)
+    others = run_inventory(oss, other, rows_per_file=10)
+    data_file = json.loads(destination.get_object(manifest).read())["files"][1]["key"]
+    inv = f"oss://{destination.bucket_name}"
+    folder = manifest.rsplit("/", 2)[0]
+
+    def refuse_data_files(request: Any) -> None:
+        if request.bucket == destination.bucket_name and request.key == data_file:
+            raise OssError(403, "AccessDenied", "You have no right to access this object.")
+
+    cases = [
+        (f"{inv}/{others}", f"{inv}/{others} is an inventory of bucket {other.bucket_name!r}, not "
+                            f"{bucket.bucket_name!r}"),
+        (f"{inv}/{folder}/2020-01-01T00-00Z/manifest.json",
+         f"{inv}/{folder}/2020-01-01T00-00Z/manifest.json does not exist"),
+        (f"{inv}/{folder}/data/", f"{inv}/{folder}/data/ holds no inventory run (no YYYY-MM-DDTHH-MMZ/"),
+        ("oss://no-such-inventory/x/", "cannot list oss://no-such-inventory/x/: ListObjects 'x/' /: 404 "),
+        (f"{inv}/{manifest}", f"cannot read {inv}/{data_file}, listed in {inv}/{manifest}: GetObject "
+                              f"{data_file!r}: 403 AccessDenied"),
+    ]  # fmt: skip
+    at = days_later(oss, 0)
+    for location, message in cases:
+        if location == cases[-1][0]:
+            oss.conditions.hooks.append(refuse_data_files)
+        result = sweeper.invoke(sweeper.event(at, shards=4, inventory=location))
+        (dispatch,) = result["dispatched"]
+        assert dispatch["error"].startswith(message), (location, dispatch["error"])
+        assert "\n" not in dispatch["error"] and "Traceback" not in dispatch["error"]
+        assert "shards" not in dispatch and result["sweeps"] == []
+    oss.conditions.hooks.clear()
+    destination.delete_object(data_file)
+    (gone,) = sweeper.invoke(sweeper.event(at, shards=4, inventory=f"{inv}/{folder}/"))["dispatched"]
+    assert gone["error"] == f"{inv}/{data_file}, listed in {inv}/{manifest}, does not exist"
+    with pytest.raises(oss2.exceptions.NoSuchKey):  # no plan was stored
+        bucket.get_object(f".autotag/sweep/{Scope(bucket.bucket_name).id}/shards.json")
