@@ -84,6 +84,14 @@ class BucketGateway(OssGateway):
             return None
         return data
 
+    def read_start(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of the object (all of it when it is smaller): one ranged GetObject.
+        Raises ObjectGone when there is none."""
+        data: bytes = self._call(
+            f"GetObject {key!r}", lambda: self.bucket.get_object(key, byte_range=(0, size - 1)).read()
+        )
+        return data
+
     def open_object(self, key: str) -> Any:
         """GetObject as a stream (a file-like whose `read` pulls the body): inventory data files and
         manifests are read record by record, never held whole. Raises ObjectGone when there is none."""

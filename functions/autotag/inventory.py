@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -196,3 +198,30 @@ def manifest_line(bucket: str, key: str, version_id: str | None) -> str:
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerow(fields)
     return text.getvalue()
+
+
+RUN_FOLDER = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}Z/")
+
+
+def newest_run(folders: Iterable[str], parent: str) -> str | None:
+    """Of the folders directly under `parent` (an inventory's folder), the newest run's: OSS names each
+    run's folder by when its scan began, `YYYY-MM-DDTHH-MMZ/`, so the names sort by time."""
+    runs = [f for f in folders if f.startswith(parent) and RUN_FOLDER.fullmatch(f[len(parent) :])]
+    return max(runs) if runs else None
+
+
+def leading_rows(head: bytes, columns: tuple[str, ...], where: str) -> list[Row]:
+    """The complete records at the start of a gzip data file, from `head`, its first bytes (a ranged read):
+    what gunzips of them, up to the last whole line (all of it when `head` is the whole file)."""
+    inflater = zlib.decompressobj(wbits=31)  # gzip framing
+    try:
+        text = inflater.decompress(head)
+    except zlib.error as error:
+        raise InventoryError(f"{where} cannot be read: not gzip ({error})") from None
+    if not inflater.eof:
+        text = text[: text.rfind(b"\n") + 1]  # the last line may be cut short
+    try:
+        lines = text.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as error:
+        raise InventoryError(f"{where} cannot be read: {error}") from None
+    return [row for _, row in inventory_rows(lines, columns, where)]

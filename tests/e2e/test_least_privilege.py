@@ -2,12 +2,12 @@
 
 `exercise` drives every OSS and FC call the three functions can make — unversioned and versioned buckets,
 uploader tags, symlinks and dangling symlinks, events with and without object metadata, the sweep's state
-(checkpoints, leases and their clean-up, shard plans), the sweep's fan-out through the FC API, backfill
-jobs from a listing and from an inventory of every version (shards through the FC API, a failed job
-resumed, reports), and the on-failure destination — with the functions running under their services' roles
-as template.yml declares them. (a) With the shipped template every call is allowed and does its job.
-(b) With any single action or statement removed from any policy, at least one of them fails: nothing
-granted is unused."""
+(checkpoints, leases and their clean-up, shard plans from a listing and from an inventory's newest run), the
+sweep's fan-out through the FC API, backfill jobs from a listing and from an inventory of every version
+(shards through the FC API, a failed job resumed, reports), and the on-failure destination — with the
+functions running under their services' roles as template.yml declares them. (a) With the shipped template
+every call is allowed and does its job. (b) With any single action or statement removed from any policy, at
+least one of them fails: nothing granted is unused."""
 
 from __future__ import annotations
 
@@ -218,7 +218,7 @@ def exercise(template: Template) -> list[str]:
             listed = oss.run_inventory(BUCKET, "every-version")
             data_file = listed.files[0]
             whole = inventory.get_object(data_file).read()
-            inventory.put_object(data_file, b"not gzip")
+            inventory.put_object(data_file, b"not gzip".ljust(len(whole), b"!"))  # the size the manifest says
             body = {
                 "action": "start",
                 "bucket": BUCKET,
@@ -244,6 +244,23 @@ def exercise(template: Template) -> list[str]:
             expect(
                 kept.get("team") == "t" and kept.get("kind") == "text",
                 f"inventory backfill: v/owned.txt {kept}",
+            )
+
+            # -- a sweep of v/ in two shards planned from the inventory's newest run: its folder listed, its
+            #    manifest and the start of its data file read ---------------------------------------------
+            add_stale_tag(admin, "v/bare.jpg", bare)
+            folder = f"oss://{inventory.bucket_name}/inventory/{BUCKET}/every-version/"
+            payload = {"buckets": [BUCKET], "prefix": "v/", "shards": 2, "full": True, "inventory": folder}
+            planned = fc.invoke("tag-expiry", timer(payload))
+            fanned = json.loads(planned.payload or "{}") if planned.ok else {"error": planned.error_message}
+            dispatched = fanned.get("dispatched") or [fanned]
+            expect(
+                len(dispatched[0].get("shards", [])) == 2,
+                f"the sweep planned from the inventory: {dispatched}",
+            )
+            settle("sweep planned from the inventory")
+            expect(
+                "stage" not in tags(admin, "v/bare.jpg", bare), "the inventory-planned sweep left a stale tag"
             )
 
             # -- failed invocations reach the on-failure destination ------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import Lease, StateStore
 from localcloud.fc import fc_context, load_handler
 from localcloud.oss import FaultRule, LocalOSS
+from localcloud.oss.errors import OssError
 
 CODE_URI = Path(__file__).parents[2] / "functions"
 DAY = timedelta(days=1)
@@ -505,3 +507,142 @@ def test_bad_timer_events_name_the_field(sweeper: Sweeper, event: bytes, message
     with pytest.raises(SweepRequestError) as raised:
         sweeper.invoke(event)
     assert message in str(raised.value)
+
+
+def configure_inventory(bucket: oss2.Bucket, destination: oss2.Bucket) -> None:
+    """`bucket`'s inventory `daily`, written into `destination` under inventory/."""
+    target = oss2.models.InventoryBucketDestination(
+        account_id="1234567890123456",
+        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
+        bucket=destination.bucket_name,
+        inventory_format="CSV",
+        prefix="inventory",
+    )
+    bucket.put_bucket_inventory_configuration(
+        oss2.models.InventoryConfiguration(
+            inventory_id="daily",
+            is_enabled=True,
+            inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
+            included_object_versions="Current",
+            optional_fields=["Size", "LastModifiedDate"],
+            inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
+        )
+    )
+
+
+def run_inventory(oss: LocalOSS, bucket: oss2.Bucket, rows_per_file: int) -> str:
+    """Run `bucket`'s inventory `daily` now: the key of its manifest.json."""
+    run = oss.run_inventory(bucket.bucket_name, "daily", rows_per_file=rows_per_file)
+    assert run.manifest_key is not None
+    return run.manifest_key
+
+
+def seed(bucket: oss2.Bucket, keys: list[str]) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: bucket.put_object(key, b"x"), keys))
+
+
+@pytest.fixture
+def one_folder(env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards run on local threads; one rule, so that a first pass reads each object's tags once."""
+    monkeypatch.setenv("AUTOTAG_FANOUT", "in-process")
+    use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1d"}])
+
+
+def test_an_inventory_balances_the_shards_of_keys_that_share_one_folder(
+    oss: LocalOSS, one_folder: None, sweeper: Sweeper, bucket: oss2.Bucket, new_bucket: BucketFactory
+) -> None:
+    """400 keys under all/: the listing's one top-level entry makes one shard of everything; the inventory's
+    4 data files (its newest run's, found from the inventory's folder) make 4 shards of about 100 each,
+    planned with one ranged GetObject per data file, once."""
+    keys = [f"all/k{i:04d}" for i in range(400)]
+    seed(bucket, keys[:100])
+    destination = new_bucket()
+    configure_inventory(bucket, destination)
+    older = run_inventory(oss, bucket, rows_per_file=25)  # 100 keys: it would cut at k0025, k0050, ...
+    seed(bucket, keys[100:])
+    at = days_later(oss, 1)
+    newest = run_inventory(oss, bucket, rows_per_file=100)
+    assert older.rsplit("/", 2)[0] == newest.rsplit("/", 2)[0] and older < newest
+    folder = f"oss://{destination.bucket_name}/{newest.rsplit('/', 2)[0]}/"
+
+    (listed,) = sweeper.invoke(sweeper.event(at, shards=4))["dispatched"]
+    assert [s["startAt"] for s in listed["shards"]] == [""]  # one top-level entry: one shard
+    assert [i["sweeps"][0]["listed"] for i in listed["invocations"]] == [400]
+
+    data_files = json.loads(destination.get_object(newest).read())["files"]
+    assert len(data_files) == 4
+    reads: list[tuple[str, str, str]] = []
+    oss.conditions.hooks.append(
+        lambda request: (
+            reads.append((request.api, request.key, request.header("range")))
+            if request.bucket == destination.bucket_name
+            else None
+        )
+    )
+    (planned,) = sweeper.invoke(sweeper.event(at, shards=4, inventory=folder))["dispatched"]
+    counts = [i["sweeps"][0]["listed"] for i in planned["invocations"]]
+    assert len(planned["shards"]) == 4 and sum(counts) == 400, planned["shards"]
+    assert all(60 <= count <= 140 for count in counts), counts  # within 40% of 100
+    plan_key = f".autotag/sweep/{Scope(bucket.bucket_name).id}/shards.json"
+    stored = json.loads(bucket.get_object(plan_key).read())
+    assert stored["inventory"] == folder
+    assert stored["ranges"] == [[s["startAt"], s["endBefore"]] for s in planned["shards"]]
+    assert sorted(reads) == sorted(
+        [
+            ("ListObjects", "", ""),
+            ("GetObject", newest, ""),
+            ("GetObject", newest.removesuffix(".json") + ".checksum", ""),
+            *[("GetObject", f["key"], "bytes=0-65535") for f in data_files],
+        ]
+    )
+
+    reads.clear()
+    (again,) = sweeper.invoke(sweeper.event(days_later(oss, 2), shards=4, inventory=folder))["dispatched"]
+    assert again["shards"] == planned["shards"] and reads == []  # the stored plan: no inventory read
+
+
+def test_an_inventory_that_cannot_be_used_is_one_line_naming_it_and_nothing_is_swept(
+    oss: LocalOSS, one_folder: None, sweeper: Sweeper, bucket: oss2.Bucket, new_bucket: BucketFactory
+) -> None:
+    seed(bucket, [f"all/k{i:04d}" for i in range(40)])
+    destination = new_bucket()
+    configure_inventory(bucket, destination)
+    manifest = run_inventory(oss, bucket, rows_per_file=10)
+    other = new_bucket()
+    seed(other, ["x"])
+    configure_inventory(other, destination)
+    others = run_inventory(oss, other, rows_per_file=10)
+    data_file = json.loads(destination.get_object(manifest).read())["files"][1]["key"]
+    inv = f"oss://{destination.bucket_name}"
+    folder = manifest.rsplit("/", 2)[0]
+
+    def refuse_data_files(request: Any) -> None:
+        if request.bucket == destination.bucket_name and request.key == data_file:
+            raise OssError(403, "AccessDenied", "You have no right to access this object.")
+
+    cases = [
+        (f"{inv}/{others}", f"{inv}/{others} is an inventory of bucket {other.bucket_name!r}, not "
+                            f"{bucket.bucket_name!r}"),
+        (f"{inv}/{folder}/2020-01-01T00-00Z/manifest.json",
+         f"{inv}/{folder}/2020-01-01T00-00Z/manifest.json does not exist"),
+        (f"{inv}/{folder}/data/", f"{inv}/{folder}/data/ holds no inventory run (no YYYY-MM-DDTHH-MMZ/"),
+        ("oss://no-such-inventory/x/", "cannot list oss://no-such-inventory/x/: ListObjects 'x/' /: 404 "),
+        (f"{inv}/{manifest}", f"cannot read {inv}/{data_file}, listed in {inv}/{manifest}: GetObject "
+                              f"{data_file!r}: 403 AccessDenied"),
+    ]  # fmt: skip
+    at = days_later(oss, 0)
+    for location, message in cases:
+        if location == cases[-1][0]:
+            oss.conditions.hooks.append(refuse_data_files)
+        result = sweeper.invoke(sweeper.event(at, shards=4, inventory=location))
+        (dispatch,) = result["dispatched"]
+        assert dispatch["error"].startswith(message), (location, dispatch["error"])
+        assert "\n" not in dispatch["error"] and "Traceback" not in dispatch["error"]
+        assert "shards" not in dispatch and result["sweeps"] == []
+    oss.conditions.hooks.clear()
+    destination.delete_object(data_file)
+    (gone,) = sweeper.invoke(sweeper.event(at, shards=4, inventory=f"{inv}/{folder}/"))["dispatched"]
+    assert gone["error"] == f"{inv}/{data_file}, listed in {inv}/{manifest}, does not exist"
+    with pytest.raises(oss2.exceptions.NoSuchKey):  # no plan was stored
+        bucket.get_object(f".autotag/sweep/{Scope(bucket.bucket_name).id}/shards.json")

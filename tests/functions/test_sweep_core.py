@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autotag.inventory import InventoryError, leading_rows, newest_run
 from autotag.rules import parse_rules
 from autotag.sweep.checkpoint import (
     Checkpoint,
@@ -24,7 +27,7 @@ from autotag.sweep.checkpoint import (
 from autotag.sweep.gateway import ListedObject
 from autotag.sweep.request import SweepRequestError, parse_sweep_payload
 from autotag.sweep.selection import is_candidate
-from autotag.sweep.shards import plan_shards
+from autotag.sweep.shards import plan_shards, sampled_boundaries
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -180,6 +183,31 @@ def test_a_shards_first_listing_marker_reaches_its_first_key(start: str, key: st
             '{"buckets": ["ok-bucket"], "shard": {"index": 2, "count": 2, "startAt": "", "endBefore": null}}',
             "payload.shard.index: 2 is not below count 2",
         ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "s3://inv/m.json"}),
+            "payload.inventory: 's3://inv/m.json' does not match",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "oss://inv/x/" + "k" * 2000}),
+            "payload.inventory: 2012 characters; at most 1100",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 4, "inventory": "oss://inv/ok-bucket/daily"}),
+            "payload.inventory: 'oss://inv/ok-bucket/daily' is neither a manifest (…/manifest.json) nor a "
+            "folder of an inventory's runs (ending in /)",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "inventory": "oss://inv/ok-bucket/daily/"}),
+            "payload.inventory: it plans the shards of a sweep; give shards of 2 or more",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket", "b2-x"], "shards": 2, "inventory": "oss://inv/d/"}),
+            "payload.inventory: an inventory lists one bucket; buckets names 2",
+        ),
+        (
+            json.dumps({"buckets": ["ok-bucket"], "shards": 2, "inventory": 7}),
+            "payload.inventory: 7 is not of type 'string'",
+        ),
     ],
 )
 def test_bad_payloads_name_the_field(payload: str, message: str) -> None:
@@ -192,3 +220,45 @@ def test_bad_payloads_name_the_field(payload: str, message: str) -> None:
 def test_payload_round_trips_through_the_shard_events() -> None:
     request = parse_sweep_payload('{"buckets": ["ok-bucket"], "prefix": "p/", "qps": 50, "dryRun": true}')
     assert parse_sweep_payload(request.as_payload()) == request
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["oss://inv/inventory/ok-bucket/daily/", "oss://inv/ok-bucket/daily/2026-12-01T00-00Z/manifest.json"],
+)
+def test_an_inventory_is_a_manifest_or_a_folder_of_runs(location: str) -> None:
+    request = parse_sweep_payload({"buckets": ["ok-bucket"], "shards": 8, "inventory": location})
+    assert request.inventory == location
+    assert parse_sweep_payload(request.as_payload()) == request
+
+
+def test_the_start_of_a_data_file_gives_its_complete_records_only() -> None:
+    """A ranged read cuts a gzip data file anywhere: what gunzips is parsed up to its last whole line."""
+    keys = [f"all/k{i:05d} é+%" for i in range(5000)]
+    lines = "".join(f'"ok-bucket","{quote(key)}","7"\n' for key in keys).encode()
+    data = gzip.compress(lines)
+    columns = ("Bucket", "Key", "Size")
+    for size in (200, 4096, 10_000):
+        rows = leading_rows(data[:size], columns, "oss://inv/data/1.csv.gz")
+        assert 0 < len(rows) < 5000 and [row.key for row in rows] == keys[: len(rows)]
+    assert [row.key for row in leading_rows(data, columns, "whole")] == keys
+    with pytest.raises(InventoryError, match=r"oss://inv/x.csv.gz cannot be read: not gzip"):
+        leading_rows(b"not gzip at all", columns, "oss://inv/x.csv.gz")
+
+
+def test_the_newest_run_of_an_inventory_folder() -> None:
+    parent = "inventory/b/daily/"
+    folders = [
+        f"{parent}data/",
+        f"{parent}2026-11-30T00-00Z/",
+        f"{parent}2026-12-01T00-00Z/",
+        f"{parent}hive/",
+    ]
+    assert newest_run(folders, parent) == f"{parent}2026-12-01T00-00Z/"
+    assert newest_run([f"{parent}data/"], parent) is None
+
+
+def test_inventory_samples_weigh_each_file_alike_and_leave_out_other_prefixes_and_the_state() -> None:
+    files = [[f"p/a{i:03d}" for i in range(100)], ["p/b0", "q/x", ".autotag/s", "p/b1"]]
+    chosen = sampled_boundaries(files, "p/", ".autotag/", limit=10)
+    assert chosen == ["p/a000", "p/a020", "p/a040", "p/a060", "p/a080", "p/b0", "p/b1"]

@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..gateway import OssFailure, OutOfTime, RateLimiter
+from ..inventory import InventoryError
 from ..output import to_json
 from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.checkpoint import Scope
@@ -20,10 +22,12 @@ from ..sweep.fanout import (
     Dispatcher,
     FunctionComputeDispatcher,
     InProcessDispatcher,
+    listing_boundaries,
     load_or_plan_shards,
     shard_events,
 )
 from ..sweep.gateway import SweepGateway
+from ..sweep.inventory_plan import READ_WORKERS, inventory_boundaries
 from ..sweep.request import SweepRequest, TimerEvent, parse_timer_event
 from ..sweep.runner import SweepLimits, SweepReport, run_sweep
 from ..sweep.state import StateStore
@@ -70,12 +74,17 @@ def handler(event: bytes, context: Any) -> str:
             else gateway
         )
         if request.shards > 1 and request.shard is None and not request.dry_run:
+
+            def open_other(name: str) -> SweepGateway:  # an inventory's bucket
+                return SweepGateway(open_bucket(auth, endpoint, name, READ_WORKERS), limiter=limiter)
+
             try:
                 dispatched.append(
-                    _fan_out(timer, bucket_name, gateway, state, settings, context, credentials)
+                    _fan_out(timer, bucket_name, gateway, state, open_other, settings, context, credentials)
                 )
-            except (OssFailure, OutOfTime) as error:  # this bucket only: the others are still dispatched
+            except (OssFailure, OutOfTime, InventoryError) as error:  # this bucket only: others still go
                 dispatched.append({"bucket": bucket_name, "error": str(error)})
+                log.error(to_json({"requestId": getattr(context, "request_id", ""), **dispatched[-1]}))
             continue
         shard = request.shard
         scope = Scope(
@@ -115,13 +124,22 @@ def _fan_out(
     bucket: str,
     gateway: SweepGateway,
     state: SweepGateway,
+    open_other: Callable[[str], SweepGateway],
     settings: Settings,
     context: Any,
     credentials: Any,
 ) -> dict[str, Any]:
     request: SweepRequest = timer.request
     plan_key = f"{settings.state_prefix}sweep/{Scope(bucket, request.prefix).id}/shards.json"
-    shards = load_or_plan_shards(gateway, request, settings.state_prefix, plan_key, state)
+
+    def boundaries() -> list[str]:
+        if request.inventory is None:
+            return listing_boundaries(gateway, request.prefix, settings.state_prefix)
+        return inventory_boundaries(
+            request.inventory, bucket, request.prefix, settings.state_prefix, open_other
+        )
+
+    shards = load_or_plan_shards(request, plan_key, state, boundaries)
     events = shard_events(timer, bucket, shards)
     results = _dispatcher(context, credentials).dispatch(events)
     return {

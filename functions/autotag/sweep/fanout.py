@@ -29,7 +29,7 @@ def shard_events(event: TimerEvent, bucket: str, shards: list[ShardRange]) -> li
     """The timer events for each shard: same trigger time (the pass clock), one bucket, one range."""
     events = []
     for shard in shards:
-        request = replace(event.request, buckets=(bucket,), shards=1, shard=shard)
+        request = replace(event.request, buckets=(bucket,), shards=1, shard=shard, inventory=None)
         events.append(
             json.dumps(
                 {
@@ -43,24 +43,33 @@ def shard_events(event: TimerEvent, bucket: str, shards: list[ShardRange]) -> li
     return events
 
 
+def listing_boundaries(gateway: BucketGateway, prefix: str, state_prefix: str) -> list[str]:
+    """The top-level entries under `prefix` (keys and folders of one delimiter listing), the state's left
+    out."""
+    children = gateway.list_children(prefix, max_pages=MAX_BOUNDARY_PAGES)
+    return [c for c in children if not c.startswith(state_prefix)]
+
+
 def load_or_plan_shards(
-    gateway: BucketGateway, request: SweepRequest, state_prefix: str, plan_key: str, state: BucketGateway
+    request: SweepRequest, plan_key: str, state: BucketGateway, boundaries: Callable[[], list[str]]
 ) -> list[ShardRange]:
-    """The shard plan stored (in the `state` bucket) for this prefix and shard count, or a new one from
-    the top-level listing of the swept bucket. Keeping it stable keeps each shard's checkpoint valid from one
-    run to the next."""
+    """The shard plan stored (in the `state` bucket) for this prefix, shard count and inventory, or a new
+    one cut at `boundaries()` (a listing's top-level entries, or keys from the inventory). Keeping it
+    stable keeps each shard's checkpoint valid from one run to the next; a plan made another way (other
+    shards, an inventory given or taken away) is made again."""
     stored = state.read_object(plan_key)
     if stored is not None:
         document = json.loads(stored)
-        if document.get("count") == request.shards:
+        if document.get("count") == request.shards and document.get("inventory") == request.inventory:
             return [
                 ShardRange(i, len(document["ranges"]), s, e) for i, (s, e) in enumerate(document["ranges"])
             ]
-    boundaries = gateway.list_children(request.prefix, max_pages=MAX_BOUNDARY_PAGES)
-    shards = plan_shards([b for b in boundaries if not b.startswith(state_prefix)], request.shards)
-    document = {"count": request.shards, "ranges": [[s.start_at, s.end_before] for s in shards]}
-    if not state.write_object(plan_key, json.dumps(document).encode(), create_only=stored is None):
-        return load_or_plan_shards(gateway, request, state_prefix, plan_key, state)  # another run was first
+    shards = plan_shards(boundaries(), request.shards)
+    plan: dict[str, Any] = {"count": request.shards, "ranges": [[s.start_at, s.end_before] for s in shards]}
+    if request.inventory is not None:
+        plan["inventory"] = request.inventory
+    if not state.write_object(plan_key, json.dumps(plan).encode(), create_only=stored is None):
+        return load_or_plan_shards(request, plan_key, state, boundaries)  # another run was first
     return shards
 
 

@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Any
 
 from ..events import MAX_NESTING, load_json, nesting_depth
-from ..schema_errors import describe
+from ..schema_errors import describe, shown
 from ..timestamps import parse_timestamp
 from .clock import absurd
 
@@ -48,6 +48,7 @@ class SweepRequest:
     max_objects: int | None = None
     shards: int = 1
     shard: ShardRange | None = None
+    inventory: str | None = None  # oss://… of a manifest.json, or of a folder of an inventory's runs
 
     def as_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -65,6 +66,8 @@ class SweepRequest:
             payload["shards"] = self.shards
         if self.shard is not None:
             payload["shard"] = self.shard.as_payload()
+        if self.inventory is not None:
+            payload["inventory"] = self.inventory
         return payload
 
 
@@ -104,6 +107,8 @@ def parse_sweep_payload(payload: str | dict[str, Any]) -> SweepRequest:
     shard = document.get("shard")
     if shard is not None and shard["index"] >= shard["count"]:
         raise SweepRequestError(f"payload.shard.index: {shard['index']} is not below count {shard['count']}")
+    if "inventory" in document:
+        _check_inventory(document)
     return SweepRequest(
         buckets=tuple(document["buckets"]),
         prefix=document.get("prefix", ""),
@@ -116,7 +121,25 @@ def parse_sweep_payload(payload: str | dict[str, Any]) -> SweepRequest:
         shard=ShardRange(shard["index"], shard["count"], shard["startAt"], shard["endBefore"])
         if shard
         else None,
+        inventory=document.get("inventory"),
     )
+
+
+def _check_inventory(document: dict[str, Any]) -> None:
+    """An inventory plans the shards of one bucket: it needs shards, one bucket, and a location that says
+    whether it is a manifest or a folder of runs (a folder without its `/` would be read as an object)."""
+    location = document["inventory"]
+    if not location.endswith(("/", ".json")):
+        raise SweepRequestError(
+            f"payload.inventory: {shown(location)} is neither a manifest (…/manifest.json) nor a folder "
+            "of an inventory's runs (ending in /)"
+        )
+    if document.get("shards", 1) < 2:
+        raise SweepRequestError("payload.inventory: it plans the shards of a sweep; give shards of 2 or more")
+    if len(document["buckets"]) > 1:
+        raise SweepRequestError(
+            f"payload.inventory: an inventory lists one bucket; buckets names {len(document['buckets'])}"
+        )
 
 
 def parse_timer_event(event: bytes | str | dict[str, Any]) -> TimerEvent:
