@@ -15,7 +15,7 @@ import requests
 
 from .errors import doing
 from .function_host import LOCAL_STATE
-from .target import Target, target_options
+from .target import LOCAL_ACCOUNT_ID, Target, target_options
 
 LOCAL_CLOUD_FILE = LOCAL_STATE / "local-cloud.json"  # endpoints and admin token of the running local cloud
 INVENTORY_ID = "autotag-local"
@@ -78,7 +78,7 @@ def local_inventory(
     try:
         source.get_bucket_inventory_configuration(INVENTORY_ID)
     except oss2.exceptions.NoSuchInventory:
-        source.put_bucket_inventory_configuration(_configuration(destination))
+        source.put_bucket_inventory_configuration(inventory_configuration(destination))
     doing(f"running inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
     answer = requests.post(
         f"{target.oss_endpoint}/_admin/inventory",
@@ -97,17 +97,23 @@ def local_inventory(
         click.echo(run["manifest"])
 
 
-def _configuration(destination: str) -> oss2.models.InventoryConfiguration:
+def inventory_configuration(
+    destination: str,
+    inventory_id: str = INVENTORY_ID,
+    versions: str = "Current",
+    fields: tuple[str, ...] = ("Size", "LastModifiedDate", "ETag"),
+) -> oss2.models.InventoryConfiguration:
+    """A daily CSV inventory written into `destination` under inventory/ (PutBucketInventory's body)."""
     return oss2.models.InventoryConfiguration(
-        inventory_id=INVENTORY_ID,
+        inventory_id=inventory_id,
         is_enabled=True,
         inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
-        included_object_versions="Current",
-        optional_fields=["Size", "LastModifiedDate", "ETag"],
+        included_object_versions=versions,
+        optional_fields=list(fields),
         inventory_destination=oss2.models.InventoryDestination(
             bucket_destination=oss2.models.InventoryBucketDestination(
-                account_id="1234567890123456",
-                role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
+                account_id=LOCAL_ACCOUNT_ID,
+                role_arn=f"acs:ram::{LOCAL_ACCOUNT_ID}:role/AliyunOSSRole",
                 bucket=destination,
                 inventory_format="CSV",
                 prefix="inventory",

@@ -33,6 +33,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import LONG_TERM, readable
 
+from autotag_cli.local_inventory import inventory_configuration
 from autotag_cli.main import cli
 
 ROOT = Path(__file__).parents[2]
@@ -214,23 +215,7 @@ def inventory_of(cloud: Cloud, count: int) -> str:
     """The bucket's inventory, run now: the oss:// location of its manifest.json."""
     destination = cloud.bucket(INVENTORY_BUCKET)
     destination.create_bucket()
-    target = oss2.models.InventoryBucketDestination(
-        account_id="1234567890123456",
-        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
-        bucket=INVENTORY_BUCKET,
-        inventory_format="CSV",
-        prefix="inventory",
-    )
-    cloud.bucket().put_bucket_inventory_configuration(
-        oss2.models.InventoryConfiguration(
-            inventory_id="daily",
-            is_enabled=True,
-            inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
-            included_object_versions="Current",
-            optional_fields=["Size", "LastModifiedDate", "ETag"],
-            inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
-        )
-    )
+    cloud.bucket().put_bucket_inventory_configuration(inventory_configuration(INVENTORY_BUCKET, "daily"))
     run = cloud.admin(
         "POST", "inventory", {"bucket": BUCKET, "id": "daily", "rowsPerFile": max(1, count // 40)}
     )

@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import LONG_TERM, REGION, ROOT, make_auth, purge, readable, tags_of
 
+from autotag_cli.local_inventory import inventory_configuration
 from autotag_cli.main import cli
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
@@ -216,22 +217,9 @@ def inventory(oss: LocalOSS, template_bucket: oss2.Bucket) -> Iterator[tuple[oss
     seed(template_bucket, [f"v/k{i:03d}.csv" for i in range(60)])
     destination = oss2.Bucket(make_auth("sts-v1"), oss.endpoint, "autotag-demo-inventory", region=REGION)
     destination.create_bucket()
-    target = oss2.models.InventoryBucketDestination(
-        account_id="1234567890123456",
-        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
-        bucket=destination.bucket_name,
-        inventory_format="CSV",
-        prefix="inventory",
-    )
+    fields = ("Size", "LastModifiedDate")
     template_bucket.put_bucket_inventory_configuration(
-        oss2.models.InventoryConfiguration(
-            inventory_id="daily",
-            is_enabled=True,
-            inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
-            included_object_versions="Current",
-            optional_fields=["Size", "LastModifiedDate"],
-            inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
-        )
+        inventory_configuration(destination.bucket_name, "daily", fields=fields)
     )
     run = oss.run_inventory("autotag-demo", "daily", rows_per_file=20)
     assert run.manifest_key is not None and len(run.files) == 3

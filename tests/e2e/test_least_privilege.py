@@ -23,6 +23,7 @@ from conftest import LONG_TERM, sealed
 
 from autotag.ownership import Ownership, read_record
 from autotag_cli.events import oss_event_document
+from autotag_cli.local_inventory import inventory_configuration
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template
 from localcloud.fc.api import LocalFcApi
 from localcloud.oss import LocalOSS
@@ -74,21 +75,7 @@ def report_status(bucket: oss2.Bucket, started: dict[str, object], run: int = 1)
 
 
 def every_version_inventory(bucket: oss2.Bucket, destination: str) -> oss2.models.InventoryConfiguration:
-    target = oss2.models.InventoryBucketDestination(
-        account_id="1234567890123456",
-        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
-        bucket=destination,
-        inventory_format="CSV",
-        prefix="inventory",
-    )
-    return oss2.models.InventoryConfiguration(
-        inventory_id="every-version",
-        is_enabled=True,
-        inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
-        included_object_versions="All",
-        optional_fields=["Size", "LastModifiedDate", "ETag"],
-        inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
-    )
+    return inventory_configuration(destination, "every-version", "All")
 
 
 def timer(payload: dict[str, object]) -> bytes:

@@ -22,6 +22,7 @@ from autotag.sweep.reconcile import SKIPPED, reconcile_object
 from autotag.sweep.request import SweepRequestError
 from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import Lease, StateStore
+from autotag_cli.local_inventory import inventory_configuration
 from localcloud.fc import fc_context, load_handler
 from localcloud.oss import FaultRule, LocalOSS
 from localcloud.oss.errors import OssError
@@ -511,22 +512,9 @@ def test_bad_timer_events_name_the_field(sweeper: Sweeper, event: bytes, message
 
 def configure_inventory(bucket: oss2.Bucket, destination: oss2.Bucket) -> None:
     """`bucket`'s inventory `daily`, written into `destination` under inventory/."""
-    target = oss2.models.InventoryBucketDestination(
-        account_id="1234567890123456",
-        role_arn="acs:ram::1234567890123456:role/AliyunOSSRole",
-        bucket=destination.bucket_name,
-        inventory_format="CSV",
-        prefix="inventory",
-    )
+    fields = ("Size", "LastModifiedDate")
     bucket.put_bucket_inventory_configuration(
-        oss2.models.InventoryConfiguration(
-            inventory_id="daily",
-            is_enabled=True,
-            inventory_schedule=oss2.models.InventorySchedule(frequency="Daily"),
-            included_object_versions="Current",
-            optional_fields=["Size", "LastModifiedDate"],
-            inventory_destination=oss2.models.InventoryDestination(bucket_destination=target),
-        )
+        inventory_configuration(destination.bucket_name, "daily", fields=fields)
     )
 
 
