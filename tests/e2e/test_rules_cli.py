@@ -152,6 +152,11 @@ def test_rules_mistakes_exit_as_cli_md_says(oss: LocalOSS, tmp_path: Path) -> No
     assert "nan.json: not valid JSON: NaN is not a JSON number" in one_error_line(
         run(["rules", "check", str(nan)])
     )
+    twice = tmp_path / "twice.json"  # JSON readers keep one of the two silently: which, differs
+    twice.write_text('{"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}, "tags": {"b": "2"}}]}')
+    assert "twice.json: not valid JSON: 'tags' appears twice in one object" in one_error_line(
+        run(["rules", "check", str(twice)])
+    )
     source = tmp_path / "r.json"
     source.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
     schemeless = run(["rules", "push", str(source), "--to", LOCATION, "--oss-endpoint", "not-a-url"])

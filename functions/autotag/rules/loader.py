@@ -446,7 +446,7 @@ def rules_from_bytes(data: bytes, source: str, record_secrets: tuple[str, ...] =
     """Check and compile a JSON rules file's bytes; `source` names it in errors."""
     text = decode_text(data, source)
     try:
-        document = json.loads(text, parse_constant=_no_constant)
+        document = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
     except RecursionError:
         raise RulesError(f"{source}: the document nests more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:  # json.JSONDecodeError, or a NaN / Infinity
@@ -457,6 +457,17 @@ def rules_from_bytes(data: bytes, source: str, record_secrets: tuple[str, ...] =
 def _no_constant(name: str) -> Any:
     """Python's json reads NaN and Infinity, which JSON has not (nor do rules have a use for them)."""
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key twice in one object: JSON readers keep one of them silently (which one differs), so a rule
+    would not be what its author reads."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"{key!r} appears twice in one object")
+        document[key] = value
+    return document
 
 
 def _json_error(source: str, exc: ValueError) -> RulesError:
