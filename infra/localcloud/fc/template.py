@@ -190,6 +190,15 @@ def load_template(path: Path | str) -> Template:
         raise TemplateError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return _template_from(document, path)
+    except TemplateError as exc:  # every error names the file, as well as the place in it
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise TemplateError(f"{path}: {exc}") from None
+
+
+def _template_from(document: Any, path: Path) -> Template:
     if not isinstance(document, dict):
         raise TemplateError(f"{path}: not a template (a YAML mapping with Resources)")
     if document.get("Transform") != TRANSFORM:
