@@ -285,7 +285,12 @@ def test_a_data_file_gone_after_the_start_or_not_matching_its_md5_fails_the_job_
         manifest["files"][2]["MD5checksum"] = "0" * 32
 
     forged_md5 = forged(destination, manifest_key, "md5", wrong_md5)
-    md5 = job.until_reported(job.start("--inventory", forged_md5, "--shards", "1")["job"], 60)
+    # 2 workers: windows of 8 objects, so the shard has tagged most objects before the last file's end
+    md5 = job.until_reported(
+        job.start("--inventory", forged_md5, "--shards", "1", "--workers", "2")["job"], 60
+    )
+    bucket = oss2.Bucket(make_auth("sts-v1"), job.oss.endpoint, "autotag-demo", region=REGION)
+    tagged = sum(1 for i in range(60) if tags_of(bucket, f"v/k{i:03d}.csv"))
     location = f"oss://autotag-demo-inventory/{manifest_key}"
     # 1 object/s: the shard is still in the first file when the second is deleted
     started = job.start("--inventory", location, "--shards", "1", "--qps", "2", "--workers", "1")
@@ -296,6 +301,11 @@ def test_a_data_file_gone_after_the_start_or_not_matching_its_md5_fails_the_job_
     assert gone["status"] == "failed" and gone["report"]["status"] == "failed", gone
     assert gone["reason"] == f"oss://autotag-demo-inventory/{files[1]['key']} does not exist any more", gone
     assert md5["status"] == "failed", md5
+    # what the failing shard did before it failed is counted: the report agrees with OSS
+    assert md5["objects"] == tagged >= 40 and md5["report"]["objects"] == tagged, (
+        md5["shardDetails"],
+        tagged,
+    )
     assert md5["reason"].startswith(f"oss://autotag-demo-inventory/{files[2]['key']} has MD5 "), md5["reason"]
     assert md5["reason"].endswith(f"{forged_md5} says {'0' * 32}"), md5["reason"]
 

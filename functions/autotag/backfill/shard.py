@@ -372,76 +372,82 @@ class ShardRunner:
             return current
 
         tagging_clock = self.gateway.oss_now() or now
-        windows = self._windows(progress)
-        next_save = next_look = started + self.limits.halt_check_seconds
         try:
-            window = next(windows, None)
-        except OutOfTime as late:  # the listing's first page, at the deadline
-            window = None
-            self.report.outcome = CONTINUE
-            self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
-        with ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="backfill") as pool:
-            while window is not None:
-                if self.deadline is not None and self.monotonic() >= self.deadline:
-                    self.report.outcome = CONTINUE
-                    self.report.reason = "stopped before the function timeout; the next run goes on"
-                    break
-                try:
-                    outcomes = list(pool.map(lambda e: self._one(e, tagging_clock), window))
-                except OutOfTime as late:
-                    # The rate limit at the deadline: this window (done or not) is done again by the next
-                    # run, from the last position saved.
-                    self.report.outcome = CONTINUE
-                    self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
-                    break
-                for outcome, failure in outcomes:
-                    if outcome:
-                        counts[outcome] += 1
-                        self.recent.append(outcome not in FAILURES)
-                    if failure is not None:
-                        self.pending_failures.append(failure)
-                last = window[-1]
-                progress = replace(
-                    progress,
-                    after_key=last.after_key,
-                    unit=last.unit,
-                    row=last.next_row,
-                    units_bytes=last.unit_bytes_done,
-                )
-                breaker = self._breaker(progress, counts)
-                if breaker:
-                    progress = save(replace(progress, stopped=breaker), final=True)
-                    self._fail_job(breaker)
-                    self.report.outcome, self.report.reason = STOPPED, breaker
-                    return progress
-                try:
-                    # The next window before a look at the job: a shard whose range has ended is done,
-                    # even when the job was cancelled meanwhile.
-                    window = next(windows, None)
-                except OutOfTime as late:  # the listing's next page, at the deadline
-                    self.report.outcome = CONTINUE
-                    self.report.reason = f"stopped before the function timeout ({late}); the next run goes on"
-                    break
-                if window is None:
-                    break
-                now_monotonic = self.monotonic()
-                if now_monotonic >= next_save:
-                    progress = save(progress)
-                    next_save = self.monotonic() + self.limits.checkpoint_seconds
-                if now_monotonic >= next_look:
-                    next_look = now_monotonic + self.limits.halt_check_seconds
-                    halt = self._job_halted()
-                    if halt:
-                        progress = save(replace(progress, stopped=halt), final=True)
-                        self.report.outcome, self.report.reason = STOPPED, halt
+            windows = self._windows(progress)
+            next_save = next_look = started + self.limits.halt_check_seconds
+            try:
+                window = next(windows, None)
+            except OutOfTime as late:  # the listing's first page, at the deadline
+                window = None
+                self.report.outcome = CONTINUE
+                self.report.reason = _handover(late)
+            with ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="backfill") as pool:
+                while window is not None:
+                    if self.deadline is not None and self.monotonic() >= self.deadline:
+                        self.report.outcome = CONTINUE
+                        self.report.reason = "stopped before the function timeout; the next run goes on"
+                        break
+                    try:
+                        outcomes = list(pool.map(lambda e: self._one(e, tagging_clock), window))
+                    except OutOfTime as late:
+                        # The rate limit at the deadline: this window (done or not) is done again by the next
+                        # run, from the last position saved.
+                        self.report.outcome = CONTINUE
+                        self.report.reason = _handover(late)
+                        break
+                    for outcome, failure in outcomes:
+                        if outcome:
+                            counts[outcome] += 1
+                            self.recent.append(outcome not in FAILURES)
+                        if failure is not None:
+                            self.pending_failures.append(failure)
+                    last = window[-1]
+                    progress = replace(
+                        progress,
+                        after_key=last.after_key,
+                        unit=last.unit,
+                        row=last.next_row,
+                        units_bytes=last.unit_bytes_done,
+                    )
+                    breaker = self._breaker(progress, counts)
+                    if breaker:
+                        progress = save(replace(progress, stopped=breaker), final=True)
+                        self._fail_job(breaker)
+                        self.report.outcome, self.report.reason = STOPPED, breaker
                         return progress
-        windows.close()
-        if self.report.outcome != CONTINUE:
-            progress = save(replace(progress, done=True), final=True)
-            self.state.write_object(self.paths.done_key(self.job.run, self.work.index), b"")
-            self.report.outcome, self.report.reason = DONE, ""
-            return progress
-        return save(replace(progress, stopped=self.report.reason), final=True)
+                    try:
+                        # The next window before a look at the job: a shard whose range has ended is done,
+                        # even when the job was cancelled meanwhile.
+                        window = next(windows, None)
+                    except OutOfTime as late:  # the listing's next page, at the deadline
+                        self.report.outcome = CONTINUE
+                        self.report.reason = _handover(late)
+                        break
+                    if window is None:
+                        break
+                    now_monotonic = self.monotonic()
+                    if now_monotonic >= next_save:
+                        progress = save(progress)
+                        next_save = self.monotonic() + self.limits.checkpoint_seconds
+                    if now_monotonic >= next_look:
+                        next_look = now_monotonic + self.limits.halt_check_seconds
+                        halt = self._job_halted()
+                        if halt:
+                            progress = save(replace(progress, stopped=halt), final=True)
+                            self.report.outcome, self.report.reason = STOPPED, halt
+                            return progress
+            windows.close()
+            if self.report.outcome != CONTINUE:
+                progress = save(replace(progress, done=True), final=True)
+                self.state.write_object(self.paths.done_key(self.job.run, self.work.index), b"")
+                self.report.outcome, self.report.reason = DONE, ""
+                return progress
+            return save(replace(progress, stopped=self.report.reason), final=True)
+        except (InventoryError, ObjectGone, PermanentOssError) as error:
+            # the shard cannot go on; what it did until now counts in its checkpoint and so in the report
+            with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime, LeaseLost):
+                save(replace(progress, stopped=str(error)), final=True)
+            raise
 
     def _one(self, entry: Entry, clock: datetime) -> tuple[str, list[str] | None]:
         """Tag one object: its outcome ("" for an entry that is no object to count: a file's end, a delete
@@ -540,6 +546,10 @@ class ShardRunner:
             job = self._read_job()
             if job is not None and job.run == self.job.run and job.status == RUNNING:
                 self.state.write_object(self.paths.job_key, encode_job(stopped(job, JOB_FAILED, reason)))
+
+
+def _handover(late: OutOfTime) -> str:
+    return f"stopped before the function timeout ({late}); the next run goes on"
 
 
 def lease_seconds(timeout: float, margin: float = 60.0) -> float:
