@@ -495,3 +495,36 @@ def test_a_job_starts_and_cancels_from_any_folder_without_the_template(
     assert cancelled.exit_code == 0 and f"backfill job {reference}:" in cancelled.output, cancelled.output
     missing = job.cli("backfill", "cancel", reference, "--template", "nowhere.yml")
     assert missing.exit_code == 1 and "no template at nowhere.yml" in missing.output, missing.output
+
+
+def test_a_listing_that_cannot_balance_the_shards_says_so_at_the_start(
+    job: Job, template_bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards are cut at the top-level entries under the prefix: every key in one folder gives one shard;
+    more entries than the plan reads (10,000; 1,000 here) leave the rest to the last shard. Both are said
+    when the job starts, with what to do instead."""
+    import autotag.backfill.control
+
+    seed(
+        template_bucket, [f"one/deep/k{i:02d}.txt" for i in range(20)] + [f"flat-{i:04d}.txt" for i in range(1100)]
+    )
+    folder = job.start("--prefix", "one/", "--shards", "4")
+    assert folder["shards"] == 1, folder
+    assert (
+        "oss://autotag-demo/one/ has 1 top-level entry to cut at, so the job runs in 1 shard(s), not 4"
+        in (folder["warning"])
+    )
+    monkeypatch.setattr(
+        autotag.backfill.control, "MAX_BOUNDARY_PAGES", 1
+    )  # the functions run in this process
+    flat = job.start("--prefix", "flat-", "--shards", "4")
+    assert "oss://autotag-demo/flat- has more than 1,000 top-level entries" in flat["warning"], flat
+    assert "--inventory balances shards" in flat["warning"]
+    shown = job.cli(
+        "backfill", "--bucket", "autotag-demo", "--prefix", "flat-", "--in-fc", "--shards", "4",
+        "--template", str(TEMPLATE), "--restart",
+    )  # fmt: skip
+    assert "note: oss://autotag-demo/flat- has more than" in " ".join(shown.output.split()), shown.output
+    for reference in (folder["job"], flat["job"]):
+        job.until_reported(reference)
+    assert job.fc.drain(60)

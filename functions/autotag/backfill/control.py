@@ -113,11 +113,12 @@ class Control:
 # ---- start -----------------------------------------------------------------------------------------------
 
 
-def _plan(request: StartJob, control: Control) -> Plan:
+def _plan(request: StartJob, control: Control) -> tuple[Plan, list[str]]:
+    """The run's shards, and what the operator should know of them before a long job runs."""
     if request.source == LISTING:
         children = control.gateway.list_children(request.prefix, max_pages=MAX_BOUNDARY_PAGES)
         shards = plan_listing([c for c in children if not c.startswith(control.state_prefix)], request.shards)
-        return Plan(tuple(shards))
+        return Plan(tuple(shards)), _listing_warnings(request, len(shards), len(children))
     location = parse_location(request.location, f"--{request.source}")
     data = control.open_bucket(location.bucket)
     what = "the inventory" if request.source == INVENTORY else "the manifest"
@@ -131,13 +132,32 @@ def _plan(request: StartJob, control: Control) -> Plan:
             files = control.open_bucket(manifest.destination_bucket)
             check_data_files(files, manifest, str(location))
             shards = plan_units(list(manifest.files), request.shards)
-            return Plan(tuple(shards), manifest.destination_bucket, manifest.columns)
+            return Plan(tuple(shards), manifest.destination_bucket, manifest.columns), []
         size = data.head(location.key).size
     except ObjectGone:
         raise BackfillError(f"{what} {location} does not exist") from None
     except PermanentOssError as error:
         raise BackfillError(f"cannot read {what} {location}: {error}") from None
-    return Plan(tuple(plan_units([DataFile(location.key, size, "")], request.shards)), location.bucket)
+    return Plan(tuple(plan_units([DataFile(location.key, size, "")], request.shards)), location.bucket), []
+
+
+def _listing_warnings(request: StartJob, shards: int, entries: int) -> list[str]:
+    """A listing cuts shards at the top-level entries under the prefix: too few to cut the shards asked for,
+    or more than it reads (the last shard then holds the rest, at its 1/N of the job's QPS)."""
+    where = f"oss://{request.bucket}/{request.prefix}"
+    if shards < request.shards:
+        return [
+            f"{where} has {entries} top-level entr{'y' if entries == 1 else 'ies'} to cut at, so the job "
+            f"runs in {shards} shard(s), not {request.shards}; --inventory balances shards whatever the "
+            "key layout"
+        ]
+    if entries >= MAX_BOUNDARY_PAGES * 1000:
+        return [
+            f"{where} has more than {MAX_BOUNDARY_PAGES * 1000:,} top-level entries: the shards were cut "
+            "among the first of them only and the last shard holds the rest, at 1/"
+            f"{shards} of the job's --qps; --inventory balances shards whatever the key layout"
+        ]
+    return []
 
 
 def start(request: StartJob, control: Control) -> dict[str, Any]:
@@ -151,7 +171,9 @@ def start(request: StartJob, control: Control) -> dict[str, Any]:
         existing = control.read_job(identity)
         if existing is not None and not request.restart:
             return _resume(existing, request, control)
-        plan = _plan(request, control)
+        plan, warnings = _plan(request, control)
+        if control.state.bucket.bucket_name == request.bucket:
+            warnings.append(SHARED_STATE)
     except InventoryError as error:
         raise BackfillError(str(error)) from None
     except PermanentOssError as error:
@@ -189,7 +211,7 @@ def start(request: StartJob, control: Control) -> dict[str, Any]:
         "shards": len(plan.shards),
         "invocations": len(receipts),
         "rulesFingerprint": job.fingerprint,
-        **({"warning": SHARED_STATE} if control.state.bucket.bucket_name == request.bucket else {}),
+        **({"warning": "; ".join(warnings)} if warnings else {}),
     }
 
 
