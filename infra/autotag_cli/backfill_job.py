@@ -95,11 +95,16 @@ def start_job(function: JobFunction, target: Target, request: StartJob, as_json:
         click.echo(json.dumps(answer, ensure_ascii=False))
         return
     console = Console()
-    reference = answer.get("job", "")
+    reference = answer.get("job") or ""
+    if not reference:
+        console.print(str(answer.get("note") or answer.get("state")), highlight=False, soft_wrap=True)
+        return
     lines = [f"backfill job {reference}: {answer.get('state')}"]
     if answer.get("shards") is not None:
+        source = str(answer.get("source"))
         lines.append(
-            f"  run {answer.get('run')}, {answer.get('shards')} shard(s) from a {answer.get('source')}, "
+            f"  run {answer.get('run')}, {answer.get('shards')} shard(s) from "
+            f"{'an' if source[:1] in 'aeiou' else 'a'} {source}, "
             f"{answer.get('invocations')} invocation(s) sent; rules {answer.get('rulesFingerprint')}"
         )
     if answer.get("report"):
@@ -109,7 +114,8 @@ def start_job(function: JobFunction, target: Target, request: StartJob, as_json:
     if answer.get("warning"):
         lines.append(f"  note: {answer['warning']}")
     lines.append(f"  autotag backfill status {reference}    # progress, rate and ETA")
-    lines.append(f"  autotag backfill cancel {reference}    # stop it")
+    if answer.get("state") != "complete":
+        lines.append(f"  autotag backfill cancel {reference}    # stop it")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 

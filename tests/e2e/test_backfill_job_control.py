@@ -506,7 +506,8 @@ def test_a_listing_that_cannot_balance_the_shards_says_so_at_the_start(
     import autotag.backfill.control
 
     seed(
-        template_bucket, [f"one/deep/k{i:02d}.txt" for i in range(20)] + [f"flat-{i:04d}.txt" for i in range(1100)]
+        template_bucket,
+        [f"one/deep/k{i:02d}.txt" for i in range(20)] + [f"flat-{i:04d}.txt" for i in range(1100)],
     )
     folder = job.start("--prefix", "one/", "--shards", "4")
     assert folder["shards"] == 1, folder
@@ -528,3 +529,23 @@ def test_a_listing_that_cannot_balance_the_shards_says_so_at_the_start(
     for reference in (folder["job"], flat["job"]):
         job.until_reported(reference)
     assert job.fc.drain(60)
+
+
+def test_an_empty_prefix_starts_no_job_and_a_cancel_in_a_missing_bucket_names_it(
+    job: Job, template_bucket: oss2.Bucket
+) -> None:
+    nothing = job.cli(
+        "backfill", "--bucket", "autotag-demo", "--prefix", "empty/", "--in-fc", "--template", str(TEMPLATE)
+    )  # fmt: skip
+    assert nothing.exit_code == 0, nothing.output
+    assert nothing.output.strip() == "no object under oss://autotag-demo/empty/: no job started"
+    assert not list(oss2.ObjectIterator(template_bucket, prefix=STATE_PREFIX))  # no job state written
+    missing = job.cli(
+        "backfill", "cancel", "no-such-bucket-here/bf-0123456789ab", "--template", str(TEMPLATE)
+    )
+    assert missing.exit_code == 1, missing.output
+    line = " ".join(missing.output.split())
+    assert "cannot read the job from oss://no-such-bucket-here/.autotag/backfill/bf-0123456789ab/" in line, (
+        line
+    )
+    assert "NoSuchBucket" in line

@@ -166,7 +166,10 @@ def start(request: StartJob, control: Control) -> dict[str, Any]:
             f"qps {request.qps:g} gives each of the {request.shards} shards less than one request per second"
         )
     try:
-        control.gateway.list_page(request.prefix, "", 1)  # a missing bucket or a refused listing: now
+        first = control.gateway.list_page(request.prefix, "", 1)  # a missing bucket or a refused listing: now
+        if request.source == LISTING and not request.restart and not first.objects:
+            where = f"oss://{request.bucket}/{request.prefix}"
+            return {"job": None, "state": "nothing to do", "note": f"no object under {where}: no job started"}
         identity = job_id(request.bucket, request.prefix, request.source, request.location, request.since)
         existing = control.read_job(identity)
         if existing is not None and not request.restart:
@@ -270,7 +273,11 @@ def _rules_changed(job: JobSpec) -> str:
 
 
 def cancel(request: CancelJob, control: Control) -> dict[str, Any]:
-    job = control.read_job(request.job)
+    try:
+        job = control.read_job(request.job)
+    except PermanentOssError as error:
+        where = control.where(control.paths(request.job).base)
+        raise BackfillError(f"cannot read the job from {where}: {error}") from None
     if job is None:
         where = control.where(control.paths(request.job).base)
         raise BackfillError(f"no job {request.job} for bucket {request.bucket} in {where}")
