@@ -310,10 +310,13 @@ def _check_job_manifest(path: Path, bucket: str) -> None:
     """A local manifest for a job, read as the job will read it — a CSV manifest (bucket,key[,versionId]) —
     and refused here, naming the file and line, before it is uploaded."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
         raise click.BadParameter(
-            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})", param_hint="--manifest"
+            f"{path} line {line}: not UTF-8 text ({error.reason} at byte {error.start})",
+            param_hint="--manifest",
         ) from None
     except OSError as error:
         raise click.BadParameter(f"{path}: {error.strerror or error}", param_hint="--manifest") from None
@@ -321,8 +324,9 @@ def _check_job_manifest(path: Path, bucket: str) -> None:
     try:
         for number, row in manifest_rows(io.StringIO(text, newline=""), str(path)):
             if row.bucket != bucket:
+                header = " (it looks like a header; the format has none)" if row.bucket == "Bucket" else ""
                 raise click.BadParameter(
-                    f"{path} line {number + 1} names bucket {row.bucket!r}, not {bucket!r}",
+                    f"{path} line {number + 1} names bucket {row.bucket!r}, not {bucket!r}{header}",
                     param_hint="--manifest",
                 )
             named += 1

@@ -31,6 +31,7 @@ from autotag.backfill.job import (
 )
 from autotag.backfill.progress import ProgressError, ShardProgress, decode_progress, totals
 from autotag.backfill.request import CancelJob, StartJob
+from autotag.timestamps import format_timestamp
 
 from .errors import doing
 from .function_host import read_template
@@ -226,7 +227,7 @@ class JobView:
             "source": self.job.source,
             "location": self.job.location or None,
             "prefix": self.job.prefix,
-            "started": self.job.created.isoformat(),
+            "started": format_timestamp(self.job.created),
             "rulesFingerprint": self.job.fingerprint,
             "shards": len(self.shards),
             "shardsDone": sum(s.done for s in self.shards),
@@ -330,10 +331,7 @@ def render(view: JobView) -> Group:
         ("OSS requests / object", str(summary["requestsPerObject"] or "—")),
     ]
     if view.report:
-        rows.append(("report", str(view.report.get("failedManifest", "")).rsplit("/", 1)[0] + "/"))
-        rows.append(
-            ("failed objects", f"{view.report.get('failed', 0):,} in {view.report.get('failedManifest')}")
-        )
+        rows.append(("failed objects", f"{view.report.get('failed', 0):,} (failed.csv, below)"))
     for label, value in rows:
         table.add_row(label, value)
     bars = Progress(
@@ -372,6 +370,10 @@ def show_status(
             click.echo(json.dumps(view.as_json(), ensure_ascii=False))
         else:
             console.print(render(view))
+            if view.report:  # whole, never wrapped: what an operator copies into --manifest
+                failed_csv = str(view.report.get("failedManifest", ""))
+                click.echo(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json")
+                click.echo(f"failed.csv: {failed_csv}")
         if watch is None or (view.status != RUNNING and view.report is not None) or view.status == COMPLETE:
             return
         time.sleep(watch)

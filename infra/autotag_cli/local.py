@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from .invocation_log import format_record
 from .local_inventory import local_inventory, write_local_cloud_file
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def watched_buckets(template: Template) -> set[str]:
@@ -272,6 +277,8 @@ def local_up(
         )
         click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
         cloud_file = write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
+        # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes with it
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             oss.serve_forever()
         except KeyboardInterrupt:

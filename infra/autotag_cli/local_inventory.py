@@ -76,9 +76,16 @@ def local_inventory(
     source = target.bucket(bucket_name)
     doing(f"configuring inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
     try:
-        source.get_bucket_inventory_configuration(INVENTORY_ID)
+        configured = source.get_bucket_inventory_configuration(INVENTORY_ID)
     except oss2.exceptions.NoSuchInventory:
         source.put_bucket_inventory_configuration(inventory_configuration(destination))
+    else:
+        writes_to = configured.inventory_destination.bucket_destination.bucket.removeprefix("acs:oss:::")
+        if writes_to != destination:
+            raise click.ClickException(
+                f"inventory {INVENTORY_ID} of oss://{bucket_name} writes to {writes_to}, not {destination}: "
+                f"pass --destination {writes_to}, or delete the inventory configuration first"
+            )
     doing(f"running inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
     answer = requests.post(
         f"{target.oss_endpoint}/_admin/inventory",

@@ -180,6 +180,8 @@ def test_cancel_stops_every_shard_and_starting_again_resumes(job: Job, template_
     assert done["objectsPerSecond"] > 0  # an ended job shows the rate its shards sustained
     shown = job.cli("backfill", "status", reference)
     assert shown.exit_code == 0 and "complete" in shown.output and " 0.0 objects/s" not in shown.output
+    failed_csv = done["report"]["failedManifest"]
+    assert f"failed.csv: {failed_csv}" in shown.output  # whole, on one line: what --manifest takes
     assert all(readable(tags_of(template_bucket, key))["kind"] == "text" for key in keys[::23])
 
 
@@ -427,7 +429,11 @@ def test_a_local_manifest_for_a_job_is_checked_here_before_it_is_uploaded(
     and nothing is uploaded or started."""
     cases = {
         "junk.csv": (b"autotag-demo,a.txt\nthis is junk\n", "junk.csv line 2 is not bucket,key[,versionId]"),
-        "latin1.csv": (b"autotag-demo,caf\xe9.txt\n", "latin1.csv: not UTF-8 text"),
+        "latin1.csv": (
+            b"autotag-demo,a.txt\nautotag-demo,caf\xe9.txt\n",
+            "latin1.csv line 2: not UTF-8 text",
+        ),
+        "header.csv": (b"Bucket,Key\nautotag-demo,a.txt\n", "it looks like a header; the format has none"),
         "other.csv": (
             b"autotag-demo,a.txt\nother-bucket,b.txt\n",
             "other.csv line 2 names bucket 'other-bucket'",

@@ -21,8 +21,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import (
     LONG_TERM,
+    REGION,
     LocalCloudProcess,
     local_cloud_process,
+    purge,
     tags_of,
     template_variant,
     wait_for_tag,
@@ -807,3 +809,27 @@ def test_local_inventory_without_a_local_cloud_here_says_to_start_one(
     assert result.exit_code == 1, result.output
     (line,) = result.output.splitlines()
     assert f"no local cloud of this folder serves {UNREACHABLE}" in line and "autotag local up" in line, line
+
+
+def test_local_inventory_runs_one_and_refuses_another_destination_for_its_configuration(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autotag_cli.local_inventory import write_local_cloud_file
+
+    monkeypatch.chdir(tmp_path)
+    write_local_cloud_file(oss.endpoint, UNREACHABLE, oss.admin_token or "")  # as `autotag local up` does
+    template_bucket.put_object("inv/a.txt", b"x")
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    first = run(["local", "inventory", "--bucket", "autotag-demo"], env)
+    assert first.exit_code == 0, first.output
+    manifest = first.output.strip()
+    assert manifest.startswith("oss://autotag-demo-inventory/inventory/autotag-demo/autotag-local/"), manifest
+    assert manifest.endswith("/manifest.json")
+    other = run(["local", "inventory", "--bucket", "autotag-demo", "--destination", "autotag-demo"], env)
+    assert other.exit_code == 1, other.output
+    assert (
+        "writes to autotag-demo-inventory, not autotag-demo: pass --destination autotag-demo-inventory"
+        in (" ".join(other.output.split()))
+    )
+    template_bucket.delete_bucket_inventory_configuration("autotag-local")
+    purge(oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory", region=REGION))
