@@ -299,6 +299,15 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _as_of(view: JobView) -> str:
+    """When the newest checkpoint was written: a running shard checkpoints every 30 s."""
+    written = [s.progress.updated for s in view.shards if s.progress.updated is not None]
+    if not written:
+        return "—"
+    newest = format_timestamp(max(written))
+    return f"{newest} (shards checkpoint every 30 s)" if view.status == RUNNING else newest
+
+
 def _no_checkpoint_yet(view: JobView) -> str:
     if view.status == RUNNING and all(s.progress.updated is None for s in view.shards):
         return " (no checkpoint yet: a shard's first comes 5 s into its run)"
@@ -329,6 +338,7 @@ def render(view: JobView) -> Group:
         ("rate", f"{summary['objectsPerSecond']:,} objects/s"),
         ("ETA", _eta(view, summary["etaSeconds"])),
         ("OSS requests / object", str(summary["requestsPerObject"] or "—")),
+        ("as of", _as_of(view)),
     ]
     if view.report:
         rows.append(("failed objects", f"{view.report.get('failed', 0):,} (failed.csv, below)"))
@@ -343,7 +353,7 @@ def render(view: JobView) -> Group:
         fraction = shard.fraction
         bars.add_task(
             "",
-            total=None if fraction is None else 1.0,
+            total=1.0,  # a listing shard's share is not known ahead: an empty bar, never a full one
             completed=fraction or 0.0,
             index=shard.index,
             objects=f"{shard.progress.processed:,}",
