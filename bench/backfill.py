@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,8 +121,16 @@ class LocalCloud:
             method=method,
             headers={"Authorization": f"Bearer {self.token}"},
         )
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read())
+        for attempt in range(10):
+            try:
+                with urllib.request.urlopen(request) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                # the local OSS sheds load as OSS does (503) while 16 shards keep it at its connection limit
+                if error.code != 503 or attempt == 9:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def requests(self) -> dict[str, int]:
         return dict(self.admin("GET", "stats")["requests"])
