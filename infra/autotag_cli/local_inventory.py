@@ -50,7 +50,13 @@ def _admin_token(oss_endpoint: str) -> str:
     "--destination",
     help="The bucket the inventory is written to. Default: <bucket>-inventory (created when missing).",
 )
-@click.option("--rows-per-file", default=1000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option(
+    "--rows-per-file",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 10_000_000),
+    help="Objects per data file (OSS splits a large inventory into several files).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @target_options(oss=True)
 def local_inventory(
