@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import oss2
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import (
     LONG_TERM,
@@ -833,3 +834,21 @@ def test_local_inventory_runs_one_and_refuses_another_destination_for_its_config
     )
     template_bucket.delete_bucket_inventory_configuration("autotag-local")
     purge(oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory", region=REGION))
+
+
+def test_a_templates_errors_name_its_file_and_the_place_in_it(tmp_path: Path) -> None:
+    """Through the CLI: a policy the local cloud cannot enforce, deep in the template, is named with the
+    file it is in (a user may have several templates)."""
+    from click.testing import CliRunner
+
+    from autotag_cli.main import cli
+
+    document = yaml.safe_load((Path(__file__).parents[2] / "template.yml").read_text())
+    document["Resources"]["oss-autotag"]["Properties"]["Policies"] = "AliyunOSSFullAccess"
+    path = tmp_path / "other.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = CliRunner().invoke(
+        cli, ["invoke", "tag-on-upload", "--template", str(path), "-e", "-"], input="{}"
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{path}: Resources.oss-autotag.Properties.Policies[0]: " in result.output, result.output

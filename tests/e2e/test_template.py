@@ -232,21 +232,3 @@ def test_the_fan_out_names_the_service_its_function_is_in() -> None:
                 assert body["Properties"]["EnvironmentVariables"]["AUTOTAG_FC_SERVICE"] == service_name
     backfill = services()["oss-autotag-backfill"]["tag-backfill"]["Properties"]
     assert backfill["EnvironmentVariables"]["AUTOTAG_BACKFILL_SERVICE"] == "oss-autotag-backfill"
-
-
-def test_a_templates_errors_name_its_file_and_the_place_in_it(tmp_path: Path) -> None:
-    """Through the CLI: a policy the local cloud cannot enforce, deep in the template, is named with the
-    file it is in (a user may have several templates)."""
-    from click.testing import CliRunner
-
-    from autotag_cli.main import cli
-
-    document = yaml.safe_load((Path(__file__).parents[2] / "template.yml").read_text())
-    document["Resources"]["oss-autotag"]["Properties"]["Policies"] = "AliyunOSSFullAccess"
-    path = tmp_path / "other.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    result = CliRunner().invoke(
-        cli, ["invoke", "tag-on-upload", "--template", str(path), "-e", "-"], input="{}"
-    )
-    assert result.exit_code == 1, result.output
-    assert f"{path}: Resources.oss-autotag.Properties.Policies[0]: " in result.output, result.output
