@@ -11,8 +11,8 @@ FC hands the handler the event as bytes, in one of the shapes an OSS event reach
 
 `parse_delivery` checks each against schemas/oss-event.schema.json and returns one `ObjectEvent` per OSS
 record; in a batch, an element that is not a usable OSS event is reported on its own (`Refused`), never
-failing the others. `parse_oss_event` is the same for a single event, raising `EventError` naming the
-field."""
+failing the others, and so is each record a queue message carries beyond the one OSS puts in an event.
+`parse_oss_event` is the same for a single event, raising `EventError` naming the field."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ MAX_EVENT_BYTES = 128 * 1024  # FC's limit for an asynchronous invocation payloa
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # FC's limit for a synchronous one: how batches are pushed
 MAX_BATCH_EVENTS = 10_000  # EventBridge's largest CountBasedWindow
 MAX_NESTING = 32  # OSS events nest 7 levels deep; anything far deeper is not one
+# OSS puts one record in an event's `events` (docs/tag-on-upload.md): in a batch, a queue message whose
+# body holds more is not OSS's, and each record beyond is refused rather than multiplying the batch.
+MAX_RECORDS_PER_EVENT = 1
 
 
 class EventError(ValueError):
@@ -179,7 +182,19 @@ def _object_event(record: dict[str, Any], replay_of: str | None, element: int | 
     )
 
 
-def _native(document: dict[str, Any], where: str, element: int | None) -> list[ObjectEvent]:
+def _native(
+    document: dict[str, Any], where: str, element: int | None, beyond: list[str] | None = None
+) -> list[ObjectEvent]:
+    """The records of an OSS event (`{"events": [...]}`). With `beyond` (in a batch), records past
+    MAX_RECORDS_PER_EVENT are not read: each is named there instead."""
+    records = document.get("events")
+    if beyond is not None and isinstance(records, list) and len(records) > MAX_RECORDS_PER_EVENT:
+        beyond += [
+            f"{where}.events[{n}]: OSS puts {MAX_RECORDS_PER_EVENT} record in an event; "
+            "one beyond it is not OSS's and is refused"
+            for n in range(MAX_RECORDS_PER_EVENT, len(records))
+        ]
+        document = {**document, "events": records[:MAX_RECORDS_PER_EVENT]}
     if where:
         _check(document, "", where)
     else:
@@ -211,12 +226,17 @@ def _queue_body(message: dict[str, Any], where: str) -> Any:
 
 
 def _from_element(
-    element: Any, where: str, index: int | None, nested: bool = False, replay_of: str | None = None
+    element: Any,
+    where: str,
+    index: int | None,
+    nested: bool = False,
+    replay_of: str | None = None,
+    beyond: list[str] | None = None,
 ) -> list[ObjectEvent]:
     """The OSS events of one delivered element: a CloudEvent, or (RawData) an OSS record or a queue
     message; `nested` for what a queue message carries (which holds no further queue messages).
     `replay_of` is the provenance (`autotagreplay`) of an enclosing CloudEvent, which holds for what it
-    carries."""
+    carries; `beyond` collects the records refused past an event's first (see `_native`)."""
     if not isinstance(element, dict):
         raise EventError(f"{where or '(the event)'}: an object, not {type(element).__name__}")
     if "specversion" in element:
@@ -230,19 +250,19 @@ def _from_element(
         replay = str(element.get("autotagreplay") or "") or replay_of
         if source == "acs.oss":
             return [_object_event(element["data"], replay, index)]
-        return _from_element(element["data"], f"{where}.data", index, replay_of=replay)
+        return _from_element(element["data"], f"{where}.data", index, replay_of=replay, beyond=beyond)
     if "messageBody" in element and not nested:
         _check(element, "queueMessage", where)
         body = _queue_body(element, where)
         inner = f"{where}.messageBody"
         if isinstance(body, dict) and "events" in body:
-            return _native(body, inner, index)
-        return _from_element(body, inner, index, nested=True, replay_of=replay_of)
+            return _native(body, inner, index, beyond)
+        return _from_element(body, inner, index, nested=True, replay_of=replay_of, beyond=beyond)
     if "eventName" in element:
         _check(element, "record", where)
         return [_object_event(element, replay_of, index)]
     if "events" in element and nested:
-        return _native(element, where, index)
+        return _native(element, where, index, beyond)
     raise EventError(
         f"{where or '(the event)'}: neither a CloudEvent, an OSS event record nor a queue message"
     )
@@ -287,10 +307,12 @@ def parse_delivery(payload: bytes | str | dict[str, Any] | list[Any]) -> Deliver
         events: list[ObjectEvent] = []
         refused: list[Refused] = []
         for index, element in enumerate(document):
+            beyond: list[str] = []
             try:
-                events += _from_element(element, f"[{index}]", index)
+                events += _from_element(element, f"[{index}]", index, beyond=beyond)
             except EventError as error:
                 refused.append(Refused(index, str(error)))
+            refused += [Refused(index, reason) for reason in beyond]
         return Delivery("eventbridge-batch", events, refused)
     if isinstance(document, dict) and (
         "specversion" in document or ("events" not in document and "eventName" in document)

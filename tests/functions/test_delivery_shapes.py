@@ -96,6 +96,24 @@ def test_a_batch_element_without_an_oss_event_is_refused_alone() -> None:
     assert reasons[3] == "[3]: an object, not int"
 
 
+def test_a_queue_message_carries_as_many_records_as_oss_puts_in_an_event() -> None:
+    """OSS puts one record in an event's `events` (docs/tag-on-upload.md): a queue message whose body holds
+    more is not OSS's. Its first record is tagged; each one beyond is refused, named by its place, so 50
+    messages can never become 5,000 objects."""
+    stuffed = queued({"events": [record(f"k{n}") for n in range(100)]})
+    batch = [queued({"events": [record("a")]}), stuffed, queued({"events": [record("z")]})]
+    delivery = parse_delivery(json.dumps(batch).encode())
+    assert [e.key for e in delivery.events] == ["a", "k0", "z"]
+    assert [e.element for e in delivery.events] == [0, 1, 2]
+    assert len(delivery.refused) == 99 and {r.element for r in delivery.refused} == {1}
+    first = delivery.refused[0].reason
+    assert first.startswith("[1].data.messageBody.events[1]: ") and "1 record" in first, first
+    assert delivery.refused[-1].reason.startswith("[1].data.messageBody.events[99]: ")
+    broken_extra = queued({"events": [record("b"), {"eventName": 5}]})
+    delivery = parse_delivery(json.dumps([broken_extra]).encode())
+    assert [e.key for e in delivery.events] == ["b"] and len(delivery.refused) == 1
+
+
 @pytest.mark.parametrize(
     ("payload", "fragment"),
     [
