@@ -4,7 +4,11 @@ Dead letters come from the local FC's store, or from a JSON-lines export of the 
 function's on-failure destination in production. Each replayed OSS event carries its provenance
 (`autotagReplay`: the failed invocation's request id, attempts, when it was replayed; on an EventBridge
 delivery's CloudEvents, the `autotagreplay` attribute), which the function echoes as `replayOf` in its
-summary and log. Tagging is idempotent, so replaying twice writes nothing new."""
+summary and log. Tagging is idempotent, so replaying twice writes nothing new.
+
+A replay is done only when the function's result says so for every record (`not_done`): a record OSS
+refused (a bucket since deleted: `rejected`, OSS's code in the reason) or a batch element it refused keeps
+the letter in the store, with that as its new reason, and the command exits 1."""
 
 from __future__ import annotations
 
@@ -51,6 +55,33 @@ def with_provenance(letter: DeadLetter) -> bytes:
         if isinstance(element, dict) and "specversion" in element:
             element["autotagreplay"] = letter.request_id
     return to_json(document).encode()
+
+
+# What a record of the upload function's summary may end in for its replay to be done: OSS answered and
+# the object is as it should be, or is gone or replaced (its own event tags the newer one).
+DONE_OUTCOMES = frozenset({"tagged", "unchanged", "skipped", "ignored"})
+NOT_DONE = "ReplayNotDone"  # a letter's error type once its replay's result said a record was not done
+
+
+def not_done(returned: str | None) -> list[str]:
+    """Each record the function's returned summary does not report done, as `bucket/key: outcome: reason`
+    (OSS's words, its code among them), and each batch element it refused. A result that is no upload
+    summary (the sweep's, a backfill's) is the function's own word that it finished: nothing."""
+    try:
+        summary = json.loads(returned or "")
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(summary, dict) or not isinstance(summary.get("results"), list):
+        return []
+    reasons = [
+        f"{r.get('bucket')}/{r.get('key')}: {r.get('outcome')}: {r.get('reason', '')}"
+        for r in summary["results"]
+        if not isinstance(r, dict) or r.get("outcome") not in DONE_OUTCOMES
+    ]
+    reasons += [
+        f"element {r.get('element')}: refused: {r.get('reason', '')}" for r in summary.get("refused") or []
+    ]
+    return reasons
 
 
 def _subject(letter: DeadLetter) -> str:
@@ -116,6 +147,7 @@ def replay(
     for column in ("function", "objects", "failed request", "attempts", "error", "replay"):
         table.add_column(column, overflow="fold")
     replayed: set[str] = set()
+    renewed: dict[str, tuple[str, str]] = {}  # letters whose replay failed: their new reason
     failed = 0
     if not dry_run and not remote:
         require_reachable(target.oss_endpoint, "OSS")
@@ -139,16 +171,29 @@ def replay(
                     if error.status_code != 200:  # FC refused the call itself: no use trying the others
                         raise
                     outcome, failed = f"failed again: {describe(error, {})}", failed + 1
+                    renewed[letter.id] = ("UnhandledInvocationError", describe(error, {}))
                 else:
-                    outcome = f"replayed ({response.headers.get('x-fc-request-id', '')})"
-                    replayed.add(letter.id)
+                    data = response.data
+                    left = not_done(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
+                    outcome = _settle(response.headers.get("x-fc-request-id", ""), left)
+                    if left:
+                        failed += 1
+                        renewed[letter.id] = (NOT_DONE, "; ".join(left))
+                    else:
+                        replayed.add(letter.id)
             elif not dry_run:
                 result = fc.invoke(letter.function, with_provenance(letter))
                 if result.ok:
-                    outcome = f"replayed ({result.request_id})"
-                    replayed.add(letter.id)
+                    left = not_done(result.payload)
+                    outcome = _settle(result.request_id, left)
+                    if left:
+                        failed += 1
+                        renewed[letter.id] = (NOT_DONE, "; ".join(left))
+                    else:
+                        replayed.add(letter.id)
                 else:
                     outcome, failed = f"failed again: {result.error_message}", failed + 1
+                    renewed[letter.id] = (result.error_type, result.error_message)
             table.add_row(
                 letter.function,
                 _subject(letter),
@@ -159,7 +204,16 @@ def replay(
             )
     if replayed and not export:
         DeadLetterStore(store).remove(replayed)
+    if renewed and not export:  # the letter stays, with why its replay failed
+        DeadLetterStore(store).renew(renewed)
     plain_console().print(table)
     click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
     if failed:
         raise SystemExit(1)
+
+
+def _settle(request_id: str, left: list[str]) -> str:
+    """The replay column: done, or what the function's result says was not."""
+    if not left:
+        return f"replayed ({request_id})"
+    return f"not done ({request_id}): " + "; ".join(left)

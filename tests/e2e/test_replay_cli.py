@@ -167,3 +167,27 @@ def test_local_up_runs_the_whole_pipeline_in_its_own_process(local_up: LocalClou
     bucket = oss2.Bucket(auth, local_up.oss_endpoint, "autotag-demo")
     bucket.put_object("projects/z/doc.pdf", b"%PDF")
     assert wait_for_tag(bucket, "projects/z/doc.pdf", "kind")["kind"] == "document"
+
+
+def test_a_replay_that_oss_refuses_keeps_its_letter_and_fails(oss: LocalOSS, tmp_path: Path) -> None:
+    """The function answers, but its result says OSS refused the object (the bucket is gone): the replay
+    is not done. The command names the bucket and OSS's code, exits 1, and the letter stays in the store
+    with its new reason; nothing is lost."""
+    from autotag_cli.events import oss_event_document
+
+    store = tmp_path / "dead-letters.jsonl"
+    letter = DeadLetterStore(store).put(
+        "acs:fc:cn-hangzhou:1234567890123456:services/oss-autotag/functions/tag-on-upload",
+        "req-gone",
+        json.dumps(oss_event_document("autotag-demo", "late.jpg", size=1)).encode(),
+        "UnhandledInvocationError",
+        "RetryableFailure: 1 of 1 object failed (OSS kept failing)",
+        4,
+    )
+    code, output = run(oss, "replay", "--store", str(store), "--template", TEMPLATE)
+    assert code == 1, output
+    assert "1 dead letters, 0 replayed, 1 failed" in output, output
+    assert "autotag-demo" in output and "NoSuchBucket" in output, output
+    (kept,) = DeadLetterStore(store).all()
+    assert kept.id == letter.id and kept.payload == letter.payload
+    assert "NoSuchBucket" in kept.error_message and "autotag-demo" in kept.error_message

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,20 @@ class DeadLetterStore:
                 return list(self._memory)
             return read_dead_letters(self.path) if self.path.exists() else []
 
+    def renew(self, reasons: dict[str, tuple[str, str]]) -> None:
+        """Give letters (by id) a new error type and message, a failed replay's: the letter stays, saying
+        why it failed last."""
+        with self._lock:
+            if self.path is None:
+                self._memory = [_renewed(d, reasons) for d in self._memory]
+                return
+            if not self.path.exists():
+                return
+            kept = [_renewed(d, reasons) for d in read_dead_letters(self.path)]
+            self.path.write_text(
+                "".join(json.dumps(d.message(), ensure_ascii=False) + "\n" for d in kept), encoding="utf-8"
+            )
+
     def remove(self, ids: set[str]) -> None:
         with self._lock:
             if self.path is None:
@@ -135,4 +149,13 @@ class DeadLetterStore:
             if not self.path.exists():
                 return
             kept = [d for d in read_dead_letters(self.path) if d.id not in ids]
-            self.path.write_text("".join(json.dumps(d.message(), ensure_ascii=False) + "\n" for d in kept))
+            self.path.write_text(
+                "".join(json.dumps(d.message(), ensure_ascii=False) + "\n" for d in kept), encoding="utf-8"
+            )
+
+
+def _renewed(letter: DeadLetter, reasons: dict[str, tuple[str, str]]) -> DeadLetter:
+    if letter.id not in reasons:
+        return letter
+    error_type, error_message = reasons[letter.id]
+    return replace(letter, error_type=error_type, error_message=error_message)
