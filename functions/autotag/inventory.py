@@ -2,8 +2,8 @@
 data files) and the CSV manifests OSS Batch Operations takes (`bucket,key[,versionId]` per line).
 
 Both encode keys with URL encoding (`%20` for a space, `%0A` for a newline): a key is decoded with
-`unquote`, never `unquote_plus`, so a `+` in a key stays a `+`. docs/backfill.md has the formats and their
-sources."""
+`unquote`, never `unquote_plus`, so a `+` in a key stays a `+`. A manifest this system writes has no cell
+a spreadsheet takes for a formula (csv_cells.py). docs/backfill.md has the formats and their sources."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
+from .csv_cells import key_cell, read_key_cell, read_text_cell, text_cell
 from .timestamps import parse_timestamp
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # a manifest.json names data files; even 10^10 objects fit in far less
@@ -188,13 +189,14 @@ def manifest_rows(lines: Iterable[str], where: str) -> Iterator[tuple[int, Row]]
             raise InventoryError(
                 f"{where} line {number + 1} is not bucket,key[,versionId] ({len(record)} fields)"
             )
-        version = record[2] if len(record) == 3 and record[2] else None
-        yield number, Row(bucket=record[0], key=unquote(record[1]), version_id=version)
+        version = read_text_cell(record[2]) if len(record) == 3 and record[2] else None
+        yield number, Row(bucket=record[0], key=read_key_cell(record[1]), version_id=version)
 
 
 def manifest_line(bucket: str, key: str, version_id: str | None) -> str:
-    """One line of a CSV manifest OSS Batch Operations (and `autotag backfill --manifest`) accepts."""
-    fields = [bucket, quote(key, safe="/"), *([version_id] if version_id else [])]
+    """One line of a CSV manifest OSS Batch Operations (and `autotag backfill --manifest`) accepts, no
+    cell of it a spreadsheet formula (csv_cells.py)."""
+    fields = [bucket, key_cell(key), *([text_cell(version_id)] if version_id else [])]
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerow(fields)
     return text.getvalue()

@@ -26,9 +26,9 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 from ..bucket_gateway import BucketGateway, ListingPage
+from ..csv_cells import key_cell, text_cell
 from ..events import ObjectEvent
 from ..gateway import ObjectGone, OutOfTime, PermanentOssError, RateLimiter, TransientOssError
 from ..inventory import InventoryError, Row
@@ -491,14 +491,7 @@ class ShardRunner:
         return result.outcome, None
 
     def _failure(self, row: Row, outcome: str, reason: str) -> list[str]:
-        """A line of the failures: bucket, URL-encoded key, version, outcome and why, on one line."""
-        return [
-            self.job.bucket,
-            quote(row.key, safe="/"),
-            row.version_id or "",
-            outcome,
-            " ".join(reason.split()),
-        ]
+        return failure_row(self.job.bucket, row.key, row.version_id, outcome, reason)
 
     def _write_failures(self, chunk: int) -> None:
         text = io.StringIO()
@@ -564,3 +557,15 @@ def checkpoint_seconds(timeout: float) -> float:
 
 def expired(last_modified: datetime, life: float, oss_now: datetime) -> bool:
     return last_modified + timedelta(seconds=life) <= oss_now
+
+
+def failure_row(bucket: str, key: str, version_id: str | None, outcome: str, reason: str) -> list[str]:
+    """A line of the failures (failures.csv; its first three cells are failed.csv's): bucket, URL-encoded
+    key, version, outcome and why on one line, no cell of it a spreadsheet formula (csv_cells.py)."""
+    return [
+        bucket,
+        key_cell(key),
+        text_cell(version_id or ""),
+        text_cell(outcome),
+        text_cell(" ".join(reason.split())),
+    ]
