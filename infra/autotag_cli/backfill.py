@@ -35,7 +35,6 @@ from backfill.runner import (
 )
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
 from autotag.backfill.request import StartJob
@@ -52,7 +51,7 @@ from .backfill_job import (
     start_job,
     upload_manifest,
 )
-from .console import counted, plain_console
+from .console import Table, counted, plain_console, shown
 from .errors import doing
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .options import FiniteFloatRange, rules_from, state_prefix_option
@@ -388,9 +387,11 @@ def _backfill_here(
         state = BackfillCheckpoint.load(checkpoint_path, bucket_name, prefix, since or "")
         if state.marker:
             console.print(
-                f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
-                f"({counted(state.submitted, 'object')} sent before, {state.failed:,} failed); "
-                "--restart starts over"
+                shown(
+                    f"resuming the backfill of oss://{bucket_name}/{prefix} after {state.marker!r} "
+                    f"({counted(state.submitted, 'object')} sent before, {state.failed:,} failed); "
+                    "--restart starts over"
+                )
             )
         objects = listed_objects(bucket, prefix, state.marker)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -541,9 +542,9 @@ def _print_summary(
     )
     if result.listed == 0:
         where = "after the checkpoint" if resumed else "at all"
-        console.print(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent")
+        console.print(shown(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent"))
         if result.missing:
-            console.print(gone)
+            console.print(shown(gone))
         return
     table = Table(title=f"backfill of oss://{bucket}/{prefix}", show_header=False)
     table.add_column("")

@@ -16,7 +16,6 @@ from typing import Any
 import click
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from autotag.backfill.job import (
     COMPLETE,
@@ -33,6 +32,7 @@ from autotag.backfill.progress import ProgressError, ShardProgress, decode_progr
 from autotag.backfill.request import CancelJob, StartJob
 from autotag.timestamps import format_timestamp
 
+from .console import Table, shown, shown_lines
 from .errors import doing
 from .function_host import read_template
 from .target import Target
@@ -98,7 +98,9 @@ def start_job(function: JobFunction, target: Target, request: StartJob, as_json:
     console = Console()
     reference = answer.get("job") or ""
     if not reference:
-        console.print(str(answer.get("note") or answer.get("state")), highlight=False, soft_wrap=True)
+        console.print(
+            shown(answer.get("note") or answer.get("state")), markup=False, highlight=False, soft_wrap=True
+        )
         return
     lines = [f"backfill job {reference}: {answer.get('state')}"]
     if answer.get("shards") is not None:
@@ -117,7 +119,7 @@ def start_job(function: JobFunction, target: Target, request: StartJob, as_json:
     lines.append(f"  autotag backfill status {reference}    # progress, rate and ETA")
     if answer.get("state") != "complete":
         lines.append(f"  autotag backfill cancel {reference}    # stop it")
-    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+    console.print(shown_lines(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def cancel_job(
@@ -133,7 +135,7 @@ def cancel_job(
     if answer.get("report"):
         lines.append(f"  report: {answer['report']}")
     lines.append(f"  autotag backfill status {answer.get('job', reference)}    # follow it to its report")
-    Console().print("\n".join(lines), highlight=False, soft_wrap=True)
+    Console().print(shown_lines(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def parse_reference(reference: str, bucket: str | None) -> tuple[str, str]:
@@ -382,8 +384,8 @@ def show_status(
             console.print(render(view))
             if view.report:  # whole, never wrapped: what an operator copies into --manifest
                 failed_csv = str(view.report.get("failedManifest", ""))
-                click.echo(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json")
-                click.echo(f"failed.csv: {failed_csv}")
+                click.echo(shown(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json"))
+                click.echo(shown(f"failed.csv: {failed_csv}"))
         if watch is None or (view.status != RUNNING and view.report is not None) or view.status == COMPLETE:
             return
         time.sleep(watch)

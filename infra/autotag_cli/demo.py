@@ -20,13 +20,12 @@ import click
 import oss2
 import requests
 from rich.console import Console
-from rich.table import Table
 
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.oss import DEFAULT_CREDENTIALS, FaultRule, LocalOSS
 from localcloud.oss.postform import signed_form
 
-from .console import counted
+from .console import Table, counted
 from .replay import with_provenance
 
 BUCKET = "autotag-demo"

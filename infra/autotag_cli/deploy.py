@@ -16,11 +16,10 @@ from deployer.package import PackageError, build_package, vendored_dependencies
 from deployer.plan import CHANGES
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
-from rich.table import Table
 
 from localcloud.fc import Template
 
-from .console import plain_console
+from .console import Table, plain_console
 from .errors import doing
 from .function_host import read_template, template_option
 from .target import Target, is_loopback, target_options

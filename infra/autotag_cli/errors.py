@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from .console import shown
+
 DOING = "autotag.doing"  # ctx.meta: what the command is doing, e.g. "listing oss://b/p at http://..."
 TARGET = "autotag.target"  # ctx.meta: the command's Target
 DEBUG = "autotag.debug"
@@ -32,12 +34,15 @@ class AutotagGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except click.ClickException as error:  # its one line may quote a key: never a control raw
+            error.message = shown(error.message)
+            raise
+        except (click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
         except Exception as error:
             if ctx.meta.get(DEBUG):
                 click.echo(safe_traceback(error, ctx.meta), err=True, nl=False)
-            raise click.ClickException(describe(error, ctx.meta)) from None
+            raise click.ClickException(shown(describe(error, ctx.meta))) from None
 
 
 def _with_details(what: str, code: str, status: int | str, request_id: str) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 from localcloud.fc.runtime import DEAD_LETTER, DONE, RETRY, UNDELIVERED, InvocationRecord
 
+from .console import shown
+
 
 def _event_subject(event: bytes) -> tuple[str, str]:
     """(what happened, to what) for an OSS or timer event."""
@@ -93,6 +95,11 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
 
 
 def format_record(record: InvocationRecord, now: float | None = None) -> str:
+    """One line for the terminal: whatever an event or an error carries is shown escaped (console.py)."""
+    return shown(_record_line(record, now))
+
+
+def _record_line(record: InvocationRecord, now: float | None) -> str:
     moment = time.strftime("%H:%M:%S", time.localtime(now if now is not None else time.time()))
     happened, subject = _event_subject(record.event)
     head = f"{moment} {record.function} {happened} {subject}"

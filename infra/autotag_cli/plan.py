@@ -7,14 +7,13 @@ from collections.abc import Iterator
 
 import click
 import oss2
-from rich.table import Table
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway
 from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
-from .console import plain_console
+from .console import Table, plain_console, shown, shown_lines
 from .errors import doing
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -40,7 +39,7 @@ def _describe(result: ObjectResult) -> str:
     lines += [f"~ {k}: {old} -> {new}" for k, (old, new) in plan.changed.items()]
     lines += [f"- {r.key}={r.value}: {r.reason}" for r in plan.removed]
     lines += [f"! {d.key}={d.value}: {d.reason}" for d in plan.dropped]
-    return "\n".join(lines) or "no change"
+    return shown_lines(lines) or "no change"
 
 
 @click.command()
@@ -103,8 +102,8 @@ def plan(
         desired = result.plan.desired if result.plan else {}
         table.add_row(
             event.key,
-            "\n".join(f"{k}={v}" for k, v in current.items()) or "—",
-            "\n".join(f"{k}={v}" for k, v in desired.items()) or "—",
+            shown_lines(f"{k}={v}" for k, v in current.items()) or "—",
+            shown_lines(f"{k}={v}" for k, v in desired.items()) or "—",
             _describe(result),
         )
     if not planned:
@@ -114,7 +113,7 @@ def plan(
             if state_prefix and ((prefix or "").startswith(state_prefix))
             else ""
         )
-        click.echo(f"no objects to plan under {where}{why}", err=as_json)
+        click.echo(shown(f"no objects to plan under {where}{why}"), err=as_json)
         return
     if not as_json:
         plain_console().print(table)

@@ -17,13 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from autotag.events import EventError, parse_delivery
 from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
-from .console import plain_console
+from .console import Table, plain_console
 from .errors import describe, doing
 from .function_host import (
     DEFAULT_DEAD_LETTERS,

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from autotag.gateway import RateLimiter
 from autotag.output import to_json
@@ -22,7 +21,7 @@ from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
 
-from .console import plain_console
+from .console import Table, plain_console, shown_lines
 from .errors import doing
 from .options import FiniteFloatRange, rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -59,7 +58,7 @@ SUMMARY_ROWS = [
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
     ("records this system did not write", lambda r: f"{r.foreign} (left alone)" if r.foreign else "0"),
     ("OSS requests", lambda r: r.requests),
-    ("state set aside", lambda r: "\n".join(r.warnings) or "—"),
+    ("state set aside", lambda r: shown_lines(r.warnings) or "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
 ]
 
@@ -98,9 +97,9 @@ def _stale_table(report: SweepReport) -> Table:
         table.add_row(
             result.listed.key,
             result.listed.version_id or "",
-            "\n".join(f"{r.key}={r.value}" for r in removed) or result.outcome,
-            "\n".join(r.reason for r in removed) or result.reason,
-            "\n".join(f"{k}={v}" for k, v in (result.plan.desired if result.plan else {}).items()) or "—",
+            shown_lines(f"{r.key}={r.value}" for r in removed) or result.outcome,
+            shown_lines(r.reason for r in removed) or result.reason,
+            shown_lines(f"{k}={v}" for k, v in (result.plan.desired if result.plan else {}).items()) or "—",
         )
     return table
 

@@ -769,6 +769,24 @@ def test_local_up_logs_backfill_invocations_by_job_and_shard() -> None:
     assert "503 OSS requests" in line and "unknown shape" not in line
 
 
+def test_local_up_log_lines_show_control_characters_escaped() -> None:
+    """`autotag local up` prints a line per invocation naming the object and the error: a key's (or an
+    error's) ESC, CR and LF are shown escaped, so one line stays one line and the terminal is left alone."""
+    from autotag_cli.invocation_log import format_record
+    from localcloud.fc.runtime import DEAD_LETTER, DONE, InvocationRecord, InvocationResult
+
+    key = "in/x\x1b[2J\rforged\nline.jpg"
+    event = json.dumps(oss_event_document("autotag-demo", key, size=1)).encode()
+    failed = InvocationResult("r1", "tag-on-upload", None, "UnhandledInvocationError", f"{key!s}: refused")
+    for record in (
+        InvocationRecord(DONE, "tag-on-upload", "r1", 1, event, 0.1, failed),
+        InvocationRecord(DEAD_LETTER, "tag-on-upload", "r1", 4, event, 0.0, failed, "after 4 attempt(s)"),
+    ):
+        line = format_record(record, now=0)
+        assert not any(c in line for c in "\x1b\r\n"), repr(line)
+        assert "in/x\\x1b[2J\\rforged\\nline.jpg" in line, line
+
+
 def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
     """Something answers on --fc-endpoint (a proxy, another service): HTTP 404 with an empty body is not
     'cannot reach', and never a JSONDecodeError."""

@@ -94,3 +94,22 @@ def test_the_table_shows_keys_as_they_are(oss: LocalOSS, bucket: oss2.Bucket) ->
     bucket.put_object("[red]a:ram:b.jpg", b"x")
     code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "[red]a:ram:b.jpg")
     assert code == 0 and "[red]a:ram:b.jpg" in output, output
+
+
+HOSTILE_KEY = "evil\x1b[2J\x1b]0;owned\x07key\r\nline\tx\x9b1m.jpg"
+SHOWN_KEY = "evil\\x1b[2J\\x1b]0;owned\\x07key\\r\\nline\\tx\\x9b1m.jpg"
+
+
+def test_control_characters_in_a_key_are_shown_escaped_and_json_stays_exact(
+    oss: LocalOSS, bucket: oss2.Bucket
+) -> None:
+    """A key is anyone's: its ESC, CR, LF, BEL, tab and C1 characters never reach the terminal raw (they
+    could clear it, retitle it, or overwrite a line); the table shows them escaped. JSON is for programs
+    and keeps the key exact."""
+    bucket.put_object(HOSTILE_KEY, b"x")
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", HOSTILE_KEY)
+    assert code == 0, output
+    assert not any(c in output for c in "\x1b\x07\r\t\x9b"), repr(output)
+    assert SHOWN_KEY in output.replace("\n", ""), output
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--key", HOSTILE_KEY, "--json")
+    assert code == 0 and json.loads(output)["key"] == HOSTILE_KEY, output

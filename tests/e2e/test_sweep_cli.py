@@ -111,3 +111,20 @@ def test_a_refused_sweep_ends_with_an_error_line_saying_why(oss: LocalOSS, bucke
     assert "ahead of OSS's clock" in line, result.stderr
     code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--dry-run")
     assert code == 0 and errors_in(output) == [], output
+
+
+def test_control_characters_in_a_key_are_shown_escaped_and_json_stays_exact(
+    oss: LocalOSS, bucket: oss2.Bucket
+) -> None:
+    """The stale-tags table shows a key's ESC, CR and LF escaped, never raw (a key is anyone's); the JSON
+    report keeps it exact."""
+    key = "tmp/evil\x1b[2J\rcover\nline.log"
+    bucket.put_object(key, b"x", headers={"x-oss-tagging": TAGGED})
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--at", later(8), "--dry-run")
+    assert code == 0, output
+    assert "\x1b" not in output and "\r" not in output, repr(output)
+    assert "tmp/evil\\x1b[2J\\rcover\\nline.log" in output.replace("\n", ""), output
+    move_to(oss, 8)
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--json")
+    assert code == 0, output
+    assert json.dumps(key)[1:-1] in output  # exact, in JSON's own escapes
