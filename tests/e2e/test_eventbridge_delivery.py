@@ -19,6 +19,7 @@ from conftest import readable, tags_of, template_variant
 
 from autotag.events import parse_delivery
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
+from localcloud.fc.api import LocalFcApi
 from localcloud.oss import FaultRule, LocalOSS
 from localcloud.oss.errors import OssError
 
@@ -27,15 +28,23 @@ DELIVERIES = ("native", "eventbridge", "batched")
 EXPECTED_TAGS = {"kind": "image", "size": "small", "autotag": "kind size"}
 
 
-def start_fc(oss: LocalOSS, template: Path) -> LocalFC:
+def start_fc(oss: LocalOSS, template: Path, store: Path | None = None) -> LocalFC:
+    """The local FC running `template`, with its FC API (where a batch's failing elements are re-driven)."""
     fc = LocalFC(
         load_template(template),
         environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
-        dead_letters=DeadLetterStore(),
+        dead_letters=DeadLetterStore(store),
         retry_base_seconds=0.01,
-    ).start()
+    )
+    api = LocalFcApi(fc).start()
+    APIS[fc] = api
+    fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint
+    fc.start()
     fc.wire_oss(oss)
     return fc
+
+
+APIS: dict[LocalFC, LocalFcApi] = {}
 
 
 @pytest.fixture
@@ -44,6 +53,9 @@ def running(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> Iter
     yield started
     for fc in started:
         fc.stop()
+        api = APIS.pop(fc, None)
+        if api is not None:
+            api.stop()
 
 
 def settle(oss: LocalOSS, fc: LocalFC) -> list[dict[str, Any]]:
@@ -134,11 +146,12 @@ def test_a_permanent_failure_mid_batch_fails_nothing_else(
     assert tags_of(template_bucket, "batch/2-bad.jpg") == {}
 
 
-def test_a_batch_redelivered_after_a_transient_failure_does_nothing_twice(
+def test_an_element_failing_for_a_while_is_retried_alone(
     oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
 ) -> None:
-    """OSS keeps failing one object's write past the gateway's retries: the push fails, EventBridge pushes
-    the same batch again, and the objects done the first time cost a read each, with no write."""
+    """OSS keeps failing one object's write past the gateway's retries: the batch is done at its first
+    push, and the failing element alone is re-driven as an asynchronous invocation, which tags it; nothing
+    else of the batch is read or written twice."""
     fc = start_fc(oss, template_variant(tmp_path, "batched", count=4, seconds=10))
     running.append(fc)
     failures = {"left": 4}  # the gateway's attempts for one write
@@ -159,18 +172,22 @@ def test_a_batch_redelivered_after_a_transient_failure_does_nothing_twice(
         )
     assert oss.notifier.drain(10)
     oss.conditions.reset_counters()
-    (summary,) = settle(oss, fc)
+    summaries = settle(oss, fc)
+    (batch,) = [s for s in summaries if "redriven" in s]
+    (alone,) = [s for s in summaries if "redriven" not in s]
 
-    (result,) = fc.results
-    assert result.ok and result.attempts == 2  # the first push failed and was pushed again
-    outcomes = {r["key"]: r["outcome"] for r in summary["results"]}
+    assert all(r.ok and r.attempts == 1 for r in fc.results), [(r.ok, r.attempts) for r in fc.results]
+    outcomes = {r["key"]: r["outcome"] for r in batch["results"]}
     assert outcomes == {
-        "again/a.jpg": "unchanged",
-        "again/slow.jpg": "tagged",
-        "again/c.jpg": "unchanged",
-        "again/d.jpg": "unchanged",
+        "again/a.jpg": "tagged",
+        "again/slow.jpg": "failed",
+        "again/c.jpg": "tagged",
+        "again/d.jpg": "tagged",
     }
-    assert oss.conditions.requests["PutObjectTagging"] == 4 + 3 + 1  # first push: 3 done + 4 tries; then 1
+    assert [d["element"] for d in batch["redriven"]] == [1]
+    assert [(r["key"], r["outcome"]) for r in alone["results"]] == [("again/slow.jpg", "tagged")]
+    assert oss.conditions.requests["PutObjectTagging"] == 3 + 4 + 1  # the batch: 3 done + 4 tries; then 1
+    assert oss.conditions.requests["HeadObject"] == 4 + 1  # nothing of the batch read twice
     assert readable(tags_of(template_bucket, "again/c.jpg")) == {**EXPECTED_TAGS, "owner": "bob"}
     for key in keys:
         assert readable(tags_of(template_bucket, key))["autotag"] == "kind size"
@@ -198,12 +215,12 @@ def test_an_asynchronous_push_over_128_kb_never_reaches_the_function(
     assert fc.undelivered and "at most 131072" in fc.undelivered[0]
 
 
-def test_a_dead_lettered_batch_is_replayed_with_provenance(
+def test_dead_lettered_elements_are_replayed_with_provenance(
     oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
 ) -> None:
-    """A batch that failed every push goes to the trigger's dead-letter queue; `autotag replay` re-drives
-    it through the same function, each CloudEvent marked with the failed request id, and a second replay
-    changes nothing."""
+    """Every element of a batch keeps failing (OSS throttles every HEAD): each goes, alone, through FC's
+    retries to the dead-letter queue, a letter each; `autotag replay` re-drives them through the same
+    function, each CloudEvent marked with its failed request id."""
     pytest.importorskip(
         "alibabacloud_credentials", reason="the CLI is not part of the deployed code (FC-runtime test runs)"
     )
@@ -213,33 +230,85 @@ def test_a_dead_lettered_batch_is_replayed_with_provenance(
     from autotag_cli.replay import with_provenance
 
     store = tmp_path / "dead-letters.jsonl"
-    fc = LocalFC(
-        load_template(template_variant(tmp_path, "batched", count=3, seconds=10)),
-        environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
-        dead_letters=DeadLetterStore(store),
-        retry_base_seconds=0.01,
-    ).start()
+    fc = start_fc(oss, template_variant(tmp_path, "batched", count=3, seconds=10), store)
     running.append(fc)
-    fc.wire_oss(oss)
     oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"HeadObject"}))])
     for name in ("x", "y", "z"):
         template_bucket.put_object(f"dlq/{name}.jpg", b"x")
     settle(oss, fc)
     oss.conditions.set_faults([])
-    (letter,) = DeadLetterStore(store).all()
-    assert letter.attempts == 4  # the push and BACKOFF_RETRY's 3 retries
-    assert [e.key for e in parse_delivery(letter.payload).events] == ["dlq/x.jpg", "dlq/y.jpg", "dlq/z.jpg"]
+    letters = DeadLetterStore(store).all()
+    assert [r.attempts for r in fc.results if r.ok] == [1]  # the batch itself: done at its first push
+    assert sorted(e.key for letter in letters for e in parse_delivery(letter.payload).events) == [
+        "dlq/x.jpg",
+        "dlq/y.jpg",
+        "dlq/z.jpg",
+    ]
+    assert all(letter.attempts == 4 for letter in letters)  # each its own invocation and FC's 3 retries
 
     environment = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "220", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
     replay = ["replay", "--store", str(store), "--template", str(ROOT / "template.yml")]
     result = CliRunner().invoke(cli, replay, env=environment)
-    assert result.exit_code == 0 and "1 dead letters, 1 replayed, 0 failed" in result.output, result.output
-    assert "dlq/x.jpg, dlq/y.jpg, dlq/z.jpg" in result.output
+    assert result.exit_code == 0 and "3 dead letters, 3 replayed, 0 failed" in result.output, result.output
     for name in ("x", "y", "z"):
+        assert f"dlq/{name}.jpg" in result.output
         assert readable(tags_of(template_bucket, f"dlq/{name}.jpg")) == EXPECTED_TAGS
-    assert all(
-        event.replay_of == letter.request_id for event in parse_delivery(with_provenance(letter)).events
+    for letter in letters:
+        (event,) = parse_delivery(with_provenance(letter)).events
+        assert event.replay_of == letter.request_id
+
+
+def make_refusal(key: str) -> Any:
+    """A hook refusing every PutObjectTagging of `key`, as OSS refuses a role that may not tag it."""
+
+    def refuse(request: Any) -> None:
+        if request.api == "PutObjectTagging" and request.key == key:
+            raise OssError(403, "AccessDenied", "You have no right to access this object.")
+
+    return refuse
+
+
+def test_an_element_oss_keeps_refusing_is_dead_lettered_alone(
+    oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """One object of a batch the role may not tag (OSS answers AccessDenied every time): the rest of the
+    batch is done at the first push; the failing element alone goes through FC's retries to the
+    dead-letter queue, as a letter of its own that `autotag replay` re-drives once the cause is fixed."""
+    pytest.importorskip(
+        "alibabacloud_credentials", reason="the CLI is not part of the deployed code (FC-runtime test runs)"
     )
+    from click.testing import CliRunner
+
+    from autotag_cli.main import cli
+
+    store = tmp_path / "dead-letters.jsonl"
+    oss.conditions.hooks.append(refuse_b := make_refusal("poison/b.jpg"))
+    fc = start_fc(oss, template_variant(tmp_path, "batched", count=3, seconds=10), store)
+    running.append(fc)
+
+    for name in ("a", "b", "c"):
+        template_bucket.put_object(f"poison/{name}.jpg", b"x")
+    assert oss.notifier.drain(10) and fc.drain(60)
+    (push,) = [r for r in fc.results if r.ok]  # the batch, done at its first push
+    assert push.attempts == 1, [(r.ok, r.attempts, r.error_message[:200]) for r in fc.results]
+    assert [d["element"] for d in json.loads(push.payload or "{}")["redriven"]] == [1]
+    (letter,) = DeadLetterStore(store).all()
+    assert letter.attempts == 4  # the element's own invocation, and FC's 3 retries
+    assert [e.key for e in parse_delivery(letter.payload).events] == ["poison/b.jpg"]
+    for name in ("a", "c"):
+        assert readable(tags_of(template_bucket, f"poison/{name}.jpg")) == EXPECTED_TAGS
+    assert tags_of(template_bucket, "poison/b.jpg") == {}
+    oss.conditions.hooks.remove(refuse_b)  # the cause fixed
+
+    environment = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "COLUMNS": "220",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "",
+    }
+    replay = ["replay", "--store", str(store), "--template", str(ROOT / "template.yml")]
+    result = CliRunner().invoke(cli, replay, env=environment)
+    assert result.exit_code == 0 and "1 dead letters, 1 replayed, 0 failed" in result.output, result.output
+    assert readable(tags_of(template_bucket, "poison/b.jpg")) == EXPECTED_TAGS
 
 
 @pytest.mark.parametrize("delivery", ["eventbridge", "batched"])

@@ -26,7 +26,9 @@ from autotag_cli.events import oss_event_document
 from autotag_cli.local_inventory import inventory_configuration
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import cloud_event
 from localcloud.oss import LocalOSS
+from localcloud.oss.errors import OssError
 from localcloud.ram import Policy, Role
 
 ROOT = Path(__file__).parents[2]
@@ -129,6 +131,30 @@ def exercise(template: Template) -> list[str]:
             expect(tags(admin, "b/report.pdf").get("kind") == "document", "b/report.pdf was not tagged")
             expect("kind" in tags(admin, "c/link"), "the symlink c/link was not tagged")
             expect("kind" in tags(admin, "d/dangling"), "the dangling symlink d/dangling was not tagged")
+
+            # -- a batch whose element OSS fails for a while: that element re-driven alone (FC API) ------
+            failing = {"left": 4}  # the gateway's attempts at the one write
+
+            def fail_for_a_while(request: object) -> None:
+                late = getattr(request, "key", "") == "f/late.jpg"
+                if late and getattr(request, "api", "") == "PutObjectTagging" and failing["left"] > 0:
+                    failing["left"] -= 1
+                    raise OssError(503, "ServiceUnavailable", "Please reduce your request rate.")
+
+            admin.put_object("f/late.jpg", b"x")
+            admin.put_object("f/early.jpg", b"x")
+            settle("the batch's objects uploaded")
+            admin.delete_object_tagging("f/late.jpg")  # untagged again: the batch has a write to do
+            oss.conditions.hooks.append(fail_for_a_while)
+            batch = [
+                cloud_event(oss_event_document(BUCKET, key)["events"][0], "1234567890123456")  # type: ignore[index]
+                for key in ("f/early.jpg", "f/late.jpg")
+            ]
+            pushed = fc.invoke("tag-on-upload", json.dumps(batch).encode())
+            expect(pushed.ok, f"the batch failed: {pushed.error_message[:300]}")
+            settle("the re-driven element")
+            oss.conditions.hooks.remove(fail_for_a_while)
+            expect("kind" in tags(admin, "f/late.jpg"), "the re-driven f/late.jpg was not tagged")
 
             # -- the sweep, fanned out over two shards through the FC API ------------------------------
             add_stale_tag(admin, "a/photo.jpg")  # pruned with PutObjectTagging

@@ -8,20 +8,23 @@ as `rejected` on its own. Each record ends in an outcome of its own: a permanent
 (a missing bucket, a key OSS cannot name) is reported as `rejected` and not retried. Transient OSS failures
 are retried in the gateway; what still fails (or a refused credential) makes the handler raise once every
 record was tried, so FC's asynchronous retries and the on-failure destination take over: nothing is dropped
-silently. No error text carries more of an OSS error than its operation, status, code, request id and
-message."""
+silently. In a batch of several elements the failing ones are instead re-driven, each alone, as
+asynchronous invocations of this function (redrive.py), and the batch is done. No error text carries more
+of an OSS error than its operation, status, code, request id and message."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..events import ObjectEvent, parse_delivery
+from ..events import Delivery, ObjectEvent, parse_delivery
 from ..gateway import OssGateway, TransientOssError
 from ..output import to_json
-from ..settings import Settings, credentials_from
+from ..redrive import RedriveError, Redriver, alone
+from ..settings import ConfigurationError, Settings, credentials_from
 from ..tagger import FAILED, ObjectResult, tag_object
 from .clients import open_bucket, oss_auth
 from .rules_source import current_rules
@@ -89,18 +92,40 @@ def handler(event: bytes, context: Any) -> str:
             )
         )
     failed = [r for r in results if r.outcome == FAILED]
-    if failed:  # FC redelivers the whole event; what was done already comes out unchanged
+    redriven: list[dict[str, Any]] = []
+    if failed:
+        try:
+            redriven = _redrive(event, delivery, failed, context)
+        except (RedriveError, ConfigurationError) as error:
+            whys.append(f"its elements could not be re-driven alone: {error}")
+    if failed and not redriven:  # FC redelivers the whole event; what was done already comes out unchanged
         raise RetryableFailure(
             f"{len(failed)} of {len(results)} object{'' if len(results) == 1 else 's'} failed "
             f"({'; '.join(sorted(set(whys)))}): " + "; ".join(f"{r.event.key!r}: {r.reason}" for r in failed)
         )
-    return to_json(
-        {
-            "rulesFingerprint": rules.fingerprint,
-            "delivery": delivery.shape,
-            "results": [r.summary() for r in results],
-            "refused": [
-                {"element": r.element, "outcome": "rejected", "reason": r.reason} for r in delivery.refused
-            ],
-        }
-    )
+    summary: dict[str, Any] = {
+        "rulesFingerprint": rules.fingerprint,
+        "delivery": delivery.shape,
+        "results": [r.summary() for r in results],
+        "refused": [
+            {"element": r.element, "outcome": "rejected", "reason": r.reason} for r in delivery.refused
+        ],
+    }
+    if redriven:
+        summary["redriven"] = redriven
+    return to_json(summary)
+
+
+def _redrive(
+    event: bytes, delivery: Delivery, failed: list[ObjectResult], context: Any
+) -> list[dict[str, Any]]:
+    """The failing elements of a batch of several, each sent to an asynchronous invocation of its own
+    (redrive.py); nothing for any other delivery, whose failure is the invocation's."""
+    elements = sorted({r.event.element for r in failed if r.event.element is not None})
+    if delivery.shape != "eventbridge-batch" or not elements:
+        return []
+    document = json.loads(event)
+    if len(document) < 2:  # a batch of one is already alone: FC's retries, then its destination
+        return []
+    redriver = Redriver(context, credentials_from(context))
+    return [{"element": n, "requestId": redriver.send(alone(document, n))} for n in elements]
