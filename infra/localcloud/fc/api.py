@@ -724,8 +724,12 @@ def _log_tail(request_id: str, lines: list[str]) -> str:
 
 
 def _check_content_md5(sent: str, body: bytes) -> None:
-    """A signed Content-MD5 binds the body: a replay with another body is refused, as FC does."""
-    if sent and base64.b64encode(hashlib.md5(body).digest()).decode() != sent.strip():
+    """A signed Content-MD5 binds the body: a replay with another body is refused, as FC does. Two forms
+    name the same digest: the base64 of the 16-byte MD5 (FC's documented example) and the base64 of its
+    32-character hex form, which the official Node.js SDK @alicloud/fc2 (and so Funcraft) sends."""
+    digest = hashlib.md5(body)
+    accepted = (base64.b64encode(digest.digest()), base64.b64encode(digest.hexdigest().encode()))
+    if sent and sent.strip().encode() not in accepted:
         raise FcApiError(400, "InvalidArgument", "the Content-MD5 header does not match the request body")
 
 
