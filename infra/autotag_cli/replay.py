@@ -129,6 +129,9 @@ def replay(
             spec = template.functions.get(letter.function)
             if spec is None:
                 outcome, failed = f"no function {letter.function!r} in the template", failed + 1
+            elif letter.service and letter.service != spec.service:  # FC names functions by service too
+                where = f"in service {letter.service!r} of the template"
+                outcome, failed = f"no function {letter.function!r} {where}", failed + 1
             elif client is not None:
                 doing(f"replaying {letter.request_id} through FC at {target.fc_endpoint}")
                 try:
@@ -143,7 +146,7 @@ def replay(
                     outcome = f"replayed ({response.headers.get('x-fc-request-id', '')})"
                     replayed.add(letter.id)
             elif not dry_run:
-                result = fc.invoke(letter.function, with_provenance(letter))
+                result = fc.invoke(letter.function, with_provenance(letter), service=spec.service)
                 if result.ok:
                     outcome = f"replayed ({result.request_id})"
                     replayed.add(letter.id)
