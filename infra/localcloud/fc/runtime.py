@@ -6,7 +6,10 @@ service's RAM role: the local OSS and the local FC API authorise them against th
 a function can do exactly what its template grants. Asynchronous invocations (OSS and timer triggers,
 `invoke_async`) queue up and run on a bounded pool of instances; a failed one is retried
 `MaxAsyncRetryAttempts` times with backoff, then its event, error and attempt count go to the on-failure
-destination (the dead-letter store) if the role may `mns:SendMessage` to it, as FC requires.
+destination (the dead-letter store) if the role may `mns:SendMessage` to it, as FC requires. An event a
+trigger hands over that FC refuses (over its payload limit) never runs; it goes, with error EntityTooLarge and
+no attempts, where that trigger sends its failures: the function's on-failure destination (OSS triggers), the
+trigger's dead-letter queue (EventBridge); without one it is reported as undelivered.
 
 A function is known by its service and its name, as in FC 2.0 (`services/{service}/functions/{name}`):
 functions of the same name in two services (deployed through the FC API) are apart, each with its own code,
@@ -322,7 +325,7 @@ class LocalFC:
         subscription = self.oss.subscribe(
             trigger.bucket,
             trigger.events,
-            lambda payload: self.invoke_async(spec.name, payload, service=spec.service),
+            lambda payload: self._deliver_oss_event(spec, payload),
             prefix=prefix,
             suffix=suffix,
         )
@@ -342,12 +345,19 @@ class LocalFC:
             self._eventbridge_subscription = subscription.id
         return 1
 
+    def _deliver_oss_event(self, spec: FunctionSpec, payload: bytes) -> None:
+        """An OSS trigger's event, as an asynchronous invocation; one FC refuses is dead-lettered."""
+        try:
+            self.invoke_async(spec.name, payload, service=spec.service)
+        except PayloadTooLarge as error:
+            self._refused(spec, payload, error, None)
+
     def _eventbridge_pusher(
         self, spec: FunctionSpec, trigger: str, config: EventBridgeConfig
     ) -> Callable[[bytes], object]:
         """How the trigger hands a payload over: an asynchronous invocation, or a synchronous push that
-        EventBridge retries. A payload FC refuses (over its size limit) is reported, as EventBridge would
-        after its retries, and never reaches the function."""
+        EventBridge retries. A payload FC refuses (over its size limit) never reaches the function: it is
+        a failed push, which EventBridge sends to the trigger's dead-letter queue (retrying cannot help)."""
         push = EventBridgePush(trigger, config.push_retries, config.dead_letter_queue)
 
         def hand_over(payload: bytes) -> object:
@@ -356,12 +366,27 @@ class LocalFC:
                     return self.invoke_async(spec.name, payload, service=spec.service)
                 return self.push_eventbridge(spec.name, payload, push, service=spec.service)
             except PayloadTooLarge as error:
-                message = f"{_label(spec)}: EventBridge trigger {trigger} could not push: {error}"
-                log.error(message)
-                self.undelivered.append(message)
+                self._refused(spec, payload, error, push)
                 return None
 
         return hand_over
+
+    def _refused(
+        self, spec: FunctionSpec, event: bytes, error: PayloadTooLarge, push: EventBridgePush | None
+    ) -> None:
+        """FC refused to take `event` (413 EntityTooLarge): dead-letter it where its trigger sends failures,
+        with no attempts, so it can be found and replayed rather than lost."""
+        item = _Queued(spec.name, event, str(uuid.uuid4()), attempt=0, push=push, service=spec.service)
+        result = InvocationResult(
+            item.request_id, spec.name, None, "EntityTooLarge", str(error), 0, spec.service
+        )
+        if push is None:
+            self._send_dead_letter(spec, item, result)
+        elif not push.dead_letter_queue:
+            why = f"FC refused it ({error}) and EventBridge trigger {push.trigger} has no dead-letter queue"
+            self._undeliverable(spec, item, why)
+        else:
+            self._dead_letter(spec, item, result, push.dead_letter_queue)
 
     def _unwire(self, spec: FunctionSpec, trigger_name: str) -> None:
         subscription = self._subscriptions.pop((spec.service, spec.name, trigger_name), None)
@@ -668,7 +693,8 @@ class LocalFC:
             result.error_message,
             item.attempt,
         )
-        note = f"after {item.attempt} attempt(s), sent to {destination}"
+        tried = f"after {item.attempt} attempt(s)" if item.attempt else "refused by FC, never run"
+        note = f"{tried}, sent to {destination}"
         self._notify(
             InvocationRecord(
                 DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
@@ -676,10 +702,8 @@ class LocalFC:
         )
 
     def _undeliverable(self, spec: FunctionSpec, item: _Queued, why: str) -> None:
-        message = (
-            f"{spec.name} {item.request_id}: failed after {item.attempt} attempt(s); "
-            f"dead letter not delivered: {why}"
-        )
+        tried = f"failed after {item.attempt} attempt(s)" if item.attempt else "refused by FC, never run"
+        message = f"{spec.name} {item.request_id}: {tried}; dead letter not delivered: {why}"
         log.error(message)
         self.undelivered.append(message)
         self._notify(
