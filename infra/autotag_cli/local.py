@@ -24,7 +24,8 @@ from .function_host import (
     template_option,
 )
 from .invocation_log import format_record
-from .local_inventory import local_inventory, write_local_cloud_file
+from .local_cloud_file import LocalCloudFileError, remove_local_cloud_file, write_local_cloud_file
+from .local_inventory import local_inventory
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
 
@@ -265,26 +266,30 @@ def local_up(
     fc.observers.append(lambda record: click.echo(format_record(record)))
     with fc, api:
         fc.wire_oss(oss)
-        timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
-        click.echo(
-            f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
-            f"admin token: {oss.admin_token}{_shift(clock)})"
-        )
-        click.echo(
-            f"local FC running {', '.join(template.functions)} from {template_path} under their template "
-            f"roles: {triggers_by_kind(template)}, timers {', '.join(timers) or 'none'}; "
-            f"dead letters in {dead_letters}"
-        )
-        click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
-        cloud_file = write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
-        # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes with it
-        signal.signal(signal.SIGTERM, _interrupt)
+        try:  # before the banner: once it is printed, `autotag local inventory` finds this instance
+            write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
+        except LocalCloudFileError as error:
+            oss.stop()
+            raise click.ClickException(str(error)) from None
         try:
+            timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
+            click.echo(
+                f"local OSS ready at {oss.endpoint} (region {region}; buckets: {', '.join(sorted(buckets))}; "
+                f"admin token: {oss.admin_token}{_shift(clock)})"
+            )
+            click.echo(
+                f"local FC running {', '.join(template.functions)} from {template_path} under their "
+                f"template roles: {triggers_by_kind(template)}, timers {', '.join(timers) or 'none'}; "
+                f"dead letters in {dead_letters}"
+            )
+            click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
+            # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes too
+            signal.signal(signal.SIGTERM, _interrupt)
             oss.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
-            cloud_file.unlink(missing_ok=True)
+            remove_local_cloud_file()  # this instance's file only: others in this folder keep theirs
             oss.stop()
 
 

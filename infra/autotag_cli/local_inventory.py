@@ -1,47 +1,37 @@
 """`autotag local inventory`: a bucket inventory of the local OSS, run now — what OSS writes on its daily
 or weekly schedule (manifest.json and gzip CSV data files in the destination bucket), for trying a backfill
 or a sweep from an inventory on the local cloud. The local OSS runs inventories through its admin API,
-whose token `autotag local up` keeps in .localcloud/local-cloud.json while it runs."""
+whose token `autotag local up` keeps in .localcloud/ while it runs (local_cloud_file)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import click
 import oss2
 import requests
 
 from .errors import doing
-from .function_host import LOCAL_STATE
+from .local_cloud_file import LocalCloudFileError, choose, running_local_clouds
 from .target import LOCAL_ACCOUNT_ID, Target, target_options
 
-LOCAL_CLOUD_FILE = LOCAL_STATE / "local-cloud.json"  # endpoints and admin token of the running local cloud
 INVENTORY_ID = "autotag-local"
 
 
-def write_local_cloud_file(oss_endpoint: str, fc_endpoint: str, admin_token: str) -> Path:
-    """What other commands need to drive the running local cloud; readable by this user only."""
-    LOCAL_CLOUD_FILE.parent.mkdir(parents=True, exist_ok=True)
-    LOCAL_CLOUD_FILE.touch(mode=0o600)
-    LOCAL_CLOUD_FILE.chmod(0o600)
-    document = {"ossEndpoint": oss_endpoint, "fcEndpoint": fc_endpoint, "adminToken": admin_token}
-    LOCAL_CLOUD_FILE.write_text(json.dumps(document))
-    return LOCAL_CLOUD_FILE
-
-
-def _admin_token(oss_endpoint: str) -> str:
+def _local_cloud(target: Target) -> tuple[Target, str]:
+    """The target at the `autotag local up` of this folder serving its endpoint (without an endpoint
+    given, the one running here), and that local OSS's admin token."""
+    context = click.get_current_context()
+    given = any(
+        context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+        for name in ("oss_endpoint", "region")
+    )
     try:
-        document: Any = json.loads(LOCAL_CLOUD_FILE.read_text())
-    except (OSError, ValueError):
-        document = None
-    if not isinstance(document, dict) or document.get("ossEndpoint") != oss_endpoint:
-        raise click.ClickException(
-            f"no local cloud of this folder serves {oss_endpoint} ({LOCAL_CLOUD_FILE} names none): run "
-            "`autotag local up` here first; this command drives the local OSS only"
-        )
-    return str(document.get("adminToken") or "")
+        cloud = choose(running_local_clouds(), target.oss_endpoint, given)
+    except LocalCloudFileError as error:
+        raise click.ClickException(str(error)) from None
+    return replace(target, oss_endpoint=cloud.oss_endpoint), cloud.admin_token
 
 
 @click.command("inventory")
@@ -71,7 +61,7 @@ def local_inventory(
     Example:
       autotag local inventory --bucket autotag-demo
     """
-    token = _admin_token(target.oss_endpoint)
+    target, token = _local_cloud(target)
     destination = destination or f"{bucket_name}-inventory"
     target_bucket = target.bucket(destination)
     doing(f"creating oss://{destination} at {target.oss_endpoint}")

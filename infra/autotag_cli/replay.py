@@ -160,6 +160,9 @@ def replay(
             spec = template.functions.get(letter.function)
             if spec is None:
                 outcome, failed = f"no function {letter.function!r} in the template", failed + 1
+            elif letter.service and letter.service != spec.service:  # FC names functions by service too
+                where = f"in service {letter.service!r} of the template"
+                outcome, failed = f"no function {letter.function!r} {where}", failed + 1
             elif client is not None:
                 doing(f"replaying {letter.request_id} through FC at {target.fc_endpoint}")
                 try:
@@ -181,7 +184,7 @@ def replay(
                     else:
                         replayed.add(letter.id)
             elif not dry_run:
-                result = fc.invoke(letter.function, with_provenance(letter))
+                result = fc.invoke(letter.function, with_provenance(letter), service=spec.service)
                 if result.ok:
                     left = not_done(result.payload)
                     outcome = _settle(result.request_id, left)

@@ -833,7 +833,7 @@ def test_local_inventory_without_a_local_cloud_here_says_to_start_one(
 def test_local_inventory_runs_one_and_refuses_another_destination_for_its_configuration(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from autotag_cli.local_inventory import write_local_cloud_file
+    from autotag_cli.local_cloud_file import write_local_cloud_file
 
     monkeypatch.chdir(tmp_path)
     write_local_cloud_file(oss.endpoint, UNREACHABLE, oss.admin_token or "")  # as `autotag local up` does

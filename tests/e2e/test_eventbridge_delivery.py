@@ -198,8 +198,8 @@ def test_an_asynchronous_push_over_128_kb_never_reaches_the_function(
     oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
 ) -> None:
     """FC takes at most 128 KB in an asynchronous invocation: a batch trigger set to push asynchronously
-    loses its big batches (reported, as EventBridge's retries would end), which is why template.yml's
-    batched trigger pushes synchronously."""
+    has its big batches refused; each goes to the trigger's dead-letter queue (error EntityTooLarge) rather
+    than being lost, which is why template.yml's batched trigger pushes synchronously."""
     path = template_variant(tmp_path, "batched", count=120, seconds=15)
     document = yaml.safe_load(path.read_text())
     document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]["oss-events-batched"]["Properties"][
@@ -212,7 +212,9 @@ def test_an_asynchronous_push_over_128_kb_never_reaches_the_function(
         template_bucket.put_object(f"big/{number:03d}-{'k' * 200}.jpg", b"x")
     settle(oss, fc)
     assert not fc.results
-    assert fc.undelivered and "at most 131072" in fc.undelivered[0]
+    (letter,) = fc.dead_letters.all()
+    assert (letter.error_type, letter.attempts) == ("EntityTooLarge", 0)
+    assert "at most 131072" in letter.error_message and len(json.loads(letter.payload)) == 120
 
 
 def test_dead_lettered_elements_are_replayed_with_provenance(

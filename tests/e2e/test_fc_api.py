@@ -337,32 +337,51 @@ def test_a_zip_bomb_is_refused(oss: LocalOSS, tmp_path: Path) -> None:
         assert caught.value.status_code == 400 and "unzips to" in str(caught.value)
 
 
-def test_a_replayed_invoke_with_another_payload_is_refused(api: tuple[LocalFcApi, LocalFC]) -> None:
-    import base64
-    import email.utils
-    import hashlib
+WHOAMI = (
+    "def handler(event, context):\n"
+    "    return context.service.name + ' ' + str(context.credentials is not None)\n"
+)
 
-    import requests
 
+def test_same_named_functions_in_two_services_run_apart(
+    api: tuple[LocalFcApi, LocalFC], tmp_path: Path
+) -> None:
+    # FC 2.0 names a function by its service and its name: each runs its own code under its own role.
+    server, _ = api
+    c = client(server)
+    c.create_service("alpha", role=role_arn("oss-autotag"))  # a role the local cloud knows
+    c.create_service("beta")  # no role: no credentials
+    for service in ("alpha", "beta"):
+        module = f"whoami_{service}"
+        c.create_function(
+            service, "whoami", "python3.10", f"{module}.handler", codeDir=code_dir(tmp_path, WHOAMI, module)
+        )
+    assert c.invoke_function("alpha", "whoami", payload=b"").data == b"alpha True"
+    assert c.invoke_function("beta", "whoami", payload=b"").data == b"beta False"
+    assert c.get_function("alpha", "whoami").data["handler"] == "whoami_alpha.handler"
+    c.delete_function("beta", "whoami")
+    assert c.invoke_function("alpha", "whoami", payload=b"").data == b"alpha True"
+
+
+def test_a_same_named_function_in_another_service_leaves_the_template_one_alone(
+    api: tuple[LocalFcApi, LocalFC], oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
     server, fc = api
-    path = "/2016-08-15/services/oss-autotag/functions/tag-on-upload/invocations"
-    signed_body = b'{"events": []}'
-    headers = {
-        "date": email.utils.formatdate(usegmt=True),
-        "content-type": "application/octet-stream",
-        "content-md5": base64.b64encode(hashlib.md5(signed_body).digest()).decode(),
-        "x-fc-invocation-type": "Async",
-        "x-fc-security-token": STS.security_token or "",
-    }
-    signature = fc2.auth.Auth(STS.access_key_id, STS.access_key_secret, STS.security_token).sign_request(
-        "POST", path, headers
+    c = client(server)
+    c.create_service("elsewhere")
+    c.create_function(
+        "elsewhere",
+        "tag-on-upload",
+        "python3.10",
+        "impostor.handler",
+        codeDir=code_dir(tmp_path, "def handler(event, context):\n    return 'impostor'\n", "impostor"),
     )
-    headers["authorization"] = signature
-    before = fc.invocations
-    forged = requests.post(
-        server.endpoint + path, data=b'{"events": [{"forged": 1}]}', headers=headers, timeout=10
-    )
-    assert forged.status_code == 400
-    assert fc.drain(10) and fc.invocations == before
-    genuine = requests.post(server.endpoint + path, data=signed_body, headers=headers, timeout=10)
-    assert genuine.status_code == 202
+    template_bucket.put_object("in/a.txt", b"x")  # template.yml's OSS trigger still runs its function
+    assert oss.notifier.drain(10) and fc.drain(20)
+    assert tags_of(template_bucket, "in/a.txt")["kind"] == "text"
+    assert c.get_function("oss-autotag", "tag-on-upload").data["handler"] == "tag_on_upload.handler"
+    assert c.invoke_function("elsewhere", "tag-on-upload", payload=b"{}").data == b"impostor"
+    c.delete_function("elsewhere", "tag-on-upload")
+    template_bucket.put_object("in/b.txt", b"x")
+    assert oss.notifier.drain(10) and fc.drain(20)
+    assert tags_of(template_bucket, "in/b.txt")["kind"] == "text"

@@ -161,6 +161,29 @@ def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -
     assert code == 1 and "export.jsonl:1: not an FC destination message" in output
 
 
+def test_a_dead_letter_of_a_same_named_function_elsewhere_is_not_replayed_into_the_template_one(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    # FC names a function by service and name: a letter of `elsewhere/tag-on-upload` is not oss-autotag's.
+    template_bucket.put_object("in/a.txt", b"x")
+    code, event = run(oss, "event", "oss", "--bucket", "autotag-demo", "--key", "in/a.txt", "--size", "1")
+    assert code == 0, event
+    letter = {
+        "requestContext": {
+            "requestId": "r-elsewhere",
+            "functionArn": "acs:fc:cn-hangzhou:1234567890123456:services/elsewhere/functions/tag-on-upload",
+            "approximateInvokeCount": 1,
+        },
+        "requestPayload": event,
+        "responsePayload": json.dumps({"errorType": "E", "errorMessage": "m"}),
+    }
+    export = tmp_path / "export.jsonl"
+    export.write_text(json.dumps(letter) + "\n")
+    code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
+    assert code == 1 and "no function 'tag-on-upload' in service 'elsewhere'" in " ".join(output.split())
+    assert readable(tags_of(template_bucket, "in/a.txt")) == {}
+
+
 def test_local_up_runs_the_whole_pipeline_in_its_own_process(local_up: LocalCloudProcess) -> None:
     assert "tag-on-upload, tag-expiry" in local_up.banner[1]
     auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)

@@ -174,7 +174,7 @@ def test_timers_fire_at_the_shifted_time(tmp_path: Path) -> None:
     clock = Clock(8 * DAYS)
     fired: list[bytes] = []
     fc = LocalFC(load_template(tmp_path / "template.yml"), clock=clock)
-    fc.invoke_async = lambda name, event: fired.append(event) or "id"  # type: ignore[method-assign]
+    fc.invoke_async = lambda name, event, **_: fired.append(event) or "id"  # type: ignore[method-assign]
     with fc:
         fc.fire_timer("tag-expiry")
         deadline = time.monotonic() + 10

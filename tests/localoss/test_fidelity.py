@@ -42,6 +42,36 @@ def test_batch_delete_still_takes_raw_control_characters(bucket: oss2.Bucket) ->
     assert not bucket.object_exists(key)
 
 
+@pytest.mark.parametrize("key", ["cr-\r-key", "crlf-\r\n-key", "\r"])
+def test_batch_delete_keeps_a_raw_carriage_return(bucket: oss2.Bucket, key: str) -> None:
+    # oss2 sends a CR in a key raw; an XML parser would read it (and CRLF) as LF, deleting another object.
+    lookalike = key.replace("\r\n", "\n").replace("\r", "\n")
+    bucket.put_object(key, b"x")
+    bucket.put_object(lookalike, b"y")
+    assert bucket.batch_delete_objects([key]).deleted_keys == [key]
+    assert not bucket.object_exists(key)
+    assert bucket.object_exists(lookalike)
+
+
+def test_batch_delete_reads_crlf_laid_out_documents(bucket: oss2.Bucket) -> None:
+    # CRs outside the keys (a document written with CRLF line ends, a CR inside a tag) are layout.
+    bucket.put_object("a", b"x")
+    bucket.put_object("b\r", b"x")
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\r\n<Delete\r\n>\r\n  <Quiet>false\r\n</Quiet>\r\n'
+        b"  <Object>\r\n    <Key>a</Key>\r\n  </Object>\r\n"
+        b"  <Object><Key>b&#13;</Key></Object>\r\n</Delete>\r\n"
+    )
+    headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    response = bucket._Bucket__do_bucket(
+        "POST", data=body, params={"delete": "", "encoding-type": "url"}, headers=headers
+    )
+    result = oss2.models.BatchDeleteObjectsResult(response)
+    oss2.xml_utils.parse_batch_delete_objects(result, response.read())
+    assert sorted(result.deleted_keys) == ["a", "b\r"]
+    assert not bucket.object_exists("a") and not bucket.object_exists("b\r")
+
+
 def _get(bucket: oss2.Bucket, key: str, span: str, standard: bool) -> requests.Response:
     headers = {"Range": span, **({"x-oss-range-behavior": "standard"} if standard else {})}
     url = bucket.sign_url("GET", key, 60, headers=headers)

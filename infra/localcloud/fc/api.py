@@ -167,7 +167,7 @@ class FcRegistry:
                 with zipfile.ZipFile(io.BytesIO(self.code[(service, name)])) as archive:
                     archive.extractall(folder)
         else:  # still the code the local FC loaded from template.yml's CodeUri
-            folder = self.fc.template.function(name).code_uri
+            folder = self.fc.function(name, service).code_uri
         config = self.async_configs.get((service, name), {})
         destination = ((config.get("destinationConfig") or {}).get("onFailure") or {}).get("destination", "")
         triggers = tuple(_trigger_spec(t) for t in self.triggers.get((service, name), {}).values())
@@ -579,7 +579,7 @@ class FcApi:
                 raise FcApiError(412, "FunctionNotEmpty", f"function '{name}' still has triggers")
             del self.registry.functions[(service, name)]
             self.registry.code.pop((service, name), None)
-            self.registry.fc.unregister(name)
+            self.registry.fc.unregister(name, service)
             return 204, {}, b""
         raise FcApiError(405, "MethodNotAllowed", f"{method} on a function")
 
@@ -666,7 +666,7 @@ class FcApi:
         fc = self.registry.fc
         if (headers.get("x-fc-invocation-type") or "Sync").lower() == "async":
             try:
-                request_id = fc.invoke_async(function, body)
+                request_id = fc.invoke_async(function, body, service=service)
             except PayloadTooLarge as error:
                 raise FcApiError(413, "EntityTooLarge", str(error)) from None
             return 202, {"x-fc-request-id": request_id}, b""
@@ -677,7 +677,7 @@ class FcApi:
         tail = (headers.get("x-fc-log-type") or "None").lower() == "tail"
         request_id = str(uuid.uuid4())
         with _ThreadLog() as captured:
-            result = fc.invoke(function, body, request_id)
+            result = fc.invoke(function, body, request_id, service=service)
         extra = {"x-fc-log-result": _log_tail(request_id, captured.lines)} if tail else {}
         if result.ok:
             return 200, {"Content-Type": "application/octet-stream", **extra}, (result.payload or "").encode()
@@ -724,8 +724,12 @@ def _log_tail(request_id: str, lines: list[str]) -> str:
 
 
 def _check_content_md5(sent: str, body: bytes) -> None:
-    """A signed Content-MD5 binds the body: a replay with another body is refused, as FC does."""
-    if sent and base64.b64encode(hashlib.md5(body).digest()).decode() != sent.strip():
+    """A signed Content-MD5 binds the body: a replay with another body is refused, as FC does. Two forms
+    name the same digest: the base64 of the 16-byte MD5 (FC's documented example) and the base64 of its
+    32-character hex form, which the official Node.js SDK @alicloud/fc2 (and so Funcraft) sends."""
+    digest = hashlib.md5(body)
+    accepted = (base64.b64encode(digest.digest()), base64.b64encode(digest.hexdigest().encode()))
+    if sent and sent.strip().encode() not in accepted:
         raise FcApiError(400, "InvalidArgument", "the Content-MD5 header does not match the request body")
 
 

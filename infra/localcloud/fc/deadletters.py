@@ -31,6 +31,12 @@ class DeadLetter:
     def function(self) -> str:
         return self.function_arn.rsplit("/", 1)[-1]
 
+    @property
+    def service(self) -> str:
+        """The function's service, from `...:services/<service>/functions/<name>` ("" if not shaped so)."""
+        _, found, rest = self.function_arn.partition(":services/")
+        return rest.split("/functions/", 1)[0] if found and "/functions/" in rest else ""
+
     def message(self) -> dict[str, Any]:
         return {
             "id": self.id,

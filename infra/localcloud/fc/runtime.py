@@ -6,7 +6,15 @@ service's RAM role: the local OSS and the local FC API authorise them against th
 a function can do exactly what its template grants. Asynchronous invocations (OSS and timer triggers,
 `invoke_async`) queue up and run on a bounded pool of instances; a failed one is retried
 `MaxAsyncRetryAttempts` times with backoff, then its event, error and attempt count go to the on-failure
-destination (the dead-letter store) if the role may `mns:SendMessage` to it, as FC requires.
+destination (the dead-letter store) if the role may `mns:SendMessage` to it, as FC requires. An event a
+trigger hands over that FC refuses (over its payload limit) never runs; it goes, with error EntityTooLarge and
+no attempts, where that trigger sends its failures: the function's on-failure destination (OSS triggers), the
+trigger's dead-letter queue (EventBridge); without one it is reported as undelivered.
+
+A function is known by its service and its name, as in FC 2.0 (`services/{service}/functions/{name}`):
+functions of the same name in two services (deployed through the FC API) are apart, each with its own code,
+role and triggers. A call that names no service means the template's function of that name, else the one
+function of that name.
 
 All functions run in this process and share one environment: the union of their EnvironmentVariables
 (conflicting values are refused), plus overrides such as the local OSS endpoint."""
@@ -51,6 +59,7 @@ class InvocationResult:
     error_type: str = ""  # "" when it succeeded; UnhandledInvocationError otherwise
     error_message: str = ""
     attempts: int = 1
+    service: str = ""
 
     @property
     def ok(self) -> bool:
@@ -65,6 +74,7 @@ class _Queued:
     attempt: int = 1
     not_before: float = 0.0
     push: EventBridgePush | None = None  # an EventBridge push (synchronous), not an async invocation
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,9 @@ class PayloadTooLarge(ValueError):
 # (https://www.alibabacloud.com/help/doc-detail/2527064.html).
 MAX_ASYNC_PAYLOAD = 128 * 1024
 MAX_SYNC_PAYLOAD = 32 * 1024 * 1024
+
+
+FunctionKey = tuple[str, str]  # (service, function name): how FC 2.0 names a function
 
 
 @dataclass
@@ -210,7 +223,11 @@ class LocalFC:
         self.credentials = credentials
         self.roles: dict[str, Role] = dict(template.roles)
         self.environment = self._shared_environment(environment or {})
-        self._instances: dict[str, _Instance] = {}
+        # Every function the local FC runs: template.yml's, and those deployed through the FC API since.
+        self.functions: dict[FunctionKey, FunctionSpec] = {
+            (spec.service, spec.name): spec for spec in template.functions.values()
+        }
+        self._instances: dict[FunctionKey, _Instance] = {}
         self._load_lock = threading.Lock()
         self._queue: queue.Queue[_Queued | None] = queue.Queue()
         self._pending = 0
@@ -219,7 +236,7 @@ class LocalFC:
         self._stop = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
         self.oss: Any = None
-        self._subscriptions: dict[tuple[str, str], str] = {}
+        self._subscriptions: dict[tuple[str, str, str], str] = {}  # (service, function, trigger) -> id
         self.eventbridge = LocalEventBridge(template.routes, ACCOUNT_ID, self.region)
         self._eventbridge_subscription = ""
         self.results: list[InvocationResult] = []  # finished asynchronous invocations, in order
@@ -250,7 +267,7 @@ class LocalFC:
             worker = threading.Thread(target=self._work, name=f"fc-instance-{number}", daemon=True)
             worker.start()
             self._workers.append(worker)
-        for spec in self.template.functions.values():
+        for spec in list(self.functions.values()):
             for trigger in spec.triggers:
                 if trigger.type == "Timer" and trigger.enabled:
                     thread = threading.Thread(
@@ -294,91 +311,136 @@ class LocalFC:
         self.oss = oss
         oss.add_credentials(self.role_credentials())
         wired = 0
-        for spec in self.template.functions.values():
+        for spec in list(self.functions.values()):
             for trigger in spec.triggers:
-                wired += self._wire(spec.name, trigger)
+                wired += self._wire(spec, trigger)
         return wired
 
-    def _wire(self, function: str, trigger: TriggerSpec) -> int:
+    def _wire(self, spec: FunctionSpec, trigger: TriggerSpec) -> int:
         if trigger.type == "EventBridge" and self.oss is not None:
-            return self._wire_eventbridge(function, trigger)
+            return self._wire_eventbridge(spec, trigger)
         if trigger.type != "OSS" or self.oss is None:
             return 0
         prefix, suffix = trigger.key_filter
         subscription = self.oss.subscribe(
             trigger.bucket,
             trigger.events,
-            lambda payload: self.invoke_async(function, payload),
+            lambda payload: self._deliver_oss_event(spec, payload),
             prefix=prefix,
             suffix=suffix,
         )
-        self._subscriptions[(function, trigger.name)] = subscription.id
+        self._subscriptions[(spec.service, spec.name, trigger.name)] = subscription.id
         return 1
 
-    def _wire_eventbridge(self, function: str, trigger: TriggerSpec) -> int:
+    def _wire_eventbridge(self, spec: FunctionSpec, trigger: TriggerSpec) -> int:
         """EventBridge's default bus carries every bucket's OSS events: the patterns pick."""
         config = trigger.eventbridge
         if not config.enabled:
             return 0
-        delivery = TriggerDelivery(config, self._eventbridge_pusher(function, trigger.name, config))
-        self.eventbridge.add(function, trigger.name, delivery)
+        delivery = TriggerDelivery(config, self._eventbridge_pusher(spec, trigger.name, config))
+        self.eventbridge.add(_label(spec), trigger.name, delivery)
         if not self._eventbridge_subscription:
             every_event = ["oss:ObjectCreated:*", "oss:ObjectRemoved:*", "oss:ObjectModified:*"]
             subscription = self.oss.subscribe("*", every_event, self.eventbridge.on_oss_notification)
             self._eventbridge_subscription = subscription.id
         return 1
 
+    def _deliver_oss_event(self, spec: FunctionSpec, payload: bytes) -> None:
+        """An OSS trigger's event, as an asynchronous invocation; one FC refuses is dead-lettered."""
+        try:
+            self.invoke_async(spec.name, payload, service=spec.service)
+        except PayloadTooLarge as error:
+            self._refused(spec, payload, error, None)
+
     def _eventbridge_pusher(
-        self, function: str, trigger: str, config: EventBridgeConfig
+        self, spec: FunctionSpec, trigger: str, config: EventBridgeConfig
     ) -> Callable[[bytes], object]:
         """How the trigger hands a payload over: an asynchronous invocation, or a synchronous push that
-        EventBridge retries. A payload FC refuses (over its size limit) is reported, as EventBridge would
-        after its retries, and never reaches the function."""
+        EventBridge retries. A payload FC refuses (over its size limit) never reaches the function: it is
+        a failed push, which EventBridge sends to the trigger's dead-letter queue (retrying cannot help)."""
         push = EventBridgePush(trigger, config.push_retries, config.dead_letter_queue)
 
         def hand_over(payload: bytes) -> object:
             try:
                 if config.asynchronous:
-                    return self.invoke_async(function, payload)
-                return self.push_eventbridge(function, payload, push)
+                    return self.invoke_async(spec.name, payload, service=spec.service)
+                return self.push_eventbridge(spec.name, payload, push, service=spec.service)
             except PayloadTooLarge as error:
-                message = f"{function}: EventBridge trigger {trigger} could not push: {error}"
-                log.error(message)
-                self.undelivered.append(message)
+                self._refused(spec, payload, error, push)
                 return None
 
         return hand_over
 
-    def _unwire(self, function: str, trigger_name: str) -> None:
-        subscription = self._subscriptions.pop((function, trigger_name), None)
+    def _refused(
+        self, spec: FunctionSpec, event: bytes, error: PayloadTooLarge, push: EventBridgePush | None
+    ) -> None:
+        """FC refused to take `event` (413 EntityTooLarge): dead-letter it where its trigger sends failures,
+        with no attempts, so it can be found and replayed rather than lost."""
+        item = _Queued(spec.name, event, str(uuid.uuid4()), attempt=0, push=push, service=spec.service)
+        result = InvocationResult(
+            item.request_id, spec.name, None, "EntityTooLarge", str(error), 0, spec.service
+        )
+        if push is None:
+            self._send_dead_letter(spec, item, result)
+        elif not push.dead_letter_queue:
+            why = f"FC refused it ({error}) and EventBridge trigger {push.trigger} has no dead-letter queue"
+            self._undeliverable(spec, item, why)
+        else:
+            self._dead_letter(spec, item, result, push.dead_letter_queue)
+
+    def _unwire(self, spec: FunctionSpec, trigger_name: str) -> None:
+        subscription = self._subscriptions.pop((spec.service, spec.name, trigger_name), None)
         if subscription is not None and self.oss is not None:
             self.oss.notifier.unsubscribe(subscription)
-        self.eventbridge.remove(function, trigger_name)
+        self.eventbridge.remove(_label(spec), trigger_name)
 
     # -- functions and triggers deployed at run time (the FC API) ------------------------------------------
 
+    def function(self, name: str, service: str | None = None) -> FunctionSpec:
+        """The function `name` of `service`; without a service, template.yml's function of that name, else
+        the one function of that name (TemplateError when there is none, or several)."""
+        if service is not None:
+            spec = self.functions.get((service, name))
+            if spec is None:
+                raise TemplateError(f"no function {name!r} in service {service!r}")
+            return spec
+        declared = self.template.functions.get(name)
+        if declared is not None and (declared.service, name) in self.functions:
+            return self.functions[(declared.service, name)]
+        found = [spec for (_, function), spec in self.functions.items() if function == name]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            names = sorted({function for _, function in self.functions})
+            raise TemplateError(f"{self.template.path}: no function {name!r}; it has {', '.join(names)}")
+        services = ", ".join(sorted(spec.service for spec in found))
+        raise TemplateError(f"function {name!r} is in the services {services}: name the service")
+
     def register(self, spec: FunctionSpec) -> None:
-        """Add or replace a function (a deploy): its next invocation loads the new code."""
+        """Add or replace a function (a deploy) of its service: its next invocation loads the new code."""
+        key = (spec.service, spec.name)
         with self._load_lock:
-            old = self.template.functions.get(spec.name)
+            old = self.functions.get(key)
             if old is not None:
                 for trigger in old.triggers:
-                    self._unwire(spec.name, trigger.name)
-            self.template.functions[spec.name] = spec
-            self._instances.pop(spec.name, None)
+                    self._unwire(old, trigger.name)
+            self.functions[key] = spec
+            self._instances.pop(key, None)
             _forget_modules(spec.code_uri)
         for trigger in spec.triggers:
             self._start_trigger(spec, trigger)
 
-    def unregister(self, name: str) -> None:
+    def unregister(self, name: str, service: str | None = None) -> None:
+        spec = self.function(name, service)
+        key = (spec.service, spec.name)
         with self._load_lock:
-            spec = self.template.functions.pop(name, None)
-            self._instances.pop(name, None)
-        for trigger in spec.triggers if spec else ():
-            self._unwire(name, trigger.name)
+            self.functions.pop(key, None)
+            self._instances.pop(key, None)
+        for trigger in spec.triggers:
+            self._unwire(spec, trigger.name)
 
     def _start_trigger(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
-        self._wire(spec.name, trigger)
+        self._wire(spec, trigger)
         if trigger.type == "Timer" and trigger.enabled and self._workers:
             thread = threading.Thread(
                 target=self._timer_loop, args=(spec, trigger), name=f"timer-{trigger.name}", daemon=True
@@ -388,12 +450,12 @@ class LocalFC:
 
     # -- invocation ----------------------------------------------------------------------------------------
 
-    def _instance(self, name: str) -> _Instance:
+    def _instance(self, key: FunctionKey) -> _Instance:
         with self._load_lock:
-            if name not in self._instances:
-                spec = self.template.function(name)
-                self._instances[name] = _Instance(spec, load_handler(spec.code_uri, spec.handler))
-            return self._instances[name]
+            if key not in self._instances:
+                spec = self.function(key[1], key[0])
+                self._instances[key] = _Instance(spec, load_handler(spec.code_uri, spec.handler))
+            return self._instances[key]
 
     def credentials_for(self, spec: FunctionSpec) -> Credentials | None:
         """What FC hands the function: its role's STS credentials (none without a role)."""
@@ -423,11 +485,18 @@ class LocalFC:
         )
 
     def invoke(
-        self, name: str, event: bytes, request_id: str | None = None, attempt: int = 1
+        self,
+        name: str,
+        event: bytes,
+        request_id: str | None = None,
+        attempt: int = 1,
+        *,
+        service: str | None = None,
     ) -> InvocationResult:
         """A synchronous invocation: the handler's return value, or the error it raised."""
         started = time.monotonic()
-        result = self._run(name, event, request_id or str(uuid.uuid4()))
+        spec = self.function(name, service)
+        result = self._run((spec.service, spec.name), event, request_id or str(uuid.uuid4()))
         self._notify(
             InvocationRecord(
                 DONE, name, result.request_id, attempt, event, time.monotonic() - started, result
@@ -435,8 +504,9 @@ class LocalFC:
         )
         return result
 
-    def _run(self, name: str, event: bytes, request_id: str) -> InvocationResult:
-        instance = self._instance(name)
+    def _run(self, key: FunctionKey, event: bytes, request_id: str) -> InvocationResult:
+        service, name = key
+        instance = self._instance(key)
         context = self.context(instance.spec, request_id)
         self.invocations += 1
         crash = self._chaos()
@@ -454,20 +524,29 @@ class LocalFC:
                 )
         except FunctionTimedOut as error:
             with self._load_lock:  # FC ends the instance: the next invocation gets a new one
-                if self._instances.get(name) is instance:
-                    del self._instances[name]
+                if self._instances.get(key) is instance:
+                    del self._instances[key]
             log.info("%s %s failed: %s", name, request_id, error)
-            return InvocationResult(request_id, name, None, "UnhandledInvocationError", str(error))
+            return InvocationResult(
+                request_id, name, None, "UnhandledInvocationError", str(error), service=service
+            )
         except Exception as error:  # the function's error is the invocation's result, as in FC
             log.info(
                 "%s %s failed: %s", name, request_id, "".join(traceback.format_exception_only(error)).strip()
             )
             return InvocationResult(
-                request_id, name, None, "UnhandledInvocationError", f"{type(error).__name__}: {error}"
+                request_id,
+                name,
+                None,
+                "UnhandledInvocationError",
+                f"{type(error).__name__}: {error}",
+                service=service,
             )
         if isinstance(returned, bytes):
             returned = returned.decode("utf-8", errors="replace")
-        return InvocationResult(request_id, name, None if returned is None else str(returned))
+        return InvocationResult(
+            request_id, name, None if returned is None else str(returned), service=service
+        )
 
     def _chaos(self) -> str:
         if not self.crash_rate:
@@ -479,9 +558,9 @@ class LocalFC:
             self.crashes[where] += 1
             return where
 
-    def invoke_async(self, name: str, event: bytes) -> str:
+    def invoke_async(self, name: str, event: bytes, *, service: str | None = None) -> str:
         """Queue an asynchronous invocation; its request id."""
-        self.template.function(name)  # unknown functions fail here, not in a worker
+        spec = self.function(name, service)  # unknown functions fail here, not in a worker
         if len(event) > MAX_ASYNC_PAYLOAD:
             raise PayloadTooLarge(
                 f"the payload is {len(event)} bytes; an asynchronous invocation takes at most "
@@ -490,13 +569,15 @@ class LocalFC:
         request_id = str(uuid.uuid4())
         with self._pending_lock:
             self._pending += 1
-        self._queue.put(_Queued(name, event, request_id))
+        self._queue.put(_Queued(name, event, request_id, service=spec.service))
         return request_id
 
-    def push_eventbridge(self, name: str, event: bytes, push: EventBridgePush) -> str:
+    def push_eventbridge(
+        self, name: str, event: bytes, push: EventBridgePush, *, service: str | None = None
+    ) -> str:
         """Queue an EventBridge push: a synchronous invocation, retried as the trigger's retry strategy
         says and then sent to its dead-letter queue, instead of FC's asynchronous retries."""
-        self.template.function(name)
+        spec = self.function(name, service)
         if len(event) > MAX_SYNC_PAYLOAD:
             raise PayloadTooLarge(
                 f"the payload is {len(event)} bytes; an invocation takes at most {MAX_SYNC_PAYLOAD}"
@@ -504,7 +585,7 @@ class LocalFC:
         request_id = str(uuid.uuid4())
         with self._pending_lock:
             self._pending += 1
-        self._queue.put(_Queued(name, event, request_id, push=push))
+        self._queue.put(_Queued(name, event, request_id, push=push, service=spec.service))
         return request_id
 
     def drain(self, timeout: float = 30.0) -> bool:
@@ -531,8 +612,10 @@ class LocalFC:
             wait = item.not_before - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 return
-            result = self.invoke(item.function, item.event, item.request_id, item.attempt)
-            spec = self.template.function(item.function)
+            result = self.invoke(
+                item.function, item.event, item.request_id, item.attempt, service=item.service
+            )
+            spec = self.function(item.function, item.service)
             retries = item.push.retries if item.push else spec.max_async_retries
             if not result.ok and item.attempt <= retries and not self._stop.is_set():
                 delay = self.retry_base_seconds * 2 ** (item.attempt - 1)
@@ -550,6 +633,7 @@ class LocalFC:
                         item.attempt + 1,
                         time.monotonic() + delay,
                         item.push,
+                        item.service,
                     )
                 )
                 continue
@@ -560,6 +644,7 @@ class LocalFC:
                 result.error_type,
                 result.error_message,
                 item.attempt,
+                result.service,
             )
             if not final.ok and item.push is not None:
                 self._push_dead_letter(spec, item, final, item.push)
@@ -608,7 +693,8 @@ class LocalFC:
             result.error_message,
             item.attempt,
         )
-        note = f"after {item.attempt} attempt(s), sent to {destination}"
+        tried = f"after {item.attempt} attempt(s)" if item.attempt else "refused by FC, never run"
+        note = f"{tried}, sent to {destination}"
         self._notify(
             InvocationRecord(
                 DEAD_LETTER, spec.name, item.request_id, item.attempt, item.event, 0.0, result, note
@@ -616,10 +702,8 @@ class LocalFC:
         )
 
     def _undeliverable(self, spec: FunctionSpec, item: _Queued, why: str) -> None:
-        message = (
-            f"{spec.name} {item.request_id}: failed after {item.attempt} attempt(s); "
-            f"dead letter not delivered: {why}"
-        )
+        tried = f"failed after {item.attempt} attempt(s)" if item.attempt else "refused by FC, never run"
+        message = f"{spec.name} {item.request_id}: {tried}; dead letter not delivered: {why}"
         log.error(message)
         self.undelivered.append(message)
         self._notify(
@@ -637,24 +721,38 @@ class LocalFC:
 
     # -- timers --------------------------------------------------------------------------------------------
 
-    def fire_timer(self, name: str, at: datetime | None = None, trigger_name: str | None = None) -> str:
+    def fire_timer(
+        self,
+        name: str,
+        at: datetime | None = None,
+        trigger_name: str | None = None,
+        *,
+        service: str | None = None,
+    ) -> str:
         """Fire a function's timer trigger now (or as if at `at`), asynchronously, as the schedule would."""
-        spec = self.template.function(name)
+        spec = self.function(name, service)
         timers = [t for t in spec.triggers if t.type == "Timer" and (trigger_name in (None, t.name))]
         if not timers:
             raise TemplateError(f"{name} has no timer trigger {trigger_name or ''}".rstrip())
-        return self.invoke_async(name, timer_event(timers[0], at or self.clock.now()))
+        event = timer_event(timers[0], at or self.clock.now())
+        return self.invoke_async(name, event, service=spec.service)
 
     def _timer_loop(self, spec: FunctionSpec, trigger: TriggerSpec) -> None:
         schedule = parse_schedule(trigger.cron)
         moment = self.clock.now()
-        while not self._stop.is_set() and trigger in self.template.functions.get(spec.name, spec).triggers:
+        key = (spec.service, spec.name)
+        while not self._stop.is_set() and trigger in getattr(self.functions.get(key), "triggers", ()):
             # Ticks the clock jumped over are not fired late (FC fires none it missed).
             moment = schedule.next_after(max(moment, self.clock.now() - timedelta(seconds=1)))
             while (left := (moment - self.clock.now()).total_seconds()) > 0:
                 if self._stop.wait(min(left, 1.0)):  # short waits: the clock's offset may change
                     return
-            self.invoke_async(spec.name, timer_event(trigger, moment))
+            self.invoke_async(spec.name, timer_event(trigger, moment), service=spec.service)
+
+
+def _label(spec: FunctionSpec) -> str:
+    """How logs and EventBridge name a function: `service/name`, unique as FC's path is."""
+    return f"{spec.service}/{spec.name}"
 
 
 def _forget_modules(code_uri: Any) -> None:

@@ -41,6 +41,7 @@ from .limits import (
     IO_TIMEOUT_SECONDS,
     MAX_CONNECTIONS,
     body_limit,
+    check_user_meta,
 )
 from .persistence import SqliteDirectory
 from .request import OssRequest, split_target
@@ -236,6 +237,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 # RAM: what a role's credentials may do is decided before the body is read
                 req.access = access_for(req, credential, region=oss.region, account_id=oss.owner_id)
                 authorize(req)
+                check_user_meta(req.api, req.headers)
             if not body_read and self.command not in ("GET", "HEAD"):
                 req.body, body_read = self._read_body(length, limit), True
             check_content_md5(req, req.body)  # a signed Content-MD5 binds the body, whatever the API

@@ -3,7 +3,12 @@ bounded in size, and lenient about control characters in text.
 
 Keys may hold control characters that XML 1.0 forbids. Clients send them either raw (oss2) or as character
 references such as `&#01;` (the OSS Python SDK V2); OSS accepts both and reads each as that character. Both
-forms are swapped for private-use placeholders before parsing and swapped back in the text read out."""
+forms are swapped for private-use placeholders before parsing and swapped back in the text read out.
+
+A raw carriage return in character data is kept the same way: an XML parser reads CR and CRLF as LF, which
+would name another key than the one sent (oss2 writes a CR in a key raw; `&#13;` needs no help). CRs in
+markup (between a tag's attributes, in the prolog, in comments) are layout and left to the parser. Every
+text of a parsed document must be read through `text`."""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ _FORBIDDEN = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
 _RAW_CONTROL = re.compile(f"[{re.escape(_FORBIDDEN)}]")
 _CONTROL_REFERENCE = re.compile(r"&#(?:0*([0-9]{1,3})|[xX]0*([0-9a-fA-F]{1,2}));")
 _DECLARATION = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# Within the root element: a CDATA section (its CRs are data), other markup (kept as it is), or a raw CR.
+# An unterminated section or comment runs to the end (one match, so a hostile body stays linear time).
+_CDATA_MARKUP_OR_CR = re.compile(r"(<!\[CDATA\[.*?(?:\]\]>|\Z))|<!--.*?(?:-->|\Z)|<[^>]*>|\r", re.DOTALL)
+_ROOT_START = re.compile(r"<[^?!]")
 _PLACEHOLDER_BASES = (0xF0000, 0x100000, 0xE000)  # private-use ranges, 32 code points each
 
 
@@ -53,11 +62,29 @@ def parse(body: bytes, what: str) -> tuple[ET.Element, dict[str, str]]:
 
     source = _CONTROL_REFERENCE.sub(reference, source)
     source = _RAW_CONTROL.sub(lambda m: chr(base + ord(m[0])), source)
+    source = _keep_carriage_returns(source, chr(base + ord("\r")))
     try:
         root = ET.fromstring(source)
     except ET.ParseError as exc:
         raise malformed_xml(f"The {what} body is not well-formed XML ({exc}).") from exc
     return root, {chr(base + c): chr(c) for c in range(32)}
+
+
+def _keep_carriage_returns(source: str, placeholder: str) -> str:
+    """`source` with each raw CR of the root element's character data (CDATA included) swapped for
+    `placeholder`."""
+    start = _ROOT_START.search(source)
+    end = source.rfind(">") + 1
+    if start is None or end <= start.start():
+        return source  # not a document: the parser says why
+
+    def swap(match: re.Match[str]) -> str:
+        if match[0] == "\r":
+            return placeholder
+        return match[1].replace("\r", placeholder) if match[1] else match[0]
+
+    inside = _CDATA_MARKUP_OR_CR.sub(swap, source[start.start() : end])
+    return source[: start.start()] + inside + source[end:]
 
 
 def text(element: ET.Element | None, placeholders: dict[str, str]) -> str:

@@ -125,8 +125,8 @@ def get_bucket_location(ctx: ServerContext, req: OssRequest) -> OssResponse:
 
 def put_bucket_versioning(ctx: ServerContext, req: OssRequest) -> OssResponse:
     ctx.store.bucket(req.bucket)
-    root, _ = xmlin.parse(req.body, "VersioningConfiguration")
-    status = (root.findtext("Status") or "").strip()
+    root, placeholders = xmlin.parse(req.body, "VersioningConfiguration")
+    status = xmlin.text(root.find("Status"), placeholders).strip()
     if status not in ("Enabled", "Suspended"):
         raise malformed_xml(f"Versioning Status {status!r} is not Enabled or Suspended.")
     ctx.store.set_versioning(req.bucket, status)

@@ -141,11 +141,11 @@ def _requested_parts(req: OssRequest, upload: MultipartUpload) -> list[Part]:
                 "With x-oss-complete-all: yes the body must be empty.", "x-oss-complete-all"
             )
         return [upload.parts[n] for n in sorted(upload.parts)]
-    root, _ = xmlin.parse(req.body, "CompleteMultipartUpload")
+    root, placeholders = xmlin.parse(req.body, "CompleteMultipartUpload")
     parts: list[Part] = []
     for element in root.iterfind("Part"):
-        number_text = (element.findtext("PartNumber") or "").strip()
-        etag = (element.findtext("ETag") or "").strip().strip('"')
+        number_text = xmlin.text(element.find("PartNumber"), placeholders).strip()
+        etag = xmlin.text(element.find("ETag"), placeholders).strip().strip('"')
         part = upload.parts.get(int(number_text)) if is_decimal(number_text) else None
         if part is None or part.etag != etag.upper():
             raise OssError(

@@ -21,6 +21,7 @@ from .. import auth
 from ..authorization import access_for
 from ..checksums import crc64, md5_etag
 from ..errors import OssError
+from ..limits import check_user_meta
 from ..model import ObjectVersion
 from ..request import OssRequest
 from .common import (
@@ -136,16 +137,18 @@ def post_object(ctx: ServerContext, req: OssRequest) -> OssResponse:
     if len(data) > MAX_POST_BYTES:
         raise OssError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
     _check_policy(policy, fields, bucket.name, len(data))
+    user_meta = {
+        k: header_value(k, v).encode("utf-8").decode("latin-1")
+        for k, v in fields.items()
+        if k.startswith("x-oss-meta-")
+    }
+    check_user_meta("PostObject", user_meta)
     version = ObjectVersion(
         key=key,
         data=data,
         content_type=header_value("content-type", fields.get("content-type") or file_type)
         or "application/octet-stream",
-        user_meta={
-            k: header_value(k, v).encode("utf-8").decode("latin-1")
-            for k, v in fields.items()
-            if k.startswith("x-oss-meta-")
-        },
+        user_meta=user_meta,
         system_meta={name: header_value(name, fields[name]) for name in SYSTEM_HEADERS if name in fields},
         etag=md5_etag(data),
         crc64=crc64(data),
