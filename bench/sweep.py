@@ -32,7 +32,7 @@ from autotag.oss_tags import encode_tagging_header
 from autotag.ownership import Ownership, ownership_record
 from autotag.rules import RuleSet, parse_rules
 from autotag.settings import DEFAULT_STATE_PREFIX
-from autotag.sweep.checkpoint import Checkpoint, Scope, encode_checkpoint
+from autotag.sweep.checkpoint import Checkpoint, Scope
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import StateStore
@@ -181,10 +181,8 @@ def main() -> None:
         rules = parse_rules(BENCH_RULES)
         whole = Scope(bucket.bucket_name)
         previous = Checkpoint(whole, uploaded + timedelta(days=1), rules.fingerprint)
-        bucket.put_object(
-            StateStore(SweepGateway(bucket), DEFAULT_STATE_PREFIX, whole).checkpoint_key,
-            encode_checkpoint(previous),
-        )
+        store = StateStore(SweepGateway(bucket), DEFAULT_STATE_PREFIX, whole)
+        bucket.put_object(store.checkpoint_key, store.sealed_checkpoint(previous))
         admin(endpoint, "PUT", "conditions", {"latency_ms": args.latency_ms})
         # 8 days later, on the local OSS's clock too (a sweep's clock is never ahead of OSS's): the .tmp
         # files' 7-day TTL has run out, nothing else has.

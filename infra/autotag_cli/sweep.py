@@ -15,6 +15,7 @@ from rich.table import Table
 
 from autotag.gateway import RateLimiter
 from autotag.output import to_json
+from autotag.settings import Settings
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
 from autotag.sweep.gateway import SweepGateway
@@ -132,11 +133,11 @@ def _stale_table(report: SweepReport) -> Table:
 @state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
 @click.option(
     "--state-bucket",
-    envvar="AUTOTAG_STATE_BUCKET",
+    envvar=["AUTOTAG_SWEEP_STATE_BUCKET", "AUTOTAG_STATE_BUCKET"],
     show_envvar=True,
     default="",
-    help="Keep checkpoints and leases in this bucket instead of the swept one (as the function does). "
-    "Default: the swept bucket.",
+    help="Keep checkpoints, leases and shard plans in this bucket, as the timer function does (its "
+    "AUTOTAG_SWEEP_STATE_BUCKET; template.yml: autotag-demo-state). Default: the swept bucket.",
 )
 @rules_option
 @target_options(oss=True)
@@ -178,7 +179,13 @@ def sweep(
         if state_bucket:
             state_oss = target.bucket(state_bucket)
             state = SweepGateway(state_oss, limiter=limiter)
-        store = StateStore(state, state_prefix, Scope(name, prefix))
+        store = StateStore(
+            state,
+            state_prefix,
+            Scope(name, prefix),
+            secrets=Settings.from_environment().record_secrets,  # the functions' seals, so both believe them
+            legacy=gateway if state is not gateway else None,
+        )
         with Progress(
             SpinnerColumn(),
             BarColumn(),  # pulses: a listing has no known total

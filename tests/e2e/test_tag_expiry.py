@@ -475,6 +475,33 @@ def test_shards_fan_out_and_cover_every_key_once(
     assert again["shards"] == dispatch["shards"]  # the stored plan keeps each shard's checkpoint valid
 
 
+def test_a_shard_plan_the_system_did_not_seal_is_made_again(
+    oss: LocalOSS,
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored plan steers which keys the shards sweep: one with a gap (written by anyone who may write the
+    state) would leave the keys in it unswept for good. It is reported, and a plan of the system's own made
+    and stored in its place."""
+    monkeypatch.setenv("AUTOTAG_FANOUT", "in-process")
+    use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1d"}])
+    keys = [f"{top}/{i}" for top in ("a", "b", "c", "d") for i in range(3)]
+    for key in keys:
+        bucket.put_object(key, b"x", headers={"x-oss-tagging": sealed_header({"stage": "new"}, "stage")})
+    plan_key = f".autotag/sweep/{Scope(bucket.bucket_name).id}/shards.json"
+    gap = {"count": 2, "ranges": [["", "b/"], ["d/", None]]}  # b/ and c/ fall in no shard
+    bucket.put_object(plan_key, json.dumps(gap).encode())
+    (dispatch,) = sweeper.invoke(sweeper.event(days_later(oss, 2), shards=2))["dispatched"]
+    assert [s["startAt"] for s in dispatch["shards"]] == ["", "c/"], dispatch["shards"]
+    assert all(readable(tags_of(bucket, key)) == {} for key in keys)
+    (warning,) = dispatch["warnings"]
+    assert "shards.json: not believed" in warning and "not sealed by this system" in warning, warning
+    assert json.loads(bucket.get_object(plan_key).read())["ranges"] == [["", "c/"], ["c/", None]]
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autotag.inventory import InventoryError, leading_rows, newest_run
+from autotag.ownership import keyed_seal
 from autotag.rules import parse_rules
 from autotag.sweep.checkpoint import (
     Checkpoint,
@@ -19,6 +21,8 @@ from autotag.sweep.checkpoint import (
     Position,
     Scope,
     SweepPass,
+    checkpoint_document,
+    checkpoint_from_document,
     completed,
     decode_checkpoint,
     encode_checkpoint,
@@ -26,6 +30,7 @@ from autotag.sweep.checkpoint import (
 )
 from autotag.sweep.gateway import ListedObject
 from autotag.sweep.request import SweepRequestError, parse_sweep_payload
+from autotag.sweep.sealing import NotBelieved, Place, seal, unseal
 from autotag.sweep.selection import is_candidate
 from autotag.sweep.shards import plan_shards, sampled_boundaries
 
@@ -111,27 +116,88 @@ times = st.datetimes(
 ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
 
 
-@given(
+checkpoints = st.builds(
+    Checkpoint,
     st.builds(
-        Checkpoint,
-        st.builds(
-            Scope, st.just("bkt"), st.text(max_size=5), st.text(max_size=5), st.none() | st.text(max_size=5)
-        ),
+        Scope, st.just("bkt"), st.text(max_size=5), st.text(max_size=5), st.none() | st.text(max_size=5)
+    ),
+    st.none() | times,
+    st.none() | st.text(max_size=8),
+    st.none()
+    | st.builds(
+        SweepPass,
+        times,
         st.none() | times,
-        st.none() | st.text(max_size=8),
-        st.none()
-        | st.builds(
-            SweepPass,
-            times,
-            st.none() | times,
-            st.text(max_size=8),
-            st.builds(Position, st.text(max_size=20), st.text(max_size=5)),
-            st.builds(PassTotals, *([st.integers(0, 10**9)] * 6)),
-        ),
-    )
+        st.text(max_size=8),
+        st.builds(Position, st.text(max_size=20), st.text(max_size=5)),
+        st.builds(PassTotals, *([st.integers(0, 10**9)] * 6)),
+    ),
 )
+
+
+@given(checkpoints)
 def test_checkpoints_survive_the_round_trip(checkpoint: Checkpoint) -> None:
     assert decode_checkpoint(encode_checkpoint(checkpoint), checkpoint.scope) == checkpoint
+
+
+HERE = Place("state-bucket", ".autotag/sweep/0123/checkpoint.json")
+
+
+@given(checkpoints, st.sampled_from([(), ("s1",), ("s1", "s0")]))
+def test_sealed_checkpoints_are_believed_where_and_when_they_were_sealed(
+    checkpoint: Checkpoint, secrets: tuple[str, ...]
+) -> None:
+    data = seal(checkpoint_document(checkpoint), HERE, T0, secrets)
+    document = unseal(data, HERE, T0 + timedelta(seconds=2), secrets)
+    assert checkpoint_from_document(document, checkpoint.scope) == checkpoint
+
+
+def sealed_at_here(document: dict[str, Any], secrets: tuple[str, ...] = ("s1",)) -> bytes:
+    return seal(document, HERE, T0, secrets)
+
+
+@pytest.mark.parametrize(
+    ("data", "place", "stamped", "secrets", "why"),
+    [
+        (b"\x00garbage", HERE, T0, ("s1",), "not JSON"),
+        (b"[" * 100_000, HERE, T0, ("s1",), "not JSON"),
+        (b'{"format": 1, "completed": {}}', HERE, T0, ("s1",), "carries no seal"),
+        (b'{"seal": 7}', HERE, T0, ("s1",), "carries no seal"),
+        (
+            sealed_at_here({"n": 1}),
+            Place("state-bucket", ".autotag/sweep/4567/checkpoint.json"),
+            T0,
+            ("s1",),
+            "copied from another scope",
+        ),
+        (
+            sealed_at_here({"n": 1}),
+            Place("other-bucket", HERE.key),
+            T0,
+            ("s1",),
+            "copied from another scope or bucket",
+        ),
+        (sealed_at_here({"n": 1}).replace(b'"n": 1', b'"n": 2'), HERE, T0, ("s1",), "changed since"),
+        (sealed_at_here({"n": 1}, ()), HERE, T0, ("s1",), "not sealed by this system"),  # unkeyed, secret set
+        (sealed_at_here({"n": 1}), HERE, T0, ("s2",), "not sealed by this system"),  # another secret
+        (sealed_at_here({"n": 1}).replace(b'seal": "', rb'seal": "\u00e9'), HERE, T0, ("s1",), "not sealed"),
+        (sealed_at_here({"n": 1}), HERE, T0 + timedelta(minutes=6), ("s1",), "a copy written back later"),
+        (sealed_at_here({"n": 1}), HERE, T0 - timedelta(minutes=6), ("s1",), "a copy written back later"),
+    ],
+)
+def test_state_not_sealed_here_and_then_is_not_believed(
+    data: bytes, place: Place, stamped: datetime, secrets: tuple[str, ...], why: str
+) -> None:
+    with pytest.raises(NotBelieved, match=why):
+        unseal(data, place, stamped, secrets)
+
+
+def test_a_rotated_secret_still_opens_what_the_old_one_sealed_and_state_seals_are_not_record_seals() -> None:
+    data = sealed_at_here({"n": 1}, ("old",))
+    assert unseal(data, HERE, T0, ("new", "old")) == {"n": 1}
+    assert json.loads(sealed_at_here({"n": 1}))["seal"] != keyed_seal("s1", ["autotag-record-1"], 52)
+    with pytest.raises(ValueError, match="'seal'"):
+        seal({"seal": "x"}, HERE, T0)
 
 
 @pytest.mark.parametrize("data", [b"", b"{}", b'{"format": 99}', b'{"format": 1, "completed": 3}', b"\xff"])
