@@ -6,6 +6,7 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
+from autotag.handlers.rules_source import fetch_from
 from autotag.output import to_json
+from autotag.rules import RuleSet
+from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import Settings
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
@@ -165,6 +169,7 @@ def sweep(
       autotag sweep --bucket autotag-demo --full --json
     """
     rules = rules_from(rules_path, target)
+    in_force = _rules_in_force(rules_path, target)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
     console = plain_console(stderr=as_json)
@@ -217,6 +222,7 @@ def sweep(
                 full=full,
                 owner=f"cli-{uuid.uuid4()}",
                 progress=show,
+                rules_in_force=in_force,
             )
         reports.append(report)
         if not as_json:
@@ -228,3 +234,13 @@ def sweep(
     unsuccessful = [why for why in map(_unsuccessful, reports) if why]
     if unsuccessful:
         raise click.ClickException("; ".join(unsuccessful))
+
+
+def _rules_in_force(rules_path: str, target: Target) -> Callable[[], RuleSet] | None:
+    """For rules kept in OSS, what the sweep asks before each write, as the timer function does."""
+    location = parse_location(rules_path)
+    if location is None:
+        return None
+    rules_cache = RulesCache(location, Settings.from_environment().record_secrets)
+    fetch = fetch_from(target.bucket(location.bucket), location)
+    return lambda: rules_cache.confirm(fetch)

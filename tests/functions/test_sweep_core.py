@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from autotag.inventory import InventoryError, leading_rows, newest_run
 from autotag.ownership import keyed_seal
-from autotag.rules import parse_rules
+from autotag.rules import RulesError, RuleSet, parse_rules
 from autotag.sweep.checkpoint import (
     Checkpoint,
     PassTotals,
@@ -30,6 +31,7 @@ from autotag.sweep.checkpoint import (
 )
 from autotag.sweep.gateway import ListedObject
 from autotag.sweep.request import SweepRequestError, parse_sweep_payload
+from autotag.sweep.rules_watch import RulesUnconfirmed, RulesWatch
 from autotag.sweep.sealing import NotBelieved, Place, seal, unseal
 from autotag.sweep.selection import is_candidate
 from autotag.sweep.shards import plan_shards, sampled_boundaries
@@ -328,3 +330,50 @@ def test_inventory_samples_weigh_each_file_alike_and_leave_out_other_prefixes_an
     files = [[f"p/a{i:03d}" for i in range(100)], ["p/b0", "q/x", ".autotag/s", "p/b1"]]
     chosen = sampled_boundaries(files, "p/", ".autotag/", limit=10)
     assert chosen == ["p/a000", "p/a020", "p/a040", "p/a060", "p/a080", "p/b0", "p/b1"]
+
+
+def test_a_rules_check_vouches_only_for_reads_made_before_it_was_sent() -> None:
+    """Two workers that read tags before a check was sent share its answer; one that read while it was in
+    flight waits for a check of its own: the rules it is told are in force were asked after its read."""
+    sent, release = threading.Event(), threading.Event()
+    answers = iter([RULES, TMP_ONLY])
+
+    def confirm() -> RuleSet:
+        sent.set()
+        release.wait(10)
+        return next(answers)
+
+    watch = RulesWatch(confirm)
+    early = watch.ticket()
+    told: dict[str, RuleSet] = {}
+    first = threading.Thread(target=lambda: told.setdefault("first", watch.in_force(early)))
+    first.start()
+    assert sent.wait(10)
+    late = watch.ticket()  # read while the first check was on its way
+    also_early = threading.Thread(target=lambda: told.setdefault("also early", watch.in_force(early)))
+    also_early.start()
+    release.set()
+    first.join(10)
+    also_early.join(10)
+    told["late"] = watch.in_force(late)
+    assert told == {"first": RULES, "also early": RULES, "late": TMP_ONLY}
+    assert watch.checks == 2 and watch.latest is TMP_ONLY
+
+
+def test_a_rules_check_that_fails_vouches_for_nothing() -> None:
+    outcomes: list[RuleSet | Exception] = [RulesError("AUTOTAG_RULES oss://r/rules.json: cannot read"), RULES]
+
+    def confirm() -> RuleSet:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    watch = RulesWatch(confirm)
+    ticket = watch.ticket()
+    with pytest.raises(RulesUnconfirmed, match="cannot read") as raised:
+        watch.in_force(ticket)
+    assert raised.value.why() == "the rules in force could not be read"
+    with pytest.raises(RulesUnconfirmed):  # a read before the failed check: no answer vouches for it
+        watch.in_force(ticket)
+    assert watch.in_force(watch.ticket()) is RULES and watch.checks == 2

@@ -33,7 +33,7 @@ from ..sweep.runner import SweepLimits, SweepReport, run_sweep
 from ..sweep.state import StateStore
 from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
-from .rules_source import current_rules
+from .rules_source import current_rules, rules_in_force
 
 log = logging.getLogger("autotag.expiry")
 LEASE_MARGIN_SECONDS = 60.0
@@ -48,6 +48,7 @@ def handler(event: bytes, context: Any) -> str:
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
     rules = current_rules(settings, context)
+    in_force = rules_in_force(settings, context)  # asked before each write, for rules kept in OSS
     request = timer.request
     timeout = function_timeout(context)
     deadline = work_deadline(started, timeout)
@@ -107,6 +108,7 @@ def handler(event: bytes, context: Any) -> str:
             dry_run=request.dry_run,
             full=request.full,
             owner=getattr(context, "request_id", ""),
+            rules_in_force=in_force,
         )
         reports.append(report)
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))
