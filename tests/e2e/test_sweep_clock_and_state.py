@@ -16,7 +16,7 @@ from conftest import BucketFactory, readable, sealed, sealed_header, tags_of
 from test_tag_expiry import Sweeper
 
 from autotag.rules import load_rules
-from autotag.sweep.checkpoint import Checkpoint, Scope
+from autotag.sweep.checkpoint import Checkpoint, Scope, encode_checkpoint
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.request import SweepRequestError
 from autotag.sweep.state import Lease, StateStore
@@ -285,6 +285,52 @@ def test_a_separate_state_bucket_keeps_every_state_object_out_of_the_swept_bucke
     assert state_keys(bucket) == []
     assert any(k.endswith("checkpoint.json") for k in state_keys(state))
     assert sweeper.run(at)["stopped"] == "already swept up to this time with these rules"
+
+
+def earlier_versions_checkpoint(bucket: oss2.Bucket, at: datetime) -> str:
+    """The unsealed checkpoint a version before seals left in the swept bucket: a pass completed at `at`."""
+    fingerprint = load_rules(os.environ["AUTOTAG_RULES"]).fingerprint
+    key = whole_bucket_checkpoint(bucket)
+    bucket.put_object(key, encode_checkpoint(Checkpoint(Scope(bucket.bucket_name), at, fingerprint)))
+    return key
+
+
+@pytest.mark.parametrize("moved", [True, False], ids=["to a state bucket", "left in the swept bucket"])
+def test_the_first_run_of_this_version_reports_the_earlier_state_and_makes_a_full_pass(
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    oss: LocalOSS,
+    new_bucket: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    moved: bool,
+) -> None:
+    """Upgrading: the earlier version's state (unsealed, in the swept bucket) is never believed. With the
+    state moved to a state bucket, the first run says where the old state is and how to delete it."""
+    temporary(bucket)
+    oss.clock.advance(8 * DAY)
+    now = oss.clock.now()
+    old = earlier_versions_checkpoint(bucket, now)
+    if moved:
+        monkeypatch.setenv("AUTOTAG_SWEEP_STATE_BUCKET", new_bucket().bucket_name)
+    report = sweeper.run(now)
+    assert report["complete"] and report["mode"] == "full" and report["tagsRemoved"] == 1, report
+    (warning,) = report["warnings"]
+    if moved:
+        assert f"oss://{bucket.bucket_name}/{old.rsplit('/', 1)[0]}/ holds this scope's state" in warning
+        assert f"ossutil rm -r oss://{bucket.bucket_name}/.autotag/sweep/" in warning, warning
+        assert sweeper.run(now)["warnings"] == []  # said once: the state bucket has a checkpoint now
+    else:
+        assert "checkpoint.json: not believed" in warning and "it carries no seal" in warning, warning
+
+
+def test_a_state_bucket_that_does_not_exist_is_named(
+    sweeper: Sweeper, bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporary(bucket)
+    monkeypatch.setenv("AUTOTAG_SWEEP_STATE_BUCKET", "no-such-state-bucket")
+    report = sweeper.run(datetime.now(timezone.utc))
+    assert not report["complete"] and "the state bucket 'no-such-state-bucket'" in report["stopped"], report
+    assert "404 NoSuchBucket" in report["stopped"] and "`autotag deploy` creates" in report["stopped"]
 
 
 def test_a_forged_ownership_record_is_left_alone_and_reported(

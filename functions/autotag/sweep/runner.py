@@ -153,7 +153,7 @@ def run_sweep(
             )
             return report
         if not dry_run:
-            taken = store.acquire(owner, limits.lease_seconds, oss_now)
+            taken = _acquire(store, owner, limits.lease_seconds, oss_now)
             if isinstance(taken, Busy):
                 report.stopped = f"another sweep holds this scope (run {taken.owner})"
                 return report
@@ -221,6 +221,24 @@ def run_sweep(
         )
         report.warnings = [*store.warnings, *notes]
     return report
+
+
+def _acquire(store: StateStore, owner: str, lease_seconds: float, oss_now: datetime) -> Lease | Busy:
+    """The scope's lease; a state bucket that does not exist is named as such (the first call on it)."""
+    try:
+        return store.acquire(owner, lease_seconds, oss_now)
+    except PermanentOssError as error:
+        if error.code != "NoSuchBucket":
+            raise
+        name = store.gateway.bucket.bucket_name
+        raise PermanentOssError(
+            f"the state bucket {name!r}",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            message="it does not exist; `autotag deploy` creates the buckets template.yml declares "
+            "(AUTOTAG_SWEEP_STATE_BUCKET names it)",
+        ) from None
 
 
 def _listing(
