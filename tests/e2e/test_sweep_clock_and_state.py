@@ -182,7 +182,8 @@ def checkpoint_of(sweeper: Sweeper, bucket: oss2.Bucket, at: datetime, prefix: s
 
 
 def whole_bucket_checkpoint(bucket: oss2.Bucket) -> str:
-    return StateStore(SweepGateway(bucket), ".autotag/", Scope(bucket.bucket_name)).checkpoint_key
+    key: str = StateStore(SweepGateway(bucket), ".autotag/", Scope(bucket.bucket_name)).checkpoint_key
+    return key
 
 
 def moved_to(data: bytes, moment: datetime) -> bytes:

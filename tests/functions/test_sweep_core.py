@@ -155,7 +155,8 @@ def test_sealed_checkpoints_are_believed_where_and_when_they_were_sealed(
 
 
 def sealed_at_here(document: dict[str, Any], secrets: tuple[str, ...] = ("s1",)) -> bytes:
-    return seal(document, HERE, T0, secrets)
+    sealed: bytes = seal(document, HERE, T0, secrets)
+    return sealed
 
 
 @pytest.mark.parametrize(

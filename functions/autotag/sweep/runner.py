@@ -61,7 +61,7 @@ class SweepReport:
     requests: int = 0
     rules_checks: int = 0  # conditional GETs of the rules object (part of `requests`)
     objects: list[Reconciled] = field(default_factory=list)  # those with stale tags (first ones)
-    warnings: list[str] = field(default_factory=list)  # state set aside as implausible or unreadable
+    warnings: list[str] = field(default_factory=list)  # state not believed or set aside; rules that changed
 
     def record(self, result: Reconciled) -> None:
         outcome = result.outcome
