@@ -126,7 +126,9 @@ class StateStore:
 
     def _report_legacy(self) -> None:
         """An earlier version kept this scope's state in the swept bucket: say so (never read it)."""
-        if self.legacy is None or self.legacy is self.gateway or self.folder:
+        if self.legacy is None or self.folder:
+            return
+        if self.legacy.bucket.bucket_name == self.gateway.bucket.bucket_name:  # the state is there
             return
         if self.legacy.list_page(self.base, "", max_keys=1).objects:
             swept = self.legacy.bucket.bucket_name
