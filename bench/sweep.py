@@ -8,6 +8,10 @@ run. The naive loop is what the reference docs do: ObjectIterator, then GetObjec
 PutObjectTagging per object, sequentially; it runs for `--naive-seconds` and its rate is extrapolated.
 A full reconcile (what a rules change costs) is measured over a `--full-sample` prefix.
 
+With `--rules-in-oss` the rules are an OSS object (`AUTOTAG_RULES=oss://...`), and the sweep asks which rules
+are in force before each write (a conditional GET, 304 when unchanged): the figures then include those
+checks, shown in their own column.
+
 The server runs in its own process (`autotag local oss`); every request waits `--latency-ms` first."""
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import platform
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,11 +33,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from autotag.handlers.rules_source import fetch_from
 from autotag.oss_tags import encode_tagging_header
 from autotag.ownership import Ownership, ownership_record
 from autotag.rules import RuleSet, parse_rules
+from autotag.rules.remote import Location, RulesCache
 from autotag.settings import DEFAULT_STATE_PREFIX
-from autotag.sweep.checkpoint import Checkpoint, Scope, encode_checkpoint
+from autotag.sweep.checkpoint import Checkpoint, Scope
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import StateStore
@@ -60,6 +67,7 @@ class Measured:
     removed: int
     requests: int
     seconds: float
+    rules_checks: int = 0
 
     def row(self) -> list[str]:
         return [
@@ -70,6 +78,7 @@ class Measured:
             f"{self.removed / self.seconds:,.1f}",
             f"{self.requests:,}",
             f"{self.requests / self.listed:.4f}" if self.listed else "—",
+            f"{self.rules_checks:,}",
         ]
 
 
@@ -136,6 +145,7 @@ def product_sweep(
     clock: datetime,
     workers: int,
     full: bool,
+    rules_in_force: Callable[[], RuleSet] | None,
 ) -> Measured:
     gateway = SweepGateway(bucket)
     admin(endpoint, "POST", "stats/reset")
@@ -147,13 +157,24 @@ def product_sweep(
         clock,
         limits=SweepLimits(workers=workers),
         full=full,
+        rules_in_force=rules_in_force,
     )
     seconds = time.perf_counter() - started
     assert report.complete, report.stopped
     name = f"sweep, {'full reconcile' if full else 'incremental'} ({workers} workers)"
-    return Measured(
-        name, report.listed, report.tags_removed, admin(endpoint, "GET", "stats")["total"], seconds
-    )
+    total = admin(endpoint, "GET", "stats")["total"]
+    return Measured(name, report.listed, report.tags_removed, total, seconds, report.rules_checks)
+
+
+def rules_kept_in_oss(auth: oss2.AuthBase, endpoint: str) -> Callable[[], RuleSet]:
+    """BENCH_RULES as an OSS object, and what the timer function asks before each write."""
+    holder = oss2.Bucket(auth, endpoint, "bench-rules")
+    holder.create_bucket()
+    location = Location("bench-rules", "rules.json")
+    holder.put_object(location.key, json.dumps(BENCH_RULES).encode())
+    rules_cache = RulesCache(location)
+    fetch = fetch_from(holder, location)
+    return lambda: rules_cache.confirm(fetch)
 
 
 def main() -> None:
@@ -165,6 +186,9 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=60.0)
     parser.add_argument("--full-sample", type=int, default=10_000, help="objects in the full-reconcile run")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--rules-in-oss", action="store_true", help="rules kept in OSS, confirmed before each write"
+    )
     args = parser.parse_args()
     console = Console(width=170)
     server, endpoint, admin_token = spawn(f"{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}")
@@ -181,10 +205,8 @@ def main() -> None:
         rules = parse_rules(BENCH_RULES)
         whole = Scope(bucket.bucket_name)
         previous = Checkpoint(whole, uploaded + timedelta(days=1), rules.fingerprint)
-        bucket.put_object(
-            StateStore(SweepGateway(bucket), DEFAULT_STATE_PREFIX, whole).checkpoint_key,
-            encode_checkpoint(previous),
-        )
+        store = StateStore(SweepGateway(bucket), DEFAULT_STATE_PREFIX, whole)
+        bucket.put_object(store.checkpoint_key, store.sealed_checkpoint(previous))
         admin(endpoint, "PUT", "conditions", {"latency_ms": args.latency_ms})
         # 8 days later, on the local OSS's clock too (a sweep's clock is never ahead of OSS's): the .tmp
         # files' 7-day TTL has run out, nothing else has.
@@ -192,13 +214,16 @@ def main() -> None:
         clock = uploaded + timedelta(days=8)
 
         naive = naive_loop(bucket, args.naive_seconds, endpoint)
-        sweep = product_sweep(bucket, endpoint, rules, whole, clock, args.workers, full=False)
+        in_force = rules_kept_in_oss(auth, endpoint) if args.rules_in_oss else None
+        sweep = product_sweep(bucket, endpoint, rules, whole, clock, args.workers, False, in_force)
         sample = Scope(bucket.bucket_name, "data/", end_before=f"data/{args.full_sample:07d}")
-        full = product_sweep(bucket, endpoint, rules, sample, clock, args.workers, full=True)
+        full = product_sweep(bucket, endpoint, rules, sample, clock, args.workers, True, in_force)
 
         table = Table(
             title=f"tag-expiry sweep vs naive loop: {args.objects:,} objects, {args.stale}% newly stale, "
-            f"{args.latency_ms:g} ms latency per request ({platform.machine()}, {platform.python_version()})"
+            f"{args.latency_ms:g} ms latency per request, rules "
+            f"{'in OSS' if args.rules_in_oss else 'in the package'} "
+            f"({platform.machine()}, {platform.python_version()})"
         )
         for column in (
             "run",
@@ -208,6 +233,7 @@ def main() -> None:
             "tags removed/s",
             "OSS requests",
             "requests per listed object",
+            "rules checks",
         ):
             table.add_column(column)
         for measured in (naive, sweep, full):

@@ -153,6 +153,7 @@ def sealed_header(tags: dict[str, str], *owned: str) -> str:
 
 
 TEMPLATE_BUCKET = "autotag-demo"  # the bucket template.yml's triggers and timer payload name
+TEMPLATE_STATE_BUCKET = "autotag-demo-state"  # where template.yml's sweep keeps its state
 
 
 def purge(bucket: oss2.Bucket) -> None:
@@ -179,11 +180,16 @@ def purge(bucket: oss2.Bucket) -> None:
 @pytest.fixture
 def template_bucket(oss: LocalOSS) -> Iterator[oss2.Bucket]:
     """The session server's `autotag-demo` (what template.yml's triggers watch), empty, as an STS client;
-    gone again afterwards, versions included, so the next test finds it new."""
+    gone again afterwards, versions included, so the next test finds it new. So is the sweep's state
+    bucket, `autotag-demo-state`, as a deploy of template.yml makes it."""
     bucket = oss2.Bucket(make_auth("sts-v1"), oss.endpoint, TEMPLATE_BUCKET, region=REGION)
     bucket.create_bucket()
+    state = oss2.Bucket(make_auth("sts-v1"), oss.endpoint, TEMPLATE_STATE_BUCKET, region=REGION)
+    state.create_bucket()
     yield bucket
     purge(bucket)
+    if TEMPLATE_STATE_BUCKET in oss.store.buckets:
+        purge(state)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,14 @@ class ListedObject:
 
 
 @dataclass(frozen=True)
+class Stamped:
+    """An object's bytes and its Last-Modified, as OSS stamped it when the object was written."""
+
+    data: bytes
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
 class ListingPage:
     objects: list[ListedObject]
     next_key_marker: str
@@ -83,6 +91,19 @@ class BucketGateway(OssGateway):
         except ObjectGone:
             return None
         return data
+
+    def read_stamped(self, key: str) -> Stamped | None:
+        """The object's bytes and Last-Modified (one GetObject), or None when it does not exist."""
+
+        def read() -> Stamped:
+            result = self.bucket.get_object(key)
+            self._note_date(result)  # OSS's clock, which the answer's Date tells
+            return Stamped(result.read(), utc(result.last_modified))
+
+        try:
+            return self._call(f"GetObject {key!r}", read)
+        except ObjectGone:
+            return None
 
     def read_start(self, key: str, size: int) -> bytes:
         """The first `size` bytes of the object (all of it when it is smaller): one ranged GetObject.

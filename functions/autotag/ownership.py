@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,13 +78,32 @@ def object_digest(etag: str, last_modified: datetime) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:OBJECT_LENGTH]
 
 
-def _seal(
-    ownership: Ownership, secret: str, tags: Mapping[str, str], keys: Iterable[str], written_for: str
-) -> str:
-    pairs = (f"{k}\0{tags[k]}" for k in sorted(keys))
-    message = "\0".join(["autotag-record-1", ownership.tag, written_for, *pairs])
+def keyed_seal(secret: str, parts: Iterable[str], length: int = SEAL_LENGTH) -> str:
+    """The system's seal over `parts`: HMAC-SHA256 keyed with `secret` over the parts joined by NUL, in
+    lowercase base32, cut to `length` characters. It seals the ownership record and the sweep's state
+    documents (autotag.sweep.sealing); each puts a name of its own first, so one never passes for the
+    other."""
+    message = "\0".join(parts)
     digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode().lower()[:SEAL_LENGTH]
+    return base64.b32encode(digest).decode().lower()[:length]
+
+
+def seal_holds(given: str, secrets: Iterable[str], parts: Sequence[str], length: int = SEAL_LENGTH) -> bool:
+    """Whether `given` is the seal of `parts` under one of `secrets` (none: the unkeyed seal). `given` may
+    be anything someone wrote (letters of any script included): it is compared as bytes, in constant
+    time."""
+    offered = given.encode("utf-8", "surrogatepass")
+    return any(
+        hmac.compare_digest(offered, keyed_seal(secret, parts, length).encode())
+        for secret in (tuple(secrets) or ("",))
+    )
+
+
+def _seal_parts(
+    ownership: Ownership, tags: Mapping[str, str], keys: Iterable[str], written_for: str
+) -> list[str]:
+    pairs = (f"{k}\0{tags[k]}" for k in sorted(keys))
+    return ["autotag-record-1", ownership.tag, written_for, *pairs]
 
 
 def read_record(tags: Mapping[str, str], ownership: Ownership) -> RecordReading:
@@ -101,10 +120,10 @@ def read_record(tags: Mapping[str, str], ownership: Ownership) -> RecordReading:
     missing = [k for k in keys if k not in tags]
     if missing:
         return RecordReading("foreign", why=f"the tag {missing[0]!r} it lists was removed by someone else")
-    given = seal[len(SEAL_PREFIX) :]
-    for secret in ownership.secrets or ("",):
-        if hmac.compare_digest(given, _seal(ownership, secret, tags, keys, written_for)):
-            return RecordReading("trusted", frozenset(keys), written_for=written_for)
+    if seal_holds(
+        seal[len(SEAL_PREFIX) :], ownership.secrets, _seal_parts(ownership, tags, keys, written_for)
+    ):
+        return RecordReading("trusted", frozenset(keys), written_for=written_for)
     return RecordReading(
         "foreign", why="its seal does not match: this system did not write it, or someone changed its tags"
     )
@@ -124,7 +143,8 @@ def ownership_record(
     listed = sorted(set(keys))
     secret = ownership.secrets[0] if ownership.secrets else ""
     names = [OBJECT_PREFIX + written_for] if written_for else []
-    return " ".join([*listed, *names, SEAL_PREFIX + _seal(ownership, secret, tags, listed, written_for)])
+    seal = keyed_seal(secret, _seal_parts(ownership, tags, listed, written_for))
+    return " ".join([*listed, *names, SEAL_PREFIX + seal])
 
 
 def record_fits(keys: Iterable[str]) -> bool:

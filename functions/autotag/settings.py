@@ -10,7 +10,7 @@ from typing import Any
 from .ownership import record_secrets
 
 DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
-DEFAULT_STATE_PREFIX = ".autotag/"  # where the sweep keeps checkpoints and leases in the swept bucket
+DEFAULT_STATE_PREFIX = ".autotag/"  # the folder of the sweep's and the backfill's state, wherever it is kept
 
 
 class ConfigurationError(RuntimeError):

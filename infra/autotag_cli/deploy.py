@@ -1,4 +1,6 @@
-"""`autotag deploy`: template.yml to Function Compute through aliyun-fc2, idempotently.
+"""`autotag deploy`: template.yml to Function Compute through aliyun-fc2, and the buckets it declares (the
+sweep's state bucket) to OSS through oss2, idempotently. A deploy to Alibaba Cloud gives every function one
+AUTOTAG_RECORD_SECRET: this shell's, else the one deployed, else a new one (deployer.plan.record_secret).
 
 It shows its plan and asks before applying it on a terminal (`--yes` skips the question; without a
 terminal it applies only with `--yes`). It packages for where it deploys: Alibaba Cloud gets the wheels
@@ -7,13 +9,15 @@ which has them, so it gets the code alone."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 
 import click
 from deployer.apply import Deployer
 from deployer.package import PackageError, build_package, vendored_dependencies
-from deployer.plan import CHANGES
+from deployer.plan import CHANGES, RECORD_SECRET, record_secret
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
 
@@ -22,7 +26,7 @@ from localcloud.fc import Template
 from .console import Table, plain_console
 from .errors import doing
 from .function_host import read_template, template_option
-from .target import Target, is_loopback, target_options
+from .target import Target, is_loopback, require_reachable, target_options
 
 
 @click.command()
@@ -54,7 +58,7 @@ from .target import Target, is_loopback, target_options
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Apply the plan without asking (needed without a terminal).")
-@target_options(oss=False, fc=True)
+@target_options(oss=True, fc=True)
 def deploy(
     template_path: Path,
     roles: tuple[str, ...],
@@ -65,7 +69,7 @@ def deploy(
     yes: bool,
     target: Target,
 ) -> None:
-    """Create or update the services, functions, async configs and triggers template.yml declares.
+    """Create or update the buckets, services, functions, async configs and triggers template.yml declares.
 
     \b
     Examples:
@@ -98,7 +102,21 @@ def deploy(
         prune=prune,
     )
     try:
+        if not local:  # the local cloud runs the template's value (empty: unkeyed seals)
+            try:
+                deployer.secret, source = record_secret(
+                    deployer.deployed_secrets(),
+                    os.environ.get(RECORD_SECRET, ""),
+                    lambda: secrets.token_urlsafe(32),
+                )
+            except ValueError as error:
+                raise click.ClickException(str(error)) from None
+            click.echo(f"{RECORD_SECRET}: {source}")
         actions = deployer.plan()
+        if template.buckets:
+            doing(f"reading the buckets template.yml declares at OSS {target.oss_endpoint}")
+            require_reachable(target.oss_endpoint, "OSS")
+            actions = deployer.bucket_actions(target.bucket) + actions  # created before what uses them
         table = Table(
             title=f"deploy plan for {template_path} → {target.fc_endpoint}"
             + (" (dry run)" if dry_run else "")

@@ -239,9 +239,10 @@ def local_up(
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from None
-    buckets = watched_buckets(template)
+    # what the triggers watch, and the buckets the template declares (the sweep's state), exist from the start
+    buckets = watched_buckets(template) | {declared.name for declared in template.buckets}
     for name in sorted(buckets):
-        oss.store.create_bucket(name)  # what the triggers watch exists from the start
+        oss.store.create_bucket(name)
     default = DEFAULT_CREDENTIALS[0]
     own = Credentials(default.access_key_id, default.access_key_secret, "", "local cloud defaults")
     target = Target(oss.endpoint, "", region, LOCAL_ACCOUNT_ID, own)

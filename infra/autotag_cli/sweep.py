@@ -6,6 +6,7 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,11 @@ import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from autotag.gateway import RateLimiter
+from autotag.handlers.rules_source import fetch_from
 from autotag.output import to_json
+from autotag.rules import RuleSet
+from autotag.rules.remote import RulesCache, parse_location
+from autotag.settings import Settings
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
 from autotag.sweep.gateway import SweepGateway
@@ -131,11 +136,11 @@ def _stale_table(report: SweepReport) -> Table:
 @state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
 @click.option(
     "--state-bucket",
-    envvar="AUTOTAG_STATE_BUCKET",
+    envvar=["AUTOTAG_SWEEP_STATE_BUCKET", "AUTOTAG_STATE_BUCKET"],
     show_envvar=True,
     default="",
-    help="Keep checkpoints and leases in this bucket instead of the swept one (as the function does). "
-    "Default: the swept bucket.",
+    help="Keep checkpoints, leases and shard plans in this bucket, as the timer function does (its "
+    "AUTOTAG_SWEEP_STATE_BUCKET; template.yml: autotag-demo-state). Default: the swept bucket.",
 )
 @rules_option
 @target_options(oss=True)
@@ -163,6 +168,7 @@ def sweep(
       autotag sweep --bucket autotag-demo --full --json
     """
     rules = rules_from(rules_path, target)
+    in_force = _rules_in_force(rules_path, target)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None
     console = plain_console(stderr=as_json)
@@ -177,7 +183,13 @@ def sweep(
         if state_bucket:
             state_oss = target.bucket(state_bucket)
             state = SweepGateway(state_oss, limiter=limiter)
-        store = StateStore(state, state_prefix, Scope(name, prefix))
+        store = StateStore(
+            state,
+            state_prefix,
+            Scope(name, prefix),
+            secrets=Settings.from_environment().record_secrets,  # the functions' seals, so both believe them
+            legacy=gateway if state is not gateway else None,
+        )
         with Progress(
             SpinnerColumn(),
             BarColumn(),  # pulses: a listing has no known total
@@ -209,6 +221,7 @@ def sweep(
                 full=full,
                 owner=f"cli-{uuid.uuid4()}",
                 progress=show,
+                rules_in_force=in_force,
             )
         reports.append(report)
         if not as_json:
@@ -220,3 +233,13 @@ def sweep(
     unsuccessful = [why for why in map(_unsuccessful, reports) if why]
     if unsuccessful:
         raise click.ClickException("; ".join(unsuccessful))
+
+
+def _rules_in_force(rules_path: str, target: Target) -> Callable[[], RuleSet] | None:
+    """For rules kept in OSS, what the sweep asks before each write, as the timer function does."""
+    location = parse_location(rules_path)
+    if location is None:
+        return None
+    rules_cache = RulesCache(location, Settings.from_environment().record_secrets)
+    fetch = fetch_from(target.bucket(location.bucket), location)
+    return lambda: rules_cache.confirm(fetch)

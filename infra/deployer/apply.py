@@ -1,15 +1,20 @@
-"""Deploy template.yml through aliyun-fc2: create or update services, functions (zipped CodeUri with the
-vendored dependencies), async-invoke configs and triggers. Each resource is read first and written only
-when it differs, so a second deploy of the same template and code changes nothing."""
+"""Deploy template.yml: through oss2, create the buckets it declares (the sweep's state bucket, private);
+through aliyun-fc2, create or update services, functions (zipped CodeUri with the vendored dependencies),
+async-invoke configs and triggers. Each resource is read first and written only when it differs, so a
+second deploy of the same template and code changes nothing. A deploy to Alibaba Cloud gives every function
+one AUTOTAG_RECORD_SECRET (plan.record_secret), never shown."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import fc2
+import oss2
 
 from localcloud.fc.template import FunctionSpec, Template
 from localcloud.oss.checksums import crc64
@@ -18,7 +23,10 @@ from .plan import (
     CHANGES,
     CREATE,
     DELETE,
+    RECORD_SECRET,
     SKIPPED,
+    UNCHANGED,
+    UPDATE,
     Action,
     Target,
     desired_async_config,
@@ -48,11 +56,13 @@ class Deployer:
         target: Target,
         package: Callable[[Path, str], bytes],
         prune: bool = False,
+        secret: str | None = None,
     ) -> None:
         """`package(code_uri, runtime)` builds a function's zip (its code, and what its runtime lacks);
-        `prune` deletes the functions' triggers the template no longer declares."""
+        `prune` deletes the functions' triggers the template no longer declares; `secret`, when given,
+        is the AUTOTAG_RECORD_SECRET of every function that declares one."""
         self.client, self.template, self.target, self.package = client, template, target, package
-        self.prune = prune
+        self.prune, self.secret = prune, secret
         self._packages: dict[tuple[Path, str], bytes] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="autotag-deploy-")
 
@@ -106,9 +116,40 @@ class Deployer:
             return Action(f"service {name}", verb, why, lambda: client.create_service(name, **desired))
         return Action(f"service {name}", verb, why, lambda: client.update_service(name, **desired))
 
+    def deployed_secrets(self) -> dict[str, str]:
+        """Each deployed function's AUTOTAG_RECORD_SECRET ("" when it has none or is not deployed)."""
+        found = {}
+        for spec in self.template.functions.values():
+            if RECORD_SECRET in spec.environment:
+                current = _read(functools.partial(self.client.get_function, spec.service, spec.name)) or {}
+                found[spec.name] = str((current.get("environmentVariables") or {}).get(RECORD_SECRET, ""))
+        return found
+
+    def bucket_actions(self, open_bucket: Callable[[str], Any]) -> list[Action]:
+        """The buckets the template declares: created (with their ACL) where missing; `open_bucket(name)`
+        is an oss2 Bucket of the target."""
+        actions = []
+        for declared in self.template.buckets:
+            bucket = open_bucket(declared.name)
+            resource = f"OSS bucket {declared.name} ({declared.acl})"
+            try:
+                acl = bucket.get_bucket_acl().acl
+            except oss2.exceptions.NoSuchBucket:
+                create = lambda bucket=bucket, acl=declared.acl: bucket.create_bucket(acl)  # noqa: E731
+                actions.append(Action(resource, CREATE, "does not exist", create))
+                continue
+            if acl != declared.acl:
+                change = lambda bucket=bucket, acl=declared.acl: bucket.put_bucket_acl(acl)  # noqa: E731
+                actions.append(Action(resource, UPDATE, f"differs in its ACL ({acl})", change))
+            else:
+                actions.append(Action(resource, UNCHANGED, "as in the template"))
+        return actions
+
     def _function_action(self, spec: FunctionSpec) -> Action:
         client = self.client
         data, path = self._zip(spec)
+        if self.secret is not None and RECORD_SECRET in spec.environment:
+            spec = replace(spec, environment={**spec.environment, RECORD_SECRET: self.secret})
         desired = desired_function(spec, str(crc64(data)))
         current = _read(lambda: client.get_function(spec.service, spec.name))
         verb, why = verb_for(current, desired)

@@ -405,7 +405,7 @@ def test_local_up_runs_a_template_moved_to_eventbridge(tmp_path: Path, delivery:
     exists, the ready line counts the triggers by kind, and each invocation's line names the delivery and
     its objects."""
     with local_cloud_process(tmp_path, template_variant(tmp_path, delivery)) as cloud:
-        assert "buckets: autotag-demo;" in cloud.banner[0], cloud.banner
+        assert "buckets: autotag-demo, autotag-demo-state;" in cloud.banner[0], cloud.banner
         assert f"roles: {triggers}, timers" in cloud.banner[1], cloud.banner
         bucket = oss2.Bucket(
             oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret),
@@ -597,6 +597,8 @@ def cloud_without(tmp_path: Path, action: str) -> Iterator[tuple[LocalOSS, str]]
         )
         bucket.create_bucket()
         bucket.put_object("a.jpg", b"x")
+        for declared in load_template(tmp_path / "template.yml").buckets:  # the sweep's state bucket
+            oss.store.create_bucket(declared.name)
         yield oss, str(tmp_path / "template.yml")
 
 

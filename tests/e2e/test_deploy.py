@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, wait_for_tag
 from deployer.package import build_package, vendored_dependencies
+from deployer.plan import record_secret
 from deployer.recursion import recursion_findings
 
 from autotag_cli.events import oss_event_document
@@ -26,14 +27,16 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
 
 
-def deploy(api: str, *args: str, template: str = TEMPLATE) -> tuple[int, str]:
+def deploy(cloud: LocalCloudProcess, *args: str, template: str = TEMPLATE) -> tuple[int, str]:
+    """`autotag deploy` to `autotag local up`'s FC API and OSS (where the template's buckets go)."""
     env = {
         "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
         "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
         "COLUMNS": "220",
     }
-    result = CliRunner().invoke(cli, ["deploy", "--template", template, "--fc-endpoint", api, *args], env=env)
+    where = ["--fc-endpoint", cloud.fc_api_endpoint, "--oss-endpoint", cloud.oss_endpoint]
+    result = CliRunner().invoke(cli, ["deploy", "--template", template, *where, *args], env=env)
     return result.exit_code, result.output
 
 
@@ -41,7 +44,7 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     """`autotag local up` serves template.yml as deployed: every field deploy compares (descriptions,
     initialisation timeouts, the dead-letter destination with its region and account, the code's checksum)
     is already what deploy would write, so deploy plans nothing."""
-    code, plan = deploy(local_up.fc_api_endpoint, "--dry-run")
+    code, plan = deploy(local_up, "--dry-run")
     assert code == 0, plan
     rows = [line for line in plan.splitlines() if line.startswith("│")]
     assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
@@ -54,7 +57,9 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
             if f"RAM role acs:ram::1234567890123456:role/{service} " in line
         ]
         assert "skipped" in row and "not managed here: deploy creates no RAM role or policy" in row, plan
-    code, output = deploy(local_up.fc_api_endpoint, "--yes")
+    (row,) = [line for line in plan.splitlines() if "OSS bucket autotag-demo-state (private)" in line]
+    assert "unchanged" in row, plan  # the sweep's state bucket: local up made it as deploy would
+    code, output = deploy(local_up, "--yes")
     assert code == 0 and "nothing to change: already deployed" in output, output
 
 
@@ -71,7 +76,7 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
         .read_text()
         .replace("AUTOTAG_RULES_MAX_AGE: '60'", "AUTOTAG_RULES_MAX_AGE: '30'")
     )
-    code, plan = deploy(api, "--dry-run", template=str(template))
+    code, plan = deploy(local_up, "--dry-run", template=str(template))
     assert code == 0, plan
     changes = [line.split("│")[1:4] for line in plan.splitlines() if "│ update" in line]
     assert [(resource.split()[1], why.strip()) for resource, _, why in changes] == [
@@ -81,12 +86,12 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     ], plan
     assert "3 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
-    code, output = deploy(api, template=str(template))
+    code, output = deploy(local_up, template=str(template))
     assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
-    code, output = deploy(api, "--yes", template=str(template))
+    code, output = deploy(local_up, "--yes", template=str(template))
     assert code == 0 and "3 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
-    code, output = deploy(api, "--yes", template=str(template))
+    code, output = deploy(local_up, "--yes", template=str(template))
     assert code == 0 and "nothing to change: already deployed" in output, output
 
     client = fc2.Client(
@@ -115,6 +120,48 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
         client.invoke_function("oss-autotag", "tag-on-upload", payload=json.dumps(event)).data
     )
     assert summary["results"][0]["outcome"] == "unchanged"  # the replay writes nothing
+
+
+def test_deploy_creates_the_sweeps_state_bucket_private_where_it_is_missing(
+    local_up: LocalCloudProcess,
+) -> None:
+    state = oss2.Bucket(
+        oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token),
+        local_up.oss_endpoint,
+        "autotag-demo-state",
+    )
+    state.delete_bucket()  # as in an account where it was never made
+    code, plan = deploy(local_up, "--dry-run")
+    assert code == 0, plan
+    (row,) = [line for line in plan.splitlines() if "OSS bucket autotag-demo-state (private)" in line]
+    assert "create" in row and "does not exist" in row, plan
+    code, output = deploy(local_up, "--yes")
+    assert code == 0 and "1 change(s) applied" in output, output
+    assert state.get_bucket_acl().acl == "private"
+    code, output = deploy(local_up, "--yes")
+    assert code == 0 and "nothing to change: already deployed" in output, output
+
+
+@pytest.mark.parametrize(
+    ("deployed", "given", "expected"),
+    [
+        ({"tag-on-upload": "", "tag-expiry": ""}, "", ("new-one", "generated by this deploy")),
+        ({"tag-on-upload": "s1", "tag-expiry": ""}, "", ("s1", "kept from the deployed functions")),
+        ({"tag-on-upload": "s1", "tag-expiry": "s1"}, "s2,s1", ("s2,s1", "this shell's")),
+    ],
+)
+def test_a_deploy_to_alibaba_cloud_gives_every_function_one_record_secret(
+    deployed: dict[str, str], given: str, expected: tuple[str, str]
+) -> None:
+    secret, source = record_secret(deployed, given, lambda: "new-one")
+    assert secret == expected[0] and source.startswith(expected[1]), source
+
+
+def test_functions_holding_different_record_secrets_stop_a_deploy() -> None:
+    with pytest.raises(
+        ValueError, match=r"\(tag-expiry, tag-on-upload\) hold different AUTOTAG_RECORD_SECRETs"
+    ):
+        record_secret({"tag-on-upload": "s1", "tag-expiry": "s2"}, "", lambda: "new-one")
 
 
 def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
@@ -232,7 +279,7 @@ def test_eventbridge_triggers_deploy_when_chosen_and_prune_removes_the_native_on
     FC's camelCase config, the disabled one is not, the rule is listed as not managed, and the native
     trigger FC still has is listed until `--prune` deletes it."""
     api = local_up.fc_api_endpoint
-    assert deploy(api, "--yes")[0] == 0
+    assert deploy(local_up, "--yes")[0] == 0
     document = yaml.safe_load(Path(TEMPLATE).read_text())
     for service in document["Resources"].values():
         for body in service.values():
@@ -244,14 +291,14 @@ def test_eventbridge_triggers_deploy_when_chosen_and_prune_removes_the_native_on
     moved = tmp_path / "template.yml"
     moved.write_text(yaml.safe_dump(document, sort_keys=False))
 
-    code, plan = deploy(api, "--template", str(moved), "--dry-run")
+    code, plan = deploy(local_up, "--template", str(moved), "--dry-run")
     assert code == 0, plan
     assert "eventbridge trigger tag-on-upload/oss-events-via-eventbridge" in plan and "create" in plan
     assert "oss-events-batched" in plan and "disabled in the template" in plan
     assert "eventbridge rule oss-events-to-queue" in plan
     assert "oss trigger tag-on-upload/on-object-created" in plan and "--prune deletes it" in plan
 
-    code, output = deploy(api, "--template", str(moved), "--yes")
+    code, output = deploy(local_up, "--template", str(moved), "--yes")
     assert code == 0, output
     client = fc2.Client(
         endpoint=api,
@@ -271,11 +318,11 @@ def test_eventbridge_triggers_deploy_when_chosen_and_prune_removes_the_native_on
     }
     assert json.loads(config["eventRuleFilterPattern"])["source"] == ["acs.oss"]
 
-    code, output = deploy(api, "--template", str(moved), "--yes", "--prune")
+    code, output = deploy(local_up, "--template", str(moved), "--yes", "--prune")
     assert code == 0 and "1 change(s) applied" in output, output
     listed = [t["triggerName"] for t in client.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]]
     assert listed == ["oss-events-via-eventbridge"]
-    code, output = deploy(api, "--template", str(moved), "--yes", "--prune")
+    code, output = deploy(local_up, "--template", str(moved), "--yes", "--prune")
     assert code == 0 and "nothing to change: already deployed" in output, output
     # The local cloud delivers through the deployed EventBridge trigger alone now.
     bucket = oss2.Bucket(

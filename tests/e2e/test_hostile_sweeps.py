@@ -97,3 +97,15 @@ def test_the_local_fc_ends_an_invocation_at_its_timeout_and_retries_it(oss: Loca
         assert fc.drain(30)
     (letter,) = fc.dead_letters.all()
     assert letter.attempts == 4 and "time out" in letter.error_message  # retried like any other failure
+
+
+def test_a_record_whose_seal_is_not_ascii_is_someone_elses_not_a_crash(
+    sweeper: Sweeper, bucket: oss2.Bucket
+) -> None:
+    """OSS takes letters of any script in a tag value, so an uploader can write `seal:é`: the record is not
+    one this system wrote, and the object is left alone and reported."""
+    bucket.put_object("x.txt", b"x", headers={"x-oss-tagging": "stale=1&autotag=stale%20seal%3A%C3%A9"})
+    payload = json.dumps({"buckets": [bucket.bucket_name]})
+    (report,) = sweeper.invoke(timer_event(payload))["sweeps"]
+    assert report["complete"] and report["foreign"] == 1 and report["tagsRemoved"] == 0, report
+    assert tags_of(bucket, "x.txt")["stale"] == "1"

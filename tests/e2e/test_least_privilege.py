@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import oss2
@@ -27,13 +27,14 @@ from autotag_cli.local_inventory import inventory_configuration
 from localcloud.fc import DeadLetterStore, LocalFC, Template, load_template
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import cloud_event
-from localcloud.oss import LocalOSS
+from localcloud.oss import Credential, LocalOSS
 from localcloud.oss.errors import OssError
-from localcloud.ram import Policy, Role
+from localcloud.ram import CATALOG, Policy, Role, parse_policy, role_arn, session_for
 
 ROOT = Path(__file__).parents[2]
 BUCKET = "autotag-demo"  # the bucket template.yml's policies name
 TEMPLATE = load_template(ROOT / "template.yml")
+STATE_BUCKET = TEMPLATE.function("tag-expiry").environment["AUTOTAG_SWEEP_STATE_BUCKET"]
 
 
 def tags(bucket: oss2.Bucket, key: str, version_id: str | None = None) -> dict[str, str]:
@@ -172,7 +173,9 @@ def exercise(template: Template) -> list[str]:
                 fc.invoke_async("tag-expiry", timer({"buckets": [BUCKET], "full": True}))
                 settle(f"sweep {run}")
                 expect("stage" not in tags(admin, "a/photo.jpg"), f"sweep {run} left a/photo.jpg's stale tag")
-            leases = [o.key for o in oss2.ObjectIterator(admin, prefix=".autotag/") if "/lease-" in o.key]
+            state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)  # the sweep's, not the tagged bucket
+            leases = [o.key for o in oss2.ObjectIterator(state, prefix=".autotag/") if "/lease-" in o.key]
+            expect(bool(leases), f"the sweep kept no lease in {STATE_BUCKET}")
             scopes = {key.rsplit("/", 1)[0] for key in leases}
             expect(len(leases) == len(scopes), f"old leases were not deleted: {sorted(leases)}")
 
@@ -338,3 +341,93 @@ def test_removing_any_grant_breaks_something(label: str) -> None:
     started = time.monotonic()
     problems = exercise(MUTATIONS[label])
     assert problems, f"{label}: nothing failed, so the grant is unused ({time.monotonic() - started:.1f} s)"
+
+
+def uploader(oss: LocalOSS) -> oss2.Bucket:
+    """A client of the tagged bucket signed as an uploader: a RAM role that may PutObject (with tags) on
+    the tagged bucket's objects and nothing else."""
+    document = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["oss:PutObject", "oss:PutObjectTagging"],
+                "Resource": [f"acs:oss:*:*:{BUCKET}/*"],
+            }
+        ],
+    }
+    role = Role(role_arn("uploader"), (parse_policy(document, CATALOG),))
+    session = session_for(role)
+    oss.add_credentials(
+        [Credential(session.access_key_id, session.access_key_secret, session.security_token, role)]
+    )
+    auth = oss2.StsAuth(session.access_key_id, session.access_key_secret, session.security_token)
+    return oss2.Bucket(auth, oss.endpoint, BUCKET)
+
+
+def test_an_uploader_cannot_write_the_sweeps_state_and_its_forgeries_change_nothing() -> None:
+    """template.yml keeps the sweep's state where the functions may write and uploaders may not. An
+    uploader's credentials (PutObject on the tagged bucket only) cannot write it, and what the uploader
+    writes in the tagged bucket's .autotag/ — a checkpoint claiming a pass completed now, a live lease, a
+    shard plan with a gap — changes nothing: the sweep, under its template role, still removes a tag whose
+    TTL has passed and sweeps every key."""
+    with LocalOSS() as oss:
+        admin = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret), oss.endpoint, BUCKET
+        )
+        admin.create_bucket()
+        fc = LocalFC(
+            TEMPLATE,
+            environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process"},
+            dead_letters=DeadLetterStore(),
+        )
+        with fc:
+            fc.wire_oss(oss)
+            admin.put_object("tmp/scratch.csv", b"x")
+            assert oss.notifier.drain(30) and fc.drain(60)
+            assert tags(admin, "tmp/scratch.csv")["lifecycle"] == "temporary"
+            first = json.loads(fc.invoke("tag-expiry", timer_at(oss, {"buckets": [BUCKET]})).payload or "{}")
+            assert first["sweeps"][0]["complete"], first
+
+            state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)
+            (checkpoint,) = [
+                o.key
+                for o in oss2.ObjectIterator(state, prefix=".autotag/sweep/")
+                if o.key.endswith("/checkpoint.json")
+            ]
+            forger = uploader(oss)
+            refused = oss2.Bucket(forger.auth, oss.endpoint, STATE_BUCKET)
+            with pytest.raises(oss2.exceptions.ServerError) as denied:
+                refused.put_object(checkpoint, b"{}")
+            assert (denied.value.status, denied.value.code) == (403, "AccessDenied")
+
+            oss.clock.advance(timedelta(days=8))
+            now = oss.clock.now()
+            folder = checkpoint.rsplit("/", 1)[0]
+            fingerprint = first["rulesFingerprint"]
+            forged = {
+                "format": 1,
+                "scope": {"bucket": BUCKET, "prefix": "", "startAt": "", "endBefore": None},
+                "completed": {"clock": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "fingerprint": fingerprint},
+                "current": None,
+            }
+            forger.put_object(checkpoint, json.dumps(forged).encode())
+            forger.put_object(f"{folder}/lease-000000000999", b'{"owner": "forger", "released": false}')
+            forger.put_object(f"{folder}/shards.json", b'{"count": 2, "ranges": [["", "a"], ["z", null]]}')
+            second = json.loads(fc.invoke("tag-expiry", timer_at(oss, {"buckets": [BUCKET]})).payload or "{}")
+            (report,) = second["sweeps"]
+            assert report["complete"] and report["tagsRemoved"] == 1 and report["warnings"] == [], report
+            assert "lifecycle" not in tags(admin, "tmp/scratch.csv")
+
+            sharded = fc.invoke("tag-expiry", timer_at(oss, {"buckets": [BUCKET], "shards": 2, "full": True}))
+            (dispatched,) = json.loads(sharded.payload or "{}")["dispatched"]
+            assert dispatched["warnings"] == [] and [s["startAt"] for s in dispatched["shards"]] == [""]
+            assert sum(i["sweeps"][0]["listed"] for i in dispatched["invocations"]) == 1
+
+
+def timer_at(oss: LocalOSS, payload: dict[str, object]) -> bytes:
+    """A timer event at the local OSS's own time (its clock may have been moved)."""
+    moment = oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps(
+        {"triggerTime": moment, "triggerName": "check", "payload": json.dumps(payload)}
+    ).encode()

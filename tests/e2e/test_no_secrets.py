@@ -19,7 +19,7 @@ from pathlib import Path
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import STS
+from conftest import STS, TEMPLATE_STATE_BUCKET
 
 import autotag.handlers.clients  # noqa: F401 - as on FC: the function is loaded before any request
 from autotag_cli.events import oss_event_document
@@ -59,10 +59,13 @@ def test_a_full_run_shows_no_secret(
         assert fc.drain(60)
     seen = [r.getMessage() for r in caplog.records] + [r.payload or "" for r in fc.results]
     seen += [r.error_message for r in fc.results] + [store.read_text()]
-    seen += [
-        bucket.get_object(o.key).read().decode() for o in oss2.ObjectIterator(bucket, prefix=".autotag/")
-    ]
+    state = oss2.Bucket(bucket.auth, oss.endpoint, TEMPLATE_STATE_BUCKET)  # the sweep's checkpoints, leases
+    for holder in (bucket, state):
+        seen += [
+            holder.get_object(o.key).read().decode() for o in oss2.ObjectIterator(holder, prefix=".autotag/")
+        ]
     assert any("tagged" in text for text in seen) and store.read_text()  # the run did produce all of these
+    assert any('"seal"' in text for text in seen)  # the sweep's sealed state was among them
     for secret in SECRETS:
         assert secret and not [text for text in seen if secret in text]
 

@@ -5,7 +5,9 @@ trigger times. Results are read back through oss2."""
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -184,6 +186,97 @@ def test_removing_a_rule_removes_its_tags_on_the_next_sweep(
     }
     assert {r["reason"] for o in report["objects"] for r in o["removed"]} == {
         "no current rule derives it for this object"
+    }
+
+
+KIND = {"name": "kind", "tags": {"kind": {"from": "extension"}}}
+TEAM = {"name": "team", "tags": {"team": "blue"}}
+
+
+def rules_in_oss(
+    monkeypatch: pytest.MonkeyPatch, new_bucket: BucketFactory, rules: list[dict[str, Any]]
+) -> Callable[[list[dict[str, Any]]], None]:
+    """Rules kept in OSS, revalidated by the upload function at every event (AUTOTAG_RULES_MAX_AGE 0);
+    what it returns pushes a new version."""
+    holder = new_bucket()
+    monkeypatch.setenv("AUTOTAG_RULES", f"oss://{holder.bucket_name}/rules.json")
+    monkeypatch.setenv("AUTOTAG_RULES_MAX_AGE", "0")
+
+    def push(version: list[dict[str, Any]]) -> None:
+        holder.put_object("rules.json", json.dumps({"version": 1, "rules": version}).encode())
+
+    push(rules)
+    return push
+
+
+def test_a_rules_push_during_a_pass_never_strips_a_tag_the_new_rules_derive(
+    oss: LocalOSS,
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    new_bucket: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sweep has read its rules (no `team` rule); then the rules gain `team: blue`, and an upload is
+    tagged with it before the sweep reads that object's tags. The sweep must not judge the object by the
+    rules it started with: it finds the rules changed before it writes, and starts a full pass with the
+    new ones."""
+    push = rules_in_oss(monkeypatch, new_bucket, [KIND])
+    bucket.put_object("a.jpg", b"x")
+    uploads.run()
+    pushed: list[str] = []  # the listing's prefix, then b.jpg's team as the upload function set it
+
+    def push_and_upload_while_the_sweep_lists(request: Any) -> None:
+        if request.api == "ListObjects" and request.bucket == bucket.bucket_name and not pushed:
+            if request.query.get("prefix", "").startswith(".autotag/"):
+                return  # the sweep's leases, before it reads any object
+            pushed.append(request.query.get("prefix", ""))
+            push([KIND, TEAM])
+            bucket.put_object("b.jpg", b"x")
+            uploads.run()  # the upload function revalidates: b.jpg gets team=blue under the new rules
+            pushed.append(readable(tags_of(bucket, "b.jpg")).get("team", ""))
+
+    oss.conditions.hooks.append(push_and_upload_while_the_sweep_lists)
+    try:
+        report = sweeper.run(days_later(oss, 0))
+    finally:
+        oss.conditions.hooks.remove(push_and_upload_while_the_sweep_lists)
+    assert pushed == ["", "blue"], pushed
+    assert readable(tags_of(bucket, "b.jpg")) == {"kind": "jpg", "team": "blue", "autotag": "kind team"}
+    assert report["complete"] and report["mode"] == "full" and report["tagsRemoved"] == 0, report
+    assert any("the rules changed" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_a_sweep_removes_nothing_while_it_cannot_read_the_rules_in_force(
+    oss: LocalOSS,
+    uploads: Uploads,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    new_bucket: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules_in_oss(monkeypatch, new_bucket, [KIND, {**TEAM, "ttl": "1d"}])
+    bucket.put_object("a.jpg", b"x")
+    uploads.run()
+    assert sweeper.run(days_later(oss, 0))["complete"]
+    rules_bucket = os.environ["AUTOTAG_RULES"].split("/")[2]
+
+    def rules_unreadable(request: Any) -> None:
+        if request.api == "GetObject" and request.bucket == rules_bucket:
+            raise OssError(503, "ServiceUnavailable", "Please try again.")
+
+    oss.conditions.hooks.append(rules_unreadable)
+    try:
+        stopped = sweeper.run(days_later(oss, 2))
+    finally:
+        oss.conditions.hooks.remove(rules_unreadable)
+    assert not stopped["complete"] and "the rules in force could not be read" in stopped["stopped"], stopped
+    assert readable(tags_of(bucket, "a.jpg"))["team"] == "blue"  # nothing removed unconfirmed
+    resumed = sweeper.run(days_later(oss, 2))
+    assert resumed["complete"] and resumed["resumed"] and resumed["tagsRemoved"] == 1, resumed
+    assert resumed["rulesChecks"] == 1 and readable(tags_of(bucket, "a.jpg")) == {
+        "kind": "jpg",
+        "autotag": "kind",
     }
 
 
@@ -473,6 +566,33 @@ def test_shards_fan_out_and_cover_every_key_once(
     assert all(readable(tags_of(bucket, key)) == {"keep": "me"} for key in keys)
     again = sweeper.invoke(sweeper.event(days_later(oss, 3), shards=3))["dispatched"][0]
     assert again["shards"] == dispatch["shards"]  # the stored plan keeps each shard's checkpoint valid
+
+
+def test_a_shard_plan_the_system_did_not_seal_is_made_again(
+    oss: LocalOSS,
+    env: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored plan steers which keys the shards sweep: one with a gap (written by anyone who may write the
+    state) would leave the keys in it unswept for good. It is reported, and a plan of the system's own made
+    and stored in its place."""
+    monkeypatch.setenv("AUTOTAG_FANOUT", "in-process")
+    use_rules(monkeypatch, tmp_path / "rules.json", [{"name": "t", "tags": {"stage": "new"}, "ttl": "1d"}])
+    keys = [f"{top}/{i}" for top in ("a", "b", "c", "d") for i in range(3)]
+    for key in keys:
+        bucket.put_object(key, b"x", headers={"x-oss-tagging": sealed_header({"stage": "new"}, "stage")})
+    plan_key = f".autotag/sweep/{Scope(bucket.bucket_name).id}/shards.json"
+    gap = {"count": 2, "ranges": [["", "b/"], ["d/", None]]}  # b/ and c/ fall in no shard
+    bucket.put_object(plan_key, json.dumps(gap).encode())
+    (dispatch,) = sweeper.invoke(sweeper.event(days_later(oss, 2), shards=2))["dispatched"]
+    assert [s["startAt"] for s in dispatch["shards"]] == ["", "c/"], dispatch["shards"]
+    assert all(readable(tags_of(bucket, key)) == {} for key in keys)
+    (warning,) = dispatch["warnings"]
+    assert "shards.json: not believed" in warning and "not sealed by this system" in warning, warning
+    assert json.loads(bucket.get_object(plan_key).read())["ranges"] == [["", "c/"], ["c/", None]]
 
 
 @pytest.mark.parametrize(

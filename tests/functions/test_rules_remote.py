@@ -161,3 +161,21 @@ def test_a_hung_revalidation_stalls_only_the_event_making_it() -> None:
     release.set()
     revalidating.join(5)
     assert answered == [held] * 3 and bucket.reads == [None, "v1"]
+
+
+def test_confirm_asks_oss_every_time_and_never_answers_with_rules_it_could_not_check() -> None:
+    """What the expiry sweep asks before it removes a tag: a conditional GET whatever max_age says; a new
+    version is taken up; a read that fails raises instead of answering with the version held."""
+    bucket, clock = Bucket(rules("blue")), Clock()
+    cache = RulesCache(Location("b", "rules.json"), max_age=60, clock=clock)
+    held = cache.get(bucket.fetch)
+    assert cache.confirm(bucket.fetch) is held and bucket.reads == [None, "v1"]  # a 304, within max_age
+    bucket.put(rules("green"))
+    assert cache.confirm(bucket.fetch).fingerprint != held.fingerprint and cache.etag == "v2"
+
+    def unreachable(etag: str | None, refused: frozenset[str]) -> Fetched | None:
+        raise RulesError("AUTOTAG_RULES oss://b/rules.json: cannot read the rules (GetObject: 503)")
+
+    with pytest.raises(RulesError, match="cannot read the rules"):
+        cache.confirm(unreachable)
+    assert team(cache, bucket) == "green"  # events still use the version held

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -12,13 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autotag.inventory import InventoryError, leading_rows, newest_run
-from autotag.rules import parse_rules
+from autotag.ownership import keyed_seal
+from autotag.rules import RulesError, RuleSet, parse_rules
 from autotag.sweep.checkpoint import (
     Checkpoint,
     PassTotals,
     Position,
     Scope,
     SweepPass,
+    checkpoint_document,
+    checkpoint_from_document,
     completed,
     decode_checkpoint,
     encode_checkpoint,
@@ -26,6 +31,8 @@ from autotag.sweep.checkpoint import (
 )
 from autotag.sweep.gateway import ListedObject
 from autotag.sweep.request import SweepRequestError, parse_sweep_payload
+from autotag.sweep.rules_watch import RulesUnconfirmed, RulesWatch
+from autotag.sweep.sealing import NotBelieved, Place, seal, unseal
 from autotag.sweep.selection import is_candidate
 from autotag.sweep.shards import plan_shards, sampled_boundaries
 
@@ -111,27 +118,89 @@ times = st.datetimes(
 ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
 
 
-@given(
+checkpoints = st.builds(
+    Checkpoint,
     st.builds(
-        Checkpoint,
-        st.builds(
-            Scope, st.just("bkt"), st.text(max_size=5), st.text(max_size=5), st.none() | st.text(max_size=5)
-        ),
+        Scope, st.just("bkt"), st.text(max_size=5), st.text(max_size=5), st.none() | st.text(max_size=5)
+    ),
+    st.none() | times,
+    st.none() | st.text(max_size=8),
+    st.none()
+    | st.builds(
+        SweepPass,
+        times,
         st.none() | times,
-        st.none() | st.text(max_size=8),
-        st.none()
-        | st.builds(
-            SweepPass,
-            times,
-            st.none() | times,
-            st.text(max_size=8),
-            st.builds(Position, st.text(max_size=20), st.text(max_size=5)),
-            st.builds(PassTotals, *([st.integers(0, 10**9)] * 6)),
-        ),
-    )
+        st.text(max_size=8),
+        st.builds(Position, st.text(max_size=20), st.text(max_size=5)),
+        st.builds(PassTotals, *([st.integers(0, 10**9)] * 6)),
+    ),
 )
+
+
+@given(checkpoints)
 def test_checkpoints_survive_the_round_trip(checkpoint: Checkpoint) -> None:
     assert decode_checkpoint(encode_checkpoint(checkpoint), checkpoint.scope) == checkpoint
+
+
+HERE = Place("state-bucket", ".autotag/sweep/0123/checkpoint.json")
+
+
+@given(checkpoints, st.sampled_from([(), ("s1",), ("s1", "s0")]))
+def test_sealed_checkpoints_are_believed_where_and_when_they_were_sealed(
+    checkpoint: Checkpoint, secrets: tuple[str, ...]
+) -> None:
+    data = seal(checkpoint_document(checkpoint), HERE, T0, secrets)
+    document = unseal(data, HERE, T0 + timedelta(seconds=2), secrets)
+    assert checkpoint_from_document(document, checkpoint.scope) == checkpoint
+
+
+def sealed_at_here(document: dict[str, Any], secrets: tuple[str, ...] = ("s1",)) -> bytes:
+    sealed: bytes = seal(document, HERE, T0, secrets)
+    return sealed
+
+
+@pytest.mark.parametrize(
+    ("data", "place", "stamped", "secrets", "why"),
+    [
+        (b"\x00garbage", HERE, T0, ("s1",), "not JSON"),
+        (b"[" * 100_000, HERE, T0, ("s1",), "not JSON"),
+        (b'{"format": 1, "completed": {}}', HERE, T0, ("s1",), "carries no seal"),
+        (b'{"seal": 7}', HERE, T0, ("s1",), "carries no seal"),
+        (
+            sealed_at_here({"n": 1}),
+            Place("state-bucket", ".autotag/sweep/4567/checkpoint.json"),
+            T0,
+            ("s1",),
+            "copied from another scope",
+        ),
+        (
+            sealed_at_here({"n": 1}),
+            Place("other-bucket", HERE.key),
+            T0,
+            ("s1",),
+            "copied from another scope or bucket",
+        ),
+        (sealed_at_here({"n": 1}).replace(b'"n": 1', b'"n": 2'), HERE, T0, ("s1",), "changed since"),
+        (sealed_at_here({"n": 1}, ()), HERE, T0, ("s1",), "not sealed by this system"),  # unkeyed, secret set
+        (sealed_at_here({"n": 1}), HERE, T0, ("s2",), "not sealed by this system"),  # another secret
+        (sealed_at_here({"n": 1}).replace(b'seal": "', rb'seal": "\u00e9'), HERE, T0, ("s1",), "not sealed"),
+        (sealed_at_here({"n": 1}), HERE, T0 + timedelta(minutes=6), ("s1",), "a copy written back later"),
+        (sealed_at_here({"n": 1}), HERE, T0 - timedelta(minutes=6), ("s1",), "a copy written back later"),
+    ],
+)
+def test_state_not_sealed_here_and_then_is_not_believed(
+    data: bytes, place: Place, stamped: datetime, secrets: tuple[str, ...], why: str
+) -> None:
+    with pytest.raises(NotBelieved, match=why):
+        unseal(data, place, stamped, secrets)
+
+
+def test_a_rotated_secret_still_opens_what_the_old_one_sealed_and_state_seals_are_not_record_seals() -> None:
+    data = sealed_at_here({"n": 1}, ("old",))
+    assert unseal(data, HERE, T0, ("new", "old")) == {"n": 1}
+    assert json.loads(sealed_at_here({"n": 1}))["seal"] != keyed_seal("s1", ["autotag-record-1"], 52)
+    with pytest.raises(ValueError, match="'seal'"):
+        seal({"seal": "x"}, HERE, T0)
 
 
 @pytest.mark.parametrize("data", [b"", b"{}", b'{"format": 99}', b'{"format": 1, "completed": 3}', b"\xff"])
@@ -262,3 +331,50 @@ def test_inventory_samples_weigh_each_file_alike_and_leave_out_other_prefixes_an
     files = [[f"p/a{i:03d}" for i in range(100)], ["p/b0", "q/x", ".autotag/s", "p/b1"]]
     chosen = sampled_boundaries(files, "p/", ".autotag/", limit=10)
     assert chosen == ["p/a000", "p/a020", "p/a040", "p/a060", "p/a080", "p/b0", "p/b1"]
+
+
+def test_a_rules_check_vouches_only_for_reads_made_before_it_was_sent() -> None:
+    """Two workers that read tags before a check was sent share its answer; one that read while it was in
+    flight waits for a check of its own: the rules it is told are in force were asked after its read."""
+    sent, release = threading.Event(), threading.Event()
+    answers = iter([RULES, TMP_ONLY])
+
+    def confirm() -> RuleSet:
+        sent.set()
+        release.wait(10)
+        return next(answers)
+
+    watch = RulesWatch(confirm)
+    early = watch.ticket()
+    told: dict[str, RuleSet] = {}
+    first = threading.Thread(target=lambda: told.setdefault("first", watch.in_force(early)))
+    first.start()
+    assert sent.wait(10)
+    late = watch.ticket()  # read while the first check was on its way
+    also_early = threading.Thread(target=lambda: told.setdefault("also early", watch.in_force(early)))
+    also_early.start()
+    release.set()
+    first.join(10)
+    also_early.join(10)
+    told["late"] = watch.in_force(late)
+    assert told == {"first": RULES, "also early": RULES, "late": TMP_ONLY}
+    assert watch.checks == 2 and watch.latest is TMP_ONLY
+
+
+def test_a_rules_check_that_fails_vouches_for_nothing() -> None:
+    outcomes: list[RuleSet | Exception] = [RulesError("AUTOTAG_RULES oss://r/rules.json: cannot read"), RULES]
+
+    def confirm() -> RuleSet:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    watch = RulesWatch(confirm)
+    ticket = watch.ticket()
+    with pytest.raises(RulesUnconfirmed, match="cannot read") as raised:
+        watch.in_force(ticket)
+    assert raised.value.why() == "the rules in force could not be read"
+    with pytest.raises(RulesUnconfirmed):  # a read before the failed check: no answer vouches for it
+        watch.in_force(ticket)
+    assert watch.in_force(watch.ticket()) is RULES and watch.checks == 2

@@ -222,7 +222,11 @@ class ShardRunner:
         self.limits, self.deadline, self.monotonic, self.sleep = limits, deadline, monotonic, sleep
         self.paths = JobPaths(state_prefix, job.id)
         self.store = StateStore(
-            state, state_prefix, Scope(job.bucket, job.prefix), folder=self.paths.shard_folder(job.run, shard)
+            state,
+            state_prefix,
+            Scope(job.bucket, job.prefix),
+            folder=self.paths.shard_folder(job.run, shard),
+            secrets=rules.ownership.secrets,  # its leases are sealed as the sweep's are
         )
         self.report = ShardRun(job.id, job.run, shard)
         self.recent: deque[bool] = deque(maxlen=BREAKER_WINDOW)

@@ -33,7 +33,7 @@ from ..sweep.runner import SweepLimits, SweepReport, run_sweep
 from ..sweep.state import StateStore
 from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
-from .rules_source import current_rules
+from .rules_source import current_rules, rules_in_force
 
 log = logging.getLogger("autotag.expiry")
 LEASE_MARGIN_SECONDS = 60.0
@@ -48,6 +48,7 @@ def handler(event: bytes, context: Any) -> str:
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
     rules = current_rules(settings, context)
+    in_force = rules_in_force(settings, context)  # asked before each write, for rules kept in OSS
     request = timer.request
     timeout = function_timeout(context)
     deadline = work_deadline(started, timeout)
@@ -64,8 +65,9 @@ def handler(event: bytes, context: Any) -> str:
     limiter = RateLimiter(request.qps, deadline=deadline) if request.qps else None
     reports: list[SweepReport] = []
     dispatched: list[dict[str, Any]] = []
-    # Checkpoints and leases in a bucket of their own, where the swept one has writers not to trust.
-    state_bucket = os.environ.get("AUTOTAG_STATE_BUCKET", "")
+    # Checkpoints, leases and shard plans in a bucket of their own (template.yml's default), where only the
+    # functions may write; empty: in each swept bucket, where its uploaders may write too.
+    state_bucket = os.environ.get("AUTOTAG_SWEEP_STATE_BUCKET") or os.environ.get("AUTOTAG_STATE_BUCKET", "")
     for bucket_name in request.buckets:
         gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
         state = (
@@ -93,13 +95,20 @@ def handler(event: bytes, context: Any) -> str:
         report = run_sweep(
             gateway,
             rules,
-            StateStore(state, settings.state_prefix, scope),
+            StateStore(
+                state,
+                settings.state_prefix,
+                scope,
+                secrets=settings.record_secrets,
+                legacy=gateway if state is not gateway else None,
+            ),
             timer.trigger_time,
             limits=limits,
             deadline=deadline,
             dry_run=request.dry_run,
             full=request.full,
             owner=getattr(context, "request_id", ""),
+            rules_in_force=in_force,
         )
         reports.append(report)
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))
@@ -139,12 +148,14 @@ def _fan_out(
             request.inventory, bucket, request.prefix, settings.state_prefix, open_other
         )
 
-    shards = load_or_plan_shards(request, plan_key, state, boundaries)
+    warnings: list[str] = []
+    shards = load_or_plan_shards(request, plan_key, state, boundaries, settings.record_secrets, warnings)
     events = shard_events(timer, bucket, shards)
     results = _dispatcher(context, credentials).dispatch(events)
     return {
         "bucket": bucket,
         "shards": [s.as_payload() for s in shards],
+        "warnings": warnings,
         "invocations": [json.loads(r) if isinstance(r, str) else r for r in results],
     }
 

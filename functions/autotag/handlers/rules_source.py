@@ -6,6 +6,7 @@ kept in OSS through `fetch_from` too, with its own credentials."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -62,16 +63,16 @@ def fetch_from(bucket: Any, location: Location) -> Fetch:
     return fetch
 
 
-def current_rules(settings: Settings, context: Any) -> RuleSet:
-    """The rules to apply now (raises RulesError when there are none that load)."""
-    location = parse_location(settings.rules)
-    if location is None:
-        return _file_rules(settings.rules_path(), settings.record_secrets)
+def _cache_for(settings: Settings, location: Location) -> RulesCache:
     key = (settings.rules, settings.record_secrets, settings.rules_max_age)
     with _caches_lock:
         rules_cache = _caches.get(key)
         if rules_cache is None:
             rules_cache = _caches[key] = RulesCache(location, settings.record_secrets, settings.rules_max_age)
+    return rules_cache
+
+
+def _fetch(settings: Settings, context: Any, location: Location) -> Fetch:
     region = getattr(context, "region", "") or "cn-hangzhou"
 
     def fetch(etag: str | None, refused: frozenset[str]) -> Fetched | None:
@@ -80,4 +81,24 @@ def current_rules(settings: Settings, context: Any) -> RuleSet:
         )
         return fetch_from(bucket, location)(etag, refused)
 
-    return rules_cache.get(fetch)
+    return fetch
+
+
+def current_rules(settings: Settings, context: Any) -> RuleSet:
+    """The rules to apply now (raises RulesError when there are none that load)."""
+    location = parse_location(settings.rules)
+    if location is None:
+        return _file_rules(settings.rules_path(), settings.record_secrets)
+    return _cache_for(settings, location).get(_fetch(settings, context, location))
+
+
+def rules_in_force(settings: Settings, context: Any) -> Callable[[], RuleSet] | None:
+    """For rules kept in OSS: a call that answers the rules in force right then, by a conditional GET
+    (RulesCache.confirm; raises RulesUnreadable when OSS cannot say). None for rules in the code package,
+    which change only with a redeploy."""
+    location = parse_location(settings.rules)
+    if location is None:
+        return None
+    rules_cache = _cache_for(settings, location)
+    fetch = _fetch(settings, context, location)
+    return lambda: rules_cache.confirm(fetch)

@@ -8,6 +8,10 @@ are wrong; that version's bytes are not downloaded again (its ETag is remembered
 response's headers before the body is read). Only without any good version (the first load) is a bad file
 an error. The functions read JSON: a .yaml/.yml key is refused before anything is read.
 
+The expiry sweep also asks, before it removes a tag, which rules are in force right then (`confirm`: one
+conditional GET, whatever `max_age` says), so a tag the upload function set under a newer version is never
+judged by an older one.
+
 `RulesCache` is pure apart from the `fetch` it is handed, so it is tested without OSS."""
 
 from __future__ import annotations
@@ -119,11 +123,21 @@ class RulesCache:
         finally:
             self._lock.release()
 
-    def _revalidate(self, fetch: Fetch) -> RuleSet:
+    def confirm(self, fetch: Fetch) -> RuleSet:
+        """The rules in force now, by a conditional GET sent after this call began, however recently the
+        held version was checked (one small request: 304 when nothing changed). Unlike `get`, a read that
+        fails raises: the expiry sweep asks before it removes a tag, and must not act on rules it cannot
+        confirm. A new version that fails to load leaves the held one in force, as for every event."""
+        if is_yaml_name(self.location.key):
+            raise yaml_refused(f"AUTOTAG_RULES {self.location}")
+        with self._lock:
+            return self._revalidate(fetch, strict=True)
+
+    def _revalidate(self, fetch: Fetch, *, strict: bool = False) -> RuleSet:
         try:
             fetched = fetch(self.etag, frozenset(self.refused))
         except Exception as error:
-            if self.rules is None:
+            if self.rules is None or strict:
                 raise
             log.warning("%s; still using version %s (rules %s)", error, self.etag, self.rules.fingerprint)
             self.checked_at = self._clock()

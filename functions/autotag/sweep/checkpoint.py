@@ -123,9 +123,10 @@ def _time(moment: datetime | None) -> str | None:
     return format_timestamp(moment) if moment is not None else None
 
 
-def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
+def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The checkpoint as a JSON document (what the state store seals and writes)."""
     current = checkpoint.current
-    document: dict[str, Any] = {
+    return {
         "format": FORMAT_VERSION,
         "scope": {
             "bucket": checkpoint.scope.bucket,
@@ -147,7 +148,10 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
             "totals": asdict(current.totals),
         },
     }
-    return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
+    return json.dumps(checkpoint_document(checkpoint), ensure_ascii=False, indent=1).encode()
 
 
 class CheckpointError(ValueError):
@@ -157,6 +161,16 @@ class CheckpointError(ValueError):
 def decode_checkpoint(data: bytes, scope: Scope) -> Checkpoint:
     try:
         document = json.loads(data)
+    except ValueError as exc:
+        raise CheckpointError(f"unreadable checkpoint: {exc!r}") from exc
+    return checkpoint_from_document(document, scope)
+
+
+def checkpoint_from_document(document: Any, scope: Scope) -> Checkpoint:
+    """The checkpoint of `scope` a JSON document holds; CheckpointError when this version cannot read it."""
+    try:
+        if not isinstance(document, dict):
+            raise CheckpointError("a checkpoint is a JSON object")
         if document.get("format") != FORMAT_VERSION:
             raise CheckpointError(f"checkpoint format {document.get('format')!r} is not {FORMAT_VERSION}")
         done = document["completed"]

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..bucket_gateway import BucketGateway
@@ -16,6 +17,7 @@ from ..sdk_logs import drop_root_records_from
 from ..settings import Credentials
 from ..timestamps import format_timestamp
 from .request import ShardRange, SweepRequest, TimerEvent
+from .sealing import NotBelieved, Place, seal, unseal
 from .shards import plan_shards
 
 MAX_BOUNDARY_PAGES = 10  # top-level entries considered for boundaries: up to 10,000
@@ -51,25 +53,42 @@ def listing_boundaries(gateway: BucketGateway, prefix: str, state_prefix: str) -
 
 
 def load_or_plan_shards(
-    request: SweepRequest, plan_key: str, state: BucketGateway, boundaries: Callable[[], list[str]]
+    request: SweepRequest,
+    plan_key: str,
+    state: BucketGateway,
+    boundaries: Callable[[], list[str]],
+    secrets: tuple[str, ...] = (),
+    warnings: list[str] | None = None,
 ) -> list[ShardRange]:
-    """The shard plan stored (in the `state` bucket) for this prefix, shard count and inventory, or a new
-    one cut at `boundaries()` (a listing's top-level entries, or keys from the inventory). Keeping it
+    """The shard plan stored (in the `state` bucket, sealed) for this prefix, shard count and inventory, or
+    a new one cut at `boundaries()` (a listing's top-level entries, or keys from the inventory). Keeping it
     stable keeps each shard's checkpoint valid from one run to the next; a plan made another way (other
-    shards, an inventory given or taken away) is made again."""
-    stored = state.read_object(plan_key)
-    if stored is not None:
-        document = json.loads(stored)
-        if document.get("count") == request.shards and document.get("inventory") == request.inventory:
-            return [
-                ShardRange(i, len(document["ranges"]), s, e) for i, (s, e) in enumerate(document["ranges"])
-            ]
+    shards, an inventory given or taken away) is made again, and so is one the system did not seal there
+    (a plan steers which keys are swept: one with a gap would leave keys unswept), which is reported in
+    `warnings`."""
+    place = Place(state.bucket.bucket_name, plan_key)
+    found = state.read_stamped(plan_key)
+    if found is not None:
+        try:
+            document = unseal(found.data, place, found.last_modified, secrets)
+        except NotBelieved as error:
+            if warnings is not None:
+                warnings.append(f"{plan_key}: not believed ({error}); a new plan replaces it")
+        else:
+            if document.get("count") == request.shards and document.get("inventory") == request.inventory:
+                return [
+                    ShardRange(i, len(document["ranges"]), s, e)
+                    for i, (s, e) in enumerate(document["ranges"])
+                ]
     shards = plan_shards(boundaries(), request.shards)
     plan: dict[str, Any] = {"count": request.shards, "ranges": [[s.start_at, s.end_before] for s in shards]}
     if request.inventory is not None:
         plan["inventory"] = request.inventory
-    if not state.write_object(plan_key, json.dumps(plan).encode(), create_only=stored is None):
-        return load_or_plan_shards(request, plan_key, state, boundaries)  # another run was first
+    written = state.oss_now() or datetime.now(timezone.utc)
+    if not state.write_object(plan_key, seal(plan, place, written, secrets), create_only=found is None):
+        return load_or_plan_shards(
+            request, plan_key, state, boundaries, secrets, warnings
+        )  # another run was first
     return shards
 
 

@@ -11,6 +11,7 @@ from ..ownership import object_digest, read_record
 from ..planning import TagPlan, prune_tags, split_expired
 from ..rules import RuleSet, derive_tags
 from .gateway import ListedObject, SweepGateway
+from .rules_watch import RulesWatch
 
 # Outcomes
 PRUNED = "pruned"  # stale tags removed (PutObjectTagging with the rest, or DeleteObjectTagging)
@@ -18,6 +19,7 @@ PLANNED = "planned"  # a dry run found stale tags and wrote nothing
 UNCHANGED = "unchanged"  # nothing stale
 SKIPPED = "skipped"  # gone, or replaced since it was listed (its own upload event handles the new one)
 REJECTED = "rejected"  # OSS refused the write (not retried)
+RULES_CHANGED = "rules changed"  # the rules in force are not the pass's: nothing written, judged again
 
 _FACTS_ONLY_HEAD_GIVES = frozenset({"content_type", "meta"})
 
@@ -52,9 +54,17 @@ class Reconciled:
 
 
 def reconcile_object(
-    listed: ListedObject, rules: RuleSet, gateway: SweepGateway, clock: datetime, *, write: bool = True
+    listed: ListedObject,
+    rules: RuleSet,
+    gateway: SweepGateway,
+    clock: datetime,
+    *,
+    write: bool = True,
+    watch: RulesWatch | None = None,
 ) -> Reconciled:
-    """Raises TransientOssError when OSS keeps failing (the caller keeps the checkpoint before it)."""
+    """Raises TransientOssError when OSS keeps failing (the caller keeps the checkpoint before it). With a
+    `watch` (rules kept in OSS), nothing is written unless the rules in force, asked after the tags were
+    read, are still `rules`."""
     key, version = listed.key, listed.version_id
     try:
         facts = ObjectFacts(key, listed.size, last_modified=listed.last_modified)
@@ -70,6 +80,7 @@ def reconcile_object(
                 return Reconciled(listed, SKIPPED, REPLACED)
             facts = ObjectFacts(key, head.size, head.content_type, head.user_meta, head.last_modified)
         current = gateway.get_tags(key, version)
+        ticket = watch.ticket() if watch is not None else 0  # only a check sent after this read vouches
         record = read_record(current, rules.ownership)
         if record.foreign:
             why = f"the tag {rules.ownership.tag!r} holds a value this system did not write ({record.why})"
@@ -87,6 +98,11 @@ def reconcile_object(
             return Reconciled(listed, UNCHANGED, "nothing is stale", plan)
         if not write:
             return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
+        if watch is not None:
+            in_force = watch.in_force(ticket)
+            if in_force.fingerprint != rules.fingerprint:
+                why = f"the rules changed ({rules.fingerprint} to {in_force.fingerprint}) during the pass"
+                return Reconciled(listed, RULES_CHANGED, why)
         if plan.desired:
             gateway.put_tags(key, plan.desired, version)
             return Reconciled(listed, PRUNED, "", plan)

@@ -1,5 +1,8 @@
 """The sweep of one scope: list, pick candidates, reconcile them on a bounded worker pool, checkpoint,
-and stop cleanly before the deadline. Resumes where the previous run of the pass stopped."""
+and stop cleanly before the deadline. Resumes where the previous run of the pass stopped.
+
+With rules kept in OSS, nothing is removed by rules that are no longer in force (rules_watch.py): when the
+rules change during a pass, the run starts a full pass with the new ones, at most MAX_RESTARTS times."""
 
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ from ..timestamps import format_timestamp
 from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
 from .clock import absurd, ahead_of, describe_ahead
 from .gateway import ListedObject, ListingPage, SweepGateway
-from .reconcile import PLANNED, PRUNED, REJECTED, SKIPPED, Reconciled, reconcile_object
+from .reconcile import PLANNED, PRUNED, REJECTED, RULES_CHANGED, SKIPPED, Reconciled, reconcile_object
+from .rules_watch import RulesWatch
 from .selection import is_candidate
 from .state import Busy, Lease, LeaseLost, StateStore
 
 MAX_REPORTED_OBJECTS = 200  # objects listed in a summary (the counts cover all of them)
+MAX_RESTARTS = 3  # new passes one run starts because the rules changed; then the next run goes on
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,14 @@ class SweepReport:
     failed: int = 0
     foreign: int = 0  # left alone: an ownership record this system did not write (a forgery, a hand edit)
     requests: int = 0
+    rules_checks: int = 0  # conditional GETs of the rules object (part of `requests`)
     objects: list[Reconciled] = field(default_factory=list)  # those with stale tags (first ones)
-    warnings: list[str] = field(default_factory=list)  # state set aside as implausible or unreadable
+    warnings: list[str] = field(default_factory=list)  # state not believed or set aside; rules that changed
 
     def record(self, result: Reconciled) -> None:
         outcome = result.outcome
+        if outcome == RULES_CHANGED:  # judged again in the next pass, with the rules in force
+            return
         if outcome in (PRUNED, PLANNED):
             self.pruned += outcome == PRUNED
             self.deleted += result.deleted_all
@@ -98,6 +106,7 @@ class SweepReport:
             "failed": self.failed,
             "foreign": self.foreign,
             "ossRequests": self.requests,
+            "rulesChecks": self.rules_checks,
             "warnings": list(self.warnings),
             "objects": [r.summary() for r in self.objects],
         }
@@ -119,13 +128,17 @@ def run_sweep(
     owner: str = "",
     monotonic: Callable[[], float] = time.monotonic,
     progress: Progress | None = None,
+    rules_in_force: Callable[[], RuleSet] | None = None,
 ) -> SweepReport:
     """Sweep `store.scope` at `clock` (None: OSS's clock, from the `Date` of its answers) until the pass
     completes, `deadline` (a `monotonic` time) is near, or `limits.max_objects` are listed. A clock ahead
-    of OSS's is refused unless this is a dry run, which reads the checkpoint but writes nothing at all."""
+    of OSS's is refused unless this is a dry run, which reads the checkpoint but writes nothing at all.
+    `rules_in_force` (rules kept in OSS) answers which rules are in force: asked before each write."""
     report = SweepReport(store.scope, clock or datetime.now(timezone.utc), dry_run)
-    separate_state = store.gateway is not gateway  # AUTOTAG_STATE_BUCKET
+    separate_state = store.gateway is not gateway  # a state bucket
     before = gateway.requests + (store.gateway.requests if separate_state else 0)
+    watch = RulesWatch(rules_in_force) if rules_in_force is not None and not dry_run else None
+    notes: list[str] = []  # what the run itself reports, after what the state store does
     lease: Lease | None = None
     try:
         versioned = gateway.is_versioned()  # the first answer tells OSS's clock
@@ -140,34 +153,51 @@ def run_sweep(
             )
             return report
         if not dry_run:
-            taken = store.acquire(owner, limits.lease_seconds, oss_now)
+            taken = _acquire(store, owner, limits.lease_seconds, oss_now)
             if isinstance(taken, Busy):
                 report.stopped = f"another sweep holds this scope (run {taken.owner})"
                 return report
             lease = taken
         checkpoint = store.load(oss_now, keep_aside=not dry_run)
-        sweep = next_pass(checkpoint, rules.fingerprint, clock, force_full=full)
-        if sweep is None:
-            report.complete = True
-            report.stopped = "already swept up to this time with these rules"
-            return report
-        report.mode, report.since = sweep.mode, sweep.since
-        report.resumed = sweep is checkpoint.current
-        report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
-        _sweep_pass(
-            gateway,
-            rules,
-            store,
-            checkpoint,
-            sweep,
-            lease,
-            report,
-            limits,
-            deadline,
-            monotonic,
-            progress,
-            versioned,
-        )
+        restarts = 0
+        while True:
+            # After a change of rules, a full pass: tags set under the new rules may be anywhere.
+            sweep = next_pass(checkpoint, rules.fingerprint, clock, force_full=full or restarts > 0)
+            if sweep is None:
+                report.complete = True
+                report.stopped = "already swept up to this time with these rules"
+                return report
+            report.mode, report.since = sweep.mode, sweep.since
+            report.resumed = sweep is checkpoint.current
+            report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
+            newer = _sweep_pass(
+                gateway,
+                rules,
+                store,
+                checkpoint,
+                sweep,
+                lease,
+                report,
+                limits,
+                deadline,
+                monotonic,
+                progress,
+                versioned,
+                watch,
+            )
+            if newer is None:
+                break
+            notes.append(
+                f"the rules changed during the pass ({rules.fingerprint} to {newer.fingerprint}): nothing "
+                "more was removed by the old ones, and a full pass started with the new ones"
+            )
+            rules, restarts = newer, restarts + 1
+            if restarts > MAX_RESTARTS:
+                report.stopped = (
+                    f"the rules changed {restarts} times during this run; the next run starts a full pass "
+                    "with the rules then in force"
+                )
+                break
     except LeaseLost as lost:
         report.stopped = str(lost)
         lease = None
@@ -182,11 +212,33 @@ def run_sweep(
             # else the lease expires by itself
             with contextlib.suppress(TransientOssError, PermanentOssError, OutOfTime):
                 store.release(lease)
+        report.rules_checks = watch.checks if watch is not None else 0
         report.requests = (
-            gateway.requests - before + (store.gateway.requests if store.gateway is not gateway else 0)
+            gateway.requests
+            - before
+            + (store.gateway.requests if store.gateway is not gateway else 0)
+            + report.rules_checks
         )
-        report.warnings = list(store.warnings)
+        report.warnings = [*store.warnings, *notes]
     return report
+
+
+def _acquire(store: StateStore, owner: str, lease_seconds: float, oss_now: datetime) -> Lease | Busy:
+    """The scope's lease; a state bucket that does not exist is named as such (the first call on it)."""
+    try:
+        return store.acquire(owner, lease_seconds, oss_now)
+    except PermanentOssError as error:
+        if error.code != "NoSuchBucket":
+            raise
+        name = store.gateway.bucket.bucket_name
+        raise PermanentOssError(
+            f"the state bucket {name!r}",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            message="it does not exist; `autotag deploy` creates the buckets template.yml declares "
+            "(AUTOTAG_SWEEP_STATE_BUCKET names it)",
+        ) from None
 
 
 def _listing(
@@ -227,7 +279,10 @@ def _sweep_pass(
     monotonic: Callable[[], float],
     progress: Progress | None,
     versioned: bool,
-) -> None:
+    watch: RulesWatch | None,
+) -> RuleSet | None:
+    """Work on `sweep` until it completes or the run must stop; the rules in force when they turn out to
+    have changed (nothing more is written by `rules` then, and the caller starts a new pass), else None."""
     scope = store.scope
     last_saved = monotonic()
     batch_size = limits.workers * 4
@@ -268,7 +323,9 @@ def _sweep_pass(
                 report.stopped = f"listed maxObjects ({limits.max_objects}); the next run resumes"
                 break
             futures = [
-                pool.submit(reconcile_object, o, rules, gateway, sweep.clock, write=not report.dry_run)
+                pool.submit(
+                    reconcile_object, o, rules, gateway, sweep.clock, write=not report.dry_run, watch=watch
+                )
                 for o in candidates
             ]
             failures = []
@@ -307,6 +364,8 @@ def _sweep_pass(
                 break
             if late:
                 break
+            if watch is not None and any(r.outcome == RULES_CHANGED for r in results):
+                return watch.latest  # the window is not done: the new pass judges it with the new rules
             totals = totals.plus(window_totals)
             position = Position(mine[-1].key, mine[-1].version_id or "")
             if progress is not None:
@@ -324,7 +383,7 @@ def _sweep_pass(
         else:
             report.complete = True
     if report.dry_run:
-        return
+        return None
     if report.complete:
         save(completed(checkpoint, sweep))
     else:
@@ -337,3 +396,4 @@ def _sweep_pass(
                 advanced(sweep, position, counted),
             )
         )
+    return None

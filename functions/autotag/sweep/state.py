@@ -1,30 +1,42 @@
-"""A scope's checkpoint and lease, kept as small objects under the state prefix — in the swept bucket, or in
-a separate state bucket (`AUTOTAG_STATE_BUCKET`) where the bucket has writers the sweep must not trust.
+"""A scope's checkpoint and lease, kept as small objects under the state prefix — in a state bucket of
+their own (AUTOTAG_SWEEP_STATE_BUCKET: template.yml's default, where only the sweep's role may write), or in
+the swept bucket.
+
+Every document here is sealed by the system for its place and time (sealing.py) and believed only then: a
+checkpoint, a lease or anything else someone wrote there — or the system's own, copied from another scope
+or bucket, or written back later — is reported in `warnings` and counts as absent. A checkpoint not
+believed is copied aside and a full pass starts; a lease not believed holds nothing.
 
 Overlapping runs (a slow run meeting the next timer tick, a console invoke, a re-dispatched shard) are
 kept apart by a lease: numbered objects `lease-<n>` created with `x-oss-forbid-overwrite`, so exactly one
 run can create the next number. A lease's life comes from what nobody can forge: its object's Last-Modified
 as OSS stamped it, plus the function timeout the reading run knows (FC ends every invocation at its
 timeout, so a lease older than that has no live holder). Its content (holder, released or not) is only
-believed within that life, so a forged lease blocks no longer than a real one; a run reads the newest lease
-whether or not its life is over (one GET), and one in a shape this system never writes is reported in
-`warnings`. Only the lease holder writes the checkpoint, and it checks before each write that no newer lease
-exists.
+believed within that life and under its seal; a run reads the newest lease whether or not its life is over
+(one GET), so a lease not believed is always reported. Only the lease holder writes the checkpoint, and it
+checks before each write that no newer lease (that it believes) exists.
 
-State that claims a time beyond OSS's clock, and checkpoints this version cannot read, are never obeyed:
-they are set aside, reported in `warnings`, and the sweep starts over with a full pass (idempotent)."""
+State that claims a time beyond OSS's clock is never obeyed either: it is set aside, reported in
+`warnings`, and the sweep starts over with a full pass (idempotent).
+
+When the state lives in a state bucket, the swept bucket may still hold an earlier version's state for the
+scope (under the same prefix): the first run that finds no checkpoint of its own says so, once, with where
+that state is (one ListObjects of a key or none), and never reads it."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from ..bucket_gateway import BucketGateway
+from ..bucket_gateway import BucketGateway, Stamped
 from ..timestamps import format_timestamp
-from .checkpoint import Checkpoint, CheckpointError, Scope, decode_checkpoint, encode_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, Scope, checkpoint_document, checkpoint_from_document
 from .clock import ahead_of, describe_ahead
+from .sealing import NotBelieved, Place, seal, unseal
+
+MAX_LEASE_ATTEMPTS = 3  # numbers tried when lease-<n+1> exists already (only a writer not believed does that)
+SHOWN_OWNER = 100  # characters of a lease's holder shown in a report
 
 
 class LeaseLost(RuntimeError):
@@ -41,7 +53,8 @@ class Lease:
 class LeaseContent:
     holder: str
     released: bool
-    odd: str = ""  # why this is no lease this system writes ("" when it is one)
+    stamped: datetime  # the lease object's Last-Modified
+    not_believed: str = ""  # why this is no lease the system sealed here ("" when it is one)
 
 
 @dataclass(frozen=True)
@@ -52,13 +65,16 @@ class Busy:
 
 @dataclass
 class StateStore:
-    gateway: BucketGateway  # the bucket holding the state (the swept one, or AUTOTAG_STATE_BUCKET)
+    gateway: BucketGateway  # the bucket holding the state (a state bucket, or the swept one)
     state_prefix: str
     scope: Scope
-    warnings: list[str] = field(default_factory=list)  # implausible or unreadable state, set aside
+    warnings: list[str] = field(default_factory=list)  # state not believed, set aside or found elsewhere
     # The folder under the state prefix; "" for the sweep's own (`sweep/<scope id>`). A backfill shard keeps
     # its checkpoint and leases in its job's folder, with the same lease rules.
     folder: str = ""
+    secrets: tuple[str, ...] = ()  # AUTOTAG_RECORD_SECRET's: they key the seals
+    # The swept bucket, when the state is kept elsewhere: an earlier version's state there is reported.
+    legacy: BucketGateway | None = None
 
     @property
     def base(self) -> str:
@@ -71,25 +87,57 @@ class StateStore:
     def _lease_key(self, number: int) -> str:
         return f"{self.base}lease-{number:012d}"
 
+    def _place(self, key: str) -> Place:
+        return Place(self.gateway.bucket.bucket_name, key)
+
+    def _now(self) -> datetime:
+        """OSS's clock, from the state bucket's latest answer: the time sealed into what is written."""
+        return self.gateway.oss_now() or datetime.now(timezone.utc)
+
+    def _sealed(self, document: dict[str, object], key: str) -> bytes:
+        return seal(document, self._place(key), self._now(), self.secrets)
+
+    def _unsealed(self, found: Stamped, key: str) -> dict[str, object]:
+        return unseal(found.data, self._place(key), found.last_modified, self.secrets)
+
     # -- checkpoint ----------------------------------------------------------------------------------------
 
     def load(self, oss_now: datetime, *, keep_aside: bool = True) -> Checkpoint:
-        """The scope's checkpoint, with anything implausible (a time beyond OSS's clock) dropped; an
-        unreadable one is copied aside (unless `keep_aside` is false: a dry run writes nothing) and
-        replaced by a fresh start. Either way the reason is added to `warnings`."""
-        data = self.gateway.read_object(self.checkpoint_key)
-        if data is None:
+        """The scope's checkpoint, when the system sealed it here, with anything implausible (a time beyond
+        OSS's clock) dropped. One not believed or not readable is copied aside (unless `keep_aside` is
+        false: a dry run writes nothing) and replaced by a fresh start. Either way the reason is added to
+        `warnings`."""
+        found = self.gateway.read_stamped(self.checkpoint_key)
+        if found is None:
+            self._report_legacy()
             return Checkpoint(self.scope)
         try:
-            checkpoint = decode_checkpoint(data, self.scope)
-        except CheckpointError as error:
-            aside = f"{self.base}unreadable-{format_timestamp(oss_now)}-checkpoint.json"
+            checkpoint = checkpoint_from_document(self._unsealed(found, self.checkpoint_key), self.scope)
+        except (NotBelieved, CheckpointError) as error:
+            aside = f"{self.base}not-believed-{format_timestamp(oss_now)}-checkpoint.json"
             if keep_aside:
-                self.gateway.write_object(aside, data)
+                self.gateway.write_object(aside, found.data)
             where = f"kept aside as {aside}" if keep_aside else "left as it is (dry run)"
-            self.warnings.append(f"{self.checkpoint_key}: {error}; {where}, and a new full pass starts")
+            self.warnings.append(
+                f"{self.checkpoint_key}: not believed ({error}); {where}, and a new full pass starts"
+            )
             return Checkpoint(self.scope)
         return self._plausible(checkpoint, oss_now)
+
+    def _report_legacy(self) -> None:
+        """An earlier version kept this scope's state in the swept bucket: say so (never read it)."""
+        if self.legacy is None or self.folder:
+            return
+        if self.legacy.bucket.bucket_name == self.gateway.bucket.bucket_name:  # the state is there
+            return
+        if self.legacy.list_page(self.base, "", max_keys=1).objects:
+            swept = self.legacy.bucket.bucket_name
+            self.warnings.append(
+                f"oss://{swept}/{self.base} holds this scope's state from an earlier version (in the swept "
+                f"bucket, where uploaders may write): not read, and a new full pass starts; state now lives "
+                f"in oss://{self.gateway.bucket.bucket_name}/{self.base}. Delete the old state: "
+                f"ossutil rm -r oss://{swept}/{self.state_prefix}sweep/ (docs/tag-expiry.md)"
+            )
 
     def _plausible(self, checkpoint: Checkpoint, oss_now: datetime) -> Checkpoint:
         done = checkpoint.completed_clock
@@ -109,15 +157,19 @@ class StateStore:
             checkpoint = replace(checkpoint, current=None)
         return checkpoint
 
+    def sealed_checkpoint(self, checkpoint: Checkpoint) -> bytes:
+        """The checkpoint as it is written: sealed for this scope's place, now."""
+        return self._sealed(checkpoint_document(checkpoint), self.checkpoint_key)
+
     def save(self, checkpoint: Checkpoint, lease: Lease) -> None:
-        """Write the checkpoint and renew the lease (a rewrite: a new Last-Modified); raises LeaseLost when
-        a newer run holds the scope."""
-        self.save_document(encode_checkpoint(checkpoint), lease)
+        """Write the checkpoint (sealed) and renew the lease (a rewrite: a new Last-Modified); raises
+        LeaseLost when a newer run holds the scope."""
+        self.save_document(self.sealed_checkpoint(checkpoint), lease)
 
     def save_document(self, data: bytes, lease: Lease) -> None:
         """Write `data` as the checkpoint and renew the lease; raises LeaseLost when a newer run holds the
         scope."""
-        if self._exists(self._lease_key(lease.number + 1)):
+        if self._taken_over(lease):
             raise LeaseLost(f"another run took over {self.base} (lease {lease.number + 1})")
         self.gateway.write_object(self.checkpoint_key, data)
         self._write_lease(lease, released=False)
@@ -137,55 +189,58 @@ class StateStore:
             if ahead_of(written, oss_now):
                 ahead = describe_ahead("its Last-Modified", written, oss_now)
                 self.warnings.append(f"{self._lease_key(newest)}: ignored: {ahead}")
-            else:  # read even when its life is over: a lease this system never wrote is reported
+            else:  # read even when its life is over: a lease not believed is reported
                 content = self._read_lease(newest)
-                if content is not None and content.odd:
-                    self.warnings.append(
-                        f"{self._lease_key(newest)}: not a lease this system writes ({content.odd}); "
-                        f"believed only until {format_timestamp(written + life)}, by its Last-Modified"
-                    )
-                if content is not None and not content.released and written + life > oss_now:
-                    return Busy(content.holder, written + life)
-        lease = Lease(newest + 1, owner or str(uuid.uuid4()))
-        if not self.gateway.write_object(
-            self._lease_key(lease.number), self._lease_bytes(lease, released=False), create_only=True
-        ):
-            content = self._read_lease(lease.number)
-            return Busy(content.holder if content else "unknown", oss_now + life)
+                held = content is not None and not content.not_believed and not content.released
+                if content is not None and held and content.stamped + life > oss_now:
+                    return Busy(content.holder, content.stamped + life)
+        number = newest
+        for _ in range(MAX_LEASE_ATTEMPTS):
+            number += 1
+            lease = Lease(number, owner or str(uuid.uuid4()))
+            data = self._lease_bytes(lease, released=False)
+            if self.gateway.write_object(self._lease_key(number), data, create_only=True):
+                break
+            content = self._read_lease(number)
+            if content is not None and not content.not_believed:  # another run was first
+                return Busy(content.holder, content.stamped + life)
+        else:
+            return Busy("unknown", oss_now + life)
         for old in leases:  # keep the state prefix small; a missing old lease is harmless
             self.gateway.delete_object(self._lease_key(old))
         return lease
 
     def release(self, lease: Lease) -> None:
-        if not self._exists(self._lease_key(lease.number + 1)):
+        if not self._taken_over(lease):
             self._write_lease(lease, released=True)
+
+    def _taken_over(self, lease: Lease) -> bool:
+        """Whether a newer lease the system sealed exists (one not believed takes nothing over)."""
+        if not self.gateway.exists(self._lease_key(lease.number + 1)):
+            return False
+        content = self._read_lease(lease.number + 1)
+        return content is not None and not content.not_believed
 
     def _write_lease(self, lease: Lease, *, released: bool) -> None:
         self.gateway.write_object(self._lease_key(lease.number), self._lease_bytes(lease, released=released))
 
-    @staticmethod
-    def _lease_bytes(lease: Lease, *, released: bool) -> bytes:
-        return json.dumps({"owner": lease.owner, "released": released}).encode()
+    def _lease_bytes(self, lease: Lease, *, released: bool) -> bytes:
+        return self._sealed({"owner": lease.owner, "released": released}, self._lease_key(lease.number))
 
     def _read_lease(self, number: int) -> LeaseContent | None:
-        """What the lease says, or None when it is gone. Unreadable content counts as held: within its
-        life a damaged lease still keeps a second run out, and after it nothing is believed."""
-        data = self.gateway.read_object(self._lease_key(number))
-        if data is None:
+        """What the lease says, or None when it is gone. A lease not believed (and so reported) holds
+        nothing: a run that outlived its own lease finds out before it writes (_taken_over)."""
+        key = self._lease_key(number)
+        found = self.gateway.read_stamped(key)
+        if found is None:
             return None
         try:
-            document = json.loads(data)
-        except ValueError:
-            return LeaseContent("unreadable", False, "not JSON")
-        if not isinstance(document, dict) or "owner" not in document:
-            return LeaseContent("unreadable", False, "no owner")
-        content = LeaseContent(str(document["owner"])[:100], document.get("released") is True)
-        unknown = sorted(set(document) - {"owner", "released"})
-        if unknown:
-            return replace(content, odd=f"unknown field {unknown[0][:40]!r}")
-        if not isinstance(document["owner"], str) or not isinstance(document.get("released"), bool):
-            return replace(content, odd="its owner is not a name, or released not true or false")
-        return content
-
-    def _exists(self, key: str) -> bool:
-        return self.gateway.exists(key)
+            document = self._unsealed(found, key)
+            holder, released = document["owner"], document["released"]
+            if not isinstance(holder, str) or not isinstance(released, bool):
+                raise NotBelieved("sealed, but not a lease this version reads")
+        except (NotBelieved, KeyError) as error:
+            why = str(error) if isinstance(error, NotBelieved) else f"sealed, but it has no {error}"
+            self.warnings.append(f"{key}: not believed ({why}); it holds nothing")
+            return LeaseContent("", False, found.last_modified, why)
+        return LeaseContent(holder[:SHOWN_OWNER], released, found.last_modified)

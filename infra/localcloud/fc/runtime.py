@@ -305,11 +305,13 @@ class LocalFC:
         return role_credentials(self.roles.values())
 
     def wire_oss(self, oss: Any) -> int:
-        """Make the local OSS accept the roles' credentials, and subscribe every OSS trigger to its
-        notifications; the number wired. Triggers created later (through the FC API) are wired as they
-        come."""
+        """Make the local OSS accept the roles' credentials, create the buckets the template declares, and
+        subscribe every OSS trigger to its notifications; the number wired. Triggers created later
+        (through the FC API) are wired as they come."""
         self.oss = oss
         oss.add_credentials(self.role_credentials())
+        for declared in self.template.buckets:  # the sweep's state bucket, as a deploy creates it
+            oss.store.create_bucket(declared.name)
         wired = 0
         for spec in list(self.functions.values()):
             for trigger in spec.triggers:

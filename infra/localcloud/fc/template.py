@@ -2,11 +2,13 @@
 
 Only what the local FC and `autotag deploy` act on is read: services (their RAM `Policies`, checked
 statement by statement), functions (CodeUri, Handler, Initializer, Runtime, Timeout, MemorySize,
-EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers. Anything malformed is a
-TemplateError naming the resource path and what is wrong."""
+EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers, and the OSS buckets the
+template declares (`ALIYUN::OSS::Bucket`: the sweep's state bucket), which the local cloud and a deploy
+create. Anything malformed is a TemplateError naming the resource path and what is wrong."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 SERVICE = "Aliyun::Serverless::Service"
 FUNCTION = "Aliyun::Serverless::Function"
 EVENT_RULE = "ALIYUN::EventBridge::Rule"  # an EventBridge rule routing OSS's events to a queue
+BUCKET = "ALIYUN::OSS::Bucket"  # a bucket the template creates (ROS resource type)
+BUCKET_ACLS = ("private", "public-read", "public-read-write")
 TRANSFORM = "Aliyun::Serverless-2018-04-03"
 DEFAULT_ASYNC_RETRIES = 3  # FC's default for asynchronous invocations
 
@@ -95,11 +99,20 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class BucketSpec:
+    """A bucket the template declares: created, if missing, by the local cloud and by a deploy."""
+
+    name: str
+    acl: str = "private"
+
+
+@dataclass(frozen=True)
 class Template:
     path: Path
     functions: dict[str, FunctionSpec]  # by function name (unique across services here)
     roles: dict[str, Role] = field(default_factory=dict)  # by ARN: each service's role and its policies
     routes: tuple[QueueRoute, ...] = ()  # EventBridge rules that route OSS events to queues
+    buckets: tuple[BucketSpec, ...] = ()  # ALIYUN::OSS::Bucket resources
 
     def function(self, name: str) -> FunctionSpec:
         if name not in self.functions:
@@ -207,7 +220,10 @@ def _template_from(document: Any, path: Path) -> Template:
     functions: dict[str, FunctionSpec] = {}
     roles: dict[str, Role] = {}
     routes: list[QueueRoute] = []
+    buckets: list[BucketSpec] = []
     for service, body in resources.items():
+        if isinstance(body, dict) and body.get("Type") == BUCKET:
+            buckets.append(_bucket(body, f"Resources.{service}"))
         if isinstance(body, dict) and body.get("Type") == EVENT_RULE:
             from .eventbridge import QueueRoute
 
@@ -234,7 +250,23 @@ def _template_from(document: Any, path: Path) -> Template:
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
-    return Template(path, functions, roles, tuple(routes))
+    return Template(path, functions, roles, tuple(routes), tuple(buckets))
+
+
+def _bucket(body: dict[str, Any], where: str) -> BucketSpec:
+    properties = _require(body, "Properties", where, dict)
+    name = _require(properties, "BucketName", f"{where}.Properties", str)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name):
+        raise TemplateError(
+            f"{where}.Properties.BucketName: {name[:70]!r} is not a bucket name (3-63 lowercase letters, "
+            "digits and hyphens, starting and ending with a letter or digit)"
+        )
+    acl = properties.get("AccessControl", "private")
+    if acl not in BUCKET_ACLS:
+        raise TemplateError(
+            f"{where}.Properties.AccessControl: {acl!r} is not one of {', '.join(BUCKET_ACLS)}"
+        )
+    return BucketSpec(name, acl)
 
 
 def _service_role(service: str, properties: Any, where: str) -> Role | None:
