@@ -337,3 +337,20 @@ def test_forged_facts_never_decide_tags(
     (result,) = summary["results"]
     assert result["outcome"] == "tagged", result
     assert readable(tags_of(template_bucket, "photos/tiny.jpg", versionId=version)) == EXPECTED_TAGS
+
+
+def test_the_batched_triggers_pattern_is_applied_to_each_queue_message(tmp_path: Path) -> None:
+    """template.yml's batched trigger passes its queue's messages (type mns:Queue:SendMessage, subject the
+    queue's ARN) and nothing else: the local EventBridge matches each message against it before batching."""
+    from localcloud.fc.eventbridge import TriggerDelivery, queue_event
+
+    spec = load_template(template_variant(tmp_path, "batched", count=1)).function("tag-on-upload")
+    (trigger,) = (t for t in spec.triggers if t.name == "oss-events-batched")
+    pushed: list[bytes] = []
+    delivery = TriggerDelivery(trigger.eventbridge, pushed.append)
+    own = queue_event("{}", "oss-autotag-events", ACCOUNT, "cn-hangzhou")
+    delivery.enqueue({**own, "subject": f"acs:mns:cn-hangzhou:{ACCOUNT}:queues/another"})
+    delivery.enqueue({**own, "type": "mns:Topic:Publish"})
+    assert not pushed
+    delivery.enqueue(own)
+    assert [json.loads(batch)[0]["id"] for batch in pushed] == [own["id"]]

@@ -3,7 +3,8 @@
 Only what the local FC and `autotag deploy` act on is read: services (their RAM `Policies`, checked
 statement by statement), functions (CodeUri, Handler, Initializer, Runtime, Timeout, MemorySize,
 EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers. Anything malformed is a
-TemplateError naming the resource path and what is wrong."""
+TemplateError naming the resource path and what is wrong, as is a trigger naming a bucket its function's
+AUTOTAG_BUCKETS leaves out (scope.py)."""
 
 from __future__ import annotations
 
@@ -234,6 +235,9 @@ def _template_from(document: Any, path: Path) -> Template:
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
+    from .scope import check_scope
+
+    check_scope(functions, tuple(routes))
     return Template(path, functions, roles, tuple(routes))
 
 
