@@ -77,6 +77,7 @@ DEPLOYED_CODE_TESTS = (
     "tests/e2e/test_ownership_and_budget.py",
     "tests/e2e/test_sweep_clock_and_state.py",
     "tests/e2e/test_eventbridge_delivery.py",
+    "tests/e2e/test_bucket_scope.py",
 )
 
 

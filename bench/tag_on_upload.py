@@ -147,6 +147,7 @@ def main() -> None:
     console = Console(width=170)
     try:
         os.environ["AUTOTAG_OSS_ENDPOINT"] = endpoint
+        os.environ["AUTOTAG_BUCKETS"] = "bench-upload"  # the one bucket this function acts on
         handler = load_handler(CODE_URI, "tag_on_upload.handler")
         context = fc_context()
         context = context.__class__(

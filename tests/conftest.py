@@ -107,13 +107,17 @@ BucketFactory = Callable[..., oss2.Bucket]
 
 
 @pytest.fixture
-def new_bucket(oss: LocalOSS) -> BucketFactory:
-    """Creates a bucket with a unique name; `auth` picks the signing flavour of the returned client."""
+def new_bucket(oss: LocalOSS, monkeypatch: pytest.MonkeyPatch) -> BucketFactory:
+    """Creates a bucket with a unique name; `auth` picks the signing flavour of the returned client. The
+    bucket joins AUTOTAG_BUCKETS for the test, as a deployment for it would list it: a handler run in this
+    process acts on it (the local FC sets the variable from its template instead)."""
 
     def create(auth: str = "v1", versioning: str = "") -> oss2.Bucket:
         name = f"t-{uuid.uuid4().hex[:16]}"
         bucket = oss2.Bucket(make_auth(auth), oss.endpoint, name, region=REGION)
         bucket.create_bucket()
+        listed = os.environ.get("AUTOTAG_BUCKETS", "")
+        monkeypatch.setenv("AUTOTAG_BUCKETS", f"{listed},{name}" if listed else name)
         if versioning:
             config = oss2.models.BucketVersioningConfig()
             config.status = versioning

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -11,6 +12,7 @@ from .ownership import record_secrets
 
 DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
 DEFAULT_STATE_PREFIX = ".autotag/"  # the folder of the sweep's and the backfill's state, wherever it is kept
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # OSS's bucket naming rules
 
 
 class ConfigurationError(RuntimeError):
@@ -32,6 +34,9 @@ class Settings:
     record_secrets: tuple[str, ...] = ()  # key the ownership record's seal (see ownership.py)
     rules_max_age: float = 60.0  # seconds between revalidations of rules kept in OSS
     batch_workers: int = 8  # objects of one batched delivery tagged at once
+    # The buckets this function acts on (AUTOTAG_BUCKETS): an event naming another is refused. Empty: not
+    # configured, and every event fails with a ConfigurationError rather than act on whatever it names.
+    buckets: frozenset[str] = frozenset()
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -42,6 +47,26 @@ class Settings:
             record_secrets=record_secrets(os.environ.get("AUTOTAG_RECORD_SECRET", "")),
             rules_max_age=_seconds("AUTOTAG_RULES_MAX_AGE", 60.0),
             batch_workers=_count("AUTOTAG_BATCH_WORKERS", 8),
+            buckets=_buckets("AUTOTAG_BUCKETS"),
+        )
+
+    def require_buckets(self) -> None:
+        """Raise ConfigurationError when no bucket is configured: acting on whatever bucket an event names
+        is what the setting exists to prevent."""
+        if not self.buckets:
+            raise ConfigurationError(
+                "AUTOTAG_BUCKETS is not set: it lists the buckets this function acts on (template.yml sets "
+                "it to the trigger's bucket); events naming other buckets are refused"
+            )
+
+    def bucket_refusal(self, bucket: str) -> str:
+        """Why this function must not act on `bucket`, or "" when it is one of its buckets."""
+        self.require_buckets()
+        if bucket in self.buckets:
+            return ""
+        return (
+            f"the bucket {bucket!r} is not one this function acts on "
+            f"(AUTOTAG_BUCKETS: {', '.join(sorted(self.buckets))})"
         )
 
     def rules_path(self) -> str:
@@ -64,6 +89,19 @@ def _seconds(name: str, default: float) -> float:
     if not 0 <= value <= 86400:
         raise ConfigurationError(f"{name} {text!r}: a number of seconds from 0 to 86400")
     return value
+
+
+def _buckets(name: str) -> frozenset[str]:
+    """Bucket names separated by commas or spaces; each must be a name OSS allows."""
+    text = os.environ.get(name) or ""
+    names = [part for part in re.split(r"[\s,]+", text) if part]
+    for bucket in names:
+        if not BUCKET_NAME.fullmatch(bucket):
+            raise ConfigurationError(
+                f"{name}: {bucket[:70]!r} is not a bucket name (3-63 lower-case letters, digits and "
+                "hyphens, starting and ending with a letter or digit)"
+            )
+    return frozenset(names)
 
 
 def _count(name: str, default: int) -> int:

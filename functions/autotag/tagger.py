@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .events import ObjectEvent
-from .facts import META_PREFIX, ObjectFacts
+from .facts import ObjectFacts
 from .gateway import ObjectGone, ObjectHead, OssGateway, PermanentOssError, SymlinkTargetGone
 from .ownership import object_digest
 from .planning import TagPlan, explain_unresolved, plan_tags, split_expired
 from .rules import RuleSet, derive_tags
-from .timestamps import parse_timestamp
 
 # Outcomes in summaries and logs.
 TAGGED = "tagged"  # tags written
@@ -61,24 +60,6 @@ class ObjectResult:
         }
 
 
-def _facts_in_event(event: ObjectEvent, trusted: bool) -> tuple[ObjectFacts, frozenset[str]]:
-    """What the event itself tells about the object, and which facts those are. Only an event naming a
-    version is trusted: a version never changes, while the object behind an unversioned key may have been
-    appended to or replaced since (OSS delivers events late and out of order), and tags derived from an
-    old event's size or metadata would be stale."""
-    if not trusted:
-        return ObjectFacts(key=event.key), frozenset()
-    available = set()
-    if event.size is not None:
-        available.add("size")
-    meta: dict[str, str] = {}
-    if event.mime_type is not None:  # objectMeta is present: content type and user metadata are known
-        available |= {"content_type", "meta"}
-        meta = {k.lower().removeprefix(META_PREFIX): v for k, v in (event.user_meta or {}).items()}
-    facts = ObjectFacts(key=event.key, size=event.size, content_type=event.mime_type, user_meta=meta)
-    return facts, frozenset(available)
-
-
 def _same_etag(first: str, second: str) -> bool:
     return first.strip().strip('"').upper() == second.strip().strip('"').upper()
 
@@ -107,8 +88,10 @@ def tag_object(
     clock: datetime | None = None,
     ignored_prefix: str = "",
 ) -> ObjectResult:
-    """Tag the object of a created-object event (with `write=False`, only plan). TTLs run from the event
-    time (when the version was created) and tags already expired at `clock` are not added. `clock`
+    """Tag the object of a created-object event (with `write=False`, only plan). The event names the
+    object; its facts are what OSS answers for it. TTLs run from its Last-Modified (when the version was
+    created; unknown for a dangling symlink, whose TTL tags the sweep judges) and tags already expired at
+    `clock` are not added. `clock`
     defaults to OSS's clock, the `Date` of the answers just read (as the sweep judges expiry; no request is
     added for it), and to this machine's clock only when no answer carried one. Raises TransientOssError
     when OSS keeps failing."""
@@ -121,11 +104,14 @@ def tag_object(
     except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape: no OSS key is named so
         return ObjectResult(event, REJECTED, f"the key is not valid UTF-8 (character {exc.start})")
     before = gateway.requests
-    facts, available = _facts_in_event(event, trusted=event.version_id is not None)
+    # An event's size, metadata and time are whatever its sender wrote: a queue producer, anyone who may
+    # invoke the function. Only its bucket, key and version say which object to ask OSS about, and OSS's
+    # answers are the facts (docs/tag-on-upload.md, "Trust").
+    facts = ObjectFacts(key=event.key)
     plan: TagPlan | None = None
     written_for = ""  # which object the tags are for, in the record (unversioned keys, after a HEAD)
     try:
-        if rules.needs - available:
+        if rules.needs or rules.ttls:  # facts beyond the key, or when the object was created (TTLs)
             try:
                 # HEAD carries the metadata and x-oss-tagging-count: GetObjectTagging only for tags.
                 head = gateway.head(event.key, event.version_id)
@@ -138,12 +124,11 @@ def tag_object(
                 if event.version_id is None and head.object_type != "Symlink":
                     written_for = object_digest(head.etag, head.last_modified)
                 current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}
-            except SymlinkTargetGone:  # a dangling link is still there to tag: the event's facts are all
-                facts, _ = _facts_in_event(event, trusted=True)
-                current = gateway.get_tags(event.key, event.version_id)
+            except SymlinkTargetGone:  # a dangling link is still there to tag, by its key alone: OSS
+                current = gateway.get_tags(event.key, event.version_id)  # answers nothing else of it
         else:
             current = gateway.get_tags(event.key, event.version_id)
-        created = facts.last_modified or parse_timestamp(event.event_time)
+        created = facts.last_modified
         now = clock or gateway.oss_now() or datetime.now(timezone.utc)
         derivation = derive_tags(rules, facts)
         live, expired = split_expired(derivation.tags, created, now)

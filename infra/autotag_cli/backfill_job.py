@@ -78,6 +78,8 @@ def invoke_sync(function: JobFunction, target: Target, event: bytes) -> dict[str
         raise click.ClickException(
             f"{spec.name} answered something that is not JSON: {data[:200]!r}"
         ) from None
+    if isinstance(answer, dict) and answer.get("outcome") == "rejected":  # e.g. a bucket it does not serve
+        raise click.ClickException(f"{spec.name} rejected it: {str(answer.get('reason'))[:1000]}")
     return answer if isinstance(answer, dict) else {"answer": answer}
 
 

@@ -20,12 +20,14 @@ from conftest import readable, tags_of, template_variant
 from autotag.events import parse_delivery
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import cloud_event
 from localcloud.oss import FaultRule, LocalOSS
 from localcloud.oss.errors import OssError
 
 ROOT = Path(__file__).parents[2]
 DELIVERIES = ("native", "eventbridge", "batched")
 EXPECTED_TAGS = {"kind": "image", "size": "small", "autotag": "kind size"}
+ACCOUNT = "1234567890123456"  # the local cloud's account
 
 
 def start_fc(oss: LocalOSS, template: Path, store: Path | None = None) -> LocalFC:
@@ -342,3 +344,85 @@ def test_objects_written_by_cross_region_replication_are_tagged(
     (result,) = summary["results"]
     assert result["outcome"] == "tagged", result
     assert readable(tags_of(template_bucket, "photos/replica.jpg")) == EXPECTED_TAGS
+
+
+def forged_record(bucket: oss2.Bucket, key: str, version_id: str) -> dict[str, Any]:
+    """An OSS event record naming a real version, with made-up facts: a size and metadata the object does
+    not have. Anyone may write such a record: a producer on the queue, a caller with fc:InvokeFunction."""
+    head = bucket.head_object(key, params={"versionId": version_id})
+    return {
+        "eventName": "ObjectCreated:PutObject",
+        "eventSource": "acs:oss",
+        "eventTime": "2026-01-01T00:00:00.000Z",
+        "eventVersion": "1.0",
+        "oss": {
+            "bucket": {
+                "name": bucket.bucket_name,
+                "arn": f"acs:oss:cn-hangzhou:{ACCOUNT}:{bucket.bucket_name}",
+            },
+            "object": {
+                "key": key,
+                "eTag": head.etag,
+                "versionId": version_id,
+                "size": 5 * 1024**4,  # 5 TiB
+                "deltaSize": 5 * 1024**4,
+                "objectMeta": {"mimeType": "image/jpeg", "userMeta": {"x-oss-meta-owner": "mallory"}},
+            },
+            "ossSchemaVersion": "1.0",
+        },
+        "region": "cn-hangzhou",
+        "responseElements": {"requestId": "5F0000000000000000000000"},
+    }
+
+
+def deliver_forged(fc: LocalFC, delivery: str, record: dict[str, Any]) -> None:
+    """The forged record as each kind of sender can put it in front of the function: a message on the
+    queue the batched trigger reads (as any producer with mns:SendMessage sends it), or an invocation by
+    anyone allowed fc:InvokeFunction (console test events and replays included), shaped as the native
+    trigger's event or as one CloudEvent."""
+    if delivery == "batched":
+        fc.eventbridge.send_to_queue("oss-autotag-events", json.dumps(cloud_event(record, ACCOUNT)))
+    elif delivery == "native":
+        fc.invoke_async("tag-on-upload", json.dumps({"events": [record]}).encode())
+    else:
+        fc.invoke_async("tag-on-upload", json.dumps(cloud_event(record, ACCOUNT)).encode())
+
+
+@pytest.mark.parametrize("delivery", ["batched", "native", "eventbridge"])
+def test_forged_facts_never_decide_tags(
+    delivery: str, oss: LocalOSS, template_bucket: oss2.Bucket, running: list[LocalFC], tmp_path: Path
+) -> None:
+    """A 1-byte object without metadata, and an event naming its real version with a 5 TiB size and
+    `owner: mallory` in its metadata: the tags come from what OSS answers for that version (size small, no
+    owner), never from what the event claims; the ownership record seals only those."""
+    versioning = oss2.models.BucketVersioningConfig()
+    versioning.status = "Enabled"
+    template_bucket.put_bucket_versioning(versioning)
+    version = template_bucket.put_object("photos/tiny.jpg", b"x").versionid  # before any trigger is wired
+    assert oss.notifier.drain(10)
+    fc = start_fc(oss, template_variant(tmp_path, delivery, count=1))
+    running.append(fc)
+
+    deliver_forged(fc, delivery, forged_record(template_bucket, "photos/tiny.jpg", version))
+    (summary,) = settle(oss, fc)
+
+    (result,) = summary["results"]
+    assert result["outcome"] == "tagged", result
+    assert readable(tags_of(template_bucket, "photos/tiny.jpg", versionId=version)) == EXPECTED_TAGS
+
+
+def test_the_batched_triggers_pattern_is_applied_to_each_queue_message(tmp_path: Path) -> None:
+    """template.yml's batched trigger passes its queue's messages (type mns:Queue:SendMessage, subject the
+    queue's ARN) and nothing else: the local EventBridge matches each message against it before batching."""
+    from localcloud.fc.eventbridge import TriggerDelivery, queue_event
+
+    spec = load_template(template_variant(tmp_path, "batched", count=1)).function("tag-on-upload")
+    (trigger,) = (t for t in spec.triggers if t.name == "oss-events-batched")
+    pushed: list[bytes] = []
+    delivery = TriggerDelivery(trigger.eventbridge, pushed.append)
+    own = queue_event("{}", "oss-autotag-events", ACCOUNT, "cn-hangzhou")
+    delivery.enqueue({**own, "subject": f"acs:mns:cn-hangzhou:{ACCOUNT}:queues/another"})
+    delivery.enqueue({**own, "type": "mns:Topic:Publish"})
+    assert not pushed
+    delivery.enqueue(own)
+    assert [json.loads(batch)[0]["id"] for batch in pushed] == [own["id"]]

@@ -45,8 +45,11 @@ def with_records(payload: bytes, *edits: dict[str, Any]) -> bytes:
 
 
 def test_a_record_for_a_missing_bucket_is_reported_and_the_others_are_tagged(
-    trigger: Trigger, bucket: oss2.Bucket
+    trigger: Trigger, bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A bucket the function is configured for but that OSS no longer has (one it is not configured for
+    is refused before any request: tests/e2e/test_bucket_scope.py)."""
+    monkeypatch.setenv("AUTOTAG_BUCKETS", f"{bucket.bucket_name},no-such-bucket-here")
     bucket.put_object("good.jpg", b"x")
     (payload,) = trigger.deliveries()
     event = with_records(payload, {"bucket": "no-such-bucket-here"}, {})

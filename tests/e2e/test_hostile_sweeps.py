@@ -41,8 +41,11 @@ def test_a_deeply_nested_payload_is_refused_with_a_clear_error(sweeper: Sweeper)
 
 
 def test_a_missing_bucket_is_reported_and_the_next_bucket_is_still_swept(
-    sweeper: Sweeper, bucket: oss2.Bucket
+    sweeper: Sweeper, bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A bucket the sweep is configured for but that OSS no longer has (one it is not configured for is
+    rejected before any request: tests/e2e/test_bucket_scope.py)."""
+    monkeypatch.setenv("AUTOTAG_BUCKETS", f"no-such-bucket-here,{bucket.bucket_name}")
     bucket.put_object("x.txt", b"x", headers={"x-oss-tagging": sealed_header({"stale": "1"}, "stale")})
     payload = json.dumps({"buckets": ["no-such-bucket-here", bucket.bucket_name]})
     missing, swept = sweeper.invoke(timer_event(payload))["sweeps"]

@@ -30,6 +30,7 @@ def test_every_interleaving_of_duplicates_and_reorders_ends_the_same(
     handler = load_handler(CODE_URI, "tag_on_upload.handler")
     bucket = oss2.Bucket(make_auth("sts-v1"), local_oss.endpoint, f"t-{uuid.uuid4().hex[:16]}")
     bucket.create_bucket()
+    monkeypatch.setenv("AUTOTAG_BUCKETS", bucket.bucket_name)
     payloads: list[bytes] = []
     local_oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], payloads.append)
     key = "projects/x/run.log"

@@ -169,6 +169,46 @@ def test_bad_schedules_say_why(expression: str, message: str) -> None:
             ),
             r"Properties.Role: the local cloud cannot see what acs:ram::1:role/elsewhere grants",
         ),
+        # every bucket a trigger, pattern or timer payload names is one its function acts on
+        (
+            lambda t: t.replace("BucketName: autotag-demo", "BucketName: my-photos"),
+            r"tag-on-upload.Events.on-object-created.Properties.BucketName: 'my-photos' is not in the "
+            r"function's AUTOTAG_BUCKETS \('autotag-demo'\)",
+        ),
+        (
+            lambda t: t.replace('{"buckets": ["autotag-demo"]', '{"buckets": ["my-photos"]'),
+            r"tag-expiry.Events.nightly-expiry.Properties.Payload: 'my-photos' is not in the function's "
+            r"AUTOTAG_BUCKETS",
+        ),
+        (
+            lambda t: t.replace(
+                "- prefix: 'acs:oss:cn-hangzhou:1234567890123456:autotag-demo/'",
+                "- prefix: 'acs:oss:cn-hangzhou:1234567890123456:my-photos/'",
+            ),
+            r"Resources.oss-events-to-queue.Properties.FilterPattern: 'my-photos' is not in the "
+            r"AUTOTAG_BUCKETS of tag-on-upload, whose trigger oss-events-batched reads the queue",
+        ),
+        (
+            lambda t: t.replace(
+                "        subject:\n"
+                "          - prefix: 'acs:oss:cn-hangzhou:1234567890123456:autotag-demo/'\n",
+                "",
+            ),
+            r"Resources.oss-events-to-queue.Properties.FilterPattern: names no bucket",
+        ),
+        (
+            lambda t: t.replace(
+                '"oss:ObjectCreated:PutObject", "oss:ObjectCreated:PostObject"',
+                '"oss:ObjectRemoved:DeleteObject", "oss:ObjectCreated:PostObject"',
+            ),
+            r"oss-events-via-eventbridge.Properties.EventRuleFilterPattern.type: 'oss:ObjectRemoved:"
+            r"DeleteObject' creates no object",
+        ),
+        (
+            lambda t: t.replace('queues/oss-autotag-events"]', 'queues/elsewhere"]'),
+            r"oss-events-batched.Properties.EventRuleFilterPattern.subject: .*names another queue than "
+            r"its own, oss-autotag-events",
+        ),
     ],
 )
 def test_bad_templates_name_the_resource(tmp_path: Path, edit: object, message: str) -> None:

@@ -87,7 +87,7 @@ def test_handlers_and_initializers_resolve(name: str) -> None:
 def test_every_environment_variable_read_is_declared(name: str) -> None:
     properties = functions()[name]["Properties"]
     source = reachable_sources(properties["Handler"].rpartition(".")[0])
-    read = set(re.findall(r"(?:os\.environ\.get|_seconds|_count)\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
+    read = set(re.findall(r"(?:os\.environ\.get|_seconds|_count|_buckets)\(\s*\"(AUTOTAG_[A-Z_]+)\"", source))
     assert read, "the handler reads its settings from the environment"
     assert read <= set(properties.get("EnvironmentVariables", {})), read - set(
         properties["EnvironmentVariables"]
@@ -232,3 +232,12 @@ def test_the_fan_out_names_the_service_its_function_is_in() -> None:
                 assert body["Properties"]["EnvironmentVariables"]["AUTOTAG_FC_SERVICE"] == service_name
     backfill = services()["oss-autotag-backfill"]["tag-backfill"]["Properties"]
     assert backfill["EnvironmentVariables"]["AUTOTAG_BACKFILL_SERVICE"] == "oss-autotag-backfill"
+
+
+def test_every_function_acts_on_the_bucket_the_template_watches() -> None:
+    """AUTOTAG_BUCKETS is set in each function, to the bucket the native trigger watches: deployed as it
+    ships (after replacing autotag-demo everywhere), no function acts on another bucket, and none fails
+    for want of the setting."""
+    for name, body in functions().items():
+        listed = body["Properties"]["EnvironmentVariables"].get("AUTOTAG_BUCKETS")
+        assert listed == native_trigger()["BucketName"], name

@@ -297,3 +297,22 @@ def test_the_account_access_key_and_the_admin_session_may_do_anything(
         client.put_object("k", b"x", headers={"x-oss-tagging": "a=b"})
         client.delete_object("k")
         client.put_bucket_versioning(oss2.models.BucketVersioningConfig("Suspended"))
+
+
+def test_a_grant_on_one_bucket_covers_no_key_of_another(oss: LocalOSS, new_bucket: BucketFactory) -> None:
+    """template.yml grants on `acs:oss:*:*:autotag-demo/*`. In another bucket, the key `x:autotag-demo/y`
+    makes the resource `acs:oss:<region>:<account>:<bucket>/x:autotag-demo/y`, which a match over the
+    whole ARN would let the grant's first `*`s reach: the local OSS refuses it, as a field-wise match does."""
+    other = new_bucket()
+    other.put_object("x:autotag-demo/y", b"x")
+    role = as_role(
+        oss,
+        other.bucket_name,
+        allow(
+            ["oss:GetObject", "oss:GetObjectTagging", "oss:PutObjectTagging"], "acs:oss:*:*:autotag-demo/*"
+        ),
+    )
+    denied(lambda: role.get_object("x:autotag-demo/y"))
+    denied(lambda: role.get_object_tagging("x:autotag-demo/y"))
+    denied(lambda: role.put_object_tagging("x:autotag-demo/y", oss2.models.Tagging()))
+    assert tags_of(other, "x:autotag-demo/y") == {}

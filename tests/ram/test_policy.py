@@ -194,3 +194,37 @@ def test_what_the_evaluator_does_not_understand_is_refused(document: dict[str, A
     with pytest.raises(PolicyError) as raised:
         parse_policy(document, CATALOG)
     assert message in str(raised.value)
+
+
+ALIASED = (
+    "acs:oss:cn-hangzhou:1234567890123456:other/x:autotag-demo/y"  # bucket `other`, key x:autotag-demo/y
+)
+
+
+def test_an_allowed_resource_wildcard_never_reaches_across_a_field() -> None:
+    """`*` matches any run of characters, but the ARN's fields (acs:<service>:<region>:<account>:<relative
+    id>) are matched each on its own in an Allow, so a grant on one bucket's objects cannot cover the key
+    `x:autotag-demo/y` of another bucket; a key's own `:` stays within the last field."""
+    grant = [allow("oss:GetObject", "acs:oss:*:*:autotag-demo/*")]
+    assert decide(grant, "oss:GetObject", ALIASED) == (False, False)
+    assert decide(grant, "oss:GetObject", "acs:oss:cn-hangzhou:1234567890123456:autotag-demo/x:y/z")[0]
+    everything = [allow("oss:GetObject", "acs:oss:*:*:*")]
+    assert decide(everything, "oss:GetObject", ALIASED)[0]
+
+
+def test_a_denied_resource_wildcard_reaches_as_far_as_either_reading_does() -> None:
+    """Where RAM's documentation is silent (whether `*` may run past a `:`), the local cloud takes the
+    stricter reading: an Allow reaches only within fields, a Deny (and an Allow's NotResource) as far as a
+    plain match over the whole ARN goes. What the local cloud allows, RAM allows under either reading."""
+    refusal = [allow("oss:*", "*"), deny("oss:GetObject", "acs:oss:*:*:autotag-demo/*")]
+    assert decide(refusal, "oss:GetObject", ALIASED) == (False, True)
+    everything_but = [
+        {"Effect": "Allow", "Action": "oss:GetObject", "NotResource": "acs:oss:*:*:autotag-demo/*"}
+    ]
+    assert decide(everything_but, "oss:GetObject", ALIASED) == (False, False)
+    assert decide(everything_but, "oss:GetObject", "acs:oss:cn-hangzhou:1:other/y")[0]
+    denied_but = [
+        allow("oss:*", "*"),
+        {"Effect": "Deny", "Action": "oss:GetObject", "NotResource": "acs:oss:*:*:autotag-demo/*"},
+    ]
+    assert decide(denied_but, "oss:GetObject", ALIASED) == (False, True)

@@ -3,9 +3,10 @@
 `handler(event: bytes, context)` takes one of three events (autotag.backfill.request): **start** a job
 (or resume it) — plan its shards and invoke one asynchronous run per shard, returning the job's reference
 at once; **shard** — one run of one shard, which invokes the next run of the same shard when it stops
-before the function timeout, until the shard is done; **cancel** a job. It returns a JSON summary and logs
-one JSON line. A run that cannot reach OSS's state raises, so FC retries it (and, after its retries, sends
-it to the on-failure destination); nothing else is retried blindly."""
+before the function timeout, until the shard is done; **cancel** a job. An event for a bucket outside
+`AUTOTAG_BUCKETS` is `rejected` before anything is read. It returns a JSON summary and logs one JSON line.
+A run that cannot reach OSS's state raises, so FC retries it (and, after its retries, sends it to the
+on-failure destination); nothing else is retried blindly."""
 
 from __future__ import annotations
 
@@ -47,13 +48,20 @@ class RetryableFailure(RuntimeError):
 
 
 def initialize(context: Any) -> None:
-    current_rules(Settings.from_environment(), context)
+    settings = Settings.from_environment()
+    settings.require_buckets()
+    current_rules(settings, context)
 
 
 def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     request = parse_backfill_event(event)
     settings = Settings.from_environment()
+    refused = settings.bucket_refusal(request.bucket)
+    if refused:  # a bucket outside AUTOTAG_BUCKETS: no request is sent to it, nor to its state
+        summary = {"bucket": request.bucket, "outcome": "rejected", "reason": refused}
+        log.info(to_json({"requestId": getattr(context, "request_id", ""), **summary}))
+        return to_json(summary)
     rules = current_rules(settings, context)
     timeout = function_timeout(context)
     deadline = work_deadline(started, timeout)

@@ -1,8 +1,9 @@
 """Scheduled tag expiry: the handler a timer trigger invokes.
 
-`handler(event: bytes, context)` sweeps each bucket the payload names (or, with `shards`, dispatches one
-asynchronous invocation per shard), stops before the function timeout with a checkpoint the next run
-resumes from, returns a JSON summary and logs one JSON line per swept scope."""
+`handler(event: bytes, context)` sweeps each bucket the payload names that is one of `AUTOTAG_BUCKETS`
+(any other is `rejected`, sent no request), or with `shards` dispatches one asynchronous invocation per
+shard; stops before the function timeout with a checkpoint the next run resumes from, returns a JSON
+summary and logs one JSON line per swept scope."""
 
 from __future__ import annotations
 
@@ -40,13 +41,16 @@ LEASE_MARGIN_SECONDS = 60.0
 
 
 def initialize(context: Any) -> None:
-    current_rules(Settings.from_environment(), context)
+    settings = Settings.from_environment()
+    settings.require_buckets()
+    current_rules(settings, context)
 
 
 def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
     timer = parse_timer_event(event)
     settings = Settings.from_environment()
+    settings.require_buckets()
     rules = current_rules(settings, context)
     in_force = rules_in_force(settings, context)  # asked before each write, for rules kept in OSS
     request = timer.request
@@ -65,10 +69,16 @@ def handler(event: bytes, context: Any) -> str:
     limiter = RateLimiter(request.qps, deadline=deadline) if request.qps else None
     reports: list[SweepReport] = []
     dispatched: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []  # buckets outside AUTOTAG_BUCKETS: sent no request
     # Checkpoints, leases and shard plans in a bucket of their own (template.yml's default), where only the
     # functions may write; empty: in each swept bucket, where its uploaders may write too.
     state_bucket = os.environ.get("AUTOTAG_SWEEP_STATE_BUCKET") or os.environ.get("AUTOTAG_STATE_BUCKET", "")
     for bucket_name in request.buckets:
+        refused = settings.bucket_refusal(bucket_name)
+        if refused:
+            rejected.append({"bucket": bucket_name, "outcome": "rejected", "reason": refused})
+            log.info(to_json({"requestId": getattr(context, "request_id", ""), **rejected[-1]}))
+            continue
         gateway = SweepGateway(open_bucket(auth, endpoint, bucket_name, request.workers), limiter=limiter)
         state = (
             SweepGateway(open_bucket(auth, endpoint, state_bucket), limiter=limiter)
@@ -118,6 +128,7 @@ def handler(event: bytes, context: Any) -> str:
             "rulesFingerprint": rules.fingerprint,
             "sweeps": [r.summary() for r in reports],
             "dispatched": dispatched,
+            "rejected": rejected,
         }
     )
 

@@ -4,8 +4,9 @@
 or a batch of them; events.py), tags each object (a batch's objects at once, `AUTOTAG_BATCH_WORKERS` of
 them, sharing one connection pool), returns a JSON summary per record (what the console shows after a
 test invoke) and logs one JSON line per object. A batch element that is no usable OSS event is reported
-as `rejected` on its own. Each record ends in an outcome of its own: a permanent refusal
-(a missing bucket, a key OSS cannot name) is reported as `rejected` and not retried. Transient OSS failures
+as `rejected` on its own. Each record ends in an outcome of its own: a record for a bucket outside
+`AUTOTAG_BUCKETS` (sent no request), or a permanent refusal (a missing bucket, a key OSS cannot name), is
+reported as `rejected` and not retried. Transient OSS failures
 are retried in the gateway; what still fails (or a refused credential) makes the handler raise once every
 record was tried, so FC's asynchronous retries and the on-failure destination take over: nothing is dropped
 silently. In a batch of several elements the failing ones are instead re-driven, each alone, as
@@ -25,7 +26,7 @@ from ..gateway import OssGateway, TransientOssError
 from ..output import to_json
 from ..redrive import RedriveError, Redriver, alone
 from ..settings import ConfigurationError, Settings, credentials_from
-from ..tagger import FAILED, ObjectResult, tag_object
+from ..tagger import FAILED, REJECTED, ObjectResult, tag_object
 from .clients import open_bucket, oss_auth
 from .rules_source import current_rules
 
@@ -38,12 +39,16 @@ class RetryableFailure(RuntimeError):
 
 
 def initialize(context: Any) -> None:
-    """FC initializer: compile the rules before the first event, so a bad rules file fails fast."""
-    current_rules(Settings.from_environment(), context)
+    """FC initializer: compile the rules before the first event, so a bad rules file (or no configured
+    bucket) fails fast."""
+    settings = Settings.from_environment()
+    settings.require_buckets()
+    current_rules(settings, context)
 
 
 def handler(event: bytes, context: Any) -> str:
     settings = Settings.from_environment()
+    settings.require_buckets()
     delivery = parse_delivery(event)
     rules = current_rules(settings, context)
     auth = oss_auth(credentials_from(context))
@@ -64,14 +69,18 @@ def handler(event: bytes, context: Any) -> str:
 
     whys: list[str] = []  # what went wrong with each failed object, in a few words
 
-    def one(record: ObjectEvent) -> ObjectResult:
+    def attempt(record: ObjectEvent) -> ObjectResult:
         gateway = gateway_for(record)
         try:
             # TTLs are judged by OSS's clock (the Date of the HEAD it reads), as the sweep judges them
-            result = tag_object(record, rules, gateway, ignored_prefix=settings.state_prefix)
+            return tag_object(record, rules, gateway, ignored_prefix=settings.state_prefix)
         except TransientOssError as error:
-            result = ObjectResult(record, FAILED, str(error), requests=gateway.requests)
             whys.append(error.why())
+            return ObjectResult(record, FAILED, str(error), requests=gateway.requests)
+
+    def one(record: ObjectEvent) -> ObjectResult:
+        refused = settings.bucket_refusal(record.bucket)  # such a bucket is sent no request at all
+        result = ObjectResult(record, REJECTED, refused) if refused else attempt(record)
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **result.summary()}))
         return result
 

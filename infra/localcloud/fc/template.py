@@ -4,7 +4,8 @@ Only what the local FC and `autotag deploy` act on is read: services (their RAM 
 statement by statement), functions (CodeUri, Handler, Initializer, Runtime, Timeout, MemorySize,
 EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers, and the OSS buckets the
 template declares (`ALIYUN::OSS::Bucket`: the sweep's state bucket), which the local cloud and a deploy
-create. Anything malformed is a TemplateError naming the resource path and what is wrong."""
+create. Anything malformed is a TemplateError naming the resource path and what is wrong, as is a trigger
+naming a bucket its function's AUTOTAG_BUCKETS leaves out (scope.py)."""
 
 from __future__ import annotations
 
@@ -250,6 +251,9 @@ def _template_from(document: Any, path: Path) -> Template:
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
+    from .scope import check_scope
+
+    check_scope(functions, tuple(routes))
     return Template(path, functions, roles, tuple(routes), tuple(buckets))
 
 

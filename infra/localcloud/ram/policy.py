@@ -6,7 +6,12 @@ the statement, never silently ignored. `evaluate` decides one request the way RA
 wins, then an Allow, and anything else is implicitly denied.
 
 Matching: `*` is any run of characters (empty included) and `?` exactly one, in actions and resources;
-actions match case-insensitively, resources case-sensitively (object keys are case-sensitive). Within a
+actions match case-insensitively, resources case-sensitively (object keys are case-sensitive). RAM
+documents a resource as acs:<service>:<region>:<account-id>:<relative id> and `*` as any run of characters,
+but not whether a `*` may run past a `:` into the next field; the stricter reading is taken either way, so
+that what is allowed here is allowed by RAM: an Allow's resources match field by field (a grant on
+`acs:oss:*:*:b/*` never covers another bucket's key `x:b/y`), a Deny's over the whole ARN (NotResource
+the other way round; docs/least-privilege.md has the sources). Within a
 condition, a key's values are alternatives (OR); keys under one operator and the operators of a block must
 all hold (AND); a negated operator holds only when no value matches. A condition on a key the request does
 not carry holds only for negated operators, as in RAM's evaluation of absent keys."""
@@ -51,7 +56,11 @@ class Statement:
 
     def applies(self, request: Request) -> bool:
         action_listed = any(_wildcard(p, ignore_case=True)(request.action) for p in self.actions)
-        resource_listed = any(_wildcard(p, ignore_case=False)(request.resource) for p in self.resources)
+        # The stricter of the two readings of `*` (module docstring): an Allow reaches no further than a
+        # field-wise match, a Deny as far as a match over the whole ARN; NotResource turns each round.
+        field_wise = (self.effect == ALLOW) != self.not_resources
+        matcher = _resource_matches if field_wise else _arn_matches
+        resource_listed = any(matcher(p, request.resource) for p in self.resources)
         return (
             action_listed != self.not_actions
             and resource_listed != self.not_resources
@@ -266,6 +275,23 @@ def _check_value(text: str, key_type: str, where: str) -> None:
 
 
 # ---- matching -----------------------------------------------------------------------------------------
+
+
+def _arn_matches(pattern: str, resource: str) -> bool:
+    """`pattern` over the whole ARN: a `*` may run past a `:` into the next field."""
+    return _wildcard(pattern, ignore_case=False)(resource)
+
+
+def _resource_matches(pattern: str, resource: str) -> bool:
+    """`pattern` field by field (acs:<service>:<region>:<account-id>:<relative id>): each `*` stays within
+    its field. The relative id is everything after the fourth `:`, so a key's own `:` stays in it, and a
+    bucket (whose name has no `:` or `/`) is always where the relative id starts."""
+    if pattern == "*":
+        return True
+    wanted, have = pattern.split(":", 4), resource.split(":", 4)
+    return len(wanted) == len(have) and all(
+        _wildcard(w, ignore_case=False)(h) for w, h in zip(wanted, have, strict=True)
+    )
 
 
 @cache
