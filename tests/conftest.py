@@ -221,12 +221,16 @@ def local_up(tmp_path: Path) -> Iterator[LocalCloudProcess]:
 
 
 @contextmanager
-def local_cloud_process(tmp_path: Path, template: Path) -> Iterator[LocalCloudProcess]:
-    """`autotag local up` with `template`, in its own process, on free ports, until the block ends."""
+def local_cloud_process(
+    tmp_path: Path, template: Path, *options: str, env: dict[str, str] | None = None
+) -> Iterator[LocalCloudProcess]:
+    """`autotag local up` with `template` (and `options`, in `env` over this process's environment), in
+    its own process, on free ports, until the block ends."""
     autotag = Path(sys.executable).with_name("autotag")
     command = [str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0"]
-    command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl"), *options]
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=environment)
     try:
         assert process.stdout is not None
         banner = [process.stdout.readline() for _ in range(3)]

@@ -119,10 +119,11 @@ def host_functions(
         for name, spec in template.functions.items()
     }
     overrides = {"AUTOTAG_OSS_ENDPOINT": target.oss_endpoint, "AUTOTAG_FC_ENDPOINT": target.fc_endpoint}
-    if rules and check_rules:
-        # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
-        rules_from(rules, target, functions_read=True)
-        overrides["AUTOTAG_RULES"] = rules
+    if rules:
+        if check_rules:
+            # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
+            rules_from(rules, target, functions_read=True)
+        overrides["AUTOTAG_RULES"] = rules  # checked or not (rules in OSS may be pushed only later)
     overrides.update(shared)
     credentials = None
     if not target.local:  # Alibaba Cloud: no local roles to assume; the command's own credentials

@@ -273,7 +273,7 @@ def local_up(
         click.echo(
             f"local FC running {', '.join(template.functions)} from {template_path} under their template "
             f"roles: {triggers_by_kind(template)}, timers {', '.join(timers) or 'none'}; "
-            f"dead letters in {dead_letters}"
+            f"dead letters in {dead_letters}" + (f"; rules {rules}" if rules else "")
         )
         click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
         cloud_file = write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")

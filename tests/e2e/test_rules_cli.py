@@ -11,7 +11,7 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, readable, tags_of
+from conftest import LONG_TERM, local_cloud_process, readable, tags_of, wait_for_tag
 
 from autotag_cli.main import cli
 from localcloud.oss import LocalOSS
@@ -181,3 +181,23 @@ def test_an_event_to_dash_goes_to_standard_output_and_the_empty_stdin_hint_works
         empty = runner.invoke(cli, ["invoke", "tag-on-upload", "-e", "-", "--template", TEMPLATE], input="")
     assert empty.exit_code == 2
     assert "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -" in empty.output, empty.output
+
+
+# ---- local up: the functions read the rules --rules / AUTOTAG_RULES names, in OSS too ---------------------
+
+
+@pytest.mark.parametrize("how", ["--rules", "AUTOTAG_RULES"])
+def test_local_up_runs_the_functions_on_rules_kept_in_oss(how: str, tmp_path: Path) -> None:
+    """rules.md's walkthrough: local up with rules in OSS, a push, an upload: the pushed rule tags it."""
+    by_variable = how == "AUTOTAG_RULES"
+    options, env = ([], {"AUTOTAG_RULES": LOCATION}) if by_variable else (["--rules", LOCATION], {})
+    with local_cloud_process(tmp_path, ROOT / "template.yml", *options, env=env) as cloud:
+        source = tmp_path / "my-rules.json"
+        source.write_text(json.dumps({"version": 1, "rules": [{"name": "team", "tags": {"team": "teal"}}]}))
+        pushed = run(["rules", "push", str(source), "--to", LOCATION, "--oss-endpoint", cloud.oss_endpoint])
+        assert pushed.exit_code == 0, pushed.output
+        auth = oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret)
+        bucket = oss2.Bucket(auth, cloud.oss_endpoint, "autotag-demo")
+        bucket.put_object("photos/a.jpg", b"x")
+        assert cloud.line_containing("photos/a.jpg"), "no invocation for the upload"
+        assert readable(wait_for_tag(bucket, "photos/a.jpg", "team", seconds=10)).get("team") == "teal"
