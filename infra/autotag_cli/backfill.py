@@ -53,8 +53,9 @@ from .backfill_job import (
     upload_manifest,
 )
 from .console import counted, plain_console
-from .errors import doing
+from .errors import command_line, doing, resumable
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
+from .names import BUCKET
 from .options import FiniteFloatRange, rules_from, state_prefix_option
 from .target import Target, require_reachable, target_options
 
@@ -110,7 +111,9 @@ def _manifest_location(text: str | None) -> str | None:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--bucket", "bucket_name", help="The bucket whose objects to tag (required to start one).")
+@click.option(
+    "--bucket", "bucket_name", type=BUCKET, help="The bucket whose objects to tag (required to start one)."
+)
 @click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
 @click.option("--since", help="Only objects last modified at or after this ISO-8601 time. Default: all.")
 @click.option(
@@ -393,6 +396,11 @@ def _backfill_here(
                 "--restart starts over"
             )
         objects = listed_objects(bucket, prefix, state.marker)
+    again = command_line(drop=("--restart",))
+    if manifest is None:
+        resumable(f"Run `{again}` again: it resumes after its checkpoint.")
+    else:  # a manifest's run keeps no checkpoint
+        resumable(f"Run `{again}` again: it sends the manifest's objects again (tagging is idempotent).")
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report_path = report or LOCAL_STATE / "backfill" / f"{bucket_name}-{run_id}.failures.jsonl"
     failures = FailureReport(report_path, run_id)
@@ -451,7 +459,10 @@ def _backfill_here(
 
 job_argument = click.argument("job", metavar="JOB")
 bucket_option = click.option(
-    "--bucket", "bucket_name", help="The job's bucket, when JOB is a bare job id. Default: from JOB."
+    "--bucket",
+    "bucket_name",
+    type=BUCKET,
+    help="The job's bucket, when JOB is a bare job id. Default: from JOB.",
 )
 
 
@@ -460,6 +471,7 @@ bucket_option = click.option(
 @bucket_option
 @click.option(
     "--state-bucket",
+    type=BUCKET,
     envvar="AUTOTAG_STATE_BUCKET",
     show_envvar=True,
     default="",

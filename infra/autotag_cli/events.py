@@ -16,6 +16,7 @@ from localcloud.fc.eventbridge import MAX_COUNT_WINDOW, cloud_event, queue_event
 from localcloud.oss.events import ObjectEvent, event_record
 
 from .errors import doing
+from .names import BUCKET
 from .target import Target, require_reachable, target_options
 
 OWNER_ID = "1234567890123456"
@@ -88,7 +89,7 @@ def _emit(document: object, output: Path | None) -> None:
 
 
 @event.command("oss")
-@click.option("--bucket", required=True, help="The bucket of the objects.")
+@click.option("--bucket", required=True, type=BUCKET, help="The bucket of the objects.")
 @click.option(
     "--key",
     "keys",

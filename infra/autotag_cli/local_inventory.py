@@ -13,8 +13,9 @@ import click
 import oss2
 import requests
 
-from .errors import doing
+from .errors import BadInput, Unreachable, doing
 from .function_host import LOCAL_STATE
+from .names import BUCKET
 from .target import LOCAL_ACCOUNT_ID, Target, target_options
 
 LOCAL_CLOUD_FILE = LOCAL_STATE / "local-cloud.json"  # endpoints and admin token of the running local cloud
@@ -37,7 +38,7 @@ def _admin_token(oss_endpoint: str) -> str:
     except (OSError, ValueError):
         document = None
     if not isinstance(document, dict) or document.get("ossEndpoint") != oss_endpoint:
-        raise click.ClickException(
+        raise Unreachable(
             f"no local cloud of this folder serves {oss_endpoint} ({LOCAL_CLOUD_FILE} names none): run "
             "`autotag local up` here first; this command drives the local OSS only"
         )
@@ -45,9 +46,12 @@ def _admin_token(oss_endpoint: str) -> str:
 
 
 @click.command("inventory")
-@click.option("--bucket", "bucket_name", required=True, help="The bucket to list (the inventory's source).")
+@click.option(
+    "--bucket", "bucket_name", required=True, type=BUCKET, help="The bucket to list (the inventory's source)."
+)
 @click.option(
     "--destination",
+    type=BUCKET,
     help="The bucket the inventory is written to. Default: <bucket>-inventory (created when missing).",
 )
 @click.option(
@@ -88,7 +92,7 @@ def local_inventory(
     else:
         writes_to = configured.inventory_destination.bucket_destination.bucket.removeprefix("acs:oss:::")
         if writes_to != destination:
-            raise click.ClickException(
+            raise BadInput(
                 f"inventory {INVENTORY_ID} of oss://{bucket_name} writes to {writes_to}, not {destination}: "
                 f"pass --destination {writes_to}, or delete the inventory configuration first"
             )

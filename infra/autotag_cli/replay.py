@@ -20,7 +20,7 @@ from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .console import plain_console
-from .errors import describe, doing
+from .errors import BadInput, describe, doing
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -106,7 +106,7 @@ def replay(
     try:
         letters = read_dead_letters(export) if export else DeadLetterStore(store).all()
     except DeadLetterError as error:
-        raise click.ClickException(str(error)) from None
+        raise BadInput(str(error)) from None
     template = read_template(template_path)
     source = export or store
     if not letters:

@@ -6,15 +6,17 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autotag.gateway import RateLimiter
 from autotag.output import to_json
+from autotag.rules import RuleSet
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
 from autotag.sweep.gateway import SweepGateway
@@ -23,7 +25,8 @@ from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
 
 from .console import plain_console
-from .errors import doing
+from .errors import FAILED, BadInput, CliError, command_line, doing, failure, resumable
+from .names import BUCKET, bucket_name_problem
 from .options import FiniteFloatRange, rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
@@ -132,6 +135,7 @@ def _stale_table(report: SweepReport) -> Table:
 @state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
 @click.option(
     "--state-bucket",
+    type=BUCKET,
     envvar="AUTOTAG_STATE_BUCKET",
     show_envvar=True,
     default="",
@@ -163,61 +167,113 @@ def sweep(
       autotag sweep --bucket autotag-demo --dry-run
       autotag sweep --bucket autotag-demo --full --json
     """
-    rules = rules_from(rules_path, target)
-    clock = _clock(at)
-    limiter = RateLimiter(qps) if qps else None
-    console = plain_console(stderr=as_json)
-    reports = []
+    bad_names = [problem for problem in map(bucket_name_problem, buckets) if problem]
+    if bad_names:  # every one named, before anything is swept
+        raise BadInput("; ".join(bad_names))
+    run = SweepRun(
+        target,
+        prefix,
+        rules_from(rules_path, target),
+        _clock(at),
+        RateLimiter(qps) if qps else None,
+        SweepLimits(workers=workers, max_objects=max_objects),
+        state_bucket,
+        state_prefix,
+        dry_run,
+        full,
+        plain_console(stderr=as_json),
+        as_json,
+    )
+    if not dry_run:
+        resumable(f"Run `{command_line()}` again: it resumes from its last checkpoint (one every 30 s).")
+    reports: list[SweepReport] = []
+    not_swept: list[tuple[str, str, int]] = []  # (bucket, why, exit code): the others are swept all the same
     for name in buckets:
+        try:
+            reports.append(run.sweep(name))
+        except Exception as error:
+            if len(buckets) == 1:
+                raise
+            why, code = failure(error, click.get_current_context().meta)
+            click.echo(f"oss://{name}/{prefix} not swept: {why}", err=True)
+            not_swept.append((name, why, code))
+    if as_json:
+        summaries = [r.summary() for r in reports]
+        click.echo(to_json({"rulesFingerprint": run.rules.fingerprint, "sweeps": summaries}))
+    unsuccessful = [why for why in map(_unsuccessful, reports) if why]
+    if not_swept:
+        codes = {code for _, _, code in not_swept} | ({FAILED} if unsuccessful else set())
+        names = ", ".join(name for name, _, _ in not_swept)
+        raise CliError(
+            f"{len(not_swept)} of {len(buckets)} buckets not swept: {names} (each named above)"
+            + "".join(f"; {why}" for why in unsuccessful),
+            codes.pop() if len(codes) == 1 else FAILED,
+        )
+    if unsuccessful:
+        raise click.ClickException("; ".join(unsuccessful))
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What every bucket of one `autotag sweep` is swept with."""
+
+    target: Target
+    prefix: str
+    rules: RuleSet
+    clock: datetime | None
+    limiter: RateLimiter | None
+    limits: SweepLimits
+    state_bucket: str
+    state_prefix: str
+    dry_run: bool
+    full: bool
+    console: Console
+    as_json: bool
+
+    def sweep(self, name: str) -> SweepReport:
+        """One bucket's sweep, its tables printed unless `as_json`."""
+        target, prefix = self.target, self.prefix
         doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
         require_reachable(target.oss_endpoint, "OSS")
-        bucket = target.bucket(name, workers)
+        bucket = target.bucket(name, self.limits.workers)
         bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
-        gateway = SweepGateway(bucket, limiter=limiter)
+        gateway = SweepGateway(bucket, limiter=self.limiter)
         state = gateway
-        if state_bucket:
-            state_oss = target.bucket(state_bucket)
-            state = SweepGateway(state_oss, limiter=limiter)
-        store = StateStore(state, state_prefix, Scope(name, prefix))
+        if self.state_bucket:
+            state = SweepGateway(target.bucket(self.state_bucket), limiter=self.limiter)
+        store = StateStore(state, self.state_prefix, Scope(name, prefix))
         with Progress(
             SpinnerColumn(),
             BarColumn(),  # pulses: a listing has no known total
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
-            console=console,
+            console=self.console,
             transient=True,
-            disable=as_json,
+            disable=self.as_json,
         ) as progress:
             label = f"oss://{name}/{prefix}"
             task = progress.add_task(label, total=None)
 
-            def show(
-                report: SweepReport, task_id: Any = task, label: str = label, bar: Progress = progress
-            ) -> None:
-                bar.update(
-                    task_id,
+            def show(report: SweepReport) -> None:
+                progress.update(
+                    task,
                     description=f"{label}  listed {report.listed:,}  read {report.candidates:,}"
                     f"  pruned {report.pruned:,}  tags removed {report.tags_removed:,}",
                 )
 
             report = run_sweep(
                 gateway,
-                rules,
+                self.rules,
                 store,
-                clock,
-                limits=SweepLimits(workers=workers, max_objects=max_objects),
-                dry_run=dry_run,
-                full=full,
+                self.clock,
+                limits=self.limits,
+                dry_run=self.dry_run,
+                full=self.full,
                 owner=f"cli-{uuid.uuid4()}",
                 progress=show,
             )
-        reports.append(report)
-        if not as_json:
-            console.print(_table(report))
+        if not self.as_json:
+            self.console.print(_table(report))
             if report.objects:
-                console.print(_stale_table(report))
-    if as_json:
-        click.echo(to_json({"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]}))
-    unsuccessful = [why for why in map(_unsuccessful, reports) if why]
-    if unsuccessful:
-        raise click.ClickException("; ".join(unsuccessful))
+                self.console.print(_stale_table(report))
+        return report

@@ -27,7 +27,8 @@ import click
 
 from localcloud.oss.auth import DEFAULT_CREDENTIALS
 
-from .errors import TARGET
+from .errors import TARGET, BadInput, Unreachable
+from .names import bucket_name_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_OSS_ENDPOINT = "http://127.0.0.1:9000"
@@ -72,8 +73,13 @@ class Target:
         return ", ".join(parts)
 
     def bucket(self, name: str, pool_size: int | None = None) -> Any:
-        """An oss2 Bucket for `name` at the OSS endpoint, signed with these credentials."""
+        """An oss2 Bucket for `name` at the OSS endpoint, signed with these credentials; a name OSS would
+        refuse is refused here, before any request."""
         import oss2
+
+        problem = bucket_name_problem(name)
+        if problem:
+            raise BadInput(problem)
 
         from autotag.handlers.clients import oss_auth
         from autotag.settings import Credentials as OssCredentials
@@ -121,7 +127,7 @@ def require_reachable(endpoint: str, what: str, timeout: float = 3.0) -> None:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         hint = " (is `autotag local up` running?)" if is_loopback(endpoint) else ""
-        raise click.ClickException(f"cannot reach {what} at {endpoint}: {reason}{hint}") from None
+        raise Unreachable(f"cannot reach {what} at {endpoint}: {reason}{hint}") from None
 
 
 # ---- resolution ---------------------------------------------------------------------------------------

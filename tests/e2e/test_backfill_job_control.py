@@ -500,7 +500,7 @@ def test_a_job_starts_and_cancels_from_any_folder_without_the_template(
     cancelled = job.cli("backfill", "cancel", reference)
     assert cancelled.exit_code == 0 and f"backfill job {reference}:" in cancelled.output, cancelled.output
     missing = job.cli("backfill", "cancel", reference, "--template", "nowhere.yml")
-    assert missing.exit_code == 1 and "no template at nowhere.yml" in missing.output, missing.output
+    assert missing.exit_code == 2 and "no template at nowhere.yml" in missing.output, missing.output
 
 
 def test_a_listing_that_cannot_balance_the_shards_says_so_at_the_start(

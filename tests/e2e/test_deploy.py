@@ -128,7 +128,7 @@ def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
         ["deploy", "--template", str(broken), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1 and "Handler: ['x'] is not a str" in result.output
+    assert result.exit_code == 2 and "Handler: ['x'] is not a str" in result.output
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path)
         ["deploy", "--template", str(tmp_path / "template.yml"), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert (
         "Resources.oss-autotag.Properties.Policies[0], statement 1.Action: 'oss:PutObjectVersionTaging' "
         "matches no oss action" in result.output

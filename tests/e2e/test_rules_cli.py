@@ -77,7 +77,7 @@ def test_the_functions_refuse_a_yaml_rules_file_by_name(oss: LocalOSS, tmp_path:
     event = tmp_path / "e.json"
     event.write_text(run(["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg"]).output)
     result = run(["invoke", "tag-on-upload", "-e", str(event), "--rules", str(source)], oss)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a rules file the functions cannot read: bad input
     line = one_error_line(result)
     assert "my-rules.yaml" in line and "read rules as JSON" in line and "no PyYAML" in line, line
 
@@ -89,7 +89,7 @@ def test_check_reads_yaml_and_refuses_an_alias_bomb_quickly(tmp_path: Path) -> N
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     result = run(["rules", "check", str(bomb)])
-    assert result.exit_code == 1 and "more than 100000 values" in one_error_line(result)
+    assert result.exit_code == 2 and "more than 100000 values" in one_error_line(result)
     good = tmp_path / "good.yml"
     good.write_text(YAML_RULES)
     assert run(["rules", "check", str(good)]).exit_code == 0
@@ -120,7 +120,7 @@ def test_plan_sweep_and_invoke_read_rules_kept_in_oss(
     missing = run(
         ["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg", "--rules", LOCATION + "x"], oss
     )
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert f"AUTOTAG_RULES {LOCATION}x: cannot read the rules" in one_error_line(missing)
 
 
@@ -166,7 +166,7 @@ def test_rules_mistakes_exit_as_cli_md_says(oss: LocalOSS, tmp_path: Path) -> No
 def test_devices_and_pipes_are_read_only_up_to_the_limit(tmp_path: Path) -> None:
     """/dev/zero reports size 0 and never ends: refused after the limit, not read until memory runs out."""
     rules = run(["rules", "check", "/dev/zero"])
-    assert rules.exit_code == 1 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
+    assert rules.exit_code == 2 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
     event = run(["invoke", "tag-on-upload", "-e", "/dev/zero"])
     assert event.exit_code == 2 and "/dev/zero is over 32 MiB" in one_error_line(event), event.output
 
