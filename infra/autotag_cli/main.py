@@ -22,6 +22,7 @@ from .plan import plan
 from .replay import replay
 from .rules import rules
 from .sweep import sweep
+from .trigger import trigger
 
 
 def _version() -> str:
@@ -68,3 +69,4 @@ cli.add_command(replay)
 cli.add_command(deploy)
 cli.add_command(backfill)
 cli.add_command(rules)
+cli.add_command(trigger)

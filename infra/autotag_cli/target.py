@@ -14,11 +14,13 @@ it; then, for the local cloud only, its default AccessKey. The secret and token 
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -92,6 +94,18 @@ class Target:
         )
         session = oss2.Session(pool_size=pool_size) if pool_size else None
         return oss2.Bucket(auth, self.oss_endpoint, name, session=session)
+
+    def oss_time(self) -> datetime:
+        """What time OSS says it is: the `Date` of its answer to an unsigned request (any answer has one; on
+        the local cloud, its shifted clock). This machine's clock when OSS sends none."""
+        import requests
+
+        require_reachable(self.oss_endpoint, "OSS")
+        answer = requests.head(self.oss_endpoint, timeout=10)
+        try:
+            return email.utils.parsedate_to_datetime(answer.headers["Date"]).astimezone(timezone.utc)
+        except (KeyError, TypeError, ValueError):
+            return datetime.now(timezone.utc)
 
     def fc_client(self) -> Any:
         """An aliyun-fc2 client for the FC endpoint; fails fast, naming it, when nothing listens there
