@@ -21,6 +21,7 @@ import click
 DOING = "autotag.doing"  # ctx.meta: what the command is doing, e.g. "listing oss://b/p at http://..."
 TARGET = "autotag.target"  # ctx.meta: the command's Target
 DEBUG = "autotag.debug"
+VERBOSE = "autotag.verbose"  # ctx.meta: -v or --debug: show what is otherwise left out
 RESUME = "autotag.resume"  # ctx.meta: how to resume the command when it is interrupted
 ARGUMENTS = "autotag.arguments"  # ctx.meta: the command line's arguments, as given
 

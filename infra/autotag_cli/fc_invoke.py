@@ -30,10 +30,8 @@ class Answer:
             document = json.loads(self.payload)
         except ValueError:
             return self.payload[:1000]
-        if isinstance(document, dict):
-            kind, message = document.get("errorType"), document.get("errorMessage")
-            if message:
-                return f"{kind}: {message}" if kind else str(message)
+        if isinstance(document, dict) and document.get("errorMessage"):
+            return str(document["errorMessage"])[:1000]
         return self.payload[:1000]
 
 

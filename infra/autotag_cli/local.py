@@ -10,12 +10,14 @@ from pathlib import Path
 import click
 
 from autotag.rules.remote import parse_location
+from autotag.settings import DEFAULT_STATE_PREFIX
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.fc import DeadLetterStore, Template
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
+from .errors import VERBOSE
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -23,10 +25,16 @@ from .function_host import (
     read_template,
     template_option,
 )
-from .invocation_log import format_record
+from .invocation_file import INVOCATION_LOG, FunctionLog, InvocationLogWriter
 from .local_inventory import local_inventory, write_local_cloud_file
+from .local_log import BelowLevel, LocalUpLog
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
+
+
+def _verbose() -> bool:
+    """Whether `autotag -v` (or --debug) asked for what is otherwise left out."""
+    return bool(click.get_current_context().meta.get(VERBOSE))
 
 
 def _interrupt(_signal: int, _frame: object) -> None:
@@ -261,9 +269,18 @@ def local_up(
         oss.stop()
         raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from None
     fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
-    logging.getLogger("autotag").setLevel(log_level.upper())
-    fc.observers.append(lambda record: click.echo(format_record(record)))
-    with fc, api:
+    shown = min(logging.getLevelName(log_level.upper()), logging.INFO if _verbose() else logging.CRITICAL)
+    # the functions log at INFO, as FC keeps it, for the invocation log; the console shows --log-level's
+    logging.getLogger("autotag").setLevel(min(shown, logging.INFO))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(BelowLevel(shown))
+    function_log = FunctionLog()
+    logging.getLogger().addHandler(function_log)
+    state_prefix = fc.environment.get("AUTOTAG_STATE_PREFIX", DEFAULT_STATE_PREFIX)
+    printed = LocalUpLog(state_prefix, _verbose())
+    fc.observers.append(printed)
+    fc.observers.append(InvocationLogWriter(INVOCATION_LOG, function_log, state_prefix))
+    with fc, api, printed:
         fc.wire_oss(oss)
         timers = [t.name for f in template.functions.values() for t in f.triggers if t.type == "Timer"]
         click.echo(
