@@ -6,20 +6,22 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 from autotag.gateway import RateLimiter
 from autotag.output import to_json
 from autotag.rules import RuleSet
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
-from autotag.sweep.gateway import SweepGateway
+from autotag.sweep.gateway import ListingPage, SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
@@ -237,30 +239,22 @@ class SweepRun:
         require_reachable(target.oss_endpoint, "OSS")
         bucket = target.bucket(name, self.limits.workers)
         bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
-        gateway = SweepGateway(bucket, limiter=self.limiter)
+        gateway = _CountingGateway(bucket, limiter=self.limiter)
         state = gateway
         if self.state_bucket:
             state = SweepGateway(target.bucket(self.state_bucket), limiter=self.limiter)
         store = StateStore(state, self.state_prefix, Scope(name, prefix))
+        done: list[SweepReport] = []  # the latest report of a finished window
         with Progress(
             SpinnerColumn(),
-            BarColumn(),  # pulses: a listing has no known total
-            TextColumn("{task.description}"),
+            _Counts(lambda: _counts(gateway, done[-1] if done else None)),  # before the label: never cut
             TimeElapsedColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             console=self.console,
             transient=True,
             disable=self.as_json,
         ) as progress:
-            label = f"oss://{name}/{prefix}"
-            task = progress.add_task(label, total=None)
-
-            def show(report: SweepReport) -> None:
-                progress.update(
-                    task,
-                    description=f"{label}  listed {report.listed:,}  read {report.candidates:,}"
-                    f"  pruned {report.pruned:,}  tags removed {report.tags_removed:,}",
-                )
-
+            progress.add_task(f"oss://{name}/{prefix}", total=None)
             report = run_sweep(
                 gateway,
                 self.rules,
@@ -270,10 +264,49 @@ class SweepRun:
                 dry_run=self.dry_run,
                 full=self.full,
                 owner=f"cli-{uuid.uuid4()}",
-                progress=show,
+                progress=done.append,
             )
         if not self.as_json:
             self.console.print(_table(report))
             if report.objects:
                 self.console.print(_stale_table(report))
         return report
+
+
+class _CountingGateway(SweepGateway):
+    """The sweep's gateway, counting the objects listed as each page comes (the sweep reports its counts
+    only when a window of objects is done, which can take a while), for the progress line."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.listed = 0
+
+    def list_page(self, prefix: str, key_marker: str, max_keys: int = 1000) -> ListingPage:
+        page = super().list_page(prefix, key_marker, max_keys)
+        self.listed += len(page.objects)
+        return page
+
+    def list_versions_page(
+        self, prefix: str, key_marker: str, version_marker: str, max_keys: int = 1000
+    ) -> ListingPage:
+        page = super().list_versions_page(prefix, key_marker, version_marker, max_keys)
+        self.listed += len(page.objects)
+        return page
+
+
+def _counts(gateway: _CountingGateway, report: SweepReport | None) -> str:
+    """The progress line's counts: what is listed and the requests spent so far, live; what the finished
+    windows pruned."""
+    pruned = f" · {report.pruned:,} pruned" if report else ""
+    return f"{gateway.listed:,} listed{pruned} · {gateway.requests:,} OSS requests"
+
+
+class _Counts(ProgressColumn):
+    """A column drawn anew at every refresh (10 a second) from live counters."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, task: Task) -> Text:
+        return Text(self.text(), no_wrap=True, overflow="ellipsis")
