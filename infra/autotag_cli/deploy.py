@@ -21,7 +21,7 @@ from rich.table import Table
 from localcloud.fc import Template
 
 from .console import plain_console
-from .errors import doing
+from .errors import CliError, Unreachable, doing
 from .function_host import read_template, template_option
 from .target import Target, is_loopback, target_options
 
@@ -88,7 +88,7 @@ def deploy(
             if not bare
         }
     except PackageError as error:
-        raise click.ClickException(str(error)) from None
+        raise (Unreachable if error.unreachable else CliError)(str(error)) from None
     doing(f"reading what FC at {target.fc_endpoint} has")
     client = target.fc_client()
     deployer = Deployer(

@@ -313,3 +313,29 @@ def test_an_eventbridge_trigger_receiving_its_own_writes_is_refused(delivery: st
     )
     if delivery == "batched":
         assert "through rule oss-events-to-queue and queue oss-autotag-events" in findings[0].message
+
+
+def test_an_offline_deploy_to_alibaba_cloud_says_in_one_line_what_it_could_not_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No package index answers: one line naming the package and the runtime, not pip's output."""
+    import deployer.package
+
+    monkeypatch.setattr(deployer.package, "CACHE", tmp_path / "cache")  # nothing fetched before
+    offline = {
+        "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_INDEX_URL": "http://127.0.0.1:1/simple",  # refuses every connection
+        "PIP_RETRIES": "1",
+        "PIP_TIMEOUT": "1",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+    }
+    result = CliRunner().invoke(
+        cli,
+        ["deploy", "--dry-run", "--template", TEMPLATE, "--region", "cn-hangzhou", "--account-id", "1234"],
+        env=offline,
+    )
+    assert result.exit_code == 3, result.output  # cannot reach
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: cannot fetch") and "python3.1" in line and "==" in line, line
+    assert "package index" in line and "WARNING" not in line and "Retry(" not in line, line
