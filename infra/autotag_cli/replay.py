@@ -86,6 +86,7 @@ def _subject(letter: DeadLetter) -> str:
 @template_option
 @environment_options
 @target_options(oss=True, fc=True)
+@click.option("--json", "as_json", is_flag=True, help="Print each dead letter and what became of it as JSON.")
 def replay(
     store: Path,
     export: Path | None,
@@ -95,6 +96,7 @@ def replay(
     rules: str | None,
     env_vars: Path | None,
     target: Target,
+    as_json: bool,
 ) -> None:
     """Re-drive dead-lettered events through their function, idempotently.
 
@@ -109,8 +111,12 @@ def replay(
         raise BadInput(str(error)) from None
     template = read_template(template_path)
     source = export or store
+    rows: list[dict[str, object]] = []
     if not letters:
-        click.echo(f"no dead letters in {source}")
+        if as_json:
+            click.echo(json.dumps({"source": str(source), "letters": rows, "replayed": 0, "failed": 0}))
+        else:
+            click.echo(f"no dead letters in {source}")
         return
     table = Table(title=f"dead letters from {source}" + (" (dry run)" if dry_run else ""))
     for column in ("function", "objects", "failed request", "attempts", "error", "replay"):
@@ -157,9 +163,23 @@ def replay(
                 letter.error_message,
                 outcome,
             )
+            rows.append(
+                {
+                    "function": letter.function,
+                    "objects": _subject(letter),
+                    "requestId": letter.request_id,
+                    "attempts": letter.attempts,
+                    "error": letter.error_message,
+                    "replay": outcome,
+                }
+            )
     if replayed and not export:
         DeadLetterStore(store).remove(replayed)
-    plain_console().print(table)
-    click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
+    if as_json:
+        counts = {"replayed": len(replayed), "failed": failed}
+        click.echo(to_json({"source": str(source), "letters": rows, **counts}))
+    else:
+        plain_console().print(table)
+        click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
     if failed:
         raise SystemExit(1)

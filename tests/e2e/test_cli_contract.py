@@ -969,3 +969,45 @@ def test_the_command_to_run_again_shows_no_secret() -> None:
     assert shown == (
         "autotag backfill --bucket b-1 --access-key-secret '<secret>' '--security-token=<secret>'"
     ), shown
+
+
+# Commands whose output is JSON already (events, a function's answer), or no result (servers, the demo).
+PRINT_JSON_ANYWAY = {"event oss", "event timer", "invoke", "trigger", "local up", "local oss", "demo"}
+
+
+def test_every_command_that_prints_results_can_print_them_as_json() -> None:
+    def leaves(group: click.Group, path: str) -> Iterator[tuple[str, click.Command]]:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                if command.invoke_without_command:
+                    yield f"{path}{name}", command
+                yield from leaves(command, f"{path}{name} ")
+            else:
+                yield f"{path}{name}", command
+
+    missing = [
+        name
+        for name, command in leaves(cli, "")
+        if name not in PRINT_JSON_ANYWAY and not any("--json" in p.opts for p in command.params)
+    ]
+    assert missing == [], missing
+
+
+def test_rules_replay_and_deploy_print_json(
+    oss: LocalOSS, fc_api: str, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    rules = tmp_path / "r.json"
+    rules.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FC_ENDPOINT": fc_api}
+    checked = json.loads(run(["rules", "check", str(rules), "--json"], env).stdout)
+    assert (checked["rules"], len(checked["fingerprint"])) == (1, len(checked["fingerprint"])), checked
+    pushed = run(["rules", "push", str(rules), "--to", "oss://autotag-demo/.autotag/r.json", "--json"], env)
+    assert json.loads(pushed.stdout)["etag"], pushed.output
+    letters = tmp_path / "letters.jsonl"
+    letters.write_text("")
+    replayed = json.loads(run(["replay", "--file", str(letters), "--dry-run", "--json"], env).stdout)
+    assert replayed == {"source": str(letters), "letters": [], "replayed": 0, "failed": 0}, replayed
+    planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
+    assert planned.exit_code == 0, planned.output
+    document = json.loads(planned.stdout)
+    assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document

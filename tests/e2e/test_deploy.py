@@ -82,7 +82,7 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     assert "3 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
     code, output = deploy(api, template=str(template))
-    assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
+    assert code == 2 and "not a terminal, so nothing is applied without --yes" in output, output
     code, output = deploy(api, "--yes", template=str(template))
     assert code == 0 and "3 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
@@ -181,7 +181,7 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
         ],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert (
         "tag-expiry's trigger on-anything receives ObjectCreated:PutObject under .autotag/" in result.output
     )
