@@ -34,7 +34,7 @@ from autotag.backfill.progress import ProgressError, ShardProgress, decode_progr
 from autotag.backfill.request import CancelJob, StartJob
 from autotag.timestamps import format_timestamp
 
-from .errors import doing, resumable
+from .errors import NotFound, doing, resumable
 from .function_host import read_template
 from .target import Target
 
@@ -259,7 +259,7 @@ def read_job_view(target: Target, bucket: str, job_id: str, state_bucket: str, s
 
     data = read(paths.job_key)
     if data is None:
-        raise click.ClickException(
+        raise NotFound(
             f"no backfill job {job_id} in oss://{where}/{paths.base} (is it the right bucket, "
             "--state-bucket and --state-prefix?)"
         )
@@ -267,7 +267,7 @@ def read_job_view(target: Target, bucket: str, job_id: str, state_bucket: str, s
         job = decode_job(data)
         plan_data = read(paths.plan_key(job.run))
         if plan_data is None:
-            raise click.ClickException(f"oss://{where}/{paths.plan_key(job.run)} does not exist")
+            raise NotFound(f"oss://{where}/{paths.plan_key(job.run)} does not exist")
         plan = decode_plan(plan_data)
     except JobError as error:
         raise click.ClickException(f"oss://{where}/{paths.base}: {error}") from None

@@ -1011,3 +1011,10 @@ def test_rules_replay_and_deploy_print_json(
     assert planned.exit_code == 0, planned.output
     document = json.loads(planned.stdout)
     assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document
+
+
+def test_a_job_that_does_not_exist_is_not_found(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    result = run(
+        ["backfill", "status", "autotag-demo/bf-000000000000"], {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    )
+    assert result.exit_code == NOT_FOUND and "no backfill job bf-000000000000" in result.output, result.output
