@@ -20,7 +20,7 @@ from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .console import plain_console
-from .errors import BadInput, describe, doing
+from .errors import BadInput, command_line, describe, doing, resumable
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -123,6 +123,8 @@ def replay(
         table.add_column(column, overflow="fold")
     replayed: set[str] = set()
     failed = 0
+    if not dry_run:
+        resumable(f"Run `{command_line()}` again: replaying again is idempotent.")
     if not dry_run and not remote:
         require_reachable(target.oss_endpoint, "OSS")
     fc = host_functions(template, target, rules=rules, env_vars=env_vars)
