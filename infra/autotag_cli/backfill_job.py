@@ -395,6 +395,8 @@ def show_status(
                 time.sleep(watch)
                 view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
                 live.update(render(view), refresh=True)
+        if not console.is_terminal:  # Live ends its last drawing with a new line on a terminal only
+            console.line()
     if view.report and not as_json:  # whole, never wrapped: what an operator copies into --manifest
         failed_csv = str(view.report.get("failedManifest", ""))
         click.echo(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json")
