@@ -579,3 +579,7 @@ def test_status_watch_redraws_the_table_in_place(job: Job, template_bucket: oss2
     redraws = len(re.findall(r"\x1b\[\d*A", watched.output))  # cursor up: over the table drawn before
     assert redraws >= drawn - 1, watched.output
     assert "failed.csv:" in watched.output  # the report's locations, once, under the last table
+    piped = CliRunner().invoke(
+        cli, ["backfill", "status", reference, "--watch", "1"], env={**env, "TTY_COMPATIBLE": "0"}
+    )
+    assert re.search(r"^report: +oss://", piped.output, re.MULTILINE), piped.output  # a line of its own
