@@ -42,7 +42,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = FAILED) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class; each error has its own
 
 
 class BadInput(CliError):
@@ -125,7 +125,7 @@ def exit_code(error: BaseException) -> int:
     import oss2
     import requests
 
-    if isinstance(error, CliError | click.ClickException):
+    if isinstance(error, click.ClickException):
         return error.exit_code
     if isinstance(error, oss2.exceptions.RequestError):
         return UNREACHABLE

@@ -30,7 +30,7 @@ def bucket_name_problem(name: str) -> str:
     return f"{shown}: a bucket name starts and ends with a lowercase letter or a digit"
 
 
-class BucketName(click.ParamType):
+class BucketName(click.ParamType):  # type: ignore[type-arg]  # generic in click 8.2+ stubs
     """A --bucket option's value, refused (exit code 2) when OSS would refuse the name."""
 
     name = "bucket"

@@ -99,7 +99,7 @@ class BackfillCheckpoint:
     def save(self, path: Path | None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            document = {"job": asdict(self.job), "marker": self.marker}
+            document: dict[str, Any] = {"job": asdict(self.job), "marker": self.marker}
             document |= {"submitted": self.submitted, "failed": self.failed}
             path.write_text(json.dumps(document))
 
