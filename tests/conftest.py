@@ -202,6 +202,7 @@ class LocalCloudProcess:
     fc_api_endpoint: str
     banner: list[str]  # what `autotag local up` printed when ready
     output: queue.Queue[str]  # the lines it printed since
+    process: subprocess.Popen[str] | None = None
 
     def line_containing(self, text: str, seconds: float = 30) -> str:
         """The next printed line that contains `text` (skipping others), or "" after `seconds`."""
@@ -231,12 +232,20 @@ def local_up(tmp_path: Path) -> Iterator[LocalCloudProcess]:
 
 
 @contextmanager
-def local_cloud_process(tmp_path: Path, template: Path) -> Iterator[LocalCloudProcess]:
-    """`autotag local up` with `template`, in its own process, on free ports, until the block ends."""
+def local_cloud_process(
+    tmp_path: Path,
+    template: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+    global_options: tuple[str, ...] = (),
+) -> Iterator[LocalCloudProcess]:
+    """`autotag local up` with `template` (and `options`, in `env` over this process's environment), in
+    its own process, on free ports, until the block ends."""
     autotag = Path(sys.executable).with_name("autotag")
-    command = [str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0"]
-    command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    command = [str(autotag), *global_options, "local", "up", "--oss-port", "0", "--fc-port", "0"]
+    command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl"), *options]
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=environment)
     try:
         assert process.stdout is not None
         banner = [process.stdout.readline() for _ in range(3)]
@@ -245,7 +254,7 @@ def local_cloud_process(tmp_path: Path, template: Path) -> Iterator[LocalCloudPr
         output: queue.Queue[str] = queue.Queue()
         stdout = process.stdout
         threading.Thread(target=lambda: [output.put(line) for line in stdout], daemon=True).start()
-        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner, output)  # type: ignore[index]
+        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner, output, process)  # type: ignore[index]
     finally:
         process.terminate()
         process.wait(10)

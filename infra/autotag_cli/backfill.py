@@ -11,7 +11,6 @@ it (backfill_job.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import time
@@ -23,7 +22,9 @@ import click
 import oss2
 from backfill.runner import (
     BackfillCheckpoint,
+    BackfillJob,
     BackfillReport,
+    CheckpointError,
     FailureReport,
     ManifestError,
     Submit,
@@ -52,8 +53,9 @@ from .backfill_job import (
     upload_manifest,
 )
 from .console import Table, counted, plain_console, shown
-from .errors import doing
+from .errors import BadInput, command_line, doing, resumable
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
+from .names import BUCKET
 from .options import FiniteFloatRange, rules_from, state_prefix_option
 from .target import Target, require_reachable, target_options
 
@@ -94,9 +96,20 @@ def _remote(function: str, template: Template, target: Target) -> Submit:
 MISSING_SHOWN = 100  # keys with no object any more, named in the summary
 
 
-def _checkpoint_path(bucket: str, prefix: str, since: str) -> Path:
-    scope = hashlib.sha256(f"{prefix}\0{since}".encode()).hexdigest()[:10]
-    return LOCAL_STATE / "backfill" / f"{bucket}-{scope}.checkpoint.json"
+def _checkpoint_path(job: BackfillJob) -> Path:
+    """One file per job: a run of another job (another endpoint, account, source or rules) never finds it."""
+    return LOCAL_STATE / "backfill" / f"{job.bucket}-{job.scope}.checkpoint.json"
+
+
+def _rules_fingerprint(location: str, target: Target) -> str:
+    """The fingerprint of the rules the function tags with (its AUTOTAG_RULES); for rules in OSS this
+    machine cannot read, their location (the function may be allowed to read what the command is not)."""
+    try:
+        return rules_from(location, target, functions_read=True).fingerprint
+    except Exception:
+        if location.startswith("oss://"):
+            return location
+        raise
 
 
 def _manifest_location(text: str | None) -> str | None:
@@ -109,7 +122,9 @@ def _manifest_location(text: str | None) -> str | None:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--bucket", "bucket_name", help="The bucket whose objects to tag (required to start one).")
+@click.option(
+    "--bucket", "bucket_name", type=BUCKET, help="The bucket whose objects to tag (required to start one)."
+)
 @click.option("--prefix", default="", help="Only keys under this prefix. Default: every key.")
 @click.option("--since", help="Only objects last modified at or after this ISO-8601 time. Default: all.")
 @click.option(
@@ -363,9 +378,11 @@ def _backfill_here(
     target: Target,
     as_json: bool,
 ) -> None:
-    template.function(function)
-    if rules:
-        rules_from(rules, target, functions_read=True)  # before anything is listed or resumed
+    spec = template.function(function)
+    fc = None if remote else host_functions(template, target, rules=rules, env_vars=env_vars)
+    # what the function tags with: part of what the job is (checked before anything is listed or resumed)
+    in_use = fc.environment.get("AUTOTAG_RULES") if fc is not None else spec.environment.get("AUTOTAG_RULES")
+    fingerprint = _rules_fingerprint(in_use or "default", target)
     console = plain_console(stderr=True)
     bucket = target.bucket(bucket_name, workers)
     # every line of a manifest checked before anything is listed or sent (one in OSS once OSS answers)
@@ -376,15 +393,21 @@ def _backfill_here(
     doing(f"listing oss://{bucket_name}/{prefix} at {target.oss_endpoint}")
     bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key fails before anything
     missing: list[str] = []  # keys of the manifest with no object any more
+    job = BackfillJob(
+        target.oss_endpoint, target.credentials.access_key_id, bucket_name, prefix, since or "", fingerprint
+    )
     if manifest is not None:
         objects: Any = manifest_objects(bucket, entries or [], missing)
-        state = BackfillCheckpoint(bucket_name, prefix, since or "")
+        state = BackfillCheckpoint(job)
         checkpoint_path = None
     else:
-        checkpoint_path = checkpoint or _checkpoint_path(bucket_name, prefix, since or "")
+        checkpoint_path = checkpoint or _checkpoint_path(job)
         if restart and checkpoint_path.exists():
             checkpoint_path.unlink()
-        state = BackfillCheckpoint.load(checkpoint_path, bucket_name, prefix, since or "")
+        try:
+            state = BackfillCheckpoint.load(checkpoint_path, job)
+        except CheckpointError as error:
+            raise BadInput(f"{error}: --restart starts this one over, or pass another --checkpoint") from None
         if state.marker:
             console.print(
                 shown(
@@ -394,14 +417,17 @@ def _backfill_here(
                 )
             )
         objects = listed_objects(bucket, prefix, state.marker)
+    again = command_line(drop=("--restart",))
+    if manifest is None:
+        resumable(f"Run `{again}` again: it resumes after its checkpoint.")
+    else:  # a manifest's run keeps no checkpoint
+        resumable(f"Run `{again}` again: it sends the manifest's objects again (tagging is idempotent).")
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report_path = report or LOCAL_STATE / "backfill" / f"{bucket_name}-{run_id}.failures.jsonl"
     failures = FailureReport(report_path, run_id)
-    fc = None
-    if remote:
+    if fc is None:
         submit = _remote(function, template, target)
     else:
-        fc = host_functions(template, target, rules=rules, env_vars=env_vars)
         submit = _in_process(function, fc)
         fc.start()
     doing(f"backfilling oss://{bucket_name}/{prefix}")
@@ -442,6 +468,8 @@ def _backfill_here(
         failures.close()
         if fc is not None:
             fc.stop()
+    if not result.stopped:  # through its whole listing: finished, nothing to resume
+        BackfillCheckpoint.finish(checkpoint_path)
     result.missing, result.missing_keys = len(missing), missing[:MISSING_SHOWN]
     _print_summary(
         console, result, bucket_name, prefix, report_path, failures.count, as_json, bool(state.marker)
@@ -452,7 +480,10 @@ def _backfill_here(
 
 job_argument = click.argument("job", metavar="JOB")
 bucket_option = click.option(
-    "--bucket", "bucket_name", help="The job's bucket, when JOB is a bare job id. Default: from JOB."
+    "--bucket",
+    "bucket_name",
+    type=BUCKET,
+    help="The job's bucket, when JOB is a bare job id. Default: from JOB.",
 )
 
 
@@ -461,6 +492,7 @@ bucket_option = click.option(
 @bucket_option
 @click.option(
     "--state-bucket",
+    type=BUCKET,
     envvar="AUTOTAG_STATE_BUCKET",
     show_envvar=True,
     default="",

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 
 from autotag.backfill.job import (
@@ -33,7 +34,7 @@ from autotag.backfill.request import CancelJob, StartJob
 from autotag.timestamps import format_timestamp
 
 from .console import Table, shown, shown_lines
-from .errors import doing
+from .errors import NotFound, doing, resumable
 from .function_host import read_template
 from .target import Target
 
@@ -262,7 +263,7 @@ def read_job_view(target: Target, bucket: str, job_id: str, state_bucket: str, s
 
     data = read(paths.job_key)
     if data is None:
-        raise click.ClickException(
+        raise NotFound(
             f"no backfill job {job_id} in oss://{where}/{paths.base} (is it the right bucket, "
             "--state-bucket and --state-prefix?)"
         )
@@ -270,7 +271,7 @@ def read_job_view(target: Target, bucket: str, job_id: str, state_bucket: str, s
         job = decode_job(data)
         plan_data = read(paths.plan_key(job.run))
         if plan_data is None:
-            raise click.ClickException(f"oss://{where}/{paths.plan_key(job.run)} does not exist")
+            raise NotFound(f"oss://{where}/{paths.plan_key(job.run)} does not exist")
         plan = decode_plan(plan_data)
     except JobError as error:
         raise click.ClickException(f"oss://{where}/{paths.base}: {error}") from None
@@ -377,17 +378,34 @@ def show_status(
     watch: float | None,
 ) -> None:
     bucket_name, job_id = parse_reference(reference, bucket)
+    if watch is not None:
+        resumable(f"The job goes on in FC; `autotag backfill status {bucket_name}/{job_id} --watch {watch:g}`"
+                  " follows it again.")  # fmt: skip
     console = Console()
-    while True:
-        view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
-        if as_json:
-            click.echo(json.dumps(view.as_json(), ensure_ascii=False))
-        else:
-            console.print(render(view))
-            if view.report:  # whole, never wrapped: what an operator copies into --manifest
-                failed_csv = str(view.report.get("failedManifest", ""))
-                click.echo(shown(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json"))
-                click.echo(shown(f"failed.csv: {failed_csv}"))
-        if watch is None or (view.status != RUNNING and view.report is not None) or view.status == COMPLETE:
-            return
-        time.sleep(watch)
+    view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
+    if as_json or watch is None:
+        while True:
+            if as_json:
+                click.echo(json.dumps(view.as_json(), ensure_ascii=False))
+            else:
+                console.print(render(view))
+            if watch is None or _ended(view):
+                break
+            time.sleep(watch)
+            view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
+    else:  # one table, redrawn in place on a terminal (elsewhere, the last one alone)
+        with Live(render(view), console=console, auto_refresh=False) as live:
+            while not _ended(view):
+                time.sleep(watch)
+                view = read_job_view(target, bucket_name, job_id, state_bucket, state_prefix)
+                live.update(render(view), refresh=True)
+        if not console.is_terminal:  # Live ends its last drawing with a new line on a terminal only
+            console.line()
+    if view.report and not as_json:  # whole, never wrapped: what an operator copies into --manifest
+        failed_csv = str(view.report.get("failedManifest", ""))
+        click.echo(shown(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json"))
+        click.echo(shown(f"failed.csv: {failed_csv}"))
+
+
+def _ended(view: JobView) -> bool:
+    return (view.status != RUNNING and view.report is not None) or view.status == COMPLETE

@@ -9,6 +9,7 @@ which has them, so it gets the code alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -24,7 +25,7 @@ from deployer.recursion import recursion_findings
 from localcloud.fc import Template
 
 from .console import Table, plain_console
-from .errors import doing
+from .errors import BadInput, CliError, Unreachable, doing
 from .function_host import read_template, template_option
 from .target import Target, is_loopback, require_reachable, target_options
 
@@ -59,6 +60,7 @@ from .target import Target, is_loopback, require_reachable, target_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Apply the plan without asking (needed without a terminal).")
 @target_options(oss=True, fc=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and what was applied as JSON.")
 def deploy(
     template_path: Path,
     roles: tuple[str, ...],
@@ -68,6 +70,7 @@ def deploy(
     dry_run: bool,
     yes: bool,
     target: Target,
+    as_json: bool,
 ) -> None:
     """Create or update the buckets, services, functions, async configs and triggers template.yml declares.
 
@@ -81,7 +84,7 @@ def deploy(
     for finding in findings:
         click.echo(f"{finding.level}: {finding.message}", err=True)
     if any(f.level == "error" for f in findings):
-        raise click.ClickException("template.yml would make a function trigger itself; nothing deployed")
+        raise BadInput(f"{template_path} would make a function trigger itself; nothing deployed")
     local = is_loopback(target.fc_endpoint)
     bare = no_dependencies or local
     try:
@@ -91,7 +94,7 @@ def deploy(
             if not bare
         }
     except PackageError as error:
-        raise click.ClickException(str(error)) from None
+        raise (Unreachable if error.unreachable else CliError)(str(error)) from None
     doing(f"reading what FC at {target.fc_endpoint} has")
     client = target.fc_client()
     deployer = Deployer(
@@ -125,28 +128,43 @@ def deploy(
             table.add_column(column)
         for action in actions:
             table.add_row(action.resource, action.verb, action.reason)
-        plain_console().print(table)
         changes = sum(a.verb in CHANGES for a in actions)
         packaged = (
             "the code alone (the local cloud)" if bare else f"code and {', '.join(dependencies)} packages"
         )
-        if dry_run:
-            click.echo(f"{changes} change(s) planned, packaging {packaged}; nothing done (dry run)")
-            return
-        if not changes:
-            click.echo("nothing to change: already deployed")
+        summary = {
+            "template": str(template_path),
+            "fcEndpoint": target.fc_endpoint,
+            "dryRun": dry_run,
+            "plan": [{"resource": a.resource, "action": a.verb, "why": a.reason} for a in actions],
+            "changes": changes,
+            "packaged": packaged,
+            "applied": 0,
+        }
+        if not as_json:
+            plain_console().print(table)
+        if dry_run or not changes:
+            if as_json:
+                click.echo(json.dumps(summary, ensure_ascii=False))
+            elif dry_run:
+                click.echo(f"{changes} change(s) planned, packaging {packaged}; nothing done (dry run)")
+            else:
+                click.echo("nothing to change: already deployed")
             return
         if not yes:
             if not sys.stdin.isatty():
-                raise click.ClickException(
+                raise BadInput(
                     f"{changes} change(s) planned; not a terminal, so nothing is applied without --yes"
                 )
-            click.confirm(f"apply {changes} change(s) to {target.fc_endpoint}?", abort=True)
+            click.confirm(f"apply {changes} change(s) to {target.fc_endpoint}?", abort=True, err=as_json)
         doing(f"deploying to FC at {target.fc_endpoint}")
         done = deployer.apply(actions)
     finally:
         deployer.close()
-    click.echo(f"{done} change(s) applied")
+    if as_json:
+        click.echo(json.dumps({**summary, "applied": done}, ensure_ascii=False))
+    else:
+        click.echo(f"{done} change(s) applied")
 
 
 def _service_roles(given: tuple[str, ...], template: Template) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """The CLI's one error boundary: whatever a command raises becomes one line,
 `Error: <what> (<code>, HTTP <status>, request id <id>)`, naming the endpoint, bucket, key or function,
-with exit code 1 (usage errors: 2). `--debug` prints the traceback first, then the same line. SDK errors
+with an exit code saying what kind of failure it was, the same for every command (docs/cli.md's table):
+1 the work failed, 2 bad input, 3 cannot reach or not allowed, 4 not found, 130 interrupted (a long
+command says then how to resume it). `--debug` prints the traceback first, then the same line. SDK errors
 are described from their status, code and request id only: their own text can hold a string-to-sign with a
 security token (OSS sends it back in SignatureDoesNotMatch, and oss2 puts it in the exception's text), so
 the traceback is rendered from the frames and from that safe description, never from the exception's
@@ -21,6 +23,43 @@ from .console import shown
 DOING = "autotag.doing"  # ctx.meta: what the command is doing, e.g. "listing oss://b/p at http://..."
 TARGET = "autotag.target"  # ctx.meta: the command's Target
 DEBUG = "autotag.debug"
+VERBOSE = "autotag.verbose"  # ctx.meta: -v or --debug: show what is otherwise left out
+RESUME = "autotag.resume"  # ctx.meta: how to resume the command when it is interrupted
+ARGUMENTS = "autotag.arguments"  # ctx.meta: the command line's arguments, as given
+
+# Exit codes, by kind of failure, whatever the command (docs/cli.md has the table).
+OK = 0
+FAILED = 1  # the work failed: the function raised, objects failed, a run stopped before its end
+BAD_INPUT = 2  # the command, an option or a file it names is wrong (click's usage errors exit 2 too)
+UNREACHABLE = 3  # an endpoint does not answer as its API does, or it refuses the credentials or the call
+NOT_FOUND = 4  # what the command names does not exist: a bucket, an object, a function, a job
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+# Options whose values are never printed back, not even in a command to run again.
+_SECRET_OPTIONS = ("--access-key-secret", "--security-token")
+
+
+class CliError(click.ClickException):
+    """One line for the user, and the exit code of its kind of failure."""
+
+    def __init__(self, message: str, exit_code: int = FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class; each error has its own
+
+
+class BadInput(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, BAD_INPUT)
+
+
+class Unreachable(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, UNREACHABLE)
+
+
+class NotFound(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, NOT_FOUND)
 
 
 def doing(what: str) -> None:
@@ -30,19 +69,98 @@ def doing(what: str) -> None:
         context.meta[DOING] = what
 
 
+def resumable(how: str) -> None:
+    """Say how the command resumes if it is interrupted (the boundary prints it on Ctrl-C)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[RESUME] = how
+
+
+def command_line(drop: tuple[str, ...] = ()) -> str:
+    """The command as it was run (`autotag ...`), without the flags in `drop` and with no secret shown:
+    what to run again to resume it."""
+    import shlex
+
+    context = click.get_current_context(silent=True)
+    given: list[str] = list(context.meta.get(ARGUMENTS, [])) if context is not None else []
+    words: list[str] = []
+    hide_next = False
+    for word in given:
+        name = word.split("=", 1)[0]
+        if hide_next:
+            words.append("<secret>")
+            hide_next = False
+        elif name in _SECRET_OPTIONS:
+            words.append(f"{name}=<secret>" if "=" in word else word)
+            hide_next = "=" not in word
+        elif name not in drop:
+            words.append(word)
+    return shlex.join(["autotag", *words])
+
+
 class AutotagGroup(click.Group):
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        arguments = list(args)
+        context = super().make_context(info_name, args, parent, **extra)
+        context.meta.setdefault(ARGUMENTS, arguments)  # the outermost group's: the whole command line
+        return context
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as error:  # its one line may quote a key: never a control raw
             error.message = shown(error.message)
             raise
-        except (click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:
+            how = ctx.meta.get(RESUME)
+            click.echo(f"\nInterrupted. {how}" if how else "\nInterrupted.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except Exception as error:
             if ctx.meta.get(DEBUG):
                 click.echo(safe_traceback(error, ctx.meta), err=True, nl=False)
-            raise click.ClickException(shown(describe(error, ctx.meta))) from None
+            raise CliError(shown(describe(error, ctx.meta)), exit_code(error)) from None
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error the commands did not describe themselves, by its kind."""
+    import oss2
+    import requests
+
+    if isinstance(error, click.ClickException):
+        return error.exit_code
+    if isinstance(error, oss2.exceptions.RequestError):
+        return UNREACHABLE
+    if isinstance(error, oss2.exceptions.OssError):
+        return _status_kind(int(getattr(error, "status", 0) or 0), getattr(error, "code", "") or "")
+    fc_error = _fc_error(error)
+    if fc_error is not None:
+        return FAILED if fc_error[2] == 200 else _status_kind(fc_error[2], fc_error[1])
+    if isinstance(error, requests.RequestException):  # no answer, or one that is not the API's
+        return UNREACHABLE
+    if isinstance(error, OSError) and error.filename:
+        return BAD_INPUT  # a file the command names
+    return FAILED
+
+
+def _status_kind(status: int, code: str) -> int:
+    if status == 404 or code.startswith("NoSuch") or code.endswith("NotFound"):
+        return NOT_FOUND
+    if status in (401, 403) or status >= 500:
+        return UNREACHABLE
+    if status in (400, 409, 411, 413) or code.startswith("Invalid"):
+        return BAD_INPUT
+    return FAILED
+
+
+def failure(error: BaseException, meta: dict[str, Any]) -> tuple[str, int]:
+    """(one line, exit code) for an error, as the boundary shows it: for commands that go on past one."""
+    if isinstance(error, click.ClickException):
+        return shown(error.format_message()), error.exit_code
+    return shown(describe(error, meta)), exit_code(error)
 
 
 def _with_details(what: str, code: str, status: int | str, request_id: str) -> str:

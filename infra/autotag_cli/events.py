@@ -15,8 +15,11 @@ from autotag.timestamps import parse_timestamp
 from localcloud.fc.eventbridge import MAX_COUNT_WINDOW, cloud_event, queue_event
 from localcloud.oss.events import ObjectEvent, event_record
 
-from .errors import doing
+from .errors import BadInput, doing
+from .function_host import read_template, template_option
+from .names import BUCKET
 from .target import Target, require_reachable, target_options
+from .trigger import timer_trigger
 
 OWNER_ID = "1234567890123456"
 EVENTS_QUEUE = "oss-autotag-events"  # the queue template.yml's batched trigger reads
@@ -88,7 +91,7 @@ def _emit(document: object, output: Path | None) -> None:
 
 
 @event.command("oss")
-@click.option("--bucket", required=True, help="The bucket of the objects.")
+@click.option("--bucket", required=True, type=BUCKET, help="The bucket of the objects.")
 @click.option(
     "--key",
     "keys",
@@ -202,7 +205,22 @@ def oss_event(
 
 
 @event.command("timer")
-@click.option("--trigger-time", help="When the timer fired (ISO-8601, UTC): the sweep's clock. Default: now.")
+@click.option(
+    "--trigger-time",
+    help="When the timer fired (ISO-8601, UTC): the sweep's clock. Default: now (--from-oss: OSS's now).",
+)
+@click.option(
+    "--from-oss",
+    is_flag=True,
+    help="The trigger time is OSS's clock at --oss-endpoint (the local cloud's, shifted). Default: this "
+    "machine's.",
+)
+@click.option(
+    "--trigger",
+    "template_trigger",
+    metavar="NAME",
+    help="A timer trigger of the template: its name and payload. Default: --trigger-name and --payload.",
+)
 @click.option("--trigger-name", default="nightly-expiry", show_default=True, help="The trigger's name.")
 @click.option(
     "--payload",
@@ -210,17 +228,41 @@ def oss_event(
     show_default=True,
     help="The trigger's payload: the sweep's JSON request.",
 )
+@template_option
 @_output_option
+@target_options(oss=True)
 def timer_event_command(
-    trigger_time: str | None, trigger_name: str, payload: str, output: Path | None
+    trigger_time: str | None,
+    from_oss: bool,
+    template_trigger: str | None,
+    trigger_name: str,
+    payload: str,
+    template_path: Path,
+    output: Path | None,
+    target: Target,
 ) -> None:
-    """A timer trigger event, as FC delivers it.
+    """A timer trigger event, as FC delivers it (`autotag trigger` fires one through FC instead).
 
     \b
-    Example:
+    Examples:
       autotag event timer --payload '{"buckets": ["autotag-demo"], "dryRun": true}' -o timer.json
+      autotag event timer --trigger nightly-expiry --from-oss -o timer.json
     """
-    moment = parse_timestamp(trigger_time) if trigger_time else datetime.now(timezone.utc)
+    if trigger_time and from_oss:
+        raise click.UsageError("--trigger-time and --from-oss both say when: give one")
+    if template_trigger is not None:
+        given = [o for o in ("trigger_name", "payload") if _given(o)]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise click.UsageError(f"--trigger takes the template's name and payload: leave out {option}")
+        function = _timer_function(template_path, template_trigger)
+        timer = timer_trigger(read_template(template_path), function, template_trigger, template_path)
+        trigger_name, payload = timer.name, timer.payload
+    if from_oss:
+        doing(f"reading OSS's clock at {target.oss_endpoint}")
+        moment: datetime | None = target.oss_time()
+    else:
+        moment = parse_timestamp(trigger_time) if trigger_time else datetime.now(timezone.utc)
     if moment is None:
         raise click.BadParameter(
             f"{trigger_time!r} is not an ISO-8601 time such as 2026-12-01T03:00:00Z",
@@ -237,3 +279,19 @@ def timer_event_command(
     except SweepRequestError as error:
         raise click.BadParameter(str(error), param_hint="--payload") from None
     _emit({"triggerTime": written, "triggerName": trigger_name, "payload": payload}, output)
+
+
+def _given(parameter: str) -> bool:
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _timer_function(template_path: Path, name: str) -> str:
+    """The function of the template whose timer trigger is `name`."""
+    template = read_template(template_path)
+    for function, spec in template.functions.items():
+        if any(t.name == name and t.type == "Timer" for t in spec.triggers):
+            return function
+    timers = [t.name for spec in template.functions.values() for t in spec.triggers if t.type == "Timer"]
+    known = ", ".join(timers) or "none"
+    raise BadInput(f"no timer trigger {name!r} in {template_path} (its timers: {known})")

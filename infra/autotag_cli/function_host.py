@@ -16,6 +16,7 @@ import click
 
 from localcloud.fc import Credentials, DeadLetterStore, LocalFC, Template, TemplateError, load_template
 
+from .errors import BadInput
 from .options import rules_from
 from .target import Target
 
@@ -57,13 +58,11 @@ def environment_options(command: F) -> F:
 
 def read_template(path: Path) -> Template:
     if not path.exists():
-        raise click.ClickException(
-            f"no template at {path}: run from the project's folder or pass --template PATH"
-        )
+        raise BadInput(f"no template at {path}: run from the project's folder or pass --template PATH")
     try:
         return load_template(path)
     except TemplateError as error:
-        raise click.ClickException(str(error)) from None
+        raise BadInput(str(error)) from None
 
 
 def _env_vars(path: Path | None, template: Template) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -119,10 +118,11 @@ def host_functions(
         for name, spec in template.functions.items()
     }
     overrides = {"AUTOTAG_OSS_ENDPOINT": target.oss_endpoint, "AUTOTAG_FC_ENDPOINT": target.fc_endpoint}
-    if rules and check_rules:
-        # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
-        rules_from(rules, target, functions_read=True)
-        overrides["AUTOTAG_RULES"] = rules
+    if rules:
+        if check_rules:
+            # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
+            rules_from(rules, target, functions_read=True)
+        overrides["AUTOTAG_RULES"] = rules  # checked or not (rules in OSS may be pushed only later)
     overrides.update(shared)
     credentials = None
     if not target.local:  # Alibaba Cloud: no local roles to assume; the command's own credentials
@@ -145,4 +145,4 @@ def host_functions(
             if conflicting and env_vars
             else ""
         )
-        raise click.ClickException(f"{error}{hint}") from None
+        raise BadInput(f"{error}{hint}") from None

@@ -1,7 +1,8 @@
 """One line per invocation for `autotag local up`: when, which function, the event and its object (for
 an EventBridge batch, how many elements, and what became of them by outcome), what the function did, how
 long it took and the OSS requests it spent; and a line for each retry and each dead letter with the
-reason. Built from the event and the function's own JSON summary (pure)."""
+reason; and which invocations were the system's own state writes, ignored. Built from the event and the
+function's own JSON summary (pure)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,33 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
     if summary.get("state") and "job" in summary:  # a backfill job started, resumed or cancelled
         return f"{summary['state']} {summary['job']}", None
     return "returned", None
+
+
+def is_ignored_state_write(record: InvocationRecord, state_prefix: str) -> bool:
+    """Whether the invocation was the upload function ignoring objects of the system's own state (the
+    sweep's and the backfill's checkpoints, leases and reports under `state_prefix`, whose uploads fire
+    the trigger too)."""
+    result = record.result
+    if record.kind != DONE or result is None or not result.ok:
+        return False
+    try:
+        summary: Any = json.loads(result.payload or "")
+    except ValueError:
+        return False
+    if not isinstance(summary, dict) or summary.get("refused"):
+        return False
+    results = summary.get("results")
+    return (
+        isinstance(results, list)
+        and bool(results)
+        and bool(state_prefix)
+        and all(
+            isinstance(r, dict)
+            and r.get("outcome") == "ignored"
+            and str(r.get("key", "")).startswith(state_prefix)
+            for r in results
+        )
+    )
 
 
 def format_record(record: InvocationRecord, now: float | None = None) -> str:

@@ -13,6 +13,7 @@ from autotag.output import to_json
 from localcloud.fc.runtime import MAX_SYNC_PAYLOAD
 
 from .errors import doing
+from .fc_invoke import invoke_function, show
 from .function_host import environment_options, host_functions, read_template, template_option
 from .target import Target, require_reachable, target_options
 
@@ -62,7 +63,8 @@ def read_event(source: str) -> bytes:
 @click.option(
     "--remote",
     is_flag=True,
-    help="Invoke the deployed function through the FC API at --fc-endpoint instead of running it here.",
+    help="Invoke the deployed function through the FC API at --fc-endpoint instead of running it here "
+    "(its log tail on standard error).",
 )
 @template_option
 @environment_options
@@ -94,13 +96,7 @@ def invoke(
     event = read_event(event_source)
     if remote:
         doing(f"invoking {spec.service}/{spec.name} through FC at {target.fc_endpoint}")
-        response = target.fc_client().invoke_function(spec.service, spec.name, payload=event)
-        data = (
-            response.data.decode("utf-8", errors="replace")
-            if isinstance(response.data, bytes)
-            else response.data
-        )
-        _print_result(str(data))
+        show(invoke_function(target.fc_client(), spec.service, spec.name, event), spec.name)
         return
     require_reachable(target.oss_endpoint, "OSS")
     doing(f"running {spec.name} against OSS at {target.oss_endpoint}")

@@ -10,12 +10,14 @@ from pathlib import Path
 import click
 
 from autotag.rules.remote import parse_location
+from autotag.settings import DEFAULT_STATE_PREFIX
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.fc import DeadLetterStore, Template
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
+from .errors import VERBOSE
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -23,11 +25,17 @@ from .function_host import (
     read_template,
     template_option,
 )
-from .invocation_log import format_record
+from .invocation_file import INVOCATION_LOG, FunctionLog, InvocationLogWriter
 from .local_cloud_file import LocalCloudFileError, remove_local_cloud_file, write_local_cloud_file
 from .local_inventory import local_inventory
+from .local_log import BelowLevel, LocalUpLog
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
+
+
+def _verbose() -> bool:
+    """Whether `autotag -v` (or --debug) asked for what is otherwise left out."""
+    return bool(click.get_current_context().meta.get(VERBOSE))
 
 
 def _interrupt(_signal: int, _frame: object) -> None:
@@ -263,9 +271,18 @@ def local_up(
         oss.stop()
         raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from None
     fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
-    logging.getLogger("autotag").setLevel(log_level.upper())
-    fc.observers.append(lambda record: click.echo(format_record(record)))
-    with fc, api:
+    shown = min(logging.getLevelName(log_level.upper()), logging.INFO if _verbose() else logging.CRITICAL)
+    # the functions log at INFO, as FC keeps it, for the invocation log; the console shows --log-level's
+    logging.getLogger("autotag").setLevel(min(shown, logging.INFO))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(BelowLevel(shown))
+    function_log = FunctionLog()
+    logging.getLogger().addHandler(function_log)
+    state_prefix = fc.environment.get("AUTOTAG_STATE_PREFIX", DEFAULT_STATE_PREFIX)
+    printed = LocalUpLog(state_prefix, _verbose())
+    fc.observers.append(printed)
+    fc.observers.append(InvocationLogWriter(INVOCATION_LOG, function_log, state_prefix))
+    with fc, api, printed:
         fc.wire_oss(oss)
         try:  # before the banner: once it is printed, `autotag local inventory` finds this instance
             write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
@@ -281,7 +298,7 @@ def local_up(
             click.echo(
                 f"local FC running {', '.join(template.functions)} from {template_path} under their "
                 f"template roles: {triggers_by_kind(template)}, timers {', '.join(timers) or 'none'}; "
-                f"dead letters in {dead_letters}"
+                f"dead letters in {dead_letters}" + (f"; rules {rules}" if rules else "")
             )
             click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
             # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes too

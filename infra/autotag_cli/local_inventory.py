@@ -12,8 +12,9 @@ import click
 import oss2
 import requests
 
-from .errors import doing
+from .errors import BadInput, Unreachable, doing
 from .local_cloud_file import LocalCloudFileError, choose, running_local_clouds
+from .names import BUCKET
 from .target import LOCAL_ACCOUNT_ID, Target, target_options
 
 INVENTORY_ID = "autotag-local"
@@ -30,14 +31,17 @@ def _local_cloud(target: Target) -> tuple[Target, str]:
     try:
         cloud = choose(running_local_clouds(), target.oss_endpoint, given)
     except LocalCloudFileError as error:
-        raise click.ClickException(str(error)) from None
+        raise Unreachable(str(error)) from None
     return replace(target, oss_endpoint=cloud.oss_endpoint), cloud.admin_token
 
 
 @click.command("inventory")
-@click.option("--bucket", "bucket_name", required=True, help="The bucket to list (the inventory's source).")
+@click.option(
+    "--bucket", "bucket_name", required=True, type=BUCKET, help="The bucket to list (the inventory's source)."
+)
 @click.option(
     "--destination",
+    type=BUCKET,
     help="The bucket the inventory is written to. Default: <bucket>-inventory (created when missing).",
 )
 @click.option(
@@ -78,7 +82,7 @@ def local_inventory(
     else:
         writes_to = configured.inventory_destination.bucket_destination.bucket.removeprefix("acs:oss:::")
         if writes_to != destination:
-            raise click.ClickException(
+            raise BadInput(
                 f"inventory {INVENTORY_ID} of oss://{bucket_name} writes to {writes_to}, not {destination}: "
                 f"pass --destination {writes_to}, or delete the inventory configuration first"
             )

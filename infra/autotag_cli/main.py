@@ -14,14 +14,16 @@ from autotag.sweep.fanout import quiet_fc2
 from .backfill import backfill
 from .demo import demo
 from .deploy import deploy
-from .errors import DEBUG, AutotagGroup
+from .errors import DEBUG, VERBOSE, AutotagGroup
 from .events import event
 from .invoke import invoke
 from .local import local
+from .logs import logs
 from .plan import plan
 from .replay import replay
 from .rules import rules
 from .sweep import sweep
+from .trigger import trigger
 
 
 def _version() -> str:
@@ -44,6 +46,7 @@ def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
     Every command points at the local cloud unless told otherwise (--oss-endpoint, --fc-endpoint,
     --region); see `autotag COMMAND --help`."""
     ctx.meta[DEBUG] = debug
+    ctx.meta[VERBOSE] = verbose or debug
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -68,3 +71,5 @@ cli.add_command(replay)
 cli.add_command(deploy)
 cli.add_command(backfill)
 cli.add_command(rules)
+cli.add_command(trigger)
+cli.add_command(logs)

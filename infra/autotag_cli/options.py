@@ -16,6 +16,8 @@ from autotag.rules.loader import decode_text, is_yaml_name, read_rules_file
 from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX, Settings
 
+from .errors import BadInput
+
 if TYPE_CHECKING:
     from .target import Target
 
@@ -69,7 +71,7 @@ def rules_from(path: str, target: Target | None = None, *, functions_read: bool 
             return parse_rules(yaml_document(file), file, secrets)
         return load_rules(file, secrets)
     except RulesError as error:
-        raise click.ClickException(str(error)) from None
+        raise BadInput(str(error)) from None
 
 
 def state_prefix_option(why: str) -> Callable[[F], F]:

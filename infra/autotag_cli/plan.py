@@ -15,6 +15,7 @@ from autotag.tagger import ObjectResult, tag_object
 
 from .console import Table, plain_console, shown, shown_lines
 from .errors import doing
+from .names import BUCKET
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
@@ -43,7 +44,7 @@ def _describe(result: ObjectResult) -> str:
 
 
 @click.command()
-@click.option("--bucket", "bucket_name", required=True, help="The bucket of the objects.")
+@click.option("--bucket", "bucket_name", required=True, type=BUCKET, help="The bucket of the objects.")
 @click.option("--key", help="One object.")
 @click.option("--prefix", help='Every object under this prefix (up to --limit); "" for the whole bucket.')
 @click.option(

@@ -23,7 +23,7 @@ from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .console import Table, plain_console
-from .errors import describe, doing
+from .errors import BadInput, command_line, describe, doing, resumable
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -116,6 +116,7 @@ def _subject(letter: DeadLetter) -> str:
 @template_option
 @environment_options
 @target_options(oss=True, fc=True)
+@click.option("--json", "as_json", is_flag=True, help="Print each dead letter and what became of it as JSON.")
 def replay(
     store: Path,
     export: Path | None,
@@ -125,6 +126,7 @@ def replay(
     rules: str | None,
     env_vars: Path | None,
     target: Target,
+    as_json: bool,
 ) -> None:
     """Re-drive dead-lettered events through their function, idempotently.
 
@@ -136,11 +138,15 @@ def replay(
     try:
         letters = read_dead_letters(export) if export else DeadLetterStore(store).all()
     except DeadLetterError as error:
-        raise click.ClickException(str(error)) from None
+        raise BadInput(str(error)) from None
     template = read_template(template_path)
     source = export or store
+    rows: list[dict[str, object]] = []
     if not letters:
-        click.echo(f"no dead letters in {source}")
+        if as_json:
+            click.echo(json.dumps({"source": str(source), "letters": rows, "replayed": 0, "failed": 0}))
+        else:
+            click.echo(f"no dead letters in {source}")
         return
     table = Table(title=f"dead letters from {source}" + (" (dry run)" if dry_run else ""))
     for column in ("function", "objects", "failed request", "attempts", "error", "replay"):
@@ -148,6 +154,8 @@ def replay(
     replayed: set[str] = set()
     renewed: dict[str, tuple[str, str]] = {}  # letters whose replay failed: their new reason
     failed = 0
+    if not dry_run:
+        resumable(f"Run `{command_line()}` again: replaying again is idempotent.")
     if not dry_run and not remote:
         require_reachable(target.oss_endpoint, "OSS")
     fc = host_functions(template, target, rules=rules, env_vars=env_vars)
@@ -204,12 +212,26 @@ def replay(
                 letter.error_message,
                 outcome,
             )
+            rows.append(
+                {
+                    "function": letter.function,
+                    "objects": _subject(letter),
+                    "requestId": letter.request_id,
+                    "attempts": letter.attempts,
+                    "error": letter.error_message,
+                    "replay": outcome,
+                }
+            )
     if replayed and not export:
         DeadLetterStore(store).remove(replayed)
     if renewed and not export:  # the letter stays, with why its replay failed
         DeadLetterStore(store).renew(renewed)
-    plain_console().print(table)
-    click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
+    if as_json:
+        counts = {"replayed": len(replayed), "failed": failed}
+        click.echo(to_json({"source": str(source), "letters": rows, **counts}))
+    else:
+        plain_console().print(table)
+        click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
     if failed:
         raise SystemExit(1)
 

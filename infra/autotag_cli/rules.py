@@ -25,6 +25,13 @@ def _describe(rules: RuleSet) -> str:
     return f"{len(rules.rules)} rules, fingerprint {rules.fingerprint}, reading {reads}"
 
 
+def _as_json(rules: RuleSet) -> dict[str, object]:
+    return {"rules": len(rules.rules), "fingerprint": rules.fingerprint, "reads": sorted(rules.needs)}
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print what was checked as JSON.")
+
+
 @click.group()
 def rules() -> None:
     """Check rules files, and push them to where the functions read them."""
@@ -32,7 +39,8 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def check(path: Path) -> None:
+@json_option
+def check(path: Path, as_json: bool) -> None:
     """Check the rules file PATH (JSON, or YAML) as the functions load it (schema, limits, patterns);
     writes nothing.
 
@@ -40,7 +48,11 @@ def check(path: Path) -> None:
     Example:
       autotag rules check functions/autotag/rules/default.json
     """
-    click.echo(f"{path}: {_describe(rules_from(str(path)))}")
+    checked = rules_from(str(path))
+    if as_json:
+        click.echo(json.dumps({"path": str(path), **_as_json(checked)}))
+    else:
+        click.echo(f"{path}: {_describe(checked)}")
 
 
 def _oss_location(text: str) -> Location:
@@ -70,7 +82,8 @@ def _oss_location(text: str) -> Location:
     help="The object the functions' AUTOTAG_RULES names (JSON: a .json key).",
 )
 @target_options(oss=True)
-def push(path: Path, location: str, target: Target) -> None:
+@json_option
+def push(path: Path, location: str, target: Target, as_json: bool) -> None:
     """Check the rules file PATH (JSON, or YAML), then upload it as JSON to --to (nothing is uploaded when
     it does not check). The functions read JSON: a YAML file is uploaded in its JSON form.
 
@@ -87,5 +100,9 @@ def push(path: Path, location: str, target: Target) -> None:
     require_reachable(target.oss_endpoint, "OSS")
     doing(f"pushing {path} to {location} at {target.oss_endpoint}")
     answer = target.bucket(where.bucket).put_object(where.key, body, headers=JSON_HEADERS)
+    if as_json:
+        pushed = {"path": str(path), "to": location, "etag": answer.etag, "versionId": answer.versionid}
+        click.echo(json.dumps({**pushed, **_as_json(checked)}))
+        return
     version = f", version {answer.versionid}" if answer.versionid else ""
     click.echo(f"pushed {path} to {location} (ETag {answer.etag}{version}): {_describe(checked)}")

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.console import Console
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+from rich.table import Column
+from rich.text import Text
 
 from autotag.gateway import RateLimiter
 from autotag.handlers.rules_source import fetch_from
@@ -21,13 +24,14 @@ from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import Settings
 from autotag.sweep.checkpoint import Scope
 from autotag.sweep.clock import absurd
-from autotag.sweep.gateway import SweepGateway
+from autotag.sweep.gateway import ListingPage, SweepGateway
 from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
 
-from .console import Table, plain_console, shown_lines
-from .errors import doing
+from .console import Table, plain_console, shown, shown_lines
+from .errors import FAILED, BadInput, CliError, command_line, doing, failure, resumable
+from .names import BUCKET, bucket_name_problem
 from .options import FiniteFloatRange, rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
 
@@ -136,6 +140,7 @@ def _stale_table(report: SweepReport) -> Table:
 @state_prefix_option("the timer function's AUTOTAG_STATE_PREFIX.")
 @click.option(
     "--state-bucket",
+    type=BUCKET,
     envvar=["AUTOTAG_SWEEP_STATE_BUCKET", "AUTOTAG_STATE_BUCKET"],
     show_envvar=True,
     default="",
@@ -167,70 +172,49 @@ def sweep(
       autotag sweep --bucket autotag-demo --dry-run
       autotag sweep --bucket autotag-demo --full --json
     """
-    rules = rules_from(rules_path, target)
-    in_force = _rules_in_force(rules_path, target)
-    clock = _clock(at)
-    limiter = RateLimiter(qps) if qps else None
-    console = plain_console(stderr=as_json)
-    reports = []
+    bad_names = [problem for problem in map(bucket_name_problem, buckets) if problem]
+    if bad_names:  # every one named, before anything is swept
+        raise BadInput("; ".join(bad_names))
+    run = SweepRun(
+        target,
+        prefix,
+        rules_from(rules_path, target),
+        _rules_in_force(rules_path, target),
+        _clock(at),
+        RateLimiter(qps) if qps else None,
+        SweepLimits(workers=workers, max_objects=max_objects),
+        state_bucket,
+        state_prefix,
+        dry_run,
+        full,
+        plain_console(stderr=as_json),
+        as_json,
+    )
+    if not dry_run:
+        resumable(f"Run `{command_line()}` again: it resumes from its last checkpoint (one every 30 s).")
+    reports: list[SweepReport] = []
+    not_swept: list[tuple[str, str, int]] = []  # (bucket, why, exit code): the others are swept all the same
     for name in buckets:
-        doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
-        require_reachable(target.oss_endpoint, "OSS")
-        bucket = target.bucket(name, workers)
-        bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
-        gateway = SweepGateway(bucket, limiter=limiter)
-        state = gateway
-        if state_bucket:
-            state_oss = target.bucket(state_bucket)
-            state = SweepGateway(state_oss, limiter=limiter)
-        store = StateStore(
-            state,
-            state_prefix,
-            Scope(name, prefix),
-            secrets=Settings.from_environment().record_secrets,  # the functions' seals, so both believe them
-            legacy=gateway if state is not gateway else None,
-        )
-        with Progress(
-            SpinnerColumn(),
-            BarColumn(),  # pulses: a listing has no known total
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as progress:
-            label = f"oss://{name}/{prefix}"
-            task = progress.add_task(label, total=None)
-
-            def show(
-                report: SweepReport, task_id: Any = task, label: str = label, bar: Progress = progress
-            ) -> None:
-                bar.update(
-                    task_id,
-                    description=f"{label}  listed {report.listed:,}  read {report.candidates:,}"
-                    f"  pruned {report.pruned:,}  tags removed {report.tags_removed:,}",
-                )
-
-            report = run_sweep(
-                gateway,
-                rules,
-                store,
-                clock,
-                limits=SweepLimits(workers=workers, max_objects=max_objects),
-                dry_run=dry_run,
-                full=full,
-                owner=f"cli-{uuid.uuid4()}",
-                progress=show,
-                rules_in_force=in_force,
-            )
-        reports.append(report)
-        if not as_json:
-            console.print(_table(report))
-            if report.objects:
-                console.print(_stale_table(report))
+        try:
+            reports.append(run.sweep(name))
+        except Exception as error:
+            if len(buckets) == 1:
+                raise
+            why, code = failure(error, click.get_current_context().meta)
+            click.echo(f"oss://{name}/{prefix} not swept: {why}", err=True)
+            not_swept.append((name, why, code))
     if as_json:
-        click.echo(to_json({"rulesFingerprint": rules.fingerprint, "sweeps": [r.summary() for r in reports]}))
+        summaries = [r.summary() for r in reports]
+        click.echo(to_json({"rulesFingerprint": run.rules.fingerprint, "sweeps": summaries}))
     unsuccessful = [why for why in map(_unsuccessful, reports) if why]
+    if not_swept:
+        codes = {code for _, _, code in not_swept} | ({FAILED} if unsuccessful else set())
+        names = ", ".join(name for name, _, _ in not_swept)
+        raise CliError(
+            f"{len(not_swept)} of {len(buckets)} buckets not swept: {names} (each named above)"
+            + "".join(f"; {why}" for why in unsuccessful),
+            codes.pop() if len(codes) == 1 else FAILED,
+        )
     if unsuccessful:
         raise click.ClickException("; ".join(unsuccessful))
 
@@ -243,3 +227,108 @@ def _rules_in_force(rules_path: str, target: Target) -> Callable[[], RuleSet] | 
     rules_cache = RulesCache(location, Settings.from_environment().record_secrets)
     fetch = fetch_from(target.bucket(location.bucket), location)
     return lambda: rules_cache.confirm(fetch)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What every bucket of one `autotag sweep` is swept with."""
+
+    target: Target
+    prefix: str
+    rules: RuleSet
+    rules_in_force: Callable[[], RuleSet] | None  # asked before each write, for rules kept in OSS
+    clock: datetime | None
+    limiter: RateLimiter | None
+    limits: SweepLimits
+    state_bucket: str
+    state_prefix: str
+    dry_run: bool
+    full: bool
+    console: Console
+    as_json: bool
+
+    def sweep(self, name: str) -> SweepReport:
+        """One bucket's sweep, its tables printed unless `as_json`."""
+        target, prefix = self.target, self.prefix
+        doing(f"sweeping oss://{name}/{prefix} at {target.oss_endpoint}")
+        require_reachable(target.oss_endpoint, "OSS")
+        bucket = target.bucket(name, self.limits.workers)
+        bucket.list_objects(prefix=prefix, max_keys=1)  # a missing bucket or a wrong key: one clear error
+        gateway = _CountingGateway(bucket, limiter=self.limiter)
+        state = gateway
+        if self.state_bucket:
+            state = SweepGateway(target.bucket(self.state_bucket), limiter=self.limiter)
+        store = StateStore(
+            state,
+            self.state_prefix,
+            Scope(name, prefix),
+            secrets=Settings.from_environment().record_secrets,  # the functions' seals, so both believe them
+            legacy=gateway if state is not gateway else None,
+        )
+        done: list[SweepReport] = []  # the latest report of a finished window
+        with Progress(
+            SpinnerColumn(),
+            _Counts(lambda: _counts(gateway, done[-1] if done else None)),  # before the label: never cut
+            TimeElapsedColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+            console=self.console,
+            transient=True,
+            disable=self.as_json,
+        ) as progress:
+            progress.add_task(shown(f"oss://{name}/{prefix}"), total=None)
+            report = run_sweep(
+                gateway,
+                self.rules,
+                store,
+                self.clock,
+                limits=self.limits,
+                dry_run=self.dry_run,
+                full=self.full,
+                owner=f"cli-{uuid.uuid4()}",
+                progress=done.append,
+                rules_in_force=self.rules_in_force,
+            )
+        if not self.as_json:
+            self.console.print(_table(report))
+            if report.objects:
+                self.console.print(_stale_table(report))
+        return report
+
+
+class _CountingGateway(SweepGateway):
+    """The sweep's gateway, counting the objects listed as each page comes (the sweep reports its counts
+    only when a window of objects is done, which can take a while), for the progress line."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.listed = 0
+
+    def list_page(self, prefix: str, key_marker: str, max_keys: int = 1000) -> ListingPage:
+        page = super().list_page(prefix, key_marker, max_keys)
+        self.listed += len(page.objects)
+        return page
+
+    def list_versions_page(
+        self, prefix: str, key_marker: str, version_marker: str, max_keys: int = 1000
+    ) -> ListingPage:
+        page = super().list_versions_page(prefix, key_marker, version_marker, max_keys)
+        self.listed += len(page.objects)
+        return page
+
+
+def _counts(gateway: _CountingGateway, report: SweepReport | None) -> str:
+    """The progress line's counts: what is listed and the requests spent so far, live; what the finished
+    windows pruned."""
+    pruned = f" · {report.pruned:,} pruned" if report else ""
+    return f"{gateway.listed:,} listed{pruned} · {gateway.requests:,} OSS requests"
+
+
+class _Counts(ProgressColumn):
+    """A column drawn anew at every refresh (10 a second) from live counters."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, task: Task) -> Text:
+        return Text(self.text(), no_wrap=True, overflow="ellipsis")

@@ -14,11 +14,13 @@ it; then, for the local cloud only, its default AccessKey. The secret and token 
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,7 +29,8 @@ import click
 
 from localcloud.oss.auth import DEFAULT_CREDENTIALS
 
-from .errors import TARGET
+from .errors import TARGET, BadInput, Unreachable
+from .names import bucket_name_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_OSS_ENDPOINT = "http://127.0.0.1:9000"
@@ -72,8 +75,13 @@ class Target:
         return ", ".join(parts)
 
     def bucket(self, name: str, pool_size: int | None = None) -> Any:
-        """An oss2 Bucket for `name` at the OSS endpoint, signed with these credentials."""
+        """An oss2 Bucket for `name` at the OSS endpoint, signed with these credentials; a name OSS would
+        refuse is refused here, before any request."""
         import oss2
+
+        problem = bucket_name_problem(name)
+        if problem:
+            raise BadInput(problem)
 
         from autotag.handlers.clients import oss_auth
         from autotag.settings import Credentials as OssCredentials
@@ -86,6 +94,18 @@ class Target:
         )
         session = oss2.Session(pool_size=pool_size) if pool_size else None
         return oss2.Bucket(auth, self.oss_endpoint, name, session=session)
+
+    def oss_time(self) -> datetime:
+        """What time OSS says it is: the `Date` of its answer to an unsigned request (any answer has one; on
+        the local cloud, its shifted clock). This machine's clock when OSS sends none."""
+        import requests
+
+        require_reachable(self.oss_endpoint, "OSS")
+        answer = requests.head(self.oss_endpoint, timeout=10)
+        try:
+            return email.utils.parsedate_to_datetime(answer.headers["Date"]).astimezone(timezone.utc)
+        except (KeyError, TypeError, ValueError):
+            return datetime.now(timezone.utc)
 
     def fc_client(self) -> Any:
         """An aliyun-fc2 client for the FC endpoint; fails fast, naming it, when nothing listens there
@@ -121,7 +141,7 @@ def require_reachable(endpoint: str, what: str, timeout: float = 3.0) -> None:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         hint = " (is `autotag local up` running?)" if is_loopback(endpoint) else ""
-        raise click.ClickException(f"cannot reach {what} at {endpoint}: {reason}{hint}") from None
+        raise Unreachable(f"cannot reach {what} at {endpoint}: {reason}{hint}") from None
 
 
 # ---- resolution ---------------------------------------------------------------------------------------

@@ -2,17 +2,19 @@
 function (in-process through the local FC, or as asynchronous FC invocations), resumably and politely:
 a rate limit, a checkpoint file, a failure-rate breaker, and a report of failures that `--manifest`
 accepts again. A failure is in the report before the checkpoint moves past it, so no object is ever
-neither done nor reported."""
+neither done nor reported. Only an unfinished run of the same job (endpoint, AccessKey ID, bucket, prefix,
+since, rules) resumes from a checkpoint; a finished one leaves none."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,30 +38,76 @@ class ExistingObject:
     version_id: str | None = None
 
 
-@dataclass
-class BackfillCheckpoint:
-    """Where a backfill of (bucket, prefix, since) stands: the last key handed over, and the counts."""
+@dataclass(frozen=True)
+class BackfillJob:
+    """What a backfill is: only a run of the same job resumes from its checkpoint. The endpoint and the
+    AccessKey ID say which cloud and account (the local cloud's checkpoint is not Alibaba Cloud's), the
+    rules' fingerprint what the objects are tagged with."""
 
+    endpoint: str
+    access_key_id: str
     bucket: str
     prefix: str
     since: str
+    rules: str
+
+    @property
+    def scope(self) -> str:
+        """A short name for the job, the same for the same job."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        where = f"oss://{self.bucket}/{self.prefix}" + (f" since {self.since}" if self.since else "")
+        return f"{where} at {self.endpoint} as {self.access_key_id}, rules {self.rules}"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is not this job's, or not a checkpoint; the message names the file."""
+
+
+@dataclass
+class BackfillCheckpoint:
+    """Where an unfinished backfill job stands: the last key handed over, and the counts. A finished run
+    removes its checkpoint (`finish`): the next run is a new job, listing every object again."""
+
+    job: BackfillJob
     marker: str = ""
     submitted: int = 0
     failed: int = 0
 
     @classmethod
-    def load(cls, path: Path | None, bucket: str, prefix: str, since: str) -> BackfillCheckpoint:
-        fresh = cls(bucket, prefix, since)
+    def load(cls, path: Path | None, job: BackfillJob) -> BackfillCheckpoint:
+        """The checkpoint `path` holds for `job`, or a fresh one when there is none; one of another job
+        (or of an earlier version, which named no endpoint, account or rules) is refused."""
+        fresh = cls(job)
         if path is None or not path.exists():
             return fresh
-        document = json.loads(path.read_text())
-        saved = cls(**document)
-        return saved if (saved.bucket, saved.prefix, saved.since) == (bucket, prefix, since) else fresh
+        try:
+            document = json.loads(path.read_text())
+            saved = cls(
+                BackfillJob(**document["job"]), *(document[k] for k in ("marker", "submitted", "failed"))
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(
+                f"{path} is not a checkpoint of this version ({type(error).__name__})"
+            ) from None
+        if saved.job != job:
+            raise CheckpointError(f"{path} is the checkpoint of another backfill ({saved.job.describe()})")
+        return saved
 
     def save(self, path: Path | None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.__dict__))
+            document: dict[str, Any] = {"job": asdict(self.job), "marker": self.marker}
+            document |= {"submitted": self.submitted, "failed": self.failed}
+            path.write_text(json.dumps(document))
+
+    @staticmethod
+    def finish(path: Path | None) -> None:
+        """The job went through its whole listing: nothing is left to resume."""
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -21,7 +22,43 @@ _SKIPPED = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache")
 
 
 class PackageError(RuntimeError):
-    """The dependencies could not be fetched for FC's runtime."""
+    """The dependencies could not be fetched for FC's runtime; `unreachable` when no package index
+    answered."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+_UNREACHABLE = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "ConnectTimeoutError",
+    "Network is unreachable",
+)
+_WANTED = re.compile(r"(?:No matching distribution found for|satisfies the requirement) (\S+)")
+
+
+def pip_failure(stderr: str, requirements: str, runtime: str) -> PackageError:
+    """pip's failure in one line: which package could not be fetched, for which runtime, and why."""
+    wanted = _WANTED.search(stderr)
+    what = wanted[1] if wanted else f"the packages of {requirements}"
+    unreachable = any(sign in stderr for sign in _UNREACHABLE)
+    if unreachable:
+        why = "no package index could be reached (offline? PIP_INDEX_URL?)"
+    elif wanted:
+        why = "the package index has no such wheel for this runtime"
+    else:
+        lines = stderr.strip().splitlines()
+        errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
+        why = (errors or lines or ["pip failed"])[-1][:300]
+    return PackageError(
+        f"cannot fetch {what} for FC's {runtime} ({requirements}): {why}; a deploy to Alibaba Cloud packages "
+        "what the runtime lacks",
+        unreachable,
+    )
 
 
 def requirements_for(runtime: str) -> Path:
@@ -32,8 +69,10 @@ def requirements_for(runtime: str) -> Path:
     return ROOT / "requirements" / f"fc-package-{runtime}.txt"
 
 
-def vendored_dependencies(runtime: str = "python3.12", cache: Path = CACHE) -> Path:
-    """A folder with the pinned packages installed for FC's `runtime`; built once per requirements file."""
+def vendored_dependencies(runtime: str = "python3.12", cache: Path | None = None) -> Path:
+    """A folder with the pinned packages installed for FC's `runtime`; built once per requirements file
+    (in `cache`, default CACHE)."""
+    cache = cache or CACHE
     requirements = requirements_for(runtime)
     version = runtime.removeprefix("python")
     from_source = [
@@ -68,9 +107,7 @@ def vendored_dependencies(runtime: str = "python3.12", cache: Path = CACHE) -> P
         command += ["--platform", platform]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise PackageError(
-            f"pip could not fetch {requirements.name} for {runtime}: {result.stderr.strip()[-800:]}"
-        )
+        raise pip_failure(result.stderr, f"requirements/{requirements.name}", runtime)
     (target / ".complete").write_text("ok")
     return target
 

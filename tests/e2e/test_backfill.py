@@ -11,7 +11,7 @@ from pathlib import Path
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, readable, tags_of
+from conftest import LONG_TERM, STS, readable, tags_of
 
 from autotag_cli.main import cli
 from localcloud.oss import FaultRule, LocalOSS
@@ -79,12 +79,7 @@ def test_backfill_of_10000_existing_objects(
     )
     # HEAD (a listing has no content type or metadata for the rules) + PUT: 2 per object, as for a live upload
     assert 20_000 <= spent <= 20_010
-    checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert (checkpoint["marker"], checkpoint["submitted"]) == (max(keys), 10_000)
-
-    # Run again: it resumes after the last key, so there is nothing left to send.
-    code, output = run(oss, bucket, tmp_path)
-    assert code == 0 and json.loads(output.splitlines()[-1])["submitted"] == 0
+    assert not (tmp_path / "checkpoint.json").exists()  # a finished backfill is finished: nothing resumes it
 
 
 def test_since_prefix_and_rate(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> None:
@@ -214,3 +209,76 @@ def test_a_csv_manifest_naming_another_bucket_is_refused_before_anything_is_sent
     (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
     assert f"{path}:2: names bucket 'elsewhere'" in line and "--manifest" in line, output
     assert readable(tags_of(template_bucket, "a.txt")) == {}  # nothing was sent, not even the first line
+
+
+def backfill_here(oss_endpoint: str, bucket: oss2.Bucket, *args: str, sts: bool = False) -> tuple[int, str]:
+    """`autotag backfill` with its default checkpoint (in the working folder's .localcloud/), signed with
+    the local cloud's AccessKey, or its STS credentials."""
+    credentials = (
+        {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token,
+        }
+        if sts
+        else {}
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["backfill", "--bucket", bucket.bucket_name, "--template", TEMPLATE, "--oss-endpoint", oss_endpoint,
+         *args],
+        env=credentials,
+    )  # fmt: skip
+    return result.exit_code, result.output
+
+
+def test_a_finished_backfill_is_finished_and_another_one_tags_what_is_untagged(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that went through its listing leaves no checkpoint: the next run lists everything again and
+    tags what came since, even keys sorting before the last one the earlier run sent."""
+    monkeypatch.chdir(tmp_path)
+    seed(template_bucket, ["m/2.txt", "m/3.txt"])
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "m/")
+    assert code == 0, output
+    assert not list((tmp_path / ".localcloud" / "backfill").glob("*.checkpoint.json"))
+    template_bucket.put_object("m/1.txt", b"x")  # sorts before m/3.txt; its upload event was lost, say
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "m/", "--json")
+    assert code == 0 and "resuming" not in output, output
+    assert json.loads(output.splitlines()[-1])["submitted"] == 3
+    assert tags_of(template_bucket, "m/1.txt")["kind"] == "text"
+
+
+def test_a_backfill_resumes_only_the_same_unfinished_job(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same endpoint, AccessKey ID, bucket, prefix and rules resume a stopped run; any other is a new job,
+    whose objects are all sent (a checkpoint made against the local cloud is not one of Alibaba Cloud's)."""
+    monkeypatch.chdir(tmp_path)
+    seed(template_bucket, [f"s/{i:02d}.txt" for i in range(40)])
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", "--workers", "1", "--json")
+    oss.conditions.set_faults([])
+    assert code == 1 and json.loads(output.splitlines()[-1])["stopped"], output  # the breaker: unfinished
+
+    rules = tmp_path / "other-rules.json"
+    rules.write_text(json.dumps({"version": 1, "rules": [{"name": "r", "tags": {"team": "x"}}]}))
+    other_endpoint = oss.endpoint.replace("127.0.0.1", "localhost")
+    for other in (
+        (other_endpoint, ()),  # another endpoint (the same local OSS, named otherwise)
+        (oss.endpoint, ("--rules", str(rules))),  # other rules
+        (oss.endpoint, ("--prefix", "s/0")),  # another source
+    ):
+        endpoint, extra = other
+        code, output = backfill_here(endpoint, template_bucket, "--prefix", "s/", *extra, "--json")
+        assert code == 0 and "resuming" not in output, (other, output)
+        summary = json.loads(output.splitlines()[-1])
+        assert summary["submitted"] == (10 if "s/0" in extra else 40), (other, summary)
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", sts=True)  # another key
+    assert code == 0 and "resuming" not in output, output
+
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", "--json")
+    assert code == 0 and "resuming the backfill of oss://autotag-demo/s/ after 's/" in output, output
+    assert json.loads(output.splitlines()[-1])["submitted"] < 40
+    code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", "--json")
+    assert "resuming" not in output and json.loads(output.splitlines()[-1])["submitted"] == 40, output

@@ -500,7 +500,7 @@ def test_a_job_starts_and_cancels_from_any_folder_without_the_template(
     cancelled = job.cli("backfill", "cancel", reference)
     assert cancelled.exit_code == 0 and f"backfill job {reference}:" in cancelled.output, cancelled.output
     missing = job.cli("backfill", "cancel", reference, "--template", "nowhere.yml")
-    assert missing.exit_code == 1 and "no template at nowhere.yml" in missing.output, missing.output
+    assert missing.exit_code == 2 and "no template at nowhere.yml" in missing.output, missing.output
 
 
 def test_a_listing_that_cannot_balance_the_shards_says_so_at_the_start(
@@ -555,3 +555,31 @@ def test_an_empty_prefix_starts_no_job_and_a_cancel_in_a_bucket_it_does_not_serv
         "tag-backfill rejected it: the bucket 'no-such-bucket-here' is not one this function acts on "
         "(AUTOTAG_BUCKETS: autotag-demo)" in line
     ), line
+
+
+def test_status_watch_redraws_the_table_in_place(job: Job, template_bucket: oss2.Bucket) -> None:
+    """On a terminal, --watch draws the status once and moves the cursor back over it to draw it again
+    (it once printed the whole table anew every time)."""
+    import re
+
+    seed(template_bucket, [f"w/k{i:03d}.jpg" for i in range(150)])
+    reference = job.start("--shards", "1", "--qps", "60", "--workers", "2")["job"]  # some seconds of work
+    env = {
+        "AUTOTAG_RULES": None,
+        "AUTOTAG_OSS_ENDPOINT": job.oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        "TTY_COMPATIBLE": "1",
+        "COLUMNS": "120",
+    }
+    watched = CliRunner().invoke(cli, ["backfill", "status", reference, "--watch", "1"], env=env)
+    assert watched.exit_code == 0, watched.output
+    drawn = watched.output.count(f"backfill job {reference}")
+    assert drawn >= 2, watched.output  # it was redrawn while the job ran
+    redraws = len(re.findall(r"\x1b\[\d*A", watched.output))  # cursor up: over the table drawn before
+    assert redraws >= drawn - 1, watched.output
+    assert "failed.csv:" in watched.output  # the report's locations, once, under the last table
+    piped = CliRunner().invoke(
+        cli, ["backfill", "status", reference, "--watch", "1"], env={**env, "TTY_COMPATIBLE": "0"}
+    )
+    assert re.search(r"^report: +oss://", piped.output, re.MULTILINE), piped.output  # a line of its own

@@ -72,6 +72,10 @@ def cell(command: str, condition: str, args: list[str], code: int, *says: str) -
     CELLS[(command, condition)] = (args, code, list(says))
 
 
+# The exit codes docs/cli.md's table gives, one per kind of failure, whatever the command.
+FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED = 1, 2, 3, 4, 130
+
+
 for name, args in {
     "plan": ["plan", "--bucket", "autotag-demo", "--key", "a.jpg"],
     "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
@@ -82,7 +86,7 @@ for name, args in {
         name,
         "wrong-access-key",
         args,
-        1,
+        UNREACHABLE_OR_REFUSED,
         "OSS does not know AccessKey ID nobody",
         "InvalidAccessKeyId, HTTP 403",
     )
@@ -90,7 +94,7 @@ for name, args in {
         name,
         "wrong-secret",
         args,
-        1,
+        UNREACHABLE_OR_REFUSED,
         f"the AccessKey secret does not belong to AccessKey ID {LONG_TERM.access_key_id}",
         "SignatureDoesNotMatch, HTTP 403",
     )
@@ -99,7 +103,7 @@ for name, args in {
         name,
         "missing-bucket",
         missing,
-        1,
+        NOT_FOUND,
         "no-such-bucket",
         "the bucket does not exist",
         "NoSuchBucket, HTTP 404",
@@ -108,21 +112,34 @@ for name, args in {
         name,
         "unreachable-endpoint",
         [*args, "--oss-endpoint", UNREACHABLE],
-        1,
+        UNREACHABLE_OR_REFUSED,
         f"cannot reach OSS at {UNREACHABLE}",
     )
+    for bad, rule in (
+        ("Bad_Bucket", "only lowercase letters, digits and hyphens"),
+        ("xy", "3 to 63 characters"),
+        ("bucket-", "starts and ends with a lowercase letter or a digit"),
+    ):
+        cell(
+            name,
+            f"bucket-name-{bad}",
+            [*[a if a != "autotag-demo" else bad for a in args], "--oss-endpoint", UNREACHABLE],
+            BAD_INPUT,
+            f"bucket name {bad!r}",
+            rule,
+        )
 for name, args in {
     "invoke --remote": ["invoke", "tag-on-upload", "-e", "EVENT", "--remote", "--template", TEMPLATE],
     "deploy": ["deploy", "--dry-run", "--template", TEMPLATE],
     "replay --remote": ["replay", "--remote", "--file", "LETTERS", "--template", TEMPLATE],
 }.items():
-    cell(name, "wrong-access-key", args, 1, "FC at", "InvalidAccessKeyID, HTTP 403")
-    cell(name, "wrong-secret", args, 1, "FC at", "SignatureNotMatch, HTTP 403")
+    cell(name, "wrong-access-key", args, UNREACHABLE_OR_REFUSED, "FC at", "InvalidAccessKeyID, HTTP 403")
+    cell(name, "wrong-secret", args, UNREACHABLE_OR_REFUSED, "FC at", "SignatureNotMatch, HTTP 403")
     cell(
         name,
         "unreachable-endpoint",
         [*args, "--fc-endpoint", UNREACHABLE],
-        1,
+        UNREACHABLE_OR_REFUSED,
         f"cannot reach FC at {UNREACHABLE}",
     )
 for name, args in {
@@ -137,7 +154,7 @@ for name, args in {
         name,
         "missing-template",
         [*args, "--template", "/nowhere/template.yml"],
-        1,
+        BAD_INPUT,
         "no template at /nowhere/template.yml",
     )
 cell(
@@ -168,7 +185,7 @@ cell(
     "replay",
     "bad-event-file",
     ["replay", "--file", "BAD_EVENT", "--template", TEMPLATE],
-    1,
+    BAD_INPUT,
     "BAD_EVENT",
     ":1: not JSON",
 )
@@ -195,7 +212,7 @@ for name, args in {
         name,
         "bad-rules-file",
         [*args, "--rules", "BAD_RULES"],
-        1,
+        BAD_INPUT,
         "BAD_RULES",
         "rule 'r' (rules[0])",
     )
@@ -366,10 +383,10 @@ def test_backfill_never_loses_a_failure(
     assert sorted(line["key"] for line in lines) == ["in/1.txt", "in/2.txt", "in/3.txt"]
     assert len({line["run"] for line in lines}) == 1
 
-    again = run([*base, "--prefix", "in/"], env)  # the checkpoint is past them: they are in the report
-    assert again.exit_code == 0
-    assert "resuming the backfill of oss://autotag-demo/in/ after 'in/3.txt'" in again.output
-    assert "nothing found under oss://autotag-demo/in/ after the checkpoint" in again.output
+    # that run went through its listing (its failures are in its report): finished, nothing resumes it
+    again = run([*base, "--prefix", "in/", "--json"], env)
+    assert again.exit_code == 0 and "resuming" not in again.output, again.output
+    assert json.loads(again.output.splitlines()[-1])["submitted"] == 3
     empty = run([*base, "--prefix", "nothing-here/"], env)
     assert (
         empty.exit_code == 0 and "nothing found under oss://autotag-demo/nothing-here/ at all" in empty.output
@@ -435,14 +452,14 @@ def test_local_up_runs_a_template_moved_to_eventbridge(tmp_path: Path, delivery:
 def test_event_never_reads_oss_unless_asked(tmp_path: Path) -> None:
     env = {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE}  # set, and nothing there: not read without --from-oss
     target = tmp_path / "event.json"
-    made = run(["event", "oss", "--bucket", "b", "--key", "not/uploaded.jpg", "-o", str(target)], env)
+    made = run(["event", "oss", "--bucket", "bkt", "--key", "not/uploaded.jpg", "-o", str(target)], env)
     assert (
         made.exit_code == 0
         and json.loads(target.read_text())["events"][0]["oss"]["object"]["key"] == "not/uploaded.jpg"
     )
     failing = tmp_path / "failing.json"
-    refused = run(["event", "oss", "--bucket", "b", "--key", "k", "--from-oss", "-o", str(failing)], env)
-    assert refused.exit_code == 1 and not failing.exists()
+    refused = run(["event", "oss", "--bucket", "bkt", "--key", "k", "--from-oss", "-o", str(failing)], env)
+    assert refused.exit_code == UNREACHABLE_OR_REFUSED and not failing.exists()
 
 
 def test_the_shells_rules_and_env_vars_reach_the_function(
@@ -484,7 +501,7 @@ def test_the_shells_rules_and_env_vars_reach_the_function(
     # Every local function shares one process, so one function's value cannot differ from another's.
     overrides.write_text(json.dumps({"tag-on-upload": {"AUTOTAG_STATE_PREFIX": "r/"}}))
     conflict = run(invoked, {"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
-    assert conflict.exit_code == 1, conflict.output
+    assert conflict.exit_code == BAD_INPUT, conflict.output
     (line,) = [line for line in conflict.output.splitlines() if line.startswith("Error:")]
     assert "AUTOTAG_STATE_PREFIX is 'r/' in tag-on-upload and '.autotag/' in tag-expiry" in line, line
     assert f"{overrides}: give AUTOTAG_STATE_PREFIX under Parameters" in line, line
@@ -679,13 +696,13 @@ def test_an_eventbridge_batch_from_event_oss_tags_each_object_through_invoke(
 
 
 def test_event_oss_says_when_keys_do_not_fit_the_event() -> None:
-    too_many = run(["event", "oss", "--bucket", "b", "--key", "a", "--key", "b"], {})
+    too_many = run(["event", "oss", "--bucket", "bkt", "--key", "a", "--key", "b"], {})
     over_batch = run(
         [
             "event",
             "oss",
             "--bucket",
-            "b",
+            "bkt",
             "--key",
             "a",
             "--key",
@@ -744,9 +761,9 @@ def test_invoke_names_what_is_wrong_with_a_hostile_eventbridge_event(
 @pytest.mark.parametrize(
     "args",
     [
-        ["backfill", "--bucket", "b", "--in-fc", "--qps", "nan"],
-        ["backfill", "--bucket", "b", "--max-failure-rate", "nan"],
-        ["sweep", "--bucket", "b", "--qps", "nan"],
+        ["backfill", "--bucket", "bkt", "--in-fc", "--qps", "nan"],
+        ["backfill", "--bucket", "bkt", "--max-failure-rate", "nan"],
+        ["sweep", "--bucket", "bkt", "--qps", "nan"],
     ],
 )
 def test_nan_is_refused_where_a_number_is_asked(args: list[str]) -> None:
@@ -816,7 +833,7 @@ def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
         )  # fmt: skip
     finally:
         server.shutdown()
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == UNREACHABLE_OR_REFUSED, result.output
     (line,) = result.output.splitlines()
     assert f"FC at {endpoint} answered, but not as the API does (not JSON)" in line, line
     assert "JSONDecodeError" not in line and "cannot reach" not in line
@@ -827,7 +844,7 @@ def test_local_inventory_without_a_local_cloud_here_says_to_start_one(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = run(["local", "inventory", "--bucket", "autotag-demo"], {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE})
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == UNREACHABLE_OR_REFUSED, result.output
     (line,) = result.output.splitlines()
     assert f"no local cloud of this folder serves {UNREACHABLE}" in line and "autotag local up" in line, line
 
@@ -847,7 +864,7 @@ def test_local_inventory_runs_one_and_refuses_another_destination_for_its_config
     assert manifest.startswith("oss://autotag-demo-inventory/inventory/autotag-demo/autotag-local/"), manifest
     assert manifest.endswith("/manifest.json")
     other = run(["local", "inventory", "--bucket", "autotag-demo", "--destination", "autotag-demo"], env)
-    assert other.exit_code == 1, other.output
+    assert other.exit_code == BAD_INPUT, other.output
     assert (
         "writes to autotag-demo-inventory, not autotag-demo: pass --destination autotag-demo-inventory"
         in (" ".join(other.output.split()))
@@ -870,5 +887,154 @@ def test_a_templates_errors_name_its_file_and_the_place_in_it(tmp_path: Path) ->
     result = CliRunner().invoke(
         cli, ["invoke", "tag-on-upload", "--template", str(path), "-e", "-"], input="{}"
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == BAD_INPUT, result.output
     assert f"{path}: Resources.oss-autotag.Properties.Policies[0]: " in result.output, result.output
+
+
+# ---- exit codes, and what a long run says when it is interrupted -------------------------------------------
+
+
+def test_cli_md_documents_the_exit_codes_the_cli_gives() -> None:
+    from autotag_cli import errors
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    documented = {int(code): meaning for code, meaning in re.findall(r"^\| `(\d+)` \| (.+?) \|$", text, re.M)}
+    assert documented.keys() == {0, FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED}
+    assert (errors.FAILED, errors.BAD_INPUT, errors.UNREACHABLE, errors.NOT_FOUND, errors.INTERRUPTED) == (
+        FAILED,
+        BAD_INPUT,
+        UNREACHABLE_OR_REFUSED,
+        NOT_FOUND,
+        INTERRUPTED,
+    )
+
+
+def test_a_sweep_of_several_buckets_goes_on_past_a_bad_one_and_names_each(
+    oss: LocalOSS, template_bucket: oss2.Bucket
+) -> None:
+    template_bucket.put_object("a.jpg", b"x")
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    misnamed = run(
+        ["sweep", "--bucket", "Bad_Bucket", "--bucket", "autotag-demo", "--bucket", "x", "--dry-run"], env
+    )
+    assert misnamed.exit_code == BAD_INPUT, misnamed.output  # names OSS refuses: all said before any sweep
+    (error,) = [line for line in misnamed.output.splitlines() if line.startswith("Error:")]
+    assert "bucket name 'Bad_Bucket'" in error and "bucket name 'x'" in error, error
+    assert "tag expiry sweep" not in misnamed.output
+
+    buckets = ["no-such-bucket", "autotag-demo", "also-missing"]
+    result = run(["sweep", *[a for b in buckets for a in ("--bucket", b)], "--dry-run"], env)
+    assert result.exit_code == NOT_FOUND, result.output  # one kind of failure: its exit code
+    assert "tag expiry sweep of oss://autotag-demo/" in result.output, result.output  # swept all the same
+    assert (
+        "oss://no-such-bucket/ not swept: " in result.output and "the bucket does not exist" in result.output
+    )
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "2 of 3 buckets not swept: no-such-bucket, also-missing" in error, error
+
+
+def test_an_interrupted_backfill_says_how_to_resume_it(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Ctrl-C: exit 130 and the command that resumes it, not a bare `Aborted!`; run again, it resumes."""
+    import signal
+    import time
+
+    for number in range(40):
+        template_bucket.put_object(f"slow/{number:02d}.txt", b"x")
+    autotag = Path(sys.executable).with_name("autotag")
+    command = [
+        str(autotag),
+        "backfill",
+        "--bucket",
+        "autotag-demo",
+        "--prefix",
+        "slow/",
+        "--template",
+        TEMPLATE,
+    ]
+    command += ["--workers", "1", "--rate", "4", "--restart"]
+    env = {**os.environ, "AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    checkpoints = tmp_path / ".localcloud" / "backfill"
+    deadline = time.monotonic() + 60
+    while not list(checkpoints.glob("*.checkpoint.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first batch (8 objects) is checkpointed: it is working
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == INTERRUPTED, stderr
+    assert "Aborted!" not in stderr and "Traceback" not in stderr, stderr
+    resume = "autotag backfill --bucket autotag-demo --prefix slow/ --template"
+    assert "Interrupted" in stderr and resume in stderr and "--restart" not in stderr, stderr
+    again = subprocess.run(command[:-1], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resuming the backfill of oss://autotag-demo/slow/ after" in again.stderr, again.stderr
+
+
+def test_the_command_to_run_again_shows_no_secret() -> None:
+    from autotag_cli.errors import ARGUMENTS, command_line
+
+    given = [
+        "backfill",
+        "--bucket",
+        "b-1",
+        "--access-key-secret",
+        "s3cret",
+        "--security-token=t0ken",
+        "--restart",
+    ]
+    with click.Context(cli) as context:
+        context.meta[ARGUMENTS] = given
+        shown = command_line(drop=("--restart",))
+    assert shown == (
+        "autotag backfill --bucket b-1 --access-key-secret '<secret>' '--security-token=<secret>'"
+    ), shown
+
+
+# Commands whose output is JSON already (events, a function's answer), or no result (servers, the demo).
+PRINT_JSON_ANYWAY = {"event oss", "event timer", "invoke", "trigger", "local up", "local oss", "demo"}
+
+
+def test_every_command_that_prints_results_can_print_them_as_json() -> None:
+    def leaves(group: click.Group, path: str) -> Iterator[tuple[str, click.Command]]:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                if command.invoke_without_command:
+                    yield f"{path}{name}", command
+                yield from leaves(command, f"{path}{name} ")
+            else:
+                yield f"{path}{name}", command
+
+    missing = [
+        name
+        for name, command in leaves(cli, "")
+        if name not in PRINT_JSON_ANYWAY and not any("--json" in p.opts for p in command.params)
+    ]
+    assert missing == [], missing
+
+
+def test_rules_replay_and_deploy_print_json(
+    oss: LocalOSS, fc_api: str, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    rules = tmp_path / "r.json"
+    rules.write_text(json.dumps({"version": 1, "rules": [{"name": "a", "tags": {"a": "1"}}]}))
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FC_ENDPOINT": fc_api}
+    checked = json.loads(run(["rules", "check", str(rules), "--json"], env).stdout)
+    assert (checked["rules"], len(checked["fingerprint"])) == (1, len(checked["fingerprint"])), checked
+    pushed = run(["rules", "push", str(rules), "--to", "oss://autotag-demo/.autotag/r.json", "--json"], env)
+    assert json.loads(pushed.stdout)["etag"], pushed.output
+    letters = tmp_path / "letters.jsonl"
+    letters.write_text("")
+    replayed = json.loads(run(["replay", "--file", str(letters), "--dry-run", "--json"], env).stdout)
+    assert replayed == {"source": str(letters), "letters": [], "replayed": 0, "failed": 0}, replayed
+    planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
+    assert planned.exit_code == 0, planned.output
+    document = json.loads(planned.stdout)
+    assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document
+
+
+def test_a_job_that_does_not_exist_is_not_found(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
+    result = run(
+        ["backfill", "status", "autotag-demo/bf-000000000000"], {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
+    )
+    assert result.exit_code == NOT_FOUND and "no backfill job bf-000000000000" in result.output, result.output

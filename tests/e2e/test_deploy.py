@@ -87,7 +87,7 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     assert "3 change(s) planned" in plan and "nothing done (dry run)" in plan
     assert "packaging the code alone (the local cloud)" in plan
     code, output = deploy(local_up, template=str(template))
-    assert code == 1 and "not a terminal, so nothing is applied without --yes" in output, output
+    assert code == 2 and "not a terminal, so nothing is applied without --yes" in output, output
     code, output = deploy(local_up, "--yes", template=str(template))
     assert code == 0 and "3 change(s) applied" in output, output
     assert "ERROR" not in output and "Client error" not in output and "authorization" not in output.lower()
@@ -175,7 +175,7 @@ def test_a_bad_template_is_a_clear_error(tmp_path: Path) -> None:
         ["deploy", "--template", str(broken), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1 and "Handler: ['x'] is not a str" in result.output
+    assert result.exit_code == 2 and "Handler: ['x'] is not a str" in result.output
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
         ],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert (
         "tag-expiry's trigger on-anything receives ObjectCreated:PutObject under .autotag/" in result.output
     )
@@ -265,7 +265,7 @@ def test_a_policy_the_local_cloud_cannot_enforce_is_not_deployed(tmp_path: Path)
         ["deploy", "--template", str(tmp_path / "template.yml"), "--fc-endpoint", "http://127.0.0.1:1"],
         env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert (
         "Resources.oss-autotag.Properties.Policies[0], statement 1.Action: 'oss:PutObjectVersionTaging' "
         "matches no oss action" in result.output
@@ -360,3 +360,29 @@ def test_an_eventbridge_trigger_receiving_its_own_writes_is_refused(delivery: st
     )
     if delivery == "batched":
         assert "through rule oss-events-to-queue and queue oss-autotag-events" in findings[0].message
+
+
+def test_an_offline_deploy_to_alibaba_cloud_says_in_one_line_what_it_could_not_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No package index answers: one line naming the package and the runtime, not pip's output."""
+    import deployer.package
+
+    monkeypatch.setattr(deployer.package, "CACHE", tmp_path / "cache")  # nothing fetched before
+    offline = {
+        "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_INDEX_URL": "http://127.0.0.1:1/simple",  # refuses every connection
+        "PIP_RETRIES": "1",
+        "PIP_TIMEOUT": "1",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+    }
+    result = CliRunner().invoke(
+        cli,
+        ["deploy", "--dry-run", "--template", TEMPLATE, "--region", "cn-hangzhou", "--account-id", "1234"],
+        env=offline,
+    )
+    assert result.exit_code == 3, result.output  # cannot reach
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: cannot fetch") and "python3.1" in line and "==" in line, line
+    assert "package index" in line and "WARNING" not in line and "Retry(" not in line, line

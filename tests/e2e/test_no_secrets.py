@@ -247,7 +247,7 @@ def test_debug_shows_where_it_failed_but_no_token_and_ends_with_the_error_line(
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr  # credentials refused
     assert "Traceback (most recent call last)" in done.stderr  # --debug still shows where
     assert "SignatureDoesNotMatch" in done.stderr
     last = done.stderr.strip().splitlines()[-1]

@@ -59,7 +59,7 @@ def test_plan_argument_errors_are_clear(oss: LocalOSS, bucket: oss2.Bucket, tmp_
     code, output = run(oss, "--bucket", bucket.bucket_name)
     assert code == 2 and "exactly one of --key and --prefix" in output
     code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "k", "--rules", f"{tmp_path}/none.json")
-    assert code == 1 and "cannot read the rules file" in output and "Traceback" not in output
+    assert code == 2 and "cannot read the rules file" in output and "Traceback" not in output
 
 
 def test_plan_of_a_state_key_plans_what_the_function_does_nothing(oss: LocalOSS, bucket: oss2.Bucket) -> None:

@@ -63,7 +63,7 @@ def test_timer_event_then_invoke_runs_the_sweep(oss: LocalOSS, template_bucket: 
     ("args", "message"),
     [
         (
-            ["event", "oss", "--bucket", "b", "--key", "k", "--event-name", "Bogus"],
+            ["event", "oss", "--bucket", "bkt", "--key", "k", "--event-name", "Bogus"],
             "is not an OSS event name",
         ),
         (["event", "timer", "--trigger-time", "soon"], "'soon' is not an ISO-8601 time"),
@@ -158,7 +158,7 @@ def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -
     export = tmp_path / "export.jsonl"
     export.write_text('{"requestContext": {}}\n')
     code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
-    assert code == 1 and "export.jsonl:1: not an FC destination message" in output
+    assert code == 2 and "export.jsonl:1: not an FC destination message" in output
 
 
 def test_a_dead_letter_of_a_same_named_function_elsewhere_is_not_replayed_into_the_template_one(

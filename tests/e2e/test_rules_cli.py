@@ -11,7 +11,7 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, readable, tags_of
+from conftest import LONG_TERM, local_cloud_process, readable, tags_of, wait_for_tag
 
 from autotag_cli.main import cli
 from localcloud.oss import LocalOSS
@@ -77,7 +77,7 @@ def test_the_functions_refuse_a_yaml_rules_file_by_name(oss: LocalOSS, tmp_path:
     event = tmp_path / "e.json"
     event.write_text(run(["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg"]).output)
     result = run(["invoke", "tag-on-upload", "-e", str(event), "--rules", str(source)], oss)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a rules file the functions cannot read: bad input
     line = one_error_line(result)
     assert "my-rules.yaml" in line and "read rules as JSON" in line and "no PyYAML" in line, line
 
@@ -89,7 +89,7 @@ def test_check_reads_yaml_and_refuses_an_alias_bomb_quickly(tmp_path: Path) -> N
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     result = run(["rules", "check", str(bomb)])
-    assert result.exit_code == 1 and "more than 100000 values" in one_error_line(result)
+    assert result.exit_code == 2 and "more than 100000 values" in one_error_line(result)
     good = tmp_path / "good.yml"
     good.write_text(YAML_RULES)
     assert run(["rules", "check", str(good)]).exit_code == 0
@@ -120,7 +120,7 @@ def test_plan_sweep_and_invoke_read_rules_kept_in_oss(
     missing = run(
         ["plan", "--bucket", "autotag-demo", "--key", "photos/a.jpg", "--rules", LOCATION + "x"], oss
     )
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert f"AUTOTAG_RULES {LOCATION}x: cannot read the rules" in one_error_line(missing)
 
 
@@ -166,7 +166,7 @@ def test_rules_mistakes_exit_as_cli_md_says(oss: LocalOSS, tmp_path: Path) -> No
 def test_devices_and_pipes_are_read_only_up_to_the_limit(tmp_path: Path) -> None:
     """/dev/zero reports size 0 and never ends: refused after the limit, not read until memory runs out."""
     rules = run(["rules", "check", "/dev/zero"])
-    assert rules.exit_code == 1 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
+    assert rules.exit_code == 2 and "/dev/zero: a rules file is at most 1 MiB" in one_error_line(rules)
     event = run(["invoke", "tag-on-upload", "-e", "/dev/zero"])
     assert event.exit_code == 2 and "/dev/zero is over 32 MiB" in one_error_line(event), event.output
 
@@ -181,3 +181,23 @@ def test_an_event_to_dash_goes_to_standard_output_and_the_empty_stdin_hint_works
         empty = runner.invoke(cli, ["invoke", "tag-on-upload", "-e", "-", "--template", TEMPLATE], input="")
     assert empty.exit_code == 2
     assert "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -" in empty.output, empty.output
+
+
+# ---- local up: the functions read the rules --rules / AUTOTAG_RULES names, in OSS too ---------------------
+
+
+@pytest.mark.parametrize("how", ["--rules", "AUTOTAG_RULES"])
+def test_local_up_runs_the_functions_on_rules_kept_in_oss(how: str, tmp_path: Path) -> None:
+    """rules.md's walkthrough: local up with rules in OSS, a push, an upload: the pushed rule tags it."""
+    by_variable = how == "AUTOTAG_RULES"
+    options, env = ([], {"AUTOTAG_RULES": LOCATION}) if by_variable else (["--rules", LOCATION], {})
+    with local_cloud_process(tmp_path, ROOT / "template.yml", *options, env=env) as cloud:
+        source = tmp_path / "my-rules.json"
+        source.write_text(json.dumps({"version": 1, "rules": [{"name": "team", "tags": {"team": "teal"}}]}))
+        pushed = run(["rules", "push", str(source), "--to", LOCATION, "--oss-endpoint", cloud.oss_endpoint])
+        assert pushed.exit_code == 0, pushed.output
+        auth = oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret)
+        bucket = oss2.Bucket(auth, cloud.oss_endpoint, "autotag-demo")
+        bucket.put_object("photos/a.jpg", b"x")
+        assert cloud.line_containing("photos/a.jpg"), "no invocation for the upload"
+        assert readable(wait_for_tag(bucket, "photos/a.jpg", "team", seconds=10)).get("team") == "teal"

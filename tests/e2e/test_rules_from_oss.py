@@ -123,7 +123,7 @@ def test_push_refuses_a_file_that_does_not_check(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
     code, output = push(oss, tmp_path / "bad.json", '{"version": 1, "rules": []}')
-    assert code == 1 and output.startswith("Error:") and "bad.json" in output
+    assert code == 2 and output.startswith("Error:") and "bad.json" in output
     with pytest.raises(oss2.exceptions.NoSuchKey):
         template_bucket.head_object(".autotag/rules.json")
 

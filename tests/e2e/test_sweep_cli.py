@@ -128,3 +128,24 @@ def test_control_characters_in_a_key_are_shown_escaped_and_json_stays_exact(
     code, output = run(oss, "--bucket", bucket.bucket_name, "--json")
     assert code == 0, output
     assert json.dumps(key)[1:-1] in output  # exact, in JSON's own escapes
+
+
+def test_the_progress_line_counts_from_the_start(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """On a terminal, every frame of the progress line shows the counts, from before the first page is
+    listed until the end (they once appeared only once a window of objects was done)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: bucket.put_object(f"p/{n:04d}.txt", b"x"), range(200)))
+    oss.conditions.latency_seconds = 0.3  # a slow OSS: the first page takes a few frames to come
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "TTY_COMPATIBLE": "1", "COLUMNS": "80"}
+    result = CliRunner().invoke(cli, ["sweep", "--bucket", bucket.bucket_name, "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.output)
+    label = f"oss://{bucket.bucket_name}/"
+    frames = [f for f in re.split(r"[\r\n]", plain) if label in f and "sweep of" not in f]
+    assert frames, plain
+    assert all(" listed" in frame and " OSS requests" in frame for frame in frames), [
+        f for f in frames if " listed" not in f or " OSS requests" not in f
+    ]
+    assert any("200 listed" in frame for frame in frames), frames
