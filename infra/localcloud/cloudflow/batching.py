@@ -30,7 +30,8 @@ def batches(items: Iterable[Item], batcher: ItemBatcher | None) -> Iterator[Batc
     """Batches of readable items, and each unreadable item as it comes."""
     max_items = 1 if batcher is None else batcher.max_items or 2**31
     max_bytes = None if batcher is None else batcher.max_bytes
-    number, group, size = 0, [], 0
+    number, size = 0, 0
+    group: list[Item] = []
     for item in items:
         if not item.ok:
             yield item
