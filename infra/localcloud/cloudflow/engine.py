@@ -311,7 +311,7 @@ class Engine:
         folder = self.store.map_run_dir(record["FlowName"], record["Name"], scope + state.name)
         finished = self.store.finished_batches(folder)
         counts = {"Total": 0, "Succeed": 0, "Failed": 0, "Running": 0, "Pending": 0, "Aborted": 0}
-        map_run = {
+        map_run: dict[str, Any] = {
             "MapRunName": state.name,
             "StartedTime": now_text(),
             "Status": "Running",
