@@ -363,6 +363,11 @@ def _map(raw: dict[str, Any], where: str) -> MapSpec:
         raise DefinitionError(f"{where}.Processor: must be an object with StartAt and States")
     _only(processor, {"StartAt", "States"}, f"{where}.Processor.")
     body = _states(processor, f"{where}.Processor.")
+    for index, inner in enumerate(body.states.values()):
+        if inner.type == "Map":
+            raise DefinitionError(
+                f"{where}.Processor.States[{index}].Type: a Map inside a Map is not supported"
+            )
     reader = _reader(raw.get("ItemReader"), f"{where}.ItemReader") if "ItemReader" in raw else None
     items_path = raw.get("ItemsPath", "")
     if reader is None:
