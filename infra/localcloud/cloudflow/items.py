@@ -155,7 +155,7 @@ def inventory_manifest(data: bytes, source: str) -> tuple[tuple[str, ...], list[
 
 
 def inventory_items(
-    data: bytes, file: InventoryFile, columns: tuple[str, ...], source: str
+    data: bytes, file: InventoryFile, columns: tuple[str, ...], source: str, limit: int = MAX_INFLATED_BYTES
 ) -> Iterator[Item]:
     """The rows of one gzip CSV inventory data file, checked against the MD5 its manifest lists; keys are
     URL-decoded as OSS writes them encoded."""
@@ -163,7 +163,7 @@ def inventory_items(
         yield Item(None, source, f"the data file's MD5 is not {file.md5}, the one its manifest lists")
         return
     try:
-        for item in csv_items(inflate(data), source, columns):
+        for item in csv_items(inflate(data, limit), source, columns):
             if item.ok and "Key" in item.value:
                 item = Item({**item.value, "Key": unquote(item.value["Key"])}, item.where)
             yield item
