@@ -768,6 +768,10 @@ class LocalFcApi:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def add_credentials(self, credentials: Iterable[Credential]) -> None:
+        """Accept more credentials, e.g. the role sessions another local service (CloudFlow) signs with."""
+        self._http.credentials.update({c.access_key_id: c for c in credentials})
+
     def start(self) -> LocalFcApi:
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True, name="local-fc-api")
         self._thread.start()

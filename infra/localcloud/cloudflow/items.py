@@ -1,0 +1,171 @@
+"""The items a distributed Map reads from OSS, parsed from what OSS returned (pure).
+
+Reading is bounded, and a bad part fails alone: a CSV line longer than an item may be, a record that is not
+CSV or JSON, a data file whose MD5 is not the one its inventory manifest lists, or a gzip file that inflates
+past its bound each become one failed `Item` naming the file and line; the items around it are read on. An
+item becomes (part of) a sub-workflow's input, which CloudFlow caps at 64 KiB, so no item is larger.
+
+Items come in the same order every time the same objects are read: batches are cut from that order, and a
+resumed execution skips the batches it finished by their numbers."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+MAX_ITEM_BYTES = 64 * 1024  # a state's input is at most 64 KiB, so an item is too
+MAX_JSON_LIST_BYTES = 64 * 1024 * 1024  # local bound: an OSS_JSON_LIST object is parsed whole
+MAX_INFLATED_BYTES = 1024**3  # local bound on what one inventory data file may inflate to
+
+
+@dataclass(frozen=True)
+class Item:
+    value: Any  # None when the item could not be read
+    where: str  # e.g. "oss://bucket/list.csv line 7"
+    error: str = ""  # why the item could not be read; "" when it was
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def lines(chunks: Iterable[bytes], limit: int = MAX_ITEM_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line without its end) for each line; None for a line over `limit` bytes, whose
+    remainder is skipped without being held in memory."""
+    number, pending, overflow = 0, bytearray(), False
+    for chunk in chunks:
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if not overflow:
+                pending += piece
+                overflow = len(pending) > limit
+                if overflow:
+                    pending.clear()
+            if end < 0:
+                break
+            number += 1
+            yield number, None if overflow else bytes(pending).rstrip(b"\r")
+            pending.clear()
+            overflow = False
+            start = end + 1
+    if pending or overflow:
+        yield number + 1, None if overflow else bytes(pending).rstrip(b"\r")
+
+
+def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> Iterator[bytes]:
+    """The gzip member `data` inflated in pieces; TooLarge once more than `limit` bytes come out."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    produced, pending = 0, data
+    while True:
+        piece = inflater.decompress(pending, 1024 * 1024)
+        pending = inflater.unconsumed_tail
+        produced += len(piece)
+        if produced > limit:
+            raise TooLarge(f"inflates past {limit} bytes")
+        if piece:
+            yield piece
+        if not piece and not pending:
+            if not inflater.eof:
+                raise zlib.error("the gzip data ends early")
+            return
+
+
+def csv_items(chunks: Iterable[bytes], source: str, headers: tuple[str, ...] = ()) -> Iterator[Item]:
+    """OSS_CSV: one item per row, an object keyed by `headers` (by the first row when none are given)."""
+    names = list(headers)
+    for number, line in lines(chunks):
+        where = f"{source} line {number}"
+        if line is None:
+            yield Item(None, where, f"the line is over {MAX_ITEM_BYTES} bytes")
+            continue
+        try:
+            (row,) = list(csv.reader([line.decode("utf-8")], strict=True)) or [[]]
+        except (UnicodeDecodeError, csv.Error, ValueError) as error:
+            yield Item(None, where, f"not a CSV record: {error}")
+            continue
+        if not names:
+            names = row
+            continue
+        if not row:
+            continue
+        if len(row) != len(names):
+            yield Item(None, where, f"{len(row)} fields; the header has {len(names)}")
+            continue
+        yield Item(dict(zip(names, row, strict=True)), where)
+
+
+def json_list_items(data: bytes, source: str) -> Iterator[Item]:
+    """OSS_JSON_LIST: the object is a JSON array; one item per element."""
+    if len(data) > MAX_JSON_LIST_BYTES:
+        yield Item(None, source, f"the object is over {MAX_JSON_LIST_BYTES} bytes")
+        return
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        yield Item(None, source, f"not JSON: {error}")
+        return
+    if not isinstance(document, list):
+        yield Item(None, source, "not a JSON array")
+        return
+    for position, element in enumerate(document):
+        where = f"{source} element {position}"
+        if len(json.dumps(element).encode()) > MAX_ITEM_BYTES:
+            yield Item(None, where, f"the element is over {MAX_ITEM_BYTES} bytes")
+        else:
+            yield Item(element, where)
+
+
+@dataclass(frozen=True)
+class InventoryFile:
+    key: str
+    size: int
+    md5: str
+
+
+def inventory_manifest(data: bytes, source: str) -> tuple[tuple[str, ...], list[InventoryFile]]:
+    """The columns and data files an OSS inventory manifest.json lists; ValueError naming what is wrong."""
+    try:
+        document = json.loads(data)
+        columns = tuple(c.strip() for c in str(document["fileSchema"]).split(","))
+        files = [
+            InventoryFile(
+                str(f.get("key") or f["Key"]), int(f["size"]), str(f.get("MD5checksum") or f["md5Checksum"])
+            )
+            for f in document["files"]
+        ]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{source}: not an inventory manifest ({type(error).__name__}: {error})") from None
+    if document.get("fileFormat", "CSV") != "CSV":
+        raise ValueError(
+            f"{source}: fileFormat {document.get('fileFormat')!r}; the local CloudFlow reads CSV"
+        )
+    return columns, files
+
+
+def inventory_items(
+    data: bytes, file: InventoryFile, columns: tuple[str, ...], source: str, limit: int = MAX_INFLATED_BYTES
+) -> Iterator[Item]:
+    """The rows of one gzip CSV inventory data file, checked against the MD5 its manifest lists; keys are
+    URL-decoded as OSS writes them encoded."""
+    if hashlib.md5(data).hexdigest().lower() != file.md5.lower():
+        yield Item(None, source, f"the data file's MD5 is not {file.md5}, the one its manifest lists")
+        return
+    try:
+        for item in csv_items(inflate(data, limit), source, columns):
+            if item.ok and "Key" in item.value:
+                item = Item({**item.value, "Key": unquote(item.value["Key"])}, item.where)
+            yield item
+    except (TooLarge, zlib.error) as error:
+        yield Item(None, source, f"the gzip data file {error}")
