@@ -1,1 +1,3 @@
-"""`autotag`: the command line of oss-autotag (local cloud, and later plan, sweep, replay, deploy)."""
+"""`autotag`: the command line of oss-autotag (main.py assembles it): running the local cloud and a demo on
+it, deploying, and the product's operations — plan, sweep, backfill, replay, invoke, event, rules — against
+the local cloud or Alibaba Cloud."""

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import click
 from deployer.apply import Deployer
-from deployer.package import PackageError, build_package, vendored_dependencies
+from deployer.package import PackageError, vendored_dependencies
 from deployer.plan import CHANGES, RECORD_SECRET, record_secret
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
 
+from cloudformats.package import build_package
 from localcloud.fc import Template
 
 from .console import Table, plain_console

@@ -12,8 +12,8 @@ from autotag.output import to_json
 from autotag.sweep.clock import absurd
 from autotag.sweep.request import SweepRequestError, parse_sweep_payload
 from autotag.timestamps import parse_timestamp
+from cloudformats.oss_events import ObjectEvent, event_record
 from localcloud.fc.eventbridge import MAX_COUNT_WINDOW, cloud_event, queue_event
-from localcloud.oss.events import ObjectEvent, event_record
 
 from .errors import BadInput, doing
 from .function_host import read_template, template_option

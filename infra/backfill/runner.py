@@ -23,7 +23,7 @@ import oss2
 
 from autotag.gateway import RateLimiter
 from autotag.inventory import InventoryError, manifest_rows, parse_location
-from localcloud.oss.events import ObjectEvent, event_record
+from cloudformats.oss_events import ObjectEvent, event_record
 
 OWNER_ID = "1234567890123456"
 BREAKER_WINDOW = 200  # outcomes the failure rate is measured over

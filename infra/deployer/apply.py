@@ -16,8 +16,8 @@ from typing import Any
 import fc2
 import oss2
 
+from cloudformats.checksums import crc64
 from localcloud.fc.template import FunctionSpec, Template
-from localcloud.oss.checksums import crc64
 
 from .plan import (
     CHANGES,

@@ -1,24 +1,20 @@
-"""The deployment package: a function's CodeUri plus the packages its FC runtime lacks
+"""What goes into a deployment package besides the code: the packages a function's FC runtime lacks
 (requirements/fc-package-<runtime>.txt: wheels for that CPython on manylinux x86_64, and the few
-pure-Python packages that publish no wheel built from source), zipped deterministically so the same inputs
-give the same bytes and the same checksum (which makes a repeated deploy a no-op)."""
+pure-Python packages that publish no wheel built from source), fetched once per requirements file into a
+folder that cloudformats.package zips with the function's CodeUri."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "fc-package"
 RUNTIMES = ("python3.10", "python3.12")  # FC's Python runtimes this project deploys to
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_SKIPPED = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache")
 
 
 class PackageError(RuntimeError):
@@ -110,28 +106,3 @@ def vendored_dependencies(runtime: str = "python3.12", cache: Path | None = None
         raise pip_failure(result.stderr, f"requirements/{requirements.name}", runtime)
     (target / ".complete").write_text("ok")
     return target
-
-
-def _files(folder: Path) -> list[tuple[str, Path]]:
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if path.is_file() and not any(part in relative for part in _SKIPPED) and path.name != ".complete":
-            found.append((relative, path))
-    return found
-
-
-def build_package(code_uri: Path, dependencies: Path | None) -> bytes:
-    """The zip FC receives: dependencies first, then the code (the code wins on a name clash)."""
-    entries: dict[str, Path] = {}
-    if dependencies is not None:
-        entries.update((name, path) for name, path in _files(dependencies) if not name.startswith("bin/"))
-    entries.update(_files(code_uri))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, _FIXED_TIME)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, entries[name].read_bytes())
-    return buffer.getvalue()

@@ -1,5 +1,5 @@
-"""What a deploy must change: desired resources from template.yml against what FC has (pure, apart from
-the reads `current_state` makes through aliyun-fc2)."""
+"""What a deploy must change: desired resources from template.yml against what FC has (pure: deployer.apply
+reads what FC has through aliyun-fc2 and hands it over)."""
 
 from __future__ import annotations
 

@@ -14,14 +14,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, wait_for_tag
-from deployer.package import build_package, vendored_dependencies
+from deployer.package import vendored_dependencies
 from deployer.plan import record_secret
 from deployer.recursion import recursion_findings
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
+from cloudformats.checksums import crc64
+from cloudformats.package import build_package
 from localcloud.fc import load_template
-from localcloud.oss.checksums import crc64
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")

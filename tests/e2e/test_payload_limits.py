@@ -16,6 +16,7 @@ import oss2
 import pytest
 from conftest import template_variant
 
+from cloudformats.oss_events import ObjectEvent
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.fc.runtime import (
     DEAD_LETTER,
@@ -25,7 +26,6 @@ from localcloud.fc.runtime import (
     InvocationRecord,
 )
 from localcloud.oss import LocalOSS
-from localcloud.oss.events import ObjectEvent
 
 ROOT = Path(__file__).parents[2]
 

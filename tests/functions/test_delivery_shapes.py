@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from autotag.events import EventError, parse_delivery
+from cloudformats.oss_events import ObjectEvent as EmittedEvent
+from cloudformats.oss_events import event_record
 from localcloud.fc.eventbridge import cloud_event, queue_event
-from localcloud.oss.events import ObjectEvent as EmittedEvent
-from localcloud.oss.events import event_record
 
 ACCOUNT = "1234567890123456"
 

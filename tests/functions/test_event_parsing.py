@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autotag.events import EventError, ObjectEvent, parse_oss_event
-from localcloud.oss.events import ObjectEvent as EmittedEvent
-from localcloud.oss.events import event_record
+from cloudformats.oss_events import ObjectEvent as EmittedEvent
+from cloudformats.oss_events import event_record
 
 
 def oss_event(**object_fields: Any) -> dict[str, Any]:

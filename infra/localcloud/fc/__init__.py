@@ -1,5 +1,6 @@
 """The local Function Compute: template.yml's functions loaded from their CodeUri, FC-shaped invocation
-contexts, OSS and timer triggers, asynchronous retries and the dead-letter store."""
+contexts, OSS, timer and EventBridge triggers, asynchronous retries and the dead-letter store, and FC's
+HTTP API over them (`api`)."""
 
 from .context import Credentials, FCContext, FunctionMeta, ServiceMeta, fc_context
 from .deadletters import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters

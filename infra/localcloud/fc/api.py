@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from cloudformats.checksums import crc64
+from cloudformats.package import build_package  # the same deterministic zip deploy builds
+
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
-from ..oss.checksums import crc64
 from .authorization import FcAccessDenied, authorize
 from .eventbridge import EventBridgeConfig, api_trigger_config, template_properties
 from .runtime import ACCOUNT_ID, MAX_SYNC_PAYLOAD, LocalFC, PayloadTooLarge, handler_thread_name
@@ -96,8 +98,6 @@ class FcRegistry:
         its service, its attributes (the code's checksum that of the package deploy uploads to the local
         cloud, the code alone), its triggers and its async configuration, so that deploying the same
         template changes nothing."""
-        from deployer.package import build_package  # the same deterministic zip deploy builds
-
         now = _now()
         self.services.setdefault(
             spec.service,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .template import TemplateError
+from .template_errors import TemplateError
 
 DEFAULT, QUEUE = "Default", "MNS"
 EVENT_DRIVEN, EVENT_STREAMING = "event-driven", "event-streaming"

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from ..ram import PolicyError, Role, parse_policies, role_arn
-
-if TYPE_CHECKING:
-    from .eventbridge import EventBridgeConfig, QueueRoute
+from .eventbridge import EventBridgeConfig, QueueRoute
+from .template_errors import TemplateError
 
 SERVICE = "Aliyun::Serverless::Service"
 FUNCTION = "Aliyun::Serverless::Function"
@@ -28,10 +27,6 @@ BUCKET = "ALIYUN::OSS::Bucket"  # a bucket the template creates (ROS resource ty
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
 TRANSFORM = "Aliyun::Serverless-2018-04-03"
 DEFAULT_ASYNC_RETRIES = 3  # FC's default for asynchronous invocations
-
-
-class TemplateError(ValueError):
-    """template.yml cannot be used; the message names the resource path."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +68,6 @@ class TriggerSpec:
 
     @property
     def eventbridge(self) -> EventBridgeConfig:
-        from .eventbridge import EventBridgeConfig
-
         return EventBridgeConfig.from_properties(self.properties, self.name)
 
 
@@ -149,8 +142,6 @@ def _trigger(name: str, body: Any, where: str) -> TriggerSpec:
     elif kind == "Timer":
         _require(properties, "CronExpression", f"{where}.Properties", str)
     elif kind == "EventBridge":
-        from .eventbridge import EventBridgeConfig
-
         EventBridgeConfig.from_properties(properties, f"{where}.Properties")  # refuse a bad one now
     else:
         raise TemplateError(
@@ -226,8 +217,6 @@ def _template_from(document: Any, path: Path) -> Template:
         if isinstance(body, dict) and body.get("Type") == BUCKET:
             buckets.append(_bucket(body, f"Resources.{service}"))
         if isinstance(body, dict) and body.get("Type") == EVENT_RULE:
-            from .eventbridge import QueueRoute
-
             routes.append(QueueRoute.from_resource(service, body, f"Resources.{service}"))
         if not isinstance(body, dict) or body.get("Type") != SERVICE:
             continue

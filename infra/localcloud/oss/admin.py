@@ -7,21 +7,31 @@ Python), unless it was started without one."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..clock import DurationError, format_duration, parse_duration
+from ..clock import Clock, DurationError, format_duration, parse_duration
 from .errors import OssError
-from .faults import FaultRule
-from .inventory import DEFAULT_ROWS_PER_FILE
-
-if TYPE_CHECKING:
-    from .server import LocalOSS
+from .events import Notifier
+from .faults import Conditions, FaultRule
+from .inventory import DEFAULT_ROWS_PER_FILE, InventoryRun
 
 PREFIX = "/_admin/"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any]:
+class Administered(Protocol):
+    """What the admin API reads and steers: the server (LocalOSS), which hands itself to `handle`."""
+
+    clock: Clock
+    conditions: Conditions
+    notifier: Notifier
+
+    def stats(self) -> dict[str, object]: ...
+
+    def run_inventory(self, bucket: str, inventory_id: str, rows_per_file: int = ...) -> InventoryRun: ...
+
+
+def handle(oss: Administered, method: str, path: str, body: bytes) -> tuple[int, Any]:
     """(status, JSON-able answer) for an admin request."""
     try:
         payload = json.loads(body) if body.strip() else {}
@@ -91,5 +101,5 @@ def handle(oss: LocalOSS, method: str, path: str, body: bytes) -> tuple[int, Any
     return 404, {"error": f"no admin route {method} {path}"}
 
 
-def _clock(oss: LocalOSS) -> dict[str, Any]:
+def _clock(oss: Administered) -> dict[str, Any]:
     return {"offset": format_duration(oss.clock.offset), "now": oss.clock.now().isoformat()}

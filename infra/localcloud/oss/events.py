@@ -1,4 +1,5 @@
-"""OSS event notifications: subscriptions, and the exact event JSON an OSS trigger delivers to FC.
+"""OSS event notifications: subscriptions, and each operation's event (as cloudformats.oss_events writes
+it) delivered to every subscription it matches.
 
 Delivery is asynchronous (a queue drained by worker threads), so an upload never waits for a subscriber,
 as with OSS. PutObjectTagging and reads publish nothing."""
@@ -13,8 +14,9 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from cloudformats.oss_events import ObjectEvent, event_record
 
 log = logging.getLogger(__name__)
 
@@ -47,62 +49,6 @@ class Subscription:
             pattern == event_name or pattern == f"{family}:*" or pattern == "*"
             for pattern in map(normalise_event_name, self.events)
         )
-
-
-@dataclass
-class ObjectEvent:
-    """What an operation tells the notifier; turned into the trigger's JSON per matching subscription."""
-
-    event_name: str  # e.g. ObjectCreated:PutObject
-    bucket: str
-    key: str
-    size: int
-    delta_size: int
-    etag: str
-    request_id: str
-    source_ip: str
-    version_id: str | None = None
-    position: int | None = None  # AppendObject: where this append started
-    mime_type: str | None = None
-    user_meta: dict[str, str] | None = None
-    event_time: float = field(default_factory=time.time)
-
-
-def event_record(event: ObjectEvent, *, region: str, owner_id: str, rule_id: str) -> dict[str, Any]:
-    millis = int(event.event_time * 1000) % 1000
-    obj: dict[str, Any] = {
-        "deltaSize": event.delta_size,
-        "eTag": event.etag,
-        "key": event.key,
-        "size": event.size,
-    }
-    if event.version_id is not None:
-        obj["versionId"] = event.version_id
-    if event.position is not None:
-        obj["position"] = event.position
-    if event.mime_type is not None:
-        obj["objectMeta"] = {"mimeType": event.mime_type, "userMeta": event.user_meta or {}}
-    return {
-        "eventName": event.event_name,
-        "eventSource": "acs:oss",
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event.event_time)) + f".{millis:03d}Z",
-        "eventVersion": "1.0",
-        "oss": {
-            "bucket": {
-                "arn": f"acs:oss:{region}:{owner_id}:{event.bucket}",
-                "name": event.bucket,
-                "ownerIdentity": owner_id,
-                "virtualBucket": "",
-            },
-            "object": obj,
-            "ossSchemaVersion": "1.0",
-            "ruleId": rule_id,
-        },
-        "region": region,
-        "requestParameters": {"sourceIPAddress": event.source_ip},
-        "responseElements": {"requestId": event.request_id},
-        "userIdentity": {"principalId": owner_id},
-    }
 
 
 class Notifier:

@@ -26,9 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from cloudformats.oss_events import ObjectEvent
+
 from . import xmlin
 from .errors import OssError, invalid_argument, malformed_xml
-from .events import ObjectEvent
 from .model import NULL_VERSION, Bucket, ObjectVersion
 from .xmlout import Doc, iso8601
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+from cloudformats.checksums import crc64, md5_etag
+
 from .api.inventory import no_such_inventory
-from .checksums import crc64, md5_etag
 from .errors import invalid_argument
 from .events import Notifier
 from .inventory import InventoryRun, data_files, folder, manifest_document, scan, written_event

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
+from .access import Access
 from .errors import OssError
-
-if TYPE_CHECKING:
-    from .authorization import Access
 
 
 @dataclass

@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from cloudformats.checksums import content_md5, md5_etag
+from cloudformats.oss_events import ObjectEvent
+
 from ..auth import Credential
-from ..checksums import content_md5, md5_etag
 from ..errors import OssError, invalid_argument
-from ..events import Notifier, ObjectEvent
+from ..events import Notifier
 from ..model import NULL_VERSION, Bucket, ObjectVersion
 from ..request import OssRequest
 from ..store import Store

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 
+from cloudformats.checksums import content_md5, crc64, md5_etag, multipart_etag
+
 from .. import tagging, xmlin
-from ..checksums import content_md5, crc64, md5_etag, multipart_etag
 from ..errors import OssError, invalid_argument, is_decimal, malformed_xml, no_such_upload
 from ..model import Bucket, MultipartUpload, ObjectVersion, Part
 from ..request import OssRequest

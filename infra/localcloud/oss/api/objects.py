@@ -6,8 +6,9 @@ import re
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
+from cloudformats.checksums import content_md5, crc64, md5_etag
+
 from .. import tagging, xmlin
-from ..checksums import content_md5, crc64, md5_etag
 from ..errors import OssError, invalid_argument, is_decimal, malformed_xml
 from ..model import NULL_VERSION, Bucket, ObjectVersion, is_well_formed_version_id
 from ..request import OssRequest

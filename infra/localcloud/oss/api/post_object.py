@@ -17,9 +17,10 @@ from typing import Any
 
 import multipart
 
+from cloudformats.checksums import crc64, md5_etag
+
 from .. import auth
 from ..authorization import access_for
-from ..checksums import crc64, md5_etag
 from ..errors import OssError
 from ..limits import check_user_meta
 from ..model import ObjectVersion
