@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .eventbridge import DEFAULT, QueueRoute, pattern_buckets
-from .template import FunctionSpec, TemplateError, TriggerSpec
+from .specs import FunctionSpec, TriggerSpec
+from .template_errors import TemplateError
 
 BUCKETS_VARIABLE = "AUTOTAG_BUCKETS"
 # OSS event types after which an object exists to tag (as the function's events.creates_object says)

@@ -18,6 +18,8 @@ import yaml
 
 from ..ram import PolicyError, Role, parse_policies, role_arn
 from .eventbridge import EventBridgeConfig, QueueRoute
+from .scope import check_scope
+from .specs import DEFAULT_ASYNC_RETRIES, FunctionSpec, TriggerSpec
 from .template_errors import TemplateError
 
 SERVICE = "Aliyun::Serverless::Service"
@@ -26,70 +28,6 @@ EVENT_RULE = "ALIYUN::EventBridge::Rule"  # an EventBridge rule routing OSS's ev
 BUCKET = "ALIYUN::OSS::Bucket"  # a bucket the template creates (ROS resource type)
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
 TRANSFORM = "Aliyun::Serverless-2018-04-03"
-DEFAULT_ASYNC_RETRIES = 3  # FC's default for asynchronous invocations
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    name: str
-    type: str  # OSS or Timer
-    properties: dict[str, Any]
-
-    @property
-    def bucket(self) -> str:
-        return str(self.properties.get("BucketName", ""))
-
-    @property
-    def events(self) -> list[str]:
-        return list(self.properties.get("Events", []))
-
-    @property
-    def key_filter(self) -> tuple[str, str]:
-        key = (self.properties.get("Filter") or {}).get("Key") or {}
-        return str(key.get("Prefix", "")), str(key.get("Suffix", ""))
-
-    @property
-    def cron(self) -> str:
-        return str(self.properties.get("CronExpression", ""))
-
-    @property
-    def payload(self) -> str:
-        return str(self.properties.get("Payload", ""))
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.properties.get("Enable", True))
-
-    @property
-    def created_disabled(self) -> bool:
-        """Whether a deploy creates this trigger although it is disabled: not an EventBridge one, an
-        alternative whose queue or rule the account may not have."""
-        return self.type != "EventBridge"
-
-    @property
-    def eventbridge(self) -> EventBridgeConfig:
-        return EventBridgeConfig.from_properties(self.properties, self.name)
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    service: str
-    name: str
-    handler: str
-    code_uri: Path
-    runtime: str
-    timeout: int = 3
-    memory: int = 128
-    initializer: str = ""
-    initialization_timeout: int = 3
-    environment: dict[str, str] = field(default_factory=dict)
-    max_async_retries: int = DEFAULT_ASYNC_RETRIES
-    max_async_event_age: int = 86400
-    on_failure: str = ""
-    description: str = ""
-    triggers: tuple[TriggerSpec, ...] = ()
-    service_properties: dict[str, Any] = field(default_factory=dict)
-    role: str = ""  # the ARN of the RAM role the function runs under; "" for none (no credentials)
 
 
 @dataclass(frozen=True)
@@ -240,8 +178,6 @@ def _template_from(document: Any, path: Path) -> Template:
             )
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
-    from .scope import check_scope
-
     check_scope(functions, tuple(routes))
     return Template(path, functions, roles, tuple(routes), tuple(buckets))
 
