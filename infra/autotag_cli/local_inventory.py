@@ -13,7 +13,7 @@ import oss2
 import requests
 
 from .errors import BadInput, Unreachable, doing
-from .local_cloud_file import LocalCloudFileError, choose, running_local_clouds
+from .local_cloud_file import LocalCloud, LocalCloudFileError, choose, running_local_clouds
 from .names import BUCKET
 from .target import LOCAL_ACCOUNT_ID, Target, target_options
 
@@ -28,10 +28,12 @@ def _local_cloud(target: Target) -> tuple[Target, str]:
         context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
         for name in ("oss_endpoint", "region")
     )
+    running: list[LocalCloud] = []
     try:
-        cloud = choose(running_local_clouds(), target.oss_endpoint, given)
-    except LocalCloudFileError as error:
-        raise Unreachable(str(error)) from None
+        running = running_local_clouds()
+        cloud = choose(running, target.oss_endpoint, given)
+    except LocalCloudFileError as error:  # none runs here (3), or which one is meant must be said (2)
+        raise (BadInput if running else Unreachable)(str(error)) from None
     return replace(target, oss_endpoint=cloud.oss_endpoint), cloud.admin_token
 
 

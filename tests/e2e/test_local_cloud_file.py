@@ -40,7 +40,7 @@ def test_two_local_clouds_in_one_folder_leave_each_other_alone(tmp_path: Path) -
                 done = inventory(tmp_path, cloud.oss_endpoint)
                 assert done.returncode == 0, done.stderr
             ambiguous = inventory(tmp_path, None)  # two run here, neither on the default endpoint
-            assert ambiguous.returncode == 1
+            assert ambiguous.returncode == 2  # bad input: which cloud is meant must be said
             assert first.oss_endpoint in ambiguous.stderr and second.oss_endpoint in ambiguous.stderr
         done = inventory(tmp_path, first.oss_endpoint)  # the second's exit took only its own file
         assert done.returncode == 0, done.stderr
@@ -57,7 +57,7 @@ def test_a_planted_link_never_receives_the_admin_token(tmp_path: Path) -> None:
     (state / "local-cloud.json").symlink_to(stolen)  # what `autotag local up` wrote to before
     with local_cloud_process(tmp_path, ROOT / "template.yml") as cloud:
         token = cloud.banner[0].split("admin token: ")[1].split(")")[0].split(";")[0].strip()
-        (written,) = [p for p in state.iterdir() if p.name != "local-cloud.json"]
+        (written,) = state.glob("local-cloud-*.json")
         assert stat.S_ISREG(written.lstat().st_mode) and stat.S_IMODE(written.lstat().st_mode) == 0o600
         assert json.loads(written.read_text())["adminToken"] == token
     assert stolen.read_text() == ""
