@@ -152,6 +152,8 @@ const ODD = ['a\rb', 'ünï/çødé😀', 'with space', 'a+b', '100%', '50%25', 
   seen.noKey = await failure(() => client.get('missing'));
   seen.noKeyHead = await failure(() => client.head('missing'));
   seen.noKeyTags = await failure(() => client.getObjectTagging('missing'));
+  // The local OSS processes no images: it says so rather than hand back the unprocessed object.
+  seen.process = await failure(() => client.get('dir/one.txt', null, {process: 'image/resize,w_10'}));
   console.log(JSON.stringify(seen));
 })().catch((error) => { console.error(String(error)); process.exit(1); });
 """
@@ -276,3 +278,4 @@ def test_what_an_ali_oss_user_does(
     assert seen["noKey"] == {"name": "NoSuchKeyError", "code": "NoSuchKey", "status": 404}
     assert seen["noKeyHead"] == {"name": "NoSuchKeyError", "code": "NoSuchKey", "status": 404}
     assert seen["noKeyTags"] == {"name": "NoSuchKeyError", "code": "NoSuchKey", "status": 404}
+    assert seen["process"] == {"name": "NotImplementedError", "code": "NotImplemented", "status": 501}
