@@ -67,6 +67,13 @@ const ODD = ['a\rb', 'ünï/çødé😀', 'with space', 'a+b', '100%', '50%25', 
       type: r.res.headers['content-type'], length: r.res.headers['content-length']};
   });
   await step('get', async () => (await client.get('dir/one.txt')).content.toString());
+  await step('utf8Meta', async () => {
+    // ali-oss's way to UTF-8 metadata: headerEncoding 'latin1' sends (and signs) the UTF-8 bytes; headers
+    // come back as those bytes, read as latin1.
+    const utf8 = new OSS({...options, endpoint: at, headerEncoding: 'latin1'});
+    await utf8.put('meta.txt', Buffer.from('m'), {meta: {name: 'Grüße 文件'}});
+    return Buffer.from((await client.head('meta.txt')).meta.name, 'latin1').toString('utf8');
+  });
   await step('tagsPut', async () => (await client.getObjectTagging('dir/one.txt')).tag);
   await step('putObjectTagging', async () => (await client.putObjectTagging('dir/one.txt',
     {team: 'c', 'k y': 'v+/=:'})).status);
@@ -222,6 +229,7 @@ def test_what_an_ali_oss_user_does(
         "length": "5",
     }
     assert seen["get"] == "hello"
+    assert seen["utf8Meta"] == "Grüße 文件"
     assert seen["tagsPut"] == {"team": "a", "stage": "b/c"}
     assert seen["putObjectTagging"] == 200
     assert seen["tagsReplaced"] == {"team": "c", "k y": "v+/=:"}
@@ -238,17 +246,19 @@ def test_what_an_ali_oss_user_does(
     }
     assert seen["symlink"] == {"target": "dir/one.txt", "body": "hello"}
     assert seen["putOdd"] == ODD
-    assert seen["listedOdd"] == sorted([*ODD, "big.bin", "dir/one.txt", "dir/two.txt", "link", "log.txt"])
+    assert seen["listedOdd"] == sorted(
+        [*ODD, "big.bin", "dir/one.txt", "dir/two.txt", "link", "log.txt", "meta.txt"]
+    )
     assert seen["deleteMulti"] == ODD
     assert seen["deleteMultiQuiet"] == []
-    assert seen["listedAfter"] == ["big.bin", "dir/one.txt", "dir/two.txt", "link"]
+    assert seen["listedAfter"] == ["big.bin", "dir/one.txt", "dir/two.txt", "link", "meta.txt"]
     assert seen["list"] == {
         "first": ["dir/one.txt"],
         "truncated": True,
         "next": "dir/one.txt",
         "second": ["dir/two.txt"],
         "secondTruncated": False,
-        "top": ["big.bin", "link"],
+        "top": ["big.bin", "link", "meta.txt"],
         "prefixes": ["dir/"],
     }
     assert seen["listV2"] == {
@@ -256,7 +266,7 @@ def test_what_an_ali_oss_user_does(
         "truncated": True,
         "second": ["dir/two.txt"],
         "secondTruncated": False,
-        "top": ["link"],
+        "top": ["link", "meta.txt"],
         "prefixes": ["dir/"],
     }
     assert seen["presigned"] == {"good": {"status": 200, "body": "hello"}, "tampered": 403}
