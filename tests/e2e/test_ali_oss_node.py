@@ -154,6 +154,9 @@ const ODD = ['a\rb', 'ünï/çødé😀', 'with space', 'a+b', '100%', '50%25', 
   });
   seen.wrongSecret = await failure(() => new OSS({...options, endpoint: at, accessKeySecret: 'wrong'})
     .get('dir/one.txt'));
+  // A HEAD's error has no body: ali-oss reads it from the base64 x-oss-err header.
+  seen.wrongSecretHead = await failure(() => new OSS({...options, endpoint: at, accessKeySecret: 'wrong'})
+    .head('dir/one.txt'));
   seen.noBucket = await failure(() => new OSS({...options, endpoint: at, bucket: `${bucket}-none`})
     .get('dir/one.txt'));
   seen.noKey = await failure(() => client.get('missing'));
@@ -284,6 +287,7 @@ def test_what_an_ali_oss_user_does(
         "code": "SignatureDoesNotMatch",
         "status": 403,
     }
+    assert seen["wrongSecretHead"] == seen["wrongSecret"]
     assert seen["noBucket"] == {"name": "NoSuchBucketError", "code": "NoSuchBucket", "status": 404}
     assert seen["noKey"] == {"name": "NoSuchKeyError", "code": "NoSuchKey", "status": 404}
     assert seen["noKeyHead"] == {"name": "NoSuchKeyError", "code": "NoSuchKey", "status": 404}
