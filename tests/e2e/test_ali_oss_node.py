@@ -200,7 +200,8 @@ def _run(
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "NODE_PATH": str(node_sdk)},
+        # `localhost` must reach the server on 127.0.0.1 even where it resolves to ::1 first
+        env={**os.environ, "NODE_PATH": str(node_sdk), "NODE_OPTIONS": "--dns-result-order=ipv4first"},
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
