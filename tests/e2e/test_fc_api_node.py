@@ -1,21 +1,17 @@
 """The local FC API through the official Node.js SDK, `@alicloud/fc2` (what Funcraft deploys with): it signs
 a base64 of the body's hex MD5 digest as Content-MD5, where aliyun-fc2 sends none.
 
-The SDK is installed once with npm into a cache folder outside the repository (AUTOTAG_NODE_CACHE, else
-~/.cache/oss-autotag/npm). Without node or npm, or without the npm registry, the test is skipped with the
-reason, unless AUTOTAG_REQUIRE_NODE_SDK=1 (.ci/run sets it), which makes that a failure."""
+The SDK is installed once with npm into a cache folder outside the repository (tests/node_sdk.py): without
+node, npm or the npm registry the test is skipped, unless AUTOTAG_REQUIRE_NODE_SDK=1 (.ci/run sets it)."""
 
 from __future__ import annotations
 
 import base64
 import email.utils
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +19,7 @@ import fc2
 import pytest
 import requests
 from conftest import STS
+from node_sdk import install
 
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.fc.api import LocalFcApi
@@ -58,40 +55,10 @@ const client = new FC('1234567890', {
 GREETER = "def handler(event, context):\n    return 'hello ' + event.decode()\n"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("AUTOTAG_REQUIRE_NODE_SDK") == "1":
-        pytest.fail(f"{reason} (AUTOTAG_REQUIRE_NODE_SDK=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def node_sdk() -> Path:
-    """The node_modules folder holding @alicloud/fc2, installed into the cache the first time."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        _unavailable("node and npm are needed for the @alicloud/fc2 test")
-    cache = Path(
-        os.environ.get("AUTOTAG_NODE_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "oss-autotag" / "npm"
-    )
-    folder = cache / NODE_SDK.replace("/", "+")
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time (xdist workers, parallel runs)
-        if not (folder / "node_modules" / "@alicloud" / "fc2" / "package.json").exists():
-            staging = Path(tempfile.mkdtemp(dir=cache))
-            npm = ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(staging)]
-            installed = subprocess.run(
-                [*npm, NODE_SDK],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            if installed.returncode != 0:
-                shutil.rmtree(staging, ignore_errors=True)
-                _unavailable(f"npm install {NODE_SDK} failed: {installed.stderr.strip()[-500:]}")
-            shutil.rmtree(folder, ignore_errors=True)
-            staging.rename(folder)
-    return folder / "node_modules"
+    """The node_modules folder holding @alicloud/fc2."""
+    return install(NODE_SDK)
 
 
 @pytest.fixture

@@ -207,3 +207,11 @@ def test_no_content_type_is_octet_stream_whatever_the_key(bucket: oss2.Bucket) -
     url = bucket.sign_url("PUT", "photo.jpg", 60)
     assert requests.put(url, data=b"x", timeout=10).status_code == 200
     assert bucket.head_object("photo.jpg").content_type == "application/octet-stream"
+
+
+def test_image_processing_is_not_answered_with_the_unprocessed_object(bucket: oss2.Bucket) -> None:
+    bucket.put_object("photo.jpg", b"not really a photo")
+    with pytest.raises(oss2.exceptions.ServerError) as caught:
+        bucket.get_object("photo.jpg", process="image/resize,w_100")
+    assert (caught.value.status, caught.value.code) == (501, "NotImplemented")
+    assert bucket.get_object("photo.jpg").read() == b"not really a photo"

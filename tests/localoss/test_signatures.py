@@ -243,3 +243,51 @@ def test_replayed_signatures_only_open_what_they_signed(new_bucket: BucketFactor
     assert bucket.get_object("mine.txt").read() == b"secret"
     elsewhere = new_bucket(auth)
     assert requests.get(url.replace(bucket.bucket_name, elsewhere.bucket_name), timeout=10).status_code == 403
+
+
+class _VirtualHostedSession(oss2.Session):
+    """Sends oss2's signed path-style requests virtual-hosted, as OSS is addressed: the bucket moves from the
+    path into the Host header (`Host` may be given to name another region's endpoint)."""
+
+    def __init__(self, host_suffix: str = "oss-cn-hangzhou.aliyuncs.com") -> None:
+        super().__init__()
+        self.host_suffix = host_suffix
+
+    def do_request(self, req: oss2.http.Request, timeout: float) -> oss2.http.Response:
+        scheme, _, rest = req.url.partition("://")
+        authority, _, path = rest.partition("/")
+        bucket, _, key = path.partition("/")
+        req.url = f"{scheme}://{authority}/{key}"
+        req.headers["Host"] = f"{bucket}.{self.host_suffix}"
+        return super().do_request(req, timeout)
+
+
+@pytest.mark.parametrize("auth", ["v1", "v4", "sts-v1", "sts-v4"])
+def test_a_virtual_hosted_request_names_the_bucket_in_its_host(
+    new_bucket: BucketFactory, oss: LocalOSS, auth: str
+) -> None:
+    path_style = new_bucket(auth)
+    hosted = oss2.Bucket(
+        make_auth(auth),
+        oss.endpoint,
+        path_style.bucket_name,
+        session=_VirtualHostedSession(),
+        region="cn-hangzhou",
+    )
+    key = ODD_KEYS[3]
+    hosted.put_object(key, b"body", headers={"x-oss-tagging": "a=1"})
+    assert path_style.get_object(key).read() == b"body"
+    assert hosted.get_object_tagging(key).tag_set.tagging_rule == {"a": "1"}
+    assert [o.key for o in oss2.ObjectIterator(hosted)] == [key]
+    assert hosted.get_bucket_info().name == path_style.bucket_name
+
+
+def test_a_bucket_addressed_through_another_regions_endpoint_is_refused(
+    new_bucket: BucketFactory, oss: LocalOSS
+) -> None:
+    name = new_bucket().bucket_name
+    elsewhere = _VirtualHostedSession("oss-cn-shanghai.aliyuncs.com")
+    hosted = oss2.Bucket(make_auth("v1"), oss.endpoint, name, session=elsewhere)
+    with pytest.raises(oss2.exceptions.AccessDenied) as refused:
+        hosted.get_object("any")
+    assert refused.value.details["Endpoint"] == "oss-cn-hangzhou.aliyuncs.com"

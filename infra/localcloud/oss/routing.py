@@ -80,6 +80,8 @@ def _object_route(req: OssRequest) -> tuple[str, Operation]:
             return "CopyObject", objects.copy_object
         return "PutObject", objects.put_object
     if m in ("GET", "HEAD"):
+        if "x-oss-process" in q:  # image/video processing: never the unprocessed object in its place
+            return _unsupported(f"{m} on an object with ?x-oss-process")
         if "tagging" in q and m == "GET":
             return "GetObjectTagging", object_tagging.get_object_tagging
         if "symlink" in q and m == "GET":

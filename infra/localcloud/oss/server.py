@@ -44,7 +44,7 @@ from .limits import (
     check_user_meta,
 )
 from .persistence import SqliteDirectory
-from .request import OssRequest, split_target
+from .request import OssRequest, host_bucket, split_target
 from .routing import CREDENTIALS_FIRST, SELF_AUTHENTICATED, route
 from .store import Store
 from .xmlout import Doc
@@ -202,7 +202,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 body_read = True
                 if length != 0:
                     self.close_connection = True
-            bucket, key, query = split_target(self.path)
+            bucket, key, query = split_target(self.path, host_bucket(host, oss.region))
             req = OssRequest(
                 method=self.command,
                 bucket=bucket,
