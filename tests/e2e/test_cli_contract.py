@@ -73,7 +73,7 @@ def cell(command: str, condition: str, args: list[str], code: int, *says: str) -
 
 
 # The exit codes docs/cli.md's table gives, one per kind of failure, whatever the command.
-FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED = 1, 2, 3, 4, 130
+FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED, CLOSED_PIPE = 1, 2, 3, 4, 130, 141
 
 
 for name, args in {
@@ -899,13 +899,29 @@ def test_cli_md_documents_the_exit_codes_the_cli_gives() -> None:
 
     text = (ROOT / "docs" / "cli.md").read_text()
     documented = {int(code): meaning for code, meaning in re.findall(r"^\| `(\d+)` \| (.+?) \|$", text, re.M)}
-    assert documented.keys() == {0, FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED}
-    assert (errors.FAILED, errors.BAD_INPUT, errors.UNREACHABLE, errors.NOT_FOUND, errors.INTERRUPTED) == (
+    assert documented.keys() == {
+        0,
         FAILED,
         BAD_INPUT,
         UNREACHABLE_OR_REFUSED,
         NOT_FOUND,
         INTERRUPTED,
+        CLOSED_PIPE,
+    }
+    assert (
+        errors.FAILED,
+        errors.BAD_INPUT,
+        errors.UNREACHABLE,
+        errors.NOT_FOUND,
+        errors.INTERRUPTED,
+        errors.CLOSED_PIPE,
+    ) == (
+        FAILED,
+        BAD_INPUT,
+        UNREACHABLE_OR_REFUSED,
+        NOT_FOUND,
+        INTERRUPTED,
+        CLOSED_PIPE,
     )
 
 
