@@ -2,7 +2,8 @@
 `Error: <what> (<code>, HTTP <status>, request id <id>)`, naming the endpoint, bucket, key or function,
 with an exit code saying what kind of failure it was, the same for every command (docs/cli.md's table):
 1 the work failed, 2 bad input, 3 cannot reach or not allowed, 4 not found, 130 interrupted (a long
-command says then how to resume it). `--debug` prints the traceback first, then the same line. SDK errors
+command says then how to resume it), 141 the output's reader went away (quietly). `--debug` prints the
+traceback first, then the same line. SDK errors
 are described from their status, code and request id only: their own text can hold a string-to-sign with a
 security token (OSS sends it back in SignatureDoesNotMatch, and oss2 puts it in the exception's text), so
 the traceback is rendered from the frames and from that safe description, never from the exception's
@@ -13,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -34,6 +36,7 @@ BAD_INPUT = 2  # the command, an option or a file it names is wrong (click's usa
 UNREACHABLE = 3  # an endpoint does not answer as its API does, or it refuses the credentials or the call
 NOT_FOUND = 4  # what the command names does not exist: a bucket, an object, a function, a job
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+CLOSED_PIPE = 141  # the output's reader went away (128 + SIGPIPE, as a filter killed by it reports)
 
 # Options whose values are never printed back, not even in a command to run again.
 _SECRET_OPTIONS = ("--access-key-secret", "--security-token")
@@ -115,6 +118,8 @@ class AutotagGroup(click.Group):
             raise
         except (click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            _reader_gone()
         except KeyboardInterrupt:
             how = ctx.meta.get(RESUME)
             click.echo(f"\nInterrupted. {how}" if how else "\nInterrupted.", err=True)
@@ -123,6 +128,15 @@ class AutotagGroup(click.Group):
             if ctx.meta.get(DEBUG):
                 click.echo(safe_traceback(error, ctx.meta), err=True, nl=False)
             raise CliError(shown(describe(error, ctx.meta)), exit_code(error)) from None
+
+
+def _reader_gone() -> NoReturn:
+    """What reads the output went away (`| head -1`, `| grep -q`): nothing failed that the user would want
+    to hear of. End as a Unix filter killed by SIGPIPE does, quietly and with 128 + SIGPIPE, with standard
+    output pointed at /dev/null so that the interpreter's last flush into the closed pipe says nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise click.exceptions.Exit(CLOSED_PIPE)
 
 
 def exit_code(error: BaseException) -> int:

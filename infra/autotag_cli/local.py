@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 from collections import Counter
@@ -246,7 +247,8 @@ def local_up(
     try:
         oss = LocalOSS(host=host, port=oss_port, data_dir=data_dir, region=region, clock=clock)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{oss_port}: {exc.strerror or exc}") from None
+        taken = _taken(host, oss_port, exc, "--oss-port", "AUTOTAG_OSS_ENDPOINT")
+        raise click.ClickException(taken) from None
     # what the triggers watch, and the buckets the template declares (the sweep's state), exist from the start
     buckets = watched_buckets(template) | {declared.name for declared in template.buckets}
     for name in sorted(buckets):
@@ -269,7 +271,7 @@ def local_up(
         api = LocalFcApi(fc, host=host, port=fc_port, region=region)
     except OSError as exc:
         oss.stop()
-        raise click.ClickException(f"cannot listen on {host}:{fc_port}: {exc.strerror or exc}") from None
+        raise click.ClickException(_taken(host, fc_port, exc, "--fc-port", "AUTOTAG_FC_ENDPOINT")) from None
     fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
     shown = min(logging.getLevelName(log_level.upper()), logging.INFO if _verbose() else logging.CRITICAL)
     # the functions log at INFO, as FC keeps it, for the invocation log; the console shows --log-level's
@@ -312,3 +314,15 @@ def local_up(
 
 
 local.add_command(local_inventory)
+
+
+def _taken(host: str, port: int, error: OSError, option: str, variable: str) -> str:
+    """Why local up cannot start on a port, and, when something holds it (another local cloud, often),
+    what to do: another port, and how the other commands then point at this cloud."""
+    said = f"cannot listen on {host}:{port}: {error.strerror or error}"
+    if error.errno != errno.EADDRINUSE:
+        return said
+    return (
+        f"{said}: start on another with {option} (0 picks a free one), then point the commands at it "
+        f"with {variable}=http://{host}:<port> or --{variable.split('_')[1].lower()}-endpoint"
+    )

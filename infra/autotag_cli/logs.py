@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .errors import VERBOSE, BadInput
+from .errors import VERBOSE, BadInput, NotFound
 from .function_host import DEFAULT_TEMPLATE, read_template
 from .invocation_file import INVOCATION_LOG, parse_record, read_records
 
@@ -27,6 +27,7 @@ class _Shown:
     def __init__(self, function: str | None, request_id: str | None, as_json: bool, verbose: bool) -> None:
         self.function, self.request_id, self.as_json, self.verbose = function, request_id, as_json, verbose
         self.ignored = 0
+        self.matched = 0  # records of the function and request id asked for, shown or counted
 
     def __call__(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
@@ -34,6 +35,7 @@ class _Shown:
                 continue
             if self.request_id and record.get("requestId") != self.request_id:
                 continue
+            self.matched += 1
             if record.get("ignored") and not self.verbose:
                 self.ignored += 1
                 continue
@@ -111,6 +113,12 @@ def logs(
         pass
     finally:
         shown.close()
+    if request_id and not follow and not shown.matched:
+        raise NotFound(
+            f"no invocation{f' of {function}' if function else ''} with request id {request_id} in {path}: "
+            "one still running or queued is written when it ends (--follow waits for it); another folder's "
+            "local up keeps its own log"
+        )
 
 
 def _given(ctx: click.Context, parameter: str) -> bool:

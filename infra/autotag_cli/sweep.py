@@ -197,6 +197,8 @@ def sweep(
     for name in buckets:
         try:
             reports.append(run.sweep(name))
+        except BrokenPipeError:  # the output's reader went away: nothing more to show anyone
+            raise
         except Exception as error:
             if len(buckets) == 1:
                 raise

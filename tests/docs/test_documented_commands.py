@@ -207,3 +207,23 @@ def test_every_option_the_documents_name_exists() -> None:
                 f"{document.relative_to(ROOT)}: {name} {option}" for option in used if option not in known
             ]
     assert stale == []
+
+
+def test_a_document_that_starts_the_local_cloud_with_rules_plans_and_sweeps_with_them() -> None:
+    """`autotag plan` and `autotag sweep` read the shipped rules unless told otherwise: after `autotag local
+    up --rules R`, a documented plan without `--rules R` shows what those rules would not do (a tag the
+    functions set, planned for removal), which is not what the document says it shows."""
+    for document in DOCUMENTED:
+        blocks = bash_blocks(document)
+        started = [shlex.split(b.text.strip()) for b in blocks if b.mode == "background"]
+        rules = [argv[argv.index("--rules") + 1] for argv in started if "--rules" in argv]
+        if not rules:
+            continue
+        for block in blocks:
+            if block.mode:
+                continue
+            for line in block.text.splitlines():
+                for command in re.findall(r"autotag (?:plan|sweep) [^|';]*", line):
+                    assert f"--rules {rules[0]}" in command, (
+                        f"{block}: {command.strip()} plans without --rules {rules[0]}"
+                    )

@@ -73,7 +73,7 @@ def cell(command: str, condition: str, args: list[str], code: int, *says: str) -
 
 
 # The exit codes docs/cli.md's table gives, one per kind of failure, whatever the command.
-FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED = 1, 2, 3, 4, 130
+FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED, CLOSED_PIPE = 1, 2, 3, 4, 130, 141
 
 
 for name, args in {
@@ -573,6 +573,9 @@ def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) ->
         )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
+    # what to do about it: another port, and how the other commands then find this cloud
+    endpoint = {"--oss-port": "AUTOTAG_OSS_ENDPOINT", "--fc-port": "AUTOTAG_FC_ENDPOINT"}[taken]
+    assert taken in done.stderr and endpoint in done.stderr, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -899,13 +902,29 @@ def test_cli_md_documents_the_exit_codes_the_cli_gives() -> None:
 
     text = (ROOT / "docs" / "cli.md").read_text()
     documented = {int(code): meaning for code, meaning in re.findall(r"^\| `(\d+)` \| (.+?) \|$", text, re.M)}
-    assert documented.keys() == {0, FAILED, BAD_INPUT, UNREACHABLE_OR_REFUSED, NOT_FOUND, INTERRUPTED}
-    assert (errors.FAILED, errors.BAD_INPUT, errors.UNREACHABLE, errors.NOT_FOUND, errors.INTERRUPTED) == (
+    assert documented.keys() == {
+        0,
         FAILED,
         BAD_INPUT,
         UNREACHABLE_OR_REFUSED,
         NOT_FOUND,
         INTERRUPTED,
+        CLOSED_PIPE,
+    }
+    assert (
+        errors.FAILED,
+        errors.BAD_INPUT,
+        errors.UNREACHABLE,
+        errors.NOT_FOUND,
+        errors.INTERRUPTED,
+        errors.CLOSED_PIPE,
+    ) == (
+        FAILED,
+        BAD_INPUT,
+        UNREACHABLE_OR_REFUSED,
+        NOT_FOUND,
+        INTERRUPTED,
+        CLOSED_PIPE,
     )
 
 

@@ -3,6 +3,7 @@ and triggers created through the API wired to the local OSS."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -385,3 +386,24 @@ def test_a_same_named_function_in_another_service_leaves_the_template_one_alone(
     template_bucket.put_object("in/b.txt", b"x")
     assert oss.notifier.drain(10) and fc.drain(20)
     assert tags_of(template_bucket, "in/b.txt")["kind"] == "text"
+
+
+def test_a_sync_invocations_request_id_is_the_functions(
+    api: tuple[LocalFcApi, LocalFC], tmp_path: Path
+) -> None:
+    """FC answers a synchronous invocation with X-Fc-Request-Id, the id it gives the function
+    (context.request_id) and its log lines carry: the one to look an invocation's log up by
+    (https://www.alibabacloud.com/help/doc-detail/53251.html: "can be used for troubleshooting")."""
+    server, _ = api
+    c = client(server)
+    c.create_service("ids")
+    source = "def handler(event, context):\n    return context.request_id\n"
+    c.create_function(
+        "ids", "teller", "python3.10", "teller.handler", codeDir=code_dir(tmp_path, source, "teller")
+    )
+    answer = c.invoke_function("ids", "teller", payload=b"", headers={"x-fc-log-type": "Tail"})
+    header = answer.headers["x-fc-request-id"]
+    assert answer.data.decode() == header
+    assert (
+        f"FC Invoke Start RequestId: {header}" in base64.b64decode(answer.headers["x-fc-log-result"]).decode()
+    )

@@ -142,3 +142,22 @@ def test_logs_follow_shows_invocations_as_they_come(cloud: LocalCloudProcess, tm
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+def test_logs_says_when_no_invocation_has_the_request_id(tmp_path: Path) -> None:
+    """An id that matches nothing (mistyped, another folder's, not run yet) is said, not an empty answer."""
+    log = tmp_path / "invocations.jsonl"
+    record = {
+        "time": "2026-12-07T08:00:00.000Z",
+        "function": "tag-expiry",
+        "requestId": "known",
+        "kind": "done",
+    }
+    log.write_text(json.dumps({**record, "line": "08:00:00 tag-expiry timer nightly-expiry: swept"}) + "\n")
+    log.chmod(0o600)
+    found = run("logs", "--request-id", "known", "--file", str(log))
+    assert found.exit_code == 0 and "swept" in found.output, found.output
+    missing = run("logs", "--request-id", "d09982c5-nowhere", "--file", str(log))
+    assert missing.exit_code == 4, missing.output
+    (line,) = missing.output.splitlines()
+    assert line.startswith("Error: no invocation with request id d09982c5-nowhere in "), line

@@ -678,7 +678,10 @@ class FcApi:
         request_id = str(uuid.uuid4())
         with _ThreadLog() as captured:
             result = fc.invoke(function, body, request_id, service=service)
-        extra = {"x-fc-log-result": _log_tail(request_id, captured.lines)} if tail else {}
+        # The answer's X-Fc-Request-Id is the function's own request id, as FC's: the id its log lines carry
+        extra = {"x-fc-request-id": request_id}
+        if tail:
+            extra["x-fc-log-result"] = _log_tail(request_id, captured.lines)
         if result.ok:
             return 200, {"Content-Type": "application/octet-stream", **extra}, (result.payload or "").encode()
         # As FC answers a Python function's exception: its message, and its class as the type apart
