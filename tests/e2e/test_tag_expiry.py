@@ -196,9 +196,11 @@ TEAM = {"name": "team", "tags": {"team": "blue"}}
 def rules_in_oss(
     monkeypatch: pytest.MonkeyPatch, new_bucket: BucketFactory, rules: list[dict[str, Any]]
 ) -> Callable[[list[dict[str, Any]]], None]:
-    """Rules kept in OSS, revalidated by the upload function at every event (AUTOTAG_RULES_MAX_AGE 0);
-    what it returns pushes a new version."""
+    """Rules kept in OSS, in a bucket of their own (not one the functions tag: AUTOTAG_BUCKETS), revalidated
+    by the upload function at every event (AUTOTAG_RULES_MAX_AGE 0); what it returns pushes a new
+    version."""
     holder = new_bucket()
+    monkeypatch.setenv("AUTOTAG_BUCKETS", os.environ["AUTOTAG_BUCKETS"].replace(holder.bucket_name, ""))
     monkeypatch.setenv("AUTOTAG_RULES", f"oss://{holder.bucket_name}/rules.json")
     monkeypatch.setenv("AUTOTAG_RULES_MAX_AGE", "0")
 

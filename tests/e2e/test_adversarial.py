@@ -1,0 +1,124 @@
+"""The adversarial pass over the trust boundaries (docs/reliability.md, "Trust boundaries"), against the
+enforcing local cloud running template.yml's functions under their roles. The attackers: an uploader (a
+RAM role allowed PutObject and PutObjectTagging on the tagged bucket only), a producer who may send to the
+queues or invoke the functions, and whoever may write where the rules are kept. Each test says what the
+attacker tried; each proves that nothing OSS's answers and the system's seals do not back was believed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import oss2
+import pytest
+from conftest import LONG_TERM, readable, sealed
+from test_least_privilege import BUCKET, STATE_BUCKET, TEMPLATE, tags, timer_at, uploader
+
+from localcloud.fc import DeadLetterStore, LocalFC
+from localcloud.fc.api import LocalFcApi
+from localcloud.oss import LocalOSS
+
+ROOT = Path(__file__).parents[2]
+DEFAULT_RULES = (ROOT / "functions/autotag/rules/default.json").read_bytes()
+# Rules that derive none of the system's tags: under them a sweep removes every tag the system set.
+NO_RULES = b'{"version": 1, "rules": [{"name": "nothing", "key_regex": "^nothing/", "tags": {"x": "y"}}]}'
+RULES_KEY = "rules.json"  # where docs/rules.md keeps the rules: the state bucket, which no uploader may write
+SYSTEM_TAGS = sealed({"kind": "image", "size": "small"}, "kind", "size")  # what the rules derive for a.jpg
+DERIVED = {"kind": "image", "size": "small", "autotag": "kind size"}  # the same, as `readable` shows it
+
+
+@contextmanager
+def template_cloud(**environment: str) -> Iterator[tuple[LocalOSS, LocalFC, oss2.Bucket]]:
+    """A local OSS, and the local FC running template.yml's functions under their roles (the sweep's
+    shards in-process, a backfill's through the FC API), with `environment` over theirs; an admin client
+    of the tagged bucket."""
+    with LocalOSS() as oss:
+        admin = oss2.Bucket(
+            oss2.Auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret), oss.endpoint, BUCKET
+        )
+        admin.create_bucket()
+        fc = LocalFC(
+            TEMPLATE,
+            environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "in-process", **environment},
+            dead_letters=DeadLetterStore(),
+            retry_base_seconds=0.01,
+        )
+        api = LocalFcApi(fc)
+        fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint
+        with fc, api:
+            fc.wire_oss(oss)
+            yield oss, fc, admin
+
+
+def set_tags(bucket: oss2.Bucket, key: str, tag_set: dict[str, str]) -> None:
+    rule = oss2.models.TaggingRule()
+    rule.tagging_rule.update(tag_set)
+    bucket.put_object_tagging(key, oss2.models.Tagging(rule))
+
+
+def sweep(oss: LocalOSS, fc: LocalFC, payload: dict[str, object]) -> dict[str, object]:
+    """A synchronous invocation of the sweep: its summary, or {"error": ...} when it raised."""
+    result = fc.invoke("tag-expiry", timer_at(oss, payload))
+    return json.loads(result.payload or "{}") if result.ok else {"error": result.error_message}
+
+
+# -- rules kept in OSS ---------------------------------------------------------------------------------------
+
+
+def test_rules_kept_in_a_bucket_uploaders_write_are_refused() -> None:
+    """An uploader overwrites rules kept in the tagged bucket (`<bucket>/.autotag/rules.json`, the place
+    the docs once recommended) with rules deriving nothing: a sweep would then strip every tag the system
+    set, bucket-wide. The functions refuse such a location with one line naming AUTOTAG_RULES and the fix,
+    and nothing is removed."""
+    location = f"oss://{BUCKET}/.autotag/rules.json"
+    with template_cloud(AUTOTAG_RULES=location, AUTOTAG_RULES_MAX_AGE="0") as (oss, fc, admin):
+        admin.put_object(".autotag/rules.json", DEFAULT_RULES)
+        admin.put_object("a.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        set_tags(admin, "a.jpg", SYSTEM_TAGS)  # as the system tagged it
+        uploader(oss).put_object(".autotag/rules.json", NO_RULES)
+        summary = sweep(oss, fc, {"buckets": [BUCKET], "full": True})
+        assert tags(admin, "a.jpg") == SYSTEM_TAGS, summary
+        error = str(summary.get("error", ""))
+        assert f"AUTOTAG_RULES {location}" in error and "uploaders" in error, summary
+        assert "oss://<state bucket>/rules.json, docs/rules.md" in error, summary
+        uploaded = [r for r in fc.results if r.function == "tag-on-upload"]
+        assert uploaded and all(not r.ok and f"AUTOTAG_RULES {location}" in r.error_message for r in uploaded)
+
+
+def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_by_no_uploader() -> None:
+    """The rules where docs/rules.md keeps them: the state bucket's rules.json. Every function reads them
+    under its template role (tag on upload, the sweep, a backfill job); an uploader's write there is refused
+    by RAM, and its rules in the tagged bucket's .autotag/ are never read."""
+    rules = f"oss://{STATE_BUCKET}/{RULES_KEY}"
+    with template_cloud(AUTOTAG_RULES=rules, AUTOTAG_RULES_MAX_AGE="0") as (oss, fc, admin):
+        state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)
+        state.put_object(RULES_KEY, DEFAULT_RULES)
+        admin.put_object("a.jpg", b"x")
+        admin.put_object("old/b.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        failed = [r.error_message[:300] for r in fc.results if not r.ok]
+        assert readable(tags(admin, "a.jpg")) == DERIVED, failed
+        admin.delete_object_tagging("old/b.jpg")  # as if it predated the trigger: the backfill's to tag
+
+        forger = uploader(oss)
+        with pytest.raises(oss2.exceptions.ServerError) as denied:
+            oss2.Bucket(forger.auth, oss.endpoint, STATE_BUCKET).put_object(RULES_KEY, NO_RULES)
+        assert (denied.value.status, denied.value.code) == (403, "AccessDenied")
+        forger.put_object(".autotag/rules.json", NO_RULES)
+
+        oss.clock.advance(timedelta(days=1))
+        summary = sweep(oss, fc, {"buckets": [BUCKET], "full": True})
+        (report,) = summary["sweeps"]  # type: ignore[index]
+        assert report["complete"] and report["tagsRemoved"] == 0, report
+        assert readable(tags(admin, "a.jpg")) == DERIVED
+        started = fc.invoke(
+            "tag-backfill",
+            json.dumps({"backfill": {"action": "start", "bucket": BUCKET, "prefix": "old/"}}).encode(),
+        )
+        assert started.ok, started.error_message[:300]
+        assert fc.drain(60)
+        assert readable(tags(admin, "old/b.jpg")) == DERIVED
