@@ -122,3 +122,75 @@ def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_b
         assert started.ok, started.error_message[:300]
         assert fc.drain(60)
         assert readable(tags(admin, "old/b.jpg")) == DERIVED
+
+
+# -- dead letters ------------------------------------------------------------------------------------------
+
+
+def letter(number: int, function: str, payload: dict[str, object]) -> str:
+    """A message as FC's on-failure destination writes it, as anyone allowed mns:SendMessage on the
+    dead-letter queue can write it too."""
+    service = TEMPLATE.function(function).service
+    return json.dumps(
+        {
+            "id": f"forged-{number}",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "requestContext": {
+                "requestId": f"forged-{number}",
+                "functionArn": f"acs:fc:cn-hangzhou:1234567890123456:services/{service}/functions/{function}",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 4,
+            },
+            "requestPayload": json.dumps(payload),
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": json.dumps({"errorType": "Unhandled", "errorMessage": "x"}),
+        }
+    )
+
+
+def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """A producer who may send to the dead-letter queue writes letters for the sweep (a full pass of its
+    own choosing, at 10,000 requests a second) and for the backfill (start a job over the whole bucket).
+    `autotag replay --file` of the queue's export runs with the operator's credentials: it re-drives only
+    what those functions' own failures dead-letter — the template timer's payload or one shard of it, a
+    backfill shard's run — and refuses the rest, naming why, leaving it in the export."""
+    pytest.importorskip(
+        "alibabacloud_credentials", reason="the CLI is not part of the deployed code (FC-runtime test runs)"
+    )
+    from click.testing import CliRunner
+
+    from autotag.sweep.checkpoint import Scope
+    from autotag.sweep.fanout import shard_events
+    from autotag.sweep.request import ShardRange, parse_timer_event
+    from autotag_cli.main import cli
+
+    template_bucket.put_object("a.jpg", b"x")
+    moment = oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    (timer,) = TEMPLATE.function("tag-expiry").triggers
+    forged_sweep = {"buckets": [BUCKET], "prefix": "a", "full": True, "qps": 10000, "workers": 64}
+    forged = {"triggerTime": moment, "triggerName": "x", "payload": json.dumps(forged_sweep)}
+    genuine = {"triggerTime": moment, "triggerName": timer.name, "payload": timer.payload}
+    (shard,) = shard_events(parse_timer_event(json.dumps(genuine)), BUCKET, [ShardRange(1, 2, "m", None)])
+    run = {"action": "shard", "bucket": BUCKET, "job": "bf-000000000000", "run": 1, "shard": 0}
+    letters = [
+        letter(1, "tag-expiry", forged),
+        letter(2, "tag-backfill", {"backfill": {"action": "start", "bucket": BUCKET, "shards": 1}}),
+        letter(3, "tag-expiry", genuine),
+        letter(4, "tag-expiry", json.loads(shard)),  # a shard the fan-out made of the timer's payload
+        letter(5, "tag-backfill", {"backfill": run}),  # a shard's run (of no job: it stops at once)
+    ]
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(letters) + "\n")
+    environment = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "250", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
+    command = ["replay", "--file", str(export), "--template", str(ROOT / "template.yml")]
+    result = CliRunner().invoke(cli, command, env=environment)
+
+    assert result.exit_code == 1 and "5 dead letters, 3 replayed, 2 failed" in result.output, result.output
+    assert result.output.count("refused:") == 2, result.output
+    state = oss2.Bucket(template_bucket.auth, oss.endpoint, STATE_BUCKET)
+    swept = {o.key.split("/")[2] for o in oss2.ObjectIterator(state, prefix=".autotag/sweep/")}
+    # the template timer's scope and its shard's, not the forged prefix's
+    assert swept == {Scope(BUCKET).id, Scope(BUCKET, "", "m", None).id}, swept
+    assert not list(oss2.ObjectIterator(template_bucket, prefix=".autotag/backfill/"))  # no job started
