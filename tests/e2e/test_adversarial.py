@@ -194,3 +194,56 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     # the template timer's scope and its shard's, not the forged prefix's
     assert swept == {Scope(BUCKET).id, Scope(BUCKET, "", "m", None).id}, swept
     assert not list(oss2.ObjectIterator(template_bucket, prefix=".autotag/backfill/"))  # no job started
+
+
+# -- the sweep's inventory ---------------------------------------------------------------------------------
+
+
+def manifest(source: str, destination: str, *data_files: tuple[str, int]) -> bytes:
+    """A manifest.json in OSS's inventory format, naming `data_files` (key, size) in `destination`."""
+    files = [{"key": key, "size": size, "MD5checksum": ""} for key, size in data_files]
+    return json.dumps(
+        {
+            "sourceBucket": source,
+            "destinationBucket": f"acs:oss:::{destination}",
+            "fileFormat": "CSV",
+            "fileSchema": "Key",
+            "files": files,
+            "creationTimestamp": "1700000000",
+        }
+    ).encode()
+
+
+def test_an_inventory_in_a_bucket_uploaders_write_is_never_read() -> None:
+    """An uploader who may also invoke the sweep (but not read the bucket) writes a manifest.json naming
+    someone else's gzip CSV as its data file, and asks for a sweep planned from it: the first column of that
+    file would come back as the shards' boundaries. The sweep reads an inventory only outside the buckets it
+    sweeps, where uploaders write, and a manifest's data files only from the bucket holding it."""
+    import gzip
+
+    private = gzip.compress(b"".join(f"customer-{n:03d}\n".encode() for n in range(50)))
+    with template_cloud() as (oss, fc, admin):
+        admin.put_object("private/customers.csv.gz", private)
+        forger = uploader(oss)
+        forger.put_object(
+            "evil/manifest.json", manifest(BUCKET, BUCKET, ("private/customers.csv.gz", len(private)))
+        )
+        assert oss.notifier.drain(30) and fc.drain(60)
+        location = f"oss://{BUCKET}/evil/manifest.json"
+        summary = sweep(oss, fc, {"buckets": [BUCKET], "shards": 8, "full": True, "inventory": location})
+        shown = json.dumps(summary)
+        assert "customer-" not in shown, summary
+        (dispatched,) = summary["dispatched"]  # type: ignore[index]
+        assert location in dispatched["error"] and "uploaders" in dispatched["error"], dispatched
+
+        # The same manifest in the inventory bucket, pointing at the tagged bucket for its data file.
+        inventory = oss2.Bucket(admin.auth, oss.endpoint, "autotag-demo-inventory")
+        inventory.create_bucket()
+        inventory.put_object(
+            "x/manifest.json", manifest(BUCKET, BUCKET, ("private/customers.csv.gz", len(private)))
+        )
+        location = "oss://autotag-demo-inventory/x/manifest.json"
+        summary = sweep(oss, fc, {"buckets": [BUCKET], "shards": 8, "full": True, "inventory": location})
+        assert "customer-" not in json.dumps(summary), summary
+        (dispatched,) = summary["dispatched"]  # type: ignore[index]
+        assert "autotag-demo-inventory" in dispatched["error"] and BUCKET in dispatched["error"], dispatched
