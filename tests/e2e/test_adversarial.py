@@ -6,6 +6,7 @@ attacker tried; each proves that nothing OSS's answers and the system's seals do
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,15 @@ import pytest
 from conftest import LONG_TERM, readable, sealed
 from test_least_privilege import BUCKET, STATE_BUCKET, TEMPLATE, tags, timer_at, uploader
 
+from autotag_cli.events import oss_event_document
 from localcloud.fc import DeadLetterStore, LocalFC
 from localcloud.fc.api import LocalFcApi
+from localcloud.fc.eventbridge import cloud_event, queue_event
 from localcloud.oss import LocalOSS
+from localcloud.oss.errors import OssError
 
 ROOT = Path(__file__).parents[2]
+ACCOUNT = "1234567890123456"  # the local cloud's
 DEFAULT_RULES = (ROOT / "functions/autotag/rules/default.json").read_bytes()
 # Rules that derive none of the system's tags: under them a sweep removes every tag the system set.
 NO_RULES = b'{"version": 1, "rules": [{"name": "nothing", "key_regex": "^nothing/", "tags": {"x": "y"}}]}'
@@ -247,3 +252,116 @@ def test_an_inventory_in_a_bucket_uploaders_write_is_never_read() -> None:
         assert "customer-" not in json.dumps(summary), summary
         (dispatched,) = summary["dispatched"]  # type: ignore[index]
         assert "autotag-demo-inventory" in dispatched["error"] and BUCKET in dispatched["error"], dispatched
+
+
+# -- forged events -----------------------------------------------------------------------------------------
+
+
+def shapes(record: dict[str, object]) -> dict[str, object]:
+    """`record` in every shape the upload function takes: what anyone allowed fc:InvokeFunction can send,
+    and (the batches) what a producer allowed mns:SendMessage on the events queue gets delivered."""
+    event = cloud_event(record, ACCOUNT)
+    body = json.dumps(event)
+    return {
+        "native trigger": {"events": [record]},
+        "CloudEvent": event,
+        "RawData record": record,
+        "batch of CloudEvents": [event, event],
+        "batch of queue messages, base64": [
+            queue_event(
+                base64.b64encode(body.encode()).decode(), "oss-autotag-events", ACCOUNT, "cn-hangzhou"
+            )
+        ]
+        * 2,
+        "batch of queue messages carrying OSS notifications": [
+            queue_event(
+                json.dumps({"events": [record, record]}), "oss-autotag-events", ACCOUNT, "cn-hangzhou"
+            )
+        ],
+    }
+
+
+def upload_event(bucket: str, key: str, **fields: object) -> dict[str, object]:
+    (record,) = oss_event_document(bucket, key, **fields)["events"]  # type: ignore[arg-type]
+    return record  # type: ignore[no-any-return]
+
+
+def test_a_forged_event_of_any_shape_is_refused_for_any_bucket_but_the_tagged_one() -> None:
+    """Events naming the state bucket (the rules object the upload role may read) or a bucket of the
+    console's test event, in every shape: each is `rejected` and no request reaches that bucket; the state
+    bucket's objects keep no tag."""
+    with template_cloud() as (oss, fc, admin):
+        state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)
+        state.put_object(RULES_KEY, DEFAULT_RULES)
+        reached: list[str] = []
+        oss.conditions.hooks.append(lambda request: reached.append(request.bucket))
+        for bucket in (STATE_BUCKET, "oss-bucket"):
+            for shape, payload in shapes(upload_event(bucket, RULES_KEY)).items():
+                result = fc.invoke("tag-on-upload", json.dumps(payload).encode())
+                assert result.ok, (shape, result.error_message)
+                summary = json.loads(result.payload or "{}")
+                outcomes = [r["outcome"] for r in summary["results"]]
+                assert outcomes and set(outcomes) == {"rejected"}, (shape, summary)
+        assert STATE_BUCKET not in reached and "oss-bucket" not in reached, reached
+        assert not state.get_object_tagging(RULES_KEY).tag_set.tagging_rule
+
+
+def test_a_forged_event_naming_another_objects_version_or_a_link_elsewhere_tags_by_oss_answers() -> None:
+    """On a versioned bucket, an event for a.jpg carrying b.txt's version id: OSS answers that a.jpg has no
+    such version, and nothing is written (b.txt's version keeps no tag). A symlink an uploader points at
+    someone else's object: the link is tagged from what OSS answers for it (its target's content), the
+    target itself is not written."""
+    with template_cloud() as (oss, fc, admin):
+        admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
+        other = admin.put_object("b.txt", b"y" * 2_000_000).versionid
+        assert oss.notifier.drain(30) and fc.drain(60)
+        admin.delete_object_tagging("b.txt", params={"versionId": other})
+        admin.put_object("a.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        forged = {"events": [upload_event(BUCKET, "a.jpg", version_id=other, size=1)]}
+        (result,) = json.loads(fc.invoke("tag-on-upload", json.dumps(forged).encode()).payload or "{}")[
+            "results"
+        ]
+        assert result["outcome"] == "skipped" and "gone" in result["reason"], result
+        assert tags(admin, "b.txt", other) == {}
+
+        uploader(oss).put_symlink("b.txt", "c/link.jpg")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        (link,) = [v for v in admin.list_object_versions(prefix="c/").versions]
+        assert readable(tags(admin, "c/link.jpg", link.versionid)) == {
+            "kind": "image",
+            "size": "medium",  # the target's 2 MB, as OSS answers a HEAD of the link
+            "autotag": "kind size",
+        }
+        assert tags(admin, "b.txt", other) == {}
+
+
+def test_a_forged_batch_redrives_each_failing_element_once_alone_and_nothing_further() -> None:
+    """A producer sends a batch of five copies of one element whose object OSS keeps refusing (the
+    re-drive's trigger), plus one naming another function's bucket. Each failing copy is re-driven once,
+    alone, to this function only (AUTOTAG_REDRIVE_FUNCTION: the template's, never the event's); a
+    re-driven element is a batch of one and is never re-driven again, so five elements cost five
+    invocations (and FC's retries of each), then five letters: no loop, no amplification."""
+    with template_cloud() as (oss, fc, admin):
+        admin.put_object("stuck.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        fc.results.clear()
+
+        def refuse(request: object) -> None:
+            if getattr(request, "key", "") == "stuck.jpg" and getattr(request, "api", "") == "HeadObject":
+                raise OssError(503, "ServiceUnavailable", "Please reduce your request rate.")
+
+        oss.conditions.hooks.append(refuse)
+        before = fc.invocations
+        element = cloud_event(upload_event(BUCKET, "stuck.jpg"), ACCOUNT)
+        batch = [element] * 5 + [cloud_event(upload_event(STATE_BUCKET, RULES_KEY), ACCOUNT)]
+        pushed = fc.invoke("tag-on-upload", json.dumps(batch).encode())
+        assert pushed.ok, pushed.error_message
+        assert [d["element"] for d in json.loads(pushed.payload or "{}")["redriven"]] == [0, 1, 2, 3, 4]
+        assert fc.drain(60)
+        redriven = [r for r in fc.results if r is not pushed and r.function == "tag-on-upload"]
+        assert {r.service for r in fc.results} == {"oss-autotag"}
+        assert len(redriven) == 5 and all(not r.ok and r.attempts == 4 for r in redriven)  # FC's 3 retries
+        assert fc.invocations - before == 1 + 5 * 4
+        letters = fc.dead_letters.all()
+        assert len(letters) == 5 and all(len(json.loads(letter.payload)) == 1 for letter in letters)
