@@ -18,6 +18,7 @@ import pytest
 from conftest import LONG_TERM, readable, sealed
 from test_least_privilege import BUCKET, STATE_BUCKET, TEMPLATE, tags, timer_at, uploader
 
+from autotag.oss_tags import encode_tagging_header
 from autotag_cli.events import oss_event_document
 from localcloud.fc import DeadLetterStore, LocalFC
 from localcloud.fc.api import LocalFcApi
@@ -129,7 +130,7 @@ def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_b
         assert readable(tags(admin, "old/b.jpg")) == DERIVED
 
 
-# -- dead letters ------------------------------------------------------------------------------------------
+# -- dead letters --------------------------------------------------------------------------------------------
 
 
 def letter(number: int, function: str, payload: dict[str, object]) -> str:
@@ -201,7 +202,7 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     assert not list(oss2.ObjectIterator(template_bucket, prefix=".autotag/backfill/"))  # no job started
 
 
-# -- the sweep's inventory ---------------------------------------------------------------------------------
+# -- the sweep's inventory -----------------------------------------------------------------------------------
 
 
 def manifest(source: str, destination: str, *data_files: tuple[str, int]) -> bytes:
@@ -254,7 +255,7 @@ def test_an_inventory_in_a_bucket_uploaders_write_is_never_read() -> None:
         assert "autotag-demo-inventory" in dispatched["error"] and BUCKET in dispatched["error"], dispatched
 
 
-# -- forged events -----------------------------------------------------------------------------------------
+# -- forged events -------------------------------------------------------------------------------------------
 
 
 def shapes(record: dict[str, object]) -> dict[str, object]:
@@ -365,3 +366,86 @@ def test_a_forged_batch_redrives_each_failing_element_once_alone_and_nothing_fur
         assert fc.invocations - before == 1 + 5 * 4
         letters = fc.dead_letters.all()
         assert len(letters) == 5 and all(len(json.loads(letter.payload)) == 1 for letter in letters)
+
+
+# -- the ownership record ------------------------------------------------------------------------------------
+
+
+def test_a_record_an_uploader_copies_or_replays_gives_the_system_only_what_the_rules_derive() -> None:
+    """An uploader copies a tagged object's tags, record included, onto a new upload of another key and
+    onto a new upload of the same key, and replays an older version's onto a newer version: a record whose
+    seal holds makes the system own exactly the values it sealed (as CopyObject's copied tags do), and it
+    then writes what the rules derive from OSS's answers for that object: the copied `project` goes, the
+    size is the new object's. A tag of the uploader's own, without a record, is never taken or removed,
+    by the upload function or by a full sweep."""
+    with template_cloud() as (oss, fc, admin):
+        forger = uploader(oss)
+        admin.put_object("projects/alpha/a.jpg", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        original = tags(admin, "projects/alpha/a.jpg")
+        assert readable(original) == {**DERIVED, "project": "alpha", "autotag": "kind project size"}
+        copied = {"x-oss-tagging": encode_tagging_header({**original, "team": "mine"})}
+        big = b"y" * 2_000_000  # "medium"
+        forger.put_object("b.jpg", big, headers=copied)
+        forger.put_object("projects/alpha/a.jpg", big, headers=copied)
+        assert oss.notifier.drain(30) and fc.drain(60)
+        expected = {"kind": "image", "size": "medium", "team": "mine", "autotag": "kind size"}
+        assert readable(tags(admin, "b.jpg")) == expected
+        assert readable(tags(admin, "projects/alpha/a.jpg")) == {**expected, "project": "alpha"} | {
+            "autotag": "kind project size"
+        }
+
+        admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
+        first = admin.put_object("v.jpg", b"x").versionid
+        assert oss.notifier.drain(30) and fc.drain(60)
+        older = {"x-oss-tagging": encode_tagging_header(tags(admin, "v.jpg", first))}
+        newer = forger.put_object("v.jpg", big, headers=older).versionid
+        assert oss.notifier.drain(30) and fc.drain(60)
+        assert readable(tags(admin, "v.jpg", newer)) == {
+            "kind": "image",
+            "size": "medium",
+            "autotag": "kind size",
+        }
+
+        oss.clock.advance(timedelta(days=1))
+        summary = sweep(oss, fc, {"buckets": [BUCKET], "full": True})
+        (report,) = summary["sweeps"]  # type: ignore[index]
+        assert report["complete"] and report["tagsRemoved"] == 0, report
+        assert tags(admin, "b.jpg")["team"] == "mine"
+
+
+# -- forged timer invocations --------------------------------------------------------------------------------
+
+
+def test_forged_timer_payloads_never_stop_the_timers_sweep_from_removing_an_expired_tag() -> None:
+    """Whoever may invoke the sweep sends payloads of their own after a pass: a dry run, another prefix, a
+    shard range, a clock long past, a bucket the function does not sweep, 10,000 requests a second. Each
+    is its own scope (own checkpoint) or changes nothing; none marks the timer's scope swept, so its next
+    run still removes the tag whose TTL passed."""
+    with template_cloud() as (oss, fc, admin):
+        admin.put_object("tmp/scratch.csv", b"x")
+        assert oss.notifier.drain(30) and fc.drain(60)
+        assert tags(admin, "tmp/scratch.csv")["lifecycle"] == "temporary"
+        (first,) = sweep(oss, fc, {"buckets": [BUCKET]})["sweeps"]  # type: ignore[index]
+        assert first["complete"], first
+
+        oss.clock.advance(timedelta(days=8))
+        shard = {"index": 0, "count": 2, "startAt": "", "endBefore": "tmp/"}
+        for payload in (
+            {"buckets": [BUCKET], "dryRun": True, "full": True},
+            {"buckets": [BUCKET], "prefix": "tmp/q", "qps": 10000, "workers": 64},
+            {"buckets": [BUCKET], "shard": shard},
+            {"buckets": [STATE_BUCKET, "autotag-demo-inventory"]},
+        ):
+            summary = sweep(oss, fc, payload)
+            assert "error" not in summary, (payload, summary)
+        stale = json.loads(timer_at(oss, {"buckets": [BUCKET]}))
+        stale["triggerTime"] = "2001-01-01T00:00:00Z"
+        result = fc.invoke("tag-expiry", json.dumps(stale).encode())
+        (old,) = json.loads(result.payload or "{}")["sweeps"]
+        assert old["stopped"] == "already swept up to this time with these rules", old
+        assert tags(admin, "tmp/scratch.csv")["lifecycle"] == "temporary"  # the dry run wrote nothing
+
+        (report,) = sweep(oss, fc, {"buckets": [BUCKET]})["sweeps"]  # type: ignore[index]
+        assert report["complete"] and report["tagsRemoved"] == 1, report
+        assert "lifecycle" not in tags(admin, "tmp/scratch.csv")
