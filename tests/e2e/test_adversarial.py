@@ -149,7 +149,8 @@ def letter(number: int, function: str, payload: dict[str, object]) -> str:
             },
             "requestPayload": json.dumps(payload),
             "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-            "responsePayload": json.dumps({"errorType": "Unhandled", "errorMessage": "x"}),
+            # what the terminal must show escaped: clear the screen, forge a line
+            "responsePayload": json.dumps({"errorType": "Unhandled", "errorMessage": "x\x1b[2J\rok"}),
         }
     )
 
@@ -195,6 +196,7 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
 
     assert result.exit_code == 1 and "5 dead letters, 3 replayed, 2 failed" in result.output, result.output
     assert result.output.count("refused:") == 2, result.output
+    assert "\x1b" not in result.output and "x\\x1b[2J\\rok" in result.output, result.output
     state = oss2.Bucket(template_bucket.auth, oss.endpoint, STATE_BUCKET)
     swept = {o.key.split("/")[2] for o in oss2.ObjectIterator(state, prefix=".autotag/sweep/")}
     # the template timer's scope and its shard's, not the forged prefix's
