@@ -167,7 +167,15 @@ def sweep(
       autotag sweep --bucket autotag-demo --dry-run
       autotag sweep --bucket autotag-demo --full --json
     """
-    rules = rules_from(rules_path, target)
+    rules = rules_from(rules_path, target)  # a malformed location is one error line there
+    location = parse_location(rules_path)
+    if location is not None and location.bucket in buckets and not dry_run:  # as the functions refuse them
+        raise click.BadParameter(
+            f"{rules_path} is in {location.bucket!r}, which this sweep removes tags in: uploaders write "
+            "there, and whoever writes the rules decides which tags go; keep them where only deployers "
+            "write (docs/rules.md), or give --dry-run",
+            param_hint="--rules",
+        )
     in_force = _rules_in_force(rules_path, target)
     clock = _clock(at)
     limiter = RateLimiter(qps) if qps else None

@@ -181,3 +181,19 @@ def test_an_event_to_dash_goes_to_standard_output_and_the_empty_stdin_hint_works
         empty = runner.invoke(cli, ["invoke", "tag-on-upload", "-e", "-", "--template", TEMPLATE], input="")
     assert empty.exit_code == 2
     assert "autotag event oss --bucket B --key K | autotag invoke FUNCTION -e -" in empty.output, empty.output
+
+
+def test_a_sweep_refuses_rules_kept_in_a_bucket_it_removes_tags_in(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Rules kept in the swept bucket, where uploaders write (an earlier version's docs put them there):
+    whoever uploads could make a sweep remove every tag the system set. A sweep that writes refuses them,
+    naming --rules (exit 2); a dry run, which writes nothing, reads them."""
+    location = "oss://autotag-demo/.autotag/rules.json"
+    template_bucket.put_object(
+        ".autotag/rules.json", (ROOT / "functions/autotag/rules/default.json").read_bytes()
+    )
+    refused = run(["sweep", "--bucket", "autotag-demo", "--rules", location], oss)
+    line = one_error_line(refused)
+    assert refused.exit_code == 2 and "--rules" in line and "uploaders" in line, refused.output
+    assert run(["sweep", "--bucket", "autotag-demo", "--dry-run", "--rules", location], oss).exit_code == 0
