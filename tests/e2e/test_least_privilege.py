@@ -22,7 +22,6 @@ import oss2
 import pytest
 from conftest import LONG_TERM, sealed
 
-from autotag.handlers import rules_source
 from autotag.ownership import Ownership, read_record
 from autotag_cli.events import oss_event_document
 from autotag_cli.local_inventory import inventory_configuration
@@ -95,9 +94,6 @@ def timer(payload: dict[str, object]) -> bytes:
 def exercise(template: Template) -> list[str]:
     """Every call the functions can make, under `template`'s policies; what went wrong (empty: nothing)."""
     problems: list[str] = []
-    # A deployment's instances start with no rules read: forget the versions earlier runs in this process
-    # read (with other policies), so each function reads them under this template's role.
-    rules_source._caches.clear()
 
     def expect(condition: bool, what: str) -> None:
         if not condition:
