@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import oss2
 import pytest
 
+from autotag.handlers import rules_source
 from autotag.oss_tags import encode_tagging_header
 from autotag.ownership import Ownership, ownership_record, read_record
 from localcloud.fc import load_template, role_credentials
@@ -79,6 +80,14 @@ def make_auth(kind: str) -> oss2.AuthBase:
             STS.access_key_id, STS.access_key_secret, STS.security_token, auth_version=version
         )
     return oss2.make_auth(LONG_TERM.access_key_id, LONG_TERM.access_key_secret, version)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rules_caches() -> None:
+    """Each test's functions start as a new deployment's instances do: with no rules read yet. Function
+    instances keep rules kept in OSS for AUTOTAG_RULES_MAX_AGE seconds, and this process hosts every test's
+    functions: one test's version (read under its role, from its server) must not stand in for another's."""
+    rules_source._caches.clear()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,9 @@ function's on-failure destination in production. Each replayed OSS event carries
 delivery's CloudEvents, the `autotagreplay` attribute), which the function echoes as `replayOf` in its
 summary and log. Tagging is idempotent, so replaying twice writes nothing new.
 
-A replay is done only when the function's result says so for every record (`not_done`): a record OSS
+Only letters the functions' own failures leave are re-driven (letters.py: anyone allowed to send to the
+queue can write one); the rest are refused, naming why, and kept. A replay is done only when the function's
+result says so for every record (`not_done`): a record OSS
 refused (a bucket since deleted: `rejected`, OSS's code in the reason) or a batch element it refused keeps
 the letter in the store, with that as its new reason, and the command exits 1."""
 
@@ -31,6 +33,7 @@ from .function_host import (
     read_template,
     template_option,
 )
+from .letters import refusal
 from .target import Target, require_reachable, target_options
 
 
@@ -171,6 +174,8 @@ def replay(
             elif letter.service and letter.service != spec.service:  # FC names functions by service too
                 where = f"in service {letter.service!r} of the template"
                 outcome, failed = f"no function {letter.function!r} {where}", failed + 1
+            elif refusal(letter, spec):  # anyone may send to the queue: only the functions' own failures
+                outcome, failed = f"refused: {refusal(letter, spec)}", failed + 1
             elif client is not None:
                 doing(f"replaying {letter.request_id} through FC at {target.fc_endpoint}")
                 try:

@@ -89,7 +89,7 @@ def push(path: Path, location: str, target: Target, as_json: bool) -> None:
 
     \b
     Example:
-      autotag rules push my-rules.yaml --to oss://autotag-demo/.autotag/rules.json
+      autotag rules push my-rules.yaml --to oss://autotag-demo-state/rules.json
     """
     where = _oss_location(location)
     checked = rules_from(str(path))

@@ -175,10 +175,19 @@ def sweep(
     bad_names = [problem for problem in map(bucket_name_problem, buckets) if problem]
     if bad_names:  # every one named, before anything is swept
         raise BadInput("; ".join(bad_names))
+    rules = rules_from(rules_path, target)  # a malformed location is one error line there
+    location = parse_location(rules_path)
+    if location is not None and location.bucket in buckets and not dry_run:  # as the functions refuse them
+        raise click.BadParameter(
+            f"{rules_path} is in {location.bucket!r}, which this sweep removes tags in: uploaders write "
+            "there, and whoever writes the rules decides which tags go; keep them where only deployers "
+            "write (docs/rules.md), or give --dry-run",
+            param_hint="--rules",
+        )
     run = SweepRun(
         target,
         prefix,
-        rules_from(rules_path, target),
+        rules,
         _rules_in_force(rules_path, target),
         _clock(at),
         RateLimiter(qps) if qps else None,

@@ -1,7 +1,8 @@
 """Least privilege, proven both ways against the enforcing local cloud.
 
-`exercise` drives every OSS and FC call the three functions can make — unversioned and versioned buckets,
-uploader tags, symlinks and dangling symlinks, events with and without object metadata, the sweep's state
+`exercise` drives every OSS and FC call the three functions can make — rules kept in OSS where docs/rules.md
+keeps them, unversioned and versioned buckets, uploader tags, symlinks and dangling symlinks, events with
+and without object metadata, the sweep's state
 (checkpoints, leases and their clean-up, shard plans from a listing and from an inventory's newest run), the
 sweep's fan-out through the FC API, backfill jobs from a listing and from an inventory of every version
 (shards through the FC API, a failed job resumed, reports), and the on-failure destination — with the
@@ -35,6 +36,8 @@ ROOT = Path(__file__).parents[2]
 BUCKET = "autotag-demo"  # the bucket template.yml's policies name
 TEMPLATE = load_template(ROOT / "template.yml")
 STATE_BUCKET = TEMPLATE.function("tag-expiry").environment["AUTOTAG_SWEEP_STATE_BUCKET"]
+# Rules kept in OSS where docs/rules.md keeps them (each role may read that one object): the shipped rules.
+RULES = f"oss://{STATE_BUCKET}/rules.json"
 
 
 def tags(bucket: oss2.Bucket, key: str, version_id: str | None = None) -> dict[str, str]:
@@ -103,7 +106,11 @@ def exercise(template: Template) -> list[str]:
         admin.create_bucket()
         fc = LocalFC(
             template,
-            environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "AUTOTAG_FANOUT": "fc"},
+            environment={
+                "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+                "AUTOTAG_FANOUT": "fc",
+                "AUTOTAG_RULES": RULES,
+            },
             dead_letters=DeadLetterStore(),
             retry_base_seconds=0.01,
         )
@@ -111,6 +118,8 @@ def exercise(template: Template) -> list[str]:
         fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
         with fc, api:
             fc.wire_oss(oss)
+            shipped = ROOT / "functions/autotag/rules/default.json"
+            oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET).put_object("rules.json", shipped.read_bytes())
 
             def settle(what: str) -> None:
                 expect(oss.notifier.drain(30) and fc.drain(60), f"{what}: still running")

@@ -18,7 +18,7 @@ from localcloud.oss import LocalOSS
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
-LOCATION = "oss://autotag-demo/.autotag/rules.json"
+LOCATION = "oss://autotag-demo-state/rules.json"  # where docs/rules.md keeps them: no uploader may write it
 YAML_RULES = "version: 1\nrules:\n  - name: team\n    tags: {team: yellow}\n"
 
 
@@ -49,7 +49,7 @@ def test_a_yaml_file_is_pushed_as_json_the_functions_can_read(
     source.write_text(YAML_RULES)
     result = run(["rules", "push", str(source), "--to", LOCATION], oss)
     assert result.exit_code == 0 and "pushed" in result.output, result.output
-    stored = template_bucket.get_object(".autotag/rules.json")
+    stored = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-state").get_object("rules.json")
     assert stored.headers["Content-Type"] == "application/json"
     assert json.loads(stored.read()) == {
         "version": 1,
@@ -201,3 +201,19 @@ def test_local_up_runs_the_functions_on_rules_kept_in_oss(how: str, tmp_path: Pa
         bucket.put_object("photos/a.jpg", b"x")
         assert cloud.line_containing("photos/a.jpg"), "no invocation for the upload"
         assert readable(wait_for_tag(bucket, "photos/a.jpg", "team", seconds=10)).get("team") == "teal"
+
+
+def test_a_sweep_refuses_rules_kept_in_a_bucket_it_removes_tags_in(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Rules kept in the swept bucket, where uploaders write (an earlier version's docs put them there):
+    whoever uploads could make a sweep remove every tag the system set. A sweep that writes refuses them,
+    naming --rules (exit 2); a dry run, which writes nothing, reads them."""
+    location = "oss://autotag-demo/.autotag/rules.json"
+    template_bucket.put_object(
+        ".autotag/rules.json", (ROOT / "functions/autotag/rules/default.json").read_bytes()
+    )
+    refused = run(["sweep", "--bucket", "autotag-demo", "--rules", location], oss)
+    line = one_error_line(refused)
+    assert refused.exit_code == 2 and "--rules" in line and "uploaders" in line, refused.output
+    assert run(["sweep", "--bucket", "autotag-demo", "--dry-run", "--rules", location], oss).exit_code == 0

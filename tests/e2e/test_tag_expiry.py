@@ -193,12 +193,21 @@ KIND = {"name": "kind", "tags": {"kind": {"from": "extension"}}}
 TEAM = {"name": "team", "tags": {"team": "blue"}}
 
 
+def not_swept(monkeypatch: pytest.MonkeyPatch, bucket: oss2.Bucket) -> oss2.Bucket:
+    """`bucket`, taken out of AUTOTAG_BUCKETS: one the functions read (rules, inventories) but never tag,
+    so no uploader of theirs writes it."""
+    listed = os.environ["AUTOTAG_BUCKETS"].split(",")
+    monkeypatch.setenv("AUTOTAG_BUCKETS", ",".join(b for b in listed if b != bucket.bucket_name))
+    return bucket
+
+
 def rules_in_oss(
     monkeypatch: pytest.MonkeyPatch, new_bucket: BucketFactory, rules: list[dict[str, Any]]
 ) -> Callable[[list[dict[str, Any]]], None]:
-    """Rules kept in OSS, revalidated by the upload function at every event (AUTOTAG_RULES_MAX_AGE 0);
-    what it returns pushes a new version."""
-    holder = new_bucket()
+    """Rules kept in OSS, in a bucket of their own (not one the functions tag: AUTOTAG_BUCKETS), revalidated
+    by the upload function at every event (AUTOTAG_RULES_MAX_AGE 0); what it returns pushes a new
+    version."""
+    holder = not_swept(monkeypatch, new_bucket())
     monkeypatch.setenv("AUTOTAG_RULES", f"oss://{holder.bucket_name}/rules.json")
     monkeypatch.setenv("AUTOTAG_RULES_MAX_AGE", "0")
 
@@ -658,14 +667,19 @@ def one_folder(env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_an_inventory_balances_the_shards_of_keys_that_share_one_folder(
-    oss: LocalOSS, one_folder: None, sweeper: Sweeper, bucket: oss2.Bucket, new_bucket: BucketFactory
+    oss: LocalOSS,
+    one_folder: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    new_bucket: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """400 keys under all/: the listing's one top-level entry makes one shard of everything; the inventory's
     4 data files (its newest run's, found from the inventory's folder) make 4 shards of about 100 each,
     planned with one ranged GetObject per data file, once."""
     keys = [f"all/k{i:04d}" for i in range(400)]
     seed(bucket, keys[:100])
-    destination = new_bucket()
+    destination = not_swept(monkeypatch, new_bucket())
     configure_inventory(bucket, destination)
     older = run_inventory(oss, bucket, rows_per_file=25)  # 100 keys: it would cut at k0025, k0050, ...
     seed(bucket, keys[100:])
@@ -711,10 +725,15 @@ def test_an_inventory_balances_the_shards_of_keys_that_share_one_folder(
 
 
 def test_an_inventory_that_cannot_be_used_is_one_line_naming_it_and_nothing_is_swept(
-    oss: LocalOSS, one_folder: None, sweeper: Sweeper, bucket: oss2.Bucket, new_bucket: BucketFactory
+    oss: LocalOSS,
+    one_folder: None,
+    sweeper: Sweeper,
+    bucket: oss2.Bucket,
+    new_bucket: BucketFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seed(bucket, [f"all/k{i:04d}" for i in range(40)])
-    destination = new_bucket()
+    destination = not_swept(monkeypatch, new_bucket())
     configure_inventory(bucket, destination)
     manifest = run_inventory(oss, bucket, rows_per_file=10)
     other = new_bucket()

@@ -156,7 +156,7 @@ def _fan_out(
         if request.inventory is None:
             return listing_boundaries(gateway, request.prefix, settings.state_prefix)
         return inventory_boundaries(
-            request.inventory, bucket, request.prefix, settings.state_prefix, open_other
+            request.inventory, bucket, request.prefix, settings.state_prefix, open_other, settings.buckets
         )
 
     warnings: list[str] = []

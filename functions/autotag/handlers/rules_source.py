@@ -1,7 +1,9 @@
 """The rules a function instance uses: the shipped file or a path in the code package, compiled once per
 instance; or an OSS object (`AUTOTAG_RULES=oss://bucket/key`), read with the function's own credentials and
-revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py). The CLI reads rules
-kept in OSS through `fetch_from` too, with its own credentials."""
+revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py). Rules decide every tag
+the functions set and remove, so an object in a bucket the function acts on (AUTOTAG_BUCKETS: where
+uploaders write) is refused as a rules location. The CLI reads rules kept in OSS through `fetch_from` too,
+with its own credentials."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from ..gateway import AccessRefused, ObjectGone, OssFailure, OssGateway, RetryPo
 from ..rules import RulesError, RuleSet, load_rules
 from ..rules.loader import MAX_FILE_BYTES
 from ..rules.remote import Fetch, Fetched, Location, RulesCache, parse_location
-from ..settings import Settings, credentials_from
+from ..settings import ConfigurationError, Settings, credentials_from
 from .clients import open_bucket, oss_auth
 
-_caches: dict[tuple[str, tuple[str, ...], float], RulesCache] = {}
+_caches: dict[tuple[str, tuple[str, ...], float, str], RulesCache] = {}
 _caches_lock = threading.Lock()
 # Two attempts, not the gateway's four: a revalidation that fails keeps the version in use, and a first
 # load must end within the initializer's timeout (template.yml: 30 s).
@@ -63,8 +65,11 @@ def fetch_from(bucket: Any, location: Location) -> Fetch:
     return fetch
 
 
-def _cache_for(settings: Settings, location: Location) -> RulesCache:
-    key = (settings.rules, settings.record_secrets, settings.rules_max_age)
+def _cache_for(settings: Settings, location: Location, context: Any) -> RulesCache:
+    # One per function: FC gives each function instances of its own, which read the rules with its own
+    # role (a host running several functions in one process must not lend one's version to another).
+    function = getattr(getattr(context, "function", None), "name", "") or ""
+    key = (settings.rules, settings.record_secrets, settings.rules_max_age, str(function))
     with _caches_lock:
         rules_cache = _caches.get(key)
         if rules_cache is None:
@@ -84,21 +89,37 @@ def _fetch(settings: Settings, context: Any, location: Location) -> Fetch:
     return fetch
 
 
-def current_rules(settings: Settings, context: Any) -> RuleSet:
-    """The rules to apply now (raises RulesError when there are none that load)."""
+def rules_location(settings: Settings) -> Location | None:
+    """AUTOTAG_RULES's OSS location (None: rules in the code package). ConfigurationError when it is in a
+    bucket this function acts on: whoever may upload there could rewrite every rule, and a sweep would
+    then remove every tag the system set."""
     location = parse_location(settings.rules)
+    if location is not None and location.bucket in settings.buckets:
+        raise ConfigurationError(
+            f"AUTOTAG_RULES {location}: {location.bucket!r} is a bucket this function tags "
+            "(AUTOTAG_BUCKETS), where uploaders write, and whoever writes the rules decides every tag: "
+            "keep them where only deployers write, such as the sweep's state bucket "
+            "(oss://<state bucket>/rules.json, docs/rules.md)"
+        )
+    return location
+
+
+def current_rules(settings: Settings, context: Any) -> RuleSet:
+    """The rules to apply now (raises RulesError when there are none that load, ConfigurationError when
+    they are kept where uploaders write)."""
+    location = rules_location(settings)
     if location is None:
         return _file_rules(settings.rules_path(), settings.record_secrets)
-    return _cache_for(settings, location).get(_fetch(settings, context, location))
+    return _cache_for(settings, location, context).get(_fetch(settings, context, location))
 
 
 def rules_in_force(settings: Settings, context: Any) -> Callable[[], RuleSet] | None:
     """For rules kept in OSS: a call that answers the rules in force right then, by a conditional GET
     (RulesCache.confirm; raises RulesUnreadable when OSS cannot say). None for rules in the code package,
     which change only with a redeploy."""
-    location = parse_location(settings.rules)
+    location = rules_location(settings)
     if location is None:
         return None
-    rules_cache = _cache_for(settings, location)
+    rules_cache = _cache_for(settings, location, context)
     fetch = _fetch(settings, context, location)
     return lambda: rules_cache.confirm(fetch)

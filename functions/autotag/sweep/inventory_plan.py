@@ -5,11 +5,17 @@ one folder gets one shard holding everything. An inventory's data files each hol
 objects: the first records of each (one ranged GetObject per file, the first MAX_HEAD_BYTES gunzipped as
 far as they go) are exact quantiles of the key space when the files are in key order, and a sample of it
 otherwise. Either way the cuts balance the shards. The inventory only decides where the shards split: each
-shard still lists its range, so what came after the inventory's scan is swept too."""
+shard still lists its range, so what came after the inventory's scan is swept too, and an inventory
+forged to leave a gap leaves none.
+
+Whoever may invoke the sweep names the inventory, so where it is read from is checked: never from a bucket
+the function sweeps (uploaders write there: a manifest of theirs could name someone else's file as a data
+file, whose first column would come back as shard boundaries), and a manifest's data files only from the
+bucket that holds it (OSS writes both to the inventory's destination bucket)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from ..bucket_gateway import BucketGateway
@@ -30,11 +36,18 @@ def inventory_boundaries(
     prefix: str,
     state_prefix: str,
     open_bucket: Callable[[str], BucketGateway],
+    swept: Collection[str] = (),
 ) -> list[str]:
     """Boundaries for the shards of `bucket` under `prefix`, from the inventory at `inventory`: a
-    manifest.json, or a folder whose newest run's manifest.json is read. InventoryError names the oss://
-    location that is missing, refused or unusable."""
+    manifest.json, or a folder whose newest run's manifest.json is read, in a bucket not among `swept`
+    (the function's AUTOTAG_BUCKETS). InventoryError names the oss:// location that is missing, refused or
+    unusable."""
     location = parse_location(inventory, "inventory")
+    if location.bucket in swept:
+        raise InventoryError(
+            f"{location} is in {location.bucket!r}, a bucket this function sweeps, where uploaders write: "
+            "an inventory is read only from its destination bucket, which they may not write"
+        )
     manifest_key = _manifest_key(open_bucket(location.bucket), location)
     where = f"oss://{location.bucket}/{manifest_key}"
     try:
@@ -43,7 +56,12 @@ def inventory_boundaries(
         raise InventoryError(f"cannot read {where}: {error}") from None
     if manifest.source_bucket != bucket:
         raise InventoryError(f"{where} is an inventory of bucket {manifest.source_bucket!r}, not {bucket!r}")
-    keys = _leading_keys(open_bucket(manifest.destination_bucket), manifest, where)
+    if manifest.destination_bucket != location.bucket:
+        raise InventoryError(
+            f"{where} says its data files are in {manifest.destination_bucket!r}; OSS writes them beside "
+            f"the manifest, in {location.bucket!r}: not read"
+        )
+    keys = _leading_keys(open_bucket(location.bucket), manifest, where)
     return sampled_boundaries(keys, prefix, state_prefix, MAX_BOUNDARIES)
 
 
