@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-
-from localcloud.cloudflow.definition import DefinitionError, parse_definition
+from flowspec.definition import DefinitionError, parse_definition
 
 ARN = "acs:fc:cn-hangzhou:1234567890123456:services/svc/functions/fn"
 
@@ -203,7 +202,7 @@ def test_a_definition_that_is_not_yaml_is_refused_in_one_line() -> None:
 
 
 def test_reader_writer_and_limits_may_be_expressions_over_the_maps_input() -> None:
-    from localcloud.cloudflow.definition import resolve_map
+    from flowspec.definition import resolve_map
 
     state = map_state(
         ItemReader={

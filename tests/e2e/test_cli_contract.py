@@ -148,7 +148,7 @@ for name, args in {
     "replay": ["replay", "--file", "LETTERS"],
     "backfill": ["backfill", "--bucket", "autotag-demo"],
     "deploy": ["deploy", "--dry-run"],
-    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0"],
+    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0"],
 }.items():
     cell(
         name,
@@ -206,7 +206,18 @@ for name, args in {
     "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
     "invoke": ["invoke", "tag-on-upload", "-e", "EVENT", "--template", TEMPLATE],
     "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
-    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--template", TEMPLATE],
+    "local up": [
+        "local",
+        "up",
+        "--oss-port",
+        "0",
+        "--fc-port",
+        "0",
+        "--cloudflow-port",
+        "0",
+        "--template",
+        TEMPLATE,
+    ],
 }.items():
     cell(
         name,
@@ -555,14 +566,14 @@ def test_every_option_has_help_naming_its_env_var_and_default() -> None:
     assert version.exit_code == 0 and re.fullmatch(r"autotag, version \S+\n", version.output)
 
 
-@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port"])
+@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port", "--cloudflow-port"])
 def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) -> None:
     autotag = Path(sys.executable).with_name("autotag")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        ports = {"--oss-port": "0", "--fc-port": "0", taken: str(port)}
+        ports = {"--oss-port": "0", "--fc-port": "0", "--cloudflow-port": "0", taken: str(port)}
         options = [part for option in ports.items() for part in option]
         done = subprocess.run(
             [str(autotag), "local", "up", *options, "--template", TEMPLATE],

@@ -24,9 +24,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowspec.definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
+from flowspec.expressions import construct, evaluate
+
 from .batching import Batch, batch_input, batches
-from .definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
-from .expressions import construct, evaluate
 from .gateways import Gateways, ServiceError
 from .items import (
     MAX_ITEM_BYTES,
