@@ -12,14 +12,18 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import oss2
 import pytest
 import requests
 import yaml
 from alibabacloud_fnf20190315 import models
+from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
 from deployer.flows import cloudflow_client
+
+from autotag_cli.main import cli
 
 ROOT = Path(__file__).parents[2]
 BUCKET, STATE = "autotag-demo", "autotag-demo-state"
@@ -125,3 +129,52 @@ def test_the_prefix_flow_tags_every_object_with_two_requests_each(cloud: LocalCl
     assert (stats["HeadObject"] + stats["PutObjectTagging"]) / OBJECTS <= 2.01
     bookkeeping = sum(n for api, n in stats.items() if api not in per_object)
     assert bookkeeping <= 1 + len(manifest["ResultFiles"]["SUCCEEDED"]) + 1, stats  # a listing, the files
+
+
+def cli_json(cloud: LocalCloudProcess, *args: str) -> list[dict[str, Any]]:
+    """`autotag <args> --json` against the local cloud's OSS and CloudFlow; one document per line."""
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
+        "AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint,
+        "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint,
+        "AUTOTAG_CLOUDFLOW_ENDPOINT": cloud.cloudflow_endpoint,
+    }
+    result = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+
+
+def test_backfill_cloud_starts_status_follows_and_cancel_stops(cloud: LocalCloudProcess) -> None:
+    auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
+    bucket = oss2.Bucket(auth, cloud.oss_endpoint, BUCKET, region="cn-hangzhou")
+    bucket.create_bucket()
+    for number in range(60):
+        bucket.put_object(f"cli/{number:02}.jpg", b"x")
+    template = ["--template", str(ROOT / "template.yml")]
+    (started,) = cli_json(cloud, "backfill", "--bucket", BUCKET, "--prefix", "cli/", "--cloud", *template)
+    assert started["flow"] == FLOW and started["execution"].startswith(f"{FLOW}/bf-")
+    assert started["input"]["report"] == {"bucket": STATE, "prefix": "backfill/reports/"}
+    *_, last = cli_json(cloud, "backfill", "status", started["execution"], "--cloud", "--watch", "1")
+    assert last["status"] == "Succeeded", last
+    assert last["items"] == {"done": 60, "succeeded": 60, "failed": 0, "read": 60}
+    assert last["report"] == f"oss://{STATE}/backfill/reports/{started['execution'].split('/')[1]}/Backfill/"
+    assert all(readable(tags_of(bucket, f"cli/{n:02}.jpg"))["kind"] == "image" for n in range(60))
+
+    # A slow OSS keeps the next execution running long enough to be stopped mid-way.
+    token = re.search(r"admin token: ([\w-]+)", cloud.banner[0])
+    assert token
+    slow = {"latency_ms": 300}
+    admin = {"Authorization": f"Bearer {token[1]}"}
+    requests.put(f"{cloud.oss_endpoint}/_admin/conditions", json=slow, headers=admin, timeout=10)
+    for number in range(60):
+        bucket.delete_object_tagging(f"cli/{number:02}.jpg")
+    (again,) = cli_json(
+        cloud, "backfill", "--bucket", BUCKET, "--prefix", "cli/", "--cloud", "--concurrency", "1", *template
+    )
+    (stopped,) = cli_json(cloud, "backfill", "cancel", again["execution"], "--cloud")
+    assert stopped == {"execution": again["execution"], "status": "Stopped"}
+    (status,) = cli_json(cloud, "backfill", "status", again["execution"], "--cloud")
+    assert status["status"] == "Stopped" and status["items"]["done"] < 60, status
+    requests.put(f"{cloud.oss_endpoint}/_admin/conditions", json={"latency_ms": 0}, headers=admin, timeout=10)
