@@ -33,6 +33,7 @@ from conftest import (
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
+from localcloud.cloudflow import LocalCloudFlow
 from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import cloud_event
@@ -1038,7 +1039,10 @@ def test_rules_replay_and_deploy_print_json(
     letters.write_text("")
     replayed = json.loads(run(["replay", "--file", str(letters), "--dry-run", "--json"], env).stdout)
     assert replayed == {"source": str(letters), "letters": [], "replayed": 0, "failed": 0}, replayed
-    planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
+    flow_roles = load_template(TEMPLATE).flow_roles
+    with LocalCloudFlow(oss.endpoint, fc_api, roles=flow_roles) as cloudflow:  # where the flows deploy
+        env["AUTOTAG_CLOUDFLOW_ENDPOINT"] = f"http://{cloudflow.endpoint}"
+        planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
     assert planned.exit_code == 0, planned.output
     document = json.loads(planned.stdout)
     assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document
