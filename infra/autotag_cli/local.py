@@ -29,6 +29,7 @@ from .function_host import (
 )
 from .invocation_file import INVOCATION_LOG, FunctionLog, InvocationLogWriter
 from .local_cloud_file import LocalCloudFileError, remove_local_cloud_file, write_local_cloud_file
+from .local_flows_log import FlowsLog
 from .local_inventory import local_inventory
 from .local_log import BelowLevel, LocalUpLog
 from .options import rules_from
@@ -315,7 +316,8 @@ def local_up(
     printed = LocalUpLog(state_prefix, _verbose())
     fc.observers.append(printed)
     fc.observers.append(InvocationLogWriter(INVOCATION_LOG, function_log, state_prefix))
-    with fc, api, printed, cloudflow:
+    executions = FlowsLog(lambda: [dict(r) for r in list(cloudflow.service.executions.values())])
+    with fc, api, printed, cloudflow, executions:
         fc.wire_oss(oss)
         flows = cloudflow_client(
             f"http://{cloudflow.endpoint}", region, default.access_key_id, default.access_key_secret

@@ -130,6 +130,10 @@ def test_the_prefix_flow_tags_every_object_with_two_requests_each(cloud: LocalCl
     bookkeeping = sum(n for api, n in stats.items() if api not in per_object)
     assert bookkeeping <= 1 + len(manifest["ResultFiles"]["SUCCEEDED"]) + 1, stats  # a listing, the files
 
+    # local up shows the execution's progress, and its end
+    ended = cloud.line_containing(f"CloudFlow {FLOW}/bulk-1: Succeeded", seconds=60)
+    assert f"{OBJECTS} of {OBJECTS} items read so far done, 0 failed" in ended, ended
+
 
 def cli_json(cloud: LocalCloudProcess, *args: str) -> list[dict[str, Any]]:
     """`autotag <args> --json` against the local cloud's OSS and CloudFlow; one document per line."""
