@@ -100,7 +100,7 @@ class LocalCloud:
     def __init__(self, template: Path, data_dir: Path, concurrency: int) -> None:
         autotag = Path(sys.executable).with_name("autotag")
         command = [
-            str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0",
+            str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0",
             "--concurrency", str(concurrency), "--template", str(template), "--data-dir", str(data_dir),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=data_dir.parent)

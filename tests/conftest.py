@@ -212,6 +212,7 @@ class LocalCloudProcess:
     banner: list[str]  # what `autotag local up` printed when ready
     output: queue.Queue[str]  # the lines it printed since
     process: subprocess.Popen[str] | None = None
+    cloudflow_endpoint: str = ""
 
     def line_containing(self, text: str, seconds: float = 30) -> str:
         """The next printed line that contains `text` (skipping others), or "" after `seconds`."""
@@ -251,19 +252,37 @@ def local_cloud_process(
     """`autotag local up` with `template` (and `options`, in `env` over this process's environment), in
     its own process, on free ports, until the block ends."""
     autotag = Path(sys.executable).with_name("autotag")
-    command = [str(autotag), *global_options, "local", "up", "--oss-port", "0", "--fc-port", "0"]
+    command = [
+        str(autotag),
+        *global_options,
+        "local",
+        "up",
+        "--oss-port",
+        "0",
+        "--fc-port",
+        "0",
+        "--cloudflow-port",
+        "0",
+    ]
     command += ["--template", str(template), "--dead-letters", str(tmp_path / "dl.jsonl"), *options]
     environment = {**os.environ, **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=environment)
     try:
         assert process.stdout is not None
-        banner = [process.stdout.readline() for _ in range(3)]
-        endpoints = [re.search(r"(http://\S+)", line) for line in (banner[0], banner[2])]
+        banner = [process.stdout.readline() for _ in range(4)]
+        endpoints = [re.search(r"(http://\S+)", line) for line in (banner[0], banner[2], banner[3])]
         assert all(endpoints), banner
         output: queue.Queue[str] = queue.Queue()
         stdout = process.stdout
         threading.Thread(target=lambda: [output.put(line) for line in stdout], daemon=True).start()
-        yield LocalCloudProcess(endpoints[0][1], endpoints[1][1], banner, output, process)  # type: ignore[index]
+        yield LocalCloudProcess(
+            endpoints[0][1],  # type: ignore[index]
+            endpoints[1][1],  # type: ignore[index]
+            banner,
+            output,
+            process,
+            endpoints[2][1],  # type: ignore[index]
+        )
     finally:
         process.terminate()
         process.wait(10)

@@ -7,14 +7,18 @@ checkpoint moves past it; a run that resumes says so and from where; `--restart`
 
 With `--in-fc`, the whole backfill runs as a job inside the deployed backfill function, in shards, from a
 listing, an inventory or a CSV manifest; `backfill status JOB` and `backfill cancel JOB` follow and stop
-it (backfill_job.py)."""
+it (backfill_job.py).
+
+With `--cloud`, it starts an execution of one of template.yml's backfill flows on CloudFlow (a distributed
+Map the engine runs and keeps the state of); `backfill status REF --cloud` and `backfill cancel REF --cloud`
+follow and stop it (backfill_cloud.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ from autotag.output import to_json
 from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
+from .backfill_cloud import CloudBackfillError, plan_execution, read_status, start, stop
 from .backfill_job import (
     DEFAULT_JOB_FUNCTION,
     cancel_job,
@@ -57,7 +62,33 @@ from .errors import BadInput, command_line, doing, resumable
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .names import BUCKET
 from .options import FiniteFloatRange, rules_from, state_prefix_option
-from .target import Target, require_reachable, target_options
+from .target import LOCAL_CLOUDFLOW_ENDPOINT, Target, is_loopback, require_reachable, target_options
+
+CLOUDFLOW_ENDPOINT = click.option(
+    "--cloudflow-endpoint",
+    envvar="AUTOTAG_CLOUDFLOW_ENDPOINT",
+    show_envvar=True,
+    metavar="URL",
+    help=f"With --cloud: CloudFlow's endpoint. Default: the local cloud's ({LOCAL_CLOUDFLOW_ENDPOINT}) when "
+    "OSS is local, else the region's.",
+)
+
+
+def _cloudflow(target: Target, endpoint: str | None) -> Any:
+    """A client of CloudFlow's API (alibabacloud-fnf20190315) with the target's credentials."""
+    from deployer.flows import cloudflow_client
+
+    chosen = endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if is_loopback(target.oss_endpoint) else "")
+    if chosen:
+        require_reachable(chosen, "CloudFlow")
+    credentials = target.credentials
+    return cloudflow_client(
+        chosen,
+        target.region,
+        credentials.access_key_id,
+        credentials.access_key_secret,
+        credentials.security_token,
+    )
 
 
 def _in_process(function: str, fc: LocalFC) -> Submit:
@@ -200,6 +231,26 @@ def _manifest_location(text: str | None) -> str | None:
     help="Send asynchronous invocations to the deployed function at --fc-endpoint instead of running it "
     "here.",
 )
+@click.option(
+    "--cloud",
+    is_flag=True,
+    help="Start an execution of the template's backfill flow on CloudFlow (from a listing, --inventory or an "
+    "oss:// --manifest) and return at once; `backfill status REF --cloud` follows it.",
+)
+@click.option(
+    "--concurrency",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="With --cloud: batches at once (the Map's MaxConcurrency).",
+)
+@click.option(
+    "--report-location",
+    metavar="oss://BUCKET/PREFIX/",
+    help="With --cloud: where the engine writes the results. Default: backfill/reports/ in the template's "
+    "declared bucket (the flows' role may write there).",
+)
+@CLOUDFLOW_ENDPOINT
 @state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX (a local --manifest is uploaded there).")
 @template_option
 @environment_options
@@ -224,6 +275,10 @@ def backfill(
     report: Path | None,
     function: str | None,
     remote: bool,
+    cloud: bool,
+    concurrency: int,
+    report_location: str | None,
+    cloudflow_endpoint: str | None,
     state_prefix: str,
     template_path: Path,
     rules: str | None,
@@ -241,11 +296,20 @@ def backfill(
       autotag backfill --bucket autotag-demo --in-fc --shards 16
       autotag backfill --bucket autotag-demo --in-fc --inventory oss://inv-bucket/autotag-demo/daily/2026-12-01T00-00Z/manifest.json
       autotag backfill status autotag-demo/bf-1a2b3c4d5e6f
+      autotag backfill --bucket autotag-demo --cloud --concurrency 64
     """
     if ctx.invoked_subcommand is not None:
         return
     if bucket_name is None:
         raise click.UsageError("Missing option '--bucket'.")
+    if cloud:
+        if in_fc or remote or since:
+            raise click.UsageError("--cloud runs on CloudFlow: --in-fc, --remote and --since do not apply")
+        _start_cloud(
+            bucket_name, prefix, inventory, manifest, report_location, concurrency, max_failure_rate,
+            template_path, cloudflow_endpoint, target, as_json,
+        )  # fmt: skip
+        return
     manifest = _manifest_location(manifest)
     since_time = parse_timestamp(since) if since else None
     if since and since_time is None:
@@ -306,6 +370,46 @@ def backfill(
         target,
         as_json,
     )
+
+
+def _start_cloud(
+    bucket: str,
+    prefix: str,
+    inventory: str | None,
+    manifest: str | None,
+    report_location: str | None,
+    concurrency: int,
+    max_failure_rate: float,
+    template_path: Path,
+    endpoint: str | None,
+    target: Target,
+    as_json: bool,
+) -> None:
+    if manifest and not manifest.startswith("oss://"):
+        raise click.BadParameter(
+            "with --cloud the engine reads it from OSS: give oss://...", param_hint="--manifest"
+        )
+    if report_location is None:
+        declared = read_template(template_path).buckets
+        if not declared:
+            raise click.UsageError("--report-location is needed: the template declares no bucket for reports")
+        report_location = f"oss://{declared[0].name}/backfill/reports/"
+    try:
+        flow, given = plan_execution(
+            bucket, prefix, inventory, manifest, report_location, concurrency, max_failure_rate * 100
+        )
+    except CloudBackfillError as error:
+        raise BadInput(str(error)) from None
+    client = _cloudflow(target, endpoint)
+    doing(f"starting an execution of {flow} on CloudFlow")
+    started = start(client, flow, given, datetime.now(timezone.utc))
+    if as_json:
+        click.echo(to_json({"execution": started.reference, "flow": flow, "input": given}))
+        return
+    click.echo(
+        f"started {started.reference} (report under {report_location.rstrip('/')}/{started.execution}/)"
+    )
+    click.echo(f"follow it: autotag backfill status {started.reference} --cloud")
 
 
 def _given(parameter: str) -> bool:
@@ -505,6 +609,8 @@ bucket_option = click.option(
     metavar="SECONDS",
     help="Show the status again every SECONDS until the job has ended. Default: once.",
 )
+@click.option("--cloud", is_flag=True, help="JOB is <flow>/<execution> on CloudFlow (backfill --cloud).")
+@CLOUDFLOW_ENDPOINT
 @target_options(oss=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def backfill_status(
@@ -513,6 +619,8 @@ def backfill_status(
     state_bucket: str,
     state_prefix: str,
     watch: float | None,
+    cloud: bool,
+    cloudflow_endpoint: str | None,
     target: Target,
     as_json: bool,
 ) -> None:
@@ -522,6 +630,9 @@ def backfill_status(
     Example:
       autotag backfill status autotag-demo/bf-1a2b3c4d5e6f --watch 10
     """
+    if cloud:
+        _cloud_status(job, watch, _cloudflow(target, cloudflow_endpoint), as_json)
+        return
     require_reachable(target.oss_endpoint, "OSS")
     show_status(target, job, bucket_name, state_bucket, state_prefix, as_json, watch)
 
@@ -536,10 +647,19 @@ def backfill_status(
     help="The template's backfill function (the job runs in it).",
 )
 @template_option
+@click.option("--cloud", is_flag=True, help="JOB is <flow>/<execution> on CloudFlow: StopExecution.")
+@CLOUDFLOW_ENDPOINT
 @target_options(oss=False, fc=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the function's answer as JSON.")
 def backfill_cancel(
-    job: str, bucket_name: str | None, function: str, template_path: Path, target: Target, as_json: bool
+    job: str,
+    bucket_name: str | None,
+    function: str,
+    template_path: Path,
+    cloud: bool,
+    cloudflow_endpoint: str | None,
+    target: Target,
+    as_json: bool,
 ) -> None:
     """Cancel a job in FC: its shards stop within seconds, and its report says so. Starting the same
     backfill again resumes it.
@@ -548,8 +668,37 @@ def backfill_cancel(
     Example:
       autotag backfill cancel autotag-demo/bf-1a2b3c4d5e6f
     """
+    if cloud:
+        try:
+            stopped = stop(_cloudflow(target, cloudflow_endpoint), job)
+        except CloudBackfillError as error:
+            raise BadInput(str(error)) from None
+        click.echo(to_json(stopped) if as_json else f"{job}: stopped")
+        return
     deployed = job_function(template_path, function, _given("template_path"))
     cancel_job(deployed, target, job, bucket_name, as_json)
+
+
+def _cloud_status(reference: str, watch: float | None, client: Any, as_json: bool) -> None:
+    while True:
+        try:
+            shown_status = read_status(client, reference)
+        except CloudBackfillError as error:
+            raise BadInput(str(error)) from None
+        if as_json:
+            click.echo(to_json(shown_status))
+        else:
+            items = shown_status["items"]
+            eta = shown_status["etaSeconds"]
+            click.echo(
+                f"{shown_status['execution']}: {shown_status['status']}; {items['done']} of {items['read']} "
+                f"items read so far done ({items['failed']} failed), {shown_status['objectsPerSecond']}/s"
+                + (f", about {eta} s left" if eta is not None else "")
+                + (f"; report {shown_status['report']}" if shown_status["report"] else "")
+            )
+        if watch is None or shown_status["status"] not in ("Starting", "Running"):
+            return
+        time.sleep(watch)
 
 
 def _print_summary(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 from deployer.apply import Deployer
+from deployer.flows import FlowRefused, check_flows, cloudflow_client, flow_actions
 from deployer.package import PackageError, vendored_dependencies
 from deployer.plan import CHANGES, RECORD_SECRET, record_secret
 from deployer.plan import Target as DeployTarget
@@ -28,7 +29,7 @@ from localcloud.fc import Template
 from .console import Table, plain_console
 from .errors import BadInput, CliError, Unreachable, doing
 from .function_host import read_template, template_option
-from .target import Target, is_loopback, require_reachable, target_options
+from .target import LOCAL_CLOUDFLOW_ENDPOINT, Target, is_loopback, require_reachable, target_options
 
 
 @click.command()
@@ -60,6 +61,15 @@ from .target import Target, is_loopback, require_reachable, target_options
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Apply the plan without asking (needed without a terminal).")
+@click.option(
+    "--cloudflow-endpoint",
+    envvar="AUTOTAG_CLOUDFLOW_ENDPOINT",
+    show_envvar=True,
+    metavar="URL",
+    help="CloudFlow endpoint, for the template's flows. Default: the local cloud's "
+    f"({LOCAL_CLOUDFLOW_ENDPOINT}) "
+    "when FC is local, else the region's.",
+)
 @target_options(oss=True, fc=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and what was applied as JSON.")
 def deploy(
@@ -70,10 +80,12 @@ def deploy(
     prune: bool,
     dry_run: bool,
     yes: bool,
+    cloudflow_endpoint: str | None,
     target: Target,
     as_json: bool,
 ) -> None:
-    """Create or update the buckets, services, functions, async configs and triggers template.yml declares.
+    """Create or update the buckets, services, functions, async configs, triggers and CloudFlow flows
+    template.yml declares.
 
     \b
     Examples:
@@ -86,6 +98,10 @@ def deploy(
         click.echo(f"{finding.level}: {finding.message}", err=True)
     if any(f.level == "error" for f in findings):
         raise BadInput(f"{template_path} would make a function trigger itself; nothing deployed")
+    try:  # before anything is read or sent: a definition the local cloud could not run is never deployed
+        check_flows(template)
+    except FlowRefused as error:
+        raise BadInput(f"{template_path}: {error}; nothing deployed") from None
     local = is_loopback(target.fc_endpoint)
     bare = no_dependencies or local
     try:
@@ -121,6 +137,20 @@ def deploy(
             doing(f"reading the buckets template.yml declares at OSS {target.oss_endpoint}")
             require_reachable(target.oss_endpoint, "OSS")
             actions = deployer.bucket_actions(target.bucket) + actions  # created before what uses them
+        if template.flows:  # after the functions their processors invoke
+            endpoint = cloudflow_endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if local else "")
+            doing(f"reading the flows at CloudFlow {endpoint or target.region}")
+            if endpoint:
+                require_reachable(endpoint, "CloudFlow")
+            credentials = target.credentials
+            flows = cloudflow_client(
+                endpoint,
+                target.region,
+                credentials.access_key_id,
+                credentials.access_key_secret,
+                credentials.security_token,
+            )
+            actions += flow_actions(flows, template, target.account_id)
         table = Table(
             title=f"deploy plan for {template_path} → {target.fc_endpoint}"
             + (" (dry run)" if dry_run else "")

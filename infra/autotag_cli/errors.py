@@ -153,11 +153,26 @@ def exit_code(error: BaseException) -> int:
     fc_error = _fc_error(error)
     if fc_error is not None:
         return FAILED if fc_error[2] == 200 else _status_kind(fc_error[2], fc_error[1])
+    tea = _tea_error(error)
+    if tea is not None:
+        return _status_kind(tea[2], tea[0])
     if isinstance(error, requests.RequestException):  # no answer, or one that is not the API's
         return UNREACHABLE
     if isinstance(error, OSError) and error.filename:
         return BAD_INPUT  # a file the command names
     return FAILED
+
+
+def _tea_error(error: BaseException) -> tuple[str, str, int, str] | None:
+    """(code, message, HTTP status, request id) of an error the Alibaba Cloud Tea SDKs raised."""
+    try:
+        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+    except ImportError:
+        return None
+    if not isinstance(error, AlibabaCloudException):
+        return None
+    message = re.split(r"(?i)string ?to ?sign", str(error.message or ""), maxsplit=1)[0].rstrip(" :")
+    return str(error.code or ""), message, int(error.status_code or 0), str(error.request_id or "")
 
 
 def _status_kind(status: int, code: str) -> int:
@@ -206,6 +221,12 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
         return _with_details(f"{what}: the function failed: {fc_error[0]}", "", 0, fc_error[3])
     if fc_error is not None:
         return _with_details(f"{what}: FC{fc_at} answered {fc_error[0]}", *fc_error[1:])
+    tea = _tea_error(error)
+    if tea is not None:  # CloudFlow's SDK: the API's code and message, never the string it signed
+        code, message, status, request_id = tea
+        return _with_details(
+            f"{what}: CloudFlow answered {scrub(message, _secrets(meta))[:300]}", code, status, request_id
+        )
     if isinstance(error, requests.exceptions.JSONDecodeError):  # an SDK read an answer that is not its API's
         where = f"FC{fc_at}" if "FC" in what or fc_error is not None else "the endpoint"
         return f"{what}: {where} answered, but not as the API does (not JSON): is the endpoint right?"

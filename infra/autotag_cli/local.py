@@ -9,11 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 
 from autotag.rules.remote import parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
-from localcloud.fc import DeadLetterStore, Template
+from localcloud.cloudflow import LocalCloudFlow
+from localcloud.fc import DeadLetterStore, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
@@ -28,6 +30,7 @@ from .function_host import (
 )
 from .invocation_file import INVOCATION_LOG, FunctionLog, InvocationLogWriter
 from .local_cloud_file import LocalCloudFileError, remove_local_cloud_file, write_local_cloud_file
+from .local_flows_log import FlowsLog
 from .local_inventory import local_inventory
 from .local_log import BelowLevel, LocalUpLog
 from .options import rules_from
@@ -190,6 +193,13 @@ def local_oss(
     type=click.IntRange(0, 65535),
     help="Local FC API port (0: any).",
 )
+@click.option(
+    "--cloudflow-port",
+    default=9002,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Local CloudFlow port (0: any).",
+)
 @template_option
 @click.option(
     "--dead-letters",
@@ -220,6 +230,7 @@ def local_up(
     host: str,
     oss_port: int,
     fc_port: int,
+    cloudflow_port: int,
     template_path: Path,
     dead_letters: Path,
     concurrency: int,
@@ -230,13 +241,14 @@ def local_up(
     env_vars: Path | None,
     clock: Clock,
 ) -> None:
-    """The whole local cloud in the foreground: the local OSS, and a local FC running template.yml's
-    functions under their roles, with their OSS and timer triggers wired and the FC API in front. Prints a
-    line per invocation, retry and dead letter.
+    """The whole local cloud in the foreground: the local OSS, a local FC running template.yml's
+    functions under their roles, with their OSS and timer triggers wired and the FC API in front, and a
+    local CloudFlow with template.yml's flows, run as their roles. Prints a line per invocation, retry and
+    dead letter.
 
     \b
     Example:
-      autotag local up            # OSS on :9000, FC API on :9001; Ctrl-C stops it
+      autotag local up            # OSS on :9000, FC API on :9001, CloudFlow on :9002; Ctrl-C stops it
     """
     template = read_template(template_path)
     # before anything listens; rules in OSS are read by the functions from the local OSS once it is up
@@ -273,6 +285,28 @@ def local_up(
         oss.stop()
         raise click.ClickException(_taken(host, fc_port, exc, "--fc-port", "AUTOTAG_FC_ENDPOINT")) from None
     fc.environment["AUTOTAG_FC_ENDPOINT"] = api.endpoint  # the sweep's shards go through the FC API
+    # The flows run as their own roles: the local OSS and FC API take those roles' keys and enforce their
+    # policies, as for the functions' roles.
+    flow_keys = role_credentials(template.flow_roles.values())
+    oss.add_credentials(list(flow_keys))
+    api.add_credentials(flow_keys)
+    try:
+        cloudflow = LocalCloudFlow(
+            oss.endpoint,
+            api.endpoint,
+            roles=template.flow_roles,
+            data_dir=data_dir,
+            region=region,
+            host=host,
+            port=cloudflow_port,
+            max_threads=concurrency,
+        )
+    except OSError as exc:
+        oss.stop()
+        api.stop()
+        raise click.ClickException(
+            f"cannot listen on {host}:{cloudflow_port}: {exc.strerror or exc}"
+        ) from None
     shown = min(logging.getLevelName(log_level.upper()), logging.INFO if _verbose() else logging.CRITICAL)
     # the functions log at INFO, as FC keeps it, for the invocation log; the console shows --log-level's
     logging.getLogger("autotag").setLevel(min(shown, logging.INFO))
@@ -284,8 +318,19 @@ def local_up(
     printed = LocalUpLog(state_prefix, _verbose())
     fc.observers.append(printed)
     fc.observers.append(InvocationLogWriter(INVOCATION_LOG, function_log, state_prefix))
-    with fc, api, printed:
+    executions = FlowsLog(lambda: [dict(r) for r in list(cloudflow.service.executions.values())])
+    with fc, api, printed, cloudflow, executions:
         fc.wire_oss(oss)
+        flows = cloudflow_client(
+            f"http://{cloudflow.endpoint}", region, default.access_key_id, default.access_key_secret
+        )
+        try:
+            for action in flow_actions(flows, template, LOCAL_ACCOUNT_ID):  # as `autotag deploy` would
+                if action.apply is not None:
+                    action.apply()
+        except FlowRefused as error:
+            oss.stop()
+            raise click.ClickException(f"{template_path}: {error}") from None
         try:  # before the banner: once it is printed, `autotag local inventory` finds this instance
             write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
         except LocalCloudFileError as error:
@@ -303,6 +348,10 @@ def local_up(
                 f"dead letters in {dead_letters}" + (f"; rules {rules}" if rules else "")
             )
             click.echo(f"local FC API ready at {api.endpoint} (aliyun-fc2 endpoint, version 2016-08-15)")
+            click.echo(
+                f"local CloudFlow ready at http://{cloudflow.endpoint} (alibabacloud-fnf20190315 endpoint, "
+                f"version 2019-03-15; flows: {', '.join(f.name for f in template.flows) or 'none'})"
+            )
             # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes too
             signal.signal(signal.SIGTERM, _interrupt)
             oss.serve_forever()

@@ -35,6 +35,7 @@ from .names import bucket_name_problem
 F = TypeVar("F", bound=Callable[..., Any])
 LOCAL_OSS_ENDPOINT = "http://127.0.0.1:9000"
 LOCAL_FC_ENDPOINT = "http://127.0.0.1:9001"
+LOCAL_CLOUDFLOW_ENDPOINT = "http://127.0.0.1:9002"
 LOCAL_ACCOUNT_ID = "1234567890123456"
 DEFAULT_REGION = "cn-hangzhou"
 

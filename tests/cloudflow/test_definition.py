@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-
-from localcloud.cloudflow.definition import DefinitionError, parse_definition
+from flowspec.definition import DefinitionError, parse_definition
 
 ARN = "acs:fc:cn-hangzhou:1234567890123456:services/svc/functions/fn"
 
@@ -200,3 +199,58 @@ def test_task_fields_are_checked() -> None:
 def test_a_definition_that_is_not_yaml_is_refused_in_one_line() -> None:
     message = refused("Type: [unclosed")
     assert message.startswith("Definition: not YAML or JSON") and "\n" not in message
+
+
+def test_reader_writer_and_limits_may_be_expressions_over_the_maps_input() -> None:
+    from flowspec.definition import resolve_map
+
+    state = map_state(
+        ItemReader={
+            "SourceType": "OSS_CSV",
+            "SourceParameters": {"Bucket.$": "$Input.bucket", "ObjectName.$": "$Input.source.manifest"},
+        },
+        ResultWriter={"Parameters": {"Bucket.$": "$Input.report.bucket", "Prefix": "reports/"}},
+        **{"MaxConcurrency.$": "$Input.concurrency", "ToleratedFailurePercentage.$": "$Input.tolerated"},
+    )
+    spec = parse_definition(flow(state)).body.states["M"].map
+    assert spec is not None and spec.dynamic
+    given = {
+        "bucket": "b",
+        "source": {"manifest": "m.csv"},
+        "report": {"bucket": "r"},
+        "concurrency": 4,
+        "tolerated": 5,
+    }
+    resolved = resolve_map(spec, {"Input": given, "Context": {}}, "States[M]")
+    assert resolved.reader is not None
+    assert (resolved.reader.bucket, resolved.reader.object_name) == ("b", "m.csv")
+    assert (resolved.result_bucket, resolved.result_prefix) == ("r", "reports/")
+    assert (resolved.max_concurrency, resolved.tolerated_percentage) == (4, 5.0)
+    with pytest.raises(DefinitionError, match=r"States\[M\].MaxConcurrency: 0 is not an integer"):
+        resolve_map(spec, {"Input": {**given, "concurrency": 0}, "Context": {}}, "States[M]")
+    with pytest.raises(DefinitionError, match=r"SourceParameters.Bucket: must be a non-empty string"):
+        resolve_map(spec, {"Input": {**given, "bucket": None}, "Context": {}}, "States[M]")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"MaxConcurrency": 2, "MaxConcurrency.$": "$Input.c"}, "MaxConcurrency: give MaxConcurrency or"),
+        ({"MaxConcurrency.$": "$Item.c"}, "MaxConcurrency.$: $Item cannot be used here"),
+        (
+            {
+                "ItemReader": {
+                    "SourceType": "OSS_OBJECTS",
+                    "SourceParameters": {"Bucket": "b", "Bucket.$": "$Input"},
+                }
+            },
+            "SourceParameters.Bucket: give Bucket or Bucket.$, not both",
+        ),
+        (
+            {"ItemReader": {"SourceType": "OSS_OBJECTS", "SourceParameters": {"Bucket.$": "$Output.b"}}},
+            "SourceParameters.Bucket.$: $Output cannot be used here",
+        ),
+    ],
+)
+def test_expressions_in_map_fields_are_checked_at_create(fields: dict[str, Any], error: str) -> None:
+    assert error in refused(flow(map_state(**fields)))

@@ -6,8 +6,9 @@ import gzip
 import hashlib
 import json
 
+from flowspec.definition import ItemBatcher
+
 from localcloud.cloudflow.batching import Batch, batch_input, batches
-from localcloud.cloudflow.definition import ItemBatcher
 from localcloud.cloudflow.items import (
     MAX_ITEM_BYTES,
     InventoryFile,

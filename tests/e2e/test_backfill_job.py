@@ -70,7 +70,8 @@ class Cloud:
         autotag = Path(sys.executable).with_name("autotag")
         letters = self.data_dir.parent / "dead-letters.jsonl"
         command = [
-            str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0", "--concurrency", str(SHARDS),
+            str(autotag), "local", "up", "--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0",
+            "--concurrency", str(SHARDS),
             "--template", str(self.template), "--data-dir", str(self.data_dir),
             "--clock-offset", clock_offset, "--dead-letters", str(letters),
         ]  # fmt: skip

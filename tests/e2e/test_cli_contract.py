@@ -33,6 +33,7 @@ from conftest import (
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
+from localcloud.cloudflow import LocalCloudFlow
 from localcloud.fc import LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import cloud_event
@@ -148,7 +149,7 @@ for name, args in {
     "replay": ["replay", "--file", "LETTERS"],
     "backfill": ["backfill", "--bucket", "autotag-demo"],
     "deploy": ["deploy", "--dry-run"],
-    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0"],
+    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0"],
 }.items():
     cell(
         name,
@@ -206,7 +207,18 @@ for name, args in {
     "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
     "invoke": ["invoke", "tag-on-upload", "-e", "EVENT", "--template", TEMPLATE],
     "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
-    "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--template", TEMPLATE],
+    "local up": [
+        "local",
+        "up",
+        "--oss-port",
+        "0",
+        "--fc-port",
+        "0",
+        "--cloudflow-port",
+        "0",
+        "--template",
+        TEMPLATE,
+    ],
 }.items():
     cell(
         name,
@@ -555,14 +567,14 @@ def test_every_option_has_help_naming_its_env_var_and_default() -> None:
     assert version.exit_code == 0 and re.fullmatch(r"autotag, version \S+\n", version.output)
 
 
-@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port"])
+@pytest.mark.parametrize("taken", ["--oss-port", "--fc-port", "--cloudflow-port"])
 def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) -> None:
     autotag = Path(sys.executable).with_name("autotag")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        ports = {"--oss-port": "0", "--fc-port": "0", taken: str(port)}
+        ports = {"--oss-port": "0", "--fc-port": "0", "--cloudflow-port": "0", taken: str(port)}
         options = [part for option in ports.items() for part in option]
         done = subprocess.run(
             [str(autotag), "local", "up", *options, "--template", TEMPLATE],
@@ -1046,7 +1058,10 @@ def test_rules_replay_and_deploy_print_json(
     letters.write_text("")
     replayed = json.loads(run(["replay", "--file", str(letters), "--dry-run", "--json"], env).stdout)
     assert replayed == {"source": str(letters), "letters": [], "replayed": 0, "failed": 0}, replayed
-    planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
+    flow_roles = load_template(TEMPLATE).flow_roles
+    with LocalCloudFlow(oss.endpoint, fc_api, roles=flow_roles) as cloudflow:  # where the flows deploy
+        env["AUTOTAG_CLOUDFLOW_ENDPOINT"] = f"http://{cloudflow.endpoint}"
+        planned = run(["deploy", "--dry-run", "--json", "--template", TEMPLATE], env)
     assert planned.exit_code == 0, planned.output
     document = json.loads(planned.stdout)
     assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document

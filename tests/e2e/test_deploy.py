@@ -7,6 +7,7 @@ import json
 import zipfile
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import fc2
 import oss2
@@ -37,6 +38,7 @@ def deploy(cloud: LocalCloudProcess, *args: str, template: str = TEMPLATE) -> tu
         "COLUMNS": "220",
     }
     where = ["--fc-endpoint", cloud.fc_api_endpoint, "--oss-endpoint", cloud.oss_endpoint]
+    where += ["--cloudflow-endpoint", cloud.cloudflow_endpoint]
     result = CliRunner().invoke(cli, ["deploy", "--template", template, *where, *args], env=env)
     return result.exit_code, result.output
 
@@ -387,3 +389,64 @@ def test_an_offline_deploy_to_alibaba_cloud_says_in_one_line_what_it_could_not_f
     (line,) = result.output.strip().splitlines()
     assert line.startswith("Error: cannot fetch") and "python3.1" in line and "==" in line, line
     assert "package index" in line and "WARNING" not in line and "Retry(" not in line, line
+
+
+def flow_variant(tmp_path: Path, change: str, into: str) -> str:
+    """template.yml with `change` made to the prefix flow's definition (text replaced by `into`)."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "functions").symlink_to(ROOT / "functions")
+    document = yaml.safe_load((ROOT / "template.yml").read_text())
+    properties = document["Resources"]["oss-autotag-backfill-prefix"]["Properties"]
+    assert change in properties["Definition"]
+    properties["Definition"] = properties["Definition"].replace(change, into)
+    path = folder / "template.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return str(path)
+
+
+def describe_flow(cloud: LocalCloudProcess, name: str) -> Any:
+    from alibabacloud_fnf20190315 import models
+    from deployer.flows import cloudflow_client
+
+    client = cloudflow_client(
+        cloud.cloudflow_endpoint, "cn-hangzhou", STS.access_key_id, STS.access_key_secret, STS.security_token
+    )
+    return client.describe_flow(models.DescribeFlowRequest(name=name)).body
+
+
+def test_deploy_updates_a_changed_flow_through_cloudflows_api_once(
+    local_up: LocalCloudProcess, tmp_path: Path
+) -> None:
+    """`autotag local up` created the template's flows under their role as deploy would; a changed
+    definition is one UpdateFlow, shown by --dry-run first, and a second deploy changes nothing."""
+    before = describe_flow(local_up, "oss-autotag-backfill-prefix")
+    assert before.role_arn == "acs:ram::1234567890123456:role/oss-autotag-backfill-flow"
+    changed = flow_variant(tmp_path, "MaxItemsPerBatch: 50", "MaxItemsPerBatch: 40")
+    code, plan = deploy(local_up, "--dry-run", template=changed)
+    assert code == 0, plan
+    (row,) = [line for line in plan.splitlines() if "CloudFlow flow oss-autotag-backfill-prefix" in line]
+    assert "update" in row and "differs in Definition" in row, plan
+    assert all(
+        "unchanged" in line for line in plan.splitlines() if "CloudFlow flow" in line and "prefix" not in line
+    ), plan
+    assert "1 change(s) planned" in plan
+    assert describe_flow(local_up, "oss-autotag-backfill-prefix").definition == before.definition
+    code, output = deploy(local_up, "--yes", template=changed)
+    assert code == 0 and "1 change(s) applied" in output, output
+    assert "MaxItemsPerBatch: 40" in describe_flow(local_up, "oss-autotag-backfill-prefix").definition
+    code, output = deploy(local_up, "--yes", template=changed)
+    assert code == 0 and "nothing to change: already deployed" in output, output
+
+
+def test_deploy_refuses_a_flow_using_an_unsupported_field_naming_it(
+    local_up: LocalCloudProcess, tmp_path: Path
+) -> None:
+    changed = flow_variant(
+        tmp_path, "      MaxItemsPerBatch: 50", "      MaxItemsPerBatch: 50\n      Sort: true"
+    )
+    code, output = deploy(local_up, "--yes", template=changed)
+    assert code == 2, output
+    assert "flow oss-autotag-backfill-prefix: States[0].ItemBatcher.Sort: is not supported" in output
+    assert "nothing deployed" in output and "Traceback" not in output
+    assert "Sort" not in describe_flow(local_up, "oss-autotag-backfill-prefix").definition

@@ -141,7 +141,19 @@ def test_a_bad_offset_is_a_clear_cli_error() -> None:
 
 
 def test_local_up_shares_its_clock_with_the_timers(tmp_path: Path) -> None:
-    command = [AUTOTAG, "local", "up", "--oss-port", "0", "--fc-port", "0", "--clock-offset", "8d"]
+    command = [
+        AUTOTAG,
+        "local",
+        "up",
+        "--oss-port",
+        "0",
+        "--fc-port",
+        "0",
+        "--cloudflow-port",
+        "0",
+        "--clock-offset",
+        "8d",
+    ]
     command += ["--template", str(ROOT / "template.yml"), "--dead-letters", str(tmp_path / "dl.jsonl")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)  # its state there
     try:

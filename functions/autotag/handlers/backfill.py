@@ -1,6 +1,8 @@
 """Backfill inside Function Compute: the handler of the backfill function.
 
-`handler(event: bytes, context)` takes one of three events (autotag.backfill.request): **start** a job
+`handler(event: bytes, context)` takes a batch of items from the backfill flow's distributed Map
+(map_items.py: one outcome per item), or one of three events of the job (autotag.backfill.request):
+**start** a job
 (or resume it) — plan its shards and invoke one asynchronous run per shard, returning the job's reference
 at once; **shard** — one run of one shard, which invokes the next run of the same shard when it stops
 before the function timeout, until the shard is done; **cancel** a job. An event for a bucket outside
@@ -17,7 +19,7 @@ from typing import Any
 
 from ..backfill.control import BackfillError, Control, cancel, finish_quietly, start
 from ..backfill.gateway import BackfillGateway
-from ..backfill.request import CancelJob, RunShard, parse_backfill_event
+from ..backfill.request import BackfillRequestError, CancelJob, RunShard, parse_backfill_event
 from ..backfill.shard import (
     CONTINUE,
     DONE,
@@ -29,12 +31,15 @@ from ..backfill.shard import (
     lease_seconds,
 )
 from ..bucket_gateway import BucketGateway
+from ..events import load_json
 from ..gateway import OssFailure, RetryPolicy, TransientOssError
+from ..map_batch import is_map_batch
 from ..output import to_json
 from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.fanout import FunctionComputeDispatcher
 from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
+from .map_items import process_batch
 from .rules_source import current_rules
 
 log = logging.getLogger("autotag.backfill")
@@ -55,6 +60,9 @@ def initialize(context: Any) -> None:
 
 def handler(event: bytes, context: Any) -> str:
     started = time.monotonic()
+    document = load_json(event, "the event", BackfillRequestError)
+    if is_map_batch(document):  # the backfill flow's processor
+        return to_json(process_batch(document, context))
     request = parse_backfill_event(event)
     settings = Settings.from_environment()
     refused = settings.bucket_refusal(request.bucket)

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .definition import ItemBatcher
+from flowspec.definition import ItemBatcher
+
 from .items import Item
 
 

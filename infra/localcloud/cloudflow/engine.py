@@ -24,9 +24,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowspec.definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
+from flowspec.expressions import construct, evaluate
+
 from .batching import Batch, batch_input, batches
-from .definition import MapSpec, State, States, parse_definition
-from .expressions import construct, evaluate
 from .gateways import Gateways, ServiceError
 from .items import (
     MAX_ITEM_BYTES,
@@ -308,6 +309,10 @@ class Engine:
         self, run: _Run, state: State, spec: MapSpec, given: Any, context: dict[str, Any], scope: str
     ) -> Any:
         record = run.record
+        try:
+            spec = resolve_map(spec, {"Input": given, "Context": context}, f"States[{state.name}]")
+        except DefinitionError as error:  # an expression's value is not what the field takes
+            raise StateFailed("FnF.InvalidArgument", str(error)) from None
         folder = self.store.map_run_dir(record["FlowName"], record["Name"], scope + state.name)
         finished = self.store.finished_batches(folder)
         counts = {"Total": 0, "Succeed": 0, "Failed": 0, "Running": 0, "Pending": 0, "Aborted": 0}

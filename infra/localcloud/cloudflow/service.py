@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .definition import NAME, DefinitionError, parse_definition
+from flowspec.definition import NAME, DefinitionError, parse_definition
+
 from .engine import MAX_STATE_IO_BYTES, Engine, now_text
 from .signature import RpcError
 from .store import Store

@@ -4,7 +4,8 @@ Only what the local FC and `autotag deploy` act on is read: services (their RAM 
 statement by statement), functions (CodeUri, Handler, Initializer, Runtime, Timeout, MemorySize,
 EnvironmentVariables, AsyncConfiguration) and their OSS and Timer triggers, and the OSS buckets the
 template declares (`ALIYUN::OSS::Bucket`: the sweep's state bucket), which the local cloud and a deploy
-create. Anything malformed is a TemplateError naming the resource path and what is wrong, as is a trigger
+create, and CloudFlow flows (`ALIYUN::FNF::Flow`) with their roles (`ALIYUN::RAM::Role`, inline policies).
+Anything malformed is a TemplateError naming the resource path and what is wrong, as is a trigger
 naming a bucket its function's AUTOTAG_BUCKETS leaves out (scope.py)."""
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from .template_errors import TemplateError
 
 SERVICE = "Aliyun::Serverless::Service"
 FUNCTION = "Aliyun::Serverless::Function"
+FLOW = "ALIYUN::FNF::Flow"  # a CloudFlow flow (ROS resource type; docs/backfill.md cites it)
+RAM_ROLE = "ALIYUN::RAM::Role"  # a RAM role of its own, for a flow
+FLOW_PRINCIPAL = "fnf.aliyuncs.com"  # the service a flow's role must trust
 EVENT_RULE = "ALIYUN::EventBridge::Rule"  # an EventBridge rule routing OSS's events to a queue
 BUCKET = "ALIYUN::OSS::Bucket"  # a bucket the template creates (ROS resource type)
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
@@ -39,12 +43,27 @@ class BucketSpec:
 
 
 @dataclass(frozen=True)
+class FlowSpec:
+    """A CloudFlow flow the template declares: created or updated by `autotag deploy` and `autotag local
+    up`, run as `role`. The definition is checked by whoever creates the flow (CloudFlow refuses what it
+    does not run), not here."""
+
+    name: str
+    definition: str
+    role: str  # the ARN of its RAM role
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Template:
     path: Path
     functions: dict[str, FunctionSpec]  # by function name (unique across services here)
     roles: dict[str, Role] = field(default_factory=dict)  # by ARN: each service's role and its policies
     routes: tuple[QueueRoute, ...] = ()  # EventBridge rules that route OSS events to queues
     buckets: tuple[BucketSpec, ...] = ()  # ALIYUN::OSS::Bucket resources
+    flows: tuple[FlowSpec, ...] = ()  # ALIYUN::FNF::Flow resources
+    # by ARN: the roles the flows run as (ALIYUN::RAM::Role), apart from the functions' `roles`
+    flow_roles: dict[str, Role] = field(default_factory=dict)
 
     def function(self, name: str) -> FunctionSpec:
         if name not in self.functions:
@@ -151,7 +170,10 @@ def _template_from(document: Any, path: Path) -> Template:
     roles: dict[str, Role] = {}
     routes: list[QueueRoute] = []
     buckets: list[BucketSpec] = []
+    flow_roles: dict[str, Role] = {}  # by resource name: ALIYUN::RAM::Role resources
     for service, body in resources.items():
+        if isinstance(body, dict) and body.get("Type") == RAM_ROLE:
+            flow_roles[service] = _ram_role(body, f"Resources.{service}")
         if isinstance(body, dict) and body.get("Type") == BUCKET:
             buckets.append(_bucket(body, f"Resources.{service}"))
         if isinstance(body, dict) and body.get("Type") == EVENT_RULE:
@@ -179,7 +201,71 @@ def _template_from(document: Any, path: Path) -> Template:
     if not functions:
         raise TemplateError(f"{path}: no {FUNCTION} under any {SERVICE}")
     check_scope(functions, tuple(routes))
-    return Template(path, functions, roles, tuple(routes), tuple(buckets))
+    flows = tuple(
+        _flow(body, f"Resources.{name}", flow_roles)
+        for name, body in resources.items()
+        if isinstance(body, dict) and body.get("Type") == FLOW
+    )
+    used = {flow.role for flow in flows}
+    return Template(
+        path,
+        functions,
+        roles,
+        tuple(routes),
+        tuple(buckets),
+        flows,
+        {role.arn: role for role in flow_roles.values() if role.arn in used},
+    )
+
+
+def _ram_role(body: dict[str, Any], where: str) -> Role:
+    """A role the template creates, with the policies it declares inline (ROS ALIYUN::RAM::Role:
+    RoleName, AssumeRolePolicyDocument, Policies of PolicyName and PolicyDocument)."""
+    properties = _require(body, "Properties", where, dict)
+    name = _require(properties, "RoleName", f"{where}.Properties", str)
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,64}", name):
+        raise TemplateError(f"{where}.Properties.RoleName: {name[:70]!r} is not a RAM role name")
+    trust = _require(properties, "AssumeRolePolicyDocument", f"{where}.Properties", dict)
+    trusted = [
+        service
+        for statement in trust.get("Statement") or []
+        if isinstance(statement, dict) and statement.get("Effect") == "Allow"
+        for service in ((statement.get("Principal") or {}).get("Service") or [])
+    ]
+    if trusted != [FLOW_PRINCIPAL]:
+        raise TemplateError(
+            f"{where}.Properties.AssumeRolePolicyDocument: the role must trust only {FLOW_PRINCIPAL} "
+            f"(it trusts {', '.join(map(str, trusted)) or 'nothing'})"
+        )
+    listed = _require(properties, "Policies", f"{where}.Properties", list)
+    documents = []
+    for index, policy in enumerate(listed):
+        at = f"{where}.Properties.Policies[{index}]"
+        _require(policy, "PolicyName", at, str)
+        documents.append(_require(policy, "PolicyDocument", at, dict))
+    try:
+        return Role(role_arn(name), parse_policies(documents, f"{where}.Properties.Policies"))
+    except PolicyError as error:
+        raise TemplateError(str(error)) from error
+
+
+def _flow(body: dict[str, Any], where: str, roles: dict[str, Role]) -> FlowSpec:
+    """A flow (ROS ALIYUN::FNF::Flow: Name, Definition, RoleArn, Description). Its role must be one the
+    template declares, named by `Fn::GetAtt: [<role resource>, Arn]`, so its policy can be enforced."""
+    properties = _require(body, "Properties", where, dict)
+    name = _require(properties, "Name", f"{where}.Properties", str)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,127}", name):
+        raise TemplateError(f"{where}.Properties.Name: {name[:70]!r} is not a flow name")
+    definition = _require(properties, "Definition", f"{where}.Properties", str)
+    reference = properties.get("RoleArn")
+    target = reference.get("Fn::GetAtt") if isinstance(reference, dict) else None
+    if not (isinstance(target, list) and len(target) == 2 and target[1] == "Arn" and target[0] in roles):
+        raise TemplateError(
+            f"{where}.Properties.RoleArn: must be `Fn::GetAtt: [<role>, Arn]` naming an {RAM_ROLE} of this "
+            f"template (declared: {', '.join(sorted(roles)) or 'none'}), so that its policy is known"
+        )
+    description = properties.get("Description", "")
+    return FlowSpec(name, definition, roles[target[0]].arn, str(description))
 
 
 def _bucket(body: dict[str, Any], where: str) -> BucketSpec:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .expressions import ExpressionError, check_constructor, check_expression
+from .expressions import ExpressionError, check_constructor, check_expression, construct, evaluate
 
 MAX_DEFINITION_BYTES = 1024 * 1024  # CloudFlow's maximum request size, 1,024 KiB
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")  # flows and executions: CloudFlow's naming rules
@@ -39,6 +39,7 @@ _FIELDS = {
     "Map": _COMMON
     | {"ItemsPath", "ItemReader", "ItemBatcher", "ItemConstructor", "ResultWriter", "ProcessorConfig"}
     | {"Processor", "MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"}
+    | {"MaxConcurrency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$"}
     | {"Retry", "Catch"},
 }
 _IN, _OUT, _ITEM = (
@@ -90,6 +91,7 @@ class ItemReader:
     prefix: str = ""  # OSS_OBJECTS
     object_name: str = ""  # OSS_CSV, OSS_JSON_LIST, OSS_INVENTORY_FILES (its manifest.json)
     csv_headers: tuple[str, ...] = ()
+    dynamic: bool = False  # its SourceParameters hold expressions: resolve_map gives the values
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,10 @@ class MapSpec:
     max_concurrency: int = 0  # 0: CloudFlow's default, as many as it allows
     tolerated_percentage: float | None = None
     tolerated_count: int | None = None
+    # Set when a field is an expression over the Map's input (`Bucket.$`, `MaxConcurrency.$`, ...):
+    # `resolve_map` evaluates them when the Map starts. The definition as written, to do that with.
+    dynamic: bool = False
+    source: dict[str, Any] = field(compare=False, default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -380,6 +386,14 @@ def _map(raw: dict[str, Any], where: str) -> MapSpec:
     bucket, prefix = "", ""
     if "ResultWriter" in raw:
         bucket, prefix = _writer(raw["ResultWriter"], f"{where}.ResultWriter")
+    limits = _dynamic_fields(
+        raw, ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"), where
+    )
+    dynamic = (
+        bool(limits)
+        or (reader is not None and reader.dynamic)
+        or (bool(raw.get("ResultWriter")) and not bucket)
+    )
     percentage = raw.get("ToleratedFailurePercentage")
     if percentage is not None and (
         isinstance(percentage, bool) or not isinstance(percentage, (int, float)) or not 0 <= percentage <= 100
@@ -397,7 +411,45 @@ def _map(raw: dict[str, Any], where: str) -> MapSpec:
         max_concurrency=_integer(raw, "MaxConcurrency", where, 1, MAX_CONCURRENCY) or 0,
         tolerated_percentage=None if percentage is None else float(percentage),
         tolerated_count=_integer(raw, "ToleratedFailureCount", where, 0, 2**31 - 1),
+        dynamic=dynamic,
+        source=raw,
     )
+
+
+def _dynamic_fields(raw: dict[str, Any], names: tuple[str, ...], where: str) -> set[str]:
+    """The names among `names` given as expressions (`name.$`), checked; both forms at once are refused."""
+    given = set()
+    for name in names:
+        if f"{name}.$" not in raw:
+            continue
+        if name in raw:
+            raise DefinitionError(f"{where}.{name}: give {name} or {name}.$, not both")
+        try:
+            check_expression(raw[f"{name}.$"], f"{where}.{name}.$", _IN)
+        except ExpressionError as error:
+            raise DefinitionError(str(error)) from None
+        given.add(name)
+    return given
+
+
+def resolve_map(spec: MapSpec, scope: dict[str, Any], where: str) -> MapSpec:
+    """`spec` with its expressions evaluated over `scope` ($Input, $Context) and the values checked as a
+    written definition's are; DefinitionError naming the field when a value is not what the field takes."""
+    if not spec.dynamic:
+        return spec
+    raw = {k: v for k, v in spec.source.items() if not k.endswith(".$")}
+    for key, value in spec.source.items():
+        if key.endswith(".$"):
+            raw[key[:-2]] = evaluate(value, scope)
+    if isinstance(raw.get("ItemReader"), dict):
+        parameters = raw["ItemReader"].get("SourceParameters")
+        if isinstance(parameters, dict):
+            raw["ItemReader"] = {**raw["ItemReader"], "SourceParameters": construct(parameters, scope)}
+    if isinstance(raw.get("ResultWriter"), dict):
+        parameters = raw["ResultWriter"].get("Parameters")
+        if isinstance(parameters, dict):
+            raw["ResultWriter"] = {**raw["ResultWriter"], "Parameters": construct(parameters, scope)}
+    return _map(raw, where)
 
 
 def _reader(raw: Any, where: str) -> ItemReader:
@@ -414,7 +466,8 @@ def _reader(raw: Any, where: str) -> ItemReader:
     if not isinstance(parameters, dict):
         raise DefinitionError(f"{at}: must be an object")
     named = {"Bucket", "Prefix"} if kind == "OSS_OBJECTS" else {"Bucket", "ObjectName"}
-    _only(parameters, named, f"{at}.")
+    _only(parameters, named | {f"{n}.$" for n in named}, f"{at}.")
+    dynamic = _parameter_expressions(parameters, at)
     config = raw.get("ReaderConfig") or {}
     if not isinstance(config, dict):
         raise DefinitionError(f"{where}.ReaderConfig: must be an object")
@@ -422,6 +475,8 @@ def _reader(raw: Any, where: str) -> ItemReader:
     headers = config.get("CSVHeaders", [])
     if not isinstance(headers, list) or not all(isinstance(h, str) and h for h in headers):
         raise DefinitionError(f"{where}.ReaderConfig.CSVHeaders: must be a list of column names")
+    if dynamic:
+        return ItemReader(kind, "", csv_headers=tuple(headers), dynamic=True)
     bucket = _text(parameters, "Bucket", at)
     if kind == "OSS_OBJECTS":
         prefix = parameters.get("Prefix", "")
@@ -453,8 +508,25 @@ def _writer(raw: Any, where: str) -> tuple[str, str]:
     parameters = raw.get("Parameters")
     if not isinstance(parameters, dict):
         raise DefinitionError(f"{where}.Parameters: must be an object with Bucket and Prefix")
-    _only(parameters, {"Bucket", "Prefix"}, f"{where}.Parameters.")
+    _only(parameters, {"Bucket", "Prefix", "Bucket.$", "Prefix.$"}, f"{where}.Parameters.")
+    if _parameter_expressions(parameters, f"{where}.Parameters"):
+        return "", ""  # resolve_map gives the values
     prefix = parameters.get("Prefix", "")
     if not isinstance(prefix, str):
         raise DefinitionError(f"{where}.Parameters.Prefix: must be a string")
     return _text(parameters, "Bucket", f"{where}.Parameters"), prefix
+
+
+def _parameter_expressions(parameters: dict[str, Any], where: str) -> bool:
+    """True when some parameters are expressions (`Bucket.$`), checked: $Input and $Context only, and
+    never a parameter in both forms."""
+    dynamic = [key[:-2] for key in parameters if key.endswith(".$")]
+    for name in dynamic:
+        if name in parameters:
+            raise DefinitionError(f"{where}.{name}: give {name} or {name}.$, not both")
+    if dynamic:
+        try:
+            check_constructor(parameters, where, _IN)
+        except ExpressionError as error:
+            raise DefinitionError(str(error)) from None
+    return bool(dynamic)
