@@ -26,8 +26,9 @@ TOOLING = ROOT / "infra"  # its modules belong to the layer their top-level pack
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # The deployed code (functions/): it is all FC gets, so it imports nothing of infra/.
     ("autotag", frozenset()),
-    # Alibaba Cloud's formats, byte for byte, that the local cloud and the real-cloud commands both make.
-    ("cloudformats", frozenset({"cloudformats"})),
+    # Alibaba Cloud's formats, byte for byte, that the local cloud and the real-cloud commands both make,
+    # and CloudFlow's definition language, which the local CloudFlow runs and a deploy checks alike.
+    ("cloudformats", frozenset({"cloudformats", "flowspec"})),
     # The local cloud: OSS, FC with its API and EventBridge, RAM.
     ("localcloud", frozenset({"localcloud"})),
     # `autotag deploy`'s engine: template.yml to FC and OSS, through the SDKs.

@@ -24,6 +24,14 @@ from typing import Any
 
 import click
 import oss2
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
+from autotag.backfill.request import StartJob
+from autotag.inventory import InventoryError, manifest_rows, parse_location
+from autotag.output import to_json
+from autotag.timestamps import parse_timestamp
 from backfill.runner import (
     BackfillCheckpoint,
     BackfillJob,
@@ -38,14 +46,6 @@ from backfill.runner import (
     run_backfill,
     summary,
 )
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-from autotag.backfill.job import INVENTORY, LISTING, MANIFEST
-from autotag.backfill.request import StartJob
-from autotag.inventory import InventoryError, manifest_rows, parse_location
-from autotag.output import to_json
-from autotag.timestamps import parse_timestamp
 from localcloud.fc import LocalFC, Template
 
 from .backfill_cloud import CloudBackfillError, plan_execution, read_status, start, stop

@@ -16,14 +16,14 @@ import sys
 from pathlib import Path
 
 import click
+
+from cloudformats.package import build_package
 from deployer.apply import Deployer
 from deployer.flows import FlowRefused, check_flows, cloudflow_client, flow_actions
 from deployer.package import PackageError, vendored_dependencies
 from deployer.plan import CHANGES, RECORD_SECRET, record_secret
 from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
-
-from cloudformats.package import build_package
 from localcloud.fc import Template
 
 from .console import Table, plain_console

@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import click
-from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 
 from autotag.rules.remote import parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX
+from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
 from localcloud.fc import DeadLetterStore, Template, role_credentials

@@ -18,8 +18,8 @@ from alibabacloud_fnf20190315.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.policy.retry import RetryOptions
-from flowspec import DefinitionError, parse_definition
 
+from flowspec import DefinitionError, parse_definition
 from localcloud.fc.template import FlowSpec, Template
 
 from .plan import CREATE, UNCHANGED, UPDATE, Action

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from flowspec.definition import DefinitionError, parse_definition
 
 ARN = "acs:fc:cn-hangzhou:1234567890123456:services/svc/functions/fn"

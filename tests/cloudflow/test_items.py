@@ -7,7 +7,6 @@ import hashlib
 import json
 
 from flowspec.definition import ItemBatcher
-
 from localcloud.cloudflow.batching import Batch, batch_input, batches
 from localcloud.cloudflow.items import (
     MAX_ITEM_BYTES,

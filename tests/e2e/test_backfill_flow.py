@@ -21,9 +21,9 @@ import yaml
 from alibabacloud_fnf20190315 import models
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
-from deployer.flows import cloudflow_client
 
 from autotag_cli.main import cli
+from deployer.flows import cloudflow_client
 
 ROOT = Path(__file__).parents[2]
 BUCKET, STATE = "autotag-demo", "autotag-demo-state"

@@ -15,14 +15,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, wait_for_tag
-from deployer.package import vendored_dependencies
-from deployer.plan import record_secret
-from deployer.recursion import recursion_findings
 
 from autotag_cli.events import oss_event_document
 from autotag_cli.main import cli
 from cloudformats.checksums import crc64
 from cloudformats.package import build_package
+from deployer.package import vendored_dependencies
+from deployer.plan import record_secret
+from deployer.recursion import recursion_findings
 from localcloud.fc import load_template
 
 ROOT = Path(__file__).parents[2]
@@ -407,6 +407,7 @@ def flow_variant(tmp_path: Path, change: str, into: str) -> str:
 
 def describe_flow(cloud: LocalCloudProcess, name: str) -> Any:
     from alibabacloud_fnf20190315 import models
+
     from deployer.flows import cloudflow_client
 
     client = cloudflow_client(

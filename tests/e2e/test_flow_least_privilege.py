@@ -18,8 +18,8 @@ import oss2
 import pytest
 from alibabacloud_fnf20190315 import models
 from conftest import LONG_TERM, ROOT, make_auth
-from deployer.flows import cloudflow_client
 
+from deployer.flows import cloudflow_client
 from localcloud.cloudflow import LocalCloudFlow
 from localcloud.fc import DeadLetterStore, LocalFC, load_template, role_credentials
 from localcloud.fc.api import LocalFcApi

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from deployer import calls as deployer_calls
 
 from autotag.sweep.request import parse_sweep_payload
+from deployer import calls as deployer_calls
 from localcloud.fc import load_handler
 
 ROOT = Path(__file__).parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from flowspec.definition import parse_definition
 
+from flowspec.definition import parse_definition
 from localcloud.fc import load_template
 from localcloud.fc.template import TemplateError
 
