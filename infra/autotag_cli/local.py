@@ -305,7 +305,7 @@ def local_up(
         oss.stop()
         api.stop()
         raise click.ClickException(
-            f"cannot listen on {host}:{cloudflow_port}: {exc.strerror or exc}"
+            _taken(host, cloudflow_port, exc, "--cloudflow-port", "AUTOTAG_CLOUDFLOW_ENDPOINT")
         ) from None
     shown = min(logging.getLevelName(log_level.upper()), logging.INFO if _verbose() else logging.CRITICAL)
     # the functions log at INFO, as FC keeps it, for the invocation log; the console shows --log-level's

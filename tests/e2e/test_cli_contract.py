@@ -586,7 +586,11 @@ def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) ->
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
     # what to do about it: another port, and how the other commands then find this cloud
-    endpoint = {"--oss-port": "AUTOTAG_OSS_ENDPOINT", "--fc-port": "AUTOTAG_FC_ENDPOINT"}[taken]
+    endpoint = {
+        "--oss-port": "AUTOTAG_OSS_ENDPOINT",
+        "--fc-port": "AUTOTAG_FC_ENDPOINT",
+        "--cloudflow-port": "AUTOTAG_CLOUDFLOW_ENDPOINT",
+    }[taken]
     assert taken in done.stderr and endpoint in done.stderr, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
