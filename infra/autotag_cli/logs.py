@@ -97,7 +97,7 @@ def logs(
         template = read_template(template_path)
         if function not in template.functions:
             known = ", ".join(template.functions)
-            raise BadInput(f"no function {function!r} in {template_path}; it has {known}")
+            raise NotFound(f"no function {function!r} in {template_path}; it has {known}")
     if not path.exists() and not follow:
         raise BadInput(
             f"no invocation log at {path}: `autotag local up` keeps one in the folder it runs in; run this "

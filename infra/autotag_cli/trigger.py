@@ -16,7 +16,7 @@ from autotag.timestamps import parse_timestamp
 from localcloud.fc.runtime import timer_event
 from localcloud.fc.template import FunctionSpec, Template, TriggerSpec
 
-from .errors import BadInput, CliError, doing
+from .errors import BadInput, CliError, NotFound, doing
 from .fc_invoke import invoke_function, show
 from .function_host import read_template, template_option
 from .sweep import unsuccessful_sweep
@@ -27,7 +27,7 @@ def timer_trigger(template: Template, function: str, name: str | None, template_
     """The function's timer trigger `name` (or its only one), or a bad-input error saying what it has."""
     spec: FunctionSpec | None = template.functions.get(function)
     if spec is None:
-        raise BadInput(f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}")
+        raise NotFound(f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}")
     timers = [t for t in spec.triggers if t.type == "Timer"]
     others = [t for t in spec.triggers if t.type != "Timer"]
     if name is not None:

@@ -118,7 +118,7 @@ def test_logs_shows_each_invocation_with_what_the_function_logged(
     as_json = [json.loads(line) for line in run("logs", "--json").stdout.splitlines()]
     assert any(r["function"] == "tag-on-upload" and r["log"] for r in as_json), as_json
     nothing = run("logs", "no-such-function", "--template", TEMPLATE)
-    assert nothing.exit_code == 2 and "no function 'no-such-function'" in nothing.output, nothing.output
+    assert nothing.exit_code == 4 and "no function 'no-such-function'" in nothing.output, nothing.output
 
 
 def test_logs_follow_shows_invocations_as_they_come(cloud: LocalCloudProcess, tmp_path: Path) -> None:
