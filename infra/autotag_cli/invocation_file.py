@@ -1,7 +1,8 @@
 """The local FC's invocation log: what `autotag local up` prints of each invocation, and what the function
-logged during it, kept as JSON lines in `.localcloud/invocations.jsonl` of the folder it runs in (begun
-anew at each start; at 10 MiB the file moves to `invocations.jsonl.1` and a new one begins) for
-`autotag logs`. One line per record:
+logged during it, kept as JSON lines in `.localcloud/invocations-<pid>.jsonl` of the folder it runs in,
+one per running instance (the instance's file names it; the logs of instances no longer running are
+removed when another starts; at 10 MiB the file moves to `invocations-<pid>.jsonl.1` and a new one
+begins) for `autotag logs`. One line per record:
 
     {"time": "2026-12-01T03:00:07.123Z", "function": "tag-on-upload", "requestId": "…", "kind": "done",
      "attempt": 1, "ignored": false, "line": "03:00:07 tag-on-upload PutObject a.jpg: tagged [31 ms, …]",
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -26,7 +28,32 @@ from localcloud.fc.runtime import DONE, InvocationRecord
 from .function_host import LOCAL_STATE
 from .invocation_log import format_record, is_ignored_state_write
 
-INVOCATION_LOG = LOCAL_STATE / "invocations.jsonl"
+_INSTANCE_LOG = re.compile(r"invocations-([0-9]+)\.jsonl(\.1)?")
+
+
+def invocation_log_of(pid: int, folder: Path = LOCAL_STATE) -> Path:
+    """The invocation log of the local cloud running as process `pid`."""
+    return folder / f"invocations-{pid}.jsonl"
+
+
+def remove_stale_logs(running: set[int], folder: Path = LOCAL_STATE) -> None:
+    """Remove the invocation logs of the instances no longer running (not in `running`)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in folder.iterdir():
+        found = _INSTANCE_LOG.fullmatch(path.name)
+        if found and int(found[1]) not in running:
+            path.unlink(missing_ok=True)
+
+
+def latest_log(folder: Path = LOCAL_STATE) -> Path | None:
+    """The invocation log written last in `folder` (of an instance since stopped), if any."""
+    if not folder.is_dir():
+        return None
+    logs = [p for p in folder.iterdir() if _INSTANCE_LOG.fullmatch(p.name) and not p.name.endswith(".1")]
+    return max(logs, key=lambda p: p.stat().st_mtime, default=None)
+
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_LINES_PER_INVOCATION = 200  # of the function's log, the last ones (FC's tail keeps the last 4 KB)
 _HANDLER_SUFFIX = " handler"  # the local FC runs each handler on a thread named "<invoking thread> handler"

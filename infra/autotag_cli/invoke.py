@@ -12,7 +12,7 @@ import click
 from autotag.output import to_json
 from localcloud.fc.runtime import MAX_SYNC_PAYLOAD
 
-from .errors import doing
+from .errors import NotFound, doing
 from .fc_invoke import invoke_function, show
 from .function_host import environment_options, host_functions, read_template, template_option
 from .target import Target, require_reachable, target_options
@@ -89,10 +89,7 @@ def invoke(
     template = read_template(template_path)
     spec = template.functions.get(function)
     if spec is None:
-        raise click.BadParameter(
-            f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}",
-            param_hint="FUNCTION",
-        )
+        raise NotFound(f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}")
     event = read_event(event_source)
     if remote:
         doing(f"invoking {spec.service}/{spec.name} through FC at {target.fc_endpoint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -20,7 +21,7 @@ from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 
-from .errors import VERBOSE
+from .errors import VERBOSE, BadInput
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -28,8 +29,14 @@ from .function_host import (
     read_template,
     template_option,
 )
-from .invocation_file import INVOCATION_LOG, FunctionLog, InvocationLogWriter
-from .local_cloud_file import LocalCloudFileError, remove_local_cloud_file, write_local_cloud_file
+from .invocation_file import FunctionLog, InvocationLogWriter, invocation_log_of, remove_stale_logs
+from .local_cloud_file import (
+    LocalCloud,
+    LocalCloudFileError,
+    remove_local_cloud_file,
+    running_local_clouds,
+    write_local_cloud_file,
+)
 from .local_flows_log import FlowsLog
 from .local_inventory import local_inventory
 from .local_log import BelowLevel, LocalUpLog
@@ -251,6 +258,7 @@ def local_up(
       autotag local up            # OSS on :9000, FC API on :9001, CloudFlow on :9002; Ctrl-C stops it
     """
     template = read_template(template_path)
+    others = _others_here(dead_letters)
     # before anything listens; rules in OSS are read by the functions from the local OSS once it is up
     # (usually pushed there after it starts)
     rules_in_oss = bool(rules) and parse_location(rules or "") is not None
@@ -317,7 +325,9 @@ def local_up(
     state_prefix = fc.environment.get("AUTOTAG_STATE_PREFIX", DEFAULT_STATE_PREFIX)
     printed = LocalUpLog(state_prefix, _verbose())
     fc.observers.append(printed)
-    fc.observers.append(InvocationLogWriter(INVOCATION_LOG, function_log, state_prefix))
+    remove_stale_logs({cloud.pid for cloud in others} | {os.getpid()})
+    invocation_log = invocation_log_of(os.getpid())  # this instance's own: others here keep theirs
+    fc.observers.append(InvocationLogWriter(invocation_log, function_log, state_prefix))
     executions = FlowsLog(lambda: [dict(r) for r in list(cloudflow.service.executions.values())])
     with fc, api, printed, cloudflow, executions:
         fc.wire_oss(oss)
@@ -332,7 +342,13 @@ def local_up(
             oss.stop()
             raise click.ClickException(f"{template_path}: {error}") from None
         try:  # before the banner: once it is printed, `autotag local inventory` finds this instance
-            write_local_cloud_file(oss.endpoint, api.endpoint, oss.admin_token or "")
+            write_local_cloud_file(
+                oss.endpoint,
+                api.endpoint,
+                oss.admin_token or "",
+                invocation_log=invocation_log.name,
+                dead_letters=str(dead_letters.resolve()),
+            )
         except LocalCloudFileError as error:
             oss.stop()
             raise click.ClickException(str(error)) from None
@@ -363,6 +379,23 @@ def local_up(
 
 
 local.add_command(local_inventory)
+
+
+def _others_here(dead_letters: Path) -> list[LocalCloud]:
+    """The other local clouds running in this folder; a bad-input error when one of them keeps its dead
+    letters in `dead_letters`: `autotag replay` of that file would re-drive the other cloud's letters."""
+    try:
+        others = running_local_clouds()
+    except LocalCloudFileError as error:
+        raise click.ClickException(str(error)) from None
+    mine = str(dead_letters.resolve())
+    for other in others:
+        if other.dead_letters == mine:
+            raise BadInput(
+                f"the local cloud of this folder at {other.fc_endpoint} (pid {other.pid}) keeps its dead "
+                f"letters in {dead_letters}: give this one a file of its own with --dead-letters FILE"
+            )
+    return others
 
 
 def _taken(host: str, port: int, error: OSError, option: str, variable: str) -> str:

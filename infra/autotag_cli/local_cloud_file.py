@@ -1,6 +1,7 @@
 """The files through which `autotag local up` tells other commands of its folder how to drive it: its
-endpoints and the local OSS's admin token, in `.localcloud/local-cloud-<pid>.json`, one per running
-instance, so two instances in one folder (on other ports) never overwrite or delete each other's.
+endpoints, the local OSS's admin token, its invocation log and its dead-letter file, in
+`.localcloud/local-cloud-<pid>.json`, one per running instance, so two instances in one folder (on other
+ports) never overwrite or delete each other's.
 
 The token is a credential: each file is created readable by its user only, never through a link (the file
 is created exclusively, O_NOFOLLOW; the folder is opened without following a link, and a linked folder is
@@ -36,29 +37,33 @@ class LocalCloud:
     fc_endpoint: str
     admin_token: str
     pid: int
+    invocation_log: str = ""  # its own, `autotag logs` reads it
+    dead_letters: str = ""  # its on-failure destination's file, resolved: no two instances share one
 
 
 def instance_file(pid: int) -> str:
     return f"local-cloud-{pid}.json"
 
 
-def choose(clouds: list[LocalCloud], endpoint: str, endpoint_given: bool) -> LocalCloud:
-    """The running local cloud a command meant: the one serving `endpoint`; without an endpoint given
-    (the default one), the only one running. LocalCloudFileError says what runs instead."""
+def choose(clouds: list[LocalCloud], endpoint: str, endpoint_given: bool, fc: bool = False) -> LocalCloud:
+    """The running local cloud a command meant: the one serving `endpoint` (its OSS's, or with `fc` its FC
+    API's); without an endpoint given (the default one), the only one running. LocalCloudFileError says
+    what runs instead."""
+    option = "--fc-endpoint" if fc else "--oss-endpoint"
     for cloud in clouds:
-        if cloud.oss_endpoint == endpoint:
+        if (cloud.fc_endpoint if fc else cloud.oss_endpoint) == endpoint:
             return cloud
     if not endpoint_given and len(clouds) == 1:
         return clouds[0]
     if not clouds:
         raise LocalCloudFileError(
             f"no local cloud of this folder serves {endpoint} (none runs here): run `autotag local up` here "
-            "first; this command drives the local OSS only"
+            "first" + ("" if fc else "; this command drives the local OSS only")
         )
-    serving = ", ".join(sorted(c.oss_endpoint for c in clouds))
+    serving = ", ".join(sorted(c.fc_endpoint if fc else c.oss_endpoint for c in clouds))
     raise LocalCloudFileError(
         f"no local cloud of this folder serves {endpoint}; the ones running here serve {serving}: "
-        "pass --oss-endpoint with one of them"
+        f"pass {option} with one of them"
     )
 
 
@@ -90,7 +95,12 @@ def _folder(folder: Path, create: bool) -> Iterator[int | None]:
 
 
 def write_local_cloud_file(
-    oss_endpoint: str, fc_endpoint: str, admin_token: str, folder: Path = LOCAL_STATE
+    oss_endpoint: str,
+    fc_endpoint: str,
+    admin_token: str,
+    folder: Path = LOCAL_STATE,
+    invocation_log: str = "",
+    dead_letters: str = "",
 ) -> Path:
     """This instance's file (mode 0600): what other commands need to drive it. A leftover of an earlier
     process with this pid (it cannot be running: this one is) is removed first, whatever it is; removing
@@ -101,6 +111,8 @@ def write_local_cloud_file(
         "fcEndpoint": fc_endpoint,
         "adminToken": admin_token,
         "pid": os.getpid(),
+        "invocationLog": invocation_log,
+        "deadLetters": dead_letters,
     }
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with _folder(folder, create=True) as directory:
@@ -162,6 +174,8 @@ def _read(directory: int, name: str) -> LocalCloud | None:
             str(document.get("fcEndpoint", "")),
             str(document.get("adminToken") or ""),
             int(document["pid"]),
+            str(document.get("invocationLog") or ""),
+            str(document.get("deadLetters") or ""),
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         return None

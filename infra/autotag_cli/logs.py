@@ -15,8 +15,9 @@ from typing import Any
 import click
 
 from .errors import VERBOSE, BadInput, NotFound
-from .function_host import DEFAULT_TEMPLATE, read_template
-from .invocation_file import INVOCATION_LOG, parse_record, read_records
+from .function_host import DEFAULT_TEMPLATE, LOCAL_STATE, read_template
+from .invocation_file import latest_log, parse_record, read_records
+from .local_cloud_file import LocalCloudFileError, choose, running_local_clouds
 
 FOLLOW_POLL_SECONDS = 0.5
 
@@ -63,9 +64,15 @@ class _Shown:
     "--file",
     "path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=INVOCATION_LOG,
-    show_default=True,
-    help="The invocation log `autotag local up` keeps in the folder it runs in.",
+    help="An invocation log. Default: the one the `autotag local up` of this folder serving --fc-endpoint "
+    "keeps (the only one running here when not given; when none runs, the log written last).",
+)
+@click.option(
+    "--fc-endpoint",
+    envvar="AUTOTAG_FC_ENDPOINT",
+    show_envvar=True,
+    help="The FC API of the local cloud whose invocations to show, when several run here. Default: the "
+    "only one running here.",
 )
 @click.option(
     "--template",
@@ -82,7 +89,8 @@ def logs(
     function: str | None,
     follow: bool,
     request_id: str | None,
-    path: Path,
+    path: Path | None,
+    fc_endpoint: str | None,
     template_path: Path,
     as_json: bool,
 ) -> None:
@@ -97,7 +105,8 @@ def logs(
         template = read_template(template_path)
         if function not in template.functions:
             known = ", ".join(template.functions)
-            raise BadInput(f"no function {function!r} in {template_path}; it has {known}")
+            raise NotFound(f"no function {function!r} in {template_path}; it has {known}")
+    path = path if path is not None else _log_of_this_folder(fc_endpoint)
     if not path.exists() and not follow:
         raise BadInput(
             f"no invocation log at {path}: `autotag local up` keeps one in the folder it runs in; run this "
@@ -119,6 +128,20 @@ def logs(
             "one still running or queued is written when it ends (--follow waits for it); another folder's "
             "local up keeps its own log"
         )
+
+
+def _log_of_this_folder(fc_endpoint: str | None) -> Path:
+    """The invocation log of the local cloud running here that serves `fc_endpoint` (the only one, when
+    not given); with none running, the log written last."""
+    try:
+        running = running_local_clouds()
+        if running:
+            cloud = choose(running, fc_endpoint or "", fc_endpoint is not None, fc=True)
+            if cloud.invocation_log:
+                return LOCAL_STATE / Path(cloud.invocation_log).name  # in this folder, whatever it says
+    except LocalCloudFileError as error:
+        raise BadInput(str(error)) from None
+    return latest_log() or LOCAL_STATE / "invocations.jsonl"
 
 
 def _given(ctx: click.Context, parameter: str) -> bool:

@@ -14,7 +14,7 @@ from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
 from .console import Table, plain_console, shown, shown_lines
-from .errors import doing
+from .errors import NotFound, doing
 from .names import BUCKET
 from .options import rules_from, rules_option, state_prefix_option
 from .target import Target, require_reachable, target_options
@@ -77,7 +77,10 @@ def plan(
     doing(f"planning oss://{bucket_name}/{key if key is not None else prefix} at {target.oss_endpoint}")
     require_reachable(target.oss_endpoint, "OSS")
     bucket = target.bucket(bucket_name)
-    bucket.list_objects(prefix=key if key is not None else prefix or "", max_keys=1)  # bucket and key work
+    # the bucket and the key work; the key, when it exists, is the first listed under itself
+    first = bucket.list_objects(prefix=key if key is not None else prefix or "", max_keys=1).object_list
+    if key is not None and not any(listed.key == key for listed in first):
+        raise NotFound(f"oss://{bucket_name}/{key} does not exist at {target.oss_endpoint}")
     gateway = OssGateway(bucket)
     table = Table(
         title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"

@@ -6,9 +6,10 @@ CLI run and a timer run never overlap and each resumes the other's pass."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -45,13 +46,20 @@ def _mode(report: SweepReport) -> str:
 
 
 def _unsuccessful(report: SweepReport) -> str:
-    """Why the run ends in an error ("" when it does not): it was refused or stopped before its pass
-    completed (other than at --max-objects, which resumes), or objects failed."""
-    where = f"sweep of oss://{report.scope.bucket}/{report.scope.prefix}"
-    if report.stopped and not report.complete and "maxObjects" not in report.stopped:
-        return f"{where}: {report.stopped}"
-    if report.failed:
-        return f"{where}: {report.failed} object{'' if report.failed == 1 else 's'} failed"
+    return unsuccessful_sweep(report.summary())
+
+
+def unsuccessful_sweep(summary: Mapping[str, Any]) -> str:
+    """Why a sweep, as its summary (the tag-expiry function's answer) tells it, ends in an error ("" when
+    it does not): it was refused or stopped before its pass completed (other than at --max-objects, which
+    resumes), or objects failed."""
+    where = f"sweep of oss://{summary.get('bucket', '')}/{summary.get('prefix', '')}"
+    stopped = str(summary.get("stopped") or "")
+    if stopped and not summary.get("complete") and "maxObjects" not in stopped:
+        return f"{where}: {stopped}"
+    failed = int(summary.get("failed") or 0)
+    if failed:
+        return f"{where}: {failed} object{'' if failed == 1 else 's'} failed"
     return ""
 
 

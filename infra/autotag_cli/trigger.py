@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,9 +16,10 @@ from autotag.timestamps import parse_timestamp
 from localcloud.fc.runtime import timer_event
 from localcloud.fc.template import FunctionSpec, Template, TriggerSpec
 
-from .errors import BadInput, doing
+from .errors import BadInput, CliError, NotFound, doing
 from .fc_invoke import invoke_function, show
 from .function_host import read_template, template_option
+from .sweep import unsuccessful_sweep
 from .target import Target, target_options
 
 
@@ -25,7 +27,7 @@ def timer_trigger(template: Template, function: str, name: str | None, template_
     """The function's timer trigger `name` (or its only one), or a bad-input error saying what it has."""
     spec: FunctionSpec | None = template.functions.get(function)
     if spec is None:
-        raise BadInput(f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}")
+        raise NotFound(f"no function {function!r} in {template_path}; it has {', '.join(template.functions)}")
     timers = [t for t in spec.triggers if t.type == "Timer"]
     others = [t for t in spec.triggers if t.type != "Timer"]
     if name is not None:
@@ -114,3 +116,31 @@ def trigger(
         return
     click.echo(f"{fired}: request id {answer.request_id}", err=True)
     show(answer, spec.name)
+    refused = unsuccessful_run(answer.payload)
+    if refused:
+        raise CliError(f"{function}'s timer {timer.name} (request id {answer.request_id}): {refused}")
+
+
+def unsuccessful_run(payload: str) -> str:
+    """Why a timer's run, as the function's answer tells it, ends in an error ("" when it does not): a
+    sweep refused or stopped before its end, or failed objects (as `autotag sweep` decides), a bucket the
+    function refused or could not dispatch."""
+    try:
+        answer = json.loads(payload)
+    except json.JSONDecodeError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    reasons = [why for why in map(unsuccessful_sweep, _entries(answer, "sweeps")) if why]
+    reasons += [
+        f"oss://{r.get('bucket', '')}: {r.get('reason', 'refused')}" for r in _entries(answer, "rejected")
+    ]
+    reasons += [
+        f"oss://{d.get('bucket', '')}: {d['error']}" for d in _entries(answer, "dispatched") if d.get("error")
+    ]
+    return "; ".join(reasons)
+
+
+def _entries(answer: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    found = answer.get(name)
+    return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []

@@ -230,6 +230,23 @@ for name, args in {
     )
 
 
+for name, args in {
+    "invoke": ["invoke", "no-such-function", "-e", "EVENT", "--template", TEMPLATE],
+    "invoke --remote": ["invoke", "no-such-function", "-e", "EVENT", "--remote", "--template", TEMPLATE],
+    "logs": ["logs", "no-such-function", "--template", TEMPLATE],
+    "trigger": ["trigger", "no-such-function", "--template", TEMPLATE],
+}.items():  # the function the command names does not exist: not found, as a bucket or an object
+    cell(name, "unknown-function", args, NOT_FOUND, "no function 'no-such-function'", "tag-on-upload")
+cell(
+    "plan",
+    "missing-object",
+    ["plan", "--bucket", "autotag-demo", "--key", "no-such-object.jpg"],
+    NOT_FOUND,
+    "oss://autotag-demo/no-such-object.jpg",
+    "does not exist",
+)
+
+
 @pytest.mark.parametrize(("command", "condition"), sorted(CELLS), ids=[f"{c}|{k}" for c, k in sorted(CELLS)])
 def test_every_command_fails_with_one_clear_line(
     command: str,

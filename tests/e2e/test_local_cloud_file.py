@@ -34,7 +34,9 @@ def put(endpoint: str) -> None:
 def test_two_local_clouds_in_one_folder_leave_each_other_alone(tmp_path: Path) -> None:
     with local_cloud_process(tmp_path, ROOT / "template.yml") as first:
         put(first.oss_endpoint)
-        with local_cloud_process(tmp_path, ROOT / "template.yml") as second:
+        with local_cloud_process(
+            tmp_path, ROOT / "template.yml", "--dead-letters", str(tmp_path / "dl2.jsonl")
+        ) as second:
             put(second.oss_endpoint)
             for cloud in (first, second):
                 done = inventory(tmp_path, cloud.oss_endpoint)

@@ -118,7 +118,7 @@ def test_logs_shows_each_invocation_with_what_the_function_logged(
     as_json = [json.loads(line) for line in run("logs", "--json").stdout.splitlines()]
     assert any(r["function"] == "tag-on-upload" and r["log"] for r in as_json), as_json
     nothing = run("logs", "no-such-function", "--template", TEMPLATE)
-    assert nothing.exit_code == 2 and "no function 'no-such-function'" in nothing.output, nothing.output
+    assert nothing.exit_code == 4 and "no function 'no-such-function'" in nothing.output, nothing.output
 
 
 def test_logs_follow_shows_invocations_as_they_come(cloud: LocalCloudProcess, tmp_path: Path) -> None:
@@ -161,3 +161,40 @@ def test_logs_says_when_no_invocation_has_the_request_id(tmp_path: Path) -> None
     assert missing.exit_code == 4, missing.output
     (line,) = missing.output.splitlines()
     assert line.startswith("Error: no invocation with request id d09982c5-nowhere in "), line
+
+
+def test_two_local_clouds_in_one_folder_keep_their_own_invocations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `autotag local up` in one folder (other ports, other dead-letter files): each keeps its own
+    invocation log, the second does not wipe the first's, and `autotag logs` shows the invocations of the
+    cloud its --fc-endpoint names, and asks for one when several run here; a second instance on the same
+    dead-letter file is refused, naming --dead-letters."""
+    monkeypatch.chdir(tmp_path)
+    with local_cloud_process(tmp_path, (ROOT / "template.yml")) as first:
+        demo_bucket(first).put_object("from-first.jpg", b"x")
+        wait_for_tag(demo_bucket(first), "from-first.jpg", "kind")
+        assert printed_until(first, "from-first.jpg")
+        autotag = str(Path(sys.executable).with_name("autotag"))
+        ports = ["--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0"]
+        same_letters = subprocess.run(
+            [autotag, "local", "up", *ports, "--template", str(ROOT / "template.yml"),
+             "--dead-letters", str(tmp_path / "dl.jsonl")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert same_letters.returncode == 2 and "--dead-letters" in same_letters.stderr, same_letters
+        with local_cloud_process(
+            tmp_path, (ROOT / "template.yml"), "--dead-letters", str(tmp_path / "dl2.jsonl")
+        ) as second:
+            demo_bucket(second).put_object("from-second.jpg", b"x")
+            wait_for_tag(demo_bucket(second), "from-second.jpg", "kind")
+            assert printed_until(second, "from-second.jpg")
+            of_first = run("logs", "--fc-endpoint", first.fc_api_endpoint)
+            assert of_first.exit_code == 0, of_first.output
+            assert "from-first.jpg" in of_first.output and "from-second.jpg" not in of_first.output
+            of_second = run("logs", AUTOTAG_FC_ENDPOINT=second.fc_api_endpoint)
+            assert of_second.exit_code == 0, of_second.output
+            assert "from-second.jpg" in of_second.output and "from-first.jpg" not in of_second.output
+            neither = run("logs")
+            assert neither.exit_code == 2 and "--fc-endpoint" in neither.output, neither.output
+            assert first.fc_api_endpoint in neither.output and second.fc_api_endpoint in neither.output

@@ -51,8 +51,8 @@ def test_plan_for_a_prefix_writes_nothing(oss: LocalOSS, bucket: oss2.Bucket) ->
 
 def test_plan_for_a_missing_key_says_so(oss: LocalOSS, bucket: oss2.Bucket) -> None:
     code, output = run(oss, "--bucket", bucket.bucket_name, "--key", "nope.jpg")
-    assert code == 0
-    assert "the object is gone" in output
+    assert code == 4, output  # not found, as docs/cli.md's exit-code table says
+    assert f"oss://{bucket.bucket_name}/nope.jpg does not exist" in output, output
 
 
 def test_plan_argument_errors_are_clear(oss: LocalOSS, bucket: oss2.Bucket, tmp_path: object) -> None:

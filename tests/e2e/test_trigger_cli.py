@@ -91,3 +91,15 @@ def test_event_timer_writes_the_templates_trigger_at_osss_clock(oss: LocalOSS) -
     assert json.loads(event["payload"]) == {"buckets": ["autotag-demo"], "workers": 16, "qps": 400}
     when = datetime.fromisoformat(event["triggerTime"].replace("Z", "+00:00"))
     assert abs(when - (datetime.now(timezone.utc) + timedelta(days=8))) < timedelta(minutes=1), when
+
+
+def test_trigger_fails_when_the_functions_answer_says_the_sweep_was_refused(cloud: LocalCloudProcess) -> None:
+    """A trigger time ahead of OSS's clock: the function refuses the sweep (`complete: false`), and the
+    command says so in one Error line and exits 1, as `autotag sweep` does for the same refusal."""
+    endpoints = {"AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint, "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint}
+    fired = run("trigger", "tag-expiry", "--at", "2030-01-01T00:00:00Z", "--template", TEMPLATE, **endpoints)
+    (sweep,) = json.loads(fired.stdout)["sweeps"]
+    assert sweep["complete"] is False, sweep
+    assert fired.exit_code == 1, fired.output
+    errors = [line for line in fired.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "ahead" in errors[0] and "autotag-demo" in errors[0], fired.stderr
