@@ -63,4 +63,4 @@ def _is_or_shards(request: SweepRequest, timer: SweepRequest) -> bool:
     if request.shard is None or len(request.buckets) != 1 or request.buckets[0] not in timer.buckets:
         return False
     shard_of_timer = replace(timer, buckets=request.buckets, shards=1, shard=request.shard, inventory=None)
-    return request == shard_of_timer
+    return bool(request == shard_of_timer)

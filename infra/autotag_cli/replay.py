@@ -8,9 +8,9 @@ summary and log. Tagging is idempotent, so replaying twice writes nothing new.
 
 Only letters the functions' own failures leave are re-driven (letters.py: anyone allowed to send to the
 queue can write one); the rest are refused, naming why, and kept. A replay is done only when the function's
-result says so for every record (`not_done`): a record OSS
-refused (a bucket since deleted: `rejected`, OSS's code in the reason) or a batch element it refused keeps
-the letter in the store, with that as its new reason, and the command exits 1."""
+result says so for every record (`not_done`): a record OSS refused (a bucket since deleted: `rejected`,
+OSS's code in the reason) or a batch element it refused keeps the letter in the store, with that as its new
+reason, and the command exits 1."""
 
 from __future__ import annotations
 
