@@ -81,6 +81,18 @@ def test_an_inventory_file_that_inflates_past_its_bound_fails_and_reading_ends()
     assert not found[-1].ok and "inflates past 20 bytes" in found[-1].error
 
 
+def test_a_gzip_file_that_inflates_too_far_or_ends_early_is_named_with_the_line_it_reached() -> None:
+    data, file = inventory(['"b","k1","1"', '"b","k2","1"'] + [""] * 5000)
+    found = list(inventory_items(data, file, ("Bucket", "Key", "Size"), "f", limit=1000))
+    assert [i.value["Key"] for i in found if i.ok] == ["k1", "k2"]
+    assert found[-1].where.startswith("f line ") and int(found[-1].where.split()[-1]) > 2, found[-1]
+    cut, cut_file = inventory(['"b","k1","1"'] * 3)
+    cut = cut[:-12]  # the gzip trailer and the last bytes lost
+    cut_file = InventoryFile(cut_file.key, len(cut), hashlib.md5(cut).hexdigest())
+    last = list(inventory_items(cut, cut_file, ("Bucket", "Key", "Size"), "f"))[-1]
+    assert not last.ok and last.where.startswith("f line ") and "ends early" in last.error, last
+
+
 def test_batches_respect_count_and_size_and_leave_unreadable_items_out() -> None:
     given = [Item({"k": n}, f"i{n}") for n in range(5)]
     given.insert(2, Item(None, "bad", "broken"))

@@ -39,11 +39,27 @@ class TooLarge(ValueError):
     pass
 
 
+class BrokenAt(ValueError):
+    """The data under the lines could not be read on while line `line` was being read."""
+
+    def __init__(self, line: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.line = line
+
+
 def lines(chunks: Iterable[bytes], limit: int = MAX_ITEM_BYTES) -> Iterator[tuple[int, bytes | None]]:
     """(line number, line without its end) for each line; None for a line over `limit` bytes, whose
-    remainder is skipped without being held in memory."""
+    remainder is skipped without being held in memory. BrokenAt (naming the line) when the chunks stop
+    with a gzip file that inflates too far or is not gzip."""
     number, pending, overflow = 0, bytearray(), False
-    for chunk in chunks:
+    pieces = iter(chunks)
+    while True:
+        try:
+            chunk = next(pieces)
+        except StopIteration:
+            break
+        except (TooLarge, zlib.error) as error:
+            raise BrokenAt(number + 1, error) from None
         start = 0
         while start < len(chunk):
             end = chunk.find(b"\n", start)
@@ -65,14 +81,16 @@ def lines(chunks: Iterable[bytes], limit: int = MAX_ITEM_BYTES) -> Iterator[tupl
 
 
 def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> Iterator[bytes]:
-    """The gzip member `data` inflated in pieces; TooLarge once more than `limit` bytes come out."""
+    """The gzip member `data` inflated in pieces; TooLarge once more than `limit` bytes come out. Every
+    byte up to the bound is given first, so the lines before it are read."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     produced, pending = 0, data
     while True:
-        piece = inflater.decompress(pending, 1024 * 1024)
+        piece = inflater.decompress(pending, min(1024 * 1024, limit + 1 - produced))
         pending = inflater.unconsumed_tail
         produced += len(piece)
         if produced > limit:
+            yield piece[: len(piece) - (produced - limit)]
             raise TooLarge(f"inflates past {limit} bytes")
         if piece:
             yield piece
@@ -167,5 +185,5 @@ def inventory_items(
             if item.ok and "Key" in item.value:
                 item = Item({**item.value, "Key": unquote(item.value["Key"])}, item.where)
             yield item
-    except (TooLarge, zlib.error) as error:
-        yield Item(None, source, f"the gzip data file {error}")
+    except BrokenAt as broken:
+        yield Item(None, f"{source} line {broken.line}", f"the gzip data file {broken}")
