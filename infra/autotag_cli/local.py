@@ -16,6 +16,7 @@ from autotag.settings import DEFAULT_STATE_PREFIX
 from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
+from localcloud.cloudflow.items import MAX_INFLATED_BYTES
 from localcloud.fc import DeadLetterStore, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
@@ -42,6 +43,8 @@ from .local_inventory import local_inventory
 from .local_log import BelowLevel, LocalUpLog
 from .options import rules_from
 from .target import LOCAL_ACCOUNT_ID, Credentials, Target
+
+INFLATE_BOUND_VARIABLE = "AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES"
 
 
 def _verbose() -> bool:
@@ -258,6 +261,7 @@ def local_up(
       autotag local up            # OSS on :9000, FC API on :9001, CloudFlow on :9002; Ctrl-C stops it
     """
     template = read_template(template_path)
+    inflate_bound = _inflate_bound()
     others = _others_here(dead_letters)
     # before anything listens; rules in OSS are read by the functions from the local OSS once it is up
     # (usually pushed there after it starts)
@@ -308,6 +312,7 @@ def local_up(
             host=host,
             port=cloudflow_port,
             max_threads=concurrency,
+            max_inflated_bytes=inflate_bound,
         )
     except OSError as exc:
         oss.stop()
@@ -379,6 +384,17 @@ def local_up(
 
 
 local.add_command(local_inventory)
+
+
+def _inflate_bound() -> int:
+    """The local CloudFlow's bound on what one inventory data file may inflate to: 1 GiB, or the bytes
+    AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES gives (tests lower it rather than inflate gigabytes)."""
+    text = os.environ.get(INFLATE_BOUND_VARIABLE, "").strip()
+    if not text:
+        return MAX_INFLATED_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise BadInput(f"{INFLATE_BOUND_VARIABLE}={text[:40]!r} is not a number of bytes (1 or more)")
+    return int(text)
 
 
 def _others_here(dead_letters: Path) -> list[LocalCloud]:

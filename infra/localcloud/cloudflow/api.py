@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
 from .engine import Engine
 from .gateways import Gateways
+from .items import MAX_INFLATED_BYTES
 from .service import CloudFlowService
 from .signature import NonceWindow, RpcError, verify
 from .store import Store
@@ -100,6 +101,7 @@ class LocalCloudFlow:
         port: int = 0,
         max_threads: int = 8,
         time_scale: float = 1.0,
+        max_inflated_bytes: int = MAX_INFLATED_BYTES,
     ) -> None:
         self._temporary = None if data_dir else tempfile.TemporaryDirectory(prefix="local-cloudflow-")
         root = Path(data_dir) / "cloudflow" if data_dir else Path(self._temporary.name)  # type: ignore[union-attr]
@@ -111,7 +113,13 @@ class LocalCloudFlow:
         def gateways(role_arn: str) -> Gateways:
             return Gateways(oss_endpoint, fc_endpoint, role_arn, region)
 
-        self.engine = Engine(store, gateways, max_threads=max_threads, time_scale=time_scale)
+        self.engine = Engine(
+            store,
+            gateways,
+            max_threads=max_threads,
+            time_scale=time_scale,
+            max_inflated_bytes=max_inflated_bytes,
+        )
         self.service = CloudFlowService(store, self.engine, lambda: self.roles)
         self._http = _Server((host, port), _Handler)
         self._http.cloudflow = self

@@ -5,13 +5,15 @@ function through FC's API as the flow's role (Retry, then Catch, on the error's 
 end it, and a distributed Map reads its items from OSS, cuts them into batches and runs the Processor's
 states for each batch on up to MaxConcurrency threads (capped locally by `max_threads`). Failed items are
 counted against ToleratedFailureCount / ToleratedFailurePercentage (none tolerated when neither is set);
-past the tolerance the Map fails. At the end the ResultWriter's files go to OSS.
+past the tolerance the Map fails, its cause naming the first failed items. At the end, failed or not, the
+ResultWriter's files go to OSS.
 
 Everything an execution needs to go on is in the Store: its record (status, the state it is in and that
 state's input) and one file per finished batch. `resume` restarts an execution that was running when the
 process stopped, from the state it was in, skipping the batches already finished; a state before it is
 never run again, the state it was in may be (once more, at least once). StopExecution marks the record
-Stopped at once; the threads notice within moments and end, abandoning what they were doing."""
+Stopped, and its running map run Aborted, at once; the threads notice within moments and end, abandoning
+what they were doing: no batch starts after it."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from flowspec.expressions import construct, evaluate
 from .batching import Batch, batch_input, batches
 from .gateways import Gateways, ServiceError
 from .items import (
+    MAX_INFLATED_BYTES,
     MAX_ITEM_BYTES,
     MAX_JSON_LIST_BYTES,
     Item,
@@ -45,6 +48,24 @@ log = logging.getLogger("localcloud.cloudflow")
 MAX_EVENTS = 5000  # CloudFlow: at most 5,000 events in one execution's history
 MAX_STATE_IO_BYTES = 64 * 1024  # a state's input and output: at most 64 KiB
 SAVE_EVERY_SECONDS = 0.5  # how often a map run's counts are written while it runs
+
+
+MAP_RUN_FAILED = "FnF.MapRunFailed"
+FIRST_FAILURES = 3  # how many failed items a Map's failure names
+MAX_FAILURE_TEXT = 500  # each cut to this many characters: an execution's Cause stays short
+
+
+def _with_first_failures(cause: str, finished: dict[int, dict[str, Any]], unreadable: list[Item]) -> str:
+    """`cause` followed by the first items that could not be read and the first failed batches."""
+    named = [f"{i.where}: {i.error}" for i in unreadable[:FIRST_FAILURES]]
+    named += [
+        f"batch {number}: {result.get('Error', '')}: {result.get('Cause', '')}"
+        for number, result in sorted(finished.items())
+        if result.get("Status") == "FAILED"
+    ][: FIRST_FAILURES - len(named)]
+    if not named:
+        return cause
+    return f"{cause}; first: " + "; ".join(text[:MAX_FAILURE_TEXT] for text in named)
 
 
 def now_text() -> str:
@@ -82,12 +103,18 @@ def _io_checked(value: Any, what: str) -> Any:
 
 class Engine:
     def __init__(
-        self, store: Store, gateways: Callable[[str], Gateways], max_threads: int = 8, time_scale: float = 1.0
+        self,
+        store: Store,
+        gateways: Callable[[str], Gateways],
+        max_threads: int = 8,
+        time_scale: float = 1.0,
+        max_inflated_bytes: int = MAX_INFLATED_BYTES,
     ) -> None:
         self.store = store
         self.gateways = gateways  # role ARN -> what calls OSS and FC as that role
         self.max_threads = max_threads
         self.time_scale = time_scale  # Retry intervals are multiplied by this (tests shorten them)
+        self.max_inflated_bytes = max_inflated_bytes  # what one inventory data file may inflate to
         self.runs: dict[tuple[str, str], _Run] = {}
         self.lock = threading.Lock()
 
@@ -109,8 +136,12 @@ class Engine:
             return None
         with run.lock:
             if run.record["Status"] == "Running":
-                run.record.update(Status="Stopped", StoppedTime=now_text(), Error=error, Cause=cause)
+                moment = now_text()
+                run.record.update(Status="Stopped", StoppedTime=moment, Error=error, Cause=cause)
                 self._event(run, "ExecutionStopped", "", {"Error": error, "Cause": cause})
+                for map_run in run.record.get("MapRuns", {}).values():  # DescribeMapRun's status for it
+                    if map_run.get("Status") == "Running":
+                        map_run.update(Status="Aborted", StoppedTime=moment)
         run.stop.set()
         self._save(run, force=True)
         return run.record
@@ -303,7 +334,7 @@ class Engine:
             except ServiceError as error:
                 yield Item(None, where, error.message)
                 continue
-            yield from inventory_items(data, file, columns, where)
+            yield from inventory_items(data, file, columns, where, self.max_inflated_bytes)
 
     def _map(
         self, run: _Run, state: State, spec: MapSpec, given: Any, context: dict[str, Any], scope: str
@@ -390,10 +421,22 @@ class Engine:
             with run.lock:
                 map_run.update(Status="Succeeded", StoppedTime=now_text())
             return output
-        except StateFailed:
+        except StateFailed as failure:
             with run.lock:
                 map_run.update(Status="Failed", StoppedTime=now_text())
-            raise
+            if failure.code != MAP_RUN_FAILED:
+                raise
+            # Past the tolerance the results written so far still go to the report, and the failure
+            # names the first items that failed: an operator learns what to fix without reading counts.
+            if spec.result_bucket:
+                try:
+                    self._write_results(run, spec, state.name, folder, unreadable)
+                except StateFailed as unwritten:
+                    log.warning("%s: results not written: %s", record["Name"], unwritten.cause)
+            raise StateFailed(
+                failure.code,
+                _with_first_failures(failure.cause, self.store.finished_batches(folder), unreadable),
+            ) from None
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             with run.lock:
@@ -412,7 +455,7 @@ class Engine:
                 over = False
         if over:
             raise StateFailed(
-                "FnF.MapRunFailed", f"{failed} of {total} items failed, more than the Map tolerates"
+                MAP_RUN_FAILED, f"{failed} of {total} items failed, more than the Map tolerates"
             )
 
     def _write_results(
