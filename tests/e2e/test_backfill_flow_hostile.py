@@ -9,7 +9,6 @@ asserts on the objects' tags in OSS, on the engine's counts and on the result fi
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
@@ -57,9 +56,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudProces
     bound = {"AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES": str(INFLATE_BOUND)}
     with local_cloud_process(folder, template, "--concurrency", "8", env=bound) as running:
         bucket(running, BUCKET).create_bucket()  # no trigger watches it in this template
-        for name in (STATE, INVENTORY):
-            with contextlib.suppress(oss2.exceptions.BucketAlreadyExists):
-                bucket(running, name).create_bucket()
+        for name in (STATE, INVENTORY):  # creating one's own bucket again is no error in OSS
+            bucket(running, name).create_bucket()
         yield running
 
 
@@ -516,3 +514,41 @@ def test_forged_state_in_the_tagged_bucket_changes_nothing(cloud: LocalCloudProc
     outcomes, _ = results(cloud, "forged")
     assert {o["Key"] for o in outcomes if o["Outcome"] == "tagged"} >= set(keys)
     assert bucket(cloud, STATE).object_exists("backfill/reports/forged/Backfill/manifest.json")
+
+
+# ---- sources that cannot be read, and a bad bound --------------------------------------------------------
+
+
+def test_a_source_that_cannot_be_read_ends_the_execution_naming_it(cloud: LocalCloudProcess) -> None:
+    template = ["--template", str(ROOT / "template.yml")]
+    client = flows(cloud)
+    for manifest, why in (
+        (f"oss://{STATE}/backfill/manifests/no-such.csv", "NoSuchKey"),
+        (f"oss://{BUCKET}/somewhere/list.csv", "AccessDenied"),  # the flow's role may not read it
+    ):
+        started = cli_json(
+            cloud, "backfill", "--bucket", BUCKET, "--manifest", manifest, "--cloud", *template
+        )
+        flow, name = started["execution"].split("/")
+        ended = wait_end(client, flow, name)
+        assert ended.status == "Failed" and why in ended.output, ended.output
+        assert manifest.removeprefix("oss://") in ended.output, ended.output
+        assert SECRET not in ended.output
+        shown = cli_run(cloud, "backfill", "status", started["execution"], "--cloud")
+        assert shown.returncode == 0 and "Failed" in shown.stdout, shown
+        assert "Traceback" not in shown.stdout + shown.stderr and SECRET not in shown.stdout + shown.stderr
+
+
+def test_local_up_refuses_an_inflate_bound_that_is_no_number_in_one_line(tmp_path: Path) -> None:
+    autotag = Path(sys.executable).with_name("autotag")
+    ports = ["--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0"]
+    result = subprocess.run(
+        [str(autotag), "local", "up", *ports, "--template", str(ROOT / "template.yml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES": "1GiB"},
+        timeout=120,
+    )
+    line = one_clean_line(result)
+    assert "AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES" in line and "'1GiB'" in line, line
