@@ -385,6 +385,7 @@ class Engine:
         threads = max(1, min(spec.max_concurrency or self.max_threads, self.max_threads))
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"cloudflow {record['Name']}")
         running: set[Future[dict[str, Any]]] = set()
+        sizes: dict[Future[dict[str, Any]], int] = {}  # a batch's items, by its future
         try:
             batch_extra = None
             if spec.batcher is not None and spec.batcher.batch_input:
@@ -408,7 +409,9 @@ class Engine:
                     running -= done
                     for future in done:
                         account(future.result())
-                running.add(pool.submit(work, piece, batch_input(piece, spec.batcher, batch_extra)))
+                future = pool.submit(work, piece, batch_input(piece, spec.batcher, batch_extra))
+                running.add(future)
+                sizes[future] = len(piece.items)
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -440,7 +443,10 @@ class Engine:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             with run.lock:
-                counts["Aborted"] += sum(1 for f in running if not f.done())
+                if record["Status"] == "Stopped":  # every item read and not finished is aborted
+                    counts["Aborted"] = counts["Total"] - counts["Succeed"] - counts["Failed"]
+                else:
+                    counts["Aborted"] += sum(sizes[f] for f in running if not f.done())
             self._save(run, force=True)
 
     def _check_tolerance(self, spec: MapSpec, counts: dict[str, int], reading_done: bool) -> None:
