@@ -537,13 +537,18 @@ def test_forged_state_in_the_tagged_bucket_changes_nothing(cloud: LocalCloudProc
 def test_a_source_that_cannot_be_read_ends_the_execution_naming_it(cloud: LocalCloudProcess) -> None:
     template = ["--template", str(ROOT / "template.yml")]
     client = flows(cloud)
-    for manifest, why in (
-        (f"oss://{STATE}/backfill/manifests/no-such.csv", "NoSuchKey"),
-        (f"oss://{BUCKET}/somewhere/list.csv", "AccessDenied"),  # the flow's role may not read it
+    inventory = bucket(cloud, INVENTORY)
+    inventory.put_object("garbage/manifest.json", b"\x1f\x8b not JSON")
+    inventory.put_object(
+        "orc/manifest.json", json.dumps({"fileFormat": "ORC", "fileSchema": "Key", "files": []})
+    )
+    for option, manifest, why in (
+        ("--manifest", f"oss://{STATE}/backfill/manifests/no-such.csv", "NoSuchKey"),
+        ("--manifest", f"oss://{BUCKET}/somewhere/list.csv", "AccessDenied"),  # not the flow role's to read
+        ("--inventory", f"oss://{INVENTORY}/garbage/manifest.json", "not an inventory manifest"),
+        ("--inventory", f"oss://{INVENTORY}/orc/manifest.json", "fileFormat 'ORC'"),
     ):
-        started = cli_json(
-            cloud, "backfill", "--bucket", BUCKET, "--manifest", manifest, "--cloud", *template
-        )
+        started = cli_json(cloud, "backfill", "--bucket", BUCKET, option, manifest, "--cloud", *template)
         flow, name = started["execution"].split("/")
         ended = wait_end(client, flow, name)
         assert ended.status == "Failed" and why in ended.output, ended.output
