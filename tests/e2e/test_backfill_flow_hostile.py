@@ -497,7 +497,7 @@ def test_forged_state_in_the_tagged_bucket_changes_nothing(cloud: LocalCloudProc
         target.put_object(key, body)
     before = {o.key: o.etag for o in oss2.ObjectIteratorV2(target)}
     client = flows(cloud)
-    set_latency(cloud, 60)
+    set_latency(cloud, 150)  # batches take seconds: the forging below lands while it runs
     try:
         start(client, PREFIX_FLOW, "forged", given({"prefix": ""}, concurrency=1))
         deadline = time.monotonic() + 300
