@@ -339,6 +339,9 @@ def test_a_stale_inventory_tags_objects_as_they_are_now_and_reports_deleted_ones
         target.put_object(
             key, b"z" * (1024 * 1024 + 1), headers={"x-oss-meta-owner": "bob", "Content-Type": "image/png"}
         )
+    # one more overwritten by an uploader who tags it, its owner tag their own: the uploader's tags stay
+    uploader_key = keys[11]
+    target.put_object(uploader_key, b"x", headers={"x-oss-tagging": "owner=carol&team=red"})
     for key in deleted:
         target.delete_object(key)
     client = flows(cloud)
@@ -350,8 +353,15 @@ def test_a_stale_inventory_tags_objects_as_they_are_now_and_reports_deleted_ones
     before = {"kind": "text", "owner": "alice", "size": "small", "autotag": "kind owner size"}
     for key in overwritten:
         assert readable(tags_of(target, key)) == now, key
-    for key in keys[6:]:
+    for key in keys[6:11]:
         assert readable(tags_of(target, key)) == before, key
+    assert readable(tags_of(target, uploader_key)) == {
+        "owner": "carol",
+        "team": "red",
+        "kind": "text",
+        "size": "small",
+        "autotag": "kind size",
+    }
     outcomes, failed = results(cloud, "stale-1")
     assert failed == []
     by_key = {o["Key"]: o for o in outcomes}
@@ -361,6 +371,7 @@ def test_a_stale_inventory_tags_objects_as_they_are_now_and_reports_deleted_ones
             key
         ]
     assert sum(o["Outcome"] == "tagged" for o in outcomes) == 10
+    assert by_key[uploader_key]["Outcome"] == "tagged"
 
 
 # ---- cancel ------------------------------------------------------------------------------------------------
@@ -448,6 +459,8 @@ def test_cancel_stops_before_the_next_batch_and_a_new_execution_tags_the_rest(
     # the error paths: one line, no traceback, no secret
     stopped = one_clean_line(cli_run(cloud, "backfill", "cancel", references[0], "--cloud"))
     assert "Stopped" in stopped or "not Running" in stopped, stopped
+    as_json = one_clean_line(cli_run(cloud, "backfill", "cancel", references[1], "--cloud", "--json"))
+    assert "Stopped" in as_json or "not Running" in as_json, as_json
     ended_line = one_clean_line(cli_run(cloud, "backfill", "cancel", started["execution"], "--cloud"))
     assert "Succeeded" in ended_line, ended_line
     missing = one_clean_line(cli_run(cloud, "backfill", "status", f"{PREFIX_FLOW}/no-such", "--cloud"))
