@@ -584,4 +584,5 @@ def test_local_up_refuses_an_inflate_bound_that_is_no_number_in_one_line(tmp_pat
         timeout=120,
     )
     line = one_clean_line(result)
+    assert result.returncode == 2, result  # bad input (docs/cli.md)
     assert "AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES" in line and "'1GiB'" in line, line
