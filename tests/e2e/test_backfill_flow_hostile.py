@@ -43,6 +43,8 @@ MANIFEST_FLOW = "oss-autotag-backfill-manifest"
 INFLATE_BOUND = 256 * 1024  # the local cloud's bound on what an inventory data file may inflate to, here
 IMAGE = {"kind": "image", "size": "small", "autotag": "kind size"}
 SECRET = "local-secret-key"
+# Executions run to their end on 2 cores shared with other workers, some on a deliberately slow local OSS.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
@@ -380,7 +382,7 @@ def test_a_stale_inventory_tags_objects_as_they_are_now_and_reports_deleted_ones
 def test_cancel_stops_before_the_next_batch_and_a_new_execution_tags_the_rest(
     cloud: LocalCloudProcess,
 ) -> None:
-    keys = [f"cancel/{n:03}.jpg" for n in range(300)]
+    keys = [f"cancel/{n:03}.jpg" for n in range(200)]
     put_objects(cloud, keys)
     client = flows(cloud)
     template = ["--template", str(ROOT / "template.yml")]
@@ -424,7 +426,7 @@ def test_cancel_stops_before_the_next_batch_and_a_new_execution_tags_the_rest(
             assert heads - heads_at_stop <= 50, (heads_at_stop, heads)
             status = cli_json(cloud, "backfill", "status", reference, "--cloud")
             assert status["status"] == "Stopped", status
-            assert 50 <= status["items"]["done"] < 300 and status["items"]["failed"] == 0, status
+            assert 50 <= status["items"]["done"] < 200 and status["items"]["failed"] == 0, status
             # every item read and not finished is counted aborted (once the batch in flight has ended)
             deadline = time.monotonic() + 120
             while True:
@@ -454,7 +456,7 @@ def test_cancel_stops_before_the_next_batch_and_a_new_execution_tags_the_rest(
     assert untagged(cloud, keys) == []
     outcomes, _ = results(cloud, name)
     assert {o["Outcome"] for o in outcomes} == {"tagged", "unchanged"}
-    assert 0 < sum(o["Outcome"] == "tagged" for o in outcomes) < 300
+    assert 0 < sum(o["Outcome"] == "tagged" for o in outcomes) < 200
 
     # the error paths: one line, no traceback, no secret
     stopped = one_clean_line(cli_run(cloud, "backfill", "cancel", references[0], "--cloud"))

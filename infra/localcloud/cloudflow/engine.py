@@ -408,6 +408,7 @@ class Engine:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     running -= done
                     for future in done:
+                        del sizes[future]  # only the batches in flight are kept
                         account(future.result())
                 future = pool.submit(work, piece, batch_input(piece, spec.batcher, batch_extra))
                 running.add(future)
@@ -415,6 +416,7 @@ class Engine:
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
+                    del sizes[future]
                     account(future.result())
             reading_done = True
             self._check_tolerance(spec, counts, reading_done)
