@@ -95,7 +95,7 @@ def _clock(text: str | None) -> datetime | None:
 
 
 def _table(report: SweepReport) -> Table:
-    table = Table(title="tag expiry sweep", show_header=False)
+    table = Table(show_header=False)  # its heading, the swept location, is a line of its own above it
     table.add_column("")
     table.add_column("")
     for label, value in SUMMARY_ROWS:
