@@ -167,6 +167,19 @@ def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -
     assert code == 2 and "export.jsonl:1: not an FC destination message" in output
 
 
+def test_a_letter_whose_earlier_reasons_are_malformed_is_a_clear_error(oss: LocalOSS, tmp_path: Path) -> None:
+    letter = {
+        "requestContext": {"requestId": "r", "functionArn": "f", "approximateInvokeCount": 1},
+        "requestPayload": "{}",
+        "autotagEarlierErrors": [{"errorType": "E"}],
+    }
+    export = tmp_path / "export.jsonl"
+    export.write_text(json.dumps(letter) + "\n")
+    code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
+    assert code == 2 and "export.jsonl:1: not an FC destination message" in error_line(output), output
+    assert "Traceback" not in output
+
+
 def test_a_dead_letter_of_a_same_named_function_elsewhere_is_not_replayed_into_the_template_one(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
