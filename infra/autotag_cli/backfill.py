@@ -711,28 +711,34 @@ def _print_summary(
     as_json: bool,
     resumed: bool,
 ) -> None:
-    report_note = (
-        f"{report_path} ({failed} lines; run again with --manifest {report_path})" if failed else "none"
-    )
+    """The summary table, with what an operator copies into the next command on lines of its own, whole
+    at any width (a table's cell folds or cuts them): the backfilled location above it; the failure
+    report and the `--manifest` that runs it again, and the manifest's keys with no object, below it."""
     if as_json:
         click.echo(to_json({**summary(result), "report": str(report_path) if failed else None}))
         return
-    gone = (
-        f"{result.missing} of the manifest's keys have no object any more: {', '.join(result.missing_keys)}"
-        + ("…" if result.missing > len(result.missing_keys) else "")
+    gone = f"{result.missing} of the manifest's keys have no object any more" + (
+        f" (the first {len(result.missing_keys)} below)" if result.missing > len(result.missing_keys) else ""
     )
-    if result.listed == 0:
+    if result.listed == 0:  # said where the progress is shown (standard error)
         where = "after the checkpoint" if resumed else "at all"
         console.print(shown(f"nothing found under oss://{bucket}/{prefix} {where}: no object sent"))
         if result.missing:
-            console.print(shown(gone))
-        return
-    table = Table(title=f"backfill of oss://{bucket}/{prefix}", show_header=False)
-    table.add_column("")
-    table.add_column("")
-    for name, value in summary(result).items():
-        if name == "missing_keys":
-            continue
-        table.add_row(name, gone if name == "missing" and value else str(value))
-    table.add_row("failure report", report_note)
-    plain_console().print(table)
+            console.print(shown(gone), soft_wrap=True)
+    else:
+        console = plain_console()
+        console.print(shown(f"backfill of oss://{bucket}/{prefix}"), soft_wrap=True)
+        table = Table(show_header=False)
+        table.add_column("")
+        table.add_column("")
+        for name, value in summary(result).items():
+            if name == "missing_keys":
+                continue
+            table.add_row(name, gone if name == "missing" and value else str(value))
+        table.add_row("failure report", f"{failed} lines (below)" if failed else "none")
+        console.print(table)
+        if failed:
+            console.print(shown(f"failure report: {report_path}"), soft_wrap=True)
+            console.print(shown(f"run again with: --manifest {report_path}"), soft_wrap=True)
+    for key in result.missing_keys if result.missing else ():
+        console.print(shown(f"no object any more: {key}"), soft_wrap=True)

@@ -33,7 +33,7 @@ from autotag.backfill.progress import ProgressError, ShardProgress, decode_progr
 from autotag.backfill.request import CancelJob, StartJob
 from autotag.timestamps import format_timestamp
 
-from .console import Table, shown, shown_lines
+from .console import Shown, Table, shown, shown_lines
 from .errors import NotFound, doing, resumable
 from .function_host import read_template
 from .target import Target
@@ -331,12 +331,11 @@ def render(view: JobView) -> Group:
     summary = view.as_json()
     table = Table(title=f"backfill job {view.job.reference}", show_header=False)
     table.add_column("")
-    table.add_column("", overflow="fold")  # locations whole, folded, never cut
-    source = view.job.source + (f" {view.job.location}" if view.job.location else "")
-    rows = [
-        ("status", view.status + (f": {view.job.reason}" if view.job.reason else "")),
+    table.add_column("")
+    rows = [  # the reason, the source's location and prefix are printed whole below it (`whole_lines`)
+        ("status", view.status + (" (why below)" if view.job.reason else "")),
         ("run / started", f"{view.job.run} / {summary['started']}"),
-        ("source", f"{source} (prefix {view.job.prefix!r})"),
+        ("source", f"{view.job.source} (below)"),
         ("shards done", f"{summary['shardsDone']} of {summary['shards']}"),
         ("objects", f"{summary['objects']:,}" + _no_checkpoint_yet(view)),
         ("by outcome", "  ".join(f"{k} {v:,}" for k, v in summary["counts"].items() if v) or "—"),
@@ -401,10 +400,24 @@ def show_status(
                 live.update(render(view), refresh=True)
         if not console.is_terminal:  # Live ends its last drawing with a new line on a terminal only
             console.line()
-    if view.report and not as_json:  # whole, never wrapped: what an operator copies into --manifest
+    if not as_json:
+        for line in whole_lines(view):
+            click.echo(line)
+
+
+def whole_lines(view: JobView) -> list[Shown]:
+    """What an operator copies (into `--manifest`, `status`, an OSS console), each whole on a line of its
+    own under the table, never in one of its cells (which fold or cut at 80 columns): why the job is in
+    its status, its source's location and prefix, its report's locations."""
+    source = view.job.source + (f" {view.job.location}" if view.job.location else "")
+    lines = [shown(f"source:     {source} (prefix {view.job.prefix!r})")]
+    if view.job.reason:
+        lines.insert(0, shown(f"why:        {view.job.reason}"))
+    if view.report:
         failed_csv = str(view.report.get("failedManifest", ""))
-        click.echo(shown(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json"))
-        click.echo(shown(f"failed.csv: {failed_csv}"))
+        lines.append(shown(f"report:     {failed_csv.rsplit('/', 1)[0]}/manifest.json"))
+        lines.append(shown(f"failed.csv: {failed_csv}"))
+    return lines
 
 
 def _ended(view: JobView) -> bool:

@@ -26,7 +26,7 @@ from deployer.plan import Target as DeployTarget
 from deployer.recursion import recursion_findings
 from localcloud.fc import Template
 
-from .console import Table, plain_console
+from .console import shown
 from .errors import BadInput, CliError, Unreachable, doing
 from .function_host import read_template, template_option
 from .target import LOCAL_CLOUDFLOW_ENDPOINT, Target, is_loopback, require_reachable, target_options
@@ -151,14 +151,12 @@ def deploy(
                 credentials.security_token,
             )
             actions += flow_actions(flows, template, target.account_id)
-        table = Table(
-            title=f"deploy plan for {template_path} → {target.fc_endpoint}"
-            + (" (dry run)" if dry_run else "")
-        )
-        for column in ("resource", "action", "why"):
-            table.add_column(column)
-        for action in actions:
-            table.add_row(action.resource, action.verb, action.reason)
+        # one action a line, never a table's cell: a resource's name or ARN (for --role) copies whole
+        width = max((len(a.verb) for a in actions), default=0)
+        plan_lines = [
+            f"deploy plan for {template_path} → {target.fc_endpoint}" + (" (dry run)" if dry_run else ""),
+            *(f"  {a.verb:<{width}}  {a.resource}" + (f" — {a.reason}" if a.reason else "") for a in actions),
+        ]
         changes = sum(a.verb in CHANGES for a in actions)
         packaged = (
             "the code alone (the local cloud)" if bare else f"code and {', '.join(dependencies)} packages"
@@ -173,7 +171,8 @@ def deploy(
             "applied": 0,
         }
         if not as_json:
-            plain_console().print(table)
+            for line in plan_lines:
+                click.echo(shown(line))
         if dry_run or not changes:
             if as_json:
                 click.echo(json.dumps(summary, ensure_ascii=False))

@@ -1,4 +1,7 @@
-"""`autotag plan`: what tag-on-upload would do to existing objects, without writing anything."""
+"""`autotag plan`: what tag-on-upload would do to existing objects, without writing anything.
+
+Each object is shown one fact a line, its key first, never in a table's cell: a key is what an operator
+copies into the next command, and a cell cuts or folds it at 80 columns."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from autotag.gateway import OssGateway
 from autotag.output import to_json
 from autotag.tagger import ObjectResult, tag_object
 
-from .console import Table, plain_console, shown, shown_lines
+from .console import shown
 from .errors import NotFound, doing
 from .names import BUCKET
 from .options import rules_from, rules_option, state_prefix_option
@@ -32,15 +35,19 @@ def _events(
         yield ObjectEvent("ObjectCreated:PutObject", bucket.bucket_name, info.key, region="", size=info.size)
 
 
-def _describe(result: ObjectResult) -> str:
+def _describe(result: ObjectResult) -> list[str]:
+    """An object's plan as lines: its key, its current and desired tags, then each change."""
     plan = result.plan
+    lines = [result.event.key]
     if plan is None:
-        return result.reason
-    lines = [f"+ {k}={v}" for k, v in plan.added.items()]
-    lines += [f"~ {k}: {old} -> {new}" for k, (old, new) in plan.changed.items()]
-    lines += [f"- {r.key}={r.value}: {r.reason}" for r in plan.removed]
-    lines += [f"! {d.key}={d.value}: {d.reason}" for d in plan.dropped]
-    return shown_lines(lines) or "no change"
+        return [*lines, f"  {result.outcome}: {result.reason}"]
+    lines.append("  current: " + (", ".join(f"{k}={v}" for k, v in plan.current.items()) or "—"))
+    lines.append("  desired: " + (", ".join(f"{k}={v}" for k, v in plan.desired.items()) or "—"))
+    changes = [f"+ {k}={v}" for k, v in plan.added.items()]
+    changes += [f"~ {k}: {old} -> {new}" for k, (old, new) in plan.changed.items()]
+    changes += [f"- {r.key}={r.value}: {r.reason}" for r in plan.removed]
+    changes += [f"! {d.key}={d.value}: {d.reason}" for d in plan.dropped]
+    return lines + [f"  {change}" for change in changes or ["no change"]]
 
 
 @click.command()
@@ -82,11 +89,8 @@ def plan(
     if key is not None and not any(listed.key == key for listed in first):
         raise NotFound(f"oss://{bucket_name}/{key} does not exist at {target.oss_endpoint}")
     gateway = OssGateway(bucket)
-    table = Table(
-        title=f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"
-    )
-    for column in ("key", "current tags", "desired tags", "changes"):
-        table.add_column(column)
+    title = f"tag plan for oss://{bucket_name}/{key or prefix or ''} (rules {rules.fingerprint}; dry run)"
+    lines: list[str] = []
     planned = 0
     for event in _events(bucket, key, prefix, limit, state_prefix):
         result = tag_object(event, rules, gateway, write=False, ignored_prefix=state_prefix)
@@ -102,14 +106,7 @@ def plan(
                 )
             )
             continue
-        current = result.plan.current if result.plan else {}
-        desired = result.plan.desired if result.plan else {}
-        table.add_row(
-            event.key,
-            shown_lines(f"{k}={v}" for k, v in current.items()) or "—",
-            shown_lines(f"{k}={v}" for k, v in desired.items()) or "—",
-            _describe(result),
-        )
+        lines += _describe(result)
     if not planned:
         where = f"oss://{bucket_name}/{prefix}"
         why = (
@@ -120,5 +117,6 @@ def plan(
         click.echo(shown(f"no objects to plan under {where}{why}"), err=as_json)
         return
     if not as_json:
-        plain_console().print(table)
+        for line in [title, *lines]:
+            click.echo(shown(line))
         click.echo(f"{gateway.requests} OSS requests, nothing written")

@@ -10,7 +10,9 @@ Only letters the functions' own failures leave are re-driven (letters.py: anyone
 queue can write one); the rest are refused, naming why, and kept. A replay is done only when the function's
 result says so for every record (`not_done`): a record OSS refused (a bucket since deleted: `rejected`,
 OSS's code in the reason) or a batch element it refused keeps the letter in the store, with that as its new
-reason, and the command exits 1."""
+reason beside its earlier ones (the first among them), and the command ends in one `Error:` line naming
+each letter not replayed, its bucket and OSS's code (exit 1). Each letter is printed one fact a line, never
+in a table's folded cell, so what an operator copies (ids, `bucket/key`, codes) is whole at any width."""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ from autotag.events import EventError, parse_delivery
 from autotag.output import to_json
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
-from .console import Table, plain_console
-from .errors import BadInput, command_line, describe, doing, resumable
+from .console import shown
+from .errors import BadInput, CliError, command_line, describe, doing, resumable
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
     environment_options,
@@ -93,7 +95,7 @@ def _subject(letter: DeadLetter) -> str:
         delivery = parse_delivery(letter.payload)
     except EventError:
         return "?"
-    return ", ".join(event.key for event in delivery.events) or "?"
+    return ", ".join(f"{event.bucket}/{event.key}" for event in delivery.events) or "?"
 
 
 @click.command()
@@ -151,10 +153,8 @@ def replay(
         else:
             click.echo(f"no dead letters in {source}")
         return
-    table = Table(title=f"dead letters from {source}" + (" (dry run)" if dry_run else ""))
-    for column in ("function", "objects", "failed request", "attempts", "error", "replay"):
-        table.add_column(column, overflow="fold")
     replayed: set[str] = set()
+    outcomes: dict[str, str] = {}  # each letter's replay, by id
     renewed: dict[str, tuple[str, str]] = {}  # letters whose replay failed: their new reason
     failed = 0
     if not dry_run:
@@ -209,21 +209,16 @@ def replay(
                 else:
                     outcome, failed = f"failed again: {result.error_message}", failed + 1
                     renewed[letter.id] = (result.error_type, result.error_message)
-            table.add_row(
-                letter.function,
-                _subject(letter),
-                letter.request_id,
-                str(letter.attempts),
-                letter.error_message,
-                outcome,
-            )
+            outcomes[letter.id] = outcome
             rows.append(
                 {
+                    "id": letter.id,
                     "function": letter.function,
                     "objects": _subject(letter),
                     "requestId": letter.request_id,
                     "attempts": letter.attempts,
                     "error": letter.error_message,
+                    "firstError": letter.first_error[1],
                     "replay": outcome,
                 }
             )
@@ -235,10 +230,39 @@ def replay(
         counts = {"replayed": len(replayed), "failed": failed}
         click.echo(to_json({"source": str(source), "letters": rows, **counts}))
     else:
-        plain_console().print(table)
+        click.echo(shown(f"dead letters from {source}" + (" (dry run)" if dry_run else "")))
+        for letter in letters:
+            click.echo(_block(letter, outcomes[letter.id]))
         click.echo(f"{len(letters)} dead letters, {len(replayed)} replayed, {failed} failed")
     if failed:
-        raise SystemExit(1)
+        raise CliError(_not_replayed(letters, outcomes, replayed, source, kept=not export))
+
+
+def _block(letter: DeadLetter, outcome: str) -> str:
+    """A letter, one fact a line and each whole (never folded as a table's cell is at 80 columns): its
+    id, request id, objects, bucket names and OSS's codes are what an operator copies into the next
+    command (`autotag logs --request-id`, `autotag plan --bucket`)."""
+    lines = [
+        f"letter {letter.id}: {letter.function}, request {letter.request_id}, {letter.attempts} attempts",
+        f"  objects: {_subject(letter)}",
+        f"  error: {letter.error_type}: {letter.error_message}",
+    ]
+    if letter.first_error != (letter.error_type, letter.error_message):
+        lines.append(f"  first error: {letter.first_error[0]}: {letter.first_error[1]}")
+    lines.append(f"  replay: {outcome}")
+    return "\n".join(shown(line) for line in lines)
+
+
+def _not_replayed(
+    letters: list[DeadLetter], outcomes: dict[str, str], replayed: set[str], source: Path, kept: bool
+) -> str:
+    """The command's one error line: how many letters were not replayed, where they stay, and why each
+    (the function's own words, which name the bucket and OSS's code), the first three of them."""
+    left = [one for one in letters if one.id not in replayed and outcomes[one.id] != "would replay"]
+    why = [f"letter {letter.id}: {outcomes[letter.id]}" for letter in left[:3]]
+    more = f"; {len(left) - 3} more above" if len(left) > 3 else ""
+    where = f"kept in {source} with why" if kept else f"left in {source}"
+    return f"{len(left)} of {len(letters)} dead letters not replayed ({where}): {'; '.join(why)}{more}"
 
 
 def _settle(request_id: str, left: list[str]) -> str:

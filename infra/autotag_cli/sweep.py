@@ -30,7 +30,7 @@ from autotag.sweep.runner import SweepLimits, SweepReport, run_sweep
 from autotag.sweep.state import StateStore
 from autotag.timestamps import format_timestamp, parse_timestamp
 
-from .console import Table, plain_console, shown, shown_lines
+from .console import Table, plain_console, shown
 from .errors import FAILED, BadInput, CliError, command_line, doing, failure, resumable
 from .names import BUCKET, bucket_name_problem
 from .options import FiniteFloatRange, rules_from, rules_option, state_prefix_option
@@ -75,7 +75,7 @@ SUMMARY_ROWS = [
     ("skipped / rejected / failed", lambda r: f"{r.skipped} / {r.rejected} / {r.failed}"),
     ("records this system did not write", lambda r: f"{r.foreign} (left alone)" if r.foreign else "0"),
     ("OSS requests", lambda r: r.requests),
-    ("state set aside", lambda r: shown_lines(r.warnings) or "—"),
+    ("state set aside", lambda r: f"{len(r.warnings)} (below)" if r.warnings else "—"),
     ("requests per listed object", lambda r: f"{r.requests / r.listed:.4f}" if r.listed else "—"),
 ]
 
@@ -95,8 +95,7 @@ def _clock(text: str | None) -> datetime | None:
 
 
 def _table(report: SweepReport) -> Table:
-    scope = report.scope
-    table = Table(title=f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}", show_header=False)
+    table = Table(show_header=False)  # its heading, the swept location, is a line of its own above it
     table.add_column("")
     table.add_column("")
     for label, value in SUMMARY_ROWS:
@@ -104,21 +103,30 @@ def _table(report: SweepReport) -> Table:
     return table
 
 
-def _stale_table(report: SweepReport) -> Table:
+def _print_report(console: Console, report: SweepReport) -> None:
+    """The summary table, with what an operator copies into the next command on lines of its own,
+    whole at any width (a table's cell folds or cuts them): the swept location above it, the keys of
+    state set aside below it, then each object with its key and version first."""
+    scope = report.scope
+    console.print(shown(f"tag expiry sweep of oss://{scope.bucket}/{scope.prefix}"), soft_wrap=True)
+    console.print(_table(report))
+    for warning in report.warnings:
+        console.print(shown(f"state set aside: {warning}"), soft_wrap=True)
+    if not report.objects:
+        return
     title = "stale tags" + (" (dry run: nothing written)" if report.dry_run else " removed")
-    table = Table(title=title + (", and objects left alone" if report.foreign else ""))
-    for column in ("key", "version", "removed", "why", "remaining"):
-        table.add_column(column)
+    console.print(shown(title + (", and objects left alone" if report.foreign else "")), soft_wrap=True)
     for result in report.objects:
+        version = result.listed.version_id
+        lines = [result.listed.key + (f" (version {version})" if version else "")]
         removed = result.plan.removed if result.plan else ()
-        table.add_row(
-            result.listed.key,
-            result.listed.version_id or "",
-            shown_lines(f"{r.key}={r.value}" for r in removed) or result.outcome,
-            shown_lines(r.reason for r in removed) or result.reason,
-            shown_lines(f"{k}={v}" for k, v in (result.plan.desired if result.plan else {}).items()) or "—",
-        )
-    return table
+        lines += [f"  removed {r.key}={r.value}: {r.reason}" for r in removed]
+        if not removed:
+            lines.append(f"  {result.outcome}: {result.reason}")
+        remaining = (result.plan.desired if result.plan else {}).items()
+        lines.append("  remaining: " + (", ".join(f"{k}={v}" for k, v in remaining) or "—"))
+        for line in lines:
+            console.print(shown(line), soft_wrap=True)
 
 
 @click.command()
@@ -308,9 +316,7 @@ class SweepRun:
                 rules_in_force=self.rules_in_force,
             )
         if not self.as_json:
-            self.console.print(_table(report))
-            if report.objects:
-                self.console.print(_stale_table(report))
+            _print_report(self.console, report)
         return report
 
 

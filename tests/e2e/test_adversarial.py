@@ -195,7 +195,9 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     result = CliRunner().invoke(cli, command, env=environment)
 
     assert result.exit_code == 1 and "5 dead letters, 3 replayed, 2 failed" in result.output, result.output
-    assert result.output.count("refused:") == 2, result.output
+    assert result.output.count("  replay: refused:") == 2, result.output
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error: 2 of 5 dead letters")]
+    assert error.count("refused:") == 2, result.output  # each named in the one error line too
     assert "\x1b" not in result.output and "x\\x1b[2J\\rok" in result.output, result.output
     state = oss2.Bucket(template_bucket.auth, oss.endpoint, STATE_BUCKET)
     swept = {o.key.split("/")[2] for o in oss2.ObjectIterator(state, prefix=".autotag/sweep/")}

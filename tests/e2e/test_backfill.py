@@ -194,7 +194,8 @@ def test_manifest_keys_with_no_object_are_reported(
         terminal_width=200,
     )
     assert table.exit_code == 0, table.output
-    assert "1 of the manifest's keys have no object any more: gone.txt" in table.output, table.output
+    assert "1 of the manifest's keys have no object any more" in table.output, table.output
+    assert "no object any more: gone.txt" in table.output.splitlines(), table.output
     assert not re.search(r"^┃[\s┃]*$", table.output, re.MULTILINE), table.output  # no empty header row
 
 
@@ -282,3 +283,31 @@ def test_a_backfill_resumes_only_the_same_unfinished_job(
     assert json.loads(output.splitlines()[-1])["submitted"] < 40
     code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", "--json")
     assert "resuming" not in output and json.loads(output.splitlines()[-1])["submitted"] == 40, output
+
+
+def test_at_80_columns_the_failure_report_and_missing_keys_are_whole_on_one_line(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """The failure report's path, the `--manifest` to run again with, and the manifest's keys that have no
+    object are what an operator copies: each whole on one line at 80 columns, never folded in the table."""
+    folder = tmp_path / "reports-of-a-backfill-with-a-long-enough-name" / "to-be-folded-at-80-columns"
+    folder.mkdir(parents=True)
+    keys = [f"projects/a-long-project-name/renders/final/frame-{i:06d}.exr" for i in range(3)]
+    seed(template_bucket, keys)
+    gone = "projects/a-long-project-name/renders/final/frame-999999-that-is-gone.exr"
+    manifest = folder / "manifest.txt"
+    manifest.write_text("".join(f"{key}\n" for key in [*keys, gone]))
+    report = folder / "failures.jsonl"
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "80", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
+    arguments = ["backfill", "--bucket", template_bucket.bucket_name, "--template", TEMPLATE]
+    arguments += ["--manifest", str(manifest), "--report", str(report)]
+    arguments += ["--checkpoint", str(folder / "checkpoint.json")]
+    oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"PutObjectTagging"}))])
+    try:
+        result = CliRunner().invoke(cli, arguments, env=env, terminal_width=80)
+    finally:
+        oss.conditions.set_faults([])
+    assert report.exists(), result.output
+    lines = result.output.splitlines()
+    for whole in (str(report), f"--manifest {report}", gone):
+        assert any(whole in line for line in lines), (whole, result.output)

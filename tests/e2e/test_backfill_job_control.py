@@ -588,3 +588,28 @@ def test_status_watch_redraws_the_table_in_place(job: Job, template_bucket: oss2
         cli, ["backfill", "status", reference, "--watch", "1"], env={**env, "TTY_COMPATIBLE": "0"}
     )
     assert re.search(r"^report: +oss://", piped.output, re.MULTILINE), piped.output  # a line of its own
+
+
+def test_at_80_columns_the_status_shows_the_jobs_source_and_report_whole(
+    job: Job, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """`backfill status` at 80 columns: the job's reference, its manifest's location and the report's
+    locations (what an operator copies into `status`, `cancel` and `--manifest`) each whole on one line."""
+    keys = [f"projects/a-long-project-name/renders/final/frame-{i:06d}.exr" for i in range(3)]
+    seed(template_bucket, keys)
+    manifest = tmp_path / "frames.csv"
+    manifest.write_text("".join(f"autotag-demo,{key}\n" for key in keys))
+    reference = job.start("--manifest", str(manifest), "--template", str(TEMPLATE))["job"]
+    done = job.until_reported(reference)
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": job.oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        "COLUMNS": "80",
+    }
+    shown = CliRunner().invoke(cli, ["backfill", "status", reference], env=env, terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert done["location"].startswith("oss://"), done
+    for whole in (reference, done["location"], done["report"]["failedManifest"]):
+        assert any(whole in line for line in lines), (whole, shown.output)

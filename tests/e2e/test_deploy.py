@@ -29,17 +29,20 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
 
 
-def deploy(cloud: LocalCloudProcess, *args: str, template: str = TEMPLATE) -> tuple[int, str]:
+def deploy(
+    cloud: LocalCloudProcess, *args: str, template: str = TEMPLATE, width: int = 220
+) -> tuple[int, str]:
     """`autotag deploy` to `autotag local up`'s FC API and OSS (where the template's buckets go)."""
     env = {
         "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
         "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
-        "COLUMNS": "220",
+        "COLUMNS": str(width),
     }
     where = ["--fc-endpoint", cloud.fc_api_endpoint, "--oss-endpoint", cloud.oss_endpoint]
     where += ["--cloudflow-endpoint", cloud.cloudflow_endpoint]
-    result = CliRunner().invoke(cli, ["deploy", "--template", template, *where, *args], env=env)
+    command = ["deploy", "--template", template, *where, *args]
+    result = CliRunner().invoke(cli, command, env=env, terminal_width=width)
     return result.exit_code, result.output
 
 
@@ -49,7 +52,7 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     is already what deploy would write, so deploy plans nothing."""
     code, plan = deploy(local_up, "--dry-run")
     assert code == 0, plan
-    rows = [line for line in plan.splitlines() if line.startswith("│")]
+    rows = [line for line in plan.splitlines() if line.startswith("  ")]  # one action a line
     assert len(rows) >= 8 and all(("unchanged" in row) or ("skipped" in row) for row in rows), plan
     assert "0 change(s) planned" in plan
     # RAM is not deploy's to manage: it names the roles the services run under, and says so
@@ -64,6 +67,19 @@ def test_a_fresh_local_cloud_runs_what_deploy_would_make(local_up: LocalCloudPro
     assert "unchanged" in row, plan  # the sweep's state bucket: local up made it as deploy would
     code, output = deploy(local_up, "--yes")
     assert code == 0 and "nothing to change: already deployed" in output, output
+
+
+def test_at_80_columns_the_plan_names_each_resource_whole_on_one_line(local_up: LocalCloudProcess) -> None:
+    """What an operator copies from a deploy plan (a role's ARN for `--role`, the template's path, the FC
+    endpoint) is whole on one line at 80 columns, never folded in a table's cell."""
+    code, plan = deploy(local_up, "--dry-run", width=80)
+    assert code == 0, plan
+    lines = plan.splitlines()
+    for service in ("oss-autotag", "oss-autotag-expiry", "oss-autotag-backfill"):
+        arn = f"acs:ram::1234567890123456:role/{service}"
+        assert any(f"RAM role {arn}" in line and "skipped" in line for line in lines), (arn, plan)
+    for whole in (TEMPLATE, local_up.fc_api_endpoint):
+        assert any(whole in line for line in lines), (whole, plan)
 
 
 def test_deploy_is_idempotent_and_the_deployed_function_runs(
@@ -81,8 +97,8 @@ def test_deploy_is_idempotent_and_the_deployed_function_runs(
     )
     code, plan = deploy(local_up, "--dry-run", template=str(template))
     assert code == 0, plan
-    changes = [line.split("│")[1:4] for line in plan.splitlines() if "│ update" in line]
-    assert [(resource.split()[1], why.strip()) for resource, _, why in changes] == [
+    changes = [line.split(" — ") for line in plan.splitlines() if line.startswith("  update ")]
+    assert [(resource.split()[2], why) for resource, why in changes] == [
         ("oss-autotag/tag-on-upload", "differs in environmentVariables"),
         ("oss-autotag-expiry/tag-expiry", "differs in environmentVariables"),
         ("oss-autotag-backfill/tag-backfill", "differs in environmentVariables"),

@@ -12,14 +12,15 @@ from autotag_cli.main import cli
 from localcloud.oss import LocalOSS
 
 
-def run(oss: LocalOSS, *args: str) -> tuple[int, str]:
+def run(oss: LocalOSS, *args: str, width: int = 200) -> tuple[int, str]:
     env = {
         "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
         "AUTOTAG_RULES": "default",
+        "COLUMNS": str(width),
     }
-    result = CliRunner().invoke(cli, ["plan", *args], env=env, terminal_width=200)
+    result = CliRunner().invoke(cli, ["plan", *args], env=env, terminal_width=width)
     return result.exit_code, result.output
 
 
@@ -113,3 +114,18 @@ def test_control_characters_in_a_key_are_shown_escaped_and_json_stays_exact(
     assert SHOWN_KEY in output.replace("\n", ""), output
     code, output = run(oss, "--bucket", bucket.bucket_name, "--key", HOSTILE_KEY, "--json")
     assert code == 0 and json.loads(output)["key"] == HOSTILE_KEY, output
+
+
+def test_at_80_columns_each_key_and_its_changes_are_whole_on_one_line(
+    oss: LocalOSS, bucket: oss2.Bucket
+) -> None:
+    """A key is what an operator copies into the next command (`plan --key`, `backfill --manifest`): at 80
+    columns each is printed whole on one line, with the planned location, never cut or folded in a cell."""
+    keys = [f"projects/a-long-project-name/renders/final-cut/frame-{i:06d}.jpg" for i in range(2)]
+    for key in keys:
+        bucket.put_object(key, b"x")
+    code, output = run(oss, "--bucket", bucket.bucket_name, "--prefix", "projects/", width=80)
+    assert code == 0, output
+    lines = output.splitlines()
+    for whole in (f"oss://{bucket.bucket_name}/projects/", *keys, "+ project=a-long-project-name"):
+        assert any(whole in line for line in lines), (whole, output)

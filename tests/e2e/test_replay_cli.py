@@ -23,10 +23,16 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = str(ROOT / "template.yml")
 
 
-def run(oss: LocalOSS, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": "220", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
-    result = CliRunner().invoke(cli, list(args), env=env, input=stdin, terminal_width=220)
+def run(oss: LocalOSS, *args: str, stdin: str | None = None, width: int = 220) -> tuple[int, str]:
+    env = {"AUTOTAG_OSS_ENDPOINT": oss.endpoint, "COLUMNS": str(width), "ALIBABA_CLOUD_ACCESS_KEY_ID": ""}
+    result = CliRunner().invoke(cli, list(args), env=env, input=stdin, terminal_width=width)
     return result.exit_code, result.output
+
+
+def error_line(output: str) -> str:
+    """The command's one `Error:` line."""
+    (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    return line
 
 
 def test_event_then_invoke_tags_the_object(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
@@ -161,6 +167,19 @@ def test_replay_of_a_bad_export_says_which_line(oss: LocalOSS, tmp_path: Path) -
     assert code == 2 and "export.jsonl:1: not an FC destination message" in output
 
 
+def test_a_letter_whose_earlier_reasons_are_malformed_is_a_clear_error(oss: LocalOSS, tmp_path: Path) -> None:
+    letter = {
+        "requestContext": {"requestId": "r", "functionArn": "f", "approximateInvokeCount": 1},
+        "requestPayload": "{}",
+        "autotagEarlierErrors": [{"errorType": "E"}],
+    }
+    export = tmp_path / "export.jsonl"
+    export.write_text(json.dumps(letter) + "\n")
+    code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
+    assert code == 2 and "export.jsonl:1: not an FC destination message" in error_line(output), output
+    assert "Traceback" not in output
+
+
 def test_a_dead_letter_of_a_same_named_function_elsewhere_is_not_replayed_into_the_template_one(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
@@ -181,6 +200,7 @@ def test_a_dead_letter_of_a_same_named_function_elsewhere_is_not_replayed_into_t
     export.write_text(json.dumps(letter) + "\n")
     code, output = run(oss, "replay", "--file", str(export), "--template", TEMPLATE)
     assert code == 1 and "no function 'tag-on-upload' in service 'elsewhere'" in " ".join(output.split())
+    assert "no function 'tag-on-upload' in service 'elsewhere'" in error_line(output), output
     assert readable(tags_of(template_bucket, "in/a.txt")) == {}
 
 
@@ -210,7 +230,44 @@ def test_a_replay_that_oss_refuses_keeps_its_letter_and_fails(oss: LocalOSS, tmp
     code, output = run(oss, "replay", "--store", str(store), "--template", TEMPLATE)
     assert code == 1, output
     assert "1 dead letters, 0 replayed, 1 failed" in output, output
-    assert "autotag-demo" in output and "NoSuchBucket" in output, output
+    assert "autotag-demo" in error_line(output) and "NoSuchBucket" in error_line(output), output
     (kept,) = DeadLetterStore(store).all()
     assert kept.id == letter.id and kept.payload == letter.payload
     assert "NoSuchBucket" in kept.error_message and "autotag-demo" in kept.error_message
+    first = ("UnhandledInvocationError", "RetryableFailure: 1 of 1 object failed (OSS kept failing)")
+    assert kept.first_error == first  # why FC dead-lettered it, kept beside the latest reason
+
+    # Replayed again, and again not done: the letter still says why it was dead-lettered at first.
+    code, output = run(oss, "replay", "--store", str(store), "--template", TEMPLATE, "--json")
+    assert code == 1 and "NoSuchBucket" in error_line(output), output
+    (kept,) = DeadLetterStore(store).all()
+    assert kept.first_error == first and "NoSuchBucket" in kept.error_message
+    (row,) = json.loads(output.splitlines()[0])["letters"]
+    assert row["firstError"] == first[1] and "NoSuchBucket" in row["error"]
+
+
+def test_a_replay_that_fails_again_names_its_letter_whole_at_80_columns(
+    oss: LocalOSS, tmp_path: Path
+) -> None:
+    """At 80 columns what an operator copies into the next command (the store's path, the request id,
+    the object, OSS's code) is on one line each, never folded by the table."""
+    from autotag_cli.events import oss_event_document
+
+    folder = tmp_path / "a-folder-whose-name-is-long-enough-to-be-folded" / "at-eighty-columns"
+    store = folder / "dead-letters.jsonl"
+    key = "projects/a-long-project-name/renders/final/frame-000123.exr"
+    letter = DeadLetterStore(store).put(
+        "acs:fc:cn-hangzhou:1234567890123456:services/oss-autotag/functions/tag-on-upload",
+        "1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        json.dumps(oss_event_document("autotag-demo", key, size=1)).encode(),  # no such bucket here
+        "UnhandledInvocationError",
+        "RetryableFailure: 1 of 1 object failed (OSS kept failing)",
+        4,
+    )
+    code, output = run(oss, "replay", "--store", str(store), "--template", TEMPLATE, width=80)
+    assert code == 1, output
+    lines = output.splitlines()
+    for whole in (str(store), letter.request_id, letter.id, f"autotag-demo/{key}"):
+        assert any(whole in line for line in lines), (whole, output)
+    assert any(f"autotag-demo/{key}" in line and "NoSuchBucket" in line for line in lines), output
+    assert "NoSuchBucket" in error_line(output) and f"autotag-demo/{key}" in error_line(output)

@@ -23,15 +23,15 @@ def run(oss: LocalOSS, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def invoke(oss: LocalOSS, *args: str) -> Result:
+def invoke(oss: LocalOSS, *args: str, width: int = 220) -> Result:
     env = {
         "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
         "AUTOTAG_RULES": "default",
-        "COLUMNS": "220",  # wide enough that rich does not wrap the tables
+        "COLUMNS": str(width),  # by default wide enough that rich does not wrap the tables
     }
-    return CliRunner().invoke(cli, ["sweep", *args], env=env, terminal_width=200)
+    return CliRunner().invoke(cli, ["sweep", *args], env=env, terminal_width=width)
 
 
 def later(days: int) -> str:
@@ -149,3 +149,23 @@ def test_the_progress_line_counts_from_the_start(oss: LocalOSS, bucket: oss2.Buc
         f for f in frames if " listed" not in f or " OSS requests" not in f
     ]
     assert any("200 listed" in frame for frame in frames), frames
+
+
+def test_at_80_columns_keys_and_state_keys_are_whole_on_one_line(oss: LocalOSS, bucket: oss2.Bucket) -> None:
+    """What an operator copies into the next command (the swept location, an object's key, the key of
+    state the sweep set aside) is printed whole on one line at 80 columns, never folded in a table."""
+    from autotag.sweep.checkpoint import Scope
+
+    key = "tmp/" + "a-long-folder-name-for-renders/" * 2 + "frame-000123.log"
+    bucket.put_object(key, b"x", headers={"x-oss-tagging": TAGGED})
+    base = f".autotag/sweep/{Scope(bucket.bucket_name, '').id}/"
+    bucket.put_object(base + "checkpoint.json", b"not a checkpoint")
+    move_to(oss, 8)
+    result = invoke(oss, "--bucket", bucket.bucket_name, width=80)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for whole in (f"oss://{bucket.bucket_name}/", key, base + "checkpoint.json: not believed"):
+        assert any(whole in line for line in lines), (whole, result.output)
+    aside = re.compile(re.escape(base) + r"not-believed-\S+-checkpoint\.json")
+    assert any(aside.search(line) for line in lines), result.output
+    assert "lifecycle" not in tags_of(bucket, key)  # swept all the same

@@ -3,7 +3,9 @@ original event, the error and the attempt count, as JSON lines (one destination 
 
 The message shape follows FC's result-callback context (requestContext / requestPayload /
 responseContext / responsePayload), so a JSON-lines export of the MNS queue that template.yml names as
-`OnFailure` reads the same way (`autotag replay --file`)."""
+`OnFailure` reads the same way (`autotag replay --file`). A letter whose replay failed stays with that
+failure as its reason; the reasons it had before, oldest first (the first is why FC dead-lettered it),
+are kept beside it as `autotagEarlierErrors`, so a renewal never loses the original failure."""
 
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ class DeadLetter:
     error_message: str
     attempts: int
     timestamp: str
+    # The reasons it had before the latest (error type, message), oldest first: failed replays renew it.
+    earlier_errors: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def first_error(self) -> tuple[str, str]:
+        """Why FC dead-lettered it (error type, message), whatever its replays said since."""
+        return self.earlier_errors[0] if self.earlier_errors else (self.error_type, self.error_message)
 
     @property
     def function(self) -> str:
@@ -38,6 +47,7 @@ class DeadLetter:
         return rest.split("/functions/", 1)[0] if found and "/functions/" in rest else ""
 
     def message(self) -> dict[str, Any]:
+        earlier = [{"errorType": t, "errorMessage": m} for t, m in self.earlier_errors]
         return {
             "id": self.id,
             "timestamp": self.timestamp,
@@ -50,6 +60,7 @@ class DeadLetter:
             "requestPayload": self.payload,
             "responseContext": {"statusCode": 200, "functionError": self.error_type},
             "responsePayload": json.dumps({"errorType": self.error_type, "errorMessage": self.error_message}),
+            **({"autotagEarlierErrors": earlier} if earlier else {}),
         }
 
 
@@ -72,6 +83,10 @@ def parse_dead_letter(message: dict[str, Any], where: str) -> DeadLetter:
             error_message=str(response.get("errorMessage", "")),
             attempts=int(context.get("approximateInvokeCount", 0)),
             timestamp=str(message.get("timestamp", "")),
+            earlier_errors=tuple(
+                (str(earlier["errorType"]), str(earlier["errorMessage"]))
+                for earlier in message.get("autotagEarlierErrors") or []
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DeadLetterError(f"{where}: not an FC destination message ({exc!r} missing or wrong)") from exc
@@ -135,7 +150,7 @@ class DeadLetterStore:
 
     def renew(self, reasons: dict[str, tuple[str, str]]) -> None:
         """Give letters (by id) a new error type and message, a failed replay's: the letter stays, saying
-        why it failed last."""
+        why it failed last, and keeps the reasons it had before (the first among them)."""
         with self._lock:
             if self.path is None:
                 self._memory = [_renewed(d, reasons) for d in self._memory]
@@ -163,5 +178,8 @@ class DeadLetterStore:
 def _renewed(letter: DeadLetter, reasons: dict[str, tuple[str, str]]) -> DeadLetter:
     if letter.id not in reasons:
         return letter
-    error_type, error_message = reasons[letter.id]
-    return replace(letter, error_type=error_type, error_message=error_message)
+    latest = reasons[letter.id]
+    if latest == (letter.error_type, letter.error_message):  # failed again the same way: nothing new
+        return letter
+    earlier = (*letter.earlier_errors, (letter.error_type, letter.error_message))
+    return replace(letter, error_type=latest[0], error_message=latest[1], earlier_errors=earlier)
