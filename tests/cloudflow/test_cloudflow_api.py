@@ -317,3 +317,35 @@ def test_a_restart_with_a_data_dir_resumes_without_rerunning_finished_batches(
         assert json.loads(done.output)["ItemCounts"]["Succeed"] == 6
     again = {p.name: p.stat().st_mtime_ns for p in batches.glob("batch-*.json")}
     assert len(again) == 6 and all(again[name] == stamp for name, stamp in finished.items())
+
+
+def test_a_resumed_map_runs_every_item_it_had_not_finished_when_the_listing_shifted(
+    cloud: Cloud, bucket: Any, tmp_path: Path
+) -> None:
+    """Objects deleted while the service was down shift the listing: the items a resumed run skips are
+    those it finished, not those that now fall at a finished batch's position."""
+    keys = [f"shift/slow-{n:02d}" for n in range(6)]
+    put_objects(cloud, bucket.bucket_name, keys)
+    first = cloud.cloudflow(tmp_path)
+    client = sdk(first)
+    create_flow(client, "shifted", map_flow(bucket.bucket_name, "shift/", "r/", MaxConcurrency=1))
+    client.start_execution(models.StartExecutionRequest(flow_name="shifted", execution_name="x", input="{}"))
+    batches = tmp_path / "cloudflow" / "executions" / "shifted" / "x" / "maprun-Backfill"
+    deadline = time.monotonic() + 20
+    while len(list(batches.glob("batch-*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.stop()
+    assert 2 <= len(list(batches.glob("batch-*.json"))) < 6
+    bucket.delete_object(keys[0])  # a finished item goes: every later item moves up one place
+    with cloud.cloudflow(tmp_path) as second:
+        client = sdk(second)
+        done = wait_for(client, "shifted", "x")
+        assert done.status == "Succeeded", done.output
+        output = json.loads(done.output)
+    _, succeeded, failed = read_results(
+        cloud, bucket.bucket_name, output["ResultWriterDetails"]["ManifestKey"]
+    )
+    processed = [key for entry in succeeded for key in entry["Output"]["keys"]]
+    assert failed == [] and sorted(set(processed)) == sorted(keys), processed  # none lost
+    assert len(processed) == len(set(processed))  # and none run twice
+    assert output["ItemCounts"]["Total"] == 5 and output["ItemCounts"]["Succeed"] == 5, output

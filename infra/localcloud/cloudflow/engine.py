@@ -9,11 +9,13 @@ past the tolerance the Map fails, its cause naming the first failed items. At th
 ResultWriter's files go to OSS.
 
 Everything an execution needs to go on is in the Store: its record (status, the state it is in and that
-state's input) and one file per finished batch. `resume` restarts an execution that was running when the
-process stopped, from the state it was in, skipping the batches already finished; a state before it is
-never run again, the state it was in may be (once more, at least once). StopExecution marks the record
-Stopped, and its running map run Aborted, at once; the threads notice within moments and end, abandoning
-what they were doing: no batch starts after it."""
+state's input) and one file per finished batch, holding the batch's input. `resume` restarts an execution
+that was running when the process stopped, from the state it was in; a Map reads its items again and
+skips each item a finished batch held (by its value, so objects added or deleted meanwhile shift
+nothing), counting it with that batch's outcome, and batches the rest anew; a batch in flight at the stop
+runs again. A state before it is never run again, the state it was in may be (once more, at least once).
+StopExecution marks the record Stopped, and its running map run Aborted, at once; the threads notice
+within moments and end, abandoning what they were doing: no batch starts after it."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import Any
 from flowspec.definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
 from flowspec.expressions import construct, evaluate
 
-from .batching import Batch, batch_input, batches
+from .batching import Batch, batch_input, batch_items, batches, item_identity
 from .gateways import Gateways, ServiceError
 from .items import (
     MAX_INFLATED_BYTES,
@@ -362,6 +364,14 @@ class Engine:
             record.setdefault("MapRuns", {})[state.name] = map_run
         unreadable: list[Item] = []
         reading_done = False
+        # What a run before a restart finished, by item: the listing read again may have shifted (objects
+        # added or deleted meanwhile), so batch numbers do not say which items they held; their inputs do.
+        earlier: dict[str, list[str]] = {}
+        for number in sorted(finished):
+            result = finished[number]
+            for value in batch_items(result.get("Input"), spec.batcher):
+                earlier.setdefault(item_identity(value), []).append(result["Status"])
+        first_number = max(finished) + 1 if finished else 0
 
         def account(result: dict[str, Any]) -> None:
             size = result["Items"]
@@ -369,6 +379,17 @@ class Engine:
                 counts["Succeed" if result["Status"] == "SUCCEEDED" else "Failed"] += size
             self._save(run)
             self._check_tolerance(spec, counts, reading_done)
+
+        def unfinished(items: Iterator[Item]) -> Iterator[Item]:
+            """The items no earlier run finished; each one it did is counted with its batch's outcome."""
+            for item in items:
+                statuses = earlier.get(item_identity(item.value)) if item.ok and earlier else None
+                if statuses:
+                    with run.lock:
+                        counts["Total"] += 1
+                    account({"Status": statuses.pop(), "Items": 1})
+                    continue
+                yield item
 
         def work(batch: Batch, value: Any) -> dict[str, Any]:
             try:
@@ -390,7 +411,8 @@ class Engine:
             batch_extra = None
             if spec.batcher is not None and spec.batcher.batch_input:
                 batch_extra = construct(spec.batcher.batch_input, {"Input": given, "Context": context})
-            for piece in batches(self._items(run, spec, given, context), spec.batcher):
+            items = unfinished(self._items(run, spec, given, context))
+            for piece in batches(items, spec.batcher, first_number):
                 if run.stop.is_set():
                     raise Stopped
                 if isinstance(piece, Item):
@@ -401,9 +423,6 @@ class Engine:
                     continue
                 with run.lock:
                     counts["Total"] += len(piece.items)
-                if piece.number in finished:
-                    account(finished[piece.number])
-                    continue
                 while len(running) >= threads:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     running -= done

@@ -5,8 +5,8 @@ CSV or JSON, a data file whose MD5 is not the one its inventory manifest lists, 
 past its bound each become one failed `Item` naming the file and line; the items around it are read on. An
 item becomes (part of) a sub-workflow's input, which CloudFlow caps at 64 KiB, so no item is larger.
 
-Items come in the same order every time the same objects are read: batches are cut from that order, and a
-resumed execution skips the batches it finished by their numbers."""
+Items come in the same order every time the same objects are read, and batches are cut from that order; a
+resumed execution skips the items its finished batches held, by their values."""
 
 from __future__ import annotations
 
