@@ -68,6 +68,28 @@ def _item(position: int, raw: Any, default_bucket: str, encoding: str) -> BatchI
     return BatchItem(position, bucket, key, version or None)
 
 
+@dataclass(frozen=True)
+class BatchRules:
+    """The rules the execution runs with (its input's `rules`), pinned to one version by its ETag."""
+
+    location: str
+    etag: str | None
+
+
+def batch_rules(document: Any) -> BatchRules | None:
+    """`BatchInput.Rules` (an oss:// location) and `BatchInput.RulesETag`; None when the batch names no
+    rules (the function's configured ones apply)."""
+    extra = document.get("BatchInput") if isinstance(document, dict) else None
+    if not isinstance(extra, dict) or extra.get("Rules") is None:
+        return None
+    location, etag = extra["Rules"], extra.get("RulesETag")
+    if not isinstance(location, str) or not location:
+        raise BatchError("BatchInput.Rules: must be an oss://<bucket>/<key> location")
+    if etag is not None and (not isinstance(etag, str) or not etag.strip('"')):
+        raise BatchError("BatchInput.RulesETag: must be the rules object's ETag")
+    return BatchRules(location, etag.strip('"') if etag else None)
+
+
 def parse_map_batch(document: Any) -> list[BatchItem]:
     """The items of a batch (a parsed JSON document). BatchInput may give `Bucket` (for items that name
     none) and `KeyEncoding` (`raw`, the default, or `url`)."""
