@@ -250,6 +250,12 @@ def _manifest_location(text: str | None) -> str | None:
     help="With --cloud: where the engine writes the results. Default: backfill/reports/ in the template's "
     "declared bucket (the flows' role may write there).",
 )
+@click.option(
+    "--report-part-rows",
+    type=click.IntRange(1, 5_000_000),
+    help="With --cloud: rows per part of the completion report and of its failed-objects manifest. "
+    "Default: 500,000.",
+)
 @CLOUDFLOW_ENDPOINT
 @state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX (a local --manifest is uploaded there).")
 @template_option
@@ -278,6 +284,7 @@ def backfill(
     cloud: bool,
     concurrency: int,
     report_location: str | None,
+    report_part_rows: int | None,
     cloudflow_endpoint: str | None,
     state_prefix: str,
     template_path: Path,
@@ -307,7 +314,7 @@ def backfill(
             raise click.UsageError("--cloud runs on CloudFlow: --in-fc, --remote and --since do not apply")
         _start_cloud(
             bucket_name, prefix, inventory, manifest, report_location, concurrency, max_failure_rate,
-            template_path, cloudflow_endpoint, target, as_json, rules,
+            template_path, cloudflow_endpoint, target, as_json, rules, report_part_rows,
         )  # fmt: skip
         return
     manifest = _manifest_location(manifest)
@@ -385,6 +392,7 @@ def _start_cloud(
     target: Target,
     as_json: bool,
     rules: str | None = None,
+    report_part_rows: int | None = None,
 ) -> None:
     if manifest and not manifest.startswith("oss://"):
         raise click.BadParameter(
@@ -403,6 +411,8 @@ def _start_cloud(
         raise BadInput(str(error)) from None
     if rules is not None:
         given.update(pinned_rules(rules, target))
+    if report_part_rows is not None:
+        given["reportPartRows"] = report_part_rows
     client = _cloudflow(target, endpoint)
     doing(f"starting an execution of {flow} on CloudFlow")
     started = start(client, flow, given, datetime.now(timezone.utc))
