@@ -69,15 +69,11 @@ def _text(document: dict[str, Any], name: str, where: str) -> str:
 
 def parse_request(document: Any) -> ReportRequest:
     """The Report Task's payload: `{"CompletionReport": {"ResultWriterDetails": {"Bucket", "ManifestKey"},
-    "Report": {"bucket", "prefix"}, "Execution", "PartRows"}}` (PartRows may be null: the default)."""
+    "Report": {"bucket", "prefix"}, "Execution", "PartRows"}}` (PartRows may be null: the default); after
+    a Map that failed, `"MapRun": <its state's name>` in place of ResultWriterDetails."""
     body = document.get("CompletionReport") if isinstance(document, dict) else None
     if not isinstance(body, dict):
         raise ReportError("CompletionReport: must be an object")
-    details = body.get("ResultWriterDetails")
-    if not isinstance(details, dict):
-        raise ReportError(
-            "CompletionReport.ResultWriterDetails: must be an object (the Map has no ResultWriter?)"
-        )
     report = body.get("Report")
     if not isinstance(report, dict):
         raise ReportError("CompletionReport.Report: must be an object {bucket, prefix}")
@@ -85,6 +81,16 @@ def parse_request(document: Any) -> ReportRequest:
     prefix = report.get("prefix", "")
     if not isinstance(prefix, str):
         raise ReportError("CompletionReport.Report.prefix: must be a string")
+    details = body.get("ResultWriterDetails")
+    if details is None and isinstance(body.get("MapRun"), str):
+        # A Map that failed past its tolerance has no output: its results are where its ResultWriter
+        # puts them, <prefix><execution>/<map state>/manifest.json (docs/cloudflow.md).
+        manifest = f"{prefix}{execution}/{body['MapRun']}/manifest.json"
+        details = {"Bucket": report.get("bucket"), "ManifestKey": manifest}
+    if not isinstance(details, dict):
+        raise ReportError(
+            "CompletionReport.ResultWriterDetails: must be an object (the Map has no ResultWriter?)"
+        )
     part_rows = body.get("PartRows")
     if part_rows is None:
         part_rows = DEFAULT_PART_ROWS

@@ -240,3 +240,27 @@ def test_a_manifest_with_and_without_version_ids_tags_the_version_named(cloud: L
         ("v/a.jpg", first, "tagged"),
         ("v/b.jpg", "", "tagged"),
     ]
+
+
+def test_past_its_tolerance_the_execution_fails_and_still_reports(cloud: LocalCloudProcess) -> None:
+    data, state = buckets(cloud)
+    for number in range(3):
+        data.put_object(f"t/{number}.jpg", b"x")
+    state.put_object("backfill/rules/r.json", json.dumps(RULES).encode())
+    state.put_object("backfill/manifests/t.csv", "".join(f"{BUCKET},t/{n}.jpg\n" for n in range(3)).encode())
+    given = {
+        "bucket": BUCKET,
+        "source": {"bucket": STATE, "object": "backfill/manifests/t.csv"},
+        "report": {"bucket": STATE, "prefix": REPORTS},
+        "concurrency": 1,
+        "toleratedFailurePercentage": 0,
+        "rules": f"oss://{STATE}/backfill/rules/r.json",
+        "rulesETag": "0" * 32,
+    }
+    described = start(cloud, "intolerable", given)
+    assert described.status == "Failed", described
+    summary, rows = report_of(state, "intolerable")
+    assert [(row[1], row[3]) for row in rows] == [(f"t/{n}.jpg", "failed") for n in range(3)]
+    assert summary["failed"] == [f"{REPORTS}intolerable/report/failed.csv"]
+    (status,) = cli_json(cloud, "backfill", "status", f"{FLOW}/intolerable", "--cloud")
+    assert status["status"] == "Failed" and status["objects"] == {"failed": 3}, status

@@ -5,7 +5,8 @@ function through FC's API as the flow's role (Retry, then Catch, on the error's 
 end it, and a distributed Map reads its items from OSS, cuts them into batches and runs the Processor's
 states for each batch on up to MaxConcurrency threads (capped locally by `max_threads`). Failed items are
 counted against ToleratedFailureCount / ToleratedFailurePercentage (none tolerated when neither is set);
-past the tolerance the Map fails. At the end the ResultWriter's files go to OSS.
+past the tolerance the Map fails. At the end the ResultWriter's files go to OSS, and also when the Map
+fails past its tolerance (the finished batches' results).
 
 Everything an execution needs to go on is in the Store: its record (status, the state it is in and that
 state's input) and one file per finished batch. `resume` restarts an execution that was running when the
@@ -390,9 +391,16 @@ class Engine:
             with run.lock:
                 map_run.update(Status="Succeeded", StoppedTime=now_text())
             return output
-        except StateFailed:
+        except StateFailed as failure:
             with run.lock:
                 map_run.update(Status="Failed", StoppedTime=now_text())
+            if failure.code == "FnF.MapRunFailed" and spec.result_bucket:
+                # The results of the batches that finished are written all the same (a local choice,
+                # docs/cloudflow.md), so that a Catch can report on them; the failure stands.
+                try:
+                    self._write_results(run, spec, state.name, folder, unreadable)
+                except StateFailed as unwritten:
+                    log.warning("%s: the results were not written: %s", record["Name"], unwritten)
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
