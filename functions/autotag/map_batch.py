@@ -12,7 +12,9 @@ With an ItemBatcher, the processor's input is `{"Items": [item, ...], "BatchInpu
 
 Only the bucket, key and version are taken from an item: an object's facts are what OSS answers when the
 function asks, never what a listing or manifest said when it was written. An item that names no object is
-reported on its own (`BatchItem.error`); a payload that is no batch at all raises BatchError."""
+reported on its own (`BatchItem.error`); a payload that is no batch at all raises BatchError.
+`BatchInput.Rules` and `RulesETag` name the execution's own rules and the version it pinned
+(`batch_rules`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ instance; or an OSS object (`AUTOTAG_RULES=oss://bucket/key`), read with the fun
 revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py). Rules decide every tag
 the functions set and remove, so an object in a bucket the function acts on (AUTOTAG_BUCKETS: where
 uploaders write) is refused as a rules location. The CLI reads rules kept in OSS through `fetch_from` too,
-with its own credentials."""
+with its own credentials. A backfill execution may name rules of its own, pinned to one version
+(`pinned_rules`), under the same refusal."""
 
 from __future__ import annotations
 
