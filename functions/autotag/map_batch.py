@@ -12,7 +12,9 @@ With an ItemBatcher, the processor's input is `{"Items": [item, ...], "BatchInpu
 
 Only the bucket, key and version are taken from an item: an object's facts are what OSS answers when the
 function asks, never what a listing or manifest said when it was written. An item that names no object is
-reported on its own (`BatchItem.error`); a payload that is no batch at all raises BatchError."""
+reported on its own (`BatchItem.error`); a payload that is no batch at all raises BatchError.
+`BatchInput.Rules` and `RulesETag` name the execution's own rules and the version it pinned
+(`batch_rules`)."""
 
 from __future__ import annotations
 
@@ -66,6 +68,28 @@ def _item(position: int, raw: Any, default_bucket: str, encoding: str) -> BatchI
             position, bucket, key[:64], error=f"Items[{position}].Key is over {MAX_KEY_BYTES} bytes"
         )
     return BatchItem(position, bucket, key, version or None)
+
+
+@dataclass(frozen=True)
+class BatchRules:
+    """The rules the execution runs with (its input's `rules`), pinned to one version by its ETag."""
+
+    location: str
+    etag: str | None
+
+
+def batch_rules(document: Any) -> BatchRules | None:
+    """`BatchInput.Rules` (an oss:// location) and `BatchInput.RulesETag`; None when the batch names no
+    rules (the function's configured ones apply)."""
+    extra = document.get("BatchInput") if isinstance(document, dict) else None
+    if not isinstance(extra, dict) or extra.get("Rules") is None:
+        return None
+    location, etag = extra["Rules"], extra.get("RulesETag")
+    if not isinstance(location, str) or not location:
+        raise BatchError("BatchInput.Rules: must be an oss://<bucket>/<key> location")
+    if etag is not None and (not isinstance(etag, str) or not etag.strip('"')):
+        raise BatchError("BatchInput.RulesETag: must be the rules object's ETag")
+    return BatchRules(location, etag.strip('"') if etag else None)
 
 
 def parse_map_batch(document: Any) -> list[BatchItem]:

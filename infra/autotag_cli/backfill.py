@@ -61,7 +61,7 @@ from .console import Table, counted, plain_console, shown
 from .errors import BadInput, command_line, doing, resumable
 from .function_host import LOCAL_STATE, environment_options, host_functions, read_template, template_option
 from .names import BUCKET
-from .options import FiniteFloatRange, rules_from, state_prefix_option
+from .options import FiniteFloatRange, pinned_rules, rules_from, state_prefix_option
 from .target import LOCAL_CLOUDFLOW_ENDPOINT, Target, is_loopback, require_reachable, target_options
 
 CLOUDFLOW_ENDPOINT = click.option(
@@ -250,6 +250,12 @@ def _manifest_location(text: str | None) -> str | None:
     help="With --cloud: where the engine writes the results. Default: backfill/reports/ in the template's "
     "declared bucket (the flows' role may write there).",
 )
+@click.option(
+    "--report-part-rows",
+    type=click.IntRange(1, 5_000_000),
+    help="With --cloud: rows per part of the completion report and of its failed-objects manifest. "
+    "Default: 500,000.",
+)
 @CLOUDFLOW_ENDPOINT
 @state_prefix_option("the backfill function's AUTOTAG_STATE_PREFIX (a local --manifest is uploaded there).")
 @template_option
@@ -278,6 +284,7 @@ def backfill(
     cloud: bool,
     concurrency: int,
     report_location: str | None,
+    report_part_rows: int | None,
     cloudflow_endpoint: str | None,
     state_prefix: str,
     template_path: Path,
@@ -307,7 +314,7 @@ def backfill(
             raise click.UsageError("--cloud runs on CloudFlow: --in-fc, --remote and --since do not apply")
         _start_cloud(
             bucket_name, prefix, inventory, manifest, report_location, concurrency, max_failure_rate,
-            template_path, cloudflow_endpoint, target, as_json,
+            template_path, cloudflow_endpoint, target, as_json, rules, report_part_rows,
         )  # fmt: skip
         return
     manifest = _manifest_location(manifest)
@@ -384,6 +391,8 @@ def _start_cloud(
     endpoint: str | None,
     target: Target,
     as_json: bool,
+    rules: str | None = None,
+    report_part_rows: int | None = None,
 ) -> None:
     if manifest and not manifest.startswith("oss://"):
         raise click.BadParameter(
@@ -400,6 +409,10 @@ def _start_cloud(
         )
     except CloudBackfillError as error:
         raise BadInput(str(error)) from None
+    if rules is not None:
+        given.update(pinned_rules(rules, target))
+    if report_part_rows is not None:
+        given["reportPartRows"] = report_part_rows
     client = _cloudflow(target, endpoint)
     doing(f"starting an execution of {flow} on CloudFlow")
     started = start(client, flow, given, datetime.now(timezone.utc))
@@ -631,7 +644,7 @@ def backfill_status(
       autotag backfill status autotag-demo/bf-1a2b3c4d5e6f --watch 10
     """
     if cloud:
-        _cloud_status(job, watch, _cloudflow(target, cloudflow_endpoint), as_json)
+        _cloud_status(job, watch, _cloudflow(target, cloudflow_endpoint), as_json, _object_reader(target))
         return
     require_reachable(target.oss_endpoint, "OSS")
     show_status(target, job, bucket_name, state_bucket, state_prefix, as_json, watch)
@@ -679,10 +692,25 @@ def backfill_cancel(
     cancel_job(deployed, target, job, bucket_name, as_json)
 
 
-def _cloud_status(reference: str, watch: float | None, client: Any, as_json: bool) -> None:
+def _object_reader(target: Target) -> Any:
+    """(bucket, key) -> the object's bytes with the CLI's credentials, None when there is none."""
+
+    def read(bucket: str, key: str) -> bytes | None:
+        import oss2
+
+        try:
+            data: bytes = target.bucket(bucket).get_object(key).read()
+        except oss2.exceptions.NoSuchKey:
+            return None
+        return data
+
+    return read
+
+
+def _cloud_status(reference: str, watch: float | None, client: Any, as_json: bool, read: Any = None) -> None:
     while True:
         try:
-            shown_status = read_status(client, reference)
+            shown_status = read_status(client, reference, read)
         except CloudBackfillError as error:
             raise BadInput(str(error)) from None
         if as_json:
@@ -695,6 +723,11 @@ def _cloud_status(reference: str, watch: float | None, client: Any, as_json: boo
                 f"items read so far done ({items['failed']} failed), {shown_status['objectsPerSecond']}/s"
                 + (f", about {eta} s left" if eta is not None else "")
                 + (f"; report {shown_status['report']}" if shown_status["report"] else "")
+                + (
+                    f"; failed objects: {', '.join(shown_status['failedManifests'])}"
+                    if shown_status["report"] and shown_status["objects"].get("failed")
+                    else ""
+                )
             )
         if watch is None or shown_status["status"] not in ("Starting", "Running"):
             return

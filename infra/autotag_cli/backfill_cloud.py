@@ -1,7 +1,8 @@
 """`autotag backfill --cloud`, `backfill status --cloud` and `backfill cancel --cloud`: backfill as an
 execution of one of template.yml's backfill flows (CloudFlow distributed Maps, docs/backfill.md), through
 CloudFlow's official SDK. The engine holds the state: the command starts an execution and returns; status
-reads the execution and its map run; cancel stops it. An execution is named `<flow>/<execution>`.
+reads the execution and its map run, and the completion report once it is written; cancel stops it. An
+execution is named `<flow>/<execution>`.
 
 Planning the execution's input and reading progress from the engine's counts are pure; only the functions
 taking a client call CloudFlow."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -104,11 +106,34 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
-def progress(execution: dict[str, Any], map_run: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+def report_folder(execution: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key prefix) of the execution's completion report, `<report prefix><execution>/report/`
+    (docs/backfill.md#the-report); None when its input names no report location."""
+    given = execution.get("Input") or {}
+    report = given.get("report") if isinstance(given, dict) else None
+    if not isinstance(report, dict) or not isinstance(report.get("bucket"), str):
+        return None
+    return report["bucket"], f"{report.get('prefix') or ''}{execution.get('Name', '')}/report/"
+
+
+def progress(
+    execution: dict[str, Any],
+    map_run: dict[str, Any] | None,
+    now: datetime,
+    summary: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What `status` shows (pure): items done, failed and read so far, the rate, the ETA while items are
-    still being read only as far as the count read so far goes, and the report's location."""
+    still being read only as far as the count read so far goes, and where the results are. Once the
+    completion report is written (`summary`, its report.json), the counts are the report's, per object:
+    `failed` counts the objects whose outcome is failed or rejected, whatever their batch's status."""
     counts = (map_run or {}).get("ItemCounts") or {}
     total, succeeded, failed = (int(counts.get(k) or 0) for k in ("Total", "Succeed", "Failed"))
+    outcomes = summary.get("counts") if isinstance(summary, dict) else None
+    if isinstance(outcomes, dict):
+        per_object = {str(k): int(v) for k, v in outcomes.items() if isinstance(v, int)}
+        failed = per_object.get("failed", 0) + per_object.get("rejected", 0)
+        succeeded = sum(per_object.values()) - failed
+        total = max(total, succeeded + failed)
     done = succeeded + failed
     started = _time(execution.get("StartedTime"))
     ended = _time(execution.get("StoppedTime")) or now
@@ -118,16 +143,26 @@ def progress(execution: dict[str, Any], map_run: dict[str, Any] | None, now: dat
     eta = (total - done) / rate if running and rate > 0 and total > done else None
     given = execution.get("Input") or {}
     report = given.get("report") if isinstance(given, dict) else None
+    folder = report_folder(execution)
     shown: dict[str, Any] = {
         "execution": f"{execution.get('FlowName', '')}/{execution.get('Name', '')}",
         "status": execution.get("Status", ""),
         "items": {"done": done, "succeeded": succeeded, "failed": failed, "read": total},
         "objectsPerSecond": round(rate, 2),
         "etaSeconds": round(eta) if eta is not None else None,
-        "report": f"oss://{report['bucket']}/{report['prefix']}{execution.get('Name', '')}/{MAP_STATE}/"
+        "results": f"oss://{report['bucket']}/{report['prefix']}{execution.get('Name', '')}/{MAP_STATE}/"
         if isinstance(report, dict) and "bucket" in report
         else None,
+        "report": None,
+        "failedManifests": None,
+        "objects": None,
     }
+    if folder is not None and isinstance(outcomes, dict):
+        bucket = folder[0]
+        shown["report"] = f"oss://{bucket}/{folder[1]}report.json"
+        listed = summary.get("failed") if isinstance(summary, dict) else None
+        shown["failedManifests"] = [f"oss://{bucket}/{k}" for k in listed or [] if isinstance(k, str)]
+        shown["objects"] = per_object
     return shown
 
 
@@ -142,7 +177,26 @@ def start(client: Client, flow: str, given: dict[str, Any], now: datetime) -> St
     return Started(flow, name, given)
 
 
-def read_status(client: Client, reference: str) -> dict[str, Any]:
+# (bucket, key) -> the object's bytes, or None when there is none: how status reads report.json
+ReadObject = Callable[[str, str], "bytes | None"]
+
+
+def read_summary(execution: dict[str, Any], read: ReadObject | None) -> dict[str, Any] | None:
+    """The completion report's report.json once the execution has ended and the report is written."""
+    folder = report_folder(execution)
+    if read is None or folder is None or execution.get("Status") in ("Starting", "Running"):
+        return None
+    data = read(folder[0], f"{folder[1]}report.json")
+    if data is None:
+        return None
+    try:
+        summary = json.loads(data)
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def read_status(client: Client, reference: str, read: ReadObject | None = None) -> dict[str, Any]:
     from alibabacloud_tea_openapi.exceptions import ClientException
 
     flow, name = split_reference(reference)
@@ -176,7 +230,7 @@ def read_status(client: Client, reference: str) -> dict[str, Any]:
         if error.code != "MapRunNotExists":
             raise
         map_run = None  # not started yet
-    return progress(execution, map_run, datetime.now(timezone.utc))
+    return progress(execution, map_run, datetime.now(timezone.utc), read_summary(execution, read))
 
 
 def stop(client: Client, reference: str) -> dict[str, Any]:

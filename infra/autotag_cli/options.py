@@ -74,6 +74,29 @@ def rules_from(path: str, target: Target | None = None, *, functions_read: bool 
         raise BadInput(str(error)) from None
 
 
+def pinned_rules(path: str, target: Target) -> dict[str, str]:
+    """A backfill execution's own rules (`autotag backfill --cloud --rules oss://...`): read once here, so
+    that rules which do not load are refused before anything starts, and pinned to the version read (its
+    ETag), which every batch then checks it is given (docs/backfill.md)."""
+    location = parse_location(path)
+    if location is None:
+        raise click.BadParameter(
+            "with --cloud the function reads the rules from OSS: give oss://<bucket>/<key>",
+            param_hint="--rules",
+        )
+    from autotag.handlers.rules_source import fetch_from
+
+    from .errors import doing
+
+    doing(f"reading the rules {location} at {target.oss_endpoint}")
+    cache = RulesCache(location, Settings.from_environment().record_secrets)
+    try:
+        cache.get(fetch_from(target.bucket(location.bucket), location))
+    except RulesError as error:
+        raise BadInput(str(error)) from None
+    return {"rules": str(location), "rulesETag": str(cache.etag)}
+
+
 def state_prefix_option(why: str) -> Callable[[F], F]:
     return click.option(
         "--state-prefix",

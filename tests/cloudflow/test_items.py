@@ -26,13 +26,23 @@ def test_lines_are_split_across_chunks_and_an_overlong_line_fails_alone() -> Non
 
 
 def test_csv_rows_become_objects_and_bad_rows_are_named() -> None:
-    data = b"Key,Size\nk1,1\n" + b"k2," + b"9" * (MAX_ITEM_BYTES + 1) + b'\nk3\n"open,2\nk4,4\n'
+    data = b"Key,Size\nk1,1\n" + b"k2," + b"9" * (MAX_ITEM_BYTES + 1) + b'\nk3,3,x\n"open,2\nk4,4\n'
     items = list(csv_items([data], "oss://b/list.csv"))
     assert [i.value for i in items if i.ok] == [{"Key": "k1", "Size": "1"}, {"Key": "k4", "Size": "4"}]
     assert [(i.where, i.error.split(" ")[0]) for i in items if not i.ok] == [
         ("oss://b/list.csv line 3", "the"),
-        ("oss://b/list.csv line 4", "1"),
+        ("oss://b/list.csv line 4", "3"),
         ("oss://b/list.csv line 5", "not"),
+    ]
+
+
+def test_a_row_shorter_than_the_header_leaves_its_last_columns_out() -> None:
+    """A manifest's rows are `bucket,key[,versionId]`: with or without a version, line by line."""
+    data = b"b,k1\nb,k2,v2\n"
+    items = list(csv_items([data], "s", ("Bucket", "Key", "VersionId")))
+    assert [i.value for i in items] == [
+        {"Bucket": "b", "Key": "k1"},
+        {"Bucket": "b", "Key": "k2", "VersionId": "v2"},
     ]
 
 

@@ -62,7 +62,7 @@ def test_progress_reads_rate_and_eta_from_the_engines_counts() -> None:
     shown = progress(execution, counts, datetime(2026, 12, 7, 8, 0, 40, tzinfo=timezone.utc))
     assert shown["items"] == {"done": 400, "succeeded": 380, "failed": 20, "read": 1000}
     assert shown["objectsPerSecond"] == 10.0 and shown["etaSeconds"] == 60
-    assert shown["report"] == "oss://s/backfill/reports/bf-1/Backfill/"
+    assert shown["results"] == "oss://s/backfill/reports/bf-1/Backfill/" and shown["report"] is None
     ended = progress(
         {**execution, "Status": "Succeeded"}, counts, datetime(2026, 12, 7, 9, tzinfo=timezone.utc)
     )
@@ -70,6 +70,29 @@ def test_progress_reads_rate_and_eta_from_the_engines_counts() -> None:
     assert (
         progress(execution, None, datetime(2026, 12, 7, 8, 0, 1, tzinfo=timezone.utc))["items"]["done"] == 0
     )
+
+
+def test_once_the_report_is_written_the_counts_are_per_object() -> None:
+    """The engine counts a batch's items as succeeded when its invocation did, whatever each object's
+    outcome; the report's counts are the objects' own."""
+    execution = {
+        "FlowName": "oss-autotag-backfill-prefix",
+        "Name": "bf-1",
+        "Status": "Succeeded",
+        "StartedTime": "2026-12-07T08:00:00Z",
+        "StoppedTime": "2026-12-07T08:01:00Z",
+        "Input": {"report": {"bucket": "s", "prefix": "backfill/reports/"}},
+    }
+    counts = {"ItemCounts": {"Total": 100, "Succeed": 100, "Failed": 0}}
+    summary = {
+        "counts": {"tagged": 90, "failed": 7, "rejected": 3},
+        "failed": ["backfill/reports/bf-1/report/failed.csv"],
+    }
+    shown = progress(execution, counts, datetime(2026, 12, 7, 9, tzinfo=timezone.utc), summary)
+    assert shown["items"] == {"done": 100, "succeeded": 90, "failed": 10, "read": 100}
+    assert shown["report"] == "oss://s/backfill/reports/bf-1/report/report.json"
+    assert shown["failedManifests"] == ["oss://s/backfill/reports/bf-1/report/failed.csv"]
+    assert shown["objects"] == {"tagged": 90, "failed": 7, "rejected": 3}
 
 
 def test_a_reference_names_a_backfill_flow_and_an_execution() -> None:

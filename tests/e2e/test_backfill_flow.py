@@ -123,12 +123,17 @@ def test_the_prefix_flow_tags_every_object_with_two_requests_each(cloud: LocalCl
     assert stats.get("HeadObject") == OBJECTS and stats.get("PutObjectTagging") == OBJECTS, stats
     assert stats.get("GetObjectTagging", 0) == OBJECTS - untagged, stats
     per_object = {"HeadObject", "PutObjectTagging", "GetObjectTagging"}
-    assert set(stats) - per_object <= {"ListObjects", "ListObjectsV2", "PutObject"}, stats
+    assert set(stats) - per_object <= {"ListObjects", "ListObjectsV2", "PutObject", "GetObject"}, stats
     # so an untagged object cost (HEAD + PutObjectTagging) / objects requests, GetObjectTagging going only
     # to the objects an uploader had tagged
     assert (stats["HeadObject"] + stats["PutObjectTagging"]) / OBJECTS <= 2.01
     bookkeeping = sum(n for api, n in stats.items() if api not in per_object)
-    assert bookkeeping <= 1 + len(manifest["ResultFiles"]["SUCCEEDED"]) + 1, stats  # a listing, the files
+    # a listing and the result files with their manifest; the Report step reads those back and writes a
+    # part, failed.csv and report.json
+    files = len(manifest["ResultFiles"]["SUCCEEDED"]) + 1
+    assert bookkeeping <= 1 + files + files + 3, stats
+    report = json.loads(state.get_object("backfill/reports/bulk-1/report/report.json").read())
+    assert report["counts"] == {"tagged": OBJECTS} and len(report["parts"]) == 1
 
     # local up shows the execution's progress, and its end
     ended = cloud.line_containing(f"CloudFlow {FLOW}/bulk-1: Succeeded", seconds=60)
@@ -163,7 +168,10 @@ def test_backfill_cloud_starts_status_follows_and_cancel_stops(cloud: LocalCloud
     *_, last = cli_json(cloud, "backfill", "status", started["execution"], "--cloud", "--watch", "1")
     assert last["status"] == "Succeeded", last
     assert last["items"] == {"done": 60, "succeeded": 60, "failed": 0, "read": 60}
-    assert last["report"] == f"oss://{STATE}/backfill/reports/{started['execution'].split('/')[1]}/Backfill/"
+    name = started["execution"].split("/")[1]
+    assert last["results"] == f"oss://{STATE}/backfill/reports/{name}/Backfill/"
+    assert last["report"] == f"oss://{STATE}/backfill/reports/{name}/report/report.json"
+    assert last["objects"] == {"tagged": 60}
     assert all(readable(tags_of(bucket, f"cli/{n:02}.jpg"))["kind"] == "image" for n in range(60))
 
     # A slow OSS keeps the next execution running long enough to be stopped mid-way.

@@ -1,6 +1,8 @@
 """The backfill flows' role is least privilege, enforced by the local cloud as the functions' roles are:
-with the template's policy, a prefix, an inventory and a manifest execution all succeed; without any one
-statement, or any one resource of a statement naming several, some execution fails. Run as deployed:
+with the template's policy, a prefix, an inventory and a manifest execution (one of them with rules of its
+own) all succeed, each writing its completion report; without any one statement, or any one resource of a
+statement naming several, some execution fails; so too without any one of the backfill function's grants
+for the flows (the result files, the report, an execution's rules). Run as deployed:
 template.yml's flows in the local CloudFlow, its backfill function in the local FC behind the FC API, the
 local OSS, each checking the flows' role's STS keys against the policy."""
 
@@ -30,6 +32,9 @@ from localcloud.ram.policy import Policy
 
 TEMPLATE = load_template(ROOT / "template.yml")
 (ROLE,) = TEMPLATE.flow_roles.values()
+# The backfill function's role: the statements the flows' Report step and an execution's own rules need.
+FUNCTION_ROLE = next(r for r in TEMPLATE.roles.values() if "backfill" in r.arn)
+FLOW_GRANTS = ("backfill/reports/", "backfill/rules/")
 STATE, INVENTORY = "autotag-demo-state", "autotag-demo-inventory"
 
 
@@ -58,6 +63,12 @@ def mutations(role: Role) -> dict[str, Role]:
 
 
 MUTATIONS = mutations(ROLE)
+FUNCTION_MUTATIONS = {
+    f"{statement.actions[0]} on {statement.resources[0]} removed": without(FUNCTION_ROLE, p, s, None)
+    for p, policy in enumerate(FUNCTION_ROLE.policies)
+    for s, statement in enumerate(policy.statements)
+    if any(grant in r for r in statement.resources for grant in FLOW_GRANTS)
+}
 
 
 class Flows:
@@ -70,16 +81,19 @@ class Flows:
             LONG_TERM.access_key_secret,
         )
         self.runs = 0
+        state = oss2.Bucket(make_auth("v1"), oss.endpoint, STATE, region="cn-hangzhou")
+        self.rules_etag = state.head_object("backfill/rules/r.json").etag
 
     def grant(self, role: Role) -> None:
         keys = role_credentials([role])
         self.oss.add_credentials(keys)
         self.fc_api.add_credentials(keys)
 
-    def run(self, flow: str, source: dict[str, Any]) -> str:
+    def run(self, flow: str, source: dict[str, Any], **extra: Any) -> str:
         self.runs += 1
         name = f"run-{self.runs}"
         given = {
+            **extra,
             "bucket": "autotag-demo",
             "source": source,
             "report": {"bucket": STATE, "prefix": "backfill/reports/"},
@@ -108,6 +122,12 @@ class Flows:
             "manifest": self.run(
                 "oss-autotag-backfill-manifest", {"bucket": STATE, "object": "backfill/manifests/m.csv"}
             ),
+            "manifest with its rules": self.run(
+                "oss-autotag-backfill-manifest",
+                {"bucket": STATE, "object": "backfill/manifests/m.csv"},
+                rules=f"oss://{STATE}/backfill/rules/r.json",
+                rulesETag=self.rules_etag,
+            ),
         }
 
 
@@ -133,6 +153,7 @@ def _sources(oss: LocalOSS) -> None:
     inventory.put_object("autotag-demo/manifest.json", json.dumps(manifest).encode())
     state = oss2.Bucket(make_auth("v1"), oss.endpoint, STATE, region="cn-hangzhou")
     state.put_object("backfill/manifests/m.csv", b"autotag-demo,lp/a.jpg\nautotag-demo,lp/b.txt\n")
+    state.put_object("backfill/rules/r.json", (ROOT / "functions/autotag/rules/default.json").read_bytes())
 
 
 @pytest.fixture
@@ -153,7 +174,7 @@ def flows(oss: LocalOSS, template_bucket: oss2.Bucket) -> Iterator[Flows]:
 
 
 def test_the_flows_succeed_with_the_templates_policy(flows: Flows) -> None:
-    assert flows.statuses() == {"prefix": "Succeeded", "inventory": "Succeeded", "manifest": "Succeeded"}
+    assert set(flows.statuses().values()) == {"Succeeded"}
 
 
 @pytest.mark.parametrize("label", sorted(MUTATIONS))
@@ -163,5 +184,16 @@ def test_removing_any_grant_of_the_flows_role_breaks_an_execution(flows: Flows, 
     assert "Failed" in statuses.values(), (label, statuses)
 
 
+@pytest.mark.parametrize("label", sorted(FUNCTION_MUTATIONS))
+def test_removing_the_functions_grants_for_the_flows_breaks_an_execution(
+    flows: Flows, oss: LocalOSS, label: str
+) -> None:
+    """The backfill function's role reads the result files and writes the report only under the report
+    location, and reads an execution's rules only under backfill/rules/: without any one, some fails."""
+    oss.add_credentials(role_credentials([FUNCTION_MUTATIONS[label]]))
+    statuses = flows.statuses()
+    assert "Failed" in statuses.values(), (label, statuses)
+
+
 def test_the_template_is_what_is_tested() -> None:
-    assert isinstance(TEMPLATE, Template) and len(MUTATIONS) == 6
+    assert isinstance(TEMPLATE, Template) and len(MUTATIONS) == 6 and len(FUNCTION_MUTATIONS) == 3

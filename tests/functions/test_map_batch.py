@@ -1,10 +1,14 @@
-"""Parsing the batch a distributed Map passes the backfill function: what names an object, and what not."""
+"""Parsing the batch a distributed Map passes the backfill function: what names an object, and what not;
+the execution's own rules it carries, and where they may not be kept."""
 
 from __future__ import annotations
 
 import pytest
 
-from autotag.map_batch import BatchError, BatchItem, is_map_batch, parse_map_batch
+from autotag.handlers.rules_source import pinned_rules
+from autotag.map_batch import BatchError, BatchItem, BatchRules, batch_rules, is_map_batch, parse_map_batch
+from autotag.rules import RulesError
+from autotag.settings import ConfigurationError, Settings
 
 
 def test_listing_items_name_objects_by_their_raw_keys_and_nothing_else_is_taken() -> None:
@@ -63,3 +67,22 @@ def test_a_payload_that_is_no_batch_is_refused_naming_the_field(document: object
     assert not is_map_batch(document) or isinstance(document, dict)
     with pytest.raises(BatchError, match=error):
         parse_map_batch(document)
+
+
+def test_the_executions_rules_are_taken_from_batch_input_with_the_version_pinned() -> None:
+    assert batch_rules({"Items": [], "BatchInput": {"Bucket": "b"}}) is None
+    assert batch_rules({"Items": [], "BatchInput": {"Rules": None, "RulesETag": None}}) is None
+    given = {"Items": [], "BatchInput": {"Rules": "oss://s/r.json", "RulesETag": '"ABC"'}}
+    assert batch_rules(given) == BatchRules("oss://s/r.json", "ABC")
+    with pytest.raises(BatchError, match=r"BatchInput\.Rules:"):
+        batch_rules({"Items": [], "BatchInput": {"Rules": 5}})
+    with pytest.raises(BatchError, match=r"BatchInput\.RulesETag"):
+        batch_rules({"Items": [], "BatchInput": {"Rules": "oss://s/r.json", "RulesETag": ""}})
+
+
+def test_an_executions_rules_in_a_bucket_the_function_tags_are_refused_before_any_request() -> None:
+    settings = Settings(rules="default", endpoint="http://127.0.0.1:9", buckets=frozenset({"tagged"}))
+    with pytest.raises(ConfigurationError, match="is a bucket this function tags"):
+        pinned_rules(settings, None, "oss://tagged/rules.json", "ABC")
+    with pytest.raises(RulesError, match="must be oss://"):
+        pinned_rules(settings, None, "rules.json", None)

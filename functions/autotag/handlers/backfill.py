@@ -1,8 +1,8 @@
 """Backfill inside Function Compute: the handler of the backfill function.
 
 `handler(event: bytes, context)` takes a batch of items from the backfill flow's distributed Map
-(map_items.py: one outcome per item), or one of three events of the job (autotag.backfill.request):
-**start** a job
+(map_items.py: one outcome per item), the flow's Report step (completion.py: the completion report), or
+one of three events of the job (autotag.backfill.request): **start** a job
 (or resume it) — plan its shards and invoke one asynchronous run per shard, returning the job's reference
 at once; **shard** — one run of one shard, which invokes the next run of the same shard when it stops
 before the function timeout, until the shard is done; **cancel** a job. An event for a bucket outside
@@ -39,6 +39,7 @@ from ..settings import ConfigurationError, Settings, credentials_from
 from ..sweep.fanout import FunctionComputeDispatcher
 from .budget import function_timeout, work_deadline
 from .clients import open_bucket, oss_auth
+from .completion import is_report_request, write_report
 from .map_items import process_batch
 from .rules_source import current_rules
 
@@ -63,6 +64,8 @@ def handler(event: bytes, context: Any) -> str:
     document = load_json(event, "the event", BackfillRequestError)
     if is_map_batch(document):  # the backfill flow's processor
         return to_json(process_batch(document, context))
+    if is_report_request(document):  # the backfill flow's Report step
+        return to_json(write_report(document, context))
     request = parse_backfill_event(event)
     settings = Settings.from_environment()
     refused = settings.bucket_refusal(request.bucket)

@@ -7,7 +7,11 @@ as it is now), then one PutObjectTagging when its tags change, and nothing else 
 `{"Results": [one outcome per item, in order], "Counts": {...}}`: `tagged`, `unchanged`, `skipped`,
 `failed` (OSS kept failing, after the job-length retries) or `rejected` (a bucket outside
 `AUTOTAG_BUCKETS`, sent no request; a key OSS refuses for good), each with its reason. A failed item does
-not fail the batch: the engine's state holds the outcome, and the report lists it for a second pass."""
+not fail the batch: the engine's state holds the outcome, and the report lists it for a second pass.
+
+The batch runs with the function's configured rules, or with the execution's own (`BatchInput.Rules`, an
+oss:// location, and `RulesETag`, the version the execution pinned): a batch that finds another version
+there raises, naming both, so the whole batch fails and the report lists its objects as failed."""
 
 from __future__ import annotations
 
@@ -18,12 +22,12 @@ from typing import Any
 
 from ..events import ObjectEvent
 from ..gateway import OssGateway, RetryPolicy, TransientOssError
-from ..map_batch import BatchItem, parse_map_batch
+from ..map_batch import BatchItem, batch_rules, parse_map_batch
 from ..output import to_json
 from ..settings import Settings, credentials_from
 from ..tagger import FAILED, IGNORED, REJECTED, SKIPPED, ObjectResult, tag_object
 from .clients import open_bucket, oss_auth
-from .rules_source import current_rules
+from .rules_source import current_rules, pinned_rules
 
 log = logging.getLogger("autotag.backfill")
 # Bulk work has time: it rides out throttling longer (up to about 20 s per request) than the upload path.
@@ -57,7 +61,12 @@ def process_batch(document: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
     settings.require_buckets()
     items = parse_map_batch(document)
-    rules = current_rules(settings, context)
+    given = batch_rules(document)
+    rules = (
+        current_rules(settings, context)
+        if given is None
+        else pinned_rules(settings, context, given.location, given.etag)
+    )
     auth = oss_auth(credentials_from(context))
     region = getattr(context, "region", "") or "cn-hangzhou"
     endpoint = settings.endpoint_for(region)

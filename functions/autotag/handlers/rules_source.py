@@ -3,7 +3,8 @@ instance; or an OSS object (`AUTOTAG_RULES=oss://bucket/key`), read with the fun
 revalidated at most every `AUTOTAG_RULES_MAX_AGE` seconds (autotag/rules/remote.py). Rules decide every tag
 the functions set and remove, so an object in a bucket the function acts on (AUTOTAG_BUCKETS: where
 uploaders write) is refused as a rules location. The CLI reads rules kept in OSS through `fetch_from` too,
-with its own credentials."""
+with its own credentials. A backfill execution may name rules of its own, pinned to one version
+(`pinned_rules`), under the same refusal."""
 
 from __future__ import annotations
 
@@ -102,6 +103,38 @@ def rules_location(settings: Settings) -> Location | None:
             "(oss://<state bucket>/rules.json, docs/rules.md)"
         )
     return location
+
+
+class RulesChanged(RulesError):
+    """The rules object is not the version an execution pinned; the message names both versions."""
+
+
+def pinned_rules(settings: Settings, context: Any, text: str, etag: str | None) -> RuleSet:
+    """The rules a backfill execution runs with (its input's `rules`, an oss:// location), in the version
+    `etag` when given: RulesChanged when OSS holds another one now, so that one execution never tags with
+    two versions. Cached and revalidated as AUTOTAG_RULES's are (at most every AUTOTAG_RULES_MAX_AGE)."""
+    location = parse_location(text, "the execution's rules")
+    if location is None:
+        raise RulesError(f"the execution's rules {text[:200]!r}: must be oss://<bucket>/<key>")
+    if location.bucket in settings.buckets:
+        raise ConfigurationError(
+            f"the execution's rules {location}: {location.bucket!r} is a bucket this function tags "
+            "(AUTOTAG_BUCKETS), where uploaders write, and whoever writes the rules decides every tag: "
+            "keep them where only deployers write (docs/rules.md)"
+        )
+    function = getattr(getattr(context, "function", None), "name", "") or ""
+    key = (str(location), settings.record_secrets, settings.rules_max_age, f"{function} execution")
+    with _caches_lock:
+        rules_cache = _caches.get(key)
+        if rules_cache is None:
+            rules_cache = _caches[key] = RulesCache(location, settings.record_secrets, settings.rules_max_age)
+    rules = rules_cache.get(_fetch(settings, context, location))
+    if etag is not None and rules_cache.etag != etag:
+        raise RulesChanged(
+            f"the execution's rules {location} changed after it started: it pinned version {etag}, OSS "
+            f"holds {rules_cache.etag}; start a new execution to use them"
+        )
+    return rules
 
 
 def current_rules(settings: Settings, context: Any) -> RuleSet:

@@ -6,7 +6,7 @@ end it, and a distributed Map reads its items from OSS, cuts them into batches a
 states for each batch on up to MaxConcurrency threads (capped locally by `max_threads`). Failed items are
 counted against ToleratedFailureCount / ToleratedFailurePercentage (none tolerated when neither is set);
 past the tolerance the Map fails, its cause naming the first failed items. At the end, failed or not, the
-ResultWriter's files go to OSS.
+ResultWriter's files go to OSS (so that a Catch can report on the finished batches).
 
 Everything an execution needs to go on is in the Store: its record (status, the state it is in and that
 state's input) and one file per finished batch, holding the batch's input. `resume` restarts an execution
@@ -450,8 +450,9 @@ class Engine:
                 map_run.update(Status="Failed", StoppedTime=now_text())
             if failure.code != MAP_RUN_FAILED:
                 raise
-            # Past the tolerance the results written so far still go to the report, and the failure
-            # names the first items that failed: an operator learns what to fix without reading counts.
+            # Past the tolerance the results written so far still go to OSS (a local choice,
+            # docs/cloudflow.md) so that a Catch can report on them, and the failure names the first
+            # items that failed: an operator learns what to fix without reading counts.
             if spec.result_bucket:
                 try:
                     self._write_results(run, spec, state.name, folder, unreadable)

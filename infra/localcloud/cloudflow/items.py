@@ -101,7 +101,8 @@ def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> Iterator[bytes]:
 
 
 def csv_items(chunks: Iterable[bytes], source: str, headers: tuple[str, ...] = ()) -> Iterator[Item]:
-    """OSS_CSV: one item per row, an object keyed by `headers` (by the first row when none are given)."""
+    """OSS_CSV: one item per row, an object keyed by `headers` (by the first row when none are given); a row
+    with fewer fields than the header has only the first columns, one with more is refused."""
     names = list(headers)
     for number, line in lines(chunks):
         where = f"{source} line {number}"
@@ -118,10 +119,12 @@ def csv_items(chunks: Iterable[bytes], source: str, headers: tuple[str, ...] = (
             continue
         if not row:
             continue
-        if len(row) != len(names):
+        if len(row) > len(names):
             yield Item(None, where, f"{len(row)} fields; the header has {len(names)}")
             continue
-        yield Item(dict(zip(names, row, strict=True)), where)
+        # A shorter row leaves its last columns out of the item (a local choice, docs/cloudflow.md): a
+        # manifest's `bucket,key[,versionId]` rows may or may not name a version, line by line.
+        yield Item(dict(zip(names, row, strict=False)), where)
 
 
 def json_list_items(data: bytes, source: str) -> Iterator[Item]:
