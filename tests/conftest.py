@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import oss2
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from autotag.handlers import rules_source
 from autotag.oss_tags import encode_tagging_header
@@ -28,6 +29,11 @@ from autotag.ownership import Ownership, ownership_record, read_record
 from localcloud.fc import load_template, role_credentials
 from localcloud.fc.variants import delivery_variant
 from localcloud.oss import DEFAULT_CREDENTIALS, LocalOSS
+
+# No property test may depend on the machine's speed: hypothesis' default 200 ms deadline per example
+# failed on a loaded 2-core machine (a whole suite run beside busy processes), so there is none.
+hypothesis_settings.register_profile("autotag", deadline=None)
+hypothesis_settings.load_profile("autotag")
 
 if TYPE_CHECKING:  # the V2 SDK is a dev dependency, absent from the FC-runtime (Python 3.10) test run
     import alibabacloud_oss_v2
