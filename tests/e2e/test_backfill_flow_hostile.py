@@ -266,8 +266,14 @@ def test_an_overlong_manifest_line_fails_alone_named_and_the_execution_ends(clou
     start(client, MANIFEST_FLOW, "long-strict", given(source, tolerated=0))
     ended = wait_end(client, MANIFEST_FLOW, "long-strict")
     assert ended.status == "Failed", (ended.status, ended.output)
-    assert "long.csv line 11" in ended.output, ended.output
+    assert "completion report" in ended.output, ended.output
     assert untagged(cloud, keys) == []
+    # The completion report, written on the failed path too, names the line.
+    part = (
+        bucket(cloud, STATE).get_object("backfill/reports/long-strict/report/part-00000.csv").read().decode()
+    )
+    (rejected,) = [row for row in part.splitlines() if "long.csv line 11" in row]
+    assert ",rejected," in rejected and str(MAX_ITEM_BYTES) in rejected, rejected
     _, failed = results(cloud, "long-strict")
     assert [f"oss://{STATE}/backfill/manifests/long.csv line 11" in f["Cause"] for f in failed] == [True]
     run = map_run(client, MANIFEST_FLOW, "long-strict")
