@@ -7,8 +7,8 @@ import hashlib
 import json
 
 from flowspec.definition import ItemBatcher
-from localcloud.cloudflow.batching import Batch, batch_input, batches
-from localcloud.cloudflow.items import (
+from cloudformats.batching import Batch, batch_input, batches
+from cloudformats.items import (
     MAX_ITEM_BYTES,
     InventoryFile,
     Item,

@@ -27,9 +27,9 @@ from typing import Any
 from flowspec.definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
 from flowspec.expressions import construct, evaluate
 
-from .batching import Batch, batch_input, batches
+from cloudformats.batching import Batch, batch_input, batches
 from .gateways import Gateways, ServiceError
-from .items import (
+from cloudformats.items import (
     MAX_ITEM_BYTES,
     MAX_JSON_LIST_BYTES,
     Item,
