@@ -25,6 +25,7 @@ from flowspec.definition import MapSpec
 from flowspec.expressions import construct, evaluate
 
 MAX_ITEM_BYTES = 64 * 1024  # a state's input is at most 64 KiB, so an item is too
+CHUNK_BYTES = 256 * 1024  # how much of an object a source reads at a time
 MAX_JSON_LIST_BYTES = 64 * 1024 * 1024  # local bound: an OSS_JSON_LIST object is parsed whole
 MAX_INFLATED_BYTES = 1024**3  # local bound on what one inventory data file may inflate to
 
@@ -70,6 +71,10 @@ def read_items(spec: MapSpec, source: ItemSource, scope: dict[str, Any]) -> Iter
     """The items of a resolved Map state (its ItemReader, or ItemsPath over `scope`), each made by its
     ItemConstructor (over $Item, $Input and $Context) and checked against MAX_ITEM_BYTES. SourceError when
     the reading as a whole fails (a listing refused, a manifest that is none)."""
+    return constructed(_read(spec, source, scope), spec, scope)
+
+
+def _read(spec: MapSpec, source: ItemSource, scope: dict[str, Any]) -> Iterator[Item]:
     reader = spec.reader
     items: Iterator[Item]
     if reader is None:
@@ -90,6 +95,11 @@ def read_items(spec: MapSpec, source: ItemSource, scope: dict[str, Any]) -> Iter
         items = json_list_items(source.read(reader.bucket, reader.object_name, MAX_JSON_LIST_BYTES), where)
     else:
         items = _inventory(source, reader.bucket, reader.object_name)
+    return items
+
+
+def constructed(items: Iterable[Item], spec: MapSpec, scope: dict[str, Any]) -> Iterator[Item]:
+    """`items` as the Map passes them on: made by its ItemConstructor, none over MAX_ITEM_BYTES."""
     for item in items:
         if item.ok and spec.item_constructor:
             item = Item(construct(spec.item_constructor, {**scope, "Item": item.value}), item.where)
