@@ -471,7 +471,8 @@ def _backfill_here(
     result.skipped_older = source.skipped_older
     if not result.stopped:  # through its whole source: finished, nothing to resume
         BackfillCheckpoint.finish(checkpoint_path)
-    _print_summary(console, result, what, failures, as_json, bool(state.marker))
+    found_in = f"under {what}" if listing else f"in {what}"
+    _print_summary(console, result, what, found_in, failures, as_json, bool(state.marker))
     if result.stopped or result.failed or result.rejected:
         raise SystemExit(1)
 
@@ -560,6 +561,7 @@ def _print_summary(
     console: Console,
     result: BackfillReport,
     what: str,
+    found_in: str,
     failures: FailureReport,
     as_json: bool,
     resumed: bool,
@@ -570,7 +572,7 @@ def _print_summary(
         return
     if result.read == 0:
         where = "after the checkpoint" if resumed else "at all"
-        console.print(shown(f"nothing found in {what} {where}: no object tagged"))
+        console.print(shown(f"nothing found {found_in} {where}: no object tagged"))
         return
     table = Table(title=f"backfill of {what}", show_header=False)
     table.add_column("")
