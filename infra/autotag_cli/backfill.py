@@ -478,8 +478,8 @@ def _backfill_here(
 
 
 reference_argument = click.argument("reference", metavar="REF")
-# Kept so that scripts written for the days when status and cancel also followed jobs in FC still work:
-# today REF is always an execution on CloudFlow.
+# Accepted and changing nothing, so that a script passing it works: REF always names an execution on
+# CloudFlow.
 cloud_flag = click.option("--cloud", is_flag=True, hidden=True)
 
 
