@@ -277,3 +277,39 @@ def test_a_backfill_resumes_only_the_same_unfinished_job(
     assert json.loads(output.splitlines()[-1])["read"] < 40
     code, output = backfill_here(oss.endpoint, template_bucket, "--prefix", "s/", "--json")
     assert "resuming" not in output and json.loads(output.splitlines()[-1])["read"] == 40, output
+
+
+def test_an_inventory_is_read_by_the_flows_reader_and_a_damaged_data_file_fails_alone(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """--inventory here: the inventory flow's reader over OSS's inventory files, with the operator's
+    credentials. A data file whose MD5 is not its manifest's fails as one item naming the file; the other
+    files' objects are tagged."""
+    from autotag_cli.local_inventory import inventory_configuration
+
+    keys = [f"inv/{i:02d}.txt" for i in range(30)]
+    seed(template_bucket, keys)
+    inventory = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory")
+    inventory.create_bucket()
+    template_bucket.put_bucket_inventory_configuration(
+        inventory_configuration(inventory.bucket_name, "daily")
+    )
+    listed = oss.run_inventory(template_bucket.bucket_name, "daily", rows_per_file=10)
+    assert len(listed.files) == 3
+    damaged = listed.files[1]
+    whole = inventory.get_object(damaged).read()
+    inventory.put_object(damaged, bytes([whole[0] ^ 1]) + whole[1:])  # same size, another MD5
+    manifest = f"oss://{inventory.bucket_name}/{listed.manifest_key}"
+    code, output = run(oss, template_bucket, tmp_path, "--inventory", manifest)
+    assert code == 1, output
+    summary = json.loads(output.splitlines()[-1])
+    assert (summary["tagged"], summary["failed"]) == (20, 1), summary
+    (reason,) = [json.loads(r) for r in (tmp_path / "failed.reasons.jsonl").read_text().splitlines()]
+    assert reason["Where"] == f"oss://{inventory.bucket_name}/{damaged}" and "MD5" in reason["Reason"], reason
+    inventory.put_object(damaged, whole)
+    code, output = run(
+        oss, template_bucket, tmp_path, "--inventory", manifest, "--report", str(tmp_path / "2.csv")
+    )
+    assert code == 0, output
+    assert json.loads(output.splitlines()[-1])["unchanged"] == 20
+    assert all(tags_of(template_bucket, key)["kind"] == "text" for key in keys)
