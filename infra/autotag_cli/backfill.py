@@ -222,9 +222,9 @@ def backfill(
     if inventory and manifest:
         raise click.UsageError("--inventory and --manifest name the objects two ways: give one")
     if cloud:
-        here = [
-            name for name in ("since", "rate", "checkpoint", "restart", "report", "rules") if _given(name)
-        ]
+        typed = click.core.ParameterSource.COMMANDLINE  # not AUTOTAG_RULES from the environment
+        options_here = ("since", "rate", "checkpoint", "restart", "report", "rules")
+        here = [name for name in options_here if ctx.get_parameter_source(name) == typed]
         if here:
             options = ", ".join("--" + name for name in here)
             raise click.UsageError(f"--cloud runs on CloudFlow: {options} are for a backfill here")
@@ -285,11 +285,6 @@ def _start_cloud(
         f"started {started.reference} (report under {report_location.rstrip('/')}/{started.execution}/)"
     )
     click.echo(f"follow it: autotag backfill status {started.reference}")
-
-
-def _given(parameter: str) -> bool:
-    source = click.get_current_context().get_parameter_source(parameter)
-    return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def _flow_map(template_path: Path, flow_name: str, given: dict[str, Any]) -> MapSpec:
