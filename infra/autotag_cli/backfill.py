@@ -475,7 +475,9 @@ def _backfill_here(
 reference_argument = click.argument("reference", metavar="REF")
 # Accepted and changing nothing, so that a script passing it works: REF always names an execution on
 # CloudFlow.
-cloud_flag = click.option("--cloud", is_flag=True, hidden=True)
+cloud_flag = click.option(
+    "--cloud", is_flag=True, hidden=True, help="Accepted, and changes nothing: REF is always on CloudFlow."
+)
 
 
 @backfill.command("status")
