@@ -259,9 +259,10 @@ def run_backfill(
 
 class FailureReport:
     """What failed, appended and flushed one by one: `failed_csv` (bucket,key, keys URL-encoded: the CSV
-    manifest `autotag backfill --manifest` and the manifest flow read back) and, beside it, each failure with
-    its outcome and reason as JSON lines, each with the run that wrote it. An item that could not be read
-    names no object: it is in the reasons only, with its file and line."""
+    manifest `autotag backfill --manifest` and the manifest flow read back; a version's line has its
+    versionId third, which that reader refuses by its line rather than retry another version) and, beside
+    it, each failure with its outcome and reason as JSON lines, each with the run that wrote it. An item
+    that could not be read names no object: it is in the reasons only, with its file and line."""
 
     def __init__(self, failed_csv: Path, run_id: str) -> None:
         self.path, self.run_id, self.count = failed_csv, run_id, 0
@@ -277,7 +278,7 @@ class FailureReport:
                 self._csv = self.path.open("a", encoding="utf-8", newline="")
                 self._reasons = self.reasons_path.open("a", encoding="utf-8")
             if failure.get("Key"):
-                self._csv.write(manifest_line(failure["Bucket"], failure["Key"], None))
+                self._csv.write(manifest_line(failure["Bucket"], failure["Key"], failure.get("VersionId")))
                 self._csv.flush()
             line = {**failure, "Run": self.run_id}
             self._reasons.write(json.dumps(line, ensure_ascii=False) + "\n")
