@@ -63,9 +63,8 @@ def setup() -> None:
 
 # FC's Python runtimes and the oss2 each has built in (requirements/fc-python<version>.txt pins them).
 FC_RUNTIMES = ("3.10", "3.12")
-# The deployed code's tests: its pure core, and both handlers end to end on the local cloud (the CLI,
-# deploy and backfill tests exercise tools that never run on FC, and the backfill job's shards are invoked
-# through aliyun-fc2, which the FC-runtime environments here do not install).
+# The deployed code's tests: its pure core, and the handlers end to end on the local cloud (the CLI,
+# deploy and backfill-flow tests exercise tools that never run on FC: the CLI, the local CloudFlow).
 DEPLOYED_CODE_TESTS = (
     "tests/functions",
     "tests/e2e/test_tag_on_upload.py",

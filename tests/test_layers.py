@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("localcloud", frozenset({"localcloud"})),
     # `autotag deploy`'s engine: template.yml to FC and OSS, through the SDKs.
     ("deployer", frozenset({"deployer"})),
-    # The backfill run from a laptop: existing objects' events to the upload function.
+    # The backfill run on the operator's machine: the backfill flow's Map in-process.
     ("backfill", frozenset({"backfill"})),
     # The `autotag` command, over all of the above.
     ("autotag_cli", frozenset({"autotag_cli"})),

@@ -1,7 +1,6 @@
-"""Listings and whole objects, beyond the upload path's calls: what the sweep and the backfill both need —
-listing pages and folders, and the small objects they keep as state (checkpoints, leases, plans, reports),
-read whole or as a stream (inventory data files). Not imported by the upload path, whose role may do none
-of it."""
+"""Listings and whole objects, beyond the upload path's calls: what the sweep needs — listing pages and
+folders, and the small objects it keeps as state (checkpoints, leases, plans), read whole or as a stream
+(inventory data files). Not imported by the upload path, whose role may do none of it."""
 
 from __future__ import annotations
 
@@ -80,9 +79,6 @@ class BucketGateway(OssGateway):
             if not page.truncated:
                 return entries
             marker = page.next_key_marker
-
-    def list_keys(self, prefix: str) -> list[str]:
-        return [entry.key for entry in self.list_entries(prefix)]
 
     def read_object(self, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""

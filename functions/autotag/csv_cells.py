@@ -1,5 +1,5 @@
-"""Cells of the CSV files a person may open in a spreadsheet (a backfill's failed.csv and failures.csv, CSV
-manifests), written so no cell is read as a formula and read back exactly (pure).
+"""Cells of the CSV files a person may open in a spreadsheet (a backfill's failed.csv, CSV manifests),
+written so no cell is read as a formula and read back exactly (pure).
 
 OWASP's CSV-injection guidance: a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is
 taken as a formula by spreadsheets; such a cell gets a leading single quote, which they show as text. A key

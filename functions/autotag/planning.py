@@ -191,7 +191,7 @@ def prune_tags(
 ) -> TagPlan:
     """The sweep's plan: remove owned tags that are stale (TTL passed, or the rules no longer derive that
     value for this object), unless protected. It adds nothing and changes no value: adding is the upload
-    path's and the backfill's job, so a sweep never writes tags an object did not have."""
+    path's and the backfill's, so a sweep never writes tags an object did not have."""
     record_key = ownership.tag
     reading = read_record(current, ownership)
     if reading.foreign:

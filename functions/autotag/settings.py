@@ -11,7 +11,7 @@ from typing import Any
 from .ownership import record_secrets
 
 DEFAULT_RULES = "default"  # the rules shipped in autotag/rules/default.json
-DEFAULT_STATE_PREFIX = ".autotag/"  # the folder of the sweep's and the backfill's state, wherever it is kept
+DEFAULT_STATE_PREFIX = ".autotag/"  # the folder of the sweep's state, wherever it is kept
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # OSS's bucket naming rules
 
 

@@ -1,4 +1,4 @@
-"""`autotag backfill --cloud`, `backfill status --cloud` and `backfill cancel --cloud`: backfill as an
+"""`autotag backfill --cloud`, `backfill status` and `backfill cancel`: backfill as an
 execution of one of template.yml's backfill flows (CloudFlow distributed Maps, docs/backfill.md), through
 CloudFlow's official SDK. The engine holds the state: the command starts an execution and returns; status
 reads the execution and its map run, and the completion report once it is written; cancel stops it. An

@@ -1,4 +1,4 @@
-"""Running template.yml's functions from the CLI (`invoke`, `replay`, `backfill`, `local up`) where the
+"""Running template.yml's functions from the CLI (`invoke`, `replay`, `local up`) where the
 command points: each function gets the template's environment, with the command's OSS and FC endpoints,
 `--rules` when given, and `--env-vars FILE` over all of it (SAM's JSON shape: an object per function name,
 or `Parameters` for every function). On the local cloud a function runs with its service role's

@@ -43,11 +43,10 @@ def _event_subject(event: bytes) -> tuple[str, str]:
             return f"EventBridge {name}", str(record["oss"]["object"]["key"])
         except (KeyError, TypeError):
             return "EventBridge event", "(malformed)"
-    if isinstance(document, dict) and isinstance(document.get("backfill"), dict):
-        body = document["backfill"]
-        job = f"{body.get('bucket')}/{body.get('job')}" if body.get("job") else f"oss://{body.get('bucket')}"
-        shard = f" shard {body.get('shard')}" if body.get("action") == "shard" else ""
-        return f"backfill {body.get('action')}", f"{job}{shard}"
+    if isinstance(document, dict) and isinstance(document.get("Items"), list):  # a backfill flow's batch
+        extra = document.get("BatchInput")
+        bucket = extra.get("Bucket") if isinstance(extra, dict) else None
+        return "backfill batch", f"{len(document['Items'])} items" + (f" of oss://{bucket}" if bucket else "")
     return "event", "(unknown shape)"
 
 
@@ -86,19 +85,18 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
         parts += [f"dispatched {len(d.get('shards', []))} shards of {d.get('bucket')}" for d in dispatched]
         spent = sum(int(s.get("ossRequests") or 0) for s in sweeps)
         return "; ".join(parts) or "nothing to sweep", spent
-    if summary.get("outcome") and "shard" in summary:  # a backfill shard's run
-        reason = f": {summary['reason']}" if summary.get("reason") else ""
-        objects = summary.get("objects", 0)
-        return f"{summary['outcome']}, {objects} objects{reason}", summary.get("ossRequests")
-    if summary.get("state") and "job" in summary:  # a backfill job started, resumed or cancelled
-        return f"{summary['state']} {summary['job']}", None
+    if isinstance(summary.get("Counts"), dict) and isinstance(summary.get("Results"), list):  # a batch's
+        counts = summary["Counts"]
+        text = ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or "no items"
+        results = [r for r in summary["Results"] if isinstance(r, dict)]
+        reasons = [str(r["Reason"]) for r in results if r.get("Reason")]
+        return (f"{text}: {reasons[0]}" if reasons else text), None
     return "returned", None
 
 
 def is_ignored_state_write(record: InvocationRecord, state_prefix: str) -> bool:
     """Whether the invocation was the upload function ignoring objects of the system's own state (the
-    sweep's and the backfill's checkpoints, leases and reports under `state_prefix`, whose uploads fire
-    the trigger too)."""
+    sweep's checkpoints, leases and plans under `state_prefix`, whose uploads fire the trigger too)."""
     result = record.result
     if record.kind != DONE or result is None or not result.ok:
         return False

@@ -9,8 +9,8 @@ there, whose effect is bounded by what the function believes anyway:
 - the expiry sweep: a timer event carrying the payload of one of the function's timer triggers in the
   template, or one shard of it as the sweep's fan-out writes it (not another prefix, `full`, rate, worker
   count or inventory of the sender's choosing);
-- a backfill: a shard's run (`action: shard`), the only event the backfill function is invoked with
-  asynchronously; starting, restarting or cancelling a job is the CLI's, synchronously, never a letter.
+- the backfill function: nothing. Only its flows invoke it, synchronously, so none of its failures is ever
+  a letter: whoever may send to the queue wrote one.
 
 Any other function's letters are re-driven as before."""
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autotag.backfill.request import BackfillRequestError, RunShard, parse_backfill_event
 from autotag.sweep.request import SweepRequest, SweepRequestError, parse_sweep_payload, parse_timer_event
 from localcloud.fc import DeadLetter, FunctionSpec
 
@@ -29,15 +28,10 @@ def refusal(letter: DeadLetter, spec: FunctionSpec) -> str:
     if module == "tag_expiry":
         return _sweep_refusal(letter.payload, spec)
     if module == "tag_backfill":
-        try:
-            event = parse_backfill_event(letter.payload)
-        except BackfillRequestError as error:
-            return f"not a backfill event ({error})"
-        if not isinstance(event, RunShard):
-            return (
-                "a backfill job's start or cancel, which the CLI sends synchronously and never leaves as a "
-                "letter: whoever may send to the queue wrote it"
-            )
+        return (
+            "the backfill function is invoked only synchronously, by its flows, and never leaves a letter: "
+            "whoever may send to the queue wrote it"
+        )
     return ""
 
 

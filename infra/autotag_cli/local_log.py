@@ -1,9 +1,9 @@
 """What `autotag local up` prints while it runs: a line per invocation, retry and dead letter — except the
-upload function ignoring the system's own state objects (a backfill or sweep writes many: their upload
-events fire the trigger too), which are counted instead, in a line at most every 30 s and one at the end
-(`-v` prints them too) — and the functions' own log lines at `--log-level`, while every invocation goes to
-the invocation log (invocation_file.py) with what the function logged at INFO and above, as FC's log
-keeps it."""
+upload function ignoring the system's own state objects (a sweep keeping its state in the tagged bucket
+writes many: their upload events fire the trigger too), which are counted instead, in a line at most every
+30 s and one at the end (`-v` prints them too) — and the functions' own log lines at `--log-level`, while
+every invocation goes to the invocation log (invocation_file.py) with what the function logged at INFO and
+above, as FC's log keeps it."""
 
 from __future__ import annotations
 

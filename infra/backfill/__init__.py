@@ -1,2 +1,2 @@
-"""The backfill `autotag backfill` runs where it is started (with `--in-fc` it runs inside FC instead, as
-autotag.backfill): existing objects through the upload function, as if OSS had just sent their events."""
+"""`autotag backfill` on the operator's machine: template.yml's backfill flow run in-process (runner.py),
+with the flow's item readers and batches and the backfill function's processor."""

@@ -1,14 +1,18 @@
-"""List existing objects, build the events OSS would have sent for them, and hand them to the upload
-function (in-process through the local FC, or as asynchronous FC invocations), resumably and politely:
-a rate limit, a checkpoint file, a failure-rate breaker, and a report of failures that `--manifest`
-accepts again. A failure is in the report before the checkpoint moves past it, so no object is ever
-neither done nor reported. Only an unfinished run of the same job (endpoint, AccessKey ID, bucket, prefix,
-since, rules) resumes from a checkpoint; a finished one leaves none."""
+"""`autotag backfill` on a laptop: the backfill flow's distributed Map run in-process, with the operator's
+own credentials. The items are read by the flow's own readers (cloudformats.items: a listing, a CSV
+manifest, an OSS inventory), made and cut into batches as the flow's definition says (cloudformats.batching),
+and each batch goes to the backfill function's own processor (autotag.handlers.map_items.tag_batch) on up to
+`workers` threads: one HEAD and, for an object whose tags change, one PutObjectTagging.
+
+What the laptop keeps of its own: a rate limit, a failure-rate breaker, a checkpoint file for a listing
+(only an unfinished run of the same job — endpoint, AccessKey ID, bucket, prefix, since, rules — resumes
+from it; a finished one leaves none), and a failure report: failed.csv, which `--manifest` reads back, and
+beside it each failure's reason as JSON lines. A failure is in the report before the checkpoint moves past
+it, so no object is ever neither done nor reported."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import threading
 from collections import deque
@@ -21,28 +25,20 @@ from typing import Any, TextIO
 
 import oss2
 
-from autotag.gateway import RateLimiter
-from autotag.inventory import InventoryError, manifest_rows, parse_location
-from cloudformats.oss_events import ObjectEvent, event_record
+from autotag.inventory import manifest_line
+from cloudformats.batching import Batch, batch_input, batches
+from cloudformats.items import CHUNK_BYTES, Item, SourceError
+from flowspec.definition import ItemBatcher
 
-OWNER_ID = "1234567890123456"
 BREAKER_WINDOW = 200  # outcomes the failure rate is measured over
-
-
-@dataclass(frozen=True)
-class ExistingObject:
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-    version_id: str | None = None
+FAILED_OUTCOMES = ("failed", "rejected")
 
 
 @dataclass(frozen=True)
 class BackfillJob:
-    """What a backfill is: only a run of the same job resumes from its checkpoint. The endpoint and the
-    AccessKey ID say which cloud and account (the local cloud's checkpoint is not Alibaba Cloud's), the
-    rules' fingerprint what the objects are tagged with."""
+    """What a backfill of a listing is: only a run of the same job resumes from its checkpoint. The
+    endpoint and the AccessKey ID say which cloud and account (the local cloud's checkpoint is not Alibaba
+    Cloud's), the rules' fingerprint what the objects are tagged with."""
 
     endpoint: str
     access_key_id: str
@@ -68,8 +64,8 @@ class CheckpointError(ValueError):
 
 @dataclass
 class BackfillCheckpoint:
-    """Where an unfinished backfill job stands: the last key handed over, and the counts. A finished run
-    removes its checkpoint (`finish`): the next run is a new job, listing every object again."""
+    """Where an unfinished backfill of a listing stands: the last key whose batch is done, and the counts.
+    A finished run removes its checkpoint (`finish`): the next run is a new job, listing every object."""
 
     job: BackfillJob
     marker: str = ""
@@ -110,194 +106,148 @@ class BackfillCheckpoint:
             path.unlink(missing_ok=True)
 
 
+class OssSource:
+    """The flow's ItemReader sources, read with the operator's own client. A listing starts after
+    `start_after` (a checkpoint's marker) and passes over objects last modified before `since`, counting
+    them; a CSV manifest may be a local file (`local_files`, by the name it is read as)."""
+
+    def __init__(
+        self,
+        bucket_for: Callable[[str], oss2.Bucket],
+        start_after: str = "",
+        since: datetime | None = None,
+        local_files: dict[str, Path] | None = None,
+    ) -> None:
+        self.bucket_for, self.start_after, self.since = bucket_for, start_after, since
+        self.local_files = local_files or {}
+        self.skipped_older = 0
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        try:
+            listing = oss2.ObjectIteratorV2(
+                self.bucket_for(bucket), prefix=prefix, start_after=self.start_after, max_keys=1000
+            )
+            for info in listing:
+                modified = datetime.fromtimestamp(info.last_modified, timezone.utc)
+                if self.since is not None and modified < self.since:
+                    self.skipped_older += 1
+                    continue
+                yield {
+                    "Bucket": bucket,
+                    "Key": info.key,
+                    "Size": info.size,
+                    "ETag": info.etag,
+                    "LastModified": info.last_modified,
+                    "StorageClass": info.storage_class,
+                }
+        except oss2.exceptions.OssError as error:
+            raise SourceError(f"OSS.{error.code}", f"oss://{bucket}/{prefix}: {error.message}") from None
+
+    def stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        if key in self.local_files:
+            try:
+                with self.local_files[key].open("rb") as file:
+                    while piece := file.read(CHUNK_BYTES):
+                        yield piece
+            except OSError as error:
+                raise SourceError("File.Unreadable", f"{key}: {error.strerror or error}") from None
+            return
+        try:
+            stream = self.bucket_for(bucket).get_object(key)
+            while piece := stream.read(CHUNK_BYTES):
+                yield piece
+        except oss2.exceptions.OssError as error:
+            raise SourceError(f"OSS.{error.code}", f"oss://{bucket}/{key}: {error.message}") from None
+
+    def read(self, bucket: str, key: str, limit: int) -> bytes:
+        data = bytearray()
+        for piece in self.stream(bucket, key):
+            data += piece
+            if len(data) > limit:
+                raise SourceError("FnF.ItemReaderFailed", f"oss://{bucket}/{key} is over {limit} bytes")
+        return bytes(data)
+
+
 @dataclass
 class BackfillReport:
-    listed: int = 0
-    submitted: int = 0
-    succeeded: int = 0
+    read: int = 0  # items read (objects named, and lines that could not be read)
+    tagged: int = 0
+    unchanged: int = 0
+    skipped: int = 0
     failed: int = 0
-    skipped_older: int = 0
-    missing: int = 0  # keys of a manifest with no object any more
-    missing_keys: list[str] = field(default_factory=list)  # the first of them
+    rejected: int = 0
+    skipped_older: int = 0  # listed, but last modified before --since
     stopped: str = ""
-    failures: list[dict[str, str]] = field(default_factory=list)
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # without a FailureReport
 
 
-def object_created_event(bucket: str, region: str, obj: ExistingObject) -> bytes:
-    """The event OSS sends for a PutObject of this object, timed at its Last-Modified (so TTLs run from
-    when the object was created, not from the backfill)."""
-    event = ObjectEvent(
-        event_name="ObjectCreated:PutObject",
-        bucket=bucket,
-        key=obj.key,
-        size=obj.size,
-        delta_size=obj.size,
-        etag=obj.etag,
-        version_id=obj.version_id,
-        request_id="backfill",
-        source_ip="127.0.0.1",
-        event_time=obj.last_modified.timestamp(),
-    )
-    record = event_record(event, region=region, owner_id=OWNER_ID, rule_id="autotag-backfill")
-    return json.dumps({"events": [record]}, ensure_ascii=False).encode()
+Process = Callable[[Any], dict[str, Any]]  # a batch's input -> {"Results": [...], "Counts": {...}}
 
 
-def listed_objects(bucket: oss2.Bucket, prefix: str, marker: str) -> Iterator[ExistingObject]:
-    for info in oss2.ObjectIterator(bucket, prefix=prefix, marker=marker, max_keys=1000):
-        if info.key.endswith("/") and info.size == 0:
-            continue  # a folder placeholder: nothing to tag
-        yield ExistingObject(
-            info.key, info.size, info.etag, datetime.fromtimestamp(info.last_modified, timezone.utc)
-        )
-
-
-class ManifestError(ValueError):
-    """The manifest cannot be read or used; the message names the file and the line."""
-
-
-def _manifest_text(bucket: oss2.Bucket, manifest: str) -> str:
-    """The text of a local manifest file, or of one in OSS (`oss://bucket/key`)."""
-    if manifest.startswith("oss://"):
-        try:
-            location = parse_location(manifest, "--manifest")
-        except InventoryError as error:
-            raise ManifestError(str(error)) from None
-        source = oss2.Bucket(bucket.auth, bucket.endpoint, location.bucket, session=bucket.session)
-        data = source.get_object(location.key).read()
-    else:
-        try:
-            data = Path(manifest).read_bytes()
-        except OSError as error:
-            raise ManifestError(f"{manifest}: cannot be read ({error.strerror or error})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ManifestError(f"{manifest}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
-def read_manifest(bucket: oss2.Bucket, manifest: str) -> list[tuple[str, str | None]]:
-    """(key, version id) of each object a manifest names, all checked before any is sent: a CSV manifest
-    (`*.csv`: `bucket,key[,versionId]`, keys URL-encoded — what a job's report/failed.csv and OSS Batch
-    Operations take), a failure report (JSON lines with `key`), or plain lines of keys (blank lines
-    skipped)."""
-    text = _manifest_text(bucket, manifest)
-    entries: list[tuple[str, str | None]] = []
-    if manifest.endswith(".csv"):
-        try:
-            for number, row in manifest_rows(io.StringIO(text), manifest):
-                if row.bucket != bucket.bucket_name:
-                    raise ManifestError(
-                        f"{manifest}:{number + 1}: names bucket {row.bucket!r}, not {bucket.bucket_name!r}"
-                    )
-                entries.append((row.key, row.version_id))
-        except InventoryError as error:
-            raise ManifestError(str(error)) from None
-        return entries
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("{"):
-            entries.append((line, None))
-            continue
-        try:
-            document = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ManifestError(
-                f"{manifest}:{number}: not JSON ({error.msg} at column {error.colno})"
-            ) from None
-        key = document.get("key") if isinstance(document, dict) else None
-        if not isinstance(key, str) or not key:
-            raise ManifestError(f'{manifest}:{number}: a failure report line names its object in "key"')
-        entries.append((key, None))
-    return entries
-
-
-def manifest_objects(
-    bucket: oss2.Bucket, entries: Iterable[tuple[str, str | None]], missing: list[str]
-) -> Iterator[ExistingObject]:
-    """The objects of a manifest's entries, as they are now (a HEAD each); a key no object has any more goes
-    to `missing`."""
-    for key, version_id in entries:
-        try:
-            head = bucket.head_object(key, params={"versionId": version_id} if version_id else None)
-        except oss2.exceptions.NotFound:
-            missing.append(key)
-            continue
-        yield ExistingObject(
-            key,
-            head.content_length or 0,
-            head.etag or "",
-            datetime.fromtimestamp(head.last_modified, timezone.utc),
-            version_id,
-        )
-
-
-Submit = Callable[[bytes], str | None]  # an event -> None when it went through, else the error
+def _failure_of_unreadable(item: Item) -> dict[str, Any]:
+    return {"Where": item.where, "Outcome": "failed", "Reason": item.error}
 
 
 def run_backfill(
-    objects: Iterable[ExistingObject],
-    submit: Submit,
+    items: Iterable[Item],
+    batcher: ItemBatcher | None,
+    batch_extra: dict[str, Any] | None,
+    process: Process,
     *,
-    bucket: str,
-    region: str,
     checkpoint: BackfillCheckpoint,
     checkpoint_path: Path | None,
-    since: datetime | None = None,
-    rate: float | None = None,
     workers: int = 8,
     max_failure_rate: float = 0.5,
     progress: Callable[[BackfillReport], None] | None = None,
-    record_failure: Callable[[dict[str, str]], None] | None = None,
+    record_failure: Callable[[dict[str, Any]], None] | None = None,
 ) -> BackfillReport:
-    """Hand `objects` to `submit`. Each failure goes to `record_failure` (kept in the report without
-    one) before the checkpoint passes it."""
+    """Cut `items` into batches as the flow does, and `process` `workers` batches at once. Each failed or
+    rejected outcome (and each item that could not be read) goes to `record_failure` before the checkpoint
+    passes it; the checkpoint's marker is the Key of the last item of the last batch done."""
     report = BackfillReport()
-    limiter = RateLimiter(rate) if rate else None
     recent: deque[bool] = deque(maxlen=BREAKER_WINDOW)
-    lock = threading.Lock()
 
-    def one(obj: ExistingObject) -> tuple[ExistingObject, str | None]:
-        if limiter is not None:
-            limiter.acquire()
-        return obj, submit(object_created_event(bucket, region, obj))
+    def record(failure: dict[str, Any]) -> None:
+        if record_failure is not None:
+            record_failure(failure)
+        else:
+            report.reasons.append(failure)
 
-    def batches() -> Iterator[list[ExistingObject]]:
-        batch: list[ExistingObject] = []
-        for obj in objects:
-            report.listed += 1
-            if since is not None and obj.last_modified < since:
-                report.skipped_older += 1
+    def groups() -> Iterator[list[Batch]]:
+        group: list[Batch] = []
+        for piece in batches(items, batcher):
+            if isinstance(piece, Item):  # a line that could not be read: it fails alone
+                report.read += 1
+                report.failed += 1
+                recent.append(False)
+                record(_failure_of_unreadable(piece))
                 continue
-            batch.append(obj)
-            if len(batch) == workers * 8:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            report.read += len(piece.items)
+            group.append(piece)
+            if len(group) == workers:
+                yield group
+                group = []
+        if group:
+            yield group
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
-        for batch in batches():
-            for obj, error in pool.map(one, batch):
-                with lock:
-                    report.submitted += 1
-                    recent.append(error is None)
-                    if error is None:
-                        report.succeeded += 1
-                    else:
-                        report.failed += 1
-                        failure = {"bucket": bucket, "key": obj.key, "error": error}
-                        if record_failure is not None:
-                            record_failure(failure)
-                        else:
-                            report.failures.append(failure)
-            checkpoint.marker = batch[-1].key
-            checkpoint.submitted += len(batch)
-            checkpoint.failed = report.failed
+        for group in groups():
+            answers = list(pool.map(process, [batch_input(b, batcher, batch_extra) for b in group]))
+            for answer in answers:
+                for entry in answer["Results"]:
+                    outcome = entry["Outcome"]
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+                    recent.append(outcome not in FAILED_OUTCOMES)
+                    if outcome in FAILED_OUTCOMES:
+                        record(entry)
+            last = group[-1].items[-1].value
+            checkpoint.marker = last.get("Key", "") if isinstance(last, dict) else ""
+            checkpoint.submitted += sum(len(b.items) for b in group)
+            checkpoint.failed = report.failed + report.rejected
             checkpoint.save(checkpoint_path)
             if progress is not None:
                 progress(report)
-            failure_rate = recent.count(False) / len(recent)
+            failure_rate = recent.count(False) / len(recent) if recent else 0.0
             if len(recent) >= 20 and failure_rate > max_failure_rate:
                 report.stopped = (
                     f"stopped: {failure_rate:.0%} of the last {len(recent)} objects failed "
@@ -308,27 +258,38 @@ def run_backfill(
 
 
 class FailureReport:
-    """Failures as JSON lines, appended and flushed one by one: what `autotag backfill --manifest` reads
-    back. Each line carries the run that wrote it."""
+    """What failed, appended and flushed one by one: `failed_csv` (bucket,key, keys URL-encoded: the CSV
+    manifest `autotag backfill --manifest` and the manifest flow read back; a version's line has its
+    versionId third, which that reader refuses by its line rather than retry another version) and, beside
+    it, each failure with its outcome and reason as JSON lines, each with the run that wrote it. An item
+    that could not be read names no object: it is in the reasons only, with its file and line."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
-        self.path, self.run_id, self.count = path, run_id, 0
-        self._file: TextIO | None = None  # opened at the first failure: no run leaves an empty report
+    def __init__(self, failed_csv: Path, run_id: str) -> None:
+        self.path, self.run_id, self.count = failed_csv, run_id, 0
+        self.reasons_path = failed_csv.with_name(failed_csv.stem + ".reasons.jsonl")
+        self._csv: TextIO | None = None  # opened at the first failure: no run leaves an empty report
+        self._reasons: TextIO | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, failure: dict[str, str]) -> None:
+    def __call__(self, failure: dict[str, Any]) -> None:
         with self._lock:
-            if self._file is None:
+            if self._csv is None or self._reasons is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(json.dumps({**failure, "run": self.run_id}, ensure_ascii=False) + "\n")
-            self._file.flush()
+                self._csv = self.path.open("a", encoding="utf-8", newline="")
+                self._reasons = self.reasons_path.open("a", encoding="utf-8")
+            if failure.get("Key"):
+                self._csv.write(manifest_line(failure["Bucket"], failure["Key"], failure.get("VersionId")))
+                self._csv.flush()
+            line = {**failure, "Run": self.run_id}
+            self._reasons.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._reasons.flush()
             self.count += 1
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        for file in (self._csv, self._reasons):
+            if file is not None:
+                file.close()
 
 
 def summary(report: BackfillReport) -> dict[str, Any]:
-    return {k: v for k, v in report.__dict__.items() if k != "failures"}
+    return {k: v for k, v in report.__dict__.items() if k != "reasons"}

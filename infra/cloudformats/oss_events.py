@@ -1,6 +1,6 @@
 """The event an OSS trigger delivers to Function Compute, exactly as OSS writes it: one record per
-operation, under `{"events": [...]}`. The local OSS sends these; a backfill makes them for objects that
-already exist."""
+operation, under `{"events": [...]}`. The local OSS sends these; `autotag event oss` makes them for objects
+that already exist."""
 
 from __future__ import annotations
 

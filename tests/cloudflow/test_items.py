@@ -6,9 +6,8 @@ import gzip
 import hashlib
 import json
 
-from flowspec.definition import ItemBatcher
-from localcloud.cloudflow.batching import Batch, batch_input, batches
-from localcloud.cloudflow.items import (
+from cloudformats.batching import Batch, batch_input, batches
+from cloudformats.items import (
     MAX_ITEM_BYTES,
     InventoryFile,
     Item,
@@ -18,6 +17,7 @@ from localcloud.cloudflow.items import (
     json_list_items,
     lines,
 )
+from flowspec.definition import ItemBatcher
 
 
 def test_lines_are_split_across_chunks_and_an_overlong_line_fails_alone() -> None:

@@ -97,8 +97,8 @@ def test_rules_kept_in_a_bucket_uploaders_write_are_refused() -> None:
 
 def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_by_no_uploader() -> None:
     """The rules where docs/rules.md keeps them: the state bucket's rules.json. Every function reads them
-    under its template role (tag on upload, the sweep, a backfill job); an uploader's write there is refused
-    by RAM, and its rules in the tagged bucket's .autotag/ are never read."""
+    under its template role (tag on upload, the sweep, the backfill's processor); an uploader's write there
+    is refused by RAM, and its rules in the tagged bucket's .autotag/ are never read."""
     rules = f"oss://{STATE_BUCKET}/{RULES_KEY}"
     with template_cloud(AUTOTAG_RULES=rules, AUTOTAG_RULES_MAX_AGE="0") as (oss, fc, admin):
         state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)
@@ -121,12 +121,10 @@ def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_b
         (report,) = summary["sweeps"]  # type: ignore[index]
         assert report["complete"] and report["tagsRemoved"] == 0, report
         assert readable(tags(admin, "a.jpg")) == DERIVED
-        started = fc.invoke(
-            "tag-backfill",
-            json.dumps({"backfill": {"action": "start", "bucket": BUCKET, "prefix": "old/"}}).encode(),
-        )
-        assert started.ok, started.error_message[:300]
-        assert fc.drain(60)
+        batch = {"Items": [{"Key": "old/b.jpg"}], "BatchInput": {"Bucket": BUCKET}}  # a flow's Map batch
+        processed = fc.invoke("tag-backfill", json.dumps(batch).encode())
+        assert processed.ok, processed.error_message[:300]
+        assert json.loads(processed.payload or "{}")["Counts"] == {"tagged": 1}, processed.payload
         assert readable(tags(admin, "old/b.jpg")) == DERIVED
 
 
@@ -159,10 +157,11 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
     """A producer who may send to the dead-letter queue writes letters for the sweep (a full pass of its
-    own choosing, at 10,000 requests a second) and for the backfill (start a job over the whole bucket).
+    own choosing, at 10,000 requests a second) and for the backfill (a batch of objects of its choosing).
     `autotag replay --file` of the queue's export runs with the operator's credentials: it re-drives only
-    what those functions' own failures dead-letter — the template timer's payload or one shard of it, a
-    backfill shard's run — and refuses the rest, naming why, leaving it in the export."""
+    what those functions' own failures dead-letter — the template timer's payload or one shard of it; the
+    backfill function, invoked only synchronously by its flows, leaves none — and refuses the rest, naming
+    why, leaving it in the export."""
     pytest.importorskip(
         "alibabacloud_credentials", reason="the CLI is not part of the deployed code (FC-runtime test runs)"
     )
@@ -180,13 +179,11 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     forged = {"triggerTime": moment, "triggerName": "x", "payload": json.dumps(forged_sweep)}
     genuine = {"triggerTime": moment, "triggerName": timer.name, "payload": timer.payload}
     (shard,) = shard_events(parse_timer_event(json.dumps(genuine)), BUCKET, [ShardRange(1, 2, "m", None)])
-    run = {"action": "shard", "bucket": BUCKET, "job": "bf-000000000000", "run": 1, "shard": 0}
     letters = [
         letter(1, "tag-expiry", forged),
-        letter(2, "tag-backfill", {"backfill": {"action": "start", "bucket": BUCKET, "shards": 1}}),
+        letter(2, "tag-backfill", {"Items": [{"Key": "a.jpg"}], "BatchInput": {"Bucket": BUCKET}}),
         letter(3, "tag-expiry", genuine),
         letter(4, "tag-expiry", json.loads(shard)),  # a shard the fan-out made of the timer's payload
-        letter(5, "tag-backfill", {"backfill": run}),  # a shard's run (of no job: it stops at once)
     ]
     export = tmp_path / "export.jsonl"
     export.write_text("\n".join(letters) + "\n")
@@ -194,16 +191,16 @@ def test_a_forged_dead_letter_replays_only_what_the_functions_own_failures_leave
     command = ["replay", "--file", str(export), "--template", str(ROOT / "template.yml")]
     result = CliRunner().invoke(cli, command, env=environment)
 
-    assert result.exit_code == 1 and "5 dead letters, 3 replayed, 2 failed" in result.output, result.output
+    assert result.exit_code == 1 and "4 dead letters, 2 replayed, 2 failed" in result.output, result.output
     assert result.output.count("  replay: refused:") == 2, result.output
-    (error,) = [line for line in result.output.splitlines() if line.startswith("Error: 2 of 5 dead letters")]
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error: 2 of 4 dead letters")]
     assert error.count("refused:") == 2, result.output  # each named in the one error line too
     assert "\x1b" not in result.output and "x\\x1b[2J\\rok" in result.output, result.output
     state = oss2.Bucket(template_bucket.auth, oss.endpoint, STATE_BUCKET)
     swept = {o.key.split("/")[2] for o in oss2.ObjectIterator(state, prefix=".autotag/sweep/")}
     # the template timer's scope and its shard's, not the forged prefix's
     assert swept == {Scope(BUCKET).id, Scope(BUCKET, "", "m", None).id}, swept
-    assert not list(oss2.ObjectIterator(template_bucket, prefix=".autotag/backfill/"))  # no job started
+    assert "the backfill function is invoked only synchronously" in result.output, result.output
 
 
 # -- the sweep's inventory -----------------------------------------------------------------------------------

@@ -101,16 +101,20 @@ def test_the_expiry_sweep_rejects_a_bucket_it_is_not_configured_for(
     assert other.bucket_name not in sent_to
 
 
-@pytest.mark.parametrize("action", ["start", "shard", "cancel"])
+@pytest.mark.parametrize("named", ["item", "batch"])
 def test_the_backfill_function_rejects_a_bucket_it_is_not_configured_for(
-    action: str, fc: LocalFC, other: oss2.Bucket, sent_to: list[str]
+    named: str, fc: LocalFC, other: oss2.Bucket, sent_to: list[str]
 ) -> None:
-    body: dict[str, Any] = {"action": action, "bucket": other.bucket_name}
-    if action != "start":
-        body["job"] = f"bf-{uuid.uuid4().hex[:12]}"
-    if action == "shard":
-        body |= {"run": 1, "shard": 0}
-    summary = invoke(fc, "tag-backfill", {"backfill": body})
-    assert summary["outcome"] == "rejected"
-    assert summary["bucket"] == other.bucket_name and repr(other.bucket_name) in summary["reason"]
+    """A flow's batch naming another bucket, in an item or in BatchInput: each item is `rejected`, and the
+    bucket is sent no request."""
+    item: dict[str, Any] = {"Key": "a.txt"}
+    extra: dict[str, Any] = {"Bucket": "autotag-demo"}
+    if named == "item":
+        item["Bucket"] = other.bucket_name
+    else:
+        extra["Bucket"] = other.bucket_name
+    summary = invoke(fc, "tag-backfill", {"Items": [item], "BatchInput": extra})
+    (result,) = summary["Results"]
+    assert result["Outcome"] == "rejected" and summary["Counts"] == {"rejected": 1}
+    assert result["Bucket"] == other.bucket_name and repr(other.bucket_name) in result["Reason"]
     assert other.bucket_name not in sent_to

@@ -381,10 +381,10 @@ def test_show_target_names_endpoints_and_the_key_id_but_never_the_secret(oss: Lo
     assert "very-secret" not in result.output
 
 
-def test_backfill_runs_the_function_against_the_oss_it_lists(
+def test_backfill_tags_at_the_oss_it_lists(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--oss-endpoint (not the environment) says where: the listing and the function both go there."""
+    """--oss-endpoint (not the environment) says where: the listing and the tagging both go there."""
     monkeypatch.chdir(tmp_path)
     template_bucket.put_object("old/a.jpg", b"x")
     result = run(
@@ -406,16 +406,18 @@ def test_backfill_never_loses_a_failure(
     first = run([*base, "--prefix", "in/", "--max-failure-rate", "1", "--json"], env)
     oss.conditions.set_faults([])
     assert first.exit_code == 1, first.output
-    (report,) = (tmp_path / ".localcloud" / "backfill").glob("autotag-demo-*.failures.jsonl")
+    (report,) = (tmp_path / ".localcloud" / "backfill").glob("autotag-demo-*.failed.csv")
     assert json.loads(first.output.splitlines()[-1])["report"] == str(report.relative_to(tmp_path))
-    lines = [json.loads(line) for line in report.read_text().splitlines()]
-    assert sorted(line["key"] for line in lines) == ["in/1.txt", "in/2.txt", "in/3.txt"]
-    assert len({line["run"] for line in lines}) == 1
+    assert sorted(report.read_text().splitlines()) == [f"autotag-demo,in/{n}.txt" for n in (1, 2, 3)]
+    (reasons,) = (tmp_path / ".localcloud" / "backfill").glob("autotag-demo-*.failed.reasons.jsonl")
+    lines = [json.loads(line) for line in reasons.read_text().splitlines()]
+    assert sorted(line["Key"] for line in lines) == ["in/1.txt", "in/2.txt", "in/3.txt"]
+    assert len({line["Run"] for line in lines}) == 1
 
     # that run went through its listing (its failures are in its report): finished, nothing resumes it
     again = run([*base, "--prefix", "in/", "--json"], env)
     assert again.exit_code == 0 and "resuming" not in again.output, again.output
-    assert json.loads(again.output.splitlines()[-1])["submitted"] == 3
+    assert json.loads(again.output.splitlines()[-1])["read"] == 3
     empty = run([*base, "--prefix", "nothing-here/"], env)
     assert (
         empty.exit_code == 0 and "nothing found under oss://autotag-demo/nothing-here/ at all" in empty.output
@@ -426,7 +428,7 @@ def test_backfill_never_loses_a_failure(
     assert retried.exit_code == 0, retried.output
     assert all(tags_of(template_bucket, k)["kind"] == "text" for k in ("in/1.txt", "in/2.txt", "in/3.txt"))
     restarted = run([*base, "--prefix", "in/", "--restart", "--json"], env)
-    assert json.loads(restarted.output.splitlines()[-1])["submitted"] == 3
+    assert json.loads(restarted.output.splitlines()[-1])["read"] == 3
 
 
 def test_local_up_prints_a_line_per_invocation(local_up: LocalCloudProcess) -> None:
@@ -797,31 +799,39 @@ def test_invoke_names_what_is_wrong_with_a_hostile_eventbridge_event(
 @pytest.mark.parametrize(
     "args",
     [
-        ["backfill", "--bucket", "bkt", "--in-fc", "--qps", "nan"],
+        ["backfill", "--bucket", "bkt", "--rate", "nan"],
         ["backfill", "--bucket", "bkt", "--max-failure-rate", "nan"],
         ["sweep", "--bucket", "bkt", "--qps", "nan"],
     ],
 )
 def test_nan_is_refused_where_a_number_is_asked(args: list[str]) -> None:
-    """NaN passes every bound of a range (it compares false), so it once ran a job unthrottled or with no
-    breaker, and was written into job.json, which JSON cannot hold."""
+    """NaN passes every bound of a range (it compares false), so it once ran a run unthrottled or with no
+    breaker, and was written into a job's JSON, which JSON cannot hold."""
     result = run(args, {"AUTOTAG_OSS_ENDPOINT": UNREACHABLE, "AUTOTAG_FC_ENDPOINT": UNREACHABLE})
     assert result.exit_code == 2 and "'nan' is not a number" in result.output, result.output
     assert "Traceback" not in result.output
 
 
-def test_local_up_logs_backfill_invocations_by_job_and_shard() -> None:
-    from autotag.backfill.request import RunShard
+def test_local_up_logs_a_backfill_flows_batches_by_their_outcomes() -> None:
     from autotag_cli.invocation_log import format_record
     from localcloud.fc.runtime import DONE, InvocationRecord, InvocationResult
 
-    event = RunShard("autotag-demo", "bf-0123456789ab", 1, 3).as_event()
-    answer = {"job": "bf-0123456789ab", "shard": 3, "outcome": "done", "reason": "", "objects": 250,
-              "ossRequests": 503}  # fmt: skip
+    event = json.dumps(
+        {"Items": [{"Key": "a.jpg"}, {"Key": "b.jpg"}], "BatchInput": {"Bucket": "autotag-demo"}}
+    )
+    answer = {
+        "Results": [
+            {"Bucket": "autotag-demo", "Key": "a.jpg", "Outcome": "tagged"},
+            {"Bucket": "autotag-demo", "Key": "b.jpg", "Outcome": "failed", "Reason": "OSS kept failing"},
+        ],
+        "Counts": {"tagged": 1, "failed": 1},
+    }
     result = InvocationResult("r1", "tag-backfill", json.dumps(answer))
-    line = format_record(InvocationRecord(DONE, "tag-backfill", "r1", 1, event, 2.5, result), now=0)
-    assert "tag-backfill backfill shard autotag-demo/bf-0123456789ab shard 3: done, 250 objects" in line, line
-    assert "503 OSS requests" in line and "unknown shape" not in line
+    line = format_record(InvocationRecord(DONE, "tag-backfill", "r1", 1, event.encode(), 2.5, result), now=0)
+    assert (
+        "tag-backfill backfill batch 2 items of oss://autotag-demo: 1 tagged, 1 failed: OSS kept" in line
+    ), line
+    assert "unknown shape" not in line
 
 
 def test_local_up_log_lines_show_control_characters_escaped() -> None:
@@ -842,7 +852,7 @@ def test_local_up_log_lines_show_control_characters_escaped() -> None:
         assert "in/x\\x1b[2J\\rforged\\nline.jpg" in line, line
 
 
-def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
+def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so(tmp_path: Path) -> None:
     """Something answers on --fc-endpoint (a proxy, another service): HTTP 404 with an empty body is not
     'cannot reach', and never a JSONDecodeError."""
     import http.server
@@ -861,8 +871,10 @@ def test_an_fc_endpoint_that_answers_but_is_no_fc_api_is_named_so() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     try:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(oss_event_document("autotag-demo", "a.jpg")))
         result = run(
-            ["backfill", "--bucket", "autotag-demo", "--in-fc", "--template", TEMPLATE,
+            ["invoke", "tag-on-upload", "-e", str(event), "--remote", "--template", TEMPLATE,
              "--fc-endpoint", endpoint],
             {"ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
              "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret},
@@ -992,8 +1004,8 @@ def test_an_interrupted_backfill_says_how_to_resume_it(
     import signal
     import time
 
-    for number in range(40):
-        template_bucket.put_object(f"slow/{number:02d}.txt", b"x")
+    for number in range(150):  # three batches of the flow's 50
+        template_bucket.put_object(f"slow/{number:03d}.txt", b"x")
     autotag = Path(sys.executable).with_name("autotag")
     command = [
         str(autotag),
@@ -1005,20 +1017,20 @@ def test_an_interrupted_backfill_says_how_to_resume_it(
         "--template",
         TEMPLATE,
     ]
-    command += ["--workers", "1", "--rate", "4", "--restart"]
+    command += ["--workers", "1", "--rate", "10", "--restart"]
     env = {**os.environ, "AUTOTAG_OSS_ENDPOINT": oss.endpoint}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     checkpoints = tmp_path / ".localcloud" / "backfill"
     deadline = time.monotonic() + 60
     while not list(checkpoints.glob("*.checkpoint.json")) and time.monotonic() < deadline:
-        time.sleep(0.1)  # the first batch (8 objects) is checkpointed: it is working
+        time.sleep(0.1)  # the first batch (50 objects) is checkpointed: it is working
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == INTERRUPTED, stderr
     assert "Aborted!" not in stderr and "Traceback" not in stderr, stderr
     resume = "autotag backfill --bucket autotag-demo --prefix slow/ --template"
     assert "Interrupted" in stderr and resume in stderr and "--restart" not in stderr, stderr
-    again = subprocess.run(command[:-1], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command[:-3], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "resuming the backfill of oss://autotag-demo/slow/ after" in again.stderr, again.stderr
 
@@ -1086,10 +1098,3 @@ def test_rules_replay_and_deploy_print_json(
     assert planned.exit_code == 0, planned.output
     document = json.loads(planned.stdout)
     assert document["dryRun"] is True and {"resource", "action", "why"} <= set(document["plan"][0]), document
-
-
-def test_a_job_that_does_not_exist_is_not_found(oss: LocalOSS, template_bucket: oss2.Bucket) -> None:
-    result = run(
-        ["backfill", "status", "autotag-demo/bf-000000000000"], {"AUTOTAG_OSS_ENDPOINT": oss.endpoint}
-    )
-    assert result.exit_code == NOT_FOUND and "no backfill job bf-000000000000" in result.output, result.output

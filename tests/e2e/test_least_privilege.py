@@ -4,8 +4,8 @@
 keeps them, unversioned and versioned buckets, uploader tags, symlinks and dangling symlinks, events with
 and without object metadata, the sweep's state
 (checkpoints, leases and their clean-up, shard plans from a listing and from an inventory's newest run), the
-sweep's fan-out through the FC API, backfill jobs from a listing and from an inventory of every version
-(shards through the FC API, a failed job resumed, reports), and the on-failure destination — with the
+sweep's fan-out through the FC API, the backfill function's batches (a flow's Map items, of an unversioned
+and of a versioned bucket, uploader tags kept), and the on-failure destination — with the
 functions running under their services' roles as template.yml declares them. (a) With the shipped template
 every call is allowed and does its job. (b) With any single action or statement removed from any policy, at
 least one of them fails: nothing granted is unused."""
@@ -64,20 +64,12 @@ def set_tags(bucket: oss2.Bucket, key: str, tags_set: dict[str, str], version_id
     bucket.put_object_tagging(key, oss2.models.Tagging(rule), params=params)
 
 
-def backfill(fc: LocalFC, body: dict[str, object]) -> dict[str, object]:
-    """A synchronous invocation of the backfill function (start or cancel a job): what it returned."""
-    result = fc.invoke("tag-backfill", json.dumps({"backfill": body}).encode())
-    return json.loads(result.payload or "{}") if result.ok else {"error": result.error_message[:300]}
-
-
-def report_status(bucket: oss2.Bucket, started: dict[str, object], run: int = 1) -> str:
-    """How the job's report says its run ended ("" when there is no report)."""
-    job = str(started.get("job", "/")).rsplit("/", 1)[1]
-    key = f".autotag/backfill/{job}/run-{run:04d}/report/manifest.json"
-    try:
-        return str(json.loads(bucket.get_object(key).read())["status"])
-    except oss2.exceptions.NoSuchKey:
-        return ""
+def backfill(fc: LocalFC, items: list[dict[str, str]]) -> dict[str, int]:
+    """A synchronous invocation of the backfill function with one batch of a flow's Map, as the flow's
+    processor Task sends it: the outcomes' counts."""
+    document = {"Items": items, "BatchInput": {"Bucket": BUCKET}}
+    result = fc.invoke("tag-backfill", json.dumps(document).encode())
+    return json.loads(result.payload or "{}").get("Counts", {}) if result.ok else {"error": 1}
 
 
 def every_version_inventory(bucket: oss2.Bucket, destination: str) -> oss2.models.InventoryConfiguration:
@@ -188,24 +180,19 @@ def exercise(template: Template) -> list[str]:
             scopes = {key.rsplit("/", 1)[0] for key in leases}
             expect(len(leases) == len(scopes), f"old leases were not deleted: {sorted(leases)}")
 
-            # -- a backfill job in FC, from a listing, in two shards -------------------------------------
+            # -- a batch of the backfill flow's Map: an untagged object, and one with an uploader's tag ----
             admin.put_object("bf/new.jpg", b"x")
             admin.put_object("bf/mine.txt", b"x", headers={"x-oss-tagging": "team=t"})
             settle("uploads before the backfill")
             admin.delete_object_tagging("bf/new.jpg")  # as if it had been there before the trigger
             set_tags(admin, "bf/mine.txt", {"team": "t"})
-            started = backfill(fc, {"action": "start", "bucket": BUCKET, "prefix": "bf/", "shards": 2})
-            expect(started.get("state") == "started", f"the backfill job did not start: {started}")
-            settle("backfill job")
-            expect(
-                tags(admin, "bf/new.jpg").get("kind") == "image", "the backfill job left bf/new.jpg untagged"
-            )
+            counts = backfill(fc, [{"Key": "bf/new.jpg"}, {"Key": "bf/mine.txt"}])
+            expect(counts == {"tagged": 2}, f"the backfill batch: {counts}")
+            expect(tags(admin, "bf/new.jpg").get("kind") == "image", "the backfill left bf/new.jpg untagged")
             mine = tags(admin, "bf/mine.txt")
             expect(
-                mine.get("team") == "t" and mine.get("kind") == "text",
-                f"the backfill job: bf/mine.txt {mine}",
+                mine.get("team") == "t" and mine.get("kind") == "text", f"the backfill: bf/mine.txt {mine}"
             )
-            expect(report_status(admin, started) == "complete", "the backfill job wrote no complete report")
 
             # -- a versioned bucket: every call names a version -----------------------------------------
             admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
@@ -230,8 +217,7 @@ def exercise(template: Template) -> list[str]:
             expect("stage" not in tags(admin, "v/new.jpg", version), "the versioned sweep left a stale tag")
             expect(tags(admin, "v/old.txt", stale_version) == {}, "the versioned sweep left v/old.txt's tag")
 
-            # -- a backfill job from an inventory of every version: it fails on a damaged data file, and
-            #    resumes once the file is whole (the failed run's report and old leases are deleted) --------
+            # -- a batch of the inventory flow's Map over every version: each item names its version ------
             inventory = oss2.Bucket(admin.auth, oss.endpoint, "autotag-demo-inventory")
             inventory.create_bucket()
             bare = admin.put_object("v/bare.jpg", b"x").versionid
@@ -240,35 +226,22 @@ def exercise(template: Template) -> list[str]:
             admin.delete_object_tagging("v/bare.jpg", params={"versionId": bare})
             set_tags(admin, "v/owned.txt", {"team": "t"}, owned)
             admin.put_bucket_inventory_configuration(every_version_inventory(admin, inventory.bucket_name))
-            listed = oss.run_inventory(BUCKET, "every-version")
-            data_file = listed.files[0]
-            whole = inventory.get_object(data_file).read()
-            inventory.put_object(data_file, b"not gzip".ljust(len(whole), b"!"))  # the size the manifest says
-            body = {
-                "action": "start",
-                "bucket": BUCKET,
-                "prefix": "v/",
-                "inventory": f"oss://{inventory.bucket_name}/{listed.manifest_key}",
-            }
-            first = backfill(fc, body)
-            expect(first.get("state") == "started", f"the inventory backfill did not start: {first}")
-            settle("inventory backfill on a damaged file")
-            expect(report_status(admin, first) == "failed", "a damaged data file did not fail the job")
-            inventory.put_object(data_file, whole)
-            again = backfill(fc, body)
-            expect(
-                str(again.get("state", "")).startswith("resumed"), f"the failed job did not resume: {again}"
+            oss.run_inventory(BUCKET, "every-version")
+            counts = backfill(
+                fc,
+                [
+                    {"Bucket": BUCKET, "Key": "v/bare.jpg", "VersionId": bare},
+                    {"Bucket": BUCKET, "Key": "v/owned.txt", "VersionId": owned},
+                ],
             )
-            settle("inventory backfill resumed")
-            expect(report_status(admin, again) == "complete", "the resumed job wrote no complete report")
+            expect(counts == {"tagged": 2}, f"the versioned backfill batch: {counts}")
             expect(
                 tags(admin, "v/bare.jpg", bare).get("kind") == "image",
-                "the inventory backfill left v/bare.jpg",
+                "the backfill left v/bare.jpg's version",
             )
             kept = tags(admin, "v/owned.txt", owned)
             expect(
-                kept.get("team") == "t" and kept.get("kind") == "text",
-                f"inventory backfill: v/owned.txt {kept}",
+                kept.get("team") == "t" and kept.get("kind") == "text", f"the backfill: v/owned.txt {kept}"
             )
 
             # -- a sweep of v/ in two shards planned from the inventory's newest run: its folder listed, its
@@ -292,20 +265,12 @@ def exercise(template: Template) -> list[str]:
             fc.crash_rate = 1.0
             fc.invoke_async("tag-on-upload", json.dumps(oss_event_document(BUCKET, "a/photo.jpg")).encode())
             fc.invoke_async("tag-expiry", timer({"buckets": [BUCKET]}))
-            shard = {
-                "action": "shard",
-                "bucket": BUCKET,
-                "job": str(started.get("job", "/x")).rsplit("/", 1)[1],
-            }
-            fc.invoke_async(
-                "tag-backfill", json.dumps({"backfill": {**shard, "run": 1, "shard": 0}}).encode()
-            )
             expect(fc.drain(60), "crashed invocations: still retrying")
             fc.crash_rate = 0.0
             fc.results.clear()
             # (a crash after a sweep ran leaves its state writes' events crashing too: at least one each)
             letters = {letter.function for letter in fc.dead_letters.all()}
-            expected = {"tag-expiry", "tag-on-upload", "tag-backfill"}
+            expected = {"tag-expiry", "tag-on-upload"}
             expect(letters == expected, f"dead letters of {letters}; {fc.undelivered}")
     return problems
 

@@ -165,19 +165,6 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
             ],
             {},
         )
-        texts += cli_texts(
-            [
-                "backfill",
-                "--bucket",
-                "autotag-demo",
-                "--remote",
-                "--fc-endpoint",
-                refusing_fc,
-                "--template",
-                TEMPLATE,
-            ],
-            {"AUTOTAG_OSS_ENDPOINT": oss.endpoint},
-        )
         # The sweep's fan-out, refused by FC: the invocation fails, is retried and dead-lettered.
         fc = LocalFC(
             load_template(TEMPLATE),

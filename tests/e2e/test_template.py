@@ -29,10 +29,6 @@ RAM_ACTION_OF = {
     "put_object_tagging": (("oss:PutObjectTagging", "oss:PutObjectVersionTagging"), "object"),
     "delete_object_tagging": (("oss:DeleteObjectTagging", "oss:DeleteObjectVersionTagging"), "object"),
     "put_object": (("oss:PutObject",), "state"),
-    # a backfill report too large for one PutObject (the same action, on the state prefix)
-    "init_multipart_upload": (("oss:PutObject",), "state"),
-    "upload_part": (("oss:PutObject",), "state"),
-    "complete_multipart_upload": (("oss:PutObject",), "state"),
     "delete_object": (("oss:DeleteObject",), "state"),
     "list_objects": (("oss:ListObjects",), "bucket"),
     "list_object_versions": (("oss:ListObjectVersions",), "bucket"),
@@ -224,16 +220,13 @@ def test_the_batched_trigger_reads_the_queue_the_rule_fills() -> None:
 
 
 def test_the_fan_out_names_the_service_its_function_is_in() -> None:
-    """The python3.12 runtime's context has no service: AUTOTAG_FC_SERVICE (the backfill's
-    AUTOTAG_BACKFILL_SERVICE) says which one."""
+    """The python3.12 runtime's context has no service: AUTOTAG_FC_SERVICE says which one."""
     for service_name, service in services().items():
         for body in service.values():
             if isinstance(body, dict) and "AUTOTAG_FANOUT" in body.get("Properties", {}).get(
                 "EnvironmentVariables", {}
             ):
                 assert body["Properties"]["EnvironmentVariables"]["AUTOTAG_FC_SERVICE"] == service_name
-    backfill = services()["oss-autotag-backfill"]["tag-backfill"]["Properties"]
-    assert backfill["EnvironmentVariables"]["AUTOTAG_BACKFILL_SERVICE"] == "oss-autotag-backfill"
 
 
 def test_every_function_acts_on_the_bucket_the_template_watches() -> None:

@@ -1,4 +1,4 @@
-"""The time a resumable run (a sweep shard, a backfill shard) may work: FC's function timeout, less a
+"""The time a resumable run (a sweep shard) may work: FC's function timeout, less a
 reserve to finish the work in hand and write the checkpoint the next run resumes from."""
 
 from __future__ import annotations

@@ -1,22 +1,25 @@
-"""Backfill as CloudFlow's distributed Map runs it: the processor of one batch of items.
+"""Backfill's processor of one batch of items, as CloudFlow's distributed Map and the laptop run it.
 
-`process_batch(document, context)` takes the batch the Map's processor Task passes the backfill function
-(map_batch.py), and tags each object it names with the upload path's own `tag_object`: one HEAD for the
-object's facts (never the item's: an object overwritten since a listing or inventory was written is tagged
-as it is now), then one PutObjectTagging when its tags change, and nothing else per object. It returns
-`{"Results": [one outcome per item, in order], "Counts": {...}}`: `tagged`, `unchanged`, `skipped`,
-`failed` (OSS kept failing, after the job-length retries) or `rejected` (a bucket outside
-`AUTOTAG_BUCKETS`, sent no request; a key OSS refuses for good), each with its reason. A failed item does
-not fail the batch: the engine's state holds the outcome, and the report lists it for a second pass.
+`tag_batch(items, rules, gateway_for, ...)` is the core both run: `process_batch(document, context)` with
+the batch the Map's processor Task passes the backfill function (map_batch.py), `autotag backfill` on a
+laptop in-process with the operator's own OSS client. It tags each object a batch names with the upload
+path's own `tag_object`: one HEAD for the object's facts (never the item's: an object overwritten since a
+listing or inventory was written is tagged as it is now), then one PutObjectTagging when its tags change,
+and nothing else per object. It returns `{"Results": [one outcome per item, in order], "Counts": {...}}`:
+`tagged`, `unchanged`, `skipped`, `failed` (OSS kept failing, after the bulk retries) or `rejected` (a
+bucket the run may not touch, sent no request; a key OSS refuses for good), each with its reason. A failed
+item does not fail the batch: the engine's state (or the laptop's report) holds the outcome, and the
+report lists it for a second pass.
 
-The batch runs with the function's configured rules, or with the execution's own (`BatchInput.Rules`, an
-oss:// location, and `RulesETag`, the version the execution pinned): a batch that finds another version
+A Map batch runs with the function's configured rules, or with the execution's own (`BatchInput.Rules`,
+an oss:// location, and `RulesETag`, the version the execution pinned): a batch that finds another version
 there raises, naming both, so the whole batch fails and the report lists its objects as failed."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +27,7 @@ from ..events import ObjectEvent
 from ..gateway import OssGateway, RetryPolicy, TransientOssError
 from ..map_batch import BatchItem, batch_rules, parse_map_batch
 from ..output import to_json
+from ..rules import RuleSet
 from ..settings import Settings, credentials_from
 from ..tagger import FAILED, IGNORED, REJECTED, SKIPPED, ObjectResult, tag_object
 from .clients import open_bucket, oss_auth
@@ -57,7 +61,49 @@ def _event(item: BatchItem, region: str) -> ObjectEvent:
     )
 
 
+def tag_batch(
+    items: Sequence[BatchItem],
+    rules: RuleSet,
+    gateway_for: Callable[[str], OssGateway],
+    *,
+    region: str,
+    refusal: Callable[[str], str],
+    workers: int = 1,
+    ignored_prefix: str = "",
+) -> dict[str, Any]:
+    """Tag the objects a batch's items name, on up to `workers` threads: {"Results": [...], "Counts": ...}.
+    `gateway_for(bucket)` gives a gateway of its own to each object (its request count is the object's);
+    `refusal(bucket)` says why a bucket may not be touched ("" when it may), and such an item is sent no
+    request. The processor of the backfill flow and `autotag backfill` on a laptop both run this."""
+
+    def one(item: BatchItem) -> dict[str, Any]:
+        if item.error:
+            return _outcome(item, FAILED, item.error)
+        refused = refusal(item.bucket)
+        if refused:  # such a bucket is sent no request at all
+            return _outcome(item, REJECTED, refused)
+        gateway = gateway_for(item.bucket)
+        try:
+            result = tag_object(_event(item, region), rules, gateway, ignored_prefix=ignored_prefix)
+        except TransientOssError as error:
+            result = ObjectResult(_event(item, region), FAILED, str(error), requests=gateway.requests)
+        outcome = SKIPPED if result.outcome == IGNORED else result.outcome
+        return _outcome(item, outcome, result.reason)
+
+    workers = max(1, min(workers, len(items)))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
+            results = list(pool.map(one, items))
+    else:
+        results = [one(item) for item in items]
+    counts: dict[str, int] = {}
+    for entry in results:
+        counts[entry["Outcome"]] = counts.get(entry["Outcome"], 0) + 1
+    return {"Results": results, "Counts": counts}
+
+
 def process_batch(document: Any, context: Any) -> dict[str, Any]:
+    """The backfill function's answer to a batch of the flow's distributed Map."""
     settings = Settings.from_environment()
     settings.require_buckets()
     items = parse_map_batch(document)
@@ -75,32 +121,21 @@ def process_batch(document: Any, context: Any) -> dict[str, Any]:
     clients_lock = threading.Lock()
 
     def gateway_for(bucket: str) -> OssGateway:
-        with clients_lock:  # one client per bucket; a gateway per object, so its request count is its own
+        with clients_lock:  # one client per bucket
             if bucket not in clients:
                 clients[bucket] = open_bucket(auth, endpoint, bucket, workers)
             return OssGateway(clients[bucket], retry=BULK_RETRIES)
 
-    def one(item: BatchItem) -> dict[str, Any]:
-        if item.error:
-            return _outcome(item, FAILED, item.error)
-        refused = settings.bucket_refusal(item.bucket)
-        if refused:  # such a bucket is sent no request at all
-            return _outcome(item, REJECTED, refused)
-        gateway = gateway_for(item.bucket)
-        try:
-            result = tag_object(_event(item, region), rules, gateway, ignored_prefix=settings.state_prefix)
-        except TransientOssError as error:
-            result = ObjectResult(_event(item, region), FAILED, str(error), requests=gateway.requests)
-        outcome = SKIPPED if result.outcome == IGNORED else result.outcome
-        return _outcome(item, outcome, result.reason)
-
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
-            results = list(pool.map(one, items))
-    else:
-        results = [one(item) for item in items]
-    counts: dict[str, int] = {}
-    for entry in results:
-        counts[entry["Outcome"]] = counts.get(entry["Outcome"], 0) + 1
-    log.info(to_json({"requestId": getattr(context, "request_id", ""), "items": len(results), **counts}))
-    return {"Results": results, "Counts": counts}
+    answer = tag_batch(
+        items,
+        rules,
+        gateway_for,
+        region=region,
+        refusal=settings.bucket_refusal,
+        workers=workers,
+        ignored_prefix=settings.state_prefix,
+    )
+    log.info(
+        to_json({"requestId": getattr(context, "request_id", ""), "items": len(items), **answer["Counts"]})
+    )
+    return answer

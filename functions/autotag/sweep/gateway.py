@@ -1,6 +1,6 @@
 """The sweep's conversation with OSS beyond listings and state (bucket_gateway): removing tags, the bucket's
 versioning and its version listings. A separate class, so neither the upload function nor the backfill
-imports it or needs the permissions for any of it."""
+processor imports it or needs the permissions for any of it."""
 
 from __future__ import annotations
 

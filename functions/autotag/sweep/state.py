@@ -69,16 +69,13 @@ class StateStore:
     state_prefix: str
     scope: Scope
     warnings: list[str] = field(default_factory=list)  # state not believed, set aside or found elsewhere
-    # The folder under the state prefix; "" for the sweep's own (`sweep/<scope id>`). A backfill shard keeps
-    # its checkpoint and leases in its job's folder, with the same lease rules.
-    folder: str = ""
     secrets: tuple[str, ...] = ()  # AUTOTAG_RECORD_SECRET's: they key the seals
     # The swept bucket, when the state is kept elsewhere: an earlier version's state there is reported.
     legacy: BucketGateway | None = None
 
     @property
     def base(self) -> str:
-        return f"{self.state_prefix}{self.folder or f'sweep/{self.scope.id}'}/"
+        return f"{self.state_prefix}sweep/{self.scope.id}/"
 
     @property
     def checkpoint_key(self) -> str:
@@ -126,7 +123,7 @@ class StateStore:
 
     def _report_legacy(self) -> None:
         """An earlier version kept this scope's state in the swept bucket: say so (never read it)."""
-        if self.legacy is None or self.folder:
+        if self.legacy is None:
             return
         if self.legacy.bucket.bucket_name == self.gateway.bucket.bucket_name:  # the state is there
             return

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from cloudformats.items import MAX_INFLATED_BYTES
+
 from ..oss.auth import DEFAULT_CREDENTIALS, Credential
 from .engine import Engine
 from .gateways import Gateways
-from .items import MAX_INFLATED_BYTES
 from .service import CloudFlowService
 from .signature import NonceWindow, RpcError, verify
 from .store import Store

@@ -28,21 +28,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudformats.batching import Batch, batch_input, batch_items, batches, item_identity
+from cloudformats.items import MAX_INFLATED_BYTES, Item, SourceError, read_items
 from flowspec.definition import DefinitionError, MapSpec, State, States, parse_definition, resolve_map
 from flowspec.expressions import construct, evaluate
 
-from .batching import Batch, batch_input, batch_items, batches, item_identity
 from .gateways import Gateways, ServiceError
-from .items import (
-    MAX_INFLATED_BYTES,
-    MAX_ITEM_BYTES,
-    MAX_JSON_LIST_BYTES,
-    Item,
-    csv_items,
-    inventory_items,
-    inventory_manifest,
-    json_list_items,
-)
 from .results import result_files
 from .store import Store
 
@@ -289,54 +280,12 @@ class Engine:
 
     # -- distributed Map -----------------------------------------------------------------------------
     def _items(self, run: _Run, spec: MapSpec, given: Any, context: dict[str, Any]) -> Iterator[Item]:
-        reader, oss = spec.reader, run.gateways
         try:
-            if reader is None:
-                values = evaluate(spec.items_path, {"Input": given, "Context": context})
-                if not isinstance(values, list):
-                    raise StateFailed("FnF.InvalidItems", f"ItemsPath {spec.items_path} is not an array")
-                items: Iterator[Item] = (Item(v, f"item {i}") for i, v in enumerate(values))
-            elif reader.source_type == "OSS_OBJECTS":
-                items = (
-                    Item(o, f"oss://{o['Bucket']}/{o['Key']}")
-                    for o in oss.list_objects(reader.bucket, reader.prefix)
-                )
-            elif reader.source_type == "OSS_CSV":
-                source = f"oss://{reader.bucket}/{reader.object_name}"
-                items = csv_items(oss.stream(reader.bucket, reader.object_name), source, reader.csv_headers)
-            elif reader.source_type == "OSS_JSON_LIST":
-                source = f"oss://{reader.bucket}/{reader.object_name}"
-                items = json_list_items(
-                    oss.read(reader.bucket, reader.object_name, MAX_JSON_LIST_BYTES), source
-                )
-            else:
-                items = self._inventory(oss, reader.bucket, reader.object_name)
-            for item in items:
-                if item.ok and spec.item_constructor:
-                    value = construct(
-                        spec.item_constructor, {"Item": item.value, "Input": given, "Context": context}
-                    )
-                    item = Item(value, item.where)
-                if item.ok and len(json.dumps(item.value, ensure_ascii=False).encode()) > MAX_ITEM_BYTES:
-                    item = Item(None, item.where, f"the item is over {MAX_ITEM_BYTES} bytes")
-                yield item
-        except ServiceError as error:
+            yield from read_items(
+                spec, run.gateways, {"Input": given, "Context": context}, self.max_inflated_bytes
+            )
+        except SourceError as error:
             raise StateFailed(error.code, error.message) from None
-
-    def _inventory(self, oss: Gateways, bucket: str, manifest_key: str) -> Iterator[Item]:
-        source = f"oss://{bucket}/{manifest_key}"
-        try:
-            columns, files = inventory_manifest(oss.read(bucket, manifest_key, MAX_ITEM_BYTES * 64), source)
-        except ValueError as error:
-            raise StateFailed("FnF.ItemReaderFailed", str(error)) from None
-        for file in files:
-            where = f"oss://{bucket}/{file.key}"
-            try:
-                data = oss.read(bucket, file.key, file.size)
-            except ServiceError as error:
-                yield Item(None, where, error.message)
-                continue
-            yield from inventory_items(data, file, columns, where, self.max_inflated_bytes)
 
     def _map(
         self, run: _Run, state: State, spec: MapSpec, given: Any, context: dict[str, Any], scope: str

@@ -13,17 +13,15 @@ from typing import Any
 import fc2
 import oss2
 
+from cloudformats.items import SourceError
+
 from ..ram import session_for
 
 CHUNK = 256 * 1024
 
 
-class ServiceError(Exception):
+class ServiceError(SourceError):
     """A call that failed; `code` is what Retry and Catch match (e.g. FC.Unknown, OSS.NoSuchKey)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The items a distributed Map reads from OSS, parsed from what OSS returned (pure).
+"""The items a distributed Map reads from OSS, parsed from what OSS returned (pure but for `read_items`,
+which reads through the `ItemSource` its caller gives: the local CloudFlow's, as the flow's role, or the
+laptop's `autotag backfill`, with the operator's own credentials).
 
 Reading is bounded, and a bad part fails alone: a CSV line longer than an item may be, a record that is not
 CSV or JSON, a data file whose MD5 is not the one its inventory manifest lists, or a gzip file that inflates
@@ -16,10 +18,14 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
+from flowspec.definition import MapSpec
+from flowspec.expressions import construct, evaluate
+
 MAX_ITEM_BYTES = 64 * 1024  # a state's input is at most 64 KiB, so an item is too
+CHUNK_BYTES = 256 * 1024  # how much of an object a source reads at a time
 MAX_JSON_LIST_BYTES = 64 * 1024 * 1024  # local bound: an OSS_JSON_LIST object is parsed whole
 MAX_INFLATED_BYTES = 1024**3  # local bound on what one inventory data file may inflate to
 
@@ -45,6 +51,89 @@ class BrokenAt(ValueError):
     def __init__(self, line: int, error: Exception) -> None:
         super().__init__(str(error))
         self.line = line
+
+
+class SourceError(Exception):
+    """Reading failed; `code` is what a Map's Retry and Catch match (e.g. OSS.NoSuchKey)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class ItemSource(Protocol):
+    """Where a Map's ItemReader reads: each method raises SourceError when OSS refuses."""
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """OSS_OBJECTS' items: {"Bucket", "Key", "Size", "ETag", "LastModified", "StorageClass"} each."""
+        ...
+
+    def stream(self, bucket: str, key: str) -> Iterator[bytes]: ...
+
+    def read(self, bucket: str, key: str, limit: int) -> bytes:
+        """The whole object; SourceError when it is over `limit` bytes (read no further)."""
+        ...
+
+
+def read_items(
+    spec: MapSpec, source: ItemSource, scope: dict[str, Any], max_inflated_bytes: int = MAX_INFLATED_BYTES
+) -> Iterator[Item]:
+    """The items of a resolved Map state (its ItemReader, or ItemsPath over `scope`), each made by its
+    ItemConstructor (over $Item, $Input and $Context) and checked against MAX_ITEM_BYTES. SourceError when
+    the reading as a whole fails (a listing refused, a manifest that is none)."""
+    return constructed(_read(spec, source, scope, max_inflated_bytes), spec, scope)
+
+
+def _read(
+    spec: MapSpec, source: ItemSource, scope: dict[str, Any], max_inflated_bytes: int
+) -> Iterator[Item]:
+    reader = spec.reader
+    items: Iterator[Item]
+    if reader is None:
+        values = evaluate(spec.items_path, scope)
+        if not isinstance(values, list):
+            raise SourceError("FnF.InvalidItems", f"ItemsPath {spec.items_path} is not an array")
+        items = (Item(v, f"item {i}") for i, v in enumerate(values))
+    elif reader.source_type == "OSS_OBJECTS":
+        items = (
+            Item(o, f"oss://{o['Bucket']}/{o['Key']}")
+            for o in source.list_objects(reader.bucket, reader.prefix)
+        )
+    elif reader.source_type == "OSS_CSV":
+        where = f"oss://{reader.bucket}/{reader.object_name}"
+        items = csv_items(source.stream(reader.bucket, reader.object_name), where, reader.csv_headers)
+    elif reader.source_type == "OSS_JSON_LIST":
+        where = f"oss://{reader.bucket}/{reader.object_name}"
+        items = json_list_items(source.read(reader.bucket, reader.object_name, MAX_JSON_LIST_BYTES), where)
+    else:
+        items = _inventory(source, reader.bucket, reader.object_name, max_inflated_bytes)
+    return items
+
+
+def constructed(items: Iterable[Item], spec: MapSpec, scope: dict[str, Any]) -> Iterator[Item]:
+    """`items` as the Map passes them on: made by its ItemConstructor, none over MAX_ITEM_BYTES."""
+    for item in items:
+        if item.ok and spec.item_constructor:
+            item = Item(construct(spec.item_constructor, {**scope, "Item": item.value}), item.where)
+        if item.ok and len(json.dumps(item.value, ensure_ascii=False).encode()) > MAX_ITEM_BYTES:
+            item = Item(None, item.where, f"the item is over {MAX_ITEM_BYTES} bytes")
+        yield item
+
+
+def _inventory(source: ItemSource, bucket: str, manifest_key: str, max_inflated_bytes: int) -> Iterator[Item]:
+    where = f"oss://{bucket}/{manifest_key}"
+    try:
+        columns, files = inventory_manifest(source.read(bucket, manifest_key, MAX_ITEM_BYTES * 64), where)
+    except ValueError as error:
+        raise SourceError("FnF.ItemReaderFailed", str(error)) from None
+    for file in files:
+        data_where = f"oss://{bucket}/{file.key}"
+        try:
+            data = source.read(bucket, file.key, file.size)
+        except SourceError as error:
+            yield Item(None, data_where, error.message)
+            continue
+        yield from inventory_items(data, file, columns, data_where, max_inflated_bytes)
 
 
 def lines(chunks: Iterable[bytes], limit: int = MAX_ITEM_BYTES) -> Iterator[tuple[int, bytes | None]]:
