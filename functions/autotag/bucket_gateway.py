@@ -1,4 +1,4 @@
-"""Listings and whole objects, beyond the upload path's calls: what the sweep needs — listing pages and
+"""Listings, streams and deletes over ObjectGateway's whole objects: what the sweep needs — listing pages and
 folders, and the small objects it keeps as state (checkpoints, leases, plans), read whole or as a stream
 (inventory data files). Not imported by the upload path, whose role may do none of it."""
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .gateway import ObjectGone, OssGateway, PermanentOssError
+from .gateway import ObjectGone
+from .object_gateway import ObjectGateway
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def utc(epoch_seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, timezone.utc)
 
 
-class BucketGateway(OssGateway):
+class BucketGateway(ObjectGateway):
     def list_page(self, prefix: str, key_marker: str, max_keys: int = 1000) -> ListingPage:
         result = self._call(
             f"ListObjects {prefix!r}",
@@ -80,14 +81,6 @@ class BucketGateway(OssGateway):
                 return entries
             marker = page.next_key_marker
 
-    def read_object(self, key: str) -> bytes | None:
-        """The object's bytes, or None when it does not exist."""
-        try:
-            data: bytes = self._call(f"GetObject {key!r}", lambda: self.bucket.get_object(key).read())
-        except ObjectGone:
-            return None
-        return data
-
     def read_stamped(self, key: str) -> Stamped | None:
         """The object's bytes and Last-Modified (one GetObject), or None when it does not exist."""
 
@@ -113,17 +106,6 @@ class BucketGateway(OssGateway):
         """GetObject as a stream (a file-like whose `read` pulls the body): inventory data files and
         manifests are read record by record, never held whole. Raises ObjectGone when there is none."""
         return self._call(f"GetObject {key!r}", lambda: self.bucket.get_object(key))
-
-    def write_object(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
-        """PutObject; with `create_only`, only when no object has the key yet (False when one has)."""
-        headers = {"x-oss-forbid-overwrite": "true"} if create_only else None
-        try:
-            self._call(f"PutObject {key!r}", lambda: self.bucket.put_object(key, data, headers=headers))
-        except PermanentOssError as error:
-            if create_only and error.status == 409:
-                return False
-            raise
-        return True
 
     def delete_object(self, key: str) -> None:
         self._call(f"DeleteObject {key!r}", lambda: self.bucket.delete_object(key))

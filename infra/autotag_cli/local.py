@@ -13,10 +13,10 @@ import click
 
 from autotag.rules.remote import parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX
+from cloudformats.items import MAX_INFLATED_BYTES
 from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
-from localcloud.cloudflow.items import MAX_INFLATED_BYTES
 from localcloud.fc import DeadLetterStore, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets

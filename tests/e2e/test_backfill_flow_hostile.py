@@ -32,8 +32,8 @@ from click.testing import CliRunner
 from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
 
 from autotag_cli.main import cli
+from cloudformats.items import MAX_ITEM_BYTES
 from deployer.flows import cloudflow_client
-from localcloud.cloudflow.items import MAX_ITEM_BYTES
 
 ROOT = Path(__file__).parents[2]
 BUCKET, STATE, INVENTORY = "autotag-demo", "autotag-demo-state", "autotag-demo-inventory"

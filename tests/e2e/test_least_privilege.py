@@ -194,6 +194,44 @@ def exercise(template: Template) -> list[str]:
                 mine.get("team") == "t" and mine.get("kind") == "text", f"the backfill: bf/mine.txt {mine}"
             )
 
+            # -- a batch with an execution's own rules (backfill --cloud --rules), then the Report step ----
+            state = oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET)
+            pinned = state.put_object("backfill/rules/lp.json", shipped.read_bytes()).etag
+            admin.put_object("bf/pinned.jpg", b"x")
+            settle("an upload before the pinned backfill")
+            admin.delete_object_tagging("bf/pinned.jpg")
+            batch = {
+                "Items": [{"Key": "bf/pinned.jpg"}],
+                "BatchInput": {
+                    "Bucket": BUCKET,
+                    "Rules": f"oss://{STATE_BUCKET}/backfill/rules/lp.json",
+                    "RulesETag": pinned,
+                },
+            }
+            ran = fc.invoke("tag-backfill", json.dumps(batch).encode())
+            counts = json.loads(ran.payload or "{}").get("Counts", {}) if ran.ok else {"error": 1}
+            expect(counts == {"tagged": 1}, f"the backfill batch with the execution's rules: {counts}")
+            # the Map's ResultWriter's files, as the engine writes them, then the flow's Report step
+            results = "backfill/reports/lp/Backfill/"
+            entry = {"Status": "SUCCEEDED", "Input": batch, "Output": json.loads(ran.payload or "{}")}
+            state.put_object(f"{results}succeeded_0.json", json.dumps([entry]).encode())
+            listed = {"ResultFiles": {"SUCCEEDED": [f"{results}succeeded_0.json"], "FAILED": []}}
+            state.put_object(f"{results}manifest.json", json.dumps(listed).encode())
+            request = {
+                "CompletionReport": {
+                    "ResultWriterDetails": {"Bucket": STATE_BUCKET, "ManifestKey": f"{results}manifest.json"},
+                    "Report": {"bucket": STATE_BUCKET, "prefix": "backfill/reports/"},
+                    "Execution": "lp",
+                    "PartRows": None,
+                }
+            }
+            reported = fc.invoke("tag-backfill", json.dumps(request).encode())
+            expect(reported.ok, f"the completion report: {reported.payload!r}")
+            expect(
+                state.object_exists("backfill/reports/lp/report/report.json"),
+                "the report.json was not written",
+            )
+
             # -- a versioned bucket: every call names a version -----------------------------------------
             admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
             version = admin.put_object("v/new.jpg", b"x", headers={"x-oss-meta-owner": "ann"}).versionid

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..bucket_gateway import BucketGateway
 from ..completion_report import (
     ReportError,
     ReportParts,
@@ -22,6 +21,7 @@ from ..completion_report import (
     rows_of,
 )
 from ..gateway import RetryPolicy
+from ..object_gateway import ObjectGateway
 from ..output import to_json
 from ..settings import Settings, credentials_from
 from .clients import open_bucket, oss_auth
@@ -39,11 +39,11 @@ def write_report(document: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
     auth = oss_auth(credentials_from(context))
     endpoint = settings.endpoint_for(getattr(context, "region", "") or "cn-hangzhou")
-    results = BucketGateway(open_bucket(auth, endpoint, request.results_bucket), retry=REPORT_RETRIES)
+    results = ObjectGateway(open_bucket(auth, endpoint, request.results_bucket), retry=REPORT_RETRIES)
     report = (
         results
         if request.report_bucket == request.results_bucket
-        else BucketGateway(open_bucket(auth, endpoint, request.report_bucket), retry=REPORT_RETRIES)
+        else ObjectGateway(open_bucket(auth, endpoint, request.report_bucket), retry=REPORT_RETRIES)
     )
     source = f"oss://{request.results_bucket}/{request.manifest_key}"
     manifest = results.read_object(request.manifest_key)
