@@ -230,14 +230,16 @@ def backfill(
         raise click.UsageError("--inventory and --manifest name the objects two ways: give one")
     if cloud:
         typed = click.core.ParameterSource.COMMANDLINE  # not AUTOTAG_RULES from the environment
-        options_here = ("since", "rate", "checkpoint", "restart", "report", "rules")
+        options_here = ("since", "rate", "checkpoint", "restart", "report")
         here = [name for name in options_here if ctx.get_parameter_source(name) == typed]
         if here:
             options = ", ".join("--" + name for name in here)
             raise click.UsageError(f"--cloud runs on CloudFlow: {options} are for a backfill here")
         _start_cloud(
             bucket_name, prefix, inventory, manifest, report_location, concurrency, max_failure_rate,
-            template_path, cloudflow_endpoint, target, as_json, rules, report_part_rows,
+            template_path, cloudflow_endpoint, target, as_json,
+            # an execution's own rules only when typed: AUTOTAG_RULES is this machine's, not the flow's
+            rules if ctx.get_parameter_source("rules") == typed else None, report_part_rows,
         )  # fmt: skip
         return
     manifest = _manifest_location(manifest)

@@ -233,13 +233,13 @@ def run_backfill(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
         for group in groups():
             answers = list(pool.map(process, [batch_input(b, batcher, batch_extra) for b in group]))
-            for answer in answers:
-                for entry in answer["Results"]:
+            for batch, answer in zip(group, answers, strict=True):
+                for item, entry in zip(batch.items, answer["Results"], strict=True):
                     outcome = entry["Outcome"]
                     setattr(report, outcome, getattr(report, outcome) + 1)
                     recent.append(outcome not in FAILED_OUTCOMES)
-                    if outcome in FAILED_OUTCOMES:
-                        record(entry)
+                    if outcome in FAILED_OUTCOMES:  # with the file and line (or listing) that named it
+                        record({"Where": item.where, **entry})
             last = group[-1].items[-1].value
             checkpoint.marker = last.get("Key", "") if isinstance(last, dict) else ""
             checkpoint.submitted += sum(len(b.items) for b in group)

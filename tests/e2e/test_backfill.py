@@ -143,8 +143,8 @@ def test_bad_options(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("a.txt", "line 2: 1 fields; the header has 2"),
-        ("autotag-demo,b.txt,v1,extra", "line 2: 4 fields; the header has 2"),
+        ("a.txt", "line 2: names no Key"),
+        ("autotag-demo,b.txt,v1,extra", "line 2: 4 fields; the header has 3"),
         ("autotag-demo," + "x" * 70_000, "line 2: the line is over 65536 bytes"),
         ('autotag-demo,"open', "line 2: not a CSV record"),
     ],
