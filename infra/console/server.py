@@ -1,0 +1,481 @@
+"""The console's HTTP server: routes, sessions and CSRF checks, pages rendered from Jinja2 templates with
+autoescape, and server-sent event streams for what changes while a page is open.
+
+It listens on 127.0.0.1 only and answers only requests whose Host is its own address (a page of another
+site cannot reach it through a DNS name that resolves here). Every answer carries a Content-Security-Policy
+that allows only the console's own script and styles, and is not cached. Pages read OSS through oss2, the
+functions through the FC API, and invocations from the invocation log (invocations.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jinja2
+import oss2
+
+from cloudformats.oss_events import ObjectEvent as OssEvent
+from cloudformats.oss_events import event_record
+
+from .access import Access, Session, cookie_header, cookie_value
+from .invocations import Entry, InvocationIndex
+from .objects import read_object
+from .rules import RulesInForce
+from .text import shown
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 100
+KEEPALIVE_SECONDS = 15
+MAX_FORM_BYTES = 16 * 1024
+MAX_SHOWN_CHARS = 64 * 1024  # of an event, a result, a function's answer
+OWNER_ID = "1234567890123456"  # the local cloud's account, as its OSS events name it
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """What the console is pointed at: where OSS and the FC API answer and the keys it signs with, the
+    upload function to run for "Tag again" and what it runs with (its rules' location and record secrets,
+    never shown), and the invocation log to follow."""
+
+    oss_endpoint: str
+    fc_endpoint: str
+    region: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    upload_service: str
+    upload_function: str
+    invocation_log: Path
+    rules_location: str
+    record_secrets: tuple[str, ...] = field(repr=False)
+    state_prefix: str
+    functions: tuple[str, ...] = ()
+
+
+class Console:
+    def __init__(self, config: ConsoleConfig, host: str = "127.0.0.1", port: int = 9003) -> None:
+        self.config = config
+        self.access = Access()
+        self.invocations = InvocationIndex(config.invocation_log)
+        self.stopping = threading.Event()
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.templates.filters["shown"] = shown
+        self.templates.filters["encoded"] = encoded
+        self.templates.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
+        self.auth = oss2.Auth(config.access_key_id, config.access_key_secret)
+        self.rules = RulesInForce(config.rules_location, config.record_secrets, self.bucket)
+        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="console", daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def login_link(self) -> str:
+        return f"{self.address}/login?{urlencode({'token': self.access.login_token})}"
+
+    def start(self) -> Console:
+        self.invocations.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread.is_alive():  # shutdown waits for serve_forever, which must have begun
+            self.httpd.shutdown()
+        self.httpd.server_close()
+        self.invocations.stop()
+
+    def __enter__(self) -> Console:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- what the pages read ----------------------------------------------------------------------
+
+    def bucket(self, name: str) -> oss2.Bucket:
+        return oss2.Bucket(self.auth, self.config.oss_endpoint, name)
+
+    def fc_client(self) -> Any:
+        import fc2
+
+        return fc2.Client(
+            endpoint=self.config.fc_endpoint,
+            accessKeyID=self.config.access_key_id,
+            accessKeySecret=self.config.access_key_secret,
+        )
+
+    def render(self, template_name: str, session: Session | None, **values: Any) -> bytes:
+        template = self.templates.get_template(template_name)
+        flash = list(session.flash) if session else []
+        if session:
+            session.flash.clear()
+        csrf = session.csrf if session else ""
+        return template.render(csrf=csrf, flash=flash, functions=self.config.functions, **values).encode()
+
+    def tag_again(self, bucket_name: str, key: str) -> str:
+        """Run the upload function now for the object, synchronously through the FC API, with the event
+        an upload of it would send; what it answered, for the page."""
+        bucket = self.bucket(bucket_name)
+        try:
+            head = bucket.head_object(key)
+        except oss2.exceptions.NotFound:
+            return f"Tag again: oss://{bucket_name}/{shown(key)} does not exist"
+        except oss2.exceptions.OssError as error:
+            return f"Tag again: OSS answered {error.status} {error.code or ''}".rstrip()
+        event = OssEvent(
+            "ObjectCreated:PutObject",
+            bucket_name,
+            key,
+            size=int(head.content_length or 0),
+            delta_size=int(head.content_length or 0),
+            etag=str(head.etag or ""),
+            request_id=uuid.uuid4().hex[:24].upper(),
+            source_ip="127.0.0.1",
+        )
+        document = {"events": [event_record(event, region=self.config.region, owner_id=OWNER_ID, rule_id="")]}
+        client = self.fc_client()
+        path = (
+            f"/{client.api_version}/services/{self.config.upload_service}/functions/"
+            f"{self.config.upload_function}/invocations"
+        )
+        headers = client._build_common_headers(
+            "POST", path, {"x-fc-invocation-type": "Sync", "x-fc-log-type": "Tail"}
+        )
+        try:
+            response = client._do_request("POST", path, headers, body=json.dumps(document).encode())
+        except Exception as error:  # the FC API unreachable: say so on the page
+            endpoint = self.config.fc_endpoint
+            return f"Tag again: the FC API at {endpoint} did not answer ({type(error).__name__})"
+        answer = response.content.decode("utf-8", errors="replace")[:MAX_SHOWN_CHARS]
+        failed = str(response.headers.get("x-fc-error-type", ""))
+        request_id = str(response.headers.get("x-fc-request-id", ""))
+        said = "failed" if failed else "ran"
+        return f"Tag again: {self.config.upload_function} {said} (request id {request_id}): {shown(answer)}"
+
+
+def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
+    class Handler(_ConsoleHandler):
+        pass
+
+    Handler.console = console
+    return Handler
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _ConsoleHandler(BaseHTTPRequestHandler):
+    console: Console
+    server_version = "autotag-console"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: local up prints what matters
+        pass
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        self.queries = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            self._check_host()
+            if method == "GET" and url.path == "/login":
+                return self._login()
+            if method == "GET" and url.path.startswith("/static/"):
+                return self._static(url.path[len("/static/") :])
+            session = self.console.access.session(cookie_value(self.headers.get("Cookie")))
+            if session is None:
+                raise _Refused(401, "sign in with the link `autotag local up` printed")
+            if method == "POST":
+                return self._post(url.path, session)
+            route = _GET_ROUTES.get(url.path)
+            if route is None:
+                raise _Refused(404, "no such page")
+            route(self, session)
+        except _Refused as refused:
+            self._page(refused.status, "refused.html", None, message=refused.message)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as error:  # one line on the page, never a traceback (it could name anything)
+            self._page(500, "refused.html", None, message=f"the console failed: {type(error).__name__}")
+
+    def _check_host(self) -> None:
+        port = self.console.httpd.server_address[1]
+        if self.headers.get("Host") not in {f"127.0.0.1:{port}", f"localhost:{port}"}:
+            raise _Refused(421, "this console answers only at its own address")
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in self._safety().items():
+            self.send_header(name, value)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    @staticmethod
+    def _safety() -> dict[str, str]:
+        return {
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+
+    def _page(self, status: int, template: str, session: Session | None, **values: Any) -> None:
+        self._send(status, self.console.render(template, session, **values), "text/html; charset=utf-8")
+
+    def _redirect(self, location: str, headers: dict[str, str] | None = None) -> None:
+        self._send(303, b"", "text/plain", {"Location": location, **(headers or {})})
+
+    def _static(self, name: str) -> None:
+        if name not in STATIC:
+            raise _Refused(404, "no such file")
+        self._send(200, (HERE / "static" / name).read_bytes(), STATIC[name])
+
+    def _login(self) -> None:
+        session_id = self.console.access.log_in(self.queries.get("token", ""))
+        if session_id is None:
+            raise _Refused(
+                403, "this login link is not valid, or was used already: restart `autotag local up`"
+            )
+        self._redirect("/buckets", {"Set-Cookie": cookie_header(session_id)})
+
+    def _form(self) -> dict[str, str]:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _Refused(400, "Content-Length is not a number") from None
+        if length > MAX_FORM_BYTES:
+            raise _Refused(413, f"a form is at most {MAX_FORM_BYTES} bytes")
+        body = self.rfile.read(length).decode("utf-8", errors="replace")
+        return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+    def _post(self, path: str, session: Session) -> None:
+        form = self._form()
+        if not self.console.access.csrf_holds(session, form.get("csrf")):
+            raise _Refused(403, "this change lacks the page's CSRF token: reload the page and try again")
+        if path == "/object/tag-again":
+            bucket, key = form.get("bucket", ""), decoded(form.get("key", ""))
+            if key is None:
+                raise _Refused(400, "the form's key is not one this console wrote")
+            session.flash.append(self.console.tag_again(bucket, key))
+            return self._redirect("/object?" + urlencode({"bucket": bucket, "key": key}))
+        raise _Refused(404, "no such action")
+
+    # ---- pages ------------------------------------------------------------------------------------
+
+    def buckets(self, session: Session) -> None:
+        service = oss2.Service(self.console.auth, self.console.config.oss_endpoint)
+        names = [b.name for b in oss2.BucketIterator(service)]
+        self._page(200, "buckets.html", session, buckets=names)
+
+    def _listing(self) -> dict[str, Any]:
+        name = self.queries.get("name", "")
+        prefix = self.queries.get("prefix", "")
+        after = self.queries.get("after", "")
+        try:
+            answer = self.console.bucket(name).list_objects_v2(
+                prefix=prefix, delimiter="/", continuation_token=after, max_keys=PAGE_SIZE
+            )
+        except oss2.exceptions.OssError as error:
+            raise _Refused(error.status or 502, f"OSS answered {error.code or error.status}") from None
+        return {
+            "name": name,
+            "prefix": prefix,
+            "after": after,
+            "folders": answer.prefix_list,
+            "objects": answer.object_list,
+            "next": answer.next_continuation_token if answer.is_truncated else "",
+            "parent": _parent(prefix),
+        }
+
+    def bucket(self, session: Session) -> None:
+        self._page(200, "bucket.html", session, **self._listing())
+
+    def listing_fragment(self, session: Session) -> None:
+        self._page(200, "listing.html", session, **self._listing())
+
+    def _object(self) -> dict[str, Any]:
+        bucket, key = self.queries.get("bucket", ""), self.queries.get("key", "")
+        config = self.console.config
+        try:
+            rules = self.console.rules()
+        except Exception as error:  # the rules' own message, as the loader words it
+            raise _Refused(500, f"the rules cannot be read: {error}") from None
+        view = read_object(self.console.bucket(bucket), key, rules, config.state_prefix)
+        return {"view": view, "fragment": "/fragment/object?" + urlencode({"bucket": bucket, "key": key})}
+
+    def object(self, session: Session) -> None:
+        self._page(200, "object.html", session, **self._object())
+
+    def object_fragment(self, session: Session) -> None:
+        self._page(200, "object_body.html", session, **self._object())
+
+    def invocation_list(self, session: Session) -> None:
+        function = self.queries.get("function", "")
+        outcome = self.queries.get("outcome", "")
+        before = _number(self.queries.get("before", ""))
+        entries, older = self.console.invocations.page(function, outcome, before)
+        stream = "/events/invocations?" + urlencode({"function": function, "outcome": outcome})
+        self._page(
+            200,
+            "invocations.html",
+            session,
+            entries=entries,
+            older=older,
+            function=function,
+            outcome=outcome,
+            live=before is None,
+            stream=stream,
+            outcomes=("ok", "failed", "retry", "dead-letter", "undelivered"),
+        )
+
+    def invocation(self, session: Session) -> None:
+        entry = self.console.invocations.entry(_number(self.queries.get("seq", "")) or 0)
+        if entry is None:
+            raise _Refused(404, "no such invocation")
+        record = self.console.invocations.record(entry) or {}
+        self._page(
+            200,
+            "invocation.html",
+            session,
+            entry=entry,
+            kept=bool(record),
+            event=_pretty(record.get("event")),
+            result=_pretty(record.get("result")),
+            error=str(record.get("error") or ""),
+            log=[str(line) for line in record.get("log") or []],
+        )
+
+    # ---- live streams -----------------------------------------------------------------------------
+
+    def _stream(self, each: Callable[[list[Entry]], list[tuple[str, str]]]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        for name, value in self._safety().items():
+            self.send_header(name, value)
+        self.end_headers()
+        index = self.console.invocations
+        seen = len(index.entries)
+        self.wfile.write(b": stream open\n\n")
+        self.wfile.flush()
+        while not self.console.stopping.is_set():
+            now = index.wait_for_more(seen, KEEPALIVE_SECONDS)
+            if self.console.stopping.is_set():
+                return
+            new = [e for e in (index.entry(seq) for seq in range(seen + 1, now + 1)) if e is not None]
+            seen = now
+            events = each(new) if new else [("", "")]
+            for name, data in events:
+                if not name:
+                    self.wfile.write(b": keep-alive\n\n")
+                    continue
+                lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+                self.wfile.write(f"event: {name}\n{lines}\n".encode())
+            self.wfile.flush()
+
+    def changes(self, session: Session) -> None:
+        self._stream(lambda new: [("changed", str(new[-1].seq))])
+
+    def invocation_stream(self, session: Session) -> None:
+        function = self.queries.get("function", "")
+        outcome = self.queries.get("outcome", "")
+        template = self.console.templates.get_template("invocation_row.html")
+
+        def rows(new: list[Entry]) -> list[tuple[str, str]]:
+            from .invocations import matches
+
+            picked = [e for e in new if matches(e, function, outcome)]
+            return [("invocation", template.render(entry=e)) for e in picked] or [("", "")]
+
+        self._stream(rows)
+
+
+_GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
+    "/": lambda handler, _session: handler._redirect("/buckets"),
+    "/buckets": _ConsoleHandler.buckets,
+    "/bucket": _ConsoleHandler.bucket,
+    "/fragment/listing": _ConsoleHandler.listing_fragment,
+    "/object": _ConsoleHandler.object,
+    "/fragment/object": _ConsoleHandler.object_fragment,
+    "/invocations": _ConsoleHandler.invocation_list,
+    "/invocation": _ConsoleHandler.invocation,
+    "/events/changes": _ConsoleHandler.changes,
+    "/events/invocations": _ConsoleHandler.invocation_stream,
+}
+
+
+def encoded(key: str) -> str:
+    """A key in a form field: base64url of its UTF-8, so the browser sends it back byte for byte (an
+    attribute's CR or NUL would not survive HTML parsing)."""
+    return base64.urlsafe_b64encode(key.encode("utf-8", "surrogatepass")).decode()
+
+
+def decoded(field: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(field.encode("ascii")).decode("utf-8", "surrogatepass")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _parent(prefix: str) -> str | None:
+    if not prefix:
+        return None
+    trimmed = prefix[:-1] if prefix.endswith("/") else prefix
+    return trimmed[: trimmed.rfind("/") + 1] if "/" in trimmed else ""
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
+def _pretty(value: Any) -> str:
+    """An event or result as the page shows it: indented when it is JSON, cut to MAX_SHOWN_CHARS."""
+    if value is None:
+        return ""
+    text = str(value)
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    # one visible line per line: control characters and bidi overrides escaped (JSON escapes the former)
+    return "\n".join(shown(line) for line in text[:MAX_SHOWN_CHARS].split("\n"))
+
+
+__all__ = ["Console", "ConsoleConfig"]
