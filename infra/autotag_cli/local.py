@@ -14,7 +14,6 @@ import click
 from autotag.ownership import record_secrets
 from autotag.rules.remote import parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX
-from console import Console, ConsoleConfig
 from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
@@ -22,6 +21,7 @@ from localcloud.fc import DeadLetterStore, LocalFC, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
+from webconsole import Console, ConsoleConfig
 
 from .errors import VERBOSE, BadInput
 from .function_host import (

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from autotag.ownership import Ownership, ownership_record
 from autotag.rules import DerivedTag
-from console.invocations import PAGE, InvocationIndex
-from console.objects import OTHER, RECORD, SYSTEM, TagRow, tag_rows
-from console.text import shown
+from webconsole.invocations import PAGE, InvocationIndex
+from webconsole.objects import OTHER, RECORD, SYSTEM, TagRow, tag_rows
+from webconsole.text import shown
 
 SECRETS = ("s1",)
 
