@@ -67,7 +67,7 @@ class ConsoleConfig:
 
 
 class Console:
-    def __init__(self, config: ConsoleConfig, host: str = "127.0.0.1", port: int = 9003) -> None:
+    def __init__(self, config: ConsoleConfig, port: int = 9003) -> None:
         self.config = config
         self.access = Access()
         self.invocations = InvocationIndex(config.invocation_log)
@@ -82,14 +82,13 @@ class Console:
         self.templates.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
         self.auth = oss2.Auth(config.access_key_id, config.access_key_secret)
         self.rules = RulesInForce(config.rules_location, config.record_secrets, self.bucket)
-        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))  # this machine only
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="console", daemon=True)
 
     @property
     def address(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     @property
     def login_link(self) -> str:
