@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ class Console:
         )
         self.templates.filters["shown"] = shown
         self.templates.filters["encoded"] = encoded
+        self.templates.filters["when"] = when
         self.templates.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
         self.auth = oss2.Auth(config.access_key_id, config.access_key_secret)
         self.rules = RulesInForce(config.rules_location, config.record_secrets, self.bucket)
@@ -440,6 +442,12 @@ _GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
     "/events/changes": _ConsoleHandler.changes,
     "/events/invocations": _ConsoleHandler.invocation_stream,
 }
+
+
+def when(epoch_seconds: int) -> str:
+    """A listing's Last-Modified (oss2 gives seconds since the epoch) as ISO 8601 UTC."""
+    moment = datetime.fromtimestamp(epoch_seconds, timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def encoded(key: str) -> str:

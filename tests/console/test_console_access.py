@@ -74,6 +74,13 @@ def test_sessions_csrf_and_secrets(console_cloud: ConsoleCloud) -> None:
     shown = session.get(console.address + done.headers["Location"], timeout=30).text
     assert "Tag again: tag-on-upload ran" in shown, shown
 
+    # what cannot be shown is one line, never a traceback
+    missing = session.get(f"{console.address}/bucket?name=no-such-bucket", timeout=30)
+    assert missing.status_code == 404 and "OSS answered NoSuchBucket" in missing.text
+    assert "Traceback" not in missing.text
+    absent = session.get(f"{console.address}/invocation?seq=999999", timeout=30)
+    assert absent.status_code == 404 and "no such invocation" in absent.text
+
     # another Host (a DNS name pointed here by some site) is refused
     port = console.address.rsplit(":", 1)[1]
     other = session.get(console.address + "/buckets", headers={"Host": f"evil.example:{port}"}, timeout=30)
