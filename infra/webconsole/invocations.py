@@ -1,5 +1,5 @@
 """The invocations the console lists, followed from the invocation log `autotag local up` writes (JSON
-lines, one per invocation record: docs/console.md names the fields).
+lines, one per invocation record, as autotag_cli/invocation_file.py describes them).
 
 The index keeps, per record, only what the list shows and filters on, and where the whole record is in
 the file: a page reads the records it shows, never the whole log, so 10,000 invocations cost a list of

@@ -29,7 +29,7 @@ from cloudformats.oss_events import ObjectEvent as OssEvent
 from cloudformats.oss_events import event_record
 
 from .access import Access, Session, cookie_header, cookie_value
-from .invocations import Entry, InvocationIndex
+from .invocations import Entry, InvocationIndex, matches
 from .objects import read_object
 from .rules import RulesInForce
 from .text import shown
@@ -422,8 +422,6 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
         template = self.console.templates.get_template("invocation_row.html")
 
         def rows(new: list[Entry]) -> list[tuple[str, str]]:
-            from .invocations import matches
-
             picked = [e for e in new if matches(e, function, outcome)]
             return [("invocation", template.render(entry=e)) for e in picked] or [("", "")]
 
