@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -17,15 +18,17 @@ from autotag.settings import DEFAULT_STATE_PREFIX
 from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
-from localcloud.fc import DeadLetterStore, LocalFC, Template, role_credentials
+from localcloud.fc import DeadLetterStore, FunctionSpec, LocalFC, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
 from webconsole import Console, ConsoleConfig
+from webconsole.functions import FunctionInfo, TriggerInfo
 
 from .errors import VERBOSE, BadInput
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
+    LOCAL_STATE,
     environment_options,
     host_functions,
     read_template,
@@ -345,6 +348,12 @@ def local_up(
         console = _console(
             template, fc, oss.endpoint, api.endpoint, region, invocation_log, state_prefix, port
         )
+        console.config = replace(  # what the console reads and writes besides the APIs: this instance's
+            console.config,
+            dead_letters=dead_letters.resolve(),
+            oss_admin_token=oss.admin_token or "",
+            data_dir=(LOCAL_STATE / f"console-{os.getpid()}").resolve(),
+        )
     except OSError as exc:
         oss.stop()
         api.stop()
@@ -436,8 +445,29 @@ def _console(
         record_secrets=record_secrets(environment.get("AUTOTAG_RECORD_SECRET", "")),
         state_prefix=state_prefix,
         functions=tuple(template.functions),
+        function_infos=tuple(_function_info(spec) for spec in template.functions.values()),
     )
     return Console(config, port=port)
+
+
+def _function_info(spec: FunctionSpec) -> FunctionInfo:
+    """A function of the template as the console shows it: its triggers' settings in one line each."""
+    triggers = []
+    for trigger in spec.triggers:
+        if trigger.type == "OSS":
+            prefix, suffix = trigger.key_filter
+            where = f" prefix {prefix!r}" if prefix else ""
+            where += f" suffix {suffix!r}" if suffix else ""
+            summary = f"oss://{trigger.bucket} {', '.join(trigger.events)}{where}"
+        elif trigger.type == "Timer":
+            summary = f"{trigger.cron} payload {trigger.payload}" + ("" if trigger.enabled else " (disabled)")
+        elif trigger.type == "EventBridge":
+            config = trigger.eventbridge
+            summary = f"{config.mode}" + ("" if config.enabled else " (disabled)")
+        else:
+            summary = trigger.type
+        triggers.append(TriggerInfo(trigger.name, trigger.type, summary, trigger.payload))
+    return FunctionInfo(spec.name, spec.service, spec.handler, spec.role, spec.description, tuple(triggers))
 
 
 def _others_here(dead_letters: Path) -> list[LocalCloud]:

@@ -25,11 +25,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jinja2
 import oss2
 
+from cloudformats.dead_letters import DeadLetter, DeadLetterError
+from cloudformats.letter_replay import with_provenance
 from cloudformats.oss_events import ObjectEvent as OssEvent
 from cloudformats.oss_events import event_record
 
 from .access import Access, Session, cookie_header, cookie_value
+from .fc_calls import Invoked, invoke_sync
+from .functions import FunctionInfo
 from .invocations import Entry, InvocationIndex, matches
+from .letters import Letter, read_letters, rewrite, settle
 from .objects import read_object
 from .rules import RulesInForce
 from .text import shown
@@ -39,6 +44,7 @@ PAGE_SIZE = 100
 KEEPALIVE_SECONDS = 15
 MAX_FORM_BYTES = 16 * 1024
 MAX_SHOWN_CHARS = 64 * 1024  # of an event, a result, a function's answer
+KEPT_EVENT_BYTES = 64 * 1024  # the invocation log keeps an event's first 64 KiB (invocation_file.py)
 OWNER_ID = "1234567890123456"  # the local cloud's account, as its OSS events name it
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -65,6 +71,10 @@ class ConsoleConfig:
     record_secrets: tuple[str, ...] = field(repr=False)
     state_prefix: str
     functions: tuple[str, ...] = ()
+    function_infos: tuple[FunctionInfo, ...] = ()
+    dead_letters: Path | None = None  # the local FC's dead-letter store
+    oss_admin_token: str = field(default="", repr=False)
+    data_dir: Path | None = None  # this instance's own files (saved test events)
 
 
 class Console:
@@ -73,6 +83,7 @@ class Console:
         self.access = Access()
         self.invocations = InvocationIndex(config.invocation_log)
         self.stopping = threading.Event()
+        self._replaying = threading.Lock()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -157,24 +168,90 @@ class Console:
             source_ip="127.0.0.1",
         )
         document = {"events": [event_record(event, region=self.config.region, owner_id=OWNER_ID, rule_id="")]}
-        client = self.fc_client()
-        path = (
-            f"/{client.api_version}/services/{self.config.upload_service}/functions/"
-            f"{self.config.upload_function}/invocations"
+        config = self.config
+        invoked = self.invoke(config.upload_service, config.upload_function, json.dumps(document).encode())
+        if invoked.unreachable:
+            return f"Tag again: {invoked.unreachable}"
+        said = "failed" if invoked.error_type else "ran"
+        answer = shown(invoked.answer)
+        return f"Tag again: {config.upload_function} {said} (request id {invoked.request_id}): {answer}"
+
+    def invoke(self, service: str, function: str, payload: bytes) -> Invoked:
+        return invoke_sync(self.fc_client(), service, function, payload)
+
+    @property
+    def function_infos(self) -> dict[str, FunctionInfo]:
+        return {f.name: f for f in self.config.function_infos}
+
+    def letters(self) -> list[Letter]:
+        if self.config.dead_letters is None:
+            return []
+        return read_letters(self.config.dead_letters, self.function_infos)
+
+    def replay_letters(self, ids: set[str] | None) -> list[str]:
+        """Re-drive the letters of `ids` (every replayable one for None) through their function,
+        synchronously through the FC API, each with its provenance; the store keeps a letter unless its
+        replay succeeded. One line per letter for the page."""
+        path = self.config.dead_letters
+        if path is None:
+            return ["this console has no dead-letter store"]
+        with self._replaying:  # one replay at a time: each rewrites the store
+            try:
+                letters = self.letters()
+            except DeadLetterError as error:
+                return [f"the dead-letter store cannot be read: {error}"]
+            picked = [item for item in letters if ids is None or item.letter.id in ids]
+            if ids is not None and len(picked) < len(ids):
+                lines = ["a letter picked is gone already (replayed elsewhere?)"]
+            else:
+                lines = []
+            removed: set[str] = set()
+            renewed: dict[str, tuple[str, str]] = {}
+            for item in picked:
+                letter = item.letter
+                name = f"{letter.function} {letter.request_id} ({shown(item.objects)})"
+                if item.refused:
+                    lines.append(f"{name}: not replayed, {item.refused}")
+                    continue
+                function = self.function_infos[letter.function]
+                settled = settle(self.invoke(function.service, function.name, with_provenance(letter)))
+                lines.append(f"{name}: {shown(settled.outcome)}")
+                if settled.done:
+                    removed.add(letter.id)
+                elif settled.renewal is not None:
+                    renewed[letter.id] = settled.renewal
+            rewrite(path, removed, renewed)
+        if not picked:
+            lines.append("no dead letter to replay")
+        return lines
+
+    def replay_invocation(self, entry: Entry, record: dict[str, Any]) -> str:
+        """Run an invocation's event again, as it was, through its function, marked as a replay the way
+        `autotag replay` marks one (the original request id as its provenance)."""
+        function = self.function_infos.get(entry.function)
+        if function is None:
+            return f"Replay: no function {shown(entry.function)} in the template"
+        event = record.get("event")
+        if not isinstance(event, str):
+            return "Replay: the invocation log keeps no event for this invocation"
+        if len(event.encode()) >= KEPT_EVENT_BYTES:
+            return "Replay: the invocation log kept only the first 64 KiB of this event: not replayed"
+        as_letter = DeadLetter(
+            id=f"invocation-{entry.seq}",
+            function_arn=f"services/{function.service}/functions/{function.name}",
+            request_id=entry.request_id,
+            payload=event,
+            error_type="",
+            error_message="",
+            attempts=0,
+            timestamp=entry.time,
         )
-        headers = client._build_common_headers(
-            "POST", path, {"x-fc-invocation-type": "Sync", "x-fc-log-type": "Tail"}
-        )
-        try:
-            response = client._do_request("POST", path, headers, body=json.dumps(document).encode())
-        except Exception as error:  # the FC API unreachable: say so on the page
-            endpoint = self.config.fc_endpoint
-            return f"Tag again: the FC API at {endpoint} did not answer ({type(error).__name__})"
-        answer = response.content.decode("utf-8", errors="replace")[:MAX_SHOWN_CHARS]
-        failed = str(response.headers.get("x-fc-error-type", ""))
-        request_id = str(response.headers.get("x-fc-request-id", ""))
-        said = "failed" if failed else "ran"
-        return f"Tag again: {self.config.upload_function} {said} (request id {request_id}): {shown(answer)}"
+        invoked = self.invoke(function.service, function.name, with_provenance(as_letter))
+        if invoked.unreachable:
+            return f"Replay: {invoked.unreachable}"
+        said = "failed" if invoked.error_type else "ran"
+        original, answer = shown(entry.request_id), shown(invoked.answer)
+        return f"Replay of {original}: {function.name} {said} (request id {invoked.request_id}): {answer}"
 
 
 def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
@@ -287,7 +364,8 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
         if length > MAX_FORM_BYTES:
             raise _Refused(413, f"a form is at most {MAX_FORM_BYTES} bytes")
         body = self.rfile.read(length).decode("utf-8", errors="replace")
-        return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        self.form_lists = parse_qs(body, keep_blank_values=True)
+        return {k: v[0] for k, v in self.form_lists.items()}
 
     def _post(self, path: str, session: Session) -> None:
         form = self._form()
@@ -299,6 +377,20 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
                 raise _Refused(400, "the form's key is not one this console wrote")
             session.flash.append(self.console.tag_again(bucket, key))
             return self._redirect("/object?" + urlencode({"bucket": bucket, "key": key}))
+        if path == "/dead-letters/replay":
+            ids = None if "all" in form else set(self.form_lists.get("id", []))
+            if ids is not None and not ids:
+                session.flash.append("Replay: no letter picked")
+            else:
+                session.flash.extend(self.console.replay_letters(ids))
+            return self._redirect("/dead-letters")
+        if path == "/invocation/replay":
+            entry = self.console.invocations.entry(_number(form.get("seq", "")) or 0)
+            if entry is None:
+                raise _Refused(404, "no such invocation")
+            record = self.console.invocations.record(entry) or {}
+            session.flash.append(self.console.replay_invocation(entry, record))
+            return self._redirect("/invocations?" + urlencode({"function": entry.function}))
         raise _Refused(404, "no such action")
 
     # ---- pages ------------------------------------------------------------------------------------
@@ -386,6 +478,25 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             log=[str(line) for line in record.get("log") or []],
         )
 
+    def dead_letters(self, session: Session) -> None:
+        try:
+            letters, problem = self.console.letters(), ""
+        except DeadLetterError as error:
+            letters, problem = [], f"the dead-letter store cannot be read: {error}"
+        start = _number(self.queries.get("from", "")) or 0
+        self._page(
+            200,
+            "dead_letters.html",
+            session,
+            letters=letters[start : start + PAGE_SIZE],
+            total=len(letters),
+            start=start,
+            more=start + PAGE_SIZE < len(letters),
+            page_size=PAGE_SIZE,
+            problem=problem,
+            store=str(self.console.config.dead_letters or ""),
+        )
+
     # ---- live streams -----------------------------------------------------------------------------
 
     def _stream(self, each: Callable[[list[Entry]], list[tuple[str, str]]]) -> None:
@@ -437,6 +548,7 @@ _GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
     "/fragment/object": _ConsoleHandler.object_fragment,
     "/invocations": _ConsoleHandler.invocation_list,
     "/invocation": _ConsoleHandler.invocation,
+    "/dead-letters": _ConsoleHandler.dead_letters,
     "/events/changes": _ConsoleHandler.changes,
     "/events/invocations": _ConsoleHandler.invocation_stream,
 }

@@ -31,6 +31,22 @@ class ConsoleCloud:
     login_link: str  # one-time
     folder: Path
 
+    @property
+    def admin_token(self) -> str:
+        found = re.search(r"admin token: ([^)\s;]+)", self.cloud.banner[0])
+        assert found, self.cloud.banner[0]
+        return found[1]
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """One call of the local OSS's admin API (faults, clock), as docs/local-oss.md describes it."""
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.cloud.oss_endpoint}/_admin/{path}", data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.admin_token}")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read() or b"null")
+
     def bucket(self, name: str = "autotag-demo") -> oss2.Bucket:
         auth = oss2.Auth("local-access-key", "local-secret-key")
         return oss2.Bucket(auth, self.cloud.oss_endpoint, name)
