@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -346,10 +345,15 @@ def local_up(
     port = console_port if console_port is not None else 0 if oss_port == 0 else 9003
     try:
         console = _console(
-            template, fc, oss.endpoint, api.endpoint, region, invocation_log, state_prefix, port
-        )
-        console.config = replace(  # what the console reads and writes besides the APIs: this instance's
-            console.config,
+            template,
+            fc,
+            oss.endpoint,
+            api.endpoint,
+            region,
+            invocation_log,
+            state_prefix,
+            port,
+            # what the console reads and writes besides the APIs: this instance's own files
             dead_letters=dead_letters.resolve(),
             oss_admin_token=oss.admin_token or "",
             data_dir=(LOCAL_STATE / f"console-{os.getpid()}").resolve(),
@@ -426,6 +430,10 @@ def _console(
     invocation_log: Path,
     state_prefix: str,
     port: int,
+    *,
+    dead_letters: Path,
+    oss_admin_token: str,
+    data_dir: Path,
 ) -> Console:
     """The console over this local cloud, pointed at its endpoints and at the upload function's rules and
     record secrets (as the function runs with them), not yet started."""
@@ -446,6 +454,9 @@ def _console(
         state_prefix=state_prefix,
         functions=tuple(template.functions),
         function_infos=tuple(_function_info(spec) for spec in template.functions.values()),
+        dead_letters=dead_letters,
+        oss_admin_token=oss_admin_token,
+        data_dir=data_dir,
     )
     return Console(config, port=port)
 
@@ -466,7 +477,8 @@ def _function_info(spec: FunctionSpec) -> FunctionInfo:
             summary = f"{config.mode}" + ("" if config.enabled else " (disabled)")
         else:
             summary = trigger.type
-        triggers.append(TriggerInfo(trigger.name, trigger.type, summary, trigger.payload))
+        bucket = trigger.bucket if trigger.type == "OSS" else ""
+        triggers.append(TriggerInfo(trigger.name, trigger.type, summary, trigger.payload, bucket))
     return FunctionInfo(spec.name, spec.service, spec.handler, spec.role, spec.description, tuple(triggers))
 
 

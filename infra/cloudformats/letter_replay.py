@@ -97,7 +97,7 @@ def with_provenance(letter: DeadLetter) -> bytes:
     for element in document if isinstance(document, list) else [document]:
         if isinstance(element, dict) and "specversion" in element:
             element["autotagreplay"] = letter.request_id
-    return to_json(document).encode()
+    return str(to_json(document)).encode()
 
 
 # What a record of the upload function's summary may end in for its replay to be done: OSS answered and

@@ -12,6 +12,7 @@ class TriggerInfo:
     type: str  # OSS, Timer, EventBridge
     summary: str  # its settings in one line: bucket and events, cron, event source
     payload: str = ""  # a timer's payload, the sweep's input
+    bucket: str = ""  # an OSS trigger's bucket
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import json
 import threading
+import urllib.error
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,12 +32,13 @@ from cloudformats.oss_events import ObjectEvent as OssEvent
 from cloudformats.oss_events import event_record
 
 from .access import Access, Session, cookie_header, cookie_value
-from .fc_calls import Invoked, invoke_sync
+from .fc_calls import Invoked, invoke_sync, oss_admin, request_counts, spent
 from .functions import FunctionInfo
 from .invocations import Entry, InvocationIndex, matches
 from .letters import Letter, read_letters, rewrite, settle
 from .objects import read_object
 from .rules import RulesInForce
+from .test_events import TEMPLATES, SavedEvents, pretty, template_event
 from .text import shown
 
 HERE = Path(__file__).parent
@@ -84,6 +86,8 @@ class Console:
         self.invocations = InvocationIndex(config.invocation_log)
         self.stopping = threading.Event()
         self._replaying = threading.Lock()
+        data_dir = config.data_dir
+        self.saved_events = SavedEvents(data_dir / "test-events.json" if data_dir else None)
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -224,6 +228,30 @@ class Console:
         if not picked:
             lines.append("no dead letter to replay")
         return lines
+
+    def clock(self) -> dict[str, str]:
+        """The local cloud's clock: its offset and what time it is there (OSS's admin API)."""
+        found = oss_admin(self.config.oss_endpoint, self.config.oss_admin_token, "GET", "clock")
+        return {"offset": str(found.get("offset", "")), "now": str(found.get("now", ""))}
+
+    def set_clock(self, offset: str) -> str:
+        """Shift the local cloud's clock; what the page says about it."""
+        try:
+            found = oss_admin(
+                self.config.oss_endpoint, self.config.oss_admin_token, "PUT", "clock", {"offset": offset}
+            )
+        except urllib.error.HTTPError as error:
+            said = error.read().decode("utf-8", "replace")[:300]
+            return f"the local clock stays: OSS answered {error.code}: {shown(said)}"
+        return f"the local cloud's clock is now {found.get('now')} (offset {found.get('offset')})"
+
+    def invoke_test(self, function: FunctionInfo, event: str) -> tuple[Invoked, dict[str, int]]:
+        """Invoke `function` with `event`, and the OSS requests counted meanwhile (any other work on the
+        local OSS at the same time counts too)."""
+        endpoint, token = self.config.oss_endpoint, self.config.oss_admin_token
+        before = request_counts(endpoint, token)
+        invoked = self.invoke(function.service, function.name, event.encode())
+        return invoked, spent(before, request_counts(endpoint, token))
 
     def replay_invocation(self, entry: Entry, record: dict[str, Any]) -> str:
         """Run an invocation's event again, as it was, through its function, marked as a replay the way
@@ -391,6 +419,39 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             record = self.console.invocations.record(entry) or {}
             session.flash.append(self.console.replay_invocation(entry, record))
             return self._redirect("/invocations?" + urlencode({"function": entry.function}))
+        if path == "/function/invoke":
+            function = self._function(form.get("name", ""))
+            event = form.get("event", "")
+            invoked, requests = self.console.invoke_test(function, event)
+            return self._function_page(session, function, event, invoked=invoked, requests=requests)
+        if path == "/function/fire":
+            function = self._function(form.get("name", ""))
+            timer = next((t for t in function.timers if t.name == form.get("trigger")), None)
+            if timer is None:
+                raise _Refused(400, f"{function.name} has no timer trigger of that name")
+            # as FC writes a timer's triggerTime: whole seconds, UTC, Z
+            now = _parse_time(self.console.clock()["now"]).astimezone(timezone.utc)
+            at = form.get("at", "").strip() or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            event = json.dumps({"triggerTime": at, "triggerName": timer.name, "payload": timer.payload})
+            invoked, requests = self.console.invoke_test(function, event)
+            fired = f"{function.name}'s timer {timer.name} fired at {at}, payload {timer.payload}"
+            return self._function_page(
+                session, function, pretty(event), invoked=invoked, requests=requests, fired=fired
+            )
+        if path == "/function/save":
+            function = self._function(form.get("name", ""))
+            name = form.get("event_name", "").strip()
+            problem = self.console.saved_events.save(function.name, name, form.get("event", ""))
+            session.flash.append(f"not saved: {problem}" if problem else f"saved as {name}")
+            if problem:
+                return self._function_page(session, function, form.get("event", ""))
+            return self._redirect("/function?" + urlencode({"name": function.name, "event": name}))
+        if path == "/clock":
+            session.flash.append(self.console.set_clock(form.get("offset", "").strip()))
+            back = form.get("back", "")
+            if back and back in self.console.function_infos:
+                return self._redirect("/function?" + urlencode({"name": back}))
+            return self._redirect("/functions")
         raise _Refused(404, "no such action")
 
     # ---- pages ------------------------------------------------------------------------------------
@@ -478,6 +539,67 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             log=[str(line) for line in record.get("log") or []],
         )
 
+    def _function(self, name: str) -> FunctionInfo:
+        function = self.console.function_infos.get(name)
+        if function is None:
+            raise _Refused(404, "no such function in the template")
+        return function
+
+    def functions(self, session: Session) -> None:
+        self._page(200, "functions.html", session, infos=self.console.config.function_infos)
+
+    def function(self, session: Session) -> None:
+        function = self._function(self.queries.get("name", ""))
+        saved = self.queries.get("event", "")
+        kind = self.queries.get("template", "")
+        event = ""
+        if saved:
+            event = self.console.saved_events.get(function.name, saved) or ""
+        elif kind in TEMPLATES:
+            timer = function.timers[0] if function.timers else None
+            now = _parse_time(self.console.clock()["now"])
+            buckets = [t.bucket for t in function.triggers if t.bucket]
+            event = template_event(
+                kind,
+                buckets[0] if buckets else "autotag-demo",
+                self.console.config.region,
+                timer.payload if timer else "{}",
+                timer.name if timer else "test-timer",
+                now,
+            )
+        self._function_page(session, function, event, saved=saved)
+
+    def _function_page(
+        self,
+        session: Session,
+        function: FunctionInfo,
+        event: str,
+        *,
+        invoked: Invoked | None = None,
+        requests: dict[str, int] | None = None,
+        fired: str = "",
+        saved: str = "",
+    ) -> None:
+        try:
+            clock = self.console.clock()
+        except OSError:
+            clock = {"offset": "?", "now": "?"}
+        self._page(
+            200,
+            "function.html",
+            session,
+            function=function,
+            event=event,
+            templates=TEMPLATES,
+            saved_names=self.console.saved_events.names(function.name),
+            saved=saved,
+            invoked=invoked,
+            answer=_pretty(invoked.answer) if invoked else "",
+            requests=requests or {},
+            fired=fired,
+            clock=clock,
+        )
+
     def dead_letters(self, session: Session) -> None:
         try:
             letters, problem = self.console.letters(), ""
@@ -549,6 +671,8 @@ _GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
     "/invocations": _ConsoleHandler.invocation_list,
     "/invocation": _ConsoleHandler.invocation,
     "/dead-letters": _ConsoleHandler.dead_letters,
+    "/functions": _ConsoleHandler.functions,
+    "/function": _ConsoleHandler.function,
     "/events/changes": _ConsoleHandler.changes,
     "/events/invocations": _ConsoleHandler.invocation_stream,
 }
@@ -578,6 +702,13 @@ def _parent(prefix: str) -> str | None:
         return None
     trimmed = prefix[:-1] if prefix.endswith("/") else prefix
     return trimmed[: trimmed.rfind("/") + 1] if "/" in trimmed else ""
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(timezone.utc)
 
 
 def _number(text: str) -> int | None:
