@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from autotag.handlers.rules_source import fetch_from
 from autotag.rules import RuleSet, load_rules
 from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import DEFAULT_RULES
+
+MAX_RULES_BYTES = 256 * 1024
 
 
 class RulesInForce:
@@ -23,6 +26,24 @@ class RulesInForce:
         self._bucket = bucket
         self._remote = parse_location(self.location)
         self._cache = RulesCache(self._remote, record_secrets) if self._remote else None
+
+    def where(self) -> str:
+        """Where the rules in force come from, in words."""
+        if self._remote is not None:
+            return f"{self.location} (OSS, read as the functions read it)"
+        if self.location == DEFAULT_RULES:
+            return "the rules shipped with the functions (autotag/rules/default.json)"
+        return f"the file {self.location}"
+
+    def text(self) -> str:
+        """The rules document in force, as text (for the playground to start from)."""
+        if self._remote is not None:
+            answer = self._bucket(self._remote.bucket).get_object(self._remote.key)
+            return bytes(answer.read(MAX_RULES_BYTES)).decode("utf-8", "replace")
+        path = self.location
+        if path == DEFAULT_RULES:
+            path = str(resources.files("autotag").joinpath("rules/default.json"))
+        return Path(path).read_text(encoding="utf-8", errors="replace")[:MAX_RULES_BYTES]
 
     def __call__(self) -> RuleSet:
         if self._remote is not None and self._cache is not None:

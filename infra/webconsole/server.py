@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jinja2
 import oss2
 
+from autotag.facts import ObjectFacts
+from autotag.gateway import ObjectGone, OssFailure, OssGateway
 from cloudformats.dead_letters import DeadLetter, DeadLetterError
 from cloudformats.letter_replay import with_provenance
 from cloudformats.oss_events import ObjectEvent as OssEvent
@@ -37,6 +39,15 @@ from .functions import FunctionInfo
 from .invocations import Entry, InvocationIndex, matches
 from .letters import Letter, read_letters, rewrite, settle
 from .objects import read_object
+from .playground import (
+    Change,
+    Derived,
+    RuleVerdict,
+    check_rules,
+    explain,
+    parse_metadata,
+    what_would_change,
+)
 from .rules import RulesInForce
 from .test_events import TEMPLATES, SavedEvents, pretty, template_event
 from .text import shown
@@ -44,7 +55,8 @@ from .text import shown
 HERE = Path(__file__).parent
 PAGE_SIZE = 100
 KEEPALIVE_SECONDS = 15
-MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_BYTES = 320 * 1024  # edited rules are at most 256 KiB, as the functions read them
+SAMPLE_SIZE = 50  # objects "What would change" reads
 MAX_SHOWN_CHARS = 64 * 1024  # of an event, a result, a function's answer
 KEPT_EVENT_BYTES = 64 * 1024  # the invocation log keeps an event's first 64 KiB (invocation_file.py)
 OWNER_ID = "1234567890123456"  # the local cloud's account, as its OSS events name it
@@ -446,6 +458,8 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             if problem:
                 return self._function_page(session, function, form.get("event", ""))
             return self._redirect("/function?" + urlencode({"name": function.name, "event": name}))
+        if path == "/rules/try":
+            return self._rules_page(session, form)
         if path == "/clock":
             session.flash.append(self.console.set_clock(form.get("offset", "").strip()))
             back = form.get("back", "")
@@ -600,6 +614,81 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             clock=clock,
         )
 
+    def rules(self, session: Session) -> None:
+        self._rules_page(session, None)
+
+    def _rules_page(self, session: Session, form: dict[str, str] | None) -> None:
+        console = self.console
+        try:
+            in_force, in_force_error = console.rules(), ""
+        except Exception as failure:  # the loader's words
+            in_force, in_force_error = None, str(failure)
+        try:
+            text_in_force = console.rules.text()
+        except (OSError, oss2.exceptions.OssError) as failure:
+            text_in_force = ""
+            in_force_error = in_force_error or f"the rules cannot be read: {type(failure).__name__}"
+        form = form or {}
+        text = form.get("rules", text_in_force)
+        key = form.get("key", "uploads/photo.jpg")
+        content_type = form.get("content_type", "image/jpeg")
+        size_text = form.get("size", "1024").strip()
+        metadata = form.get("metadata", "")
+        bucket = form.get("bucket", "autotag-demo")
+        prefix = form.get("prefix", "")
+        edited, error = check_rules(text, console.config.record_secrets)
+        tags: list[Derived] = []
+        verdicts: list[RuleVerdict] = []
+        changes: list[Change] | None = None
+        sampled = 0
+        if edited is not None:
+            size = int(size_text) if size_text.isdigit() else None
+            facts = ObjectFacts(key, size, content_type or None, parse_metadata(metadata))
+            tags, verdicts = explain(text, edited, facts)
+            if form.get("compare") and in_force is not None:
+                sample = self._sample(bucket, prefix)
+                sampled = len(sample)
+                changes = what_would_change(in_force, edited, sample)
+        self._page(
+            200,
+            "rules.html",
+            session,
+            where=console.rules.where(),
+            in_force=in_force,
+            in_force_error=in_force_error,
+            text=text,
+            key=key,
+            content_type=content_type,
+            size=size_text,
+            metadata=metadata,
+            bucket=bucket,
+            prefix=prefix,
+            error=error,
+            tags=tags,
+            verdicts=verdicts,
+            changes=changes,
+            sampled=sampled,
+            sample_size=SAMPLE_SIZE,
+        )
+
+    def _sample(self, bucket_name: str, prefix: str) -> list[ObjectFacts]:
+        """The first SAMPLE_SIZE objects under `prefix`, with the facts a HEAD gives (what the rules read)."""
+        bucket = self.console.bucket(bucket_name)
+        try:
+            listed = bucket.list_objects_v2(prefix=prefix, max_keys=SAMPLE_SIZE).object_list
+        except oss2.exceptions.OssError as error:
+            raise _Refused(error.status or 502, f"OSS answered {error.code or error.status}") from None
+        gateway = OssGateway(bucket)
+        sample = []
+        for item in listed:
+            try:
+                head = gateway.head(item.key)
+            except (ObjectGone, OssFailure):
+                continue
+            facts = ObjectFacts(item.key, head.size, head.content_type, head.user_meta, head.last_modified)
+            sample.append(facts)
+        return sample
+
     def dead_letters(self, session: Session) -> None:
         try:
             letters, problem = self.console.letters(), ""
@@ -672,6 +761,7 @@ _GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
     "/invocation": _ConsoleHandler.invocation,
     "/dead-letters": _ConsoleHandler.dead_letters,
     "/functions": _ConsoleHandler.functions,
+    "/rules": _ConsoleHandler.rules,
     "/function": _ConsoleHandler.function,
     "/events/changes": _ConsoleHandler.changes,
     "/events/invocations": _ConsoleHandler.invocation_stream,
