@@ -357,6 +357,7 @@ def local_up(
             dead_letters=dead_letters.resolve(),
             oss_admin_token=oss.admin_token or "",
             data_dir=(LOCAL_STATE / f"console-{os.getpid()}").resolve(),
+            cloudflow_endpoint=cloudflow.endpoint,
         )
     except OSError as exc:
         oss.stop()
@@ -434,6 +435,7 @@ def _console(
     dead_letters: Path,
     oss_admin_token: str,
     data_dir: Path,
+    cloudflow_endpoint: str,
 ) -> Console:
     """The console over this local cloud, pointed at its endpoints and at the upload function's rules and
     record secrets (as the function runs with them), not yet started."""
@@ -457,6 +459,8 @@ def _console(
         dead_letters=dead_letters,
         oss_admin_token=oss_admin_token,
         data_dir=data_dir,
+        cloudflow_endpoint=cloudflow_endpoint,
+        flows=tuple(flow.name for flow in template.flows),
     )
     return Console(config, port=port)
 

@@ -34,6 +34,7 @@ from cloudformats.oss_events import ObjectEvent as OssEvent
 from cloudformats.oss_events import event_record
 
 from .access import Access, Session, cookie_header, cookie_value
+from .bulk import backfill_runs, cloudflow_client, stop_run, sweep_counts
 from .fc_calls import Invoked, invoke_sync, oss_admin, request_counts, spent
 from .functions import FunctionInfo
 from .invocations import Entry, InvocationIndex, matches
@@ -89,6 +90,8 @@ class ConsoleConfig:
     dead_letters: Path | None = None  # the local FC's dead-letter store
     oss_admin_token: str = field(default="", repr=False)
     data_dir: Path | None = None  # this instance's own files (saved test events)
+    cloudflow_endpoint: str = ""  # host:port of the local CloudFlow API
+    flows: tuple[str, ...] = ()  # template.yml's flows: the backfill runs are their executions
 
 
 class Console:
@@ -154,6 +157,11 @@ class Console:
             accessKeyID=self.config.access_key_id,
             accessKeySecret=self.config.access_key_secret,
         )
+
+    def cloudflow_client(self) -> Any:
+        config = self.config
+        keys = (config.access_key_id, config.access_key_secret)
+        return cloudflow_client(config.cloudflow_endpoint, config.region, *keys)
 
     def render(self, template_name: str, session: Session | None, **values: Any) -> bytes:
         template = self.templates.get_template(template_name)
@@ -458,6 +466,17 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             if problem:
                 return self._function_page(session, function, form.get("event", ""))
             return self._redirect("/function?" + urlencode({"name": function.name, "event": name}))
+        if path == "/bulk/cancel":
+            flow, name = form.get("flow", ""), form.get("execution", "")
+            if flow not in self.console.config.flows:
+                raise _Refused(400, "no such flow in the template")
+            try:
+                stop_run(self.console.cloudflow_client(), flow, name)
+                session.flash.append(f"cancelled {shown(flow)}/{shown(name)}")
+            except Exception as error:  # CloudFlow's refusal, in one line
+                said = getattr(error, "message", "") or type(error).__name__
+                session.flash.append(f"not cancelled: CloudFlow answered {shown(str(said))[:300]}")
+            return self._redirect("/bulk")
         if path == "/rules/try":
             return self._rules_page(session, form)
         if path == "/clock":
@@ -689,6 +708,23 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             sample.append(facts)
         return sample
 
+    def bulk(self, session: Session) -> None:
+        console = self.console
+        runs, problem = [], ""
+        if console.config.flows and console.config.cloudflow_endpoint:
+            try:
+                runs = backfill_runs(console.cloudflow_client(), console.config.flows)
+            except Exception as error:  # CloudFlow unreachable or refusing: one line
+                problem = f"CloudFlow did not answer: {type(error).__name__}"
+        sweepers = [f.name for f in console.config.function_infos if f.handler == "tag_expiry.handler"]
+        passes = []
+        for name in sweepers:
+            for entry in console.invocations.page(name, "", None)[0][:20]:
+                record = console.invocations.record(entry) or {}
+                passes.append((entry, sweep_counts(str(record.get("result") or ""))))
+        passes.sort(key=lambda item: item[0].seq, reverse=True)
+        self._page(200, "bulk.html", session, runs=runs, problem=problem, passes=passes)
+
     def dead_letters(self, session: Session) -> None:
         try:
             letters, problem = self.console.letters(), ""
@@ -762,6 +798,7 @@ _GET_ROUTES: dict[str, Callable[[_ConsoleHandler, Session], None]] = {
     "/dead-letters": _ConsoleHandler.dead_letters,
     "/functions": _ConsoleHandler.functions,
     "/rules": _ConsoleHandler.rules,
+    "/bulk": _ConsoleHandler.bulk,
     "/function": _ConsoleHandler.function,
     "/events/changes": _ConsoleHandler.changes,
     "/events/invocations": _ConsoleHandler.invocation_stream,
