@@ -39,7 +39,7 @@ from .fc_calls import Invoked, invoke_sync, oss_admin, request_counts, spent
 from .functions import FunctionInfo
 from .invocations import Entry, InvocationIndex, matches
 from .letters import Letter, read_letters, rewrite, settle
-from .objects import read_object
+from .objects import duration, read_object
 from .playground import (
     Change,
     Derived,
@@ -111,6 +111,7 @@ class Console:
         self.templates.filters["shown"] = shown
         self.templates.filters["encoded"] = encoded
         self.templates.filters["when"] = when
+        self.templates.filters["duration"] = duration
         self.templates.globals["query"] = lambda **values: urlencode({k: v for k, v in values.items() if v})
         self.auth = oss2.Auth(config.access_key_id, config.access_key_secret)
         self.rules = RulesInForce(config.rules_location, config.record_secrets, self.bucket)
