@@ -76,15 +76,19 @@ def _unmatched(spec: Mapping[str, Any], document: Mapping[str, Any], facts: Obje
         if probe is not None and not derive_tags(probe, facts).matched_rules:
             return [f"key_regex {spec['key_regex']} does not match the key"]
     when = spec.get("when")
+    # `when` is one condition; `all` of several fails on each one that fails alone
+    parts = when["all"] if isinstance(when, dict) and isinstance(when.get("all"), list) else [when]
     failing = []
-    if isinstance(when, dict):
-        for name, condition in when.items():
-            probe_spec: dict[str, Any] = {"when": {name: condition}}
-            if "key_regex" in spec:
-                probe_spec["key_regex"] = spec["key_regex"]
-            probe = _probe(document, probe_spec)
-            if probe is not None and not derive_tags(probe, facts).matched_rules:
-                failing.append(f"when.{name} {json.dumps(condition, ensure_ascii=False)} does not hold")
+    for condition in parts:
+        if not isinstance(condition, dict):
+            continue
+        probe_spec: dict[str, Any] = {"when": condition}
+        if "key_regex" in spec:
+            probe_spec["key_regex"] = spec["key_regex"]
+        probe = _probe(document, probe_spec)
+        if probe is not None and not derive_tags(probe, facts).matched_rules:
+            shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in condition.items())
+            failing.append(f"when: {shown} does not hold")
     return failing or ["its conditions do not hold together"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 import requests
 from console_fixtures import RECORD_SECRET, ConsoleCloud, console_cloud
 
@@ -39,7 +40,17 @@ def _csrf(html: str) -> str:
     return found[1]
 
 
-def test_sessions_csrf_and_secrets(console_cloud: ConsoleCloud) -> None:
+@pytest.fixture(scope="module")
+def signed_session(console_cloud: ConsoleCloud) -> requests.Session:
+    """The module's one session: the login link works once."""
+    for page in PAGES + list(NEW_PAGES):  # first, before any sign-in: no session, refused
+        answer = requests.get(console_cloud.address + page, timeout=30, allow_redirects=False)
+        assert answer.status_code == 401, (page, answer.status_code)
+        assert "sign in with the link" in answer.text
+    return _logged_in(console_cloud)
+
+
+def test_sessions_csrf_and_secrets(console_cloud: ConsoleCloud, signed_session: requests.Session) -> None:
     console = console_cloud
     for page in PAGES:  # no session: refused, the page not shown
         answer = requests.get(console.address + page, timeout=30, allow_redirects=False)
@@ -48,7 +59,7 @@ def test_sessions_csrf_and_secrets(console_cloud: ConsoleCloud) -> None:
     forged = requests.get(console.address + "/buckets", cookies={"autotag_console": "guess"}, timeout=30)
     assert forged.status_code == 401
 
-    session = _logged_in(console)
+    session = signed_session
     again = requests.get(console.login_link, timeout=30, allow_redirects=False)
     assert again.status_code == 403, "the login link works once"
     assert requests.get(console.address + "/login?token=wrong", timeout=30).status_code == 403
@@ -94,3 +105,35 @@ def test_sessions_csrf_and_secrets(console_cloud: ConsoleCloud) -> None:
         for secret in (RECORD_SECRET, admin_token[1], "local-secret-key"):
             assert secret not in text, (path, secret)
     assert RECORD_SECRET not in shown and "local-secret-key" not in shown
+
+
+NEW_PAGES = ("/dead-letters", "/functions", "/function?name=tag-on-upload", "/rules", "/bulk")
+ACTIONS = (
+    ("/dead-letters/replay", {"all": "1"}),
+    ("/invocation/replay", {"seq": "1"}),
+    ("/function/invoke", {"name": "tag-on-upload", "event": "{}"}),
+    ("/function/fire", {"name": "tag-expiry", "trigger": "nightly-expiry"}),
+    ("/function/save", {"name": "tag-on-upload", "event_name": "x", "event": "{}"}),
+    ("/clock", {"offset": "8d"}),
+    ("/rules/try", {"rules": "{}"}),
+    ("/bulk/cancel", {"flow": "oss-autotag-backfill-prefix", "execution": "x"}),
+)
+
+
+def test_every_page_needs_the_session_every_change_its_csrf_token_and_none_shows_a_secret(
+    console_cloud: ConsoleCloud, signed_session: requests.Session
+) -> None:
+    console, session = console_cloud, signed_session
+    for path, form in ACTIONS:
+        assert requests.post(console.address + path, data=form, timeout=30).status_code == 401, path
+        refused = session.post(console.address + path, data={**form, "csrf": "x"}, timeout=30)
+        assert refused.status_code == 403 and "CSRF" in refused.text, path
+    admin_token = re.search(r"admin token: (\S+?)[;)]", console.cloud.banner[0])
+    assert admin_token
+    for page in NEW_PAGES:
+        text = session.get(console.address + page, timeout=60).text
+        assert "Traceback" not in text, page
+        for secret in (RECORD_SECRET, admin_token[1], "local-secret-key"):
+            assert secret not in text, (page, secret)
+    clock = session.get(console.address + "/function?name=tag-expiry", timeout=60).text
+    assert "(offset 0s)" in clock or "(offset 0)" in clock, "a refused change changed nothing"

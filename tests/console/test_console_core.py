@@ -87,3 +87,97 @@ def test_the_invocation_index_pages_a_large_log(tmp_path: Path) -> None:
         assert index.entries[-1].outcome == "retry"
     finally:
         index.stop()
+
+
+# ---- the Dead letters, Rules and Bulk work pages' pure parts ------------------------------------------
+
+
+def test_a_replay_is_done_only_when_the_function_says_every_record_is() -> None:
+    from webconsole.fc_calls import Invoked
+    from webconsole.letters import settle
+
+    done = Invoked("r1", "", json.dumps({"results": [{"bucket": "b", "key": "k", "outcome": "tagged"}]}), ())
+    assert settle(done).done and settle(done).outcome == "replayed (r1)"
+    rejected = {"results": [{"bucket": "b", "key": "k", "outcome": "rejected", "reason": "NoSuchBucket"}]}
+    left = settle(Invoked("r2", "", json.dumps(rejected), ()))
+    assert not left.done and left.renewal == ("ReplayNotDone", "b/k: rejected: NoSuchBucket")
+    error = json.dumps({"errorType": "RetryableFailure", "errorMessage": "OSS kept failing"})
+    failed = settle(Invoked("r3", "UnhandledInvocationError", error, ()))
+    assert not failed.done and failed.outcome == "failed again: RetryableFailure: OSS kept failing"
+    assert failed.renewal == ("UnhandledInvocationError", "RetryableFailure: OSS kept failing")
+    unreachable = settle(Invoked("", "", "", (), unreachable="the FC API did not answer (ConnectionError)"))
+    assert not unreachable.done and unreachable.renewal is None
+
+
+def test_the_store_keeps_letters_that_arrived_while_a_replay_ran(tmp_path: Path) -> None:
+    from cloudformats.dead_letters import DeadLetter, read_dead_letters
+    from webconsole.letters import rewrite
+
+    def letter(n: int) -> DeadLetter:
+        arn = "acs:fc:cn-hangzhou:1:services/s/functions/f"
+        return DeadLetter(f"id{n}", arn, f"req{n}", "{}", "E", "m", 4, "2026-12-07T00:00:00Z")
+
+    store = tmp_path / "dl.jsonl"
+    store.write_text("".join(json.dumps(letter(n).message()) + "\n" for n in (1, 2, 3)))
+    rewrite(store, {"id1"}, {"id2": ("ReplayNotDone", "why")})
+    kept = read_dead_letters(store)
+    assert [d.id for d in kept] == ["id2", "id3"] and kept[0].error_message == "why"
+
+
+def test_the_playground_says_which_rule_made_each_tag_and_why_the_others_did_not_match() -> None:
+    from autotag.facts import ObjectFacts
+    from webconsole.playground import check_rules, explain, what_would_change
+
+    text = json.dumps(
+        {
+            "version": 1,
+            "rules": [
+                {"name": "images", "when": {"suffix": ".jpg"}, "tags": {"kind": "image"}},
+                {"name": "projects", "key_regex": "^projects/(?P<p>[a-z]+)/", "tags": {"project": "{p}"}},
+                {
+                    "name": "owned",
+                    "when": {"all": [{"meta": {"owner": True}}, {"suffix": ".jpg"}]},
+                    "tags": {"o": "yes"},
+                },
+            ],
+        }
+    )
+    rules, error = check_rules(text, ())
+    assert rules is not None and error == ""
+    tags, verdicts = explain(text, rules, ObjectFacts("other/a.jpg", 1, "image/jpeg", {}))
+    assert [(t.key, t.value, t.rule) for t in tags] == [("kind", "image", "images")]
+    why = {v.name: (v.matched, v.why) for v in verdicts}
+    assert why["images"] == (True, [])
+    assert why["projects"] == (False, ["key_regex ^projects/(?P<p>[a-z]+)/ does not match the key"])
+    assert why["owned"] == (False, ['when: meta {"owner": true} does not hold'])
+
+    bad, error = check_rules(text.replace("{p}", "{q}"), ())
+    assert bad is None and "rule 'projects' (rules[1]).tags.project: unknown placeholder {q}" in error
+
+    edited, _ = check_rules(text.replace('"kind": "image"', '"kind": "picture"'), ())
+    assert edited is not None
+    sample = [ObjectFacts("a.jpg", 1), ObjectFacts("b.txt", 1)]
+    (change,) = what_would_change(rules, edited, sample)
+    assert change.key == "a.jpg" and change.changed == [("kind", "image", "picture")]
+
+
+def test_bulk_progress_and_sweep_counts() -> None:
+    from webconsole.bulk import progress, sweep_counts
+
+    now = datetime(2026, 12, 7, 0, 0, 10, tzinfo=timezone.utc)
+    counts = {"Total": 40, "Succeed": 18, "Failed": 2}
+    run = progress("f", "e", "Running", "2026-12-07T00:00:00Z", "", counts, now)
+    assert (run.done, run.total, run.rate, run.running) == (20, 40, 2.0, True)
+    result = json.dumps({"sweeps": [{"bucket": "b", "listed": 5, "tagsRemoved": 1, "complete": True}]})
+    assert sweep_counts(result) == ["b: listed 5, tagsRemoved 1 (complete True)"]
+    assert sweep_counts("not json") == []
+
+
+def test_saved_test_events_are_named_plainly_and_kept_per_function(tmp_path: Path) -> None:
+    from webconsole.test_events import SavedEvents
+
+    saved = SavedEvents(tmp_path / "events.json")
+    assert saved.save("f", "upload one", '{"events": []}') == ""
+    assert "letters, digits" in saved.save("f", "../evil", "{}")
+    assert saved.names("f") == ["upload one"] and saved.names("g") == []
+    assert saved.get("f", "upload one") == '{"events": []}'

@@ -59,8 +59,8 @@ def test_the_playground_derives_tags_and_an_edit_changes_them(
     assert "file-kind" in _text(signed_in, 'tr.derived[data-key="kind"]')
     assert "apollo" in _text(signed_in, 'tr.derived[data-key="project"]')
     owner = _text(signed_in, 'tr.verdict[data-rule="owner-from-metadata"]')
-    assert "did not match" in owner and 'when.meta {"owner": true} does not hold' in owner, owner
-    assert 'when.prefix "tmp/" does not hold' in _text(signed_in, 'tr.verdict[data-rule="scratch-space"]')
+    assert "did not match" in owner and 'when: meta {"owner": true} does not hold' in owner, owner
+    assert 'when: prefix "tmp/" does not hold' in _text(signed_in, 'tr.verdict[data-rule="scratch-space"]')
 
     rules = signed_in.find_element(By.ID, "rules").get_attribute("value")
     _fill(signed_in, "rules", rules.replace('"jpg": "image"', '"jpg": "picture"'))
