@@ -32,6 +32,13 @@ def _text(driver: Any, css: str) -> str:
     return str(found[0])
 
 
+def _click_and_load(driver: Any, element_id: str) -> None:
+    """Click a link or a form's button, and wait for the page it loads (not the old one)."""
+    driver.execute_script("window.oldPage = true")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return window.oldPage") is None)
+
+
 def _tags(console: ConsoleCloud, key: str) -> dict[str, str]:
     return dict(console.bucket().get_object_tagging(key).tag_set.tagging_rule)
 
@@ -59,12 +66,11 @@ def test_a_test_event_from_a_template_is_invoked_saved_and_loaded(
     console_cloud.bucket().put_object("uploads/example.jpg", b"x", headers={"Content-Type": "image/jpeg"})
     signed_in.get(f"{console_cloud.address}/function?name=tag-on-upload")
     for kind in ("eventbridge", "batch", "timer", "oss"):
-        signed_in.find_element(By.ID, f"template-{kind}").click()
-        WebDriverWait(signed_in, WAIT).until(lambda d: d.find_element(By.ID, "event").get_attribute("value"))
+        _click_and_load(signed_in, f"template-{kind}")
     event = signed_in.find_element(By.ID, "event").get_attribute("value")
     assert '"uploads/example.jpg"' in event and '"ObjectCreated:PutObject"' in event, event
 
-    signed_in.find_element(By.ID, "invoke").click()
+    _click_and_load(signed_in, "invoke")
     WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "answer"))
     assert _text(signed_in, "#outcome").startswith("returned"), _text(signed_in, "#outcome")
     assert '"key": "uploads/example.jpg"' in _text(signed_in, "#answer")
@@ -73,12 +79,13 @@ def test_a_test_event_from_a_template_is_invoked_saved_and_loaded(
     assert _tags(console_cloud, "uploads/example.jpg")["kind"] == "image"
 
     signed_in.find_element(By.ID, "event-name").send_keys("example upload")
-    signed_in.find_element(By.ID, "save").click()
+    _click_and_load(signed_in, "save")
     WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
     assert "saved as example upload" in _text(signed_in, "#flash"), _text(signed_in, "main")
     signed_in.get(f"{console_cloud.address}/function?name=tag-on-upload")
+    signed_in.execute_script("window.oldPage = true")
     signed_in.find_element(By.LINK_TEXT, "example upload").click()
-    WebDriverWait(signed_in, WAIT).until(lambda d: d.find_element(By.ID, "event").get_attribute("value"))
+    WebDriverWait(signed_in, WAIT).until(lambda d: d.execute_script("return window.oldPage") is None)
     assert '"uploads/example.jpg"' in signed_in.find_element(By.ID, "event").get_attribute("value")
     assert list(console_cloud.folder.glob("**/test-events.json")), "saved in the local cloud's folder"
 
@@ -94,10 +101,10 @@ def test_the_expiry_timer_fired_8_days_later_removes_the_expired_tag(
         offset = signed_in.find_element(By.ID, "offset")
         offset.clear()
         offset.send_keys("8d")
-        signed_in.find_element(By.ID, "set-clock").click()
+        _click_and_load(signed_in, "set-clock")
         WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
         assert "offset 8d" in _text(signed_in, "#clock") or "8d" in _text(signed_in, "#flash")
-        signed_in.find_element(By.ID, "fire").click()
+        _click_and_load(signed_in, "fire")
         WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "answer"))
         assert "nightly-expiry fired at" in _text(signed_in, "#fired")
         assert '"tagsRemoved": 1' in _text(signed_in, "#answer"), _text(signed_in, "#answer")

@@ -32,6 +32,14 @@ def _texts(driver: Any, css: str) -> list[str]:
     return list(driver.execute_script(script, css))
 
 
+def _click_and_load(driver: Any, element_id: str) -> None:
+    """Click a button that submits a form, and wait for the page it loads (not the old one, whose flash
+    may still be there)."""
+    driver.execute_script("window.oldPage = true")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return window.oldPage") is None)
+
+
 def _letter_rows(driver: Any, console: ConsoleCloud, key: str) -> list[Any]:
     driver.get(f"{console.address}/dead-letters")
     return driver.find_elements(By.XPATH, f'//tbody[@id="letters"]/tr[contains(., "{key}")]')
@@ -63,8 +71,7 @@ def test_a_dead_lettered_upload_is_replayed_from_the_console_and_its_letter_leav
     assert "kind" not in console_cloud.bucket().get_object_tagging(key).tag_set.tagging_rule
 
     row.find_element(By.CSS_SELECTOR, 'input[type="checkbox"]').click()
-    signed_in.find_element(By.ID, "replay-picked").click()
-    WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
+    _click_and_load(signed_in, "replay-picked")
     flash = _texts(signed_in, "#flash")[0]
     assert "tag-on-upload" in flash and key in flash and "replayed (" in flash, flash
     assert not signed_in.find_elements(By.XPATH, f'//tbody[@id="letters"]/tr[contains(., "{key}")]')
@@ -80,8 +87,7 @@ def test_a_letter_whose_replay_fails_again_stays_with_its_new_reason(
     _dead_lettered(signed_in, console_cloud, key)
     console_cloud.admin("PUT", "conditions", FAULTS)
     try:
-        signed_in.find_element(By.ID, "replay-all").click()
-        WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
+        _click_and_load(signed_in, "replay-all")
     finally:
         console_cloud.admin("PUT", "conditions", {"faults": []})
     flash = _texts(signed_in, "#flash")[0]
@@ -90,8 +96,7 @@ def test_a_letter_whose_replay_fails_again_stays_with_its_new_reason(
     assert rows, "the letter stays"
     assert key in (console_cloud.folder / "dl.jsonl").read_text()
 
-    signed_in.find_element(By.ID, "replay-all").click()  # OSS answers again: now it leaves
-    WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
+    _click_and_load(signed_in, "replay-all")  # OSS answers again: now it leaves
     flash = _texts(signed_in, "#flash")[0]
     assert "replayed (" in flash, (flash, (console_cloud.folder / "dl.jsonl").read_text())
     assert not signed_in.find_elements(By.XPATH, f'//tbody[@id="letters"]/tr[contains(., "{key}")]')
@@ -112,8 +117,7 @@ def test_an_invocation_is_replayed_from_its_page_marked_as_a_replay(
     signed_in.find_element(*row).find_element(By.TAG_NAME, "a").click()
     WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "replay"))
     original = _texts(signed_in, "#summary tr:nth-child(2) td")[0]
-    signed_in.find_element(By.ID, "replay").click()
-    WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "flash"))
+    _click_and_load(signed_in, "replay")
     flash = _texts(signed_in, "#flash")[0]
     assert f"Replay of {original}: tag-on-upload ran" in flash, flash
     answer = json.loads(flash.split("): ", 1)[1])
