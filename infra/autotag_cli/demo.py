@@ -9,6 +9,7 @@ tags gone; then makes one upload fail until it is dead-lettered, and replays it.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -100,14 +101,16 @@ def _upload_everything(
 
 @click.command()
 @click.option(
-    "--console",
+    "--console/--no-console",
     "with_console",
-    is_flag=True,
+    default=None,
     help="After the demo, keep its local cloud up with the browser console (docs/console.md) until Ctrl-C, "
-    "and print the console's one-time login link.",
+    "and print the console's one-time login link. Default: when run from a terminal.",
 )
-def demo(with_console: bool) -> None:
+def demo(with_console: bool | None) -> None:
     """Run the whole pipeline on an in-process local cloud: local OSS + local FC running template.yml."""
+    if with_console is None:  # someone at a terminal can open it; a script wants the demo to end
+        with_console = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console()
     with LocalOSS() as server, tempfile.TemporaryDirectory() as workdir:
         fc = LocalFC(
@@ -123,6 +126,9 @@ def demo(with_console: bool) -> None:
         )
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
         bucket.create_bucket()
+        invocation_log = Path(workdir) / "invocations.jsonl"
+        if with_console:  # from the first upload on: the console lists the demo's invocations
+            _log_invocations(fc, invocation_log)
         with fc:
             fc.wire_oss(server)
             console.print(
@@ -147,7 +153,7 @@ def demo(with_console: bool) -> None:
             _expire_later(console, fc, server, bucket, paths)
             _dead_letter_and_replay(console, fc, server, bucket)
             if with_console:
-                _serve_console(console, fc, server, Path(workdir))
+                _serve_console(fc, server, Path(workdir), invocation_log)
             else:
                 console.print(
                     "[bold]console[/]: the same in a browser — objects and their tags, invocations, dead "
@@ -258,23 +264,29 @@ def _dead_letter_and_replay(console: Console, fc: LocalFC, server: LocalOSS, buc
         raise click.ClickException("the dead-lettered upload was not replayed")
 
 
-def _serve_console(console: Console, fc: LocalFC, server: LocalOSS, workdir: Path) -> None:
-    """Keep the demo's local cloud up with the FC API and the console over it, until Ctrl-C. The console
-    lists the invocations made from now on (the invocation log starts here)."""
-    import contextlib
+def _log_invocations(fc: LocalFC, invocation_log: Path) -> None:
+    """Write each invocation to `invocation_log`, as `autotag local up` does, for the console to list."""
     import logging
+
+    from autotag.settings import DEFAULT_STATE_PREFIX
+
+    from .invocation_file import FunctionLog, InvocationLogWriter
+
+    function_log = FunctionLog()
+    logging.getLogger().addHandler(function_log)
+    fc.observers.append(InvocationLogWriter(invocation_log, function_log, DEFAULT_STATE_PREFIX))
+
+
+def _serve_console(fc: LocalFC, server: LocalOSS, workdir: Path, invocation_log: Path) -> None:
+    """Keep the demo's local cloud up with the FC API and the console over it, until Ctrl-C."""
+    import contextlib
     import threading
 
     from autotag.settings import DEFAULT_STATE_PREFIX
     from localcloud.fc.api import LocalFcApi
 
-    from .invocation_file import FunctionLog, InvocationLogWriter
     from .local import _console
 
-    function_log = FunctionLog()
-    logging.getLogger().addHandler(function_log)
-    invocation_log = workdir / "invocations.jsonl"
-    fc.observers.append(InvocationLogWriter(invocation_log, function_log, DEFAULT_STATE_PREFIX))
     dead_letters = fc.dead_letters.path or workdir / "dead-letters.jsonl"
     with LocalFcApi(fc, region=server.region) as api:
         web = _console(
