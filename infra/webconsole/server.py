@@ -451,7 +451,7 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             if timer is None:
                 raise _Refused(400, f"{function.name} has no timer trigger of that name")
             # as FC writes a timer's triggerTime: whole seconds, UTC, Z
-            now = _parse_time(self.console.clock()["now"]).astimezone(timezone.utc)
+            now = self._local_now()
             at = form.get("at", "").strip() or now.strftime("%Y-%m-%dT%H:%M:%SZ")
             event = json.dumps({"triggerTime": at, "triggerName": timer.name, "payload": timer.payload})
             invoked, requests = self.console.invoke_test(function, event)
@@ -573,6 +573,13 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             log=[str(line) for line in record.get("log") or []],
         )
 
+    def _local_now(self) -> datetime:
+        """The local cloud's time (its clock may be shifted), or this machine's when OSS does not say."""
+        try:
+            return _parse_time(self.console.clock()["now"]).astimezone(timezone.utc)
+        except (OSError, ValueError):
+            return datetime.now(timezone.utc)
+
     def _function(self, name: str) -> FunctionInfo:
         function = self.console.function_infos.get(name)
         if function is None:
@@ -591,7 +598,7 @@ class _ConsoleHandler(BaseHTTPRequestHandler):
             event = self.console.saved_events.get(function.name, saved) or ""
         elif kind in TEMPLATES:
             timer = function.timers[0] if function.timers else None
-            now = _parse_time(self.console.clock()["now"])
+            now = self._local_now()
             buckets = [t.bucket for t in function.triggers if t.bucket]
             event = template_event(
                 kind,
