@@ -35,6 +35,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("deployer", frozenset({"deployer"})),
     # The backfill run on the operator's machine: the backfill flow's Map in-process.
     ("backfill", frozenset({"backfill"})),
+    # The console `autotag local up` serves: it reads the local cloud only as a client does (oss2, the FC
+    # API, the invocation log), so it imports none of it (CLIENTS_ONLY).
+    ("webconsole", frozenset({"webconsole"})),
     # The `autotag` command, over all of the above.
     ("autotag_cli", frozenset({"autotag_cli"})),
 )
@@ -42,6 +45,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
 STANDALONE = frozenset({"audit_pins", "funcraft"})
 LOCAL_CLOUD = "localcloud"
 REAL_CLOUD = frozenset({"deployer", "backfill"})  # they work on real buckets and functions
+# Layers that reach the local cloud only through its documented APIs: no private path into its code.
+CLIENTS_ONLY = frozenset({"webconsole"})
 # (layer, module of the local cloud it may import): why.
 REAL_CLOUD_EXCEPTIONS: dict[tuple[str, str], str] = {
     # A deploy reads template.yml with the reader the local cloud runs it from, on purpose: a template is
@@ -267,3 +272,15 @@ def test_the_real_cloud_commands_do_not_import_the_local_cloud() -> None:
     assert used == set(REAL_CLOUD_EXCEPTIONS), (
         f"exceptions no longer needed: {set(REAL_CLOUD_EXCEPTIONS) - used}"
     )
+
+
+def test_the_console_reaches_the_local_cloud_only_through_its_apis() -> None:
+    wrong = [
+        str(found)
+        for name, imports in GRAPH.items()
+        if layer_of(MODULES[name]) in CLIENTS_ONLY
+        for found in imports
+        if layer_of(MODULES[found.imported]) == LOCAL_CLOUD
+    ]
+    assert not wrong, "a client-only layer importing the local cloud:\n" + "\n".join(wrong)
+    assert any(name.startswith("webconsole.") for name in MODULES), "the console's modules are not seen"

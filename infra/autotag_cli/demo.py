@@ -9,6 +9,7 @@ tags gone; then makes one upload fail until it is dead-lettered, and replays it.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -99,8 +100,17 @@ def _upload_everything(
 
 
 @click.command()
-def demo() -> None:
+@click.option(
+    "--console/--no-console",
+    "with_console",
+    default=None,
+    help="After the demo, keep its local cloud up with the browser console (docs/console.md) until Ctrl-C, "
+    "and print the console's one-time login link. Default: when run from a terminal.",
+)
+def demo(with_console: bool | None) -> None:
     """Run the whole pipeline on an in-process local cloud: local OSS + local FC running template.yml."""
+    if with_console is None:  # someone at a terminal can open it; a script wants the demo to end
+        with_console = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console()
     with LocalOSS() as server, tempfile.TemporaryDirectory() as workdir:
         fc = LocalFC(
@@ -116,6 +126,9 @@ def demo() -> None:
         )
         bucket = oss2.Bucket(auth, server.endpoint, BUCKET)
         bucket.create_bucket()
+        invocation_log = Path(workdir) / "invocations.jsonl"
+        if with_console:  # from the first upload on: the console lists the demo's invocations
+            _log_invocations(fc, invocation_log)
         with fc:
             fc.wire_oss(server)
             console.print(
@@ -139,6 +152,15 @@ def demo() -> None:
             _show_uploads(console, bucket, paths, results)
             _expire_later(console, fc, server, bucket, paths)
             _dead_letter_and_replay(console, fc, server, bucket)
+            if with_console:
+                _serve_console(fc, server, Path(workdir), invocation_log)
+            else:
+                console.print(
+                    "[bold]console[/]: the same in a browser — objects and their tags, invocations, dead "
+                    "letters, functions, rules, bulk work: `autotag demo --console` keeps this local cloud "
+                    "up and prints the console's login link; `autotag local up` serves it too "
+                    "(docs/console.md)"
+                )
         failed = [r for r in fc.results if not r.ok]
         if len(failed) != 1:  # exactly the one the demo provokes, dead-lettered and then replayed
             for result in failed:
@@ -240,3 +262,50 @@ def _dead_letter_and_replay(console: Console, fc: LocalFC, server: LocalOSS, buc
         )
     if len(letters) != 1 or "kind" not in bucket.get_object_tagging("incoming/late.csv").tag_set.tagging_rule:
         raise click.ClickException("the dead-lettered upload was not replayed")
+
+
+def _log_invocations(fc: LocalFC, invocation_log: Path) -> None:
+    """Write each invocation to `invocation_log`, as `autotag local up` does, for the console to list."""
+    import logging
+
+    from autotag.settings import DEFAULT_STATE_PREFIX
+
+    from .invocation_file import FunctionLog, InvocationLogWriter
+
+    function_log = FunctionLog()
+    logging.getLogger().addHandler(function_log)
+    fc.observers.append(InvocationLogWriter(invocation_log, function_log, DEFAULT_STATE_PREFIX))
+
+
+def _serve_console(fc: LocalFC, server: LocalOSS, workdir: Path, invocation_log: Path) -> None:
+    """Keep the demo's local cloud up with the FC API and the console over it, until Ctrl-C."""
+    import contextlib
+    import threading
+
+    from autotag.settings import DEFAULT_STATE_PREFIX
+    from localcloud.fc.api import LocalFcApi
+
+    from .local import _console
+
+    dead_letters = fc.dead_letters.path or workdir / "dead-letters.jsonl"
+    with LocalFcApi(fc, region=server.region) as api:
+        web = _console(
+            fc.template,
+            fc,
+            server.endpoint,
+            api.endpoint,
+            server.region,
+            invocation_log,
+            DEFAULT_STATE_PREFIX,
+            0,
+            dead_letters=dead_letters,
+            oss_admin_token=server.admin_token or "",
+            data_dir=workdir / "console",
+            cloudflow_endpoint="",
+        )
+        with web:
+            # plain, unwrapped lines: the link must stay whole to be clicked or copied
+            click.echo(f"console ready at {web.address} (127.0.0.1 only); sign in once at {web.login_link}")
+            click.echo("Ctrl-C stops the demo's local cloud.")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()

@@ -6,10 +6,13 @@ begins) for `autotag logs`. One line per record:
 
     {"time": "2026-12-01T03:00:07.123Z", "function": "tag-on-upload", "requestId": "…", "kind": "done",
      "attempt": 1, "ignored": false, "line": "03:00:07 tag-on-upload PutObject a.jpg: tagged [31 ms, …]",
-     "log": ["2026-12-01 03:00:07,100 INFO {\\"key\\": \\"a.jpg\\", …}"]}
+     "log": ["2026-12-01 03:00:07,100 INFO {\\"key\\": \\"a.jpg\\", …}"],
+     "event": "{\\"events\\": …}", "result": "{\\"results\\": …}", "error": ""}
 
 `kind` is done (a handler call finished, either way), retry, dead-letter or undelivered; `ignored` marks
-the upload events of the system's own state objects, which the function ignores."""
+the upload events of the system's own state objects, which the function ignores. `event`
+is the event the function was invoked with, `result` what it returned and `error` what it raised, each cut
+to 64 KiB (the console shows them)."""
 
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ def latest_log(folder: Path = LOCAL_STATE) -> Path | None:
 
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_SHOWN_BYTES = 64 * 1024  # of the event, the result and the error each
 MAX_LINES_PER_INVOCATION = 200  # of the function's log, the last ones (FC's tail keeps the last 4 KB)
 _HANDLER_SUFFIX = " handler"  # the local FC runs each handler on a thread named "<invoking thread> handler"
 
@@ -110,6 +114,9 @@ class InvocationLogWriter:
             "ignored": is_ignored_state_write(record, self.state_prefix),
             "line": format_record(record, now.timestamp()),
             "log": logged,
+            "event": record.event[:MAX_SHOWN_BYTES].decode("utf-8", errors="replace"),
+            "result": (record.result.payload or "")[:MAX_SHOWN_BYTES] if record.result else "",
+            "error": record.result.error_message[:MAX_SHOWN_BYTES] if record.result else "",
         }
         text = json.dumps(document, ensure_ascii=False) + "\n"
         with self._lock:

@@ -11,20 +11,24 @@ from pathlib import Path
 
 import click
 
+from autotag.ownership import record_secrets
 from autotag.rules.remote import parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX
 from cloudformats.items import MAX_INFLATED_BYTES
 from deployer.flows import FlowRefused, cloudflow_client, flow_actions
 from localcloud.clock import Clock, DurationError, format_duration, parse_duration
 from localcloud.cloudflow import LocalCloudFlow
-from localcloud.fc import DeadLetterStore, Template, role_credentials
+from localcloud.fc import DeadLetterStore, FunctionSpec, LocalFC, Template, role_credentials
 from localcloud.fc.api import LocalFcApi
 from localcloud.fc.eventbridge import EVENT_STREAMING, pattern_buckets
 from localcloud.oss import DEFAULT_CREDENTIALS, Credential, LocalOSS
+from webconsole import Console, ConsoleConfig
+from webconsole.functions import FunctionInfo, TriggerInfo
 
 from .errors import VERBOSE, BadInput
 from .function_host import (
     DEFAULT_DEAD_LETTERS,
+    LOCAL_STATE,
     environment_options,
     host_functions,
     read_template,
@@ -210,6 +214,12 @@ def local_oss(
     type=click.IntRange(0, 65535),
     help="Local CloudFlow port (0: any).",
 )
+@click.option(
+    "--console-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="The console's port, on 127.0.0.1 only (0: any). Default: 9003, or any when --oss-port is 0.",
+)
 @template_option
 @click.option(
     "--dead-letters",
@@ -241,6 +251,7 @@ def local_up(
     oss_port: int,
     fc_port: int,
     cloudflow_port: int,
+    console_port: int | None,
     template_path: Path,
     dead_letters: Path,
     concurrency: int,
@@ -253,12 +264,13 @@ def local_up(
 ) -> None:
     """The whole local cloud in the foreground: the local OSS, a local FC running template.yml's
     functions under their roles, with their OSS and timer triggers wired and the FC API in front, and a
-    local CloudFlow with template.yml's flows, run as their roles. Prints a line per invocation, retry and
-    dead letter.
+    local CloudFlow with template.yml's flows, run as their roles, and the console for a browser
+    (docs/console.md), whose one-time login link it prints. Prints a line per invocation, retry and dead
+    letter.
 
     \b
     Example:
-      autotag local up            # OSS on :9000, FC API on :9001, CloudFlow on :9002; Ctrl-C stops it
+      autotag local up   # OSS on :9000, FC API :9001, CloudFlow :9002, console :9003; Ctrl-C stops it
     """
     template = read_template(template_path)
     inflate_bound = _inflate_bound()
@@ -334,7 +346,33 @@ def local_up(
     invocation_log = invocation_log_of(os.getpid())  # this instance's own: others here keep theirs
     fc.observers.append(InvocationLogWriter(invocation_log, function_log, state_prefix))
     executions = FlowsLog(lambda: [dict(r) for r in list(cloudflow.service.executions.values())])
-    with fc, api, printed, cloudflow, executions:
+    # who asks for any OSS port (tests, tools) gets any console port too: instances never collide
+    port = console_port if console_port is not None else 0 if oss_port == 0 else 9003
+    try:
+        console = _console(
+            template,
+            fc,
+            oss.endpoint,
+            api.endpoint,
+            region,
+            invocation_log,
+            state_prefix,
+            port,
+            # what the console reads and writes besides the APIs: this instance's own files
+            dead_letters=dead_letters.resolve(),
+            oss_admin_token=oss.admin_token or "",
+            data_dir=(LOCAL_STATE / f"console-{os.getpid()}").resolve(),
+            cloudflow_endpoint=cloudflow.endpoint,
+        )
+    except OSError as exc:
+        oss.stop()
+        api.stop()
+        cloudflow.stop()
+        raise click.ClickException(
+            f"the console cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}: start it on another port "
+            "with --console-port (0 picks a free one)"
+        ) from None
+    with fc, api, printed, cloudflow, executions, console:
         fc.wire_oss(oss)
         flows = cloudflow_client(
             f"http://{cloudflow.endpoint}", region, default.access_key_id, default.access_key_secret
@@ -373,6 +411,9 @@ def local_up(
                 f"local CloudFlow ready at http://{cloudflow.endpoint} (alibabacloud-fnf20190315 endpoint, "
                 f"version 2019-03-15; flows: {', '.join(f.name for f in template.flows) or 'none'})"
             )
+            click.echo(
+                f"console ready at {console.address} (127.0.0.1 only); sign in once at {console.login_link}"
+            )
             # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: the admin token's file goes too
             signal.signal(signal.SIGTERM, _interrupt)
             oss.serve_forever()
@@ -395,6 +436,70 @@ def _inflate_bound() -> int:
     if not text.isdigit() or int(text) < 1:
         raise BadInput(f"{INFLATE_BOUND_VARIABLE}={text[:40]!r} is not a number of bytes (1 or more)")
     return int(text)
+
+
+def _console(
+    template: Template,
+    fc: LocalFC,
+    oss_endpoint: str,
+    fc_endpoint: str,
+    region: str,
+    invocation_log: Path,
+    state_prefix: str,
+    port: int,
+    *,
+    dead_letters: Path,
+    oss_admin_token: str,
+    data_dir: Path,
+    cloudflow_endpoint: str,
+) -> Console:
+    """The console over this local cloud, pointed at its endpoints and at the upload function's rules and
+    record secrets (as the function runs with them), not yet started."""
+    upload = next((s for s in template.functions.values() if s.handler == "tag_on_upload.handler"), None)
+    environment = fc.environment  # one environment for every function: the local FC runs them in one process
+    default = DEFAULT_CREDENTIALS[0]
+    config = ConsoleConfig(
+        oss_endpoint=oss_endpoint,
+        fc_endpoint=fc_endpoint,
+        region=region,
+        access_key_id=default.access_key_id,
+        access_key_secret=default.access_key_secret,
+        upload_service=upload.service if upload else "",
+        upload_function=upload.name if upload else "",
+        invocation_log=invocation_log,
+        rules_location=environment.get("AUTOTAG_RULES", ""),
+        record_secrets=record_secrets(environment.get("AUTOTAG_RECORD_SECRET", "")),
+        state_prefix=state_prefix,
+        functions=tuple(template.functions),
+        function_infos=tuple(_function_info(spec) for spec in template.functions.values()),
+        dead_letters=dead_letters,
+        oss_admin_token=oss_admin_token,
+        data_dir=data_dir,
+        cloudflow_endpoint=cloudflow_endpoint,
+        flows=tuple(flow.name for flow in template.flows),
+    )
+    return Console(config, port=port)
+
+
+def _function_info(spec: FunctionSpec) -> FunctionInfo:
+    """A function of the template as the console shows it: its triggers' settings in one line each."""
+    triggers = []
+    for trigger in spec.triggers:
+        if trigger.type == "OSS":
+            prefix, suffix = trigger.key_filter
+            where = f" prefix {prefix!r}" if prefix else ""
+            where += f" suffix {suffix!r}" if suffix else ""
+            summary = f"oss://{trigger.bucket} {', '.join(trigger.events)}{where}"
+        elif trigger.type == "Timer":
+            summary = f"{trigger.cron} payload {trigger.payload}" + ("" if trigger.enabled else " (disabled)")
+        elif trigger.type == "EventBridge":
+            config = trigger.eventbridge
+            summary = f"{config.mode}" + ("" if config.enabled else " (disabled)")
+        else:
+            summary = trigger.type
+        bucket = trigger.bucket if trigger.type == "OSS" else ""
+        triggers.append(TriggerInfo(trigger.name, trigger.type, summary, trigger.payload, bucket))
+    return FunctionInfo(spec.name, spec.service, spec.handler, spec.role, spec.description, tuple(triggers))
 
 
 def _others_here(dead_letters: Path) -> list[LocalCloud]:

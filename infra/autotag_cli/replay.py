@@ -17,13 +17,13 @@ in a table's folded cell, so what an operator copies (ids, `bucket/key`, codes) 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from autotag.events import EventError, parse_delivery
 from autotag.output import to_json
+from cloudformats.letter_replay import NOT_DONE, not_done, with_provenance
+from cloudformats.letter_replay import subject as _subject
 from localcloud.fc import DeadLetter, DeadLetterError, DeadLetterStore, read_dead_letters
 
 from .console import shown
@@ -37,65 +37,6 @@ from .function_host import (
 )
 from .letters import refusal
 from .target import Target, require_reachable, target_options
-
-
-def with_provenance(letter: DeadLetter) -> bytes:
-    """The original event, plus where it came from when it is an OSS event: `autotagReplay` on an OSS
-    trigger's event, the `autotagreplay` extension attribute on each CloudEvent of an EventBridge delivery
-    (a RawData element has no envelope to carry it). Timer events are replayed as they were: their
-    payload is the sweep's own input."""
-    try:
-        document = json.loads(letter.payload)
-    except json.JSONDecodeError:
-        return letter.payload.encode()
-    if isinstance(document, dict) and "events" in document:
-        document["autotagReplay"] = {
-            "originalRequestId": letter.request_id,
-            "deadLetterId": letter.id,
-            "attempts": letter.attempts,
-            "replayedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-    for element in document if isinstance(document, list) else [document]:
-        if isinstance(element, dict) and "specversion" in element:
-            element["autotagreplay"] = letter.request_id
-    return to_json(document).encode()
-
-
-# What a record of the upload function's summary may end in for its replay to be done: OSS answered and
-# the object is as it should be, or is gone or replaced (its own event tags the newer one).
-DONE_OUTCOMES = frozenset({"tagged", "unchanged", "skipped", "ignored"})
-NOT_DONE = "ReplayNotDone"  # a letter's error type once its replay's result said a record was not done
-
-
-def not_done(returned: str | None) -> list[str]:
-    """Each record the function's returned summary does not report done, as `bucket/key: outcome: reason`
-    (OSS's words, its code among them), and each batch element it refused. A result that is no upload
-    summary (the sweep's, a backfill's) is the function's own word that it finished: nothing."""
-    try:
-        summary = json.loads(returned or "")
-    except json.JSONDecodeError:
-        return []
-    if not isinstance(summary, dict) or not isinstance(summary.get("results"), list):
-        return []
-    reasons = [
-        f"{r.get('bucket')}/{r.get('key')}: {r.get('outcome')}: {r.get('reason', '')}"
-        for r in summary["results"]
-        if not isinstance(r, dict) or r.get("outcome") not in DONE_OUTCOMES
-    ]
-    reasons += [
-        f"element {r.get('element')}: refused: {r.get('reason', '')}" for r in summary.get("refused") or []
-    ]
-    return reasons
-
-
-def _subject(letter: DeadLetter) -> str:
-    if '"triggerTime"' in letter.payload:
-        return "timer"
-    try:
-        delivery = parse_delivery(letter.payload)
-    except EventError:
-        return "?"
-    return ", ".join(f"{event.bucket}/{event.key}" for event in delivery.events) or "?"
 
 
 @click.command()

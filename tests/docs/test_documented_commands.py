@@ -26,7 +26,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # The one documented command not run here: it is the command that runs this test.
 NOT_RUN_HERE = "python3 dev.py test"
-LOCAL_PORTS = (9000, 9001)
+LOCAL_PORTS = (9000, 9001, 9003)  # OSS, the FC API and the console
 
 
 @dataclass(frozen=True)

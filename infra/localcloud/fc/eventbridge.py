@@ -11,7 +11,8 @@ OSS events reach a function through EventBridge in two ways (docs/tag-on-upload.
   `TimeBasedWindow` seconds have passed, whichever comes first. Each element is a CloudEvent of the queue
   whose `data.messageBody` is the OSS CloudEvent, or with `EventSchema: RawData` the bare `data` element.
 
-`cloud_event`, `queue_event` and `matches` are pure; `EventBridgeDelivery` does the delivering."""
+`cloud_event` and `queue_event` (cloudformats/eventbridge_events.py) and `matches` are pure;
+`EventBridgeDelivery` does the delivering."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from cloudformats.eventbridge_events import cloud_event, queue_event
 
 from .template_errors import TemplateError
 
@@ -35,58 +37,6 @@ MAX_COUNT_WINDOW, MAX_TIME_WINDOW = 10_000, 15  # FC's BatchWindow limits
 # A failed push: BACKOFF_RETRY retries 3 times (10-20 s apart), EXPONENTIAL_DECAY_RETRY 176 times over a day.
 BACKOFF, EXPONENTIAL = "BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"
 RETRIES_OF_STRATEGY = {BACKOFF: 3, EXPONENTIAL: 176}
-
-
-def _iso(timestamp: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp * 1000) % 1000:03d}Z"
-    )
-
-
-def cloud_event(record: Mapping[str, Any], account_id: str, now: float | None = None) -> dict[str, Any]:
-    """An OSS event record as EventBridge carries it on the default bus."""
-    data = dict(record)
-    data["oss"] = {k: v for k, v in record["oss"].items() if k != "ruleId"}  # a notification rule's
-    bucket, key, region = record["oss"]["bucket"]["name"], record["oss"]["object"]["key"], record["region"]
-    moment = now if now is not None else time.time()
-    return {
-        "id": (record.get("responseElements") or {}).get("requestId") or uuid.uuid4().hex.upper(),
-        "source": "acs.oss",
-        "specversion": "1.0",
-        "type": f"oss:{record['eventName']}",
-        "subject": f"acs:oss:{region}:{account_id}:{bucket}/{key}",
-        "time": record.get("eventTime") or _iso(moment),
-        "datacontenttype": "application/json;charset=utf-8",
-        "aliyunaccountid": account_id,
-        "aliyunoriginalaccountid": account_id,
-        "aliyunpublishtime": _iso(moment),
-        "aliyuneventbusname": "default",
-        "aliyunregionid": region,
-        "data": data,
-    }
-
-
-def queue_event(body: str, queue: str, account_id: str, region: str) -> dict[str, Any]:
-    """A CloudEvent of a queue (MNS) source whose message body is `body`, as an event-streaming trigger
-    hands it over."""
-    message_id = uuid.uuid4().hex.upper()
-    return {
-        "id": message_id,
-        "source": f"MNS-{queue}",
-        "specversion": "1.0",
-        "type": "mns:Queue:SendMessage",
-        "subject": f"acs:mns:{region}:{account_id}:queues/{queue}",
-        "time": _iso(time.time()),
-        "datacontenttype": "application/json;charset=utf-8",
-        "aliyunaccountid": account_id,
-        "aliyunregionid": region,
-        "aliyuneventbusname": f"MNS-{queue}",
-        "data": {
-            "requestId": uuid.uuid4().hex.upper(),
-            "messageId": message_id,
-            "messageBody": body,
-        },
-    }
 
 
 # ---- event patterns (EventBridge's: AND across fields, OR within a field's list) -------------------------
