@@ -46,8 +46,8 @@ def cloud(
 
 
 def settle(oss: LocalOSS, fc: LocalFC) -> None:
-    assert oss.notifier.drain(30)
-    assert fc.drain(60)
+    assert oss.notifier.drain(600)
+    assert fc.drain(600)
 
 
 def test_an_upload_is_tagged_through_the_oss_trigger(

@@ -63,7 +63,7 @@ def state_bucket(oss: LocalOSS, template_bucket: oss2.Bucket) -> oss2.Bucket:
 
 
 def settle(oss: LocalOSS, fc: LocalFC) -> list[dict[str, object]]:
-    assert oss.notifier.drain(30) and fc.drain(60)
+    assert oss.notifier.drain(600) and fc.drain(600)
     summaries = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-on-upload" and r.ok]
     assert all(r.ok for r in fc.results), [r.error_message for r in fc.results if not r.ok]
     fc.results.clear()
@@ -251,7 +251,7 @@ def test_rules_that_cannot_be_read_are_named_with_the_fix(
         with local:
             local.wire_oss(oss)
             template_bucket.put_object("photo.jpg", b"x")
-            assert oss.notifier.drain(30) and local.drain(60)
+            assert oss.notifier.drain(600) and local.drain(600)
     finally:
         elsewhere.delete_object("rules.json")
         elsewhere.delete_bucket()
