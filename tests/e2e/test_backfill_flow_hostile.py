@@ -44,7 +44,7 @@ INFLATE_BOUND = 256 * 1024  # the local cloud's bound on what an inventory data 
 IMAGE = {"kind": "image", "size": "small", "autotag": "kind size"}
 SECRET = "local-secret-key"
 # Executions run to their end on 2 cores shared with other workers, some on a deliberately slow local OSS.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")

@@ -599,7 +599,6 @@ def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) ->
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=60,
         )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr

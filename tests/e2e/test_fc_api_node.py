@@ -89,7 +89,6 @@ def test_the_node_sdk_creates_updates_and_invokes(
         ["node", str(script), server.endpoint, *credentials, _zip(GREETER, "node_greeter")],
         capture_output=True,
         text=True,
-        timeout=60,
         env={**os.environ, "NODE_PATH": str(node_sdk)},
         cwd=tmp_path,
     )

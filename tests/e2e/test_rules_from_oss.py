@@ -187,7 +187,6 @@ def test_the_deployed_code_loads_its_rules_without_pyyaml(
         capture_output=True,
         text=True,
         cwd=ROOT / "functions",
-        timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
     found = json.loads(completed.stdout.strip().splitlines()[-1])

@@ -222,7 +222,7 @@ def test_autotag_local_oss_prints_the_admin_token_it_requires() -> None:
         assert answer.status_code == 200 and answer.json()["total"] == 0
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(300)
 
 
 def test_batch_delete_of_unclosed_objects_is_refused_promptly(bucket: oss2.Bucket) -> None:
