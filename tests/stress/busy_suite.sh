@@ -8,7 +8,8 @@
 # line per run with its exit status, seconds, commit, load average and failed tests). Pytest arguments
 # default to `-n 2 -q tests -p no:cacheprovider`. Run as root, each run has a network namespace of its own
 # (unshare -n, loopback up), so tests that listen on fixed ports never meet other work on the machine; such
-# a run has no network, so tests that fetch packages (the deploy packaging tests) fail there.
+# a run has no network, so tests that fetch packages (the deploy packaging tests, the README's setup in
+# tests/docs) fail there.
 # Exit status: 0 when every run passed, 1 otherwise.
 set -u
 cd "$(dirname "$0")/../.."
