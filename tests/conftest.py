@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import oss2
 import pytest
@@ -211,6 +211,21 @@ def template_bucket(oss: LocalOSS) -> Iterator[oss2.Bucket]:
         purge(state)
 
 
+# How long a test waits for what the local cloud does in the background (a trigger's tag, a printed line)
+# before it fails: waits end as soon as the awaited thing happens, so only a broken run waits this long, and
+# a machine kept busy (load 15-30 on 2 cores) takes tens of seconds for what an idle one does in one.
+WAIT_SECONDS = 300
+# What the reader of `autotag local up`'s output puts on its queue once the output ends (a line never is
+# empty: it holds at least its newline).
+END_OF_OUTPUT = ""
+
+
+def _lines_then_end(stdout: IO[str], output: queue.Queue[str]) -> None:
+    for line in stdout:
+        output.put(line)
+    output.put(END_OF_OUTPUT)
+
+
 @dataclass(frozen=True)
 class LocalCloudProcess:
     oss_endpoint: str
@@ -220,13 +235,15 @@ class LocalCloudProcess:
     process: subprocess.Popen[str] | None = None
     cloudflow_endpoint: str = ""
 
-    def line_containing(self, text: str, seconds: float = 30) -> str:
+    def line_containing(self, text: str, seconds: float = WAIT_SECONDS) -> str:
         """The next printed line that contains `text` (skipping others), or "" after `seconds`."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
                 line = self.output.get(timeout=left)
             except queue.Empty:
+                break
+            if line == END_OF_OUTPUT:  # local up ended: no such line is coming
                 break
             if text in line:
                 return line
@@ -280,7 +297,7 @@ def local_cloud_process(
         assert all(endpoints), banner
         output: queue.Queue[str] = queue.Queue()
         stdout = process.stdout
-        threading.Thread(target=lambda: [output.put(line) for line in stdout], daemon=True).start()
+        threading.Thread(target=_lines_then_end, args=(stdout, output), daemon=True).start()
         yield LocalCloudProcess(
             endpoints[0][1],  # type: ignore[index]
             endpoints[1][1],  # type: ignore[index]
@@ -290,11 +307,28 @@ def local_cloud_process(
             endpoints[2][1],  # type: ignore[index]
         )
     finally:
-        process.terminate()
-        process.wait(10)
+        ended = stop_local_up(process)
+    assert ended, f"`autotag local up` had not ended {LOCAL_UP_STOP_SECONDS} s after SIGTERM: killed"
 
 
-def wait_for_tag(bucket: oss2.Bucket, key: str, tag: str, seconds: float = 30) -> dict[str, str]:
+# How long `autotag local up` may take to end after SIGTERM before it counts as stuck: it needs about a
+# second on an idle machine, tens on a loaded one; only a hang takes minutes.
+LOCAL_UP_STOP_SECONDS = 300
+
+
+def stop_local_up(process: subprocess.Popen[str]) -> bool:
+    """End `autotag local up` as a service manager does (SIGTERM); whether it ended by itself, not killed."""
+    process.terminate()
+    try:
+        process.wait(LOCAL_UP_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+    return True
+
+
+def wait_for_tag(bucket: oss2.Bucket, key: str, tag: str, seconds: float = WAIT_SECONDS) -> dict[str, str]:
     """The object's tags once `tag` is among them (asynchronous triggers), or as they are at the deadline."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and tag not in tags_of(bucket, key):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,18 @@ from localcloud.ram import Role, parse_policies, role_arn
 
 ROOT = Path(__file__).parents[2]
 SERVICE = "cloudflow-tests"
-# A batch's items are objects' keys; a key containing "fail" makes the function raise, "slow" makes it wait.
+# A batch's items are objects' keys; a key containing "fail" makes the function raise, "slow" makes it wait,
+# and a key is held while a file named after it (slashes as "_") is in the folder HOLDS names.
 WORKER = """
-import json, time
+import json, os, time
+
+HOLDS = {holds!r}
 
 def handler(event, context):
     document = json.loads(event)
     keys = [item["Key"] for item in document.get("Items", [document])]
+    while any(os.path.exists(os.path.join(HOLDS, key.replace("/", "_"))) for key in keys):
+        time.sleep(0.05)
     if any("slow" in key for key in keys):
         time.sleep(0.5)
     if any("fail" in key for key in keys):
@@ -57,6 +63,19 @@ POLICY = {
 class Cloud:
     oss: LocalOSS
     fc_api: LocalFcApi
+    holds: Path  # the worker's held keys (see WORKER)
+
+    @contextmanager
+    def holding(self, keys: list[str]) -> Iterator[None]:
+        """The worker answers no batch with one of `keys` until the block ends."""
+        files = [self.holds / key.replace("/", "_") for key in keys]
+        for file in files:
+            file.touch()
+        try:
+            yield
+        finally:
+            for file in files:
+                file.unlink()
 
     def cloudflow(self, data_dir: Path | None = None) -> LocalCloudFlow:
         return LocalCloudFlow(
@@ -80,7 +99,8 @@ def cloud(local_oss: LocalOSS, tmp_path_factory: pytest.TempPathFactory) -> Iter
         fc_api.add_credentials(role_credentials(roles))
         folder = tmp_path_factory.mktemp("worker") / "cloudflow_worker"
         folder.mkdir()
-        (folder / "cloudflow_worker.py").write_text(WORKER)
+        holds = tmp_path_factory.mktemp("holds")
+        (folder / "cloudflow_worker.py").write_text(WORKER.replace("{holds!r}", repr(str(holds))))
         client = fc2.Client(
             endpoint=fc_api.endpoint,
             accessKeyID=LONG_TERM.access_key_id,
@@ -90,7 +110,7 @@ def cloud(local_oss: LocalOSS, tmp_path_factory: pytest.TempPathFactory) -> Iter
         client.create_function(
             SERVICE, "worker", "python3.10", "cloudflow_worker.handler", codeDir=str(folder)
         )
-        yield Cloud(local_oss, fc_api)
+        yield Cloud(local_oss, fc_api, holds)
 
 
 def sdk(cloudflow: LocalCloudFlow, secret: str = LONG_TERM.access_key_secret) -> Client:
@@ -144,7 +164,7 @@ def create_flow(client: Client, name: str, definition: str) -> None:
 
 
 def wait_for(
-    client: Client, flow: str, execution: str, done: Callable[[Any], bool] | None = None, seconds: float = 30
+    client: Client, flow: str, execution: str, done: Callable[[Any], bool] | None = None, seconds: float = 300
 ) -> Any:
     deadline = time.monotonic() + seconds
     while True:
@@ -153,6 +173,14 @@ def wait_for(
         ).body
         if (done(body) if done else body.status != "Running") or time.monotonic() > deadline:
             return body
+        time.sleep(0.05)
+
+
+def wait_until(happened: Callable[[], bool], what: str, seconds: float = 300) -> None:
+    """Return once `happened()`; fail saying `what` did not happen after `seconds` (only a broken run)."""
+    deadline = time.monotonic() + seconds
+    while not happened():
+        assert time.monotonic() < deadline, f"{what}: not after {seconds} s"
         time.sleep(0.05)
 
 
@@ -276,18 +304,20 @@ def test_a_wrong_secret_is_refused_as_the_gateway_does(cloud: Cloud) -> None:
         assert sdk(cloudflow).list_flows(models.ListFlowsRequest()).body.flows == []
 
 
-def test_stop_ends_an_execution_within_seconds(cloud: Cloud, bucket: Any) -> None:
-    put_objects(cloud, bucket.bucket_name, [f"in/slow-{n:02d}" for n in range(40)])
+def test_stop_ends_an_execution_without_waiting_for_its_batches(cloud: Cloud, bucket: Any) -> None:
+    keys = [f"in/slow-{n:02d}" for n in range(40)]
+    put_objects(cloud, bucket.bucket_name, keys)
     with cloud.cloudflow() as cloudflow:
         client = sdk(cloudflow)
         create_flow(client, "long", map_flow(bucket.bucket_name, "in/", "r/", MaxConcurrency=1))
-        client.start_execution(models.StartExecutionRequest(flow_name="long", execution_name="x", input="{}"))
-        started = time.monotonic()
-        client.stop_execution(
-            models.StopExecutionRequest(flow_name="long", execution_name="x", error="Enough", cause="test")
-        )
-        stopped = wait_for(client, "long", "x")
-        assert stopped.status == "Stopped" and time.monotonic() - started < 5
+        with cloud.holding(keys):  # no batch can end: Stopped is reached without waiting for one
+            client.start_execution(
+                models.StartExecutionRequest(flow_name="long", execution_name="x", input="{}")
+            )
+            stop = models.StopExecutionRequest(flow_name="long", execution_name="x", error="E", cause="test")
+            client.stop_execution(stop)
+            stopped = wait_for(client, "long", "x")
+            assert stopped.status == "Stopped"
         time.sleep(1)  # no batch finishes into a stopped execution's counts afterwards
         assert wait_for(client, "long", "x").status == "Stopped"
 
@@ -300,16 +330,15 @@ def test_a_restart_with_a_data_dir_resumes_without_rerunning_finished_batches(
     first = cloud.cloudflow(tmp_path)
     client = sdk(first)
     create_flow(client, "resumable", map_flow(bucket.bucket_name, "in/", "r/", MaxConcurrency=1))
-    client.start_execution(
-        models.StartExecutionRequest(flow_name="resumable", execution_name="x", input="{}")
-    )
     batches = tmp_path / "cloudflow" / "executions" / "resumable" / "x" / "maprun-Backfill"
-    deadline = time.monotonic() + 20
-    while len(list(batches.glob("batch-*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    first.stop()  # as a process that ends: the execution is still Running on disk
+    with cloud.holding(keys[2:]):  # two batches end, whatever the speed, and no more
+        client.start_execution(
+            models.StartExecutionRequest(flow_name="resumable", execution_name="x", input="{}")
+        )
+        wait_until(lambda: len(list(batches.glob("batch-*.json"))) == 2, "two batches ended")
+        first.stop()  # as a process that ends: the execution is still Running on disk
     finished = {p.name: p.stat().st_mtime_ns for p in batches.glob("batch-*.json")}
-    assert 2 <= len(finished) < 6
+    assert len(finished) == 2
     with cloud.cloudflow(tmp_path) as second:
         client = sdk(second)
         done = wait_for(client, "resumable", "x")
@@ -329,13 +358,14 @@ def test_a_resumed_map_runs_every_item_it_had_not_finished_when_the_listing_shif
     first = cloud.cloudflow(tmp_path)
     client = sdk(first)
     create_flow(client, "shifted", map_flow(bucket.bucket_name, "shift/", "r/", MaxConcurrency=1))
-    client.start_execution(models.StartExecutionRequest(flow_name="shifted", execution_name="x", input="{}"))
     batches = tmp_path / "cloudflow" / "executions" / "shifted" / "x" / "maprun-Backfill"
-    deadline = time.monotonic() + 20
-    while len(list(batches.glob("batch-*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    first.stop()
-    assert 2 <= len(list(batches.glob("batch-*.json"))) < 6
+    with cloud.holding(keys[2:]):
+        client.start_execution(
+            models.StartExecutionRequest(flow_name="shifted", execution_name="x", input="{}")
+        )
+        wait_until(lambda: len(list(batches.glob("batch-*.json"))) == 2, "two batches ended")
+        first.stop()
+    assert len(list(batches.glob("batch-*.json"))) == 2
     bucket.delete_object(keys[0])  # a finished item goes: every later item moves up one place
     with cloud.cloudflow(tmp_path) as second:
         client = sdk(second)

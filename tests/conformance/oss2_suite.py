@@ -126,7 +126,7 @@ def main() -> int:
             passed, failed = tally(reports)
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=300)
     print(f"oss2 conformance: {passed} passed, {failed} failed", flush=True)
     if failures or not passed:
         print("oss2 conformance FAILED: " + (", ".join(failures) or "no test ran"), file=sys.stderr)

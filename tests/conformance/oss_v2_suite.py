@@ -120,7 +120,7 @@ def main() -> int:
             passed, failed = tally([report])
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=300)
     print(f"oss v2 conformance: {passed} passed, {failed} failed", flush=True)
     if code != 0 or not passed:
         print("oss v2 conformance FAILED", file=sys.stderr)

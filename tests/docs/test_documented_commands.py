@@ -157,7 +157,7 @@ def run_document(document: Path, tmp_path: Path) -> None:
     finally:
         if background is not None:
             background.terminate()
-            background.wait(10)
+            background.wait(300)
             busy_ports()  # the next document starts its own
 
 

@@ -83,7 +83,7 @@ def test_rules_kept_in_a_bucket_uploaders_write_are_refused() -> None:
     with template_cloud(AUTOTAG_RULES=location, AUTOTAG_RULES_MAX_AGE="0") as (oss, fc, admin):
         admin.put_object(".autotag/rules.json", DEFAULT_RULES)
         admin.put_object("a.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         set_tags(admin, "a.jpg", SYSTEM_TAGS)  # as the system tagged it
         uploader(oss).put_object(".autotag/rules.json", NO_RULES)
         summary = sweep(oss, fc, {"buckets": [BUCKET], "full": True})
@@ -105,7 +105,7 @@ def test_rules_kept_in_the_state_bucket_are_read_by_every_function_and_written_b
         state.put_object(RULES_KEY, DEFAULT_RULES)
         admin.put_object("a.jpg", b"x")
         admin.put_object("old/b.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         failed = [r.error_message[:300] for r in fc.results if not r.ok]
         assert readable(tags(admin, "a.jpg")) == DERIVED, failed
         admin.delete_object_tagging("old/b.jpg")  # as if it predated the trigger: the backfill's to tag
@@ -235,7 +235,7 @@ def test_an_inventory_in_a_bucket_uploaders_write_is_never_read() -> None:
         forger.put_object(
             "evil/manifest.json", manifest(BUCKET, BUCKET, ("private/customers.csv.gz", len(private)))
         )
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         location = f"oss://{BUCKET}/evil/manifest.json"
         summary = sweep(oss, fc, {"buckets": [BUCKET], "shards": 8, "full": True, "inventory": location})
         shown = json.dumps(summary)
@@ -316,10 +316,10 @@ def test_a_forged_event_naming_another_objects_version_or_a_link_elsewhere_tags_
     with template_cloud() as (oss, fc, admin):
         admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
         other = admin.put_object("b.txt", b"y" * 2_000_000).versionid
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         admin.delete_object_tagging("b.txt", params={"versionId": other})
         admin.put_object("a.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         forged = {"events": [upload_event(BUCKET, "a.jpg", version_id=other, size=1)]}
         (result,) = json.loads(fc.invoke("tag-on-upload", json.dumps(forged).encode()).payload or "{}")[
             "results"
@@ -328,7 +328,7 @@ def test_a_forged_event_naming_another_objects_version_or_a_link_elsewhere_tags_
         assert tags(admin, "b.txt", other) == {}
 
         uploader(oss).put_symlink("b.txt", "c/link.jpg")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         (link,) = [v for v in admin.list_object_versions(prefix="c/").versions]
         assert readable(tags(admin, "c/link.jpg", link.versionid)) == {
             "kind": "image",
@@ -346,7 +346,7 @@ def test_a_forged_batch_redrives_each_failing_element_once_alone_and_nothing_fur
     invocations (and FC's retries of each), then five letters: no loop, no amplification."""
     with template_cloud() as (oss, fc, admin):
         admin.put_object("stuck.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         fc.results.clear()
 
         def refuse(request: object) -> None:
@@ -360,7 +360,7 @@ def test_a_forged_batch_redrives_each_failing_element_once_alone_and_nothing_fur
         pushed = fc.invoke("tag-on-upload", json.dumps(batch).encode())
         assert pushed.ok, pushed.error_message
         assert [d["element"] for d in json.loads(pushed.payload or "{}")["redriven"]] == [0, 1, 2, 3, 4]
-        assert fc.drain(60)
+        assert fc.drain(600)
         redriven = [r for r in fc.results if r is not pushed and r.function == "tag-on-upload"]
         assert {r.service for r in fc.results} == {"oss-autotag"}
         assert len(redriven) == 5 and all(not r.ok and r.attempts == 4 for r in redriven)  # FC's 3 retries
@@ -382,14 +382,14 @@ def test_a_record_an_uploader_copies_or_replays_gives_the_system_only_what_the_r
     with template_cloud() as (oss, fc, admin):
         forger = uploader(oss)
         admin.put_object("projects/alpha/a.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         original = tags(admin, "projects/alpha/a.jpg")
         assert readable(original) == {**DERIVED, "project": "alpha", "autotag": "kind project size"}
         copied = {"x-oss-tagging": encode_tagging_header({**original, "team": "mine"})}
         big = b"y" * 2_000_000  # "medium"
         forger.put_object("b.jpg", big, headers=copied)
         forger.put_object("projects/alpha/a.jpg", big, headers=copied)
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         expected = {"kind": "image", "size": "medium", "team": "mine", "autotag": "kind size"}
         assert readable(tags(admin, "b.jpg")) == expected
         assert readable(tags(admin, "projects/alpha/a.jpg")) == {**expected, "project": "alpha"} | {
@@ -398,10 +398,10 @@ def test_a_record_an_uploader_copies_or_replays_gives_the_system_only_what_the_r
 
         admin.put_bucket_versioning(oss2.models.BucketVersioningConfig("Enabled"))
         first = admin.put_object("v.jpg", b"x").versionid
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         older = {"x-oss-tagging": encode_tagging_header(tags(admin, "v.jpg", first))}
         newer = forger.put_object("v.jpg", big, headers=older).versionid
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         assert readable(tags(admin, "v.jpg", newer)) == {
             "kind": "image",
             "size": "medium",
@@ -425,7 +425,7 @@ def test_forged_timer_payloads_never_stop_the_timers_sweep_from_removing_an_expi
     run still removes the tag whose TTL passed."""
     with template_cloud() as (oss, fc, admin):
         admin.put_object("tmp/scratch.csv", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         assert tags(admin, "tmp/scratch.csv")["lifecycle"] == "temporary"
         (first,) = sweep(oss, fc, {"buckets": [BUCKET]})["sweeps"]  # type: ignore[index]
         assert first["complete"], first

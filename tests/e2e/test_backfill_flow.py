@@ -136,7 +136,7 @@ def test_the_prefix_flow_tags_every_object_with_two_requests_each(cloud: LocalCl
     assert report["counts"] == {"tagged": OBJECTS} and len(report["parts"]) == 1
 
     # local up shows the execution's progress, and its end
-    ended = cloud.line_containing(f"CloudFlow {FLOW}/bulk-1: Succeeded", seconds=60)
+    ended = cloud.line_containing(f"CloudFlow {FLOW}/bulk-1: Succeeded")
     assert f"{OBJECTS} of {OBJECTS} items read so far done, 0 failed" in ended, ended
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import oss2
@@ -600,7 +601,6 @@ def test_local_up_on_a_taken_port_says_so_at_once(taken: str, tmp_path: Path) ->
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=60,
         )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}"), done.stderr
@@ -1000,12 +1000,25 @@ def test_a_sweep_of_several_buckets_goes_on_past_a_bad_one_and_names_each(
 def test_an_interrupted_backfill_says_how_to_resume_it(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
 ) -> None:
-    """Ctrl-C: exit 130 and the command that resumes it, not a bare `Aborted!`; run again, it resumes."""
-    import signal
-    import time
+    """Ctrl-C: exit 130 and the command that resumes it, not a bare `Aborted!`; run again, it resumes.
 
-    for number in range(150):  # three batches of the flow's 50
+    Whatever the machine's speed, the interrupt lands mid-run: once the backfill has checkpointed, the
+    local OSS holds its tagging requests until the interrupt is sent, and the many objects left at a low
+    --rate keep it from finishing before it takes the interrupt."""
+    import signal
+    import threading
+
+    for number in range(150):  # many batches, three batches of the flow's 50 and more
         template_bucket.put_object(f"slow/{number:03d}.txt", b"x")
+    checkpoints = tmp_path / ".localcloud" / "backfill"
+    held, interrupted = threading.Event(), threading.Event()
+
+    def hold_after_the_first_checkpoint(request: Any) -> None:
+        if request.api == "PutObjectTagging" and any(checkpoints.glob("*.checkpoint.json")):
+            held.set()
+            interrupted.wait(600)  # a bound only so that a failed test never leaves a server thread behind
+
+    oss.conditions.hooks.append(hold_after_the_first_checkpoint)
     autotag = Path(sys.executable).with_name("autotag")
     command = [
         str(autotag),
@@ -1017,20 +1030,30 @@ def test_an_interrupted_backfill_says_how_to_resume_it(
         "--template",
         TEMPLATE,
     ]
-    command += ["--workers", "1", "--rate", "10", "--restart"]
     env = {**os.environ, "AUTOTAG_OSS_ENDPOINT": oss.endpoint}
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-    checkpoints = tmp_path / ".localcloud" / "backfill"
-    deadline = time.monotonic() + 60
-    while not list(checkpoints.glob("*.checkpoint.json")) and time.monotonic() < deadline:
-        time.sleep(0.1)  # the first batch (50 objects) is checkpointed: it is working
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    process = subprocess.Popen(
+        [*command, "--workers", "1", "--rate", "5", "--restart"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Evidence it is working: it checkpointed and then asked to tag another object. No deadline: a run
+        # that ends first fails here, saying so (pytest's timeout is the bound for one that never works).
+        while not held.wait(0.5):
+            if process.poll() is not None:
+                ended = f"exit {process.returncode}: {process.communicate()[1]}"
+                pytest.fail(f"the backfill ended before it was interrupted ({ended})")
+        process.send_signal(signal.SIGINT)
+    finally:
+        interrupted.set()
+    _, stderr = process.communicate()
     assert process.returncode == INTERRUPTED, stderr
     assert "Aborted!" not in stderr and "Traceback" not in stderr, stderr
     resume = "autotag backfill --bucket autotag-demo --prefix slow/ --template"
     assert "Interrupted" in stderr and resume in stderr and "--restart" not in stderr, stderr
-    again = subprocess.run(command[:-3], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "resuming the backfill of oss://autotag-demo/slow/ after" in again.stderr, again.stderr
 

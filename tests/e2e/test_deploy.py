@@ -352,7 +352,7 @@ def test_eventbridge_triggers_deploy_when_chosen_and_prune_removes_the_native_on
     bucket.create_bucket()
     bucket.put_object("moved/a.png", b"x")
     assert wait_for_tag(bucket, "moved/a.png", "kind")["kind"] == "image"
-    assert local_up.line_containing("tag-on-upload", seconds=10)
+    assert local_up.line_containing("tag-on-upload")
 
 
 @pytest.mark.parametrize("delivery", ["eventbridge", "batched"])

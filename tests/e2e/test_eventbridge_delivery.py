@@ -62,7 +62,7 @@ def running(oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path) -> Iter
 
 def settle(oss: LocalOSS, fc: LocalFC) -> list[dict[str, Any]]:
     """Every invocation's summary, once every event was delivered and handled."""
-    assert oss.notifier.drain(30) and fc.drain(60)
+    assert oss.notifier.drain(600) and fc.drain(600)
     return [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-on-upload" and r.ok]
 
 
@@ -124,11 +124,11 @@ def test_a_permanent_failure_mid_batch_fails_nothing_else(
     oss.conditions.hooks.append(refuse_tags_of_bad)
     for name in ("0", "1"):
         template_bucket.put_object(f"batch/{name}.jpg", b"x")
-    assert oss.notifier.drain(10)
+    assert oss.notifier.drain(600)
     fc.eventbridge.send_to_queue("oss-autotag-events", '{"hello": "not an OSS event"}')
     for name in ("2-bad", "3", "4"):  # one at a time: the elements' order is the test's, not the notifier's
         template_bucket.put_object(f"batch/{name}.jpg", b"x")
-        assert oss.notifier.drain(10)
+        assert oss.notifier.drain(600)
     (summary,) = settle(oss, fc)
 
     assert [r.attempts for r in fc.results] == [1] and not fc.dead_letters.all()
@@ -173,7 +173,7 @@ def test_an_element_failing_for_a_while_is_retried_alone(
         template_bucket.put_object(
             key, b"x", headers={"x-oss-tagging": "owner=bob"} if key == "again/c.jpg" else {}
         )
-    assert oss.notifier.drain(10)
+    assert oss.notifier.drain(600)
     oss.conditions.reset_counters()
     summaries = settle(oss, fc)
     (batch,) = [s for s in summaries if "redriven" in s]
@@ -293,7 +293,7 @@ def test_an_element_oss_keeps_refusing_is_dead_lettered_alone(
 
     for name in ("a", "b", "c"):
         template_bucket.put_object(f"poison/{name}.jpg", b"x")
-    assert oss.notifier.drain(10) and fc.drain(60)
+    assert oss.notifier.drain(600) and fc.drain(600)
     (push,) = [r for r in fc.results if r.ok]  # the batch, done at its first push
     assert push.attempts == 1, [(r.ok, r.attempts, r.error_message[:200]) for r in fc.results]
     assert [d["element"] for d in json.loads(push.payload or "{}")["redriven"]] == [1]
@@ -399,7 +399,7 @@ def test_forged_facts_never_decide_tags(
     versioning.status = "Enabled"
     template_bucket.put_bucket_versioning(versioning)
     version = template_bucket.put_object("photos/tiny.jpg", b"x").versionid  # before any trigger is wired
-    assert oss.notifier.drain(10)
+    assert oss.notifier.drain(600)
     fc = start_fc(oss, template_variant(tmp_path, delivery, count=1))
     running.append(fc)
 

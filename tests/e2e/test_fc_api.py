@@ -90,7 +90,7 @@ def test_create_and_invoke_sync_and_async(api: tuple[LocalFcApi, LocalFC], tmp_p
     request_id = c.invoke_function(
         "greetings", "greeter", payload=b"later", headers={"x-fc-invocation-type": "Async"}
     ).headers["x-fc-request-id"]
-    assert fc.drain(10)
+    assert fc.drain(600)
     assert [r.payload for r in fc.results if r.request_id == request_id] == ["hello later from greeter"]
     assert c.get_function("greetings", "greeter").data["handler"] == "api_greeter.handler"
     with pytest.raises(fc2.fc_exceptions.FcError, match="ServiceAlreadyExists"):
@@ -127,7 +127,7 @@ def test_handler_errors_are_typed_and_async_failures_dead_letter(
     answer = json.loads(refused.value.message)
     assert (answer["errorMessage"], answer["errorType"]) == ("no thanks: now", "ValueError"), answer
     c.invoke_function("grumpy", "refuser", payload=b"later", headers={"x-fc-invocation-type": "Async"})
-    assert fc.drain(10)
+    assert fc.drain(600)
     (letter,) = fc.dead_letters.all()
     assert (letter.function, letter.attempts, letter.payload) == ("refuser", 2, "later")
 
@@ -150,7 +150,7 @@ def test_an_oss_trigger_created_through_the_api_tags_uploads(
     )
     bucket.put_object("in/a.txt", b"x")
     bucket.put_object("out/b.txt", b"x")  # outside the trigger's prefix
-    assert oss.notifier.drain(10) and fc.drain(20)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert tags_of(bucket, "in/a.txt")["kind"] == "text"
     assert readable(tags_of(bucket, "out/b.txt")) == {}
     assert [t["triggerName"] for t in c.list_triggers("oss-autotag", "tag-on-upload").data["triggers"]] == [
@@ -158,7 +158,7 @@ def test_an_oss_trigger_created_through_the_api_tags_uploads(
     ]
     c.delete_trigger("oss-autotag", "tag-on-upload", "api-trigger")
     bucket.put_object("in/c.txt", b"x")
-    assert oss.notifier.drain(10) and fc.drain(20)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert readable(tags_of(bucket, "in/c.txt")) == {}
 
 
@@ -176,7 +176,7 @@ def test_the_sweep_fans_out_through_fc2(
     monkeypatch.setenv("AUTOTAG_FANOUT", "fc")
     for top in "abcd":
         bucket.put_object(f"{top}/x", b"x", headers={"x-oss-tagging": sealed_header({"stage": "1"}, "stage")})
-    assert oss.notifier.drain(10) and fc.drain(20)  # the upload function has tagged them
+    assert oss.notifier.drain(600) and fc.drain(600)  # the upload function has tagged them
     oss.clock.advance(timedelta(days=1))  # `stage` is no longer derived: a day later it goes
     event = {
         "triggerTime": oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -188,7 +188,7 @@ def test_the_sweep_fans_out_through_fc2(
     )
     (dispatch,) = json.loads(result.data)["dispatched"]
     assert len(dispatch["invocations"]) == 2 and all(i["requestId"] for i in dispatch["invocations"])
-    assert fc.drain(30)
+    assert fc.drain(600)
     shard_runs = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry"]
     assert sum(s["sweeps"][0]["listed"] for s in shard_runs) == 4
     assert not any("stage" in tags_of(bucket, f"{top}/x") for top in "abcd")  # no rule derives it now
@@ -378,13 +378,13 @@ def test_a_same_named_function_in_another_service_leaves_the_template_one_alone(
         codeDir=code_dir(tmp_path, "def handler(event, context):\n    return 'impostor'\n", "impostor"),
     )
     template_bucket.put_object("in/a.txt", b"x")  # template.yml's OSS trigger still runs its function
-    assert oss.notifier.drain(10) and fc.drain(20)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert tags_of(template_bucket, "in/a.txt")["kind"] == "text"
     assert c.get_function("oss-autotag", "tag-on-upload").data["handler"] == "tag_on_upload.handler"
     assert c.invoke_function("elsewhere", "tag-on-upload", payload=b"{}").data == b"impostor"
     c.delete_function("elsewhere", "tag-on-upload")
     template_bucket.put_object("in/b.txt", b"x")
-    assert oss.notifier.drain(10) and fc.drain(20)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert tags_of(template_bucket, "in/b.txt")["kind"] == "text"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +61,16 @@ def test_a_tiny_qps_stops_before_the_deadline_instead_of_sleeping_past_it(
     event = timer_event(json.dumps({"buckets": [bucket.bucket_name], "qps": 1e-6}))
     finished: list[dict[str, Any]] = []
     run = threading.Thread(target=lambda: finished.append(sweeper.invoke(event, timeout=6)), daemon=True)
-    started = time.monotonic()
     run.start()
-    run.join(20)
-    assert finished, "the sweep was still waiting for its rate limiter 20 s later (its timeout is 6 s)"
-    assert time.monotonic() - started < 6
+    run.join(300)  # at 1e-6 requests a second, a sweep that slept past its deadline would take 11 days
+    assert finished, "the sweep was still waiting for its rate limiter 300 s later (its timeout is 6 s)"
     (report,) = finished[0]["sweeps"]
     assert not report["complete"] and "before the function timeout" in report["stopped"]
 
 
-SLOW = "import time\n\ndef handler(event, context):\n    time.sleep(3)\n    return 'done'\n"
+# Far longer than the function's Timeout (1 s): an answer other than the time-out error means the local FC
+# waited for the handler, whatever the machine's speed.
+SLOW = "import time\n\ndef handler(event, context):\n    time.sleep(30)\n    return 'done'\n"
 
 
 def test_the_local_fc_ends_an_invocation_at_its_timeout_and_retries_it(oss: LocalOSS, tmp_path: Path) -> None:
@@ -92,12 +91,10 @@ def test_the_local_fc_ends_an_invocation_at_its_timeout_and_retries_it(oss: Loca
         retry_base_seconds=0.01,
     )
     with fc:
-        started = time.monotonic()
         result = fc.invoke("tag-on-upload", b"{}")
-        assert time.monotonic() - started < 2.5
         assert not result.ok and result.error_message == "Function time out after 1 seconds"
         fc.invoke_async("tag-on-upload", b"{}")
-        assert fc.drain(30)
+        assert fc.drain(600)
     (letter,) = fc.dead_letters.all()
     assert letter.attempts == 4 and "time out" in letter.error_message  # retried like any other failure
 

@@ -42,7 +42,7 @@ def test_every_interleaving_of_duplicates_and_reorders_ends_the_same(
         key,
         headers={"x-oss-metadata-directive": "REPLACE", "x-oss-meta-owner": "bo"},
     )
-    assert local_oss.notifier.drain(10)
+    assert local_oss.notifier.drain(600)
     events = sorted(payloads, key=lambda p: json.loads(p)["events"][0]["eventTime"])
     assert len(events) == 3
     uploader = {"team": "ops"}
@@ -123,7 +123,7 @@ def test_sweeps_running_during_uploads_never_touch_new_versions(
                 newest[key] = bucket.put_object(
                     key, b"v%d" % round_, headers={"x-oss-tagging": "by=me"}
                 ).versionid
-        assert local_oss.notifier.drain(60) and fc.drain(120)
+        assert local_oss.notifier.drain(600) and fc.drain(600)
         stop.set()
         sweeper.join()
         assert fc.invoke("tag-expiry", sweep_event()).ok

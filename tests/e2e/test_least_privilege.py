@@ -114,7 +114,7 @@ def exercise(template: Template) -> list[str]:
             oss2.Bucket(admin.auth, oss.endpoint, STATE_BUCKET).put_object("rules.json", shipped.read_bytes())
 
             def settle(what: str) -> None:
-                expect(oss.notifier.drain(30) and fc.drain(60), f"{what}: still running")
+                expect(oss.notifier.drain(600) and fc.drain(600), f"{what}: still running")
                 failed = [f"{r.function}: {r.error_message[:300]}" for r in fc.results if not r.ok]
                 expect(not failed, f"{what}: invocations failed: {failed}")
                 fc.results.clear()
@@ -303,7 +303,7 @@ def exercise(template: Template) -> list[str]:
             fc.crash_rate = 1.0
             fc.invoke_async("tag-on-upload", json.dumps(oss_event_document(BUCKET, "a/photo.jpg")).encode())
             fc.invoke_async("tag-expiry", timer({"buckets": [BUCKET]}))
-            expect(fc.drain(60), "crashed invocations: still retrying")
+            expect(fc.drain(600), "crashed invocations: still retrying")
             fc.crash_rate = 0.0
             fc.results.clear()
             # (a crash after a sweep ran leaves its state writes' events crashing too: at least one each)
@@ -396,7 +396,7 @@ def test_an_uploader_cannot_write_the_sweeps_state_and_its_forgeries_change_noth
         with fc:
             fc.wire_oss(oss)
             admin.put_object("tmp/scratch.csv", b"x")
-            assert oss.notifier.drain(30) and fc.drain(60)
+            assert oss.notifier.drain(600) and fc.drain(600)
             assert tags(admin, "tmp/scratch.csv")["lifecycle"] == "temporary"
             first = json.loads(fc.invoke("tag-expiry", timer_at(oss, {"buckets": [BUCKET]})).payload or "{}")
             assert first["sweeps"][0]["complete"], first

@@ -23,7 +23,7 @@ def inventory(folder: Path, endpoint: str | None) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOTAG_", "ALIBABA_CLOUD_"))}
     argv = [AUTOTAG, "local", "inventory", "--bucket", "autotag-demo"]
     argv += ["--oss-endpoint", endpoint] if endpoint else []
-    return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True)
 
 
 def put(endpoint: str) -> None:

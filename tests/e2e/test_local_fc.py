@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import oss2
 import pytest
@@ -45,8 +46,8 @@ def cloud(
 
 
 def settle(oss: LocalOSS, fc: LocalFC) -> None:
-    assert oss.notifier.drain(30)
-    assert fc.drain(60)
+    assert oss.notifier.drain(600)
+    assert fc.drain(600)
 
 
 def test_an_upload_is_tagged_through_the_oss_trigger(
@@ -94,10 +95,37 @@ def test_the_timer_trigger_fires_the_sweep(cloud: tuple[LocalFC, oss2.Bucket], o
     oss.clock.advance(timedelta(days=8))  # the local cloud, a week and a day later
     fc.fire_timer("tag-expiry")
     settle(oss, fc)
-    (sweep,) = [r for r in fc.results if r.function == "tag-expiry"]
-    assert sweep.ok, sweep.error_message
-    assert json.loads(sweep.payload or "")["sweeps"][0]["tagsRemoved"] == 1
+    # The schedule fires too once the clock has moved on (as FC would have during the week), so whether it
+    # does before settle() returns depends on the machine's speed: every sweep that ran ends well, and the
+    # expired tag is removed once.
+    sweeps = [r for r in fc.results if r.function == "tag-expiry"]
+    assert sweeps and all(sweep.ok for sweep in sweeps), [s.error_message for s in sweeps]
+    assert removed_by(sweeps) == 1
     assert "lifecycle" not in tags_of(bucket, "tmp/scratch.csv")
+
+
+def test_two_sweeps_fired_at_once_remove_an_expired_tag_once(
+    cloud: tuple[LocalFC, oss2.Bucket], oss: LocalOSS
+) -> None:
+    """A timer fire beside a manual one (or a retry beside a late tick): the sweeps overlap and both end
+    well; the lease keeps them from sweeping the same scope twice."""
+    fc, bucket = cloud
+    bucket.put_object("tmp/scratch.csv", b"x")
+    settle(oss, fc)
+    oss.clock.advance(timedelta(days=8))
+    fc.fire_timer("tag-expiry")
+    fc.fire_timer("tag-expiry")
+    settle(oss, fc)
+    sweeps = [r for r in fc.results if r.function == "tag-expiry"]
+    assert len(sweeps) >= 2 and all(sweep.ok for sweep in sweeps), [s.error_message for s in sweeps]
+    assert removed_by(sweeps) == 1
+    assert "lifecycle" not in tags_of(bucket, "tmp/scratch.csv")
+
+
+def removed_by(sweeps: list[Any]) -> int:
+    """The tags the sweeps' answers say they removed, all scopes together."""
+    answers = [json.loads(sweep.payload or "") for sweep in sweeps]
+    return sum(scope.get("tagsRemoved", 0) for answer in answers for scope in answer.get("sweeps", []))
 
 
 @pytest.mark.parametrize(
@@ -234,7 +262,7 @@ def test_timer_triggers_fire_on_their_schedule(
     fc = LocalFC(load_template(tmp_path / "template.yml"), environment={"AUTOTAG_OSS_ENDPOINT": oss.endpoint})
     with fc:
         fc.wire_oss(oss)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 300  # the schedule fires every second; the sweep's answer may be slow
         while time.monotonic() < deadline and not any(r.function == "tag-expiry" for r in fc.results):
             time.sleep(0.1)
     fired = [json.loads(r.payload or "{}") for r in fc.results if r.function == "tag-expiry" and r.ok]

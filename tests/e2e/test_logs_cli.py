@@ -17,7 +17,15 @@ from pathlib import Path
 import oss2
 import pytest
 from click.testing import CliRunner, Result
-from conftest import LONG_TERM, LocalCloudProcess, local_cloud_process, wait_for_tag
+from conftest import (
+    END_OF_OUTPUT,
+    LONG_TERM,
+    WAIT_SECONDS,
+    LocalCloudProcess,
+    local_cloud_process,
+    stop_local_up,
+    wait_for_tag,
+)
 
 from autotag_cli.main import cli
 
@@ -37,18 +45,14 @@ def demo_bucket(cloud: LocalCloudProcess) -> oss2.Bucket:
 def stopped(cloud: LocalCloudProcess) -> list[str]:
     """What local up printed up to its end (SIGTERM ends it as Ctrl-C does)."""
     assert cloud.process is not None
-    cloud.process.terminate()
-    cloud.process.wait(10)
-    time.sleep(0.2)  # the reader thread hands over the last lines
+    assert stop_local_up(cloud.process), "local up did not end after SIGTERM"
     lines = []
-    while True:
-        try:
-            lines.append(cloud.output.get_nowait())
-        except queue.Empty:
-            return lines
+    while (line := cloud.output.get()) != END_OF_OUTPUT:  # every line the reader thread still holds
+        lines.append(line)
+    return lines
 
 
-def printed_until(cloud: LocalCloudProcess, text: str, seconds: float = 30) -> list[str]:
+def printed_until(cloud: LocalCloudProcess, text: str, seconds: float = WAIT_SECONDS) -> list[str]:
     """Every line local up printed, up to the first one holding `text`."""
     lines: list[str] = []
     deadline = time.monotonic() + seconds
@@ -131,9 +135,8 @@ def test_logs_follow_shows_invocations_as_they_come(cloud: LocalCloudProcess, tm
     assert stdout is not None
     threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
     try:
-        time.sleep(0.5)
-        demo_bucket(cloud).put_object("followed/a.jpg", b"x")
-        deadline = time.monotonic() + 30
+        demo_bucket(cloud).put_object("followed/a.jpg", b"x")  # shown whether or not --follow is reading yet
+        deadline = time.monotonic() + WAIT_SECONDS
         seen = ""
         while "followed/a.jpg" not in seen and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
@@ -141,7 +144,7 @@ def test_logs_follow_shows_invocations_as_they_come(cloud: LocalCloudProcess, tm
         assert "followed/a.jpg" in seen, "autotag logs --follow never showed the new invocation"
     finally:
         follower.terminate()
-        follower.wait(10)
+        follower.wait()
 
 
 def test_logs_says_when_no_invocation_has_the_request_id(tmp_path: Path) -> None:
@@ -180,7 +183,7 @@ def test_two_local_clouds_in_one_folder_keep_their_own_invocations(
         same_letters = subprocess.run(
             [autotag, "local", "up", *ports, "--template", str(ROOT / "template.yml"),
              "--dead-letters", str(tmp_path / "dl.jsonl")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            cwd=tmp_path, capture_output=True, text=True,
         )  # fmt: skip
         assert same_letters.returncode == 2 and "--dead-letters" in same_letters.stderr, same_letters
         with local_cloud_process(

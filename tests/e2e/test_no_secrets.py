@@ -50,13 +50,13 @@ def test_a_full_run_shows_no_secret(
         bucket.put_object("tmp/a.csv", b"x", headers={"x-oss-tagging": "team=t"})
         oss.conditions.set_faults([FaultRule("error", 1.0, frozenset({"GetObjectTagging", "HeadObject"}))])
         bucket.put_object("b.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         oss.conditions.set_faults([])
         for letter in fc.dead_letters.all():
             fc.invoke(letter.function, with_provenance(letter))
         oss.clock.advance(timedelta(days=8))
         fc.fire_timer("tag-expiry", at=oss.clock.now())
-        assert fc.drain(60)
+        assert fc.drain(600)
     seen = [r.getMessage() for r in caplog.records] + [r.payload or "" for r in fc.results]
     seen += [r.error_message for r in fc.results] + [store.read_text()]
     state = oss2.Bucket(bucket.auth, oss.endpoint, TEMPLATE_STATE_BUCKET)  # the sweep's checkpoints, leases
@@ -185,7 +185,7 @@ def test_fc_refusals_reach_no_log_or_output_with_credentials(
                 "payload": '{"buckets": ["autotag-demo"], "shards": 2}',
             }
             fc.invoke_async("tag-expiry", json.dumps(timer).encode())
-            assert oss.notifier.drain(30) and fc.drain(60)
+            assert oss.notifier.drain(600) and fc.drain(600)
         failures = [r.error_message for r in fc.results if not r.ok]
         assert failures and all("FanOutError: FC refused" in f for f in failures), failures
         texts += [*failures, (tmp_path / "dl.jsonl").read_text()]

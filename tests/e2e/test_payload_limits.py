@@ -71,7 +71,7 @@ def oversized_upload(size: int) -> ObjectEvent:
 def test_an_oss_trigger_event_over_128_kb_is_dead_lettered(oss: LocalOSS, start: list[LocalFC]) -> None:
     fc, records = running(oss, ROOT / "template.yml", start)
     assert oss.notifier.publish(oversized_upload(MAX_ASYNC_PAYLOAD)) == 1
-    assert oss.notifier.drain(10) and fc.drain(10)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert fc.invocations == 0  # FC refused it: the function never ran
     (letter,) = fc.dead_letters.all()
     assert (letter.function, letter.error_type, letter.attempts) == ("tag-on-upload", "EntityTooLarge", 0)
@@ -85,7 +85,7 @@ def test_a_batch_over_32_mb_goes_to_the_trigger_dead_letter_queue(
 ) -> None:
     fc, records = running(oss, template_variant(tmp_path, "batched", count=1, seconds=0), start)
     fc.eventbridge.send_to_queue("oss-autotag-events", "x" * MAX_SYNC_PAYLOAD)  # another producer's message
-    assert fc.drain(10)
+    assert fc.drain(600)
     assert fc.invocations == 0
     (letter,) = fc.dead_letters.all()
     assert (letter.error_type, letter.attempts) == ("EntityTooLarge", 0)
@@ -99,7 +99,7 @@ def test_an_eventbridge_event_over_128_kb_without_a_dead_letter_queue_is_reporte
     # EventBridge drops what fails a trigger without a dead-letter queue: the local cloud says so out loud.
     fc, records = running(oss, template_variant(tmp_path, "eventbridge"), start)
     assert oss.notifier.publish(oversized_upload(MAX_ASYNC_PAYLOAD)) >= 1
-    assert oss.notifier.drain(10) and fc.drain(10)
+    assert oss.notifier.drain(600) and fc.drain(600)
     assert fc.invocations == 0 and fc.dead_letters.all() == []
     assert [r.kind for r in records] == [UNDELIVERED]
     assert records[0].note.startswith("FC refused it (the payload is")

@@ -233,7 +233,7 @@ def race(oss: LocalOSS, bucket: oss2.Bucket, functions: tuple[Any, Any], *, vers
             ]
 
         with arrived:
-            assert arrived.wait_for(delivered, timeout=10)
+            assert arrived.wait_for(delivered, timeout=300)
             (payload,) = delivered()
         injector.stages[plan.key] = stage
         (result,) = json.loads(upload_handler(payload, fc_context()))["results"]

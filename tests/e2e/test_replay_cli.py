@@ -135,7 +135,7 @@ def test_dead_letters_are_replayed_with_provenance(
         )
         oss.conditions.set_faults([FaultRule("throttle", 1.0, frozenset({"HeadObject", "GetObjectTagging"}))])
         bucket.put_object("late.jpg", b"x")
-        assert oss.notifier.drain(30) and fc.drain(60)
+        assert oss.notifier.drain(600) and fc.drain(600)
         oss.conditions.set_faults([])
     (letter,) = DeadLetterStore(store).all()
     assert letter.attempts == 4 and readable(tags_of(bucket, "late.jpg")) == {}

@@ -87,7 +87,7 @@ def test_soak_nothing_lost_under_faults_and_crashes(
             uploaded = dict(
                 pool.map(lambda i: upload(bucket, i), random.Random(3).sample(range(OBJECTS), OBJECTS))
             )
-        assert oss.notifier.drain(120) and fc.drain(600)
+        assert oss.notifier.drain(600) and fc.drain(600)
         injected = dict(oss.conditions.injected)
         oss.conditions.set_faults([])
 

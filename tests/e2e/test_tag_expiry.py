@@ -59,7 +59,7 @@ class Uploads:
             self.payloads.append(payload)
 
     def run(self) -> None:
-        assert self.oss.notifier.drain()
+        assert self.oss.notifier.drain(600)
         with self._lock:
             taken, self.payloads = self.payloads, []
         for payload in taken:

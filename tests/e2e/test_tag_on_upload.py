@@ -42,7 +42,7 @@ class Trigger:
             self.payloads.append(payload)
 
     def deliveries(self) -> list[bytes]:
-        assert self.oss.notifier.drain()
+        assert self.oss.notifier.drain(600)
         with self._lock:
             taken, self.payloads = self.payloads, []
         return taken

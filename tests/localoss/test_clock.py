@@ -118,7 +118,7 @@ def test_a_restart_with_a_larger_offset_continues_the_same_data_later(tmp_path: 
         bucket.put_object("old", b"x")
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(300)
     server, endpoint = start("--data-dir", str(tmp_path), "--clock-offset", "9d")
     try:
         bucket = oss2.Bucket(make_auth("v1"), endpoint, "later", region="cn-hangzhou")
@@ -128,7 +128,7 @@ def test_a_restart_with_a_larger_offset_continues_the_same_data_later(tmp_path: 
         assert close(served_date(bucket), datetime.now(timezone.utc) + 9 * DAYS)
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(300)
 
 
 def test_a_bad_offset_is_a_clear_cli_error() -> None:
@@ -169,7 +169,7 @@ def test_local_up_shares_its_clock_with_the_timers(tmp_path: Path) -> None:
         assert close(datetime.fromisoformat(date), datetime.now(timezone.utc) + 8 * DAYS)
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(300)
 
 
 def test_timers_fire_at_the_shifted_time(tmp_path: Path) -> None:
@@ -187,10 +187,13 @@ def test_timers_fire_at_the_shifted_time(tmp_path: Path) -> None:
     fired: list[bytes] = []
     fc = LocalFC(load_template(tmp_path / "template.yml"), clock=clock)
     fc.invoke_async = lambda name, event, **_: fired.append(event) or "id"  # type: ignore[method-assign]
+    started = datetime.now(timezone.utc)
     with fc:
         fc.fire_timer("tag-expiry")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 300  # returns at the second tick; only a broken scheduler waits
         while time.monotonic() < deadline and len(fired) < 2:
             time.sleep(0.05)
     times = [datetime.fromisoformat(json.loads(e)["triggerTime"].replace("Z", "+00:00")) for e in fired]
-    assert len(times) >= 2 and all(close(t, datetime.now(timezone.utc) + 8 * DAYS) for t in times)
+    ended = datetime.now(timezone.utc)  # the times fall between, shifted: no bound on the machine's speed
+    second = timedelta(seconds=1)
+    assert len(times) >= 2 and all(started + 8 * DAYS - second <= t <= ended + 8 * DAYS for t in times), times

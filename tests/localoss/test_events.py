@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -58,7 +57,7 @@ def test_every_notifying_operation_publishes_its_event(
     bucket.put_object_tagging("put", oss2.models.Tagging(rule))  # publishes nothing, as in OSS
     bucket.delete_object("copy")
     bucket.batch_delete_objects(["append", "link"])
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     # Delivery is asynchronous on several workers: like OSS, no order is promised.
     assert sorted(inbox.names()) == sorted(
         [
@@ -82,7 +81,7 @@ def test_every_notifying_operation_publishes_its_event(
 def test_event_has_the_oss_trigger_shape(oss: LocalOSS, bucket: oss2.Bucket, inbox: Inbox) -> None:
     _all_events(oss, bucket, inbox)
     result = bucket.put_object("dir/中文 a+b.txt", b"hello", headers={"x-oss-meta-owner": "bob"})
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     (payload,) = inbox.payloads
     (record,) = json.loads(payload)["events"]
     assert set(json.loads(payload)) == {"events"}
@@ -111,7 +110,7 @@ def test_overwrite_reports_negative_delta_and_versions(
     _all_events(oss, bucket, inbox)
     first = bucket.put_object("k", b"123456")
     second = bucket.put_object("k", b"12")
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     delta_by_version = {
         r["oss"]["object"]["versionId"]: r["oss"]["object"]["deltaSize"] for r in inbox.records
     }
@@ -140,7 +139,7 @@ def test_subscription_filters(
     oss.subscribe(bucket.bucket_name, events, inbox, prefix=prefix, suffix=suffix)
     for key in ("in/a.jpg", "in/b.txt", "out/c.jpg"):
         bucket.put_object(key, b"x")
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     assert sorted(r["oss"]["object"]["key"] for r in inbox.records) == expected
 
 
@@ -196,15 +195,20 @@ def test_delivery_to_an_http_endpoint_via_admin_api(
 
 
 def test_slow_subscriber_never_blocks_uploads(oss: LocalOSS, bucket: oss2.Bucket) -> None:
-    release = threading.Event()
-    oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], lambda _payload: release.wait(10))
-    started = time.monotonic()
+    release, delivered = threading.Event(), []
+
+    def held(payload: bytes) -> None:
+        release.wait(600)  # a bound only so that a failed test never leaves the thread behind
+        delivered.append(payload)
+
+    oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], held)
     for i in range(10):
         bucket.put_object(f"k{i}", b"x")
-    uploads_took = time.monotonic() - started
+    # Every upload was answered while the subscriber was held: none waited for its event's delivery.
+    assert delivered == []
     release.set()
-    assert oss.notifier.drain()
-    assert uploads_took < 5  # the subscriber blocks for up to 10 s per event; the uploads did not wait
+    assert oss.notifier.drain(600)
+    assert len(delivered) == 10
 
 
 def test_failing_subscriber_does_not_stop_others(oss: LocalOSS, bucket: oss2.Bucket, inbox: Inbox) -> None:
@@ -215,6 +219,6 @@ def test_failing_subscriber_does_not_stop_others(oss: LocalOSS, bucket: oss2.Buc
     oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], broken)
     oss.subscribe(bucket.bucket_name, ["oss:ObjectCreated:*"], inbox)
     bucket.put_object("k", b"x")
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     assert inbox.names() == ["ObjectCreated:PutObject"]
     assert oss.notifier.failed == failed_before + 1

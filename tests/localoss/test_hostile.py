@@ -148,19 +148,22 @@ def test_crlf_in_post_object_metadata_is_refused(oss: LocalOSS, bucket: oss2.Buc
 
 
 def test_connections_are_bounded_and_idle_ones_time_out() -> None:
+    # The bound, on a server whose idle connections outlive any test (so none frees a place meanwhile).
+    with LocalOSS(max_connections=4, idle_timeout=600.0) as oss:
+        held = [socket.create_connection((oss.host, oss.port)) for _ in range(4)]
+        try:
+            answer = _raw(oss, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=60)
+            assert answer.startswith(b"HTTP/1.1 503"), answer[:200]  # refused, not queued behind them
+        finally:
+            for connection in held:
+                connection.close()
     with LocalOSS(max_connections=4, idle_timeout=1.0) as oss:
         idle = [socket.create_connection((oss.host, oss.port)) for _ in range(4)]
         try:
-            time.sleep(0.2)
-            started = time.monotonic()
-            answer = _raw(oss, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
-            assert answer.startswith(b"HTTP/1.1 503"), answer[:200]  # refused at once, not hung
-            assert time.monotonic() - started < 3
-            time.sleep(1.5)  # the idle ones are closed
-            for connection in idle:
-                connection.settimeout(2)
+            for connection in idle:  # each is closed by the server: recv ends instead of waiting
+                connection.settimeout(300)
                 assert connection.recv(10) == b""
-            answer = _raw(oss, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=5)
+            answer = _raw(oss, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=60)
             assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
         finally:
             for connection in idle:
@@ -170,18 +173,17 @@ def test_connections_are_bounded_and_idle_ones_time_out() -> None:
 def test_a_request_head_sent_slowly_is_cut_off() -> None:
     with LocalOSS(idle_timeout=1.0) as oss, socket.create_connection((oss.host, oss.port)) as connection:
         connection.settimeout(5)
-        started = time.monotonic()
         closed = False
-        for _ in range(20):  # one byte every 0.3 s: each read is quick, the head never completes
+        # One byte every 0.3 s: each read is quick and the head never completes, so only a deadline for the
+        # whole head (1 s) ends the connection; one reset by every byte would keep it open to the last.
+        for _ in range(2000):
             try:
                 connection.sendall(b"G")
             except OSError:
                 closed = True
                 break
             time.sleep(0.3)
-        if not closed:
-            closed = connection.recv(100) == b""
-        assert closed and time.monotonic() - started < 5
+        assert closed, "a head sent a byte at a time was never cut off"
 
 
 def test_admin_api_needs_the_token(oss: LocalOSS, bucket: oss2.Bucket) -> None:
@@ -220,7 +222,7 @@ def test_autotag_local_oss_prints_the_admin_token_it_requires() -> None:
         assert answer.status_code == 200 and answer.json()["total"] == 0
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(300)
 
 
 def test_batch_delete_of_unclosed_objects_is_refused_promptly(bucket: oss2.Bucket) -> None:

@@ -52,7 +52,7 @@ def test_cli_prints_a_ready_line_and_serves_sts_credentials() -> None:
         assert bucket.get_object("k").read() == b"v"
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(300)
 
 
 def test_cli_rejects_a_malformed_credential() -> None:

@@ -37,7 +37,7 @@ def test_form_upload_stores_the_object_and_publishes_post_object(
     head = bucket.head_object("uploads/photo.jpg")
     assert (head.content_type, head.headers["x-oss-meta-source"]) == ("image/jpeg", "browser")
     assert bucket.get_object("uploads/photo.jpg").read() == b"form body"
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     assert [r["eventName"] for r in records] == ["ObjectCreated:PostObject"]
 
 

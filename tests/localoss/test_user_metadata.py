@@ -64,7 +64,7 @@ def test_metadata_over_8_kb_is_refused_on_every_write(oss: LocalOSS, bucket: oss
     assert not bucket.object_exists("k")
     assert not list(oss2.ObjectUploadIterator(bucket, "k"))
     write(metadata(LIMIT))  # 8 KB exactly is allowed
-    assert oss.notifier.drain()
+    assert oss.notifier.drain(600)
     assert len(records) == 1
 
 
