@@ -6,13 +6,17 @@ template's prefix flow is started through CloudFlow's official SDK. Part-way the
 and started again on the same data directory: the execution resumes there (the batches finished before
 the kill are kept, those in flight run again) and succeeds. Then every object has the tags `autotag plan`
 computes from its final state (plan finds nothing to change), uploader tags kept, and the Map's
-ItemCounts and result files account for every object exactly once.
+ItemCounts and result files account for every object exactly once, and so does the completion report
+the flow's Report step writes after the Map (report.json's counts, every key once across its parts,
+none failed, and the execution's output naming report.json).
 
 The size defaults to a few thousand objects; AUTOTAG_FLOW_E2E_OBJECTS=100000 runs the full-size run (its
 figures are in docs/backfill.md "## Measured"), AUTOTAG_FLOW_E2E_FIGURES=<file> writes them as JSON."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -272,7 +276,7 @@ def test_a_flow_killed_mid_way_resumes_and_tags_every_object_once(cloud: Cloud, 
     by_outcome = check_engine_accounts(cloud, "scale-1", OBJECTS)
     # a batch in flight at the kill ran again: the objects it had tagged were then unchanged
     assert by_outcome.get("tagged", 0) >= OBJECTS - 50 * 16, by_outcome
-    # (a report the flow writes after its Map is checked here against the same outcomes)
+    report = check_report(cloud, "scale-1", ended.output, OBJECTS, by_outcome)
 
     check_plan_finds_nothing_to_do(cloud, OBJECTS)
 
@@ -288,6 +292,7 @@ def test_a_flow_killed_mid_way_resumes_and_tags_every_object_once(cloud: Cloud, 
         "requestsAfterRestart": counted_after,
         "faults": FAULTS,
         "resumedSeconds": round(time.monotonic() - restarted_at, 1),
+        "report": report,
     }
     per_object = ("HeadObject", "GetObjectTagging", "PutObjectTagging")
     total = {
@@ -321,6 +326,43 @@ def check_engine_accounts(cloud: Cloud, execution: str, count: int) -> dict[str,
         by_outcome[result["Outcome"]] = by_outcome.get(result["Outcome"], 0) + 1
     assert set(by_outcome) <= {"tagged", "unchanged"}, by_outcome
     return by_outcome
+
+
+def check_report(
+    cloud: Cloud, execution: str, output: str, count: int, by_outcome: dict[str, int]
+) -> dict[str, Any]:
+    """The completion report the flow's Report step wrote after the Map: report.json there, its counts
+    summing to every object and agreeing with the result files, every key exactly once across its parts,
+    tagged or unchanged (faults are retried, none failed), no failed manifest or an empty one, and the
+    execution's output naming report.json. Returns its parts and sizes for the figures."""
+    state = cloud.bucket(STATE)
+    location = f"backfill/reports/{execution}/report/"
+    summary = json.loads(state.get_object(f"{location}report.json").read())
+    assert summary["objects"] == count and sum(summary["counts"].values()) == count, summary["counts"]
+    assert summary["counts"] == by_outcome, (summary["counts"], by_outcome)
+    assert summary["parts"] and all(key.startswith(f"{location}part-") for key in summary["parts"])
+    keys: list[str] = []
+    part_bytes = 0
+    for key in summary["parts"]:
+        body = state.get_object(key).read()
+        part_bytes += len(body)
+        lines = list(csv.reader(io.StringIO(body.decode(), newline="")))
+        assert lines[0] == ["bucket", "key", "versionId", "outcome", "reason"], key
+        for row in lines[1:]:
+            assert row[0] == BUCKET and row[3] in ("tagged", "unchanged"), row
+            keys.append(row[1])
+    assert len(keys) == count and sorted(keys) == sorted(key_of(n) for n in range(count))  # each once
+    assert summary["failedObjects"] == 0, summary["failedObjects"]
+    assert all(state.get_object(key).read() == b"" for key in summary["failed"]), summary["failed"]
+    assert json.loads(output)["Report"]["Report"] == f"oss://{STATE}/{location}report.json", output
+    return {
+        "parts": len(summary["parts"]),
+        "partRows": summary["partRows"],
+        "partBytes": part_bytes,
+        "counts": summary["counts"],
+        "failed": summary["failed"],
+        "reportJsonBytes": len(state.get_object(f"{location}report.json").read()),
+    }
 
 
 def check_plan_finds_nothing_to_do(cloud: Cloud, count: int) -> None:
