@@ -5,8 +5,10 @@ queue it reads — receives the events of its own writes invokes itself without 
 refused. A trigger that receives another function's writes (the expiry sweep's checkpoints)
 costs one extra invocation per write: that is a warning, unless the receiving function ignores keys
 under that writer's state prefix (its own AUTOTAG_STATE_PREFIX is the same), as the shipped template's
-upload function does. Tagging calls cause no OSS events, so tagging never triggers the upload function
-again."""
+upload function does. A writer whose role may not make the write in the trigger's bucket (RAM decides, as
+the local RAM evaluates the template's policies) causes nothing there: the backfill function writes only
+its completion reports, in the state bucket. Tagging calls cause no OSS events, so tagging never triggers
+the upload function again."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from localcloud.fc.eventbridge import DEFAULT, matches
 from localcloud.fc.template import Template, TriggerSpec
+from localcloud.ram.policy import Request, evaluate
 
 from .calls import events_caused
 
@@ -74,6 +77,30 @@ def _receiving(template: Template, trigger: TriggerSpec, event: str, written: st
     return None
 
 
+# The RAM action each caused event needs: a write the role may not make causes no event.
+ACTION_OF_EVENT = {
+    "ObjectCreated:PutObject": "oss:PutObject",
+    "ObjectCreated:CopyObject": "oss:PutObject",
+    "ObjectCreated:AppendObject": "oss:PutObject",
+    "ObjectCreated:CompleteMultipartUpload": "oss:PutObject",
+    "ObjectCreated:PutSymlink": "oss:PutObject",
+    "ObjectRemoved:DeleteObject": "oss:DeleteObject",
+    "ObjectRemoved:DeleteObjects": "oss:DeleteObject",
+}
+
+
+def _may_write(template: Template, writer: str, event: str, where: str, written: str) -> bool:
+    """Whether `writer`'s role may make the write behind `event` under `written` in the bucket `where`
+    names (its first word). True when that cannot be told (no role or action known): the finding stays."""
+    role = template.roles.get(template.functions[writer].role)
+    action = ACTION_OF_EVENT.get(event)
+    bucket = where.split(" ", 1)[0]
+    if role is None or action is None or bucket in ("", "any-bucket"):
+        return True
+    resource = f"acs:oss:cn-hangzhou:0:{bucket}/{written}x"
+    return evaluate(role.policies, Request(action, resource)).allowed
+
+
 def recursion_findings(template: Template) -> list[Finding]:
     findings: list[Finding] = []
     causes = {name: events_caused(spec.code_uri, spec.handler) for name, spec in template.functions.items()}
@@ -84,6 +111,9 @@ def recursion_findings(template: Template) -> list[Finding]:
                     template.functions[writer].environment.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX
                 )
                 hits = {e: where for e in events if (where := _receiving(template, trigger, e, written))}
+                hits = {
+                    e: where for e, where in hits.items() if _may_write(template, writer, e, where, written)
+                }
                 if not hits:
                     continue
                 where = f"{', '.join(sorted(hits))} under {written} in {sorted(set(hits.values()))[0]}"

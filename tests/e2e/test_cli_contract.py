@@ -1037,6 +1037,9 @@ def test_an_interrupted_backfill_says_how_to_resume_it(
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C's default: a suite started in the background by a non-interactive shell (`... &`) has
+        # SIGINT ignored, which every child inherits, and the interrupt would never reach the command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Evidence it is working: it checkpointed and then asked to tag another object. No deadline: a run

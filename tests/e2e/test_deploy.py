@@ -255,14 +255,25 @@ def test_a_function_triggered_by_its_own_writes_is_refused(tmp_path: Path) -> No
 
 
 def test_the_shipped_template_has_no_recursion_findings(tmp_path: Path) -> None:
-    """The sweep's state writes (when it keeps its state in the tagged bucket) reach the upload trigger,
+    """The shipped sweep keeps its state in a bucket of its own: nothing reaches the upload trigger. When it
+    keeps its state in the tagged bucket, its writes reach the upload trigger,
     whose function drops keys under the same state prefix at once: nothing to warn about. With another
-    state prefix there, it would do work: a warning. The backfill function writes no object at all."""
+    state prefix there, it would do work: a warning. The backfill function writes only its completion
+    reports, which its role allows only in the state bucket: nothing the trigger receives."""
     assert recursion_findings(load_template(ROOT / "template.yml")) == []
     (tmp_path / "functions").symlink_to(ROOT / "functions")
     text = (ROOT / "template.yml").read_text()
+    # The sweep's state in the tagged bucket (its role may write there), and the upload function ignoring
+    # another prefix: the sweep's state writes reach the upload trigger and would be work.
+    in_tagged_bucket = text.replace(
+        "'acs:oss:*:*:autotag-demo-state/.autotag/*'", "'acs:oss:*:*:autotag-demo/.autotag/*'", 1
+    )
+    (tmp_path / "template.yml").write_text(in_tagged_bucket)
+    assert (
+        recursion_findings(load_template(tmp_path / "template.yml")) == []
+    )  # the upload function ignores it
     (tmp_path / "template.yml").write_text(
-        text.replace("AUTOTAG_STATE_PREFIX: '.autotag/'", "AUTOTAG_STATE_PREFIX: 'x/'", 1)
+        in_tagged_bucket.replace("AUTOTAG_STATE_PREFIX: '.autotag/'", "AUTOTAG_STATE_PREFIX: 'x/'", 1)
     )
     findings = recursion_findings(load_template(tmp_path / "template.yml"))
     assert [f.level for f in findings] == ["warning"]
