@@ -5,8 +5,8 @@ queue it reads — receives the events of its own writes invokes itself without 
 refused. A trigger that receives another function's writes (the expiry sweep's checkpoints)
 costs one extra invocation per write: that is a warning, unless the receiving function ignores keys
 under that writer's state prefix (its own AUTOTAG_STATE_PREFIX is the same), as the shipped template's
-upload function does. A writer whose role may not make the write in the trigger's bucket (RAM decides, as
-the local RAM evaluates the template's policies) causes nothing there: the backfill function writes only
+upload function does. Another function whose role grants no such write in the trigger's bucket (read
+from its policies' Allow statements) causes nothing there: the backfill function writes only
 its completion reports, in the state bucket. Tagging calls cause no OSS events, so tagging never triggers
 the upload function again."""
 
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from localcloud.fc.eventbridge import DEFAULT, matches
 from localcloud.fc.template import Template, TriggerSpec
-from localcloud.ram.policy import Request, evaluate
 
 from .calls import events_caused
 
@@ -90,15 +89,39 @@ ACTION_OF_EVENT = {
 
 
 def _may_write(template: Template, writer: str, event: str, where: str, written: str) -> bool:
-    """Whether `writer`'s role may make the write behind `event` under `written` in the bucket `where`
-    names (its first word). True when that cannot be told (no role or action known): the finding stays."""
+    """Whether an Allow statement of `writer`'s role grants the write behind `event` in the bucket `where`
+    names (its first word). True when that cannot be told (no role or action known): the finding stays.
+    Read from the policies' text, Action and Resource as wildcards, as a reviewer would."""
     role = template.roles.get(template.functions[writer].role)
     action = ACTION_OF_EVENT.get(event)
     bucket = where.split(" ", 1)[0]
     if role is None or action is None or bucket in ("", "any-bucket"):
         return True
-    resource = f"acs:oss:cn-hangzhou:0:{bucket}/{written}x"
-    return evaluate(role.policies, Request(action, resource)).allowed
+    return any(
+        statement.effect == "Allow"
+        and not statement.not_actions
+        and not statement.not_resources
+        and any(fnmatch.fnmatchcase(action, pattern) for pattern in statement.actions)
+        and any(_names_bucket(resource, bucket, written) for resource in statement.resources)
+        for policy in role.policies
+        for statement in policy.statements
+    )
+
+
+def _names_bucket(resource: str, bucket: str, written: str) -> bool:
+    """Whether an OSS resource pattern (`acs:oss:<region>:<account>:<bucket>/<key>`) can name a key under
+    `written` in `bucket`."""
+    if resource == "*":
+        return True
+    parts = resource.split(":", 4)
+    if len(parts) != 5 or parts[:2] != ["acs", "oss"]:
+        return False
+    resource_bucket, _, key = parts[4].partition("/")
+    return fnmatch.fnmatchcase(bucket, resource_bucket) and (
+        fnmatch.fnmatchcase(f"{written}x", key)
+        or key.startswith(written)
+        or written.startswith(key.rstrip("*"))
+    )
 
 
 def recursion_findings(template: Template) -> list[Finding]:
@@ -111,9 +134,9 @@ def recursion_findings(template: Template) -> list[Finding]:
                     template.functions[writer].environment.get("AUTOTAG_STATE_PREFIX") or DEFAULT_STATE_PREFIX
                 )
                 hits = {e: where for e in events if (where := _receiving(template, trigger, e, written))}
-                hits = {
-                    e: where for e, where in hits.items() if _may_write(template, writer, e, where, written)
-                }
+                if writer != name:  # another function's writes: only those its role may make (a loop of a
+                    # function's own is refused whatever its role says)
+                    hits = {e: w for e, w in hits.items() if _may_write(template, writer, e, w, written)}
                 if not hits:
                     continue
                 where = f"{', '.join(sorted(hits))} under {written} in {sorted(set(hits.values()))[0]}"
