@@ -584,7 +584,11 @@ def _cloud_status(reference: str, watch: float | None, client: Any, as_json: boo
             if shown_status["report"] and shown_status["objects"].get("failed"):
                 for failed_manifest in shown_status["failedManifests"]:
                     click.echo(f"failed objects (a --manifest): {failed_manifest}")
+        if not as_json and shown_status.get("error"):
+            click.echo(shown(f"why: {shown_status['error']['code']}: {shown_status['error']['cause']}"))
         if watch is None or shown_status["status"] not in ("Starting", "Running"):
+            if shown_status.get("error"):  # the work failed: exit 1 (docs/cli.md), its why said above
+                raise click.exceptions.Exit(1)
             return
         time.sleep(watch)
 

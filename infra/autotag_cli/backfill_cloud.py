@@ -230,7 +230,22 @@ def read_status(client: Client, reference: str, read: ReadObject | None = None) 
         if error.code != "MapRunNotExists":
             raise
         map_run = None  # not started yet
-    return progress(execution, map_run, datetime.now(timezone.utc), read_summary(execution, read))
+    shown = progress(execution, map_run, datetime.now(timezone.utc), read_summary(execution, read))
+    shown["error"] = failure_of(body.status, body.output)
+    return shown
+
+
+def failure_of(status: str | None, output: str | None) -> dict[str, str] | None:
+    """Why an execution Failed or TimedOut: the Error and Cause the engine gives as its output (pure)."""
+    if status not in ("Failed", "TimedOut"):
+        return None
+    try:
+        document = json.loads(output or "{}")
+    except json.JSONDecodeError:
+        document = {}
+    if not isinstance(document, dict):
+        document = {}
+    return {"code": str(document.get("Error") or status), "cause": str(document.get("Cause") or "")}
 
 
 def stop(client: Client, reference: str) -> dict[str, Any]:

@@ -575,9 +575,17 @@ def test_a_source_that_cannot_be_read_ends_the_execution_naming_it(cloud: LocalC
         assert ended.status == "Failed" and why in ended.output, ended.output
         assert manifest.removeprefix("oss://") in ended.output, ended.output
         assert SECRET not in ended.output
+        # status says it failed and why (the engine's Error and Cause), and exits 1: the work failed
         shown = cli_run(cloud, "backfill", "status", started["execution"], "--cloud")
-        assert shown.returncode == 0 and "Failed" in shown.stdout, shown
+        assert shown.returncode == 1 and "Failed" in shown.stdout, shown
+        assert why in shown.stdout and manifest.removeprefix("oss://") in shown.stdout, shown
         assert "Traceback" not in shown.stdout + shown.stderr and SECRET not in shown.stdout + shown.stderr
+        as_json = cli_run(cloud, "backfill", "status", started["execution"], "--cloud", "--json")
+        assert (
+            as_json.returncode == 1
+            and why
+            in json.loads(as_json.stdout)["error"]["cause"] + json.loads(as_json.stdout)["error"]["code"]
+        ), as_json
 
 
 def test_local_up_refuses_an_inflate_bound_that_is_no_number_in_one_line(tmp_path: Path) -> None:

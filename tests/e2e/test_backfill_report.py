@@ -73,9 +73,9 @@ def environment(cloud: LocalCloudProcess) -> dict[str, str]:
     }
 
 
-def cli_json(cloud: LocalCloudProcess, *args: str) -> list[dict[str, Any]]:
+def cli_json(cloud: LocalCloudProcess, *args: str, exit_code: int = 0) -> list[dict[str, Any]]:
     result = CliRunner().invoke(cli, [*args, "--json"], env=environment(cloud))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
 
 
@@ -262,5 +262,7 @@ def test_past_its_tolerance_the_execution_fails_and_still_reports(cloud: LocalCl
     summary, rows = report_of(state, "intolerable")
     assert [(row[1], row[3]) for row in rows] == [(f"t/{n}.jpg", "failed") for n in range(3)]
     assert summary["failed"] == [f"{REPORTS}intolerable/report/failed.csv"]
-    (status,) = cli_json(cloud, "backfill", "status", f"{FLOW}/intolerable", "--cloud")
+    # a failed execution: status exits 1 (the work failed) and gives the engine's error
+    (status,) = cli_json(cloud, "backfill", "status", f"{FLOW}/intolerable", "--cloud", exit_code=1)
     assert status["status"] == "Failed" and status["objects"] == {"failed": 3}, status
+    assert status["error"]["code"] == "FnF.MapRunFailed", status
