@@ -63,7 +63,7 @@ def _row(driver: Any, console: ConsoleCloud, execution: str, until: str) -> str:
 def test_a_backfill_run_shows_its_progress_and_counts(signed_in: Any, console_cloud: ConsoleCloud) -> None:
     execution = _start(console_cloud, "bulk/done/", 3)
     row = _row(signed_in, console_cloud, execution, "Succeeded")
-    assert f"{PREFIX_FLOW}/{execution}" in row and "3 of 3 read: 3 tagged, 0 failed" in row, row
+    assert f"{PREFIX_FLOW}/{execution}" in row and "3 of 3 read: 3 done, 0 failed" in row, row
 
 
 def test_a_running_backfill_is_cancelled_from_the_page(signed_in: Any, console_cloud: ConsoleCloud) -> None:
