@@ -27,7 +27,7 @@ import oss2
 
 from autotag.inventory import manifest_line
 from cloudformats.batching import Batch, batch_input, batches
-from cloudformats.items import CHUNK_BYTES, Item, SourceError
+from cloudformats.items import CHUNK_BYTES, Item, SourceError, listed_item
 from flowspec.definition import ItemBatcher
 
 BREAKER_WINDOW = 200  # outcomes the failure rate is measured over
@@ -132,14 +132,7 @@ class OssSource:
                 if self.since is not None and modified < self.since:
                     self.skipped_older += 1
                     continue
-                yield {
-                    "Bucket": bucket,
-                    "Key": info.key,
-                    "Size": info.size,
-                    "ETag": info.etag,
-                    "LastModified": info.last_modified,
-                    "StorageClass": info.storage_class,
-                }
+                yield listed_item(bucket, info)
         except oss2.exceptions.OssError as error:
             raise SourceError(f"OSS.{error.code}", f"oss://{bucket}/{prefix}: {error.message}") from None
 

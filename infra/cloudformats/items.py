@@ -75,6 +75,18 @@ class ItemSource(Protocol):
         ...
 
 
+def listed_item(bucket: str, listed: Any) -> dict[str, Any]:
+    """OSS_OBJECTS' item for one entry of an OSS listing (an oss2 SimplifiedObjectInfo)."""
+    return {
+        "Bucket": bucket,
+        "Key": listed.key,
+        "Size": listed.size,
+        "ETag": listed.etag,
+        "LastModified": listed.last_modified,
+        "StorageClass": listed.storage_class,
+    }
+
+
 def read_items(
     spec: MapSpec, source: ItemSource, scope: dict[str, Any], max_inflated_bytes: int = MAX_INFLATED_BYTES
 ) -> Iterator[Item]:

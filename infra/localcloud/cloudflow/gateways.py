@@ -13,7 +13,7 @@ from typing import Any
 import fc2
 import oss2
 
-from cloudformats.items import SourceError
+from cloudformats.items import SourceError, listed_item
 
 from ..ram import session_for
 
@@ -39,14 +39,7 @@ class Gateways:
     def list_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         try:
             for info in oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix, max_keys=1000):
-                yield {
-                    "Bucket": bucket,
-                    "Key": info.key,
-                    "Size": info.size,
-                    "ETag": info.etag,
-                    "LastModified": info.last_modified,
-                    "StorageClass": info.storage_class,
-                }
+                yield listed_item(bucket, info)
         except oss2.exceptions.OssError as error:
             raise ServiceError(f"OSS.{error.code}", str(error.message)) from None
 
