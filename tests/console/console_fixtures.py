@@ -88,3 +88,30 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+WAIT = 120  # seconds a page may take to show something: generous, the machine may be loaded; never a measure
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Any, console_cloud: ConsoleCloud) -> Any:
+    """The browser, signed in through the one-time login link (once per module)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(console_cloud.login_link)
+    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.ID, "buckets"))
+    return browser
+
+
+def texts(driver: Any, css: str) -> list[str]:
+    """The rendered text of each element `css` selects, read at once: a live update may replace them
+    between two WebDriver calls."""
+    script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)"
+    return [str(t) for t in driver.execute_script(script, css)]
+
+
+def text(driver: Any, css: str) -> str:
+    found = texts(driver, css)
+    assert found, f"nothing matches {css}"
+    return found[0]

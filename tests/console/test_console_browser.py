@@ -8,36 +8,17 @@ import time
 from typing import Any
 
 import pytest
-from console_fixtures import ConsoleCloud, browser, console_cloud
+from console_fixtures import WAIT, ConsoleCloud, browser, console_cloud, signed_in
+from console_fixtures import text as _text
+from console_fixtures import texts as _texts
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-__all__ = ["browser", "console_cloud"]  # the fixtures, for the tests below
+__all__ = ["browser", "console_cloud", "signed_in"]  # the fixtures, for the tests below
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CONTROL = "ctl/a\x1bb\rc\u202ed.txt"
-WAIT = 90  # seconds: generous, the machine may be loaded; never a measure of speed
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser: Any, console_cloud: ConsoleCloud) -> Any:
-    browser.get(console_cloud.login_link)
-    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.ID, "buckets"))
-    return browser
-
-
-def _texts(driver: Any, css: str) -> list[str]:
-    """The rendered text of each element `css` selects, read at once: a live update may replace them
-    between two WebDriver calls."""
-    script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)"
-    return list(driver.execute_script(script, css))
-
-
-def _text(driver: Any, css: str) -> str:
-    found = _texts(driver, css)
-    assert found, f"nothing matches {css}"
-    return found[0]
 
 
 def _no_alert(driver: Any) -> None:

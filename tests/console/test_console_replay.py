@@ -9,27 +9,14 @@ import json
 import time
 from typing import Any
 
-import pytest
-from console_fixtures import ConsoleCloud, browser, console_cloud
+from console_fixtures import WAIT, ConsoleCloud, browser, console_cloud, signed_in
+from console_fixtures import texts as _texts
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-__all__ = ["browser", "console_cloud"]  # the fixtures, for the tests below
+__all__ = ["browser", "console_cloud", "signed_in"]  # the fixtures, for the tests below
 
-WAIT = 120  # seconds: generous, the machine may be loaded; never a measure of speed
 FAULTS = {"faults": [{"kind": "throttle", "rate": 1.0, "apis": ["HeadObject", "GetObjectTagging"]}]}
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser: Any, console_cloud: ConsoleCloud) -> Any:
-    browser.get(console_cloud.login_link)
-    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.ID, "buckets"))
-    return browser
-
-
-def _texts(driver: Any, css: str) -> list[str]:
-    script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)"
-    return list(driver.execute_script(script, css))
 
 
 def _click_and_load(driver: Any, element_id: str) -> None:

@@ -7,28 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from console_fixtures import ConsoleCloud, browser, console_cloud
+from console_fixtures import WAIT, ConsoleCloud, browser, console_cloud, signed_in
+from console_fixtures import text as _text
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-__all__ = ["browser", "console_cloud"]  # the fixtures, for the tests below
-
-WAIT = 120  # seconds: generous, the machine may be loaded; never a measure of speed
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser: Any, console_cloud: ConsoleCloud) -> Any:
-    browser.get(console_cloud.login_link)
-    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.ID, "buckets"))
-    return browser
-
-
-def _text(driver: Any, css: str) -> str:
-    script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)"
-    found = list(driver.execute_script(script, css))
-    assert found, f"nothing matches {css}"
-    return str(found[0])
+__all__ = ["browser", "console_cloud", "signed_in"]  # the fixtures, for the tests below
 
 
 def _fill(driver: Any, element_id: str, value: str) -> None:
