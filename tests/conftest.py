@@ -235,6 +235,17 @@ class LocalCloudProcess:
     process: subprocess.Popen[str] | None = None
     cloudflow_endpoint: str = ""
 
+    def cli_environment(self) -> dict[str, str]:
+        """What an `autotag` command needs to point at this cloud, signed with the STS test keys."""
+        return {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
+            "AUTOTAG_OSS_ENDPOINT": self.oss_endpoint,
+            "AUTOTAG_FC_ENDPOINT": self.fc_api_endpoint,
+            "AUTOTAG_CLOUDFLOW_ENDPOINT": self.cloudflow_endpoint,
+        }
+
     def line_containing(self, text: str, seconds: float = WAIT_SECONDS) -> str:
         """The next printed line that contains `text` (skipping others), or "" after `seconds`."""
         deadline = time.monotonic() + seconds

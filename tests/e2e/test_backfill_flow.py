@@ -142,14 +142,7 @@ def test_the_prefix_flow_tags_every_object_with_two_requests_each(cloud: LocalCl
 
 def cli_json(cloud: LocalCloudProcess, *args: str) -> list[dict[str, Any]]:
     """`autotag <args> --json` against the local cloud's OSS and CloudFlow; one document per line."""
-    env = {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
-        "AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint,
-        "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint,
-        "AUTOTAG_CLOUDFLOW_ENDPOINT": cloud.cloudflow_endpoint,
-    }
+    env = cloud.cli_environment()
     result = CliRunner().invoke(cli, [*args, "--json"], env=env)
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]

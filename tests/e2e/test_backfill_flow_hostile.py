@@ -198,26 +198,14 @@ def cli_run(cloud: LocalCloudProcess, *args: str) -> subprocess.CompletedProcess
     """`autotag <args>` in a process of its own against the local cloud, as an operator runs it."""
     env = {
         **os.environ,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
-        "AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint,
-        "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint,
-        "AUTOTAG_CLOUDFLOW_ENDPOINT": cloud.cloudflow_endpoint,
+        **cloud.cli_environment(),
     }
     autotag = Path(sys.executable).with_name("autotag")
     return subprocess.run([str(autotag), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def cli_json(cloud: LocalCloudProcess, *args: str) -> dict[str, Any]:
-    env = {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
-        "AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint,
-        "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint,
-        "AUTOTAG_CLOUDFLOW_ENDPOINT": cloud.cloudflow_endpoint,
-    }
+    env = cloud.cli_environment()
     result = CliRunner().invoke(cli, [*args, "--json"], env=env)
     assert result.exit_code == 0, result.output
     (document,) = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]

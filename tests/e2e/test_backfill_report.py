@@ -63,14 +63,7 @@ def cloud(tmp_path: Path) -> Iterator[LocalCloudProcess]:
 
 
 def environment(cloud: LocalCloudProcess) -> dict[str, str]:
-    return {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": STS.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS.access_key_secret,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": STS.security_token or "",
-        "AUTOTAG_OSS_ENDPOINT": cloud.oss_endpoint,
-        "AUTOTAG_FC_ENDPOINT": cloud.fc_api_endpoint,
-        "AUTOTAG_CLOUDFLOW_ENDPOINT": cloud.cloudflow_endpoint,
-    }
+    return cloud.cli_environment()
 
 
 def cli_json(cloud: LocalCloudProcess, *args: str, exit_code: int = 0) -> list[dict[str, Any]]:
