@@ -70,6 +70,9 @@ class RuleSet:
     fingerprint: str  # hash of the normalised rules document: changes exactly when the rules do
     needs: frozenset[str] = frozenset()  # facts beyond the key: content_type, meta, size, modified
     ownership: Ownership = DEFAULT_OWNERSHIP
+    # The normalised document the fingerprint hashes (canonical JSON): the sweep keeps a copy of the one
+    # each pass applied, so that after a change it can tell which objects the change can reach.
+    document: str = field(default="", repr=False, compare=False)
 
     @property
     def ttls(self) -> frozenset[int]:

@@ -388,8 +388,9 @@ def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str,
             rules.append(engine.Rule(spec["name"], index, key_regex, when, tags, listing_filter))
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
-    fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
-    return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership)
+    normalised = json.dumps(document, sort_keys=True)
+    fingerprint = hashlib.sha256(normalised.encode()).hexdigest()[:16]
+    return RuleSet(tuple(rules), fingerprint, frozenset(compiler.needs), ownership, normalised)
 
 
 def is_yaml_name(name: str) -> bool:
