@@ -81,13 +81,19 @@ class BucketGateway(ObjectGateway):
                 return entries
             marker = page.next_key_marker
 
-    def read_stamped(self, key: str) -> Stamped | None:
-        """The object's bytes and Last-Modified (one GetObject), or None when it does not exist."""
+    def read_stamped(self, key: str, limit: int | None = None) -> Stamped | None:
+        """The object's bytes and Last-Modified (one GetObject), or None when it does not exist. With a
+        `limit`, at most `limit` + 1 bytes are read (more than `limit`: the object is too big to use)."""
 
         def read() -> Stamped:
             result = self.bucket.get_object(key)
             self._note_date(result)  # OSS's clock, which the answer's Date tells
-            return Stamped(result.read(), utc(result.last_modified))
+            if limit is None:
+                return Stamped(result.read(), utc(result.last_modified))
+            try:
+                return Stamped(result.read(limit + 1), utc(result.last_modified))
+            finally:  # what is left unread is not downloaded: the connection is dropped instead
+                result.resp.response.close()
 
         try:
             return self._call(f"GetObject {key!r}", read)

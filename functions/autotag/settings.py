@@ -37,6 +37,10 @@ class Settings:
     # The buckets this function acts on (AUTOTAG_BUCKETS): an event naming another is refused. Empty: not
     # configured, and every event fails with a ConfigurationError rather than act on whatever it names.
     buckets: frozenset[str] = frozenset()
+    # What the expiry sweep's pass after a change of rules does (AUTOTAG_RECONCILE_ON_RULES_CHANGE):
+    # `selected` (only the objects the change can reach, given the new rules' full plan), `full` (every
+    # object, the full plan) or `prune` (every object, stale tags removed and nothing added).
+    reconcile_on_rules_change: str = "selected"
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -48,6 +52,9 @@ class Settings:
             rules_max_age=_seconds("AUTOTAG_RULES_MAX_AGE", 60.0),
             batch_workers=_count("AUTOTAG_BATCH_WORKERS", 8),
             buckets=_buckets("AUTOTAG_BUCKETS"),
+            reconcile_on_rules_change=_choice(
+                "AUTOTAG_RECONCILE_ON_RULES_CHANGE", ("selected", "full", "prune"), "selected"
+            ),
         )
 
     def require_buckets(self) -> None:
@@ -102,6 +109,15 @@ def _buckets(name: str) -> frozenset[str]:
                 "hyphens, starting and ending with a letter or digit)"
             )
     return frozenset(names)
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    if text not in choices:
+        raise ConfigurationError(f"{name} {text[:40]!r}: one of {', '.join(choices)}")
+    return text
 
 
 def _count(name: str, default: int) -> int:

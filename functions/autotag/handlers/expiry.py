@@ -119,6 +119,7 @@ def handler(event: bytes, context: Any) -> str:
             full=request.full,
             owner=getattr(context, "request_id", ""),
             rules_in_force=in_force,
+            on_rules_change=settings.reconcile_on_rules_change,
         )
         reports.append(report)
         log.info(to_json({"requestId": getattr(context, "request_id", ""), **_log_line(report)}))

@@ -3,7 +3,19 @@
 A *pass* reconciles every candidate of a scope up to the pass's clock (the triggerTime of the run that
 started it); it may take many runs, each resuming from the listing position. When a pass completes, its
 clock and rules fingerprint are remembered: the next pass only needs objects whose TTLs ran out after that
-clock (incremental), unless the rules changed since (full reconcile)."""
+clock (incremental), unless the rules changed since. Then what the next pass does is the deployment's
+choice (AUTOTAG_RECONCILE_ON_RULES_CHANGE, `ON_RULES_CHANGE`):
+
+- `selected`: a pass over only the objects the change can reach (rules/reach.py), each given the full plan
+  of the new rules (tags added, changed and removed, as on upload). It pins the fingerprint it reconciles
+  from (`previous`), so a pass interrupted mid-way resumes with the same selection. It leaves the completed
+  clock where it was: objects it did not list may have TTLs that ran out meanwhile, and the incremental pass
+  that follows it judges them.
+- `full`: every object, given the full plan of the new rules.
+- `prune`: every object, with only the tags the new rules no longer derive removed (nothing added).
+
+A pass under rules that were neither the completed pass's nor the new ones (interrupted by a change) may
+have written tags by them anywhere: after it, only a full pass is safe."""
 
 from __future__ import annotations
 
@@ -15,7 +27,11 @@ from typing import Any
 
 from ..timestamps import format_timestamp, parse_timestamp
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds a pass's `retag` and `previous` and the completed pass's `rulesKept`
+READABLE_FORMATS = (1, 2)
+
+SELECTED, FULL, PRUNE = "selected", "full", "prune"
+ON_RULES_CHANGE = (SELECTED, FULL, PRUNE)  # what a pass after a change of rules does (see above)
 
 
 @dataclass(frozen=True)
@@ -68,9 +84,15 @@ class SweepPass:
     fingerprint: str  # the rules the pass applies
     position: Position = field(default_factory=Position)
     totals: PassTotals = field(default_factory=PassTotals)
+    retag: bool = False  # candidates get the full plan of the rules (as on upload), not only pruning
+    # A selected pass: the fingerprint of the rules it reconciles from (only objects the change from them
+    # can reach are candidates); None: every object is (within `since` for an incremental pass).
+    previous: str | None = None
 
     @property
     def mode(self) -> str:
+        if self.previous is not None:
+            return "selected"
         return "full" if self.since is None else "incremental"
 
 
@@ -80,22 +102,62 @@ class Checkpoint:
     completed_clock: datetime | None = None
     completed_fingerprint: str | None = None
     current: SweepPass | None = None
+    # The fingerprint of the rules whose document is kept (sealed) beside the checkpoint (applied_rules.py)
+    rules_kept: str | None = None
 
 
 def next_pass(
-    checkpoint: Checkpoint, fingerprint: str, clock: datetime, *, force_full: bool = False
+    checkpoint: Checkpoint,
+    fingerprint: str,
+    clock: datetime,
+    *,
+    force_full: bool = False,
+    on_rules_change: str = PRUNE,
+    interrupted: str | None = None,
 ) -> SweepPass | None:
     """The pass a run works on: the unfinished one (same rules), else a new one. None when the scope is
-    already reconciled up to `clock` with these rules."""
+    already reconciled up to `clock` with these rules. `force_full` (a payload's `full`) asks for a full
+    pruning pass; `interrupted` is the fingerprint of the pass this run stopped because the rules changed."""
     current = checkpoint.current
-    if current is not None and current.fingerprint == fingerprint and not (force_full and current.since):
+    done = checkpoint.completed_fingerprint
+    pruning = on_rules_change == PRUNE or force_full or done is None  # the first pass, or as always
+    force_full = force_full or (pruning and interrupted is not None)
+    # A pass under rules other than the completed pass's (one after a change, stopped by another change)
+    # may have written tags by them on objects that no selection from the completed rules names.
+    mixed = not pruning and (
+        (interrupted is not None and interrupted != done)
+        or (current is not None and current.fingerprint != done)
+    )
+    if (
+        current is not None
+        and current.fingerprint == fingerprint
+        and not (force_full and current.since)
+        and not (mixed and interrupted is not None)
+    ):
         return current
-    same_rules = checkpoint.completed_fingerprint == fingerprint and not force_full
-    since = checkpoint.completed_clock if same_rules else None
-    if since is not None and clock <= since:
-        return None
     start = Position(_before(checkpoint.scope.start_at)) if checkpoint.scope.start_at else Position()
-    return SweepPass(clock, since, fingerprint, start)
+    if pruning:
+        since = checkpoint.completed_clock if done == fingerprint and not force_full else None
+        if since is not None and clock <= since:
+            return None
+        return SweepPass(clock, since, fingerprint, start)
+    if mixed:
+        return SweepPass(clock, None, fingerprint, start, retag=True)
+    if done == fingerprint:
+        since = checkpoint.completed_clock
+        if since is not None and clock <= since:
+            return None
+        return SweepPass(clock, since, fingerprint, start)
+    if on_rules_change == SELECTED and checkpoint.completed_clock is not None:
+        return SweepPass(clock, checkpoint.completed_clock, fingerprint, start, retag=True, previous=done)
+    return SweepPass(clock, None, fingerprint, start, retag=True)
+
+
+def widened(sweep: SweepPass, checkpoint: Checkpoint) -> SweepPass:
+    """`sweep` as a full pass from the scope's start: a selected pass whose previous rules cannot be
+    believed (a missing or forged copy) reconciles every object instead, never fewer."""
+    start = Position(_before(checkpoint.scope.start_at)) if checkpoint.scope.start_at else Position()
+    return SweepPass(sweep.clock, None, sweep.fingerprint, start, retag=True)
 
 
 def _before(key: str) -> str:
@@ -113,7 +175,10 @@ def advanced(sweep: SweepPass, position: Position, totals: PassTotals) -> SweepP
 
 
 def completed(checkpoint: Checkpoint, sweep: SweepPass) -> Checkpoint:
-    return Checkpoint(checkpoint.scope, sweep.clock, sweep.fingerprint, None)
+    """The checkpoint once `sweep` completed. A selected pass leaves the completed clock as it was: it did
+    not list every object, and TTLs that ran out since are the next (incremental) pass's to judge."""
+    clock = sweep.since if sweep.previous is not None else sweep.clock
+    return Checkpoint(checkpoint.scope, clock, sweep.fingerprint, None, checkpoint.rules_kept)
 
 
 # ---- codec --------------------------------------------------------------------------------------------
@@ -137,6 +202,7 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
         "completed": {
             "clock": _time(checkpoint.completed_clock),
             "fingerprint": checkpoint.completed_fingerprint,
+            "rulesKept": checkpoint.rules_kept,
         },
         "current": None
         if current is None
@@ -146,6 +212,8 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
             "fingerprint": current.fingerprint,
             "position": {"key": current.position.key, "versionId": current.position.version_id},
             "totals": asdict(current.totals),
+            "retag": current.retag,
+            "previous": current.previous,
         },
     }
 
@@ -171,7 +239,7 @@ def checkpoint_from_document(document: Any, scope: Scope) -> Checkpoint:
     try:
         if not isinstance(document, dict):
             raise CheckpointError("a checkpoint is a JSON object")
-        if document.get("format") != FORMAT_VERSION:
+        if document.get("format") not in READABLE_FORMATS:
             raise CheckpointError(f"checkpoint format {document.get('format')!r} is not {FORMAT_VERSION}")
         done = document["completed"]
         current = document["current"]
@@ -186,9 +254,24 @@ def checkpoint_from_document(document: Any, scope: Scope) -> Checkpoint:
                 current["fingerprint"],
                 Position(current["position"]["key"], current["position"]["versionId"]),
                 PassTotals(**current["totals"]),
+                _flag(current.get("retag", False)),
+                _fingerprint(current.get("previous")),
             )
-        return Checkpoint(scope, parse_timestamp(done["clock"] or ""), done["fingerprint"], sweep)
+        kept = _fingerprint(done.get("rulesKept"))
+        return Checkpoint(scope, parse_timestamp(done["clock"] or ""), done["fingerprint"], sweep, kept)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"unreadable checkpoint: {exc!r}") from exc
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise CheckpointError("checkpoint current.retag is not true or false")
+    return value
+
+
+def _fingerprint(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise CheckpointError("a rules fingerprint in the checkpoint is not text")
+    return value

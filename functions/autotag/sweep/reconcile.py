@@ -1,4 +1,7 @@
-"""Reconcile one listed object: read its tags, prune the stale ones it owns, write only on change."""
+"""Reconcile one listed object: read its tags, prune the stale ones it owns, write only on change
+(`reconcile_object`); or, in a pass after a change of rules, give it the full plan of the rules, as the
+upload path does: derived tags added or changed, owned ones no longer derived removed, nobody else's touched
+(`retag_object`)."""
 
 from __future__ import annotations
 
@@ -6,15 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..facts import ObjectFacts
-from ..gateway import ObjectGone, ObjectHead, PermanentOssError
+from ..gateway import ObjectGone, ObjectHead, PermanentOssError, SymlinkTargetGone
 from ..ownership import object_digest, read_record
-from ..planning import TagPlan, prune_tags, split_expired
+from ..planning import TagPlan, explain_unresolved, plan_tags, prune_tags, split_expired
 from ..rules import RuleSet, derive_tags
 from .gateway import ListedObject, SweepGateway
 from .rules_watch import RulesWatch
 
 # Outcomes
 PRUNED = "pruned"  # stale tags removed (PutObjectTagging with the rest, or DeleteObjectTagging)
+TAGGED = "tagged"  # the full plan written: tags added, changed or removed
 PLANNED = "planned"  # a dry run found stale tags and wrote nothing
 UNCHANGED = "unchanged"  # nothing stale
 SKIPPED = "skipped"  # gone, or replaced since it was listed (its own upload event handles the new one)
@@ -50,6 +54,11 @@ class Reconciled:
             if self.plan
             else [],
             "remaining": self.plan.desired if self.plan else None,
+            **(
+                {"added": self.plan.added, "changed": {k: v[1] for k, v in self.plan.changed.items()}}
+                if self.plan and (self.plan.added or self.plan.changed)
+                else {}
+            ),
         }
 
 
@@ -108,6 +117,66 @@ def reconcile_object(
             return Reconciled(listed, PRUNED, "", plan)
         gateway.delete_tags(key, version)
         return Reconciled(listed, PRUNED, "", plan, deleted_all=True)
+    except ObjectGone as gone:
+        return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
+    except PermanentOssError as refused:
+        return Reconciled(listed, REJECTED, str(refused))
+
+
+def retag_object(
+    listed: ListedObject,
+    rules: RuleSet,
+    gateway: SweepGateway,
+    clock: datetime,
+    *,
+    write: bool = True,
+    watch: RulesWatch | None = None,
+) -> Reconciled:
+    """The upload path's plan (tagger.tag_object) for a listed object: the object's facts from OSS (a HEAD
+    when the rules need more than the key, or have TTLs), its tags, `plan_tags` at `clock`, a write only on
+    change. Without a version id, an object replaced since it was listed is left to its own upload event.
+    With a `watch`, nothing is written unless the rules in force, asked after the tags were read, are
+    still `rules`. Raises TransientOssError when OSS keeps failing."""
+    key, version = listed.key, listed.version_id
+    try:
+        facts = ObjectFacts(key)
+        written_for = ""
+        if rules.needs or rules.ttls:
+            try:
+                head = gateway.head(key, version)
+                symlink = head.object_type == "Symlink"  # HEAD answers with its target's ETag
+                if version is None and not symlink and not _still_listed(listed, head):
+                    return Reconciled(listed, SKIPPED, REPLACED)
+                facts = ObjectFacts(key, head.size, head.content_type, head.user_meta, head.last_modified)
+                if version is None and not symlink:
+                    written_for = object_digest(head.etag, head.last_modified)
+                current = gateway.get_tags(key, version) if head.tag_count else {}
+            except SymlinkTargetGone:  # a dangling link is still there to tag, by its key alone
+                current = gateway.get_tags(key, version)
+        else:
+            current = gateway.get_tags(key, version)
+        ticket = watch.ticket() if watch is not None else 0  # only a check sent after this read vouches
+        derivation = derive_tags(rules, facts)
+        live, expired = split_expired(derivation.tags, facts.last_modified, clock)
+        plan = explain_unresolved(
+            plan_tags(current, live, rules.ownership, expired, written_for), derivation.unresolved
+        )
+        if plan.hands_off:
+            return Reconciled(listed, UNCHANGED, plan.hands_off, foreign=True)
+        if not plan.needs_write:
+            return Reconciled(listed, UNCHANGED, "the object already has the derived tags", plan)
+        if not write:
+            return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
+        if watch is not None:
+            in_force = watch.in_force(ticket)
+            if in_force.fingerprint != rules.fingerprint:
+                why = f"the rules changed ({rules.fingerprint} to {in_force.fingerprint}) during the pass"
+                return Reconciled(listed, RULES_CHANGED, why)
+        if plan.desired:
+            gateway.put_tags(key, plan.desired, version)
+            return Reconciled(listed, TAGGED, "", plan)
+        gateway.delete_tags(key, version)
+        return Reconciled(listed, TAGGED, "", plan, deleted_all=True)
     except ObjectGone as gone:
         return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
     except PermanentOssError as refused:

@@ -1,8 +1,14 @@
 """The sweep of one scope: list, pick candidates, reconcile them on a bounded worker pool, checkpoint,
 and stop cleanly before the deadline. Resumes where the previous run of the pass stopped.
 
-With rules kept in OSS, nothing is removed by rules that are no longer in force (rules_watch.py): when the
-rules change during a pass, the run starts a full pass with the new ones, at most MAX_RESTARTS times."""
+After a change of rules, the next pass is what `on_rules_change` says (checkpoint.py): `selected` lists only
+the prefixes the change can reach (rules/reach.py), filters the listed keys before any per-object request,
+and gives each candidate the full plan of the new rules; when it completes, the incremental pass that judges
+TTLs since the previous completed pass follows in the same run. Its previous rules come from the scope's
+sealed copy (applied_rules.py); without one to believe, every object is reconciled instead.
+
+With rules kept in OSS, nothing is written by rules that are no longer in force (rules_watch.py): when the
+rules change during a pass, the run starts a new pass with the new ones, at most MAX_RESTARTS times."""
 
 from __future__ import annotations
 
@@ -16,13 +22,37 @@ from typing import Any
 
 from ..gateway import OutOfTime, PermanentOssError, TransientOssError
 from ..rules import RuleSet
+from ..rules.changes import diff_rules
+from ..rules.reach import Affected, affected_objects
 from ..timestamps import format_timestamp
-from .checkpoint import Checkpoint, PassTotals, Position, Scope, SweepPass, advanced, completed, next_pass
+from .applied_rules import forget_rules, keep_rules, kept_rules
+from .checkpoint import (
+    PRUNE,
+    Checkpoint,
+    PassTotals,
+    Position,
+    Scope,
+    SweepPass,
+    advanced,
+    completed,
+    next_pass,
+    widened,
+)
 from .clock import absurd, ahead_of, describe_ahead
 from .gateway import ListedObject, ListingPage, SweepGateway
-from .reconcile import PLANNED, PRUNED, REJECTED, RULES_CHANGED, SKIPPED, Reconciled, reconcile_object
+from .reconcile import (
+    PLANNED,
+    PRUNED,
+    REJECTED,
+    RULES_CHANGED,
+    SKIPPED,
+    TAGGED,
+    Reconciled,
+    reconcile_object,
+    retag_object,
+)
 from .rules_watch import RulesWatch
-from .selection import is_candidate
+from .selection import is_candidate, listing_starts, selected_prefixes
 from .state import Busy, Lease, LeaseLost, StateStore
 
 MAX_REPORTED_OBJECTS = 200  # objects listed in a summary (the counts cover all of them)
@@ -43,7 +73,11 @@ class SweepReport:
     scope: Scope
     clock: datetime
     dry_run: bool
-    mode: str = "none"  # incremental, full, or none (nothing to do)
+    mode: str = "none"  # incremental, full, selected, or none (nothing to do): the last pass's
+    passes: list[str] = field(default_factory=list)  # the modes of the passes this run worked on
+    retag: bool = False  # the last pass gave candidates the full plan of the rules, not only pruning
+    reconciled_from: str | None = None  # a selected pass: the fingerprint of the rules it reconciled from
+    listed_prefixes: tuple[str, ...] | None = None  # a selected pass: the prefixes it lists
     since: datetime | None = None
     resumed: bool = False
     complete: bool = False
@@ -51,7 +85,10 @@ class SweepReport:
     listed: int = 0
     candidates: int = 0
     pruned: int = 0
+    tagged: int = 0  # objects given the full plan of the rules (tags added, changed or removed)
     deleted: int = 0  # objects left with no tags: DeleteObjectTagging
+    tags_added: int = 0
+    tags_changed: int = 0
     tags_removed: int = 0
     unchanged: int = 0
     skipped: int = 0
@@ -67,10 +104,13 @@ class SweepReport:
         outcome = result.outcome
         if outcome == RULES_CHANGED:  # judged again in the next pass, with the rules in force
             return
-        if outcome in (PRUNED, PLANNED):
+        if outcome in (PRUNED, PLANNED, TAGGED):
             self.pruned += outcome == PRUNED
+            self.tagged += outcome == TAGGED
             self.deleted += result.deleted_all
             self.tags_removed += len(result.plan.removed) if result.plan else 0
+            self.tags_added += len(result.plan.added) if result.plan else 0
+            self.tags_changed += len(result.plan.changed) if result.plan else 0
         elif outcome == SKIPPED:
             self.skipped += 1
         elif outcome == REJECTED:
@@ -78,7 +118,7 @@ class SweepReport:
         else:
             self.unchanged += 1
         self.foreign += result.foreign
-        if (outcome in (PRUNED, PLANNED, REJECTED) or result.foreign) and len(
+        if (outcome in (PRUNED, PLANNED, TAGGED, REJECTED) or result.foreign) and len(
             self.objects
         ) < MAX_REPORTED_OBJECTS:
             self.objects.append(result)
@@ -90,6 +130,10 @@ class SweepReport:
             "range": {"startAt": self.scope.start_at, "endBefore": self.scope.end_before},
             "clock": format_timestamp(self.clock),
             "mode": self.mode,
+            "passes": list(self.passes),
+            "retag": self.retag,
+            "reconciledFrom": self.reconciled_from,
+            "listedPrefixes": list(self.listed_prefixes) if self.listed_prefixes is not None else None,
             "since": format_timestamp(self.since) if self.since else None,
             "dryRun": self.dry_run,
             "resumed": self.resumed,
@@ -98,7 +142,10 @@ class SweepReport:
             "listed": self.listed,
             "candidates": self.candidates,
             "pruned": self.pruned,
+            "tagged": self.tagged,
             "deleted": self.deleted,
+            "tagsAdded": self.tags_added,
+            "tagsChanged": self.tags_changed,
             "tagsRemoved": self.tags_removed,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
@@ -129,11 +176,13 @@ def run_sweep(
     monotonic: Callable[[], float] = time.monotonic,
     progress: Progress | None = None,
     rules_in_force: Callable[[], RuleSet] | None = None,
+    on_rules_change: str = PRUNE,
 ) -> SweepReport:
     """Sweep `store.scope` at `clock` (None: OSS's clock, from the `Date` of its answers) until the pass
     completes, `deadline` (a `monotonic` time) is near, or `limits.max_objects` are listed. A clock ahead
     of OSS's is refused unless this is a dry run, which reads the checkpoint but writes nothing at all.
-    `rules_in_force` (rules kept in OSS) answers which rules are in force: asked before each write."""
+    `rules_in_force` (rules kept in OSS) answers which rules are in force: asked before each write.
+    `on_rules_change` (checkpoint.ON_RULES_CHANGE) says what a pass after a change of rules does."""
     report = SweepReport(store.scope, clock or datetime.now(timezone.utc), dry_run)
     separate_state = store.gateway is not gateway  # a state bucket
     before = gateway.requests + (store.gateway.requests if separate_state else 0)
@@ -160,22 +209,37 @@ def run_sweep(
             lease = taken
         checkpoint = store.load(oss_now, keep_aside=not dry_run)
         restarts = 0
+        interrupted: str | None = None  # the fingerprint of the pass a change of rules stopped
         while True:
-            # After a change of rules, a full pass: tags set under the new rules may be anywhere.
-            sweep = next_pass(checkpoint, rules.fingerprint, clock, force_full=full or restarts > 0)
+            sweep = next_pass(
+                checkpoint,
+                rules.fingerprint,
+                clock,
+                force_full=full,
+                on_rules_change=on_rules_change,
+                interrupted=interrupted,
+            )
             if sweep is None:
                 report.complete = True
-                report.stopped = "already swept up to this time with these rules"
+                if not report.passes:  # else the pass before it brought the scope up to this time
+                    report.stopped = "already swept up to this time with these rules"
                 return report
-            report.mode, report.since = sweep.mode, sweep.since
-            report.resumed = sweep is checkpoint.current
+            resumed = sweep is checkpoint.current
+            sweep, affected = _selection(sweep, rules, store, checkpoint, notes)
+            report.mode, report.since, report.retag = sweep.mode, sweep.since, sweep.retag
+            report.reconciled_from = sweep.previous
+            report.listed_prefixes = _listed_prefixes(affected, store.scope) if affected is not None else None
+            report.passes.append(sweep.mode)
+            report.resumed = resumed and sweep is checkpoint.current
             report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
-            newer = _sweep_pass(
+            report.complete = False
+            newer, checkpoint = _sweep_pass(
                 gateway,
                 rules,
                 store,
                 checkpoint,
                 sweep,
+                affected,
                 lease,
                 report,
                 limits,
@@ -186,12 +250,14 @@ def run_sweep(
                 watch,
             )
             if newer is None:
+                if report.complete and sweep.previous is not None:
+                    continue  # the incremental pass follows: TTLs that ran out since the previous one
                 break
             notes.append(
                 f"the rules changed during the pass ({rules.fingerprint} to {newer.fingerprint}): nothing "
-                "more was removed by the old ones, and a full pass started with the new ones"
+                "more was written by the old ones, and a new pass started with the new ones"
             )
-            rules, restarts = newer, restarts + 1
+            interrupted, rules, restarts = rules.fingerprint, newer, restarts + 1
             if restarts > MAX_RESTARTS:
                 report.stopped = (
                     f"the rules changed {restarts} times during this run; the next run starts a full pass "
@@ -219,7 +285,7 @@ def run_sweep(
             + (store.gateway.requests if store.gateway is not gateway else 0)
             + report.rules_checks
         )
-        report.warnings = [*store.warnings, *notes]
+        report.warnings = [*store.warnings, *notes, *report.warnings]
     return report
 
 
@@ -241,29 +307,58 @@ def _acquire(store: StateStore, owner: str, lease_seconds: float, oss_now: datet
         ) from None
 
 
+def _selection(
+    sweep: SweepPass, rules: RuleSet, store: StateStore, checkpoint: Checkpoint, notes: list[str]
+) -> tuple[SweepPass, Affected | None]:
+    """A selected pass and what the change from its previous rules can reach; without previous rules to
+    believe, a full pass instead (said in `notes`). Any other pass as it is."""
+    if sweep.previous is None:
+        return sweep, None
+    previous = kept_rules(store, sweep.previous)
+    if isinstance(previous, str):
+        notes.append(
+            f"{previous}: every object is reconciled with rules {rules.fingerprint} (a full pass) instead "
+            "of only those the change can reach"
+        )
+        return widened(sweep, checkpoint), None
+    return sweep, affected_objects(diff_rules(previous, rules))
+
+
+def _listed_prefixes(affected: Affected, scope: Scope) -> tuple[str, ...]:
+    return selected_prefixes(affected.prefixes, scope.prefix)
+
+
 def _listing(
-    gateway: SweepGateway, scope: Scope, start: Position, versioned: bool, page_size: int
+    gateway: SweepGateway,
+    scope: Scope,
+    start: Position,
+    versioned: bool,
+    page_size: int,
+    prefixes: tuple[str, ...] | None = None,
 ) -> Iterator[ListedObject]:
-    """The scope's objects from `start` on. The next page is fetched while this one is being worked on,
-    so an incremental sweep (mostly listing) is not held up by the round trips of its few candidates."""
+    """The scope's objects from `start` on (only those under `prefixes`, when given). The next page is
+    fetched while this one is being worked on, so an incremental sweep (mostly listing) is not held up by
+    the round trips of its few candidates."""
+    starts = [(scope.prefix, start)] if prefixes is None else listing_starts(prefixes, start)
+    for prefix, first in starts:
 
-    def fetch(key_marker: str, version_marker: str) -> ListingPage:
-        if versioned:
-            return gateway.list_versions_page(scope.prefix, key_marker, version_marker, page_size)
-        return gateway.list_page(scope.prefix, key_marker, page_size)
+        def fetch(key_marker: str, version_marker: str, prefix: str = prefix) -> ListingPage:
+            if versioned:
+                return gateway.list_versions_page(prefix, key_marker, version_marker, page_size)
+            return gateway.list_page(prefix, key_marker, page_size)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as fetcher:
-        upcoming = fetcher.submit(fetch, start.key, start.version_id)
-        while True:
-            page = upcoming.result()
-            if page.truncated:
-                upcoming = fetcher.submit(fetch, page.next_key_marker, page.next_version_marker)
-            for listed in page.objects:
-                if scope.end_before is not None and listed.key >= scope.end_before:
-                    return
-                yield listed
-            if not page.truncated:
-                return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as fetcher:
+            upcoming = fetcher.submit(fetch, first.key, first.version_id)
+            while True:
+                page = upcoming.result()
+                if page.truncated:
+                    upcoming = fetcher.submit(fetch, page.next_key_marker, page.next_version_marker)
+                for listed in page.objects:
+                    if scope.end_before is not None and listed.key >= scope.end_before:
+                        return
+                    yield listed
+                if not page.truncated:
+                    break
 
 
 def _sweep_pass(
@@ -272,6 +367,7 @@ def _sweep_pass(
     store: StateStore,
     checkpoint: Checkpoint,
     sweep: SweepPass,
+    affected: Affected | None,
     lease: Lease | None,
     report: SweepReport,
     limits: SweepLimits,
@@ -280,9 +376,10 @@ def _sweep_pass(
     progress: Progress | None,
     versioned: bool,
     watch: RulesWatch | None,
-) -> RuleSet | None:
-    """Work on `sweep` until it completes or the run must stop; the rules in force when they turn out to
-    have changed (nothing more is written by `rules` then, and the caller starts a new pass), else None."""
+) -> tuple[RuleSet | None, Checkpoint]:
+    """Work on `sweep` until it completes or the run must stop. Returns the rules in force when they turn
+    out to have changed (nothing more is written by `rules` then, and the caller starts a new pass), else
+    None; and the checkpoint as it stands (saved, unless this is a dry run)."""
     scope = store.scope
     last_saved = monotonic()
     batch_size = limits.workers * 4
@@ -301,11 +398,18 @@ def _sweep_pass(
         window: list[ListedObject] = []
         candidates: list[ListedObject] = []
         room = limits.max_objects if limits.max_objects is not None else -1
-        for listed in _listing(gateway, scope, position, versioned, limits.page_size):
+        prefixes = _listed_prefixes(affected, scope) if affected is not None else None
+        for listed in _listing(gateway, scope, position, versioned, limits.page_size, prefixes):
             if not scope.contains(listed.key) or listed.key.startswith(store.state_prefix):
                 continue
             window.append(listed)
-            if is_candidate(rules, listed, sweep.since, sweep.clock):
+            if affected is not None:  # a selected pass: only what the change can reach, by key and size
+                chosen = affected.may_reach(listed.key, listed.size)
+            elif sweep.retag:
+                chosen = True
+            else:
+                chosen = is_candidate(rules, listed, sweep.since, sweep.clock)
+            if chosen:
                 candidates.append(listed)
             room -= 1
             if len(candidates) == batch_size or len(window) == limits.page_size or room == 0:
@@ -322,10 +426,9 @@ def _sweep_pass(
             if limits.max_objects is not None and report.listed >= limits.max_objects:
                 report.stopped = f"listed maxObjects ({limits.max_objects}); the next run resumes"
                 break
+            work = retag_object if sweep.retag else reconcile_object
             futures = [
-                pool.submit(
-                    reconcile_object, o, rules, gateway, sweep.clock, write=not report.dry_run, watch=watch
-                )
+                pool.submit(work, o, rules, gateway, sweep.clock, write=not report.dry_run, watch=watch)
                 for o in candidates
             ]
             failures = []
@@ -350,9 +453,11 @@ def _sweep_pass(
             window_totals = PassTotals(
                 listed=len(mine),
                 candidates=len(candidates),
-                updated=sum(r.outcome == PRUNED and not r.deleted_all for r in results),
+                updated=sum(r.outcome in (PRUNED, TAGGED) and not r.deleted_all for r in results),
                 deleted=sum(r.deleted_all for r in results),
-                tags_removed=sum(len(r.plan.removed) for r in results if r.outcome == PRUNED and r.plan),
+                tags_removed=sum(
+                    len(r.plan.removed) for r in results if r.outcome in (PRUNED, TAGGED) and r.plan
+                ),
             )
             report.listed += len(mine)
             report.candidates += len(candidates)
@@ -365,7 +470,7 @@ def _sweep_pass(
             if late:
                 break
             if watch is not None and any(r.outcome == RULES_CHANGED for r in results):
-                return watch.latest  # the window is not done: the new pass judges it with the new rules
+                return watch.latest, checkpoint  # the window is not done: the new pass judges it
             totals = totals.plus(window_totals)
             position = Position(mine[-1].key, mine[-1].version_id or "")
             if progress is not None:
@@ -377,23 +482,34 @@ def _sweep_pass(
                         checkpoint.completed_clock,
                         checkpoint.completed_fingerprint,
                         advanced(sweep, position, totals),
+                        checkpoint.rules_kept,
                     )
                 )
                 sweep, totals = advanced(sweep, position, totals), PassTotals()
         else:
             report.complete = True
     if report.dry_run:
-        return None
+        return None, completed(checkpoint, sweep) if report.complete else checkpoint
     if report.complete:
-        save(completed(checkpoint, sweep))
-    else:
-        counted = replace(totals, runs=1)
-        save(
-            Checkpoint(
-                scope,
-                checkpoint.completed_clock,
-                checkpoint.completed_fingerprint,
-                advanced(sweep, position, counted),
-            )
-        )
-    return None
+        done = completed(checkpoint, sweep)
+        kept = checkpoint.rules_kept
+        if kept != rules.fingerprint:  # the first pass with these rules: keep them for the next change
+            why = keep_rules(store, rules)
+            if why:
+                report.warnings.append(f"{why}; after the next change of rules every object is reconciled")
+            else:
+                done = replace(done, rules_kept=rules.fingerprint)
+        save(done)
+        if kept is not None and done.rules_kept != kept:
+            forget_rules(store, kept)
+        return None, done
+    counted = replace(totals, runs=1)
+    state = Checkpoint(
+        scope,
+        checkpoint.completed_clock,
+        checkpoint.completed_fingerprint,
+        advanced(sweep, position, counted),
+        checkpoint.rules_kept,
+    )
+    save(state)
+    return None, state

@@ -97,6 +97,27 @@ class StateStore:
     def _unsealed(self, found: Stamped, key: str) -> dict[str, object]:
         return unseal(found.data, self._place(key), found.last_modified, self.secrets)
 
+    # -- other sealed documents ----------------------------------------------------------------------------
+
+    def write_sealed(self, key: str, document: dict[str, object], *, limit: int) -> bool:
+        """Write `document` at `key` (under `base`), sealed for that place, now; False (nothing written)
+        when that is over `limit` bytes."""
+        data = self._sealed(document, key)
+        if len(data) > limit:
+            return False
+        self.gateway.write_object(key, data)
+        return True
+
+    def read_sealed(self, key: str, limit: int) -> dict[str, object] | None:
+        """The document at `key` when the system sealed it there (NotBelieved otherwise, also when it is
+        over `limit` bytes); None when there is none."""
+        found = self.gateway.read_stamped(key, limit)
+        if found is None:
+            return None
+        if len(found.data) > limit:
+            raise NotBelieved(f"over {limit} bytes: no document this system writes there is that big")
+        return self._unsealed(found, key)
+
     # -- checkpoint ----------------------------------------------------------------------------------------
 
     def load(self, oss_now: datetime, *, keep_aside: bool = True) -> Checkpoint:
