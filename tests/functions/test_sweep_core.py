@@ -133,7 +133,10 @@ checkpoints = st.builds(
         st.text(max_size=8),
         st.builds(Position, st.text(max_size=20), st.text(max_size=5)),
         st.builds(PassTotals, *([st.integers(0, 10**9)] * 6)),
+        st.booleans(),
+        st.none() | st.text(max_size=8),
     ),
+    st.none() | st.text(max_size=8),
 )
 
 
