@@ -1,0 +1,234 @@
+"""After a change of rules kept in OSS, the timer's next sweep brings existing objects to the new rules by
+itself (AUTOTAG_RECONCILE_ON_RULES_CHANGE): template.yml's functions on the local FC, its OSS trigger tagging
+uploads under the old rules, its timer firing the sweep; requests counted at the local OSS, per object."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+from click.testing import CliRunner
+from conftest import (
+    LONG_TERM,
+    REGION,
+    TEMPLATE_BUCKET,
+    TEMPLATE_STATE_BUCKET,
+    make_auth,
+    readable,
+    tags_of,
+)
+
+from autotag.rules import parse_rules
+from autotag.sweep.checkpoint import Scope
+from autotag_cli.main import cli
+from localcloud.fc import DeadLetterStore, LocalFC, load_template
+from localcloud.oss import LocalOSS
+
+ROOT = Path(__file__).parents[2]
+RULES_KEY = "rules.json"
+PER_OBJECT = frozenset({"HeadObject", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"})
+
+KIND = {"name": "kind", "tags": {"kind": {"from": "extension"}}}
+MEDIA = {"name": "media", "when": {"prefix": "img/"}, "tags": {"media": "image"}}
+OLD = {
+    "version": 1,
+    "rules": [KIND, {"name": "logs", "when": {"prefix": "logs/"}, "tags": {"dept": "ops"}}, MEDIA],
+}
+# One rule under one prefix changed: a value changed and a tag added.
+NEW = {
+    "version": 1,
+    "rules": [
+        KIND,
+        {"name": "logs", "when": {"prefix": "logs/"}, "tags": {"dept": "sre", "retention": "short"}},
+        MEDIA,
+    ],
+}
+LOGS = [f"logs/{n}.txt" for n in range(6)]
+ELSEWHERE = [f"img/{n}.jpg" for n in range(4)] + [f"other/{n}.csv" for n in range(4)]
+
+
+@contextmanager
+def cloud(oss: LocalOSS, tmp_path: Path, setting: str) -> Iterator[LocalFC]:
+    """template.yml on the local FC, its rules kept in its state bucket, AUTOTAG_RECONCILE_ON_RULES_CHANGE
+    set to `setting`."""
+    fc = LocalFC(
+        load_template(ROOT / "template.yml"),
+        environment={
+            "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+            "AUTOTAG_FANOUT": "in-process",
+            "AUTOTAG_RULES": f"oss://{TEMPLATE_STATE_BUCKET}/{RULES_KEY}",
+            "AUTOTAG_RULES_MAX_AGE": "0",  # each invocation reads the rules in force
+            "AUTOTAG_RECONCILE_ON_RULES_CHANGE": setting,
+        },
+        dead_letters=DeadLetterStore(tmp_path / "dead-letters.jsonl"),
+        retry_base_seconds=0.01,
+        clock=oss.clock,
+    )
+    with fc:
+        fc.wire_oss(oss)
+        yield fc
+
+
+def state_bucket(oss: LocalOSS) -> oss2.Bucket:
+    return oss2.Bucket(make_auth("v1"), oss.endpoint, TEMPLATE_STATE_BUCKET, region=REGION)
+
+
+def push(oss: LocalOSS, rules: dict[str, Any]) -> None:
+    state_bucket(oss).put_object(RULES_KEY, json.dumps(rules).encode())
+
+
+def settle(oss: LocalOSS, fc: LocalFC) -> None:
+    assert oss.notifier.drain(600)
+    assert fc.drain(600)
+
+
+def sweep(oss: LocalOSS, fc: LocalFC) -> dict[str, Any]:
+    """Fire the timer now and return the summary of that sweep."""
+    before = len(fc.results)
+    fc.fire_timer("tag-expiry", at=oss.clock.now())
+    settle(oss, fc)
+    (result,) = [r for r in fc.results[before:] if r.function == "tag-expiry"]
+    assert result.ok, result.error_message
+    (report,) = json.loads(result.payload or "")["sweeps"]
+    return report  # type: ignore[no-any-return]
+
+
+def tagged_under_old_rules(oss: LocalOSS, fc: LocalFC, bucket: oss2.Bucket) -> None:
+    """Objects uploaded (one with an uploader's own tag) and tagged under OLD; a first sweep completed."""
+    push(oss, OLD)
+    for key in LOGS + ELSEWHERE:
+        headers = {"x-oss-tagging": "owner=ann"} if key == LOGS[0] else None
+        bucket.put_object(key, b"x", headers=headers)
+    settle(oss, fc)
+    assert readable(tags_of(bucket, LOGS[0])) == {
+        "owner": "ann",
+        "kind": "text",
+        "dept": "ops",
+        "autotag": "dept kind",
+    }
+    first = sweep(oss, fc)
+    assert first["complete"] and first["mode"] == "full", first
+
+
+def count_requests(oss: LocalOSS) -> Counter[tuple[str, str]]:
+    """(API, key) of each request to the tagged bucket from now on."""
+    seen: Counter[tuple[str, str]] = Counter()
+    oss.conditions.hooks.append(
+        lambda request: (
+            seen.update([(request.api, request.key)]) if request.bucket == TEMPLATE_BUCKET else None
+        )
+    )
+    return seen
+
+
+def plan_finds_nothing(oss: LocalOSS, tmp_path: Path, rules: dict[str, Any]) -> None:
+    """`autotag plan` under `rules` proposes no change for any object."""
+    path = tmp_path / "new-rules.json"
+    path.write_text(json.dumps(rules))
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+        "COLUMNS": "200",
+    }
+    for prefix in ("logs/", "img/", "other/"):
+        command = ["plan", "--bucket", TEMPLATE_BUCKET, "--prefix", prefix, "--rules", str(path), "--json"]
+        result = CliRunner().invoke(cli, command, env=env)
+        assert result.exit_code == 0, result.output
+        outcomes = {json.loads(line)["outcome"] for line in result.output.splitlines()}
+        assert outcomes == {"unchanged"}, result.output
+
+
+def test_the_timer_brings_objects_the_change_reaches_to_the_new_rules_and_reads_no_other(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    with cloud(oss, tmp_path, "selected") as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        push(oss, NEW)
+        requests = count_requests(oss)
+        report = sweep(oss, fc)
+    assert report["passes"] == ["selected", "incremental"] and report["complete"], report
+    assert report["reconciledFrom"] == parse_rules(OLD).fingerprint
+    assert report["listedPrefixes"] == ["logs/"]
+    assert (report["tagged"], report["tagsAdded"], report["tagsChanged"]) == (6, 6, 6), report
+    assert readable(tags_of(template_bucket, LOGS[0])) == {
+        "owner": "ann",  # the uploader's own tag stays
+        "kind": "text",
+        "dept": "sre",
+        "retention": "short",
+        "autotag": "dept kind retention",
+    }
+    for key in LOGS[1:]:
+        assert readable(tags_of(template_bucket, key))["retention"] == "short"
+    # Objects the change cannot reach were sent no per-object request; only listings covered them.
+    touched = {key for (api, key), _ in requests.items() if api in PER_OBJECT}
+    assert touched == set(LOGS), sorted(touched)
+    assert requests[("PutObjectTagging", LOGS[0])] == 1
+    assert readable(tags_of(template_bucket, "img/0.jpg")) == {
+        "kind": "image",
+        "media": "image",
+        "autotag": "kind media",
+    }
+    plan_finds_nothing(oss, tmp_path, NEW)
+
+
+def test_a_forged_copy_of_the_previous_rules_makes_the_pass_full_and_loses_nothing(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    with cloud(oss, tmp_path, "selected") as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        # Someone who could write the state bucket claims the previous rules touched nothing under logs/:
+        # a selection from them would leave logs/ alone. Unsealed, it is not believed.
+        kept = f".autotag/sweep/{Scope(TEMPLATE_BUCKET).id}/rules-{parse_rules(OLD).fingerprint}.json"
+        original = json.loads(state_bucket(oss).get_object(kept).read())
+        assert original["fingerprint"] == parse_rules(OLD).fingerprint  # the copy the first pass kept
+        forged = {**original, "rules": NEW}
+        state_bucket(oss).put_object(kept, json.dumps(forged).encode())
+        push(oss, NEW)
+        report = sweep(oss, fc)
+    assert (report["mode"], report["retag"], report["complete"]) == ("full", True, True), report
+    assert any("not believed" in w and "full pass" in w for w in report["warnings"]), report["warnings"]
+    assert report["tagged"] == 6 and report["listed"] == len(LOGS + ELSEWHERE)
+    assert readable(tags_of(template_bucket, LOGS[0])) == {
+        "owner": "ann",
+        "kind": "text",
+        "dept": "sre",
+        "retention": "short",
+        "autotag": "dept kind retention",
+    }
+    assert readable(tags_of(template_bucket, "other/0.csv")) == {"kind": "data", "autotag": "kind"}
+    plan_finds_nothing(oss, tmp_path, NEW)
+
+
+def test_prune_keeps_todays_behaviour_a_full_pass_that_adds_nothing(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    with cloud(oss, tmp_path, "prune") as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        push(oss, NEW)
+        report = sweep(oss, fc)
+    assert (report["mode"], report["retag"], report["passes"]) == ("full", False, ["full"]), report
+    assert (report["tagsAdded"], report["tagged"], report["pruned"]) == (0, 0, 6), report
+    # The changed value is removed and the new tag never added: only a backfill brings them.
+    assert readable(tags_of(template_bucket, LOGS[1])) == {"kind": "text", "autotag": "kind"}
+
+
+@pytest.mark.parametrize("setting", ["full"])
+def test_full_gives_every_object_the_new_rules(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, setting: str
+) -> None:
+    with cloud(oss, tmp_path, setting) as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        push(oss, NEW)
+        requests = count_requests(oss)
+        report = sweep(oss, fc)
+    assert (report["mode"], report["retag"], report["tagged"]) == ("full", True, 6), report
+    touched = {key for (api, key), _ in requests.items() if api in PER_OBJECT}
+    assert touched == set(LOGS + ELSEWHERE)
+    plan_finds_nothing(oss, tmp_path, NEW)
