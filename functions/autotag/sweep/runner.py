@@ -210,6 +210,7 @@ def run_sweep(
         checkpoint = store.load(oss_now, keep_aside=not dry_run)
         restarts = 0
         interrupted: str | None = None  # the fingerprint of the pass a change of rules stopped
+        following = False  # working on the incremental pass that follows a completed selected pass
         while True:
             sweep = next_pass(
                 checkpoint,
@@ -226,11 +227,14 @@ def run_sweep(
                 return report
             resumed = sweep is checkpoint.current
             sweep, affected = _selection(sweep, rules, store, checkpoint, notes)
-            report.mode, report.since, report.retag = sweep.mode, sweep.since, sweep.retag
-            report.reconciled_from = sweep.previous
-            report.listed_prefixes = _listed_prefixes(affected, store.scope) if affected is not None else None
+            if not following:  # the summary describes the pass the run was for, `passes` all of them
+                report.mode, report.since, report.retag = sweep.mode, sweep.since, sweep.retag
+                report.reconciled_from = sweep.previous
+                report.listed_prefixes = (
+                    _listed_prefixes(affected, store.scope) if affected is not None else None
+                )
+                report.resumed = resumed and sweep is checkpoint.current
             report.passes.append(sweep.mode)
-            report.resumed = resumed and sweep is checkpoint.current
             report.clock = sweep.clock  # a resumed pass keeps judging expiry at its own clock
             report.complete = False
             newer, checkpoint = _sweep_pass(
@@ -251,13 +255,14 @@ def run_sweep(
             )
             if newer is None:
                 if report.complete and sweep.previous is not None:
-                    continue  # the incremental pass follows: TTLs that ran out since the previous one
+                    following = True  # the incremental pass: TTLs that ran out since the previous one
+                    continue
                 break
             notes.append(
                 f"the rules changed during the pass ({rules.fingerprint} to {newer.fingerprint}): nothing "
                 "more was written by the old ones, and a new pass started with the new ones"
             )
-            interrupted, rules, restarts = rules.fingerprint, newer, restarts + 1
+            interrupted, rules, restarts, following = rules.fingerprint, newer, restarts + 1, False
             if restarts > MAX_RESTARTS:
                 report.stopped = (
                     f"the rules changed {restarts} times during this run; the next run starts a full pass "
