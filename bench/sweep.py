@@ -6,7 +6,10 @@ out (bench rules: the shipped `kind` rule's idea plus a TTL rule on the extensio
 pass is recorded as completed one day after the upload, so the measured sweep is the common, incremental
 run. The naive loop is what the reference docs do: ObjectIterator, then GetObjectTagging and (when stale)
 PutObjectTagging per object, sequentially; it runs for `--naive-seconds` and its rate is extrapolated.
-A full reconcile (what a rules change costs) is measured over a `--full-sample` prefix.
+A full reconcile (what a rules change costs with AUTOTAG_RECONCILE_ON_RULES_CHANGE=prune) is measured over a
+`--full-sample` prefix. With `--rules-change`, a rule tagging the first 1% of the keys (one prefix) is then
+added and the pass after that change (`selected`, the default) runs over the whole bucket: its requests are
+also given per object in the bucket.
 
 With `--rules-in-oss` the rules are an OSS object (`AUTOTAG_RULES=oss://...`), and the sweep asks which rules
 are in force before each write (a conditional GET, 304 when unchanged): the figures then include those
@@ -39,7 +42,7 @@ from autotag.ownership import Ownership, ownership_record
 from autotag.rules import RuleSet, parse_rules
 from autotag.rules.remote import Location, RulesCache
 from autotag.settings import DEFAULT_STATE_PREFIX
-from autotag.sweep.checkpoint import Checkpoint, Scope
+from autotag.sweep.checkpoint import PRUNE, SELECTED, Checkpoint, Scope
 from autotag.sweep.gateway import SweepGateway
 from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.state import StateStore
@@ -146,6 +149,7 @@ def product_sweep(
     workers: int,
     full: bool,
     rules_in_force: Callable[[], RuleSet] | None,
+    on_rules_change: str = PRUNE,
 ) -> Measured:
     gateway = SweepGateway(bucket)
     admin(endpoint, "POST", "stats/reset")
@@ -158,10 +162,14 @@ def product_sweep(
         limits=SweepLimits(workers=workers),
         full=full,
         rules_in_force=rules_in_force,
+        on_rules_change=on_rules_change,
     )
     seconds = time.perf_counter() - started
     assert report.complete, report.stopped
-    name = f"sweep, {'full reconcile' if full else 'incremental'} ({workers} workers)"
+    what = "full reconcile" if full else report.mode
+    if report.mode == "selected":
+        what = f"selected pass after a change ({report.tagged:,} tagged, {report.tags_added:,} tags added)"
+    name = f"sweep, {what} ({workers} workers)"
     total = admin(endpoint, "GET", "stats")["total"]
     return Measured(name, report.listed, report.tags_removed, total, seconds, report.rules_checks)
 
@@ -177,6 +185,14 @@ def rules_kept_in_oss(auth: oss2.AuthBase, endpoint: str) -> Callable[[], RuleSe
     return lambda: rules_cache.confirm(fetch)
 
 
+def changed_rules(objects: int) -> RuleSet:
+    """BENCH_RULES and a rule tagging the keys under one prefix: the first 1% of the seeded keys."""
+    digits = len(str(max(objects // 100, 1) - 1))  # the key digits that vary within the first 1%
+    prefix = "data/" + "0" * (7 - digits)
+    hot = {"name": "hot", "when": {"prefix": prefix}, "tags": {"tier": "hot"}}
+    return parse_rules({**BENCH_RULES, "rules": [*BENCH_RULES["rules"], hot]})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
@@ -188,6 +204,9 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument(
         "--rules-in-oss", action="store_true", help="rules kept in OSS, confirmed before each write"
+    )
+    parser.add_argument(
+        "--rules-change", action="store_true", help="then a rule for 1%% of the keys added: the selected pass"
     )
     args = parser.parse_args()
     console = Console(width=170)
@@ -218,6 +237,17 @@ def main() -> None:
         sweep = product_sweep(bucket, endpoint, rules, whole, clock, args.workers, False, in_force)
         sample = Scope(bucket.bucket_name, "data/", end_before=f"data/{args.full_sample:07d}")
         full = product_sweep(bucket, endpoint, rules, sample, clock, args.workers, True, in_force)
+        runs = [naive, sweep, full]
+        if args.rules_change:
+            changed = changed_rules(args.objects)
+            in_force = (lambda: changed) if args.rules_in_oss else None
+            runs.append(
+                product_sweep(
+                    bucket, endpoint, changed, whole, clock, args.workers, False, in_force, SELECTED
+                )
+            )
+            per_object = runs[-1].requests / args.objects
+            console.print(f"selected pass: {per_object:.4f} OSS requests per object in the bucket")
 
         table = Table(
             title=f"tag-expiry sweep vs naive loop: {args.objects:,} objects, {args.stale}% newly stale, "
@@ -236,7 +266,7 @@ def main() -> None:
             "rules checks",
         ):
             table.add_column(column)
-        for measured in (naive, sweep, full):
+        for measured in runs:
             table.add_row(*measured.row())
         console.print(table)
         speedup = (sweep.listed / sweep.seconds) / (naive.listed / naive.seconds)
@@ -244,7 +274,7 @@ def main() -> None:
         if args.markdown:
             header = "| " + " | ".join(c.header for c in table.columns) + " |"  # type: ignore[misc]
             lines = [header, "|" + "---|" * len(table.columns)]
-            lines += ["| " + " | ".join(m.row()) + " |" for m in (naive, sweep, full)]
+            lines += ["| " + " | ".join(m.row()) + " |" for m in runs]
             args.markdown.write_text("\n".join(lines) + f"\n\nSpeed-up (objects listed/s): {speedup:,.0f}x\n")
     finally:
         server.terminate()
