@@ -234,3 +234,45 @@ def test_full_gives_every_object_the_new_rules(
     touched = {key for (api, key), _ in requests.items() if api in PER_OBJECT}
     assert touched == set(LOGS + ELSEWHERE)
     plan_finds_nothing(oss, tmp_path, NEW)
+
+
+def test_a_selected_pass_over_several_runs_keeps_its_selection(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Each run lists at most 2 objects (`maxObjects`): the pass takes three runs, and each resumes the same
+    selection from its checkpoint, which pins the rules it reconciles from."""
+    with cloud(oss, tmp_path, "selected") as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        push(oss, NEW)
+        requests = count_requests(oss)
+        runs = []
+        for _ in range(3):
+            oss.clock.advance(timedelta(minutes=1))
+            payload = json.dumps({"buckets": [TEMPLATE_BUCKET], "workers": 4, "maxObjects": 2})
+            event = json.dumps(
+                {
+                    "triggerTime": oss.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "triggerName": "nightly-expiry",
+                    "payload": payload,
+                }
+            )
+            result = fc.invoke("tag-expiry", event.encode())
+            assert result.ok, result.error_message
+            (report,) = json.loads(result.payload or "")["sweeps"]
+            runs.append(report)
+        checkpoint = json.loads(
+            state_bucket(oss).get_object(f".autotag/sweep/{Scope(TEMPLATE_BUCKET).id}/checkpoint.json").read()
+        )
+    assert [(r["mode"], r["resumed"], r["listed"]) for r in runs] == [
+        ("selected", False, 2),
+        ("selected", True, 2),
+        ("selected", True, 2),
+    ], runs
+    assert [r["reconciledFrom"] for r in runs] == [parse_rules(OLD).fingerprint] * 3
+    assert sum(r["tagged"] for r in runs) == 6
+    # The last run completed the selected pass; its incremental pass then listed the rest (maxObjects).
+    assert checkpoint["completed"]["fingerprint"] == parse_rules(NEW).fingerprint
+    touched = {key for (api, key), _ in requests.items() if api in PER_OBJECT}
+    assert touched == set(LOGS), sorted(touched)
+    for key in LOGS:
+        assert readable(tags_of(template_bucket, key))["retention"] == "short"
