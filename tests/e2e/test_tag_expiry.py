@@ -177,7 +177,9 @@ def test_removing_a_rule_removes_its_tags_on_the_next_sweep(
     use_rules(monkeypatch, tmp_path / "v2.json", both[:1])
     oss.clock.advance(timedelta(minutes=5))
     report = sweeper.run(oss.clock.now())
-    assert report["mode"] == "full"  # the rules changed: every object is reconciled
+    # The rules changed: every object the removed rule could match is reconciled (the default,
+    # AUTOTAG_RECONCILE_ON_RULES_CHANGE=selected), and only those are listed.
+    assert (report["mode"], report["listedPrefixes"]) == ("selected", ["p/"]), report
     assert readable(tags_of(bucket, "p/gemini/y.txt")) == {"owner": "ann", "kind": "txt", "autotag": "kind"}
     assert readable(tags_of(bucket, "p/apollo/x.txt")) == {
         "project": "mine-too",
