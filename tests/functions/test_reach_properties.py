@@ -133,8 +133,12 @@ def changed(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
             rules.insert(draw(st.integers(0, len(rules) - 1)), rules.pop(index))
         elif edit == "describe":
             rules[index]["description"] = draw(st.text(max_size=5))
-        else:
+        elif edit == "defaults":
             after["defaults"] = {"priority": draw(st.sampled_from([100, 120]))}
+        elif draw(st.booleans()):
+            after["ownership_tag"] = "mine"
+        else:
+            after["protected_keys"] = ["k1"]
     names = [r["name"] for r in after["rules"]]
     if len(set(names)) != len(names):  # an added rule took a name already there: rename it
         for i, rule in enumerate(after["rules"]):
