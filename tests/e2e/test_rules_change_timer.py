@@ -276,3 +276,34 @@ def test_a_selected_pass_over_several_runs_keeps_its_selection(
     assert touched == set(LOGS), sorted(touched)
     for key in LOGS:
         assert readable(tags_of(template_bucket, key))["retention"] == "short"
+
+
+def test_a_metadata_condition_costs_a_head_alone_for_the_objects_it_does_not_match(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """A rule added for one prefix and one metadata value: every key under the prefix may match, so each
+    gets a HEAD; only the one whose metadata matches has its tags read and written."""
+    oncall = {
+        "name": "oncall",
+        "when": {"all": [{"prefix": "logs/"}, {"meta": {"team": "sre"}}]},
+        "tags": {"oncall": "yes"},
+    }
+    with cloud(oss, tmp_path, "selected") as fc:
+        push(oss, OLD)
+        for key in LOGS + ELSEWHERE:
+            headers = {"x-oss-meta-team": "sre"} if key == LOGS[2] else None
+            template_bucket.put_object(key, b"x", headers=headers)
+        settle(oss, fc)
+        assert sweep(oss, fc)["complete"]
+        push(oss, {**OLD, "rules": [*OLD["rules"], oncall]})
+        requests = count_requests(oss)
+        report = sweep(oss, fc)
+    assert (report["mode"], report["listedPrefixes"], report["tagged"]) == ("selected", ["logs/"], 1), report
+    assert readable(tags_of(template_bucket, LOGS[2])) == {
+        "kind": "txt",
+        "dept": "ops",
+        "oncall": "yes",
+        "autotag": "dept kind oncall",
+    }
+    assert {key for (api, key), _ in requests.items() if api == "HeadObject"} == set(LOGS)
+    assert {key for (api, key), _ in requests.items() if api in PER_OBJECT - {"HeadObject"}} == {LOGS[2]}

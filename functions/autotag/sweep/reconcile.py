@@ -5,6 +5,7 @@ upload path does: derived tags added or changed, owned ones no longer derived re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -131,12 +132,15 @@ def retag_object(
     *,
     write: bool = True,
     watch: RulesWatch | None = None,
+    reaches: Callable[[ObjectFacts], bool] | None = None,
 ) -> Reconciled:
     """The upload path's plan (tagger.tag_object) for a listed object: the object's facts from OSS (a HEAD
     when the rules need more than the key, or have TTLs), its tags, `plan_tags` at `clock`, a write only on
     change. Without a version id, an object replaced since it was listed is left to its own upload event.
     With a `watch`, nothing is written unless the rules in force, asked after the tags were read, are
-    still `rules`. Raises TransientOssError when OSS keeps failing."""
+    still `rules`. A selected pass passes `reaches` (reach.Affected.reaches): an object whose metadata,
+    read by the HEAD, no changed rule matches derives what it did, and its tags are not read. Raises
+    TransientOssError when OSS keeps failing."""
     key, version = listed.key, listed.version_id
     try:
         facts = ObjectFacts(key)
@@ -148,6 +152,8 @@ def retag_object(
                 if version is None and not symlink and not _still_listed(listed, head):
                     return Reconciled(listed, SKIPPED, REPLACED)
                 facts = ObjectFacts(key, head.size, head.content_type, head.user_meta, head.last_modified)
+                if reaches is not None and not reaches(facts):
+                    return Reconciled(listed, UNCHANGED, "no changed rule matches it: it derives what it did")
                 if version is None and not symlink:
                     written_for = object_digest(head.etag, head.last_modified)
                 current = gateway.get_tags(key, version) if head.tag_count else {}

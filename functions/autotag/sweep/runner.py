@@ -431,11 +431,27 @@ def _sweep_pass(
             if limits.max_objects is not None and report.listed >= limits.max_objects:
                 report.stopped = f"listed maxObjects ({limits.max_objects}); the next run resumes"
                 break
-            work = retag_object if sweep.retag else reconcile_object
-            futures = [
-                pool.submit(work, o, rules, gateway, sweep.clock, write=not report.dry_run, watch=watch)
-                for o in candidates
-            ]
+            write = not report.dry_run
+            if sweep.retag:  # a selected pass: objects whose metadata no changed rule matches cost a HEAD
+                reaches = affected.reaches if affected is not None else None
+                futures = [
+                    pool.submit(
+                        retag_object,
+                        o,
+                        rules,
+                        gateway,
+                        sweep.clock,
+                        write=write,
+                        watch=watch,
+                        reaches=reaches,
+                    )
+                    for o in candidates
+                ]
+            else:
+                futures = [
+                    pool.submit(reconcile_object, o, rules, gateway, sweep.clock, write=write, watch=watch)
+                    for o in candidates
+                ]
             failures = []
             results = []
             late = False
