@@ -314,6 +314,8 @@ class SweepRun:
                 owner=f"cli-{uuid.uuid4()}",
                 progress=done.append,
                 rules_in_force=self.rules_in_force,
+                # the functions' choice for the pass after a change of rules, so both start the same one
+                on_rules_change=Settings.from_environment().reconcile_on_rules_change,
             )
         if not self.as_json:
             _print_report(self.console, report)
