@@ -73,9 +73,11 @@ class SweepReport:
     scope: Scope
     clock: datetime
     dry_run: bool
-    mode: str = "none"  # incremental, full, selected, or none (nothing to do): the last pass's
+    # incremental, full, selected, or none (nothing to do): the pass the run was for (a selected pass, not
+    # the incremental one that follows it; after a restart, the new pass)
+    mode: str = "none"
     passes: list[str] = field(default_factory=list)  # the modes of the passes this run worked on
-    retag: bool = False  # the last pass gave candidates the full plan of the rules, not only pruning
+    retag: bool = False  # that pass gave candidates the full plan of the rules, not only pruning
     reconciled_from: str | None = None  # a selected pass: the fingerprint of the rules it reconciled from
     listed_prefixes: tuple[str, ...] | None = None  # a selected pass: the prefixes it lists
     since: datetime | None = None
