@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-from ..gateway import OssFailure
+from ..gateway import OssFailure, OutOfTime
 from ..rules import RulesError, RuleSet, parse_rules
 from ..rules.loader import MAX_FILE_BYTES
 from .sealing import NotBelieved
@@ -40,7 +40,7 @@ def keep_rules(store: StateStore, rules: RuleSet) -> str:
     document = {"fingerprint": rules.fingerprint, "rules": json.loads(rules.document)}
     try:
         written = store.write_sealed(key, document, limit=MAX_KEPT_BYTES)
-    except OssFailure as failed:
+    except (OssFailure, OutOfTime) as failed:  # the pass is complete all the same: keep that
         return f"writing {key} failed ({failed})"
     return "" if written else f"the rules document is over {MAX_KEPT_BYTES} bytes sealed"
 
@@ -66,5 +66,5 @@ def kept_rules(store: StateStore, fingerprint: str) -> RuleSet | str:
 
 def forget_rules(store: StateStore, fingerprint: str) -> None:
     """Delete a copy no pass needs any more (a missing one is harmless; a failure leaves it)."""
-    with contextlib.suppress(OssFailure):
+    with contextlib.suppress(OssFailure, OutOfTime):
         store.gateway.delete_object(kept_rules_key(store, fingerprint))
