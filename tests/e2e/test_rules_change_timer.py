@@ -27,6 +27,7 @@ from conftest import (
 
 from autotag.rules import parse_rules
 from autotag.sweep.checkpoint import Scope
+from autotag.sweep.sealing import Place, seal
 from autotag_cli.main import cli
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.oss import LocalOSS
@@ -180,22 +181,36 @@ def test_the_timer_brings_objects_the_change_reaches_to_the_new_rules_and_reads_
     plan_finds_nothing(oss, tmp_path, NEW)
 
 
-def test_a_forged_copy_of_the_previous_rules_makes_the_pass_full_and_loses_nothing(
-    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+@pytest.mark.parametrize("tampering", ["forged", "missing", "another scope's"])
+def test_a_previous_copy_not_believed_makes_the_pass_full_and_loses_nothing(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, tampering: str
 ) -> None:
+    """The copy of the previous rules decides which objects are left alone: one the system did not seal
+    there (forged: it claims the previous rules already derived the new tags under logs/, so a selection
+    from it would leave logs/ alone), none at all, or the system's own copied from another scope makes
+    the pass reconcile every object."""
     with cloud(oss, tmp_path, "selected") as fc:
         tagged_under_old_rules(oss, fc, template_bucket)
-        # Someone who could write the state bucket claims the previous rules touched nothing under logs/:
-        # a selection from them would leave logs/ alone. Unsealed, it is not believed.
         kept = f".autotag/sweep/{Scope(TEMPLATE_BUCKET).id}/rules-{parse_rules(OLD).fingerprint}.json"
-        original = json.loads(state_bucket(oss).get_object(kept).read())
-        assert original["fingerprint"] == parse_rules(OLD).fingerprint  # the copy the first pass kept
-        forged = {**original, "rules": NEW}
-        state_bucket(oss).put_object(kept, json.dumps(forged).encode())
+        original = state_bucket(oss).get_object(kept).read()
+        assert json.loads(original)["fingerprint"] == parse_rules(OLD).fingerprint  # the first pass kept it
+        if tampering == "forged":
+            forged = {**json.loads(original), "rules": NEW}
+            state_bucket(oss).put_object(kept, json.dumps(forged).encode())
+        elif tampering == "missing":
+            state_bucket(oss).delete_object(kept)
+        else:  # the same rules, sealed by the system for the scope of the prefix logs/
+            other = kept.replace(Scope(TEMPLATE_BUCKET).id, Scope(TEMPLATE_BUCKET, "logs/").id)
+            document = {"fingerprint": parse_rules(OLD).fingerprint, "rules": OLD}
+            sealed = seal(document, Place(TEMPLATE_STATE_BUCKET, other), oss.clock.now())
+            state_bucket(oss).put_object(kept, sealed)
         push(oss, NEW)
         report = sweep(oss, fc)
     assert (report["mode"], report["retag"], report["complete"]) == ("full", True, True), report
-    assert any("not believed" in w and "full pass" in w for w in report["warnings"]), report["warnings"]
+    why = {"forged": "not believed", "missing": "no copy of rules", "another scope's": "not believed"}[
+        tampering
+    ]
+    assert any(why in w and "full pass" in w for w in report["warnings"]), report["warnings"]
     assert report["tagged"] == 6 and report["listed"] == len(LOGS + ELSEWHERE)
     assert readable(tags_of(template_bucket, LOGS[0])) == {
         "owner": "ann",
