@@ -22,6 +22,7 @@ from conftest import (
     TEMPLATE_STATE_BUCKET,
     make_auth,
     readable,
+    sealed_header,
     tags_of,
 )
 
@@ -322,3 +323,38 @@ def test_a_metadata_condition_costs_a_head_alone_for_the_objects_it_does_not_mat
     }
     assert {key for (api, key), _ in requests.items() if api == "HeadObject"} == set(LOGS)
     assert {key for (api, key), _ in requests.items() if api in PER_OBJECT - {"HeadObject"}} == {LOGS[2]}
+
+
+def test_a_push_during_a_selected_pass_never_lets_the_older_rules_overwrite_newer_tags(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """The selected pass for NEW has read its rules; as it lists logs/, NEWER is pushed and a new object is
+    tagged under it. Before each write the pass asks which rules are in force (a check sent after it read
+    the tags): it writes nothing by NEW, and a full pass with NEWER follows (the stopped pass may have
+    written NEW's tags anywhere it had reached)."""
+    newer_logs = {"name": "logs", "when": {"prefix": "logs/"}, "tags": {"dept": "platform"}}
+    newer = {"version": 1, "rules": [KIND, newer_logs, MEDIA]}
+    pushed: list[str] = []
+
+    def push_while_the_pass_lists(request: Any) -> None:
+        listing = request.api == "ListObjects" and request.bucket == TEMPLATE_BUCKET
+        if listing and request.query.get("prefix") == "logs/" and not pushed:
+            pushed.append("newer")
+            push(oss, newer)
+            tags = sealed_header({"kind": "txt", "dept": "platform"}, "kind", "dept")
+            template_bucket.put_object("logs/new.txt", b"x", headers={"x-oss-tagging": tags})
+
+    with cloud(oss, tmp_path, "selected") as fc:
+        tagged_under_old_rules(oss, fc, template_bucket)
+        push(oss, NEW)
+        oss.conditions.hooks.append(push_while_the_pass_lists)
+        report = sweep(oss, fc)
+    assert pushed == ["newer"]
+    assert report["passes"] == ["selected", "full"] and report["complete"], report
+    assert any("the rules changed" in w for w in report["warnings"]), report["warnings"]
+    assert readable(tags_of(template_bucket, "logs/new.txt")) == {
+        "kind": "txt",
+        "dept": "platform",
+        "autotag": "dept kind",
+    }
+    plan_finds_nothing(oss, tmp_path, newer)
