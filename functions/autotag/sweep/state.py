@@ -1,6 +1,7 @@
-"""A scope's checkpoint and lease, kept as small objects under the state prefix — in a state bucket of
-their own (AUTOTAG_SWEEP_STATE_BUCKET: template.yml's default, where only the sweep's role may write), or in
-the swept bucket.
+"""A scope's checkpoint and lease (and other sealed documents beside them, such as the copy of the rules its
+last completed pass applied: applied_rules.py), kept as small objects under the state prefix — in a state
+bucket of their own (AUTOTAG_SWEEP_STATE_BUCKET: template.yml's default, where only the sweep's role may
+write), or in the swept bucket.
 
 Every document here is sealed by the system for its place and time (sealing.py) and believed only then: a
 checkpoint, a lease or anything else someone wrote there — or the system's own, copied from another scope
