@@ -23,6 +23,7 @@ import click
 from autotag.inventory import InventoryError, parse_location
 from autotag.output import to_json
 from autotag.rules.remote import parse_location as parse_rules_location
+from autotag.settings import Settings
 from backfill.estimate import MEASURED_OBJECTS_PER_SECOND, estimate
 from backfill.runner import OssSource
 from backfill.selection import (
@@ -133,7 +134,7 @@ def reconcile(
                 click.echo(shown(line))
         return
     selection = Selection(change.affected.prefixes, inventory or "listing")
-    rows = _rows(bucket_name, where, change, selection, target)
+    rows = _rows(bucket_name, where, change, selection, target, template_path)
     kept = kept_rows(rows, change.affected, selection)
 
     def shown_json() -> dict[str, Any]:
@@ -173,12 +174,48 @@ def reconcile(
     )  # fmt: skip
 
 
+UPLOAD_FUNCTION = "tag-on-upload"  # the template's function whose rules decide an upload's tags
+
+
+def _in_force_at(new: str, template_path: Path, target: Target) -> datetime | None:
+    """When every function instance reads NEW kept in OSS: its Last-Modified plus the upload function's
+    AUTOTAG_RULES_MAX_AGE (an instance revalidates its rules at most that long after a push). None when
+    NEW is a file: what the functions read is then the operator's to know."""
+    location = parse_rules_location(new)
+    if location is None:
+        return None
+    environment = read_template(template_path).function(UPLOAD_FUNCTION).environment
+    try:
+        max_age = float(environment.get("AUTOTAG_RULES_MAX_AGE") or Settings.rules_max_age)
+    except ValueError:
+        max_age = Settings.rules_max_age
+    doing(f"reading when the rules {new} were last modified at {target.oss_endpoint}")
+    modified = target.bucket(location.bucket).head_object(location.key).last_modified
+    return datetime.fromtimestamp(modified + max_age, timezone.utc)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _rows(
-    bucket_name: str, where: Any, change: Change, selection: Selection, target: Target
+    bucket_name: str, where: Any, change: Change, selection: Selection, target: Target, template_path: Path
 ) -> Iterator[Listed]:
-    """The objects to filter: the affected prefixes' listing, or the inventory's rows (refused when the
-    inventory is older than NEW: objects uploaded between were tagged by OLD and are not in it)."""
+    """The objects to filter: the affected prefixes' listing, or the inventory's rows. An inventory started
+    before NEW was in force everywhere is refused: objects uploaded between were tagged by OLD and are not
+    in it. A listing that starts before then is said to: objects uploaded meanwhile may keep OLD's tags."""
+    in_force = _in_force_at(change.new_source, template_path, target)
     if where is None:
+        now = target.oss_time()
+        if in_force is not None and now < in_force:
+            click.echo(
+                shown(
+                    f"note: until {_when(in_force)} (NEW's Last-Modified plus AUTOTAG_RULES_MAX_AGE) a "
+                    "function instance may still tag uploads with the old rules; run the reconcile again "
+                    "after then to reach those objects too"
+                ),
+                err=True,
+            )
         doing(f"listing oss://{bucket_name}/ under the affected prefixes at {target.oss_endpoint}")
         target.bucket(bucket_name).list_objects(max_keys=1)  # a missing bucket or a wrong key fails first
         return list_prefixes(target.bucket, bucket_name, selection)
@@ -189,7 +226,14 @@ def _rows(
         first = next(rows, None)  # reads manifest.json: its creation time, and whether it lists this bucket
     except SelectionError as error:
         raise BadInput(f"--inventory: {error}") from None
-    _check_fresh(where, selection, change.new_source, target)
+    created = selection.inventory_created
+    if in_force is not None and created is not None and created < in_force:
+        raise BadInput(
+            f"the inventory {where} was started at {_when(created)}, before NEW {change.new_source} was in "
+            f"force everywhere at {_when(in_force)} (its Last-Modified plus AUTOTAG_RULES_MAX_AGE): objects "
+            "uploaded between were tagged by the old rules and are not in it; use a newer inventory, or "
+            "leave --inventory out to list"
+        )
 
     def all_rows() -> Iterator[Listed]:
         if first is not None:
@@ -200,23 +244,6 @@ def _rows(
             raise BadInput(f"--inventory: {error}") from None
 
     return all_rows()
-
-
-def _check_fresh(where: Any, selection: Selection, new: str, target: Target) -> None:
-    location = parse_rules_location(new)
-    created = selection.inventory_created
-    if location is None or created is None:
-        return
-    doing(f"reading when the rules {new} were last modified at {target.oss_endpoint}")
-    modified = datetime.fromtimestamp(
-        target.bucket(location.bucket).head_object(location.key).last_modified, timezone.utc
-    )
-    if created < modified:
-        raise BadInput(
-            f"the inventory {where} was started at {created:%Y-%m-%dT%H:%M:%SZ}, before NEW {new} was last "
-            f"modified at {modified:%Y-%m-%dT%H:%M:%SZ}: objects uploaded between were tagged by the old "
-            "rules and are not in it; use a newer inventory, or list (leave --inventory out)"
-        )
 
 
 def _reconcile_cloud(

@@ -93,7 +93,7 @@ def reach_document(change: Change) -> dict[str, Any]:
 
 def _why_whole(change: Change) -> str:
     if change.diff.everything:
-        return change.diff.everything
+        return str(change.diff.everything)
     anywhere = [c.name for c in change.diff.changes if any(rule_prefixes(r) == ANYWHERE for r in c.versions)]
     named = ", ".join(repr(name) for name in anywhere) or "a changed rule"
     return f"{named} can match a key anywhere: no key prefix bounds it"

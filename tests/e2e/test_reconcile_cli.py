@@ -300,7 +300,7 @@ def test_an_inventory_newer_than_new_selects_and_passes_over_untagged_objects_wh
     result = reconcile(oss, old, location, "--inventory", stale)
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert "before NEW oss://autotag-demo-state/rules-next.json was last modified at" in line, line
+    assert "before NEW oss://autotag-demo-state/rules-next.json was in force everywhere at" in line, line
 
     oss.clock.offset = timedelta(minutes=4)
     fresh = oss.run_inventory(template_bucket.bucket_name, "daily")
