@@ -37,7 +37,7 @@ from backfill.selection import (
 )
 
 from .backfill import Candidates, backfill_here, bulk_options, start_cloud
-from .console import shown
+from .console import counted, shown
 from .errors import BadInput, doing
 from .function_host import read_template
 from .names import BUCKET
@@ -162,7 +162,7 @@ def reconcile(
         )  # fmt: skip
         return
     candidates = Candidates(
-        f"the candidates of oss://{bucket_name} ({len(selection.prefixes)} prefixes)",
+        f"the candidates of oss://{bucket_name} ({counted(len(selection.prefixes), 'prefix', 'prefixes')})",
         manifest_lines(kept),
         change.new,
         shown_json,

@@ -115,6 +115,9 @@ def reach_lines(document: dict[str, Any]) -> list[str]:
         return lines
     for entry in document["changes"]:
         lines.append(f"{entry['change']} rule: {entry['rule']}")
+        if entry["before"] == entry["after"]:  # the same objects; what the rule gives them changed
+            lines += [f"  matches: {condition}" for condition in entry["after"]]
+            continue
         for side in ("before", "after"):
             for condition in entry[side] or []:
                 lines.append(f"  {side}: {condition}")

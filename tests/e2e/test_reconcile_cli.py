@@ -223,7 +223,8 @@ def test_rules_diff_shows_the_changed_rules_their_prefixes_and_an_estimate(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "changed rule: team-a" in lines and "removed rule: archive" in lines, result.output
-    assert "  before: prefix 'a/'" in lines and "prefix: a/" in lines and "prefix: c/" in lines
+    assert "  matches: prefix 'a/'" in lines and "  before: prefix 'c/'" in lines, result.output
+    assert "prefix: a/" in lines and "prefix: c/" in lines
     assert "whole bucket: no; only keys under 2 prefixes can change:" in lines
 
     document = last_json(run(oss, "rules", "diff", old, new, "--json"))
