@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -87,14 +88,16 @@ def tag_object(
     write: bool = True,
     clock: datetime | None = None,
     ignored_prefix: str = "",
+    reaches: Callable[[ObjectFacts], bool] | None = None,
 ) -> ObjectResult:
     """Tag the object of a created-object event (with `write=False`, only plan). The event names the
     object; its facts are what OSS answers for it. TTLs run from its Last-Modified (when the version was
     created; unknown for a dangling symlink, whose TTL tags the sweep judges) and tags already expired at
     `clock` are not added. `clock`
     defaults to OSS's clock, the `Date` of the answers just read (as the sweep judges expiry; no request is
-    added for it), and to this machine's clock only when no answer carried one. Raises TransientOssError
-    when OSS keeps failing."""
+    added for it), and to this machine's clock only when no answer carried one. A reconcile passes
+    `reaches` (reach.Affected.reaches): an object whose metadata, read by the HEAD, no changed rule matches
+    derives what it did, and its tags are not read. Raises TransientOssError when OSS keeps failing."""
     if not event.creates_object:
         return ObjectResult(event, IGNORED, f"{event.event_name} leaves no finished object to tag")
     if ignored_prefix and event.key.startswith(ignored_prefix):
@@ -121,6 +124,9 @@ def tag_object(
                 facts = ObjectFacts(
                     event.key, head.size, head.content_type, head.user_meta, head.last_modified
                 )
+                if reaches is not None and not reaches(facts):
+                    why = "the rules change does not reach it: no changed rule matches its metadata"
+                    return ObjectResult(event, UNCHANGED, why, None, gateway.requests - before)
                 if event.version_id is None and head.object_type != "Symlink":
                     written_for = object_digest(head.etag, head.last_modified)
                 current = gateway.get_tags(event.key, event.version_id) if head.tag_count else {}

@@ -47,6 +47,9 @@ def _event_subject(event: bytes) -> tuple[str, str]:
         extra = document.get("BatchInput")
         bucket = extra.get("Bucket") if isinstance(extra, dict) else None
         return "backfill batch", f"{len(document['Items'])} items" + (f" of oss://{bucket}" if bucket else "")
+    if isinstance(document, dict) and isinstance(document.get("CompletionReport"), dict):  # the Report step
+        execution = document["CompletionReport"].get("Execution")
+        return "completion report", f"of {execution}" if execution else "(no execution named)"
     return "event", "(unknown shape)"
 
 
@@ -91,6 +94,9 @@ def _outcome(payload: str | None) -> tuple[str, int | None]:
         results = [r for r in summary["Results"] if isinstance(r, dict)]
         reasons = [str(r["Reason"]) for r in results if r.get("Reason")]
         return (f"{text}: {reasons[0]}" if reasons else text), None
+    if isinstance(summary.get("Report"), str) and isinstance(summary.get("Counts"), dict):  # a report's
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in summary["Counts"].items()) or "nothing"
+        return f"{summary.get('Objects', '?')} objects: {counts}; {summary['Report']}", None
     return "returned", None
 
 

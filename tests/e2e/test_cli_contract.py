@@ -844,6 +844,33 @@ def test_local_up_logs_a_backfill_flows_batches_by_their_outcomes() -> None:
     assert "unknown shape" not in line
 
 
+def test_local_up_logs_a_backfill_flows_report_step_by_its_execution_and_report() -> None:
+    """The Report step's invocation is named as such (it once showed as "event (unknown shape)")."""
+    from autotag_cli.invocation_log import format_record
+    from localcloud.fc.runtime import DONE, InvocationRecord, InvocationResult
+
+    event = json.dumps(
+        {
+            "CompletionReport": {
+                "ResultWriterDetails": {"Bucket": "autotag-demo-state", "Key": "backfill/x/manifest.json"},
+                "Report": {"bucket": "autotag-demo-state", "prefix": "backfill/reports/"},
+                "Execution": "backfill-20261207-1",
+            }
+        }
+    )
+    answer = {
+        "Report": "oss://autotag-demo-state/backfill/reports/backfill-20261207-1/report/report.json",
+        "Objects": 3,
+        "Counts": {"tagged": 2, "failed": 1},
+        "FailedObjects": 1,
+    }
+    result = InvocationResult("r1", "tag-backfill", json.dumps(answer))
+    line = format_record(InvocationRecord(DONE, "tag-backfill", "r1", 1, event.encode(), 0.5, result), now=0)
+    assert "unknown shape" not in line, line
+    assert "completion report of backfill-20261207-1" in line, line
+    assert "3 objects: 2 tagged, 1 failed" in line and "report/report.json" in line, line
+
+
 def test_local_up_log_lines_show_control_characters_escaped() -> None:
     """`autotag local up` prints a line per invocation naming the object and the error: a key's (or an
     error's) ESC, CR and LF are shown escaped, so one line stays one line and the terminal is left alone."""

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..events import ObjectEvent
+from ..facts import ObjectFacts
 from ..gateway import OssGateway, RetryPolicy, TransientOssError
 from ..map_batch import BatchItem, batch_rules, parse_map_batch
 from ..output import to_json
@@ -70,11 +71,13 @@ def tag_batch(
     refusal: Callable[[str], str],
     workers: int = 1,
     ignored_prefix: str = "",
+    reaches: Callable[[ObjectFacts], bool] | None = None,
 ) -> dict[str, Any]:
     """Tag the objects a batch's items name, on up to `workers` threads: {"Results": [...], "Counts": ...}.
     `gateway_for(bucket)` gives a gateway of its own to each object (its request count is the object's);
     `refusal(bucket)` says why a bucket may not be touched ("" when it may), and such an item is sent no
-    request. The processor of the backfill flow and `autotag backfill` on a laptop both run this."""
+    request. `reaches` is a reconcile's check on an object's facts (tagger.tag_object). The processor of the
+    backfill flow and `autotag backfill` / `autotag reconcile` on a laptop all run this."""
 
     def one(item: BatchItem) -> dict[str, Any]:
         if item.error:
@@ -84,7 +87,9 @@ def tag_batch(
             return _outcome(item, REJECTED, refused)
         gateway = gateway_for(item.bucket)
         try:
-            result = tag_object(_event(item, region), rules, gateway, ignored_prefix=ignored_prefix)
+            result = tag_object(
+                _event(item, region), rules, gateway, ignored_prefix=ignored_prefix, reaches=reaches
+            )
         except TransientOssError as error:
             result = ObjectResult(_event(item, region), FAILED, str(error), requests=gateway.requests)
         outcome = SKIPPED if result.outcome == IGNORED else result.outcome

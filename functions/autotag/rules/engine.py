@@ -52,10 +52,23 @@ class Rule:
     # A condition on what a listing shows (key, size, Last-Modified) that is false only when the rule
     # cannot match; None: the listing cannot tell. Lets the sweep pick candidates without reading tags.
     listing_filter: Condition | None = None
+    # The rule as written, description left out and the file's defaults beside it (canonical JSON): two
+    # versions of a rule derive alike when their definitions are equal (rules/changes.py compares them).
+    definition: str = ""
 
     @property
     def ttls(self) -> frozenset[int]:
         return frozenset(t.options.ttl_seconds for t in self.tags if t.options.ttl_seconds is not None)
+
+    def matches(self, facts: ObjectFacts) -> bool:
+        """Whether this rule matches an object with these facts, as derive_tags decides it."""
+        if self.key_regex is None:
+            return self.when is None or self.when(facts, {})
+        found = self.key_regex.search(facts.key)
+        if found is None:
+            return False
+        captures = {k: v for k, v in found.groupdict().items() if v is not None}
+        return self.when is None or self.when(facts, captures)
 
     def may_match(self, facts: ObjectFacts) -> bool:
         """False only when this rule surely does not match an object with these listing facts."""

@@ -351,7 +351,8 @@ def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str,
     if problem:
         raise RulesError(f"{source}: {problem}")
     compiler = _Compiler()
-    defaults = _options(document.get("defaults", {}), TagOptions())
+    defaults_spec = document.get("defaults", {})
+    defaults = _options(defaults_spec, TagOptions())
     ownership = Ownership(
         document.get("ownership_tag", DEFAULT_OWNERSHIP_TAG),
         frozenset(document.get("protected_keys", [])),
@@ -385,7 +386,11 @@ def parse_rules(document: Any, source: str = "rules", record_secrets: tuple[str,
             for tag in tags:
                 if tag.key == ownership.tag:
                     raise RulesError(f"{where}.tags.{tag.key}: {tag.key!r} is the ownership record's key")
-            rules.append(engine.Rule(spec["name"], index, key_regex, when, tags, listing_filter))
+            definition = json.dumps(
+                {"rule": {k: v for k, v in spec.items() if k != "description"}, "defaults": defaults_spec},
+                sort_keys=True,
+            )
+            rules.append(engine.Rule(spec["name"], index, key_regex, when, tags, listing_filter, definition))
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
     fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
