@@ -27,6 +27,7 @@ import oss2
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from autotag.facts import ObjectFacts
 from autotag.gateway import OssGateway, RateLimiter
 from autotag.handlers.map_items import tag_batch
 from autotag.map_batch import is_map_batch, parse_map_batch
@@ -72,6 +73,9 @@ class Candidates:
     rules: RuleSet
     shown_json: Callable[[], dict[str, Any]]
     shown_text: Callable[[], list[str]]
+    # the change's exact check on an object's facts (reach.Affected.reaches): after its HEAD, an object no
+    # changed rule matches is left as it is, its tags not read
+    reaches: Callable[[ObjectFacts], bool] | None = None
 
 
 CLOUDFLOW_ENDPOINT = click.option(
@@ -473,7 +477,7 @@ def backfill_here(
         document = value if is_map_batch(value) else {"Items": [value]}
         return tag_batch(
             parse_map_batch(document), rule_set, gateway_for, region=target.region, refusal=refusal,
-            ignored_prefix=ignored_prefix,
+            ignored_prefix=ignored_prefix, reaches=candidates.reaches if candidates is not None else None,
         )  # fmt: skip
 
     again = command_line(drop=("--restart",))

@@ -167,6 +167,7 @@ def reconcile(
         change.new,
         shown_json,
         shown_text,
+        change.affected.reaches,
     )
     backfill_here(
         bucket_name, "", "", None, None, None, rate, workers, max_failure_rate, None, False, report, None,

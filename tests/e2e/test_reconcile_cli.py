@@ -164,6 +164,50 @@ def test_a_reconcile_reaches_only_the_changed_prefixes_and_ends_as_plan_says(
     assert not (tmp_path / "failed.csv").exists()
 
 
+def test_a_changed_metadata_condition_costs_a_head_alone_for_a_candidate_it_does_not_reach(
+    oss: LocalOSS,
+    template_bucket: oss2.Bucket,
+    tmp_path: Path,
+    requests_per_key: Counter[tuple[str, str]],
+) -> None:
+    """Under m/ a rule's metadata condition changed (owner ann to bob): every key there is a candidate (a
+    listing shows no metadata), and one whose metadata neither version matches costs its HEAD and nothing
+    more; outside m/ nothing is sent."""
+    steward = {
+        "name": "steward",
+        "key_regex": "^m/",
+        "when": {"meta": {"owner": "ann"}},
+        "tags": {"s": "yes"},
+    }
+    old = write_rules(tmp_path / "old.json", [KIND, steward])
+    new = write_rules(tmp_path / "new.json", [KIND, {**steward, "when": {"meta": {"owner": "bob"}}}])
+    owners = {
+        "m/ann.txt": "ann",
+        "m/bob.txt": "bob",
+        "m/cy.txt": "cy",
+        "m/none.txt": None,
+        "n/ann.txt": "ann",
+    }
+    for key, owner in owners.items():
+        template_bucket.put_object(key, b"x", headers={"x-oss-meta-owner": owner} if owner else {})
+    result = run(oss, "backfill", "--bucket", BUCKET, "--template", TEMPLATE, "--rules", old,
+                 "--report", str(tmp_path / "old.csv"), "--json")  # fmt: skip
+    assert last_json(result)["tagged"] == len(owners)
+    assert tags_of(template_bucket, "m/ann.txt")["s"] == "yes"
+    requests_per_key.clear()
+    summary = last_json(reconcile(oss, old, new, "--report", str(tmp_path / "failed.csv"), "--json"))
+    assert summary["reach"]["headNeeded"] and summary["selection"]["candidates"] == 4
+    assert (summary["tagged"], summary["unchanged"]) == (2, 2), summary
+    assert {api for key, api in requests_per_key if key in ("m/cy.txt", "m/none.txt")} == {"HeadObject"}
+    assert requests_per_key[("m/cy.txt", "HeadObject")] == requests_per_key[("m/none.txt", "HeadObject")] == 1
+    assert not [key for key, _ in requests_per_key if key.startswith("n/")], requests_per_key
+    assert (
+        "s" not in tags_of(template_bucket, "m/ann.txt")
+        and tags_of(template_bucket, "m/bob.txt")["s"] == "yes"
+    )
+    assert planned_changes_with(oss, BUCKET, new) == []
+
+
 def test_the_text_says_what_was_selected_with_prefixes_on_lines_of_their_own(
     oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, tagged_by_old: tuple[str, str]
 ) -> None:
