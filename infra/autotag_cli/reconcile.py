@@ -128,7 +128,7 @@ def reconcile(
     document = reach_document(change)
     if change.diff.unchanged or not change.affected.prefixes:
         if as_json:
-            click.echo(to_json({**document, "selection": None}))
+            click.echo(to_json({"reach": document, "selection": None}))
         else:
             for line in reach_lines(document):
                 click.echo(shown(line))

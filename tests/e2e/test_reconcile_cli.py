@@ -256,6 +256,8 @@ def test_rules_that_derive_the_same_need_no_reconcile(
     result = reconcile(oss, old, same)
     assert result.exit_code == 0, result.output
     assert "OLD and NEW derive the same tags for every object: nothing to reconcile" in result.output
+    document = last_json(reconcile(oss, old, same, "--json"))
+    assert document["reach"]["unchanged"] and document["selection"] is None
     assert sum(oss.conditions.requests.values()) == 0
 
 
