@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import oss2
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from autotag.facts import ObjectFacts
 from autotag.gateway import OssGateway, RateLimiter
 from autotag.handlers.map_items import tag_batch
 from autotag.map_batch import is_map_batch, parse_map_batch
 from autotag.output import to_json
+from autotag.rules import RuleSet
 from autotag.settings import DEFAULT_STATE_PREFIX
 from autotag.timestamps import parse_timestamp
 from backfill.runner import (
@@ -55,6 +58,24 @@ from .options import FiniteFloatRange, pinned_rules, rules_from
 from .target import LOCAL_CLOUDFLOW_ENDPOINT, Target, is_loopback, require_reachable, target_options
 
 BACKFILL_FUNCTION = "tag-backfill"  # the template's function whose processor runs here, with its rules
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Objects another command chose (`autotag reconcile`), run here as the lines of a CSV manifest
+    (`bucket,key[,versionId]`, keys URL-encoded) through the manifest flow's reader, batches and processor,
+    exactly as `backfill --manifest FILE` runs a file's. `shown_json` and `shown_text` say how they were
+    chosen (called once the lines are read: their counts are final then)."""
+
+    name: str  # what the run reads, as the summary and the failure reasons name it
+    lines: Iterable[bytes]
+    rules: RuleSet
+    shown_json: Callable[[], dict[str, Any]]
+    shown_text: Callable[[], list[str]]
+    # the change's exact check on an object's facts (reach.Affected.reaches): after its HEAD, an object no
+    # changed rule matches is left as it is, its tags not read
+    reaches: Callable[[ObjectFacts], bool] | None = None
 
 
 CLOUDFLOW_ENDPOINT = click.option(
@@ -64,6 +85,68 @@ CLOUDFLOW_ENDPOINT = click.option(
     metavar="URL",
     help=f"With --cloud: CloudFlow's endpoint. Default: the local cloud's ({LOCAL_CLOUDFLOW_ENDPOINT}) when "
     "OSS is local, else the region's.",
+)
+
+
+def bulk_options(command: F) -> F:
+    """The options of a bulk run that `backfill` and `reconcile` share: how it runs here (rate, workers,
+    breaker, report), on CloudFlow (concurrency, report location and parts, endpoint), the template, where
+    it points, and --json."""
+    for option in reversed(_BULK_OPTIONS):
+        command = option(command)
+    return command
+
+
+_BULK_OPTIONS: tuple[Callable[[Any], Any], ...] = (
+    click.option(
+        "--rate",
+        type=FiniteFloatRange(min=0, min_open=True),
+        help="Here: objects per second, at most. Default: no cap.",
+    ),
+    click.option(
+        "--workers",
+        default=8,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Here: batches at once, each on a thread of its own.",
+    ),
+    click.option(
+        "--max-failure-rate",
+        default=0.5,
+        show_default=True,
+        type=FiniteFloatRange(0, 1),
+        help="Here: stop when more than this share of the last 200 objects failed. With --cloud: the share "
+        "of items the execution tolerates failing.",
+    ),
+    click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Here: the failed.csv to append what failed to (each reason beside it in <name>.reasons.jsonl). "
+        "Default: a new .localcloud/backfill/<bucket>-<run>.failed.csv per run.",
+    ),
+    click.option(
+        "--concurrency",
+        default=16,
+        show_default=True,
+        type=click.IntRange(1, 10000),
+        help="With --cloud: batches at once (the Map's MaxConcurrency).",
+    ),
+    click.option(
+        "--report-location",
+        metavar="oss://BUCKET/PREFIX/",
+        help="With --cloud: where the engine writes the results. Default: backfill/reports/ in the "
+        "template's declared bucket (the flows' role may write there).",
+    ),
+    click.option(
+        "--report-part-rows",
+        type=click.IntRange(1, 5_000_000),
+        help="With --cloud: rows per part of the completion report and of its failed-objects manifest. "
+        "Default: 500,000.",
+    ),
+    CLOUDFLOW_ENDPOINT,
+    template_option,
+    target_options(oss=True),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
 )
 
 
@@ -118,38 +201,12 @@ def _manifest_location(text: str | None) -> str | None:
     help="Only the objects of this OSS bucket inventory, oss://bucket/.../manifest.json. Default: a listing.",
 )
 @click.option(
-    "--rate",
-    type=FiniteFloatRange(min=0, min_open=True),
-    help="Here: objects per second, at most. Default: no cap.",
-)
-@click.option(
-    "--workers",
-    default=8,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Here: batches at once, each on a thread of its own.",
-)
-@click.option(
-    "--max-failure-rate",
-    default=0.5,
-    show_default=True,
-    type=FiniteFloatRange(0, 1),
-    help="Here: stop when more than this share of the last 200 objects failed. With --cloud: the share of "
-    "items the execution tolerates failing.",
-)
-@click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Here, of a listing: the resume file. Default: "
     ".localcloud/backfill/<bucket>-<scope>.checkpoint.json.",
 )
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint and start from the first key.")
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Here: the failed.csv to append what failed to (each reason beside it in <name>.reasons.jsonl). "
-    "Default: a new .localcloud/backfill/<bucket>-<run>.failed.csv per run.",
-)
 @click.option(
     "--rules",
     "rules",
@@ -163,29 +220,7 @@ def _manifest_location(text: str | None) -> str | None:
     help="Start an execution of the template's backfill flow on CloudFlow (from a listing, --inventory or an "
     "oss:// --manifest) and return at once; `backfill status REF` follows it.",
 )
-@click.option(
-    "--concurrency",
-    default=16,
-    show_default=True,
-    type=click.IntRange(1, 10000),
-    help="With --cloud: batches at once (the Map's MaxConcurrency).",
-)
-@click.option(
-    "--report-location",
-    metavar="oss://BUCKET/PREFIX/",
-    help="With --cloud: where the engine writes the results. Default: backfill/reports/ in the template's "
-    "declared bucket (the flows' role may write there).",
-)
-@click.option(
-    "--report-part-rows",
-    type=click.IntRange(1, 5_000_000),
-    help="With --cloud: rows per part of the completion report and of its failed-objects manifest. "
-    "Default: 500,000.",
-)
-@CLOUDFLOW_ENDPOINT
-@template_option
-@target_options(oss=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@bulk_options
 @click.pass_context
 def backfill(
     ctx: click.Context,
@@ -235,7 +270,7 @@ def backfill(
         if here:
             options = ", ".join("--" + name for name in here)
             raise click.UsageError(f"--cloud runs on CloudFlow: {options} are for a backfill here")
-        _start_cloud(
+        start_cloud(
             bucket_name, prefix, inventory, manifest, report_location, concurrency, max_failure_rate,
             template_path, cloudflow_endpoint, target, as_json,
             # an execution's own rules only when typed: AUTOTAG_RULES is this machine's, not the flow's
@@ -250,13 +285,13 @@ def backfill(
         raise click.UsageError(
             "--prefix and --since select from a listing; a manifest or inventory names its objects"
         )
-    _backfill_here(
+    backfill_here(
         bucket_name, prefix, since or "", since_time, manifest, inventory, rate, workers, max_failure_rate,
         checkpoint, restart, report, rules, template_path, target, as_json,
     )  # fmt: skip
 
 
-def _start_cloud(
+def start_cloud(
     bucket: str,
     prefix: str,
     inventory: str | None,
@@ -270,7 +305,9 @@ def _start_cloud(
     as_json: bool,
     rules: str | None = None,
     report_part_rows: int | None = None,
+    shown_json: dict[str, Any] | None = None,
 ) -> None:
+    """Start the execution; `shown_json` goes into its JSON beside it (how reconcile chose the objects)."""
     if manifest and not manifest.startswith("oss://"):
         raise click.BadParameter(
             "with --cloud the engine reads it from OSS: give oss://...", param_hint="--manifest"
@@ -294,7 +331,9 @@ def _start_cloud(
     doing(f"starting an execution of {flow} on CloudFlow")
     started = start(client, flow, given, datetime.now(timezone.utc))
     if as_json:
-        click.echo(to_json({"execution": started.reference, "flow": flow, "input": given}))
+        click.echo(
+            to_json({**(shown_json or {}), "execution": started.reference, "flow": flow, "input": given})
+        )
         return
     click.echo(
         f"started {started.reference} (report under {report_location.rstrip('/')}/{started.execution}/)"
@@ -322,7 +361,7 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-def _backfill_here(
+def backfill_here(
     bucket_name: str,
     prefix: str,
     since: str,
@@ -339,13 +378,15 @@ def _backfill_here(
     template_path: Path,
     target: Target,
     as_json: bool,
+    candidates: Candidates | None = None,
 ) -> None:
     template = read_template(template_path)
     function = template.function(BACKFILL_FUNCTION).environment
     local_manifest = Path(manifest) if manifest and not manifest.startswith("oss://") else None
-    # the input `--cloud` would start the flow with (its report location unused here); a local manifest is
-    # read by the manifest flow's reader, from the file
-    oss_manifest = f"oss://{bucket_name}/manifest.csv" if local_manifest else manifest
+    # the input `--cloud` would start the flow with (its report location unused here); a local manifest (or
+    # the candidates' lines) is read by the manifest flow's reader, from the file
+    local_lines = local_manifest is not None or candidates is not None
+    oss_manifest = f"oss://{bucket_name}/manifest.csv" if local_lines else manifest
     try:
         flow_name, given = plan_execution(
             bucket_name, prefix, inventory, oss_manifest, f"oss://{bucket_name}/backfill/reports/", workers,
@@ -358,7 +399,11 @@ def _backfill_here(
     console = plain_console(stderr=True)
     require_reachable(target.oss_endpoint, "OSS")
     # what the objects are tagged with: part of what the job is (checked before anything is listed or resumed)
-    rule_set = rules_from(rules or function.get("AUTOTAG_RULES") or "default", target, functions_read=True)
+    rule_set = (
+        candidates.rules
+        if candidates is not None
+        else rules_from(rules or function.get("AUTOTAG_RULES") or "default", target, functions_read=True)
+    )
     clients: dict[str, oss2.Bucket] = {}
     clients_lock = threading.Lock()
 
@@ -368,7 +413,7 @@ def _backfill_here(
                 clients[name] = target.bucket(name, workers)
             return clients[name]
 
-    listing = not (manifest or inventory)
+    listing = not (manifest or inventory or candidates)
     job = BackfillJob(
         target.oss_endpoint,
         target.credentials.access_key_id,
@@ -401,8 +446,10 @@ def _backfill_here(
             )
     source = OssSource(bucket_for, state.marker, since_time)
     items: Iterator[Item]
-    if local_manifest is not None:
-        headers = spec.reader.csv_headers if spec.reader else ()
+    headers = spec.reader.csv_headers if spec.reader else ()
+    if candidates is not None:
+        items = constructed(csv_items(candidates.lines, candidates.name, headers), spec, scope)
+    elif local_manifest is not None:
         items = constructed(
             csv_items(_file_chunks(local_manifest), str(local_manifest), headers), spec, scope
         )
@@ -430,7 +477,7 @@ def _backfill_here(
         document = value if is_map_batch(value) else {"Items": [value]}
         return tag_batch(
             parse_map_batch(document), rule_set, gateway_for, region=target.region, refusal=refusal,
-            ignored_prefix=ignored_prefix,
+            ignored_prefix=ignored_prefix, reaches=candidates.reaches if candidates is not None else None,
         )  # fmt: skip
 
     again = command_line(drop=("--restart",))
@@ -441,7 +488,13 @@ def _backfill_here(
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report_path = report or LOCAL_STATE / "backfill" / f"{bucket_name}-{run_id}.failed.csv"
     failures = FailureReport(report_path, run_id)
-    what = f"oss://{bucket_name}/{prefix}" if listing else str(manifest or inventory)
+    what = (
+        f"oss://{bucket_name}/{prefix}"
+        if listing
+        else candidates.name
+        if candidates is not None
+        else str(manifest or inventory)
+    )
     doing(f"backfilling {what}")
     try:
         with Progress(
@@ -482,7 +535,11 @@ def _backfill_here(
     if not result.stopped:  # through its whole source: finished, nothing to resume
         BackfillCheckpoint.finish(checkpoint_path)
     found_in = f"under {what}" if listing else f"in {what}"
-    _print_summary(console, result, what, found_in, failures, as_json, bool(state.marker))
+    if candidates is not None and not as_json:
+        for line in candidates.shown_text():
+            plain_console().print(shown(line), soft_wrap=True)
+    shown_json = candidates.shown_json() if candidates is not None else None
+    _print_summary(console, result, what, found_in, failures, as_json, bool(state.marker), shown_json)
     if result.stopped or result.failed or result.rejected:
         raise SystemExit(1)
 
@@ -601,13 +658,15 @@ def _print_summary(
     failures: FailureReport,
     as_json: bool,
     resumed: bool,
+    shown_json: dict[str, Any] | None = None,
 ) -> None:
     """The summary table, with what an operator copies into the next command on lines of its own, whole
     at any width (a table's cell folds or cuts them): the failure report, its reasons and the `--manifest`
     that runs it again, below it."""
     failed = failures.count
     if as_json:
-        click.echo(to_json({**summary(result), "report": str(failures.path) if failed else None}))
+        document = {**summary(result), "report": str(failures.path) if failed else None}
+        click.echo(to_json({**(shown_json or {}), **document}))
         return
     if result.read == 0:
         where = "after the checkpoint" if resumed else "at all"

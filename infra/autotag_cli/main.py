@@ -20,6 +20,7 @@ from .invoke import invoke
 from .local import local
 from .logs import logs
 from .plan import plan
+from .reconcile import reconcile
 from .replay import replay
 from .rules import rules
 from .sweep import sweep
@@ -71,5 +72,6 @@ cli.add_command(replay)
 cli.add_command(deploy)
 cli.add_command(backfill)
 cli.add_command(rules)
+cli.add_command(reconcile)
 cli.add_command(trigger)
 cli.add_command(logs)

@@ -1,6 +1,8 @@
 """`autotag rules`: check a rules file offline, and push it to the OSS object the functions read
 (`AUTOTAG_RULES=oss://bucket/key`) only once it checks. The functions pick a pushed version up within
-`AUTOTAG_RULES_MAX_AGE` seconds; a version that does not check never reaches them through this command."""
+`AUTOTAG_RULES_MAX_AGE` seconds; a version that does not check never reaches them through this command.
+`rules diff` shows what a change of rules reaches before anything runs (rules_change.py), and with a
+bucket estimates what `autotag reconcile` would cost from a sample of its listing."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ import click
 from autotag.rules import RulesError, RuleSet
 from autotag.rules.loader import is_yaml_name, read_rules_file
 from autotag.rules.remote import Location, parse_location
+from backfill.estimate import MEASURED_OBJECTS_PER_SECOND, RATE_SOURCE, estimate
+from backfill.selection import Selection, kept_rows, list_prefixes
 
+from .console import shown
 from .errors import doing
-from .options import rules_from, yaml_document
+from .names import BUCKET
+from .options import FiniteFloatRange, rules_from, yaml_document
+from .rules_change import compare, reach_document, reach_lines, selection_lines
 from .target import Target, require_reachable, target_options
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -106,3 +113,73 @@ def push(path: Path, location: str, target: Target, as_json: bool) -> None:
         return
     version = f", version {answer.versionid}" if answer.versionid else ""
     click.echo(f"pushed {path} to {location} (ETag {answer.etag}{version}): {_describe(checked)}")
+
+
+@rules.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@click.option(
+    "--bucket",
+    "bucket_name",
+    type=BUCKET,
+    help="Estimate the cost in this bucket: list the affected prefixes (up to --sample objects) and filter "
+    "each key as a reconcile does. Default: no estimate, no request.",
+)
+@click.option(
+    "--sample",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --bucket: objects listed at most; past it the figures are lower bounds.",
+)
+@click.option(
+    "--objects-per-second",
+    default=MEASURED_OBJECTS_PER_SECOND,
+    show_default=True,
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="With --bucket: the rate the time is estimated at. Default: docs/backfill.md's measured figure.",
+)
+@target_options(oss=True)
+@json_option
+def diff(
+    old: str,
+    new: str,
+    bucket_name: str | None,
+    sample: int,
+    objects_per_second: float,
+    target: Target,
+    as_json: bool,
+) -> None:
+    """Show what changes from the rules OLD to the rules NEW (each a file, JSON or YAML, `default`, or
+    oss://BUCKET/KEY): which rules changed, which key prefixes and conditions they can reach, whether the
+    whole bucket is affected and why; with --bucket, an estimate of the objects, OSS requests and time a
+    reconcile takes. Nothing is written.
+
+    \b
+    Examples:
+      autotag rules diff functions/autotag/rules/default.json my-rules.yaml
+      autotag rules diff oss://autotag-demo-state/rules.json my-rules.json --bucket autotag-demo
+    """
+    change = compare(old, new, target)
+    document = reach_document(change)
+    lines = reach_lines(document)
+    if bucket_name is not None and not change.diff.unchanged:
+        selection = Selection(change.affected.prefixes)
+        if selection.prefixes:
+            require_reachable(target.oss_endpoint, "OSS")
+            doing(f"listing oss://{bucket_name}/ under the affected prefixes at {target.oss_endpoint}")
+            listed = list_prefixes(target.bucket, bucket_name, selection)
+            for _ in kept_rows(listed, change.affected, selection, sample):
+                pass
+        rate_source = (
+            RATE_SOURCE if objects_per_second == MEASURED_OBJECTS_PER_SECOND else "--objects-per-second"
+        )
+        cost = estimate(selection, change.new_reads_head, objects_per_second, rate_source)
+        document.update(bucket=bucket_name, selection=selection.as_json(), estimate=cost)
+        lines += [f"estimate in oss://{bucket_name}, from at most {sample:,} listed objects:"]
+        lines += selection_lines(selection, cost)
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+        return
+    for line in lines:
+        click.echo(shown(line))

@@ -83,6 +83,8 @@ for name, args in {
     "sweep": ["sweep", "--bucket", "autotag-demo", "--dry-run"],
     "backfill": ["backfill", "--bucket", "autotag-demo", "--template", TEMPLATE],
     "event": ["event", "oss", "--bucket", "autotag-demo", "--key", "a.jpg", "--from-oss"],
+    "reconcile": ["reconcile", "OLD_RULES", "NEW_RULES", "--bucket", "autotag-demo", "--template", TEMPLATE],
+    "rules diff": ["rules", "diff", "OLD_RULES", "NEW_RULES", "--bucket", "autotag-demo"],
 }.items():
     cell(
         name,
@@ -149,6 +151,7 @@ for name, args in {
     "invoke --remote": ["invoke", "tag-on-upload", "-e", "EVENT", "--remote"],
     "replay": ["replay", "--file", "LETTERS"],
     "backfill": ["backfill", "--bucket", "autotag-demo"],
+    "reconcile": ["reconcile", "OLD_RULES", "NEW_RULES", "--bucket", "autotag-demo"],
     "deploy": ["deploy", "--dry-run"],
     "local up": ["local", "up", "--oss-port", "0", "--fc-port", "0", "--cloudflow-port", "0"],
 }.items():
@@ -159,6 +162,11 @@ for name, args in {
         BAD_INPUT,
         "no template at /nowhere/template.yml",
     )
+for name, args in {
+    "reconcile": ["reconcile", "BAD_RULES", "NEW_RULES", "--bucket", "autotag-demo", "--template", TEMPLATE],
+    "rules diff": ["rules", "diff", "OLD_RULES", "BAD_RULES"],
+}.items():
+    cell(name, "bad-rules-file", args, BAD_INPUT, "BAD_RULES", "rule 'r' (rules[0])")
 cell(
     "invoke",
     "bad-event-file",
@@ -266,6 +274,8 @@ def test_every_command_fails_with_one_clear_line(
         "EMPTY": "",
         "LETTERS": "",
         "BAD_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tagz": {"k": "v"}}]}),
+        "OLD_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tags": {"k": "old"}}]}),
+        "NEW_RULES": json.dumps({"version": 1, "rules": [{"name": "r", "tags": {"k": "new"}}]}),
         "HUGE_EVENT": json.dumps(
             {"events": [oss_event_document("autotag-demo", "k" * 500)["events"][0]] * 101}  # type: ignore[index]
         ),
