@@ -28,7 +28,10 @@ from conftest import (
 
 from autotag.rules import parse_rules
 from autotag.sweep.checkpoint import Scope
+from autotag.sweep.gateway import SweepGateway
+from autotag.sweep.runner import SweepLimits, run_sweep
 from autotag.sweep.sealing import Place, seal
+from autotag.sweep.state import StateStore
 from autotag_cli.main import cli
 from localcloud.fc import DeadLetterStore, LocalFC, load_template
 from localcloud.oss import LocalOSS
@@ -120,13 +123,11 @@ def tagged_under_old_rules(oss: LocalOSS, fc: LocalFC, bucket: oss2.Bucket) -> N
     assert first["complete"] and first["mode"] == "full", first
 
 
-def count_requests(oss: LocalOSS) -> Counter[tuple[str, str]]:
-    """(API, key) of each request to the tagged bucket from now on."""
+def count_requests(oss: LocalOSS, bucket: str = TEMPLATE_BUCKET) -> Counter[tuple[str, str]]:
+    """(API, key) of each request to `bucket` from now on."""
     seen: Counter[tuple[str, str]] = Counter()
     oss.conditions.hooks.append(
-        lambda request: (
-            seen.update([(request.api, request.key)]) if request.bucket == TEMPLATE_BUCKET else None
-        )
+        lambda request: seen.update([(request.api, request.key)]) if request.bucket == bucket else None
     )
     return seen
 
@@ -358,3 +359,47 @@ def test_a_push_during_a_selected_pass_never_lets_the_older_rules_overwrite_newe
         "autotag": "dept kind",
     }
     plan_finds_nothing(oss, tmp_path, newer)
+
+
+def test_a_selected_pass_on_a_versioned_bucket_resumes_between_versions_of_a_key(
+    oss: LocalOSS, new_bucket: Any
+) -> None:
+    """Every version is an object of its own: a selected pass listing 3 versions per run stops between two
+    versions of one key, and the next run goes on from that version, so each version under the prefix gets
+    the new rules' tags once and nothing else is read."""
+    bucket = new_bucket(versioning="Enabled")
+    old_tags = sealed_header({"kind": "txt", "dept": "ops"}, "kind", "dept")
+    for key in ("logs/a.txt", "logs/a.txt", "logs/b.txt", "logs/b.txt", "logs/c.txt"):
+        bucket.put_object(key, b"x", headers={"x-oss-tagging": old_tags})
+    bucket.put_object("other/d.csv", b"x", headers={"x-oss-tagging": sealed_header({"kind": "csv"}, "kind")})
+    gateway = SweepGateway(bucket)
+    store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
+    first = run_sweep(gateway, parse_rules(OLD), store, None, on_rules_change="selected")
+    assert first.complete and first.mode == "full"
+    requests = count_requests(oss, bucket.bucket_name)
+    reports = []
+    while not (reports and reports[-1].complete):
+        store = StateStore(gateway, ".autotag/", Scope(bucket.bucket_name))
+        limits = SweepLimits(workers=2, max_objects=3)
+        reports.append(
+            run_sweep(gateway, parse_rules(NEW), store, None, limits=limits, on_rules_change="selected")
+        )
+        assert len(reports) < 5, [r.summary() for r in reports]
+    assert [(r.mode, r.resumed, r.tagged) for r in reports[:2]] == [
+        ("selected", False, 3),
+        ("selected", True, 2),
+    ]
+    versions = bucket.list_object_versions(prefix="logs/").versions
+    assert len(versions) == 5
+    for version in versions:
+        tags = readable(tags_of(bucket, version.key, versionId=version.versionid))
+        assert tags == {"kind": "txt", "dept": "sre", "retention": "short", "autotag": "dept kind retention"}
+    objects = {
+        key for (api, key), _ in requests.items() if api in PER_OBJECT and not key.startswith(".autotag/")
+    }
+    assert objects == {
+        "logs/a.txt",
+        "logs/b.txt",
+        "logs/c.txt",
+    }
+    assert requests[("PutObjectTagging", "logs/a.txt")] == 2  # each of its versions once
