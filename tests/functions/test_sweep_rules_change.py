@@ -50,8 +50,27 @@ def test_a_change_of_rules_starts_the_pass_the_setting_names() -> None:
 def test_a_first_pass_and_a_payloads_full_prune_as_before() -> None:
     first = next_pass(Checkpoint(SCOPE), "N", T0, on_rules_change=SELECTED)
     assert first is not None and (first.mode, first.retag) == ("full", False)
-    forced = next_pass(DONE_P, "N", T0 + DAY, on_rules_change=SELECTED, force_full=True)
+    forced = next_pass(DONE_P, "P", T0 + DAY, on_rules_change=SELECTED, force_full=True)
     assert forced is not None and (forced.mode, forced.retag) == ("full", False)
+
+
+def test_a_payloads_full_after_a_change_of_rules_still_adds_their_tags() -> None:
+    """`full: true` while a change is unreconciled (or its selected pass is under way): a full pass that
+    gives every object the new rules' plan, so no object of the selection misses the new tags."""
+    forced = next_pass(DONE_P, "N", T0 + DAY, on_rules_change=SELECTED, force_full=True)
+    assert forced is not None and (forced.mode, forced.retag) == ("full", True)
+    midway = SweepPass(T0 + DAY, T0, "N", Position("logs/k"), retag=True, previous="P")
+    checkpoint = Checkpoint(SCOPE, T0, "P", midway, "P")
+    widened_by_full = next_pass(checkpoint, "N", T0 + 2 * DAY, on_rules_change=SELECTED, force_full=True)
+    assert widened_by_full is not None
+    assert (widened_by_full.mode, widened_by_full.retag, widened_by_full.position) == (
+        "full",
+        True,
+        Position(),
+    )
+    full_midway = SweepPass(T0 + DAY, None, "N", Position("k"), retag=True)
+    going_on = Checkpoint(SCOPE, T0, "P", full_midway, "P")
+    assert next_pass(going_on, "N", T0 + 2 * DAY, on_rules_change=SELECTED, force_full=True) is full_midway
 
 
 def test_an_interrupted_selected_pass_resumes_with_the_same_selection() -> None:

@@ -117,30 +117,34 @@ def next_pass(
 ) -> SweepPass | None:
     """The pass a run works on: the unfinished one (same rules), else a new one. None when the scope is
     already reconciled up to `clock` with these rules. `force_full` (a payload's `full`) asks for a full
-    pruning pass; `interrupted` is the fingerprint of the pass this run stopped because the rules changed."""
+    pass: a pruning one, unless the rules changed since the completed pass and `on_rules_change` adds tags
+    (then every object gets the full plan). `interrupted` is the fingerprint of the pass this run stopped
+    because the rules changed."""
     current = checkpoint.current
     done = checkpoint.completed_fingerprint
-    pruning = on_rules_change == PRUNE or force_full or done is None  # the first pass, or as always
-    force_full = force_full or (pruning and interrupted is not None)
-    # A pass under rules other than the completed pass's (one after a change, stopped by another change)
-    # may have written tags by them on objects that no selection from the completed rules names.
-    mixed = not pruning and (
-        (interrupted is not None and interrupted != done)
-        or (current is not None and current.fingerprint != done)
-    )
-    if (
-        current is not None
-        and current.fingerprint == fingerprint
-        and not (force_full and current.since)
-        and not (mixed and interrupted is not None)
-    ):
-        return current
     start = Position(_before(checkpoint.scope.start_at)) if checkpoint.scope.start_at else Position()
-    if pruning:
+    if on_rules_change == PRUNE or done is None:  # the first pass, or pruning as always
+        force_full = force_full or interrupted is not None
+        if current is not None and current.fingerprint == fingerprint and not (force_full and current.since):
+            return current
         since = checkpoint.completed_clock if done == fingerprint and not force_full else None
         if since is not None and clock <= since:
             return None
         return SweepPass(clock, since, fingerprint, start)
+    # A pass under rules other than the completed pass's (one after a change, stopped by another change)
+    # may have written tags by them on objects that no selection from the completed rules names.
+    mixed = (interrupted is not None and interrupted != done) or (
+        current is not None and current.fingerprint != done
+    )
+    resumable = (
+        current is not None and current.fingerprint == fingerprint and not (mixed and interrupted is not None)
+    )
+    if force_full:  # an unfinished full pass goes on; a selected or incremental one gives way
+        if resumable and current is not None and current.since is None:
+            return current
+        return SweepPass(clock, None, fingerprint, start, retag=done != fingerprint or mixed)
+    if resumable:
+        return current
     if mixed:
         return SweepPass(clock, None, fingerprint, start, retag=True)
     if done == fingerprint:
