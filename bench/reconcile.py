@@ -119,7 +119,7 @@ class Measured:
             f"{self.reconcile_seconds:.1f}",
             f"{full:,} ({_apis(self.naive)})",
             f"{full / self.objects:.4f}",
-            f"{full / mine:,.0f}×" if mine else "—",
+            f"{full / mine:,.1f}×" if mine else "—",
         ]
 
 
@@ -311,8 +311,7 @@ def main() -> None:
             selected = f"{selection.get('listed', '?'):,} / {selection.get('candidates', '?'):,}"
             rows.append(Measured(step, args.objects, mine, mine_seconds, full, full_seconds, selected))
             console.print(f"{step}: {rows[-1].row()}")
-            for bucket in (reconciled, naive):
-                nothing_to_change(oss, bucket.bucket_name, after, args.objects)
+            nothing_to_change(oss, reconciled.bucket_name, after, args.objects)
             before = after
         table = Table(
             title=f"reconcile vs full pass: {args.objects:,} objects, {args.latency_ms:g} ms latency per "
