@@ -110,7 +110,7 @@ def inventory_configuration(
     destination: str,
     inventory_id: str = INVENTORY_ID,
     versions: str = "Current",
-    fields: tuple[str, ...] = ("Size", "LastModifiedDate", "ETag"),
+    fields: tuple[str, ...] = ("Size", "LastModifiedDate", "ETag", "TaggingCount"),
 ) -> oss2.models.InventoryConfiguration:
     """A daily CSV inventory written into `destination` under inventory/ (PutBucketInventory's body)."""
     return oss2.models.InventoryConfiguration(

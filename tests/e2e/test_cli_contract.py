@@ -948,6 +948,9 @@ def test_local_inventory_runs_one_and_refuses_another_destination_for_its_config
     manifest = first.output.strip()
     assert manifest.startswith("oss://autotag-demo-inventory/inventory/autotag-demo/autotag-local/"), manifest
     assert manifest.endswith("/manifest.json")
+    inventory = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory", region=REGION)
+    written = json.loads(inventory.get_object(manifest.removeprefix("oss://autotag-demo-inventory/")).read())
+    assert "TaggingCount" in written["fileSchema"]  # what a reconcile passes untagged objects over by
     other = run(["local", "inventory", "--bucket", "autotag-demo", "--destination", "autotag-demo"], env)
     assert other.exit_code == BAD_INPUT, other.output
     assert (
