@@ -414,3 +414,27 @@ def test_wrong_inputs_are_one_line_without_a_secret(
         if case in ("missing OLD", "invalid NEW", "NEW missing in OSS"):
             assert diff.exit_code == code and says in diff.output, diff.output
             assert "Traceback" not in diff.output and LONG_TERM.access_key_secret not in diff.output
+
+
+def test_a_changed_ownership_tag_is_refused_and_nothing_is_sent_about_any_object(
+    oss: LocalOSS,
+    template_bucket: oss2.Bucket,
+    tagged_by_old: tuple[str, str],
+    requests_per_key: Counter[tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    """Under another ownership tag, the tags the system set (recorded under `autotag`) are no longer its
+    own: a reconcile would leave them orphaned (a later rule change could never remove them). It is refused
+    in one line naming both tags, before any request about an object."""
+    old, _ = tagged_by_old
+    moved = tmp_path / "moved.json"
+    moved.write_text(json.dumps({"version": 1, "ownership_tag": "at-owner", "rules": OLD_RULES}))
+    before = tags_of(template_bucket, "a/0.txt")
+    requests_per_key.clear()
+    result = reconcile(oss, old, str(moved))
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("Error:") and "'autotag'" in line and "'at-owner'" in line, line
+    assert not requests_per_key and tags_of(template_bucket, "a/0.txt") == before
+    diff = last_json(run(oss, "rules", "diff", old, str(moved), "--json"))
+    assert "no longer its own" in diff["whyWholeBucket"], diff

@@ -7,7 +7,8 @@ with one priority win a tag key, so an order change can change what objects both
 unchanged rules moved is decided by the longest run of them that kept its order; the others moved.
 
 A change of the ownership record's key or of the protected keys changes how every object's tags are
-planned, not what rules derive: it reaches every object (`everything` says why)."""
+planned, not what rules derive: it reaches every object (`everything` says why). Under another key, the
+records the system wrote are no longer read as its own: `ownership_moved` says so, and a reconcile refuses."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class RulesDiff:
     everything: str = ""  # why every object may be affected, "" when the changed rules alone decide
     remaining_keys: frozenset[str] = frozenset()  # the tag keys (as OSS gets them) the rules after give
 
+    ownership_moved: bool = False  # the ownership record's key changed: what the system set is orphaned
+
     @property
     def unchanged(self) -> bool:
         return not self.changes and not self.everything
@@ -63,14 +66,16 @@ def diff_rules(before: RuleSet, after: RuleSet) -> RulesDiff:
             changes.append(RuleChange(name, MOVED, old[name], rule))
     changes.extend(RuleChange(name, REMOVED, rule, None) for name, rule in old.items() if name not in new)
     remaining = frozenset(sanitise(tag.key, MAX_KEY_LENGTH) for rule in after.rules for tag in rule.tags)
-    return RulesDiff(tuple(changes), _everything(before, after), remaining)
+    moved = before.ownership.tag != after.ownership.tag
+    return RulesDiff(tuple(changes), _everything(before, after), remaining, moved)
 
 
 def _everything(before: RuleSet, after: RuleSet) -> str:
     if before.ownership.tag != after.ownership.tag:
         return (
-            f"the ownership record's key changed ({before.ownership.tag!r} to {after.ownership.tag!r}): "
-            "every object's tags are planned anew"
+            f"the ownership record's key changed ({before.ownership.tag!r} to {after.ownership.tag!r}): the "
+            f"tags the system set are recorded under {before.ownership.tag!r}, and under the new rules they "
+            "are no longer its own (no reconcile moves them; docs/reconcile.md#the-ownership-tag)"
         )
     if before.ownership.protected != after.ownership.protected:
         return "the protected keys changed: which owned tags may be removed changed on every object"
