@@ -128,8 +128,9 @@ def reconcile(
     if change.diff.ownership_moved:  # the system's tags would be orphaned: before any request about them
         raise BadInput(
             f"OLD records the system's tags under {change.old.ownership.tag!r} and NEW under "
-            f"{change.new.ownership.tag!r}: under NEW the tags the system set would no longer be its own, and "
-            "no reconcile moves them; keep ownership_tag as OLD has it (docs/reconcile.md#the-ownership-tag)"
+            f"{change.new.ownership.tag!r}: under NEW the tags the system set would no longer be its own, "
+            "and no reconcile moves them; keep ownership_tag as OLD has it "
+            "(docs/reconcile.md#the-ownership-tag)"
         )
     document = reach_document(change)
     if change.diff.unchanged or not change.affected.prefixes:
