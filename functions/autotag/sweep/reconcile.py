@@ -106,18 +106,7 @@ def reconcile_object(
         plan = prune_tags(current, live, rules.ownership, expired)
         if not plan.needs_write:
             return Reconciled(listed, UNCHANGED, "nothing is stale", plan)
-        if not write:
-            return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
-        if watch is not None:
-            in_force = watch.in_force(ticket)
-            if in_force.fingerprint != rules.fingerprint:
-                why = f"the rules changed ({rules.fingerprint} to {in_force.fingerprint}) during the pass"
-                return Reconciled(listed, RULES_CHANGED, why)
-        if plan.desired:
-            gateway.put_tags(key, plan.desired, version)
-            return Reconciled(listed, PRUNED, "", plan)
-        gateway.delete_tags(key, version)
-        return Reconciled(listed, PRUNED, "", plan, deleted_all=True)
+        return _written(listed, plan, PRUNED, rules, gateway, write, watch, ticket)
     except ObjectGone as gone:
         return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
     except PermanentOssError as refused:
@@ -171,19 +160,34 @@ def retag_object(
             return Reconciled(listed, UNCHANGED, plan.hands_off, foreign=True)
         if not plan.needs_write:
             return Reconciled(listed, UNCHANGED, "the object already has the derived tags", plan)
-        if not write:
-            return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
-        if watch is not None:
-            in_force = watch.in_force(ticket)
-            if in_force.fingerprint != rules.fingerprint:
-                why = f"the rules changed ({rules.fingerprint} to {in_force.fingerprint}) during the pass"
-                return Reconciled(listed, RULES_CHANGED, why)
-        if plan.desired:
-            gateway.put_tags(key, plan.desired, version)
-            return Reconciled(listed, TAGGED, "", plan)
-        gateway.delete_tags(key, version)
-        return Reconciled(listed, TAGGED, "", plan, deleted_all=True)
+        return _written(listed, plan, TAGGED, rules, gateway, write, watch, ticket)
     except ObjectGone as gone:
         return Reconciled(listed, SKIPPED, f"the object is gone ({gone})")
     except PermanentOssError as refused:
         return Reconciled(listed, REJECTED, str(refused))
+
+
+def _written(
+    listed: ListedObject,
+    plan: TagPlan,
+    outcome: str,
+    rules: RuleSet,
+    gateway: SweepGateway,
+    write: bool,
+    watch: RulesWatch | None,
+    ticket: int,
+) -> Reconciled:
+    """Write `plan` (a dry run writes nothing): with a `watch`, only when the rules in force, asked after
+    the tags were read (`ticket`), are still `rules`; DeleteObjectTagging when no tag remains."""
+    if not write:
+        return Reconciled(listed, PLANNED, "dry run: nothing written", plan)
+    if watch is not None:
+        in_force = watch.in_force(ticket)
+        if in_force.fingerprint != rules.fingerprint:
+            why = f"the rules changed ({rules.fingerprint} to {in_force.fingerprint}) during the pass"
+            return Reconciled(listed, RULES_CHANGED, why)
+    if plan.desired:
+        gateway.put_tags(listed.key, plan.desired, listed.version_id)
+        return Reconciled(listed, outcome, "", plan)
+    gateway.delete_tags(listed.key, listed.version_id)
+    return Reconciled(listed, outcome, "", plan, deleted_all=True)
