@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 
 import oss2
 import pytest
+import yaml
 from hypothesis import settings as hypothesis_settings
 
 from autotag.handlers import rules_source
@@ -266,6 +267,17 @@ def template_variant(
 ) -> Path:
     """template.yml with one way of delivery chosen, its code this checkout's (see delivery_variant)."""
     return delivery_variant(ROOT / "template.yml", ROOT / "functions", folder, delivery, count, seconds)
+
+
+def flow_template(directory: Path) -> Path:
+    """template.yml without the upload trigger, its code this checkout's: the objects of bulk work (a
+    backfill, a reconcile) were there before any trigger."""
+    document = yaml.safe_load((ROOT / "template.yml").read_text())
+    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
+    (directory / "functions").symlink_to(ROOT / "functions")
+    path = directory / "template.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
 
 
 @pytest.fixture

@@ -25,11 +25,10 @@ from urllib.parse import quote
 import oss2
 import pytest
 import requests
-import yaml
 from alibabacloud_fnf20190315 import models
 from alibabacloud_fnf20190315.client import Client
 from click.testing import CliRunner
-from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
+from conftest import STS, LocalCloudProcess, flow_template, local_cloud_process, readable, tags_of
 
 from autotag_cli.main import cli
 from cloudformats.items import MAX_ITEM_BYTES
@@ -50,11 +49,7 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudProcess]:
     folder = tmp_path_factory.mktemp("hostile")
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
-    (folder / "functions").symlink_to(ROOT / "functions")
-    template = folder / "template.yml"
-    template.write_text(yaml.safe_dump(document, sort_keys=False))
+    template = flow_template(folder)
     bound = {"AUTOTAG_LOCAL_CLOUDFLOW_MAX_INFLATED_BYTES": str(INFLATE_BOUND)}
     with local_cloud_process(folder, template, "--concurrency", "8", env=bound) as running:
         bucket(running, BUCKET).create_bucket()  # no trigger watches it in this template

@@ -34,9 +34,8 @@ from typing import Any
 import oss2
 import pytest
 import requests
-import yaml
 from alibabacloud_fnf20190315 import models
-from conftest import STS, readable
+from conftest import STS, flow_template, readable
 
 from autotag.events import ObjectEvent
 from autotag.gateway import OssGateway
@@ -128,16 +127,6 @@ class Cloud:
             STS.access_key_secret,
             STS.security_token,
         )
-
-
-def flow_template(directory: Path) -> Path:
-    """template.yml without the upload trigger: the objects were there before it, as in any backfill."""
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
-    (directory / "functions").symlink_to(ROOT / "functions")
-    path = directory / "template.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 @pytest.fixture

@@ -27,10 +27,9 @@ from typing import Any
 import oss2
 import pytest
 import requests
-import yaml
 from alibabacloud_fnf20190315 import models
 from click.testing import CliRunner
-from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
+from conftest import STS, LocalCloudProcess, flow_template, local_cloud_process, readable, tags_of
 
 from autotag_cli.main import cli
 from deployer.flows import cloudflow_client
@@ -53,11 +52,7 @@ RULES = {
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[LocalCloudProcess]:
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
-    (tmp_path / "functions").symlink_to(ROOT / "functions")
-    template = tmp_path / "template.yml"
-    template.write_text(yaml.safe_dump(document, sort_keys=False))
+    template = flow_template(tmp_path)
     with local_cloud_process(tmp_path, template, "--concurrency", "8") as running:
         yield running
 

@@ -15,9 +15,8 @@ from typing import Any
 import oss2
 import pytest
 import requests
-import yaml
 from click.testing import CliRunner
-from conftest import STS, LocalCloudProcess, local_cloud_process, readable, tags_of
+from conftest import STS, LocalCloudProcess, flow_template, local_cloud_process, readable, tags_of
 
 from autotag_cli.main import cli
 
@@ -32,11 +31,7 @@ KEYS = [*(f"a/{i}.txt" for i in range(6)), *(f"b/{i}.jpg" for i in range(20))]
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[LocalCloudProcess]:
-    document = yaml.safe_load((ROOT / "template.yml").read_text())
-    del document["Resources"]["oss-autotag"]["tag-on-upload"]["Events"]
-    (tmp_path / "functions").symlink_to(ROOT / "functions")
-    template = tmp_path / "template.yml"
-    template.write_text(yaml.safe_dump(document, sort_keys=False))
+    template = flow_template(tmp_path)
     with local_cloud_process(tmp_path, template, "--concurrency", "4") as running:
         yield running
 
