@@ -27,11 +27,11 @@ def _tags(console: ConsoleCloud, key: str) -> dict[str, str]:
     return dict(console.bucket().get_object_tagging(key).tag_set.tagging_rule)
 
 
-def _wait_for_tag(console: ConsoleCloud, key: str, tag: str) -> None:
+def _wait_for_tag(console: ConsoleCloud, key: str, tag: str, present: bool = True) -> None:
     deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline and tag not in _tags(console, key):
+    while time.monotonic() < deadline and (tag in _tags(console, key)) != present:
         time.sleep(0.3)
-    assert tag in _tags(console, key)
+    assert (tag in _tags(console, key)) == present
 
 
 def test_the_functions_of_the_template_with_triggers_and_roles(
@@ -91,7 +91,11 @@ def test_the_expiry_timer_fired_8_days_later_removes_the_expired_tag(
         _click_and_load(signed_in, "fire")
         WebDriverWait(signed_in, WAIT).until(lambda d: d.find_elements(By.ID, "answer"))
         assert "nightly-expiry fired at" in _text(signed_in, "#fired")
-        assert '"tagsRemoved": 1' in _text(signed_in, "#answer"), _text(signed_in, "#answer")
+        answer = _text(signed_in, "#answer")
+        # Past the schedule on the local cloud's clock, the local FC fires the timer by itself too: the two
+        # sweeps share one lease, so the page's fire may find the scope held; the tag goes either way.
+        assert '"tagsRemoved": 1' in answer or "another sweep holds this scope" in answer, answer
+        _wait_for_tag(console_cloud, key, "lifecycle", present=False)  # before the clock goes back
     finally:
         console_cloud.admin("PUT", "clock", {"offset": "0"})
     assert "lifecycle" not in _tags(console_cloud, key)
