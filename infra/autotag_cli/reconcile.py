@@ -22,6 +22,7 @@ import click
 
 from autotag.inventory import InventoryError, parse_location
 from autotag.output import to_json
+from autotag.rules import RulesError
 from autotag.rules.remote import parse_location as parse_rules_location
 from autotag.settings import Settings
 from backfill.estimate import MEASURED_OBJECTS_PER_SECOND, estimate
@@ -102,7 +103,10 @@ def reconcile(
       autotag rules push my-rules.json --to oss://autotag-demo-state/rules.json
       autotag reconcile old-rules.json oss://autotag-demo-state/rules.json --bucket autotag-demo
     """
-    new_location = parse_rules_location(new)
+    try:  # a malformed oss:// NEW is named as NEW, as the loader names every other mistake in it
+        new_location = parse_rules_location(new, "NEW")
+    except RulesError as error:
+        raise BadInput(str(error)) from None
     if cloud:
         if new_location is None:
             raise click.BadParameter(

@@ -7,9 +7,12 @@ uploaders' tags kept. Wrong inputs are one line with the exit code docs/cli.md g
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, BucketFactory, readable, tags_of
+from conftest import LONG_TERM, BucketFactory, make_auth, readable, tags_of
 
 from autotag_cli.local_inventory import inventory_configuration
 from autotag_cli.main import cli
@@ -414,3 +417,89 @@ def test_wrong_inputs_are_one_line_without_a_secret(
         if case in ("missing OLD", "invalid NEW", "NEW missing in OSS"):
             assert diff.exit_code == code and says in diff.output, diff.output
             assert "Traceback" not in diff.output and LONG_TERM.access_key_secret not in diff.output
+
+
+@pytest.mark.parametrize(
+    ("side", "location", "says"),
+    [
+        ("NEW", "oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("NEW", "oss://autotag-demo-state/", "an OSS location is oss://<bucket>/<key>"),
+        ("OLD", "oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("OLD", "oss://autotag-demo-state/", "an OSS location is oss://<bucket>/<key>"),
+    ],
+)
+def test_a_malformed_oss_old_or_new_is_bad_input_naming_which(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, side: str, location: str, says: str
+) -> None:
+    rules = write_rules(tmp_path / "rules.json", NEW_RULES)
+    old, new = (location, rules) if side == "OLD" else (rules, location)
+    for result in (reconcile(oss, old, new), run(oss, "rules", "diff", old, new)):
+        (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert result.exit_code == 2, result.output
+        assert line.startswith(f"Error: {side} '{location}': {says}"), line
+        assert "AUTOTAG_RULES" not in line and "Traceback" not in result.output, line
+
+
+class NotOss(ThreadingHTTPServer):
+    """An HTTP server that is not OSS: 403 to everything, no OSS error document, no request id."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802  # http.server's name
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [
+        ("dead endpoint", 3, "could not reach OSS"),
+        ("wrong secret", 3, "SignatureDoesNotMatch"),
+        ("not OSS", 3, "not as OSS does"),
+        ("missing object", 2, "there is no object at that key"),
+    ],
+)
+def test_reading_an_oss_old_fails_with_the_exit_code_cli_md_gives(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, case: str, code: int, says: str
+) -> None:
+    new = write_rules(tmp_path / "new.json", NEW_RULES)
+    rules = "oss://autotag-demo-state/rules.json"
+    oss2.Bucket(make_auth("long"), oss.endpoint, "autotag-demo-state").put_object(
+        "rules.json", json.dumps({"version": 1, "rules": OLD_RULES}).encode()
+    )
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+    }
+    server = NotOss()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        if case == "dead endpoint":
+            env["AUTOTAG_OSS_ENDPOINT"] = f"http://127.0.0.1:{_free_port()}"
+        elif case == "wrong secret":
+            env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "not-the-secret"
+        elif case == "not OSS":
+            env["AUTOTAG_OSS_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+        elif case == "missing object":
+            rules = "oss://autotag-demo-state/no-such-rules.json"
+        result = CliRunner().invoke(cli, ["rules", "diff", rules, new], env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == code, result.output
+    assert line.startswith(f"Error: OLD {rules}") and says in line and "::" not in line, line
+    assert "Traceback" not in result.output and "not-the-secret" not in result.output, result.output
