@@ -17,7 +17,7 @@ from autotag.rules.reach import ANYWHERE, Affected, affected_objects, describe_r
 from backfill.selection import Selection
 
 from .console import counted
-from .errors import BadInput
+from .errors import CliError
 from .options import rules_from
 from .target import Target
 
@@ -53,8 +53,9 @@ def _read(which: str, path: str, target: Target, functions_read: bool) -> RuleSe
     """The rules at `path`; a failure names which side it is (the loader names the file or location)."""
     try:
         return rules_from(path, target, functions_read=functions_read)
-    except BadInput as error:
-        raise BadInput(f"{which} {error.message.removeprefix('AUTOTAG_RULES ')}") from None
+    except CliError as error:  # keeps its exit code: bad input, or OSS unreachable
+        error.message = f"{which} {error.message.removeprefix('AUTOTAG_RULES ')}"
+        raise
 
 
 def _rules(source: str, rules: RuleSet) -> dict[str, Any]:

@@ -445,7 +445,7 @@ class NotOss(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802  # http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 self.send_response(403)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -467,7 +467,7 @@ def _free_port() -> int:
     [
         ("dead endpoint", 3, "could not reach OSS"),
         ("wrong secret", 3, "SignatureDoesNotMatch"),
-        ("not OSS", 3, "not as OSS does"),
+        ("not OSS", 3, "that answer is not OSS's"),
         ("missing object", 2, "there is no object at that key"),
     ],
 )
