@@ -39,9 +39,10 @@ from backfill.selection import (
 
 from .backfill import Candidates, backfill_here, bulk_options, start_cloud
 from .console import counted, shown
-from .errors import BadInput, doing
+from .errors import BadInput, CliError, doing
 from .function_host import read_template
 from .names import BUCKET
+from .options import rules_from
 from .rules_change import Change, compare, reach_document, reach_lines, selection_lines
 from .target import Target, require_reachable
 
@@ -129,6 +130,7 @@ def reconcile(
             ) from None
     require_reachable(target.oss_endpoint, "OSS")
     change = compare(old, new, target, new_for_functions=True)
+    _note_if_not_uploads(change, template_path, target)
     document = reach_document(change)
     if change.diff.unchanged or not change.affected.prefixes:
         if as_json:
@@ -180,6 +182,28 @@ def reconcile(
 
 
 UPLOAD_FUNCTION = "tag-on-upload"  # the template's function whose rules decide an upload's tags
+
+
+def _note_if_not_uploads(change: Change, template_path: Path, target: Target) -> None:
+    """Say so when NEW is not the rules the upload function reads (the template's AUTOTAG_RULES, read as
+    every command reads rules): the reconcile tags by NEW, while uploads go on getting those rules' tags."""
+    source = read_template(template_path).function(UPLOAD_FUNCTION).environment.get("AUTOTAG_RULES")
+    source = source or "default"
+    try:
+        uploads = rules_from(source, target, functions_read=True)
+    except CliError as error:
+        said = error.message.removeprefix("AUTOTAG_RULES ")
+        note = (
+            f"note: could not read the rules {UPLOAD_FUNCTION} reads ({source}) to compare NEW with: {said}"
+        )
+    else:
+        if uploads.fingerprint == change.new.fingerprint:
+            return
+        note = (
+            f"note: NEW ({change.new_source}) is not the rules {UPLOAD_FUNCTION} reads ({source}, "
+            f"fingerprint {uploads.fingerprint}): uploads keep getting those rules' tags"
+        )
+    click.echo(shown(note), err=True)
 
 
 def _in_force_at(new: str, template_path: Path, target: Target) -> datetime | None:

@@ -221,7 +221,8 @@ def test_the_text_says_what_was_selected_with_prefixes_on_lines_of_their_own(
     assert "prefix: a/" in lines and "prefix: c/" in lines, result.output
     assert "objects listed: 10" in lines and "candidates (a changed rule may reach them): 10" in lines
     assert "changed rule: team-a" in lines and "removed rule: archive" in lines
-    assert all(len(line) <= 80 for line in lines), result.output
+    # standard output; NEW (not pushed) is noted on standard error in one line, a path in it
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.output
 
 
 def test_a_dry_run_sends_nothing_about_any_object_and_writes_nothing(
@@ -503,3 +504,29 @@ def test_reading_an_oss_old_fails_with_the_exit_code_cli_md_gives(
     assert result.exit_code == code, result.output
     assert line.startswith(f"Error: OLD {rules}") and says in line and "::" not in line, line
     assert "Traceback" not in result.output and "not-the-secret" not in result.output, result.output
+
+
+def test_a_new_that_is_not_what_the_upload_function_reads_is_noted(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    old = write_rules(tmp_path / "old.json", OLD_RULES)
+    new = write_rules(tmp_path / "notpushed.json", NEW_RULES)
+    result = reconcile(oss, old, new, "--dry-run")
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.stderr.splitlines() if "tag-on-upload" in line]
+    assert note.startswith(f"note: NEW ({new}) is not the rules tag-on-upload reads (default, fingerprint ")
+    assert "uploads keep getting those rules' tags" in note, note
+    same = reconcile(oss, old, "default", "--dry-run")  # template.yml's tag-on-upload reads `default`
+    assert same.exit_code == 0 and "tag-on-upload" not in same.stderr, same.output
+
+    unreadable = tmp_path / "template.yml"  # tag-on-upload reads rules that are not in OSS
+    text = Path(TEMPLATE).read_text().replace("'./functions'", repr(str(Path(TEMPLATE).parent / "functions")))
+    unreadable.write_text(
+        text.replace("AUTOTAG_RULES: default", "AUTOTAG_RULES: oss://autotag-demo-state/x.json", 1)
+    )
+    said = run(oss, "reconcile", old, new, "--bucket", BUCKET, "--template", str(unreadable), "--dry-run")
+    assert said.exit_code == 0, said.output
+    (note,) = [line for line in said.stderr.splitlines() if "tag-on-upload" in line]
+    assert note.startswith(
+        "note: could not read the rules tag-on-upload reads (oss://autotag-demo-state/x.json"
+    ), note
