@@ -150,13 +150,20 @@ _BULK_OPTIONS: tuple[Callable[[Any], Any], ...] = (
 )
 
 
+def require_cloudflow(target: Target, endpoint: str | None) -> str:
+    """The CloudFlow endpoint the commands use ("" for the region's), checked to answer when given or
+    local: before anything is written for an execution that could not start."""
+    chosen = endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if is_loopback(target.oss_endpoint) else "")
+    if chosen:
+        require_reachable(chosen, "CloudFlow")
+    return chosen
+
+
 def _cloudflow(target: Target, endpoint: str | None) -> Any:
     """A client of CloudFlow's API (alibabacloud-fnf20190315) with the target's credentials."""
     from deployer.flows import cloudflow_client
 
-    chosen = endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if is_loopback(target.oss_endpoint) else "")
-    if chosen:
-        require_reachable(chosen, "CloudFlow")
+    chosen = require_cloudflow(target, endpoint)
     credentials = target.credentials
     return cloudflow_client(
         chosen,

@@ -37,7 +37,7 @@ from backfill.selection import (
     manifest_lines,
 )
 
-from .backfill import Candidates, backfill_here, bulk_options, start_cloud
+from .backfill import Candidates, backfill_here, bulk_options, require_cloudflow, start_cloud
 from .console import counted, shown
 from .errors import BadInput, CliError, doing
 from .function_host import read_template
@@ -302,6 +302,7 @@ def _reconcile_cloud(
         reports = parse_location(report_location if report_location.endswith("/") else report_location + "/")
     except InventoryError as error:
         raise click.BadParameter(str(error), param_hint="--report-location") from None
+    require_cloudflow(target, cloudflow_endpoint)  # before the manifest: no execution, nothing written
     run = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     manifest = f"backfill/manifests/reconcile-{bucket_name}-{run}.csv"
     with tempfile.TemporaryFile() as spool:  # the candidates may be many: on disk, not in memory
@@ -321,8 +322,26 @@ def _reconcile_cloud(
         target.bucket(reports.bucket).put_object(manifest, spool, headers={"Content-Type": "text/csv"})
     if not as_json:
         click.echo(f"candidates: oss://{reports.bucket}/{manifest}")
-    start_cloud(
-        bucket_name, "", None, f"oss://{reports.bucket}/{manifest}", report_location, concurrency,
-        max_failure_rate, template_path, cloudflow_endpoint, target, as_json, new, report_part_rows,
-        {**shown_json(), "candidatesManifest": f"oss://{reports.bucket}/{manifest}"},
-    )  # fmt: skip
+    try:
+        start_cloud(
+            bucket_name, "", None, f"oss://{reports.bucket}/{manifest}", report_location, concurrency,
+            max_failure_rate, template_path, cloudflow_endpoint, target, as_json, new, report_part_rows,
+            {**shown_json(), "candidatesManifest": f"oss://{reports.bucket}/{manifest}"},
+        )  # fmt: skip
+    except BrokenPipeError:  # the execution started; only its output's reader went away
+        raise
+    except Exception:  # no execution started (an interrupt may have come after the start: kept then)
+        _delete_manifest(target, reports.bucket, manifest)
+        raise
+
+
+def _delete_manifest(target: Target, bucket: str, manifest: str) -> None:
+    """Best effort: a manifest no execution reads is deleted, and the user told whether it was."""
+    try:
+        target.bucket(bucket).delete_object(manifest)
+    except Exception:  # the start's own error is the one to report; this one is only said
+        said = f"note: no execution started; the candidates' manifest could not be deleted: oss://{bucket}/"
+    else:
+        said = f"note: no execution started; the candidates' manifest was deleted: oss://{bucket}/"
+    said += manifest
+    click.echo(shown(said), err=True)

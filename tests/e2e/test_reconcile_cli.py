@@ -530,3 +530,29 @@ def test_a_new_that_is_not_what_the_upload_function_reads_is_noted(
     assert note.startswith(
         "note: could not read the rules tag-on-upload reads (oss://autotag-demo-state/x.json"
     ), note
+
+
+@pytest.mark.parametrize("cloudflow", ["dead", "not CloudFlow"])
+def test_a_cloud_reconcile_that_cannot_start_leaves_no_manifest(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tagged_by_old: tuple[str, str], cloudflow: str
+) -> None:
+    old, new = tagged_by_old
+    state = oss2.Bucket(make_auth("long"), oss.endpoint, "autotag-demo-state")
+    state.put_object("rules.json", Path(new).read_bytes())
+    server = NotOss()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = _free_port() if cloudflow == "dead" else server.server_address[1]
+    try:
+        result = reconcile(
+            oss, old, "oss://autotag-demo-state/rules.json", "--cloud", "--cloudflow-endpoint",
+            f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == (3 if cloudflow == "dead" else 1), result.output
+    assert [o.key for o in oss2.ObjectIterator(state, prefix="backfill/manifests/")] == [], result.output
+    if cloudflow == "dead":
+        assert "cannot reach CloudFlow" in result.output and "candidates:" not in result.output, result.output
+    else:
+        assert "the candidates' manifest was deleted" in result.stderr, result.output
