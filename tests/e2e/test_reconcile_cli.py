@@ -7,6 +7,7 @@ uploaders' tags kept. Wrong inputs are one line with the exit code docs/cli.md g
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections import Counter
@@ -556,3 +557,22 @@ def test_a_cloud_reconcile_that_cannot_start_leaves_no_manifest(
         assert "cannot reach CloudFlow" in result.output and "candidates:" not in result.output, result.output
     else:
         assert "the candidates' manifest was deleted" in result.stderr, result.output
+
+
+def test_rules_diff_shows_patterns_as_written_says_why_a_pattern_is_unbounded_and_one_ratio_format(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, tagged_by_old: tuple[str, str]
+) -> None:
+    old = write_rules(tmp_path / "old.json", OLD_RULES)
+    docs = {"name": "docs", "key_regex": r"\.(?P<ext>md|txt)$", "tags": {"doc": "yes"}}
+    teams = {"name": "teams", "key_regex": "(?i)^teams/", "tags": {"team": "any"}}
+    lines = run(oss, "rules", "diff", old, write_rules(tmp_path / "docs.json", [*OLD_RULES, docs])).output
+    assert "  after: key matches '\\.(?P<ext>md|txt)$'" in lines.splitlines(), lines
+    assert "whole bucket: yes: 'docs' has a key pattern that is not anchored" in lines, lines
+    result = run(oss, "rules", "diff", old, write_rules(tmp_path / "teams.json", [*OLD_RULES, teams]))
+    assert "'teams' has a key pattern that is case-insensitive" in result.output, result.output
+    control = {"name": "nl", "key_regex": "^a\nb", "tags": {"x": "y"}}
+    said = run(oss, "rules", "diff", old, write_rules(tmp_path / "nl.json", [*OLD_RULES, control])).output
+    assert "  after: key matches '^a\\nb'" in said.splitlines(), said  # a control still escaped
+    estimated = run(oss, "rules", "diff", old, str(tmp_path / "docs.json"), "--bucket", BUCKET).output
+    (ratio,) = [line for line in estimated.splitlines() if "per listed object" in line]
+    assert re.search(r"\(\d+\.\d\d per listed object\)$", ratio), ratio
