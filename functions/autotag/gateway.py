@@ -62,13 +62,9 @@ class OssFailure(Exception):
 
     def headline(self) -> str:
         """The operation, its attempts, the status, OSS's code and the request id."""
-        head = (
-            f"{self.operation} failed {self.attempts} times; last:"
-            if self.attempts > 1
-            else f"{self.operation}:"
-        )
-        parts = [head, *([str(self.status)] if self.status > 0 else []), *([self.code] if self.code else [])]
-        text = " ".join(parts)
+        head = f"{self.operation} failed {self.attempts} times; last" if self.attempts > 1 else self.operation
+        parts = [*([str(self.status)] if self.status > 0 else []), *([self.code] if self.code else [])]
+        text = f"{head}: {' '.join(parts)}" if parts else head  # describe() adds ": <message>"
         return f"{text} (request id {self.request_id})" if self.request_id else text
 
     def describe(self) -> str:

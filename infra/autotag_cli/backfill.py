@@ -150,13 +150,20 @@ _BULK_OPTIONS: tuple[Callable[[Any], Any], ...] = (
 )
 
 
+def require_cloudflow(target: Target, endpoint: str | None) -> str:
+    """The CloudFlow endpoint the commands use ("" for the region's), checked to answer when given or
+    local: before anything is written for an execution that could not start."""
+    chosen = endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if is_loopback(target.oss_endpoint) else "")
+    if chosen:
+        require_reachable(chosen, "CloudFlow")
+    return chosen
+
+
 def _cloudflow(target: Target, endpoint: str | None) -> Any:
     """A client of CloudFlow's API (alibabacloud-fnf20190315) with the target's credentials."""
     from deployer.flows import cloudflow_client
 
-    chosen = endpoint or (LOCAL_CLOUDFLOW_ENDPOINT if is_loopback(target.oss_endpoint) else "")
-    if chosen:
-        require_reachable(chosen, "CloudFlow")
+    chosen = require_cloudflow(target, endpoint)
     credentials = target.credentials
     return cloudflow_client(
         chosen,
@@ -630,17 +637,26 @@ def _cloud_status(reference: str, watch: float | None, client: Any, as_json: boo
         else:
             items = shown_status["items"]
             eta = shown_status["etaSeconds"]
+            # What an operator copies (the reference, locations) goes on a line of its own, whole at any
+            # width; the rest fits 80 columns.
+            click.echo(f"execution: {shown_status['execution']}")
             click.echo(
-                f"{shown_status['execution']}: {shown_status['status']}; {items['done']} of {items['read']} "
-                f"items read so far done ({items['failed']} failed), {shown_status['objectsPerSecond']}/s"
+                f"{shown_status['status']}; {items['done']} of {items['read']} items read so far done "
+                f"({items['failed']} failed), {shown_status['objectsPerSecond']}/s"
                 + (f", about {eta} s left" if eta is not None else "")
             )
-            # Locations an operator copies go on lines of their own, whole at any width.
             if shown_status["report"]:
                 click.echo(f"report: {shown_status['report']}")
-            if shown_status["report"] and shown_status["objects"].get("failed"):
+                counts = shown_status["objects"] or {}
+                per_outcome = ", ".join(f"{outcome} {count:,}" for outcome, count in sorted(counts.items()))
+                click.echo(shown(f"objects: {per_outcome or 'none'}"))
+                label = (
+                    "failed objects (a --manifest)"
+                    if counts.get("failed")
+                    else "failed manifest (no failed object in it)"
+                )
                 for failed_manifest in shown_status["failedManifests"]:
-                    click.echo(f"failed objects (a --manifest): {failed_manifest}")
+                    click.echo(shown(f"{label}: {failed_manifest}"))
         if not as_json and shown_status.get("error"):
             click.echo(shown(f"why: {shown_status['error']['code']}: {shown_status['error']['cause']}"))
         if watch is None or shown_status["status"] not in ("Starting", "Running"):

@@ -41,6 +41,12 @@ def shown(text: object) -> Shown:
     return Shown(_UNSAFE.sub(_escape, str(text)))
 
 
+def shown_as_written(text: object) -> Shown:
+    """`text` with its control characters visibly escaped but its backslashes as they are: a pattern or a
+    value as the rules file writes it (`\\.txt$`), where doubling them would show another pattern."""
+    return Shown(_UNSAFE.sub(lambda m: m.group() if m.group() == "\\" else _escape(m), str(text)))
+
+
 def shown_lines(items: Iterable[object]) -> Shown:
     """A cell of several lines: each item escaped (its own newlines included), one per line."""
     return Shown("\n".join(shown(item) for item in items))

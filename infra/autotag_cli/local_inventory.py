@@ -80,7 +80,8 @@ def local_inventory(
     try:
         configured = source.get_bucket_inventory_configuration(INVENTORY_ID)
     except oss2.exceptions.NoSuchInventory:
-        source.put_bucket_inventory_configuration(inventory_configuration(destination))
+        configured = inventory_configuration(destination)
+        source.put_bucket_inventory_configuration(configured)
     else:
         writes_to = configured.inventory_destination.bucket_destination.bucket.removeprefix("acs:oss:::")
         if writes_to != destination:
@@ -88,6 +89,18 @@ def local_inventory(
                 f"inventory {INVENTORY_ID} of oss://{bucket_name} writes to {writes_to}, not {destination}: "
                 f"pass --destination {writes_to}, or delete the inventory configuration first"
             )
+    # OSS names a run's folder by the minute it began (YYYY-MM-DDTHH-MMZ, which the product reads): a
+    # second run in the same minute would write over the first's manifest.json
+    prefix = configured.inventory_destination.bucket_destination.prefix
+    minute = target.oss_time().strftime("%Y-%m-%dT%H-%MZ")
+    earlier = f"{prefix}/{bucket_name}/{INVENTORY_ID}/{minute}/manifest.json"
+    doing(f"checking oss://{destination}/{earlier} at {target.oss_endpoint}")
+    if target_bucket.object_exists(earlier):
+        raise click.ClickException(
+            f"inventory {INVENTORY_ID} of oss://{bucket_name} already ran in this minute "
+            f"({minute}; OSS names a "
+            "run's folder by its minute): run it again in the next minute, or use the one written"
+        )
     doing(f"running inventory {INVENTORY_ID} of oss://{bucket_name} at {target.oss_endpoint}")
     answer = requests.post(
         f"{target.oss_endpoint}/_admin/inventory",

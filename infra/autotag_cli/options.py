@@ -16,7 +16,7 @@ from autotag.rules.loader import decode_text, is_yaml_name, read_rules_file
 from autotag.rules.remote import RulesCache, parse_location
 from autotag.settings import DEFAULT_STATE_PREFIX, Settings
 
-from .errors import BadInput
+from .errors import BadInput, CliError, Unreachable
 
 if TYPE_CHECKING:
     from .target import Target
@@ -65,13 +65,34 @@ def rules_from(path: str, target: Target | None = None, *, functions_read: bool 
             from .errors import doing
 
             doing(f"reading the rules {location} at {target.oss_endpoint}")
-            return RulesCache(location, secrets).get(fetch_from(target.bucket(location.bucket), location))
+            try:
+                return RulesCache(location, secrets).get(fetch_from(target.bucket(location.bucket), location))
+            except RulesError as error:
+                raise unread(error) from None
         file = Settings(rules=path, endpoint=None).rules_path()
         if is_yaml_name(file) and not functions_read:
             return parse_rules(yaml_document(file), file, secrets)
         return load_rules(file, secrets)
     except RulesError as error:
         raise BadInput(str(error)) from None
+
+
+def unread(error: RulesError) -> CliError:
+    """Rules in OSS that could not be read, with docs/cli.md's exit code: 3 when OSS (or whatever answers
+    at the endpoint) cannot be reached, answers not as OSS does, refuses the credentials or a permission, or
+    fails (5xx); otherwise 2, the rules named being wrong or missing (a missing object or bucket included,
+    as a missing rules file is)."""
+    from autotag.gateway import AccessRefused
+
+    failure = getattr(error, "failure", None)
+    if failure is not None and (
+        not failure.status  # no answer
+        or isinstance(failure, AccessRefused)
+        or failure.status >= 500
+        or not (failure.code or failure.request_id)  # not OSS's answer
+    ):
+        return Unreachable(str(error))
+    return BadInput(str(error))
 
 
 def pinned_rules(path: str, target: Target) -> dict[str, str]:
@@ -93,7 +114,7 @@ def pinned_rules(path: str, target: Target) -> dict[str, str]:
     try:
         cache.get(fetch_from(target.bucket(location.bucket), location))
     except RulesError as error:
-        raise BadInput(str(error)) from None
+        raise unread(error) from None
     return {"rules": str(location), "rulesETag": str(cache.etag)}
 
 

@@ -22,6 +22,7 @@ import click
 
 from autotag.inventory import InventoryError, parse_location
 from autotag.output import to_json
+from autotag.rules import RulesError
 from autotag.rules.remote import parse_location as parse_rules_location
 from autotag.settings import Settings
 from backfill.estimate import MEASURED_OBJECTS_PER_SECOND, estimate
@@ -36,11 +37,12 @@ from backfill.selection import (
     manifest_lines,
 )
 
-from .backfill import Candidates, backfill_here, bulk_options, start_cloud
+from .backfill import Candidates, backfill_here, bulk_options, require_cloudflow, start_cloud
 from .console import counted, shown
-from .errors import BadInput, doing
+from .errors import BadInput, CliError, doing
 from .function_host import read_template
 from .names import BUCKET
+from .options import rules_from
 from .rules_change import Change, compare, reach_document, reach_lines, selection_lines
 from .target import Target, require_reachable
 
@@ -102,7 +104,10 @@ def reconcile(
       autotag rules push my-rules.json --to oss://autotag-demo-state/rules.json
       autotag reconcile old-rules.json oss://autotag-demo-state/rules.json --bucket autotag-demo
     """
-    new_location = parse_rules_location(new)
+    try:  # a malformed oss:// NEW is named as NEW, as the loader names every other mistake in it
+        new_location = parse_rules_location(new, "NEW")
+    except RulesError as error:
+        raise BadInput(str(error)) from None
     if cloud:
         if new_location is None:
             raise click.BadParameter(
@@ -132,6 +137,7 @@ def reconcile(
             "and no reconcile moves them; keep ownership_tag as OLD has it "
             "(docs/reconcile.md#the-ownership-tag)"
         )
+    _note_if_not_uploads(change, template_path, target)
     document = reach_document(change)
     if change.diff.unchanged or not change.affected.prefixes:
         if as_json:
@@ -183,6 +189,28 @@ def reconcile(
 
 
 UPLOAD_FUNCTION = "tag-on-upload"  # the template's function whose rules decide an upload's tags
+
+
+def _note_if_not_uploads(change: Change, template_path: Path, target: Target) -> None:
+    """Say so when NEW is not the rules the upload function reads (the template's AUTOTAG_RULES, read as
+    every command reads rules): the reconcile tags by NEW, while uploads go on getting those rules' tags."""
+    source = read_template(template_path).function(UPLOAD_FUNCTION).environment.get("AUTOTAG_RULES")
+    source = source or "default"
+    try:
+        uploads = rules_from(source, target, functions_read=True)
+    except CliError as error:
+        said = error.message.removeprefix("AUTOTAG_RULES ")
+        note = (
+            f"note: could not read the rules {UPLOAD_FUNCTION} reads ({source}) to compare NEW with: {said}"
+        )
+    else:
+        if uploads.fingerprint == change.new.fingerprint:
+            return
+        note = (
+            f"note: NEW ({change.new_source}) is not the rules {UPLOAD_FUNCTION} reads ({source}, "
+            f"fingerprint {uploads.fingerprint}): uploads keep getting those rules' tags"
+        )
+    click.echo(shown(note), err=True)
 
 
 def _in_force_at(new: str, template_path: Path, target: Target) -> datetime | None:
@@ -281,6 +309,7 @@ def _reconcile_cloud(
         reports = parse_location(report_location if report_location.endswith("/") else report_location + "/")
     except InventoryError as error:
         raise click.BadParameter(str(error), param_hint="--report-location") from None
+    require_cloudflow(target, cloudflow_endpoint)  # before the manifest: no execution, nothing written
     run = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     manifest = f"backfill/manifests/reconcile-{bucket_name}-{run}.csv"
     with tempfile.TemporaryFile() as spool:  # the candidates may be many: on disk, not in memory
@@ -300,8 +329,26 @@ def _reconcile_cloud(
         target.bucket(reports.bucket).put_object(manifest, spool, headers={"Content-Type": "text/csv"})
     if not as_json:
         click.echo(f"candidates: oss://{reports.bucket}/{manifest}")
-    start_cloud(
-        bucket_name, "", None, f"oss://{reports.bucket}/{manifest}", report_location, concurrency,
-        max_failure_rate, template_path, cloudflow_endpoint, target, as_json, new, report_part_rows,
-        {**shown_json(), "candidatesManifest": f"oss://{reports.bucket}/{manifest}"},
-    )  # fmt: skip
+    try:
+        start_cloud(
+            bucket_name, "", None, f"oss://{reports.bucket}/{manifest}", report_location, concurrency,
+            max_failure_rate, template_path, cloudflow_endpoint, target, as_json, new, report_part_rows,
+            {**shown_json(), "candidatesManifest": f"oss://{reports.bucket}/{manifest}"},
+        )  # fmt: skip
+    except BrokenPipeError:  # the execution started; only its output's reader went away
+        raise
+    except Exception:  # no execution started (an interrupt may have come after the start: kept then)
+        _delete_manifest(target, reports.bucket, manifest)
+        raise
+
+
+def _delete_manifest(target: Target, bucket: str, manifest: str) -> None:
+    """Best effort: a manifest no execution reads is deleted, and the user told whether it was."""
+    try:
+        target.bucket(bucket).delete_object(manifest)
+    except Exception:  # the start's own error is the one to report; this one is only said
+        said = f"note: no execution started; the candidates' manifest could not be deleted: oss://{bucket}/"
+    else:
+        said = f"note: no execution started; the candidates' manifest was deleted: oss://{bucket}/"
+    said += manifest
+    click.echo(shown(said), err=True)

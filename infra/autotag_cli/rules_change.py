@@ -8,16 +8,19 @@ location — on a line of its own, whole at any width."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from autotag.rules import RuleSet
 from autotag.rules.changes import RulesDiff, diff_rules
+from autotag.rules.engine import Rule
 from autotag.rules.reach import ANYWHERE, Affected, affected_objects, describe_reach, rule_prefixes
 from backfill.selection import Selection
 
-from .console import counted
-from .errors import BadInput
+from .console import counted, shown_as_written
+from .errors import CliError
 from .options import rules_from
 from .target import Target
 
@@ -53,8 +56,9 @@ def _read(which: str, path: str, target: Target, functions_read: bool) -> RuleSe
     """The rules at `path`; a failure names which side it is (the loader names the file or location)."""
     try:
         return rules_from(path, target, functions_read=functions_read)
-    except BadInput as error:
-        raise BadInput(f"{which} {error.message.removeprefix('AUTOTAG_RULES ')}") from None
+    except CliError as error:  # keeps its exit code: bad input, or OSS unreachable
+        error.message = f"{which} {error.message.removeprefix('AUTOTAG_RULES ')}"
+        raise
 
 
 def _rules(source: str, rules: RuleSet) -> dict[str, Any]:
@@ -94,9 +98,39 @@ def reach_document(change: Change) -> dict[str, Any]:
 def _why_whole(change: Change) -> str:
     if change.diff.everything:
         return str(change.diff.everything)
-    anywhere = [c.name for c in change.diff.changes if any(rule_prefixes(r) == ANYWHERE for r in c.versions)]
-    named = ", ".join(repr(name) for name in anywhere) or "a changed rule"
-    return f"{named} can match a key anywhere: no key prefix bounds it"
+    reasons = []
+    for rule_change in change.diff.changes:
+        unbounded = [rule for rule in rule_change.versions if rule_prefixes(rule) == ANYWHERE]
+        if unbounded:
+            reasons.append(f"{rule_change.name!r} {_why_unbounded(unbounded[0])}")
+    return "; ".join(reasons) or "a changed rule can match a key anywhere: no key prefix bounds it"
+
+
+def _why_unbounded(rule: Rule) -> str:
+    """Why no key prefix bounds `rule`: what its key pattern does (by its flags and anchor), or that it
+    has no key condition a prefix comes from."""
+    for pattern in _patterns(json.loads(rule.definition)["rule"] if rule.definition else {}):
+        try:
+            flags = re.compile(pattern).flags
+        except re.error:
+            continue
+        if flags & re.IGNORECASE:
+            return "has a key pattern that is case-insensitive: no one literal start to list"
+        if flags & re.MULTILINE:
+            return "has a key pattern that is multi-line: ^ also matches after a newline inside a key"
+        if not pattern.startswith("^"):
+            return "has a key pattern that is not anchored (no leading ^): it can match a key anywhere"
+    return "can match a key anywhere: no key prefix bounds it"
+
+
+def _patterns(spec: Any) -> list[str]:
+    """Every key_regex in a rule's definition, its own and its conditions'."""
+    if isinstance(spec, list):
+        return [p for item in spec for p in _patterns(item)]
+    if not isinstance(spec, dict):
+        return []
+    found = [spec["key_regex"]] if isinstance(spec.get("key_regex"), str) else []
+    return found + [p for key, value in spec.items() if key != "key_regex" for p in _patterns(value)]
 
 
 def _prefix_line(prefix: str) -> str:
@@ -115,12 +149,13 @@ def reach_lines(document: dict[str, Any]) -> list[str]:
         return lines
     for entry in document["changes"]:
         lines.append(f"{entry['change']} rule: {entry['rule']}")
+        # conditions as the rules file writes them: a pattern's backslashes not doubled, controls escaped
         if entry["before"] == entry["after"]:  # the same objects; what the rule gives them changed
-            lines += [f"  matches: {condition}" for condition in entry["after"]]
+            lines += [shown_as_written(f"  matches: {condition}") for condition in entry["after"]]
             continue
         for side in ("before", "after"):
             for condition in entry[side] or []:
-                lines.append(f"  {side}: {condition}")
+                lines.append(shown_as_written(f"  {side}: {condition}"))
     if document["wholeBucket"]:
         lines.append(f"whole bucket: yes: {document['whyWholeBucket']}")
     else:
@@ -157,7 +192,7 @@ def selection_lines(selection: Selection, estimate: dict[str, Any] | None) -> li
         scope = " of the sample" if estimate["lowerBound"] else ""
         lines += [
             f"OSS requests{scope}, at most: {estimate['requestsAtMost']:,} "
-            f"({estimate['requestsPerListedObject']} per listed object)",
+            f"({estimate['requestsPerListedObject']:.2f} per listed object)",
             f"  HeadObject {per['HeadObject']:,}, GetObjectTagging {per['GetObjectTagging']:,}, "
             f"PutObjectTagging {per['PutObjectTagging']:,}",
             f"time{scope}: {estimate['seconds']:,} s at {estimate['objectsPerSecond']:,} objects/s",

@@ -159,6 +159,20 @@ def test_the_report_lists_every_object_and_its_failed_manifests_tag_them_again(
     assert status["report"] == f"oss://{STATE}/{REPORTS}{execution}/report/report.json"
     assert status["objects"] == {"rejected": 2, "skipped": 1, "tagged": 12}
     assert status["items"]["failed"] == 2 and status["items"]["succeeded"] == 13, status
+    # the text says as much: the counts per outcome, and each path on a line of its own at 80 columns
+    text = CliRunner().invoke(
+        cli,
+        ["backfill", "status", started["execution"], "--cloud"],
+        env=environment(cloud),
+        terminal_width=80,
+    )
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert "objects: rejected 2, skipped 1, tagged 12" in lines, text.output
+    assert lines[0] == f"execution: {started['execution']}", text.output
+    assert all(len(line) <= 80 for line in lines if ": oss://" not in line and ": oss-" not in line), lines
+    assert f"report: {status['report']}" in lines, text.output
+    assert f"failed manifest (no failed object in it): oss://{STATE}/{summary['failed'][0]}" in lines
 
     # -- rules that changed after the execution started: every batch refused --------------------------
     requests.post(f"{cloud.oss_endpoint}/_admin/stats/reset", headers=admin(cloud), timeout=10)
@@ -192,6 +206,12 @@ def test_the_report_lists_every_object_and_its_failed_manifests_tag_them_again(
     (status,) = cli_json(cloud, "backfill", "status", f"{FLOW}/changed-rules", "--cloud")
     assert status["failedManifests"] == [f"oss://{STATE}/{key}" for key in summary["failed"]]
     assert status["objects"] == {"failed": 10} and status["items"]["failed"] == 10
+    text = CliRunner().invoke(
+        cli, ["backfill", "status", f"{FLOW}/changed-rules", "--cloud"], env=environment(cloud)
+    )
+    assert "objects: failed 10" in text.output.splitlines(), text.output
+    for manifest in status["failedManifests"]:
+        assert f"failed objects (a --manifest): {manifest}" in text.output.splitlines(), text.output
     retry = tmp_path / "failed.csv"
     retry.write_bytes(b"".join(state.get_object(key).read() for key in summary["failed"]))
     result = CliRunner().invoke(

@@ -949,8 +949,20 @@ def test_local_inventory_runs_one_and_refuses_another_destination_for_its_config
     assert manifest.startswith("oss://autotag-demo-inventory/inventory/autotag-demo/autotag-local/"), manifest
     assert manifest.endswith("/manifest.json")
     inventory = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory", region=REGION)
-    written = json.loads(inventory.get_object(manifest.removeprefix("oss://autotag-demo-inventory/")).read())
-    assert "TaggingCount" in written["fileSchema"]  # what a reconcile passes untagged objects over by
+    schema = json.loads(inventory.get_object(manifest.removeprefix("oss://autotag-demo-inventory/")).read())
+    assert "TaggingCount" in schema["fileSchema"]  # what a reconcile passes untagged objects over by
+    inventories = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-inventory", region=REGION)
+    written = inventories.get_object(manifest.removeprefix("oss://autotag-demo-inventory/")).read()
+    # OSS names a run's folder by its minute: a second run never overwrites the first's manifest.json
+    template_bucket.put_object("inv/b.txt", b"x")
+    second = run(["local", "inventory", "--bucket", "autotag-demo"], env)
+    if second.exit_code == 0:  # the minute had changed: another folder
+        assert second.output.strip() != manifest, second.output
+    else:
+        assert "already ran in this minute" in second.output and "Traceback" not in second.output, (
+            second.output
+        )
+    assert inventories.get_object(manifest.removeprefix("oss://autotag-demo-inventory/")).read() == written
     other = run(["local", "inventory", "--bucket", "autotag-demo", "--destination", "autotag-demo"], env)
     assert other.exit_code == BAD_INPUT, other.output
     assert (

@@ -18,17 +18,21 @@ from conftest import ROOT, STS, local_cloud_process
 AUTOTAG = str(Path(sys.executable).with_name("autotag"))
 
 
-def inventory(folder: Path, endpoint: str | None) -> subprocess.CompletedProcess[str]:
+def inventory(
+    folder: Path, endpoint: str | None, bucket: str = "autotag-demo"
+) -> subprocess.CompletedProcess[str]:
     """`autotag local inventory` in `folder`, against `endpoint` (None: the default, no option given)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOTAG_", "ALIBABA_CLOUD_"))}
-    argv = [AUTOTAG, "local", "inventory", "--bucket", "autotag-demo"]
+    argv = [AUTOTAG, "local", "inventory", "--bucket", bucket]
     argv += ["--oss-endpoint", endpoint] if endpoint else []
     return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True)
 
 
-def put(endpoint: str) -> None:
+def put(endpoint: str, bucket: str = "autotag-demo") -> None:
     auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
-    oss2.Bucket(auth, endpoint, "autotag-demo").put_object("inv/a.txt", b"x")
+    if bucket != "autotag-demo":  # one a trigger watches exists already
+        oss2.Bucket(auth, endpoint, bucket).create_bucket()
+    oss2.Bucket(auth, endpoint, bucket).put_object("inv/a.txt", b"x")
 
 
 def test_two_local_clouds_in_one_folder_leave_each_other_alone(tmp_path: Path) -> None:
@@ -44,9 +48,15 @@ def test_two_local_clouds_in_one_folder_leave_each_other_alone(tmp_path: Path) -
             ambiguous = inventory(tmp_path, None)  # two run here, neither on the default endpoint
             assert ambiguous.returncode == 2  # bad input: which cloud is meant must be said
             assert first.oss_endpoint in ambiguous.stderr and second.oss_endpoint in ambiguous.stderr
-        done = inventory(tmp_path, first.oss_endpoint)  # the second's exit took only its own file
+        # other buckets: a second inventory of one bucket in the same minute is refused (OSS names a run's
+        # folder by its minute)
+        put(first.oss_endpoint, "autotag-demo-b")
+        put(first.oss_endpoint, "autotag-demo-c")
+        done = inventory(
+            tmp_path, first.oss_endpoint, "autotag-demo-b"
+        )  # the second's exit took only its own
         assert done.returncode == 0, done.stderr
-        alone = inventory(tmp_path, None)  # one runs here: it is the one meant
+        alone = inventory(tmp_path, None, "autotag-demo-c")  # one runs here: it is the one meant
         assert alone.returncode == 0, alone.stderr
     assert list((tmp_path / ".localcloud").glob("local-cloud*.json")) == []
 

@@ -7,9 +7,13 @@ uploaders' tags kept. Wrong inputs are one line with the exit code docs/cli.md g
 from __future__ import annotations
 
 import json
+import re
+import socket
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import click
 import oss2
 import pytest
 from click.testing import CliRunner
-from conftest import LONG_TERM, BucketFactory, readable, tags_of
+from conftest import LONG_TERM, BucketFactory, make_auth, readable, tags_of
 
 from autotag_cli.local_inventory import inventory_configuration
 from autotag_cli.main import cli
@@ -218,7 +222,8 @@ def test_the_text_says_what_was_selected_with_prefixes_on_lines_of_their_own(
     assert "prefix: a/" in lines and "prefix: c/" in lines, result.output
     assert "objects listed: 10" in lines and "candidates (a changed rule may reach them): 10" in lines
     assert "changed rule: team-a" in lines and "removed rule: archive" in lines
-    assert all(len(line) <= 80 for line in lines), result.output
+    # standard output; NEW (not pushed) is noted on standard error in one line, a path in it
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.output
 
 
 def test_a_dry_run_sends_nothing_about_any_object_and_writes_nothing(
@@ -438,3 +443,160 @@ def test_a_changed_ownership_tag_is_refused_and_nothing_is_sent_about_any_object
     assert not requests_per_key and tags_of(template_bucket, "a/0.txt") == before
     diff = last_json(run(oss, "rules", "diff", old, str(moved), "--json"))
     assert "no longer its own" in diff["whyWholeBucket"], diff
+
+
+@pytest.mark.parametrize(
+    ("side", "location", "says"),
+    [
+        ("NEW", "oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("NEW", "oss://autotag-demo-state/", "an OSS location is oss://<bucket>/<key>"),
+        ("OLD", "oss://Bad_Bucket/x.json", "'Bad_Bucket' is not a valid bucket name"),
+        ("OLD", "oss://autotag-demo-state/", "an OSS location is oss://<bucket>/<key>"),
+    ],
+)
+def test_a_malformed_oss_old_or_new_is_bad_input_naming_which(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, side: str, location: str, says: str
+) -> None:
+    rules = write_rules(tmp_path / "rules.json", NEW_RULES)
+    old, new = (location, rules) if side == "OLD" else (rules, location)
+    for result in (reconcile(oss, old, new), run(oss, "rules", "diff", old, new)):
+        (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert result.exit_code == 2, result.output
+        assert line.startswith(f"Error: {side} '{location}': {says}"), line
+        assert "AUTOTAG_RULES" not in line and "Traceback" not in result.output, line
+
+
+class NotOss(ThreadingHTTPServer):
+    """An HTTP server that is not OSS: 403 to everything, no OSS error document, no request id."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # http.server's name
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [
+        ("dead endpoint", 3, "could not reach OSS"),
+        ("wrong secret", 3, "SignatureDoesNotMatch"),
+        ("not OSS", 3, "that answer is not OSS's"),
+        ("missing object", 2, "there is no object at that key"),
+    ],
+)
+def test_reading_an_oss_old_fails_with_the_exit_code_cli_md_gives(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, case: str, code: int, says: str
+) -> None:
+    new = write_rules(tmp_path / "new.json", NEW_RULES)
+    rules = "oss://autotag-demo-state/rules.json"
+    oss2.Bucket(make_auth("long"), oss.endpoint, "autotag-demo-state").put_object(
+        "rules.json", json.dumps({"version": 1, "rules": OLD_RULES}).encode()
+    )
+    env = {
+        "AUTOTAG_OSS_ENDPOINT": oss.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": LONG_TERM.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": LONG_TERM.access_key_secret,
+    }
+    server = NotOss()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        if case == "dead endpoint":
+            env["AUTOTAG_OSS_ENDPOINT"] = f"http://127.0.0.1:{_free_port()}"
+        elif case == "wrong secret":
+            env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "not-the-secret"
+        elif case == "not OSS":
+            env["AUTOTAG_OSS_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+        elif case == "missing object":
+            rules = "oss://autotag-demo-state/no-such-rules.json"
+        result = CliRunner().invoke(cli, ["rules", "diff", rules, new], env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == code, result.output
+    assert line.startswith(f"Error: OLD {rules}") and says in line and "::" not in line, line
+    assert "Traceback" not in result.output and "not-the-secret" not in result.output, result.output
+
+
+def test_a_new_that_is_not_what_the_upload_function_reads_is_noted(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    old = write_rules(tmp_path / "old.json", OLD_RULES)
+    new = write_rules(tmp_path / "notpushed.json", NEW_RULES)
+    result = reconcile(oss, old, new, "--dry-run")
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.stderr.splitlines() if "tag-on-upload" in line]
+    assert note.startswith(f"note: NEW ({new}) is not the rules tag-on-upload reads (default, fingerprint ")
+    assert "uploads keep getting those rules' tags" in note, note
+    same = reconcile(oss, old, "default", "--dry-run")  # template.yml's tag-on-upload reads `default`
+    assert same.exit_code == 0 and "tag-on-upload" not in same.stderr, same.output
+
+    unreadable = tmp_path / "template.yml"  # tag-on-upload reads rules that are not in OSS
+    text = Path(TEMPLATE).read_text().replace("'./functions'", repr(str(Path(TEMPLATE).parent / "functions")))
+    unreadable.write_text(
+        text.replace("AUTOTAG_RULES: default", "AUTOTAG_RULES: oss://autotag-demo-state/x.json", 1)
+    )
+    said = run(oss, "reconcile", old, new, "--bucket", BUCKET, "--template", str(unreadable), "--dry-run")
+    assert said.exit_code == 0, said.output
+    (note,) = [line for line in said.stderr.splitlines() if "tag-on-upload" in line]
+    assert note.startswith(
+        "note: could not read the rules tag-on-upload reads (oss://autotag-demo-state/x.json"
+    ), note
+
+
+@pytest.mark.parametrize("cloudflow", ["dead", "not CloudFlow"])
+def test_a_cloud_reconcile_that_cannot_start_leaves_no_manifest(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tagged_by_old: tuple[str, str], cloudflow: str
+) -> None:
+    old, new = tagged_by_old
+    state = oss2.Bucket(make_auth("long"), oss.endpoint, "autotag-demo-state")
+    state.put_object("rules.json", Path(new).read_bytes())
+    server = NotOss()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = _free_port() if cloudflow == "dead" else server.server_address[1]
+    try:
+        result = reconcile(
+            oss, old, "oss://autotag-demo-state/rules.json", "--cloud", "--cloudflow-endpoint",
+            f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == (3 if cloudflow == "dead" else 1), result.output
+    assert [o.key for o in oss2.ObjectIterator(state, prefix="backfill/manifests/")] == [], result.output
+    if cloudflow == "dead":
+        assert "cannot reach CloudFlow" in result.output and "candidates:" not in result.output, result.output
+    else:
+        assert "the candidates' manifest was deleted" in result.stderr, result.output
+
+
+def test_rules_diff_shows_patterns_as_written_says_why_a_pattern_is_unbounded_and_one_ratio_format(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path, tagged_by_old: tuple[str, str]
+) -> None:
+    old = write_rules(tmp_path / "old.json", OLD_RULES)
+    docs = {"name": "docs", "key_regex": r"\.(?P<ext>md|txt)$", "tags": {"doc": "yes"}}
+    teams = {"name": "teams", "key_regex": "(?i)^teams/", "tags": {"team": "any"}}
+    lines = run(oss, "rules", "diff", old, write_rules(tmp_path / "docs.json", [*OLD_RULES, docs])).output
+    assert "  after: key matches '\\.(?P<ext>md|txt)$'" in lines.splitlines(), lines
+    assert "whole bucket: yes: 'docs' has a key pattern that is not anchored" in lines, lines
+    result = run(oss, "rules", "diff", old, write_rules(tmp_path / "teams.json", [*OLD_RULES, teams]))
+    assert "'teams' has a key pattern that is case-insensitive" in result.output, result.output
+    control = {"name": "nl", "key_regex": "^a\nb", "tags": {"x": "y"}}
+    said = run(oss, "rules", "diff", old, write_rules(tmp_path / "nl.json", [*OLD_RULES, control])).output
+    assert "  after: key matches '^a\\nb'" in said.splitlines(), said  # a control still escaped
+    estimated = run(oss, "rules", "diff", old, str(tmp_path / "docs.json"), "--bucket", BUCKET).output
+    (ratio,) = [line for line in estimated.splitlines() if "per listed object" in line]
+    assert re.search(r"\(\d+\.\d\d per listed object\)$", ratio), ratio

@@ -28,7 +28,12 @@ RULES_RETRY = RetryPolicy(attempts=2)
 
 
 class RulesUnreadable(RulesError):
-    """The rules object could not be read; the message names AUTOTAG_RULES, OSS's answer and the fix."""
+    """The rules object could not be read; the message names AUTOTAG_RULES, OSS's answer and the fix.
+    `failure` is OSS's answer (or the lack of one), for a caller that tells the kinds apart."""
+
+    def __init__(self, message: str, failure: OssFailure) -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 @cache
@@ -47,9 +52,11 @@ def unreadable(location: Location, failed: OssFailure) -> RulesUnreadable:
         fix = f"; there is no bucket {location.bucket!r}"
     elif isinstance(failed, ObjectGone):
         fix = "; there is no object at that key (put one there with `autotag rules push`)"
+    elif failed.status and not failed.code and not failed.request_id:
+        fix = "; that answer is not OSS's (no OSS error code, no request id): is the OSS endpoint right?"
     else:
         fix = ""
-    return RulesUnreadable(f"AUTOTAG_RULES {location}: cannot read the rules ({failed}){fix}")
+    return RulesUnreadable(f"AUTOTAG_RULES {location}: cannot read the rules ({failed}){fix}", failed)
 
 
 def fetch_from(bucket: Any, location: Location) -> Fetch:

@@ -78,7 +78,7 @@ def rule_prefixes(rule: Rule) -> tuple[str, ...]:
 def describe_reach(rule: Rule) -> list[str]:
     """One line per condition this rule puts on the objects it matches, as the rules file writes them."""
     spec = _spec(rule)
-    lines = [f"key matches {spec['key_regex']!r}"] if "key_regex" in spec else []
+    lines = [f"key matches {_quoted(spec['key_regex'])}"] if "key_regex" in spec else []
     if "when" in spec:
         lines.append(_describe(spec["when"]))
     return lines or ["every object"]
@@ -334,9 +334,17 @@ def _describe(condition: Mapping[str, Any]) -> str:
         ]
         return " and ".join(b for b in bounds if b)
     if kind == "meta":
-        return " and ".join(
-            f"metadata {name}" + ("" if want is True else " absent" if want is False else f" = {want!r}")
-            for name, want in value.items()
-        )
+        return " and ".join(f"metadata {name}" + _wanted(want) for name, want in value.items())
     shown = value if isinstance(value, str) else ", ".join(value)
-    return f"{kind.replace('_', ' ')} {shown!r}"
+    return f"{kind.replace('_', ' ')} {_quoted(shown)}"
+
+
+def _wanted(want: Any) -> str:
+    return "" if want is True else " absent" if want is False else f" = {_quoted(want)}"
+
+
+def _quoted(value: Any) -> str:
+    """`value` quoted as the rules file writes it, unescaped: whoever shows it escapes what must be."""
+    text = str(value)
+    quote = '"' if "'" in text and '"' not in text else "'"
+    return f"{quote}{text}{quote}"
