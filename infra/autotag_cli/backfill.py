@@ -88,13 +88,18 @@ CLOUDFLOW_ENDPOINT = click.option(
 )
 
 
-def bulk_options(command: F) -> F:
+def bulk_options(*, fc_optional: bool = False) -> Callable[[F], F]:
     """The options of a bulk run that `backfill` and `reconcile` share: how it runs here (rate, workers,
     breaker, report), on CloudFlow (concurrency, report location and parts, endpoint), the template, where
-    it points, and --json."""
-    for option in reversed(_BULK_OPTIONS):
-        command = option(command)
-    return command
+    it points (with `fc_optional`, FC's endpoint too: target.target_options), and --json."""
+
+    def decorate(command: F) -> F:
+        options = (*_BULK_OPTIONS, target_options(oss=True, fc_optional=fc_optional), JSON_OPTION)
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 _BULK_OPTIONS: tuple[Callable[[Any], Any], ...] = (
@@ -145,9 +150,8 @@ _BULK_OPTIONS: tuple[Callable[[Any], Any], ...] = (
     ),
     CLOUDFLOW_ENDPOINT,
     template_option,
-    target_options(oss=True),
-    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
 )
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
 
 def require_cloudflow(target: Target, endpoint: str | None) -> str:
@@ -227,7 +231,7 @@ def _manifest_location(text: str | None) -> str | None:
     help="Start an execution of the template's backfill flow on CloudFlow (from a listing, --inventory or an "
     "oss:// --manifest) and return at once; `backfill status REF` follows it.",
 )
-@bulk_options
+@bulk_options()
 @click.pass_context
 def backfill(
     ctx: click.Context,

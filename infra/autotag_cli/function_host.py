@@ -123,6 +123,14 @@ def host_functions(
             # a bad rules file is one clear error now, not a failure per invocation; as the functions read it
             rules_from(rules, target, functions_read=True)
         overrides["AUTOTAG_RULES"] = rules  # checked or not (rules in OSS may be pushed only later)
+        # and in each function's configuration, as a deploy would set it: what the FC API's GetFunction
+        # answers is what the function runs with (`autotag reconcile` reads the upload function's rules there)
+        functions = {
+            name: replace(spec, environment={**spec.environment, "AUTOTAG_RULES": rules})
+            if "AUTOTAG_RULES" in spec.environment
+            else spec
+            for name, spec in functions.items()
+        }
     overrides.update(shared)
     credentials = None
     if not target.local:  # Alibaba Cloud: no local roles to assume; the command's own credentials

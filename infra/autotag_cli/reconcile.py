@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import requests
+from fc2.fc_exceptions import FcError
 
 from autotag.inventory import InventoryError, parse_location
 from autotag.output import to_json
@@ -71,7 +73,7 @@ from .target import Target, require_reachable
     help="Select and show what would run, with its estimated cost; send no request about any object and "
     "write nothing.",
 )
-@bulk_options
+@bulk_options(fc_optional=True)  # FC: which rules the deployed upload function reads
 @click.pass_context
 def reconcile(
     ctx: click.Context,
@@ -192,10 +194,9 @@ UPLOAD_FUNCTION = "tag-on-upload"  # the template's function whose rules decide 
 
 
 def _note_if_not_uploads(change: Change, template_path: Path, target: Target) -> None:
-    """Say so when NEW is not the rules the upload function reads (the template's AUTOTAG_RULES, read as
-    every command reads rules): the reconcile tags by NEW, while uploads go on getting those rules' tags."""
-    source = read_template(template_path).function(UPLOAD_FUNCTION).environment.get("AUTOTAG_RULES")
-    source = source or "default"
+    """Say so when NEW is not the rules the upload function reads (its AUTOTAG_RULES, read as every command
+    reads rules): the reconcile tags by NEW, while uploads go on getting those rules' tags."""
+    source = _upload_rules_source(template_path, target)
     try:
         uploads = rules_from(source, target, functions_read=True)
     except CliError as error:
@@ -211,6 +212,18 @@ def _note_if_not_uploads(change: Change, template_path: Path, target: Target) ->
             f"fingerprint {uploads.fingerprint}): uploads keep getting those rules' tags"
         )
     click.echo(shown(note), err=True)
+
+
+def _upload_rules_source(template_path: Path, target: Target) -> str:
+    """The AUTOTAG_RULES of the upload function as FC runs it (GetFunction: a deploy, or `local up --rules`,
+    may set other rules than the template's), else as the template declares it."""
+    spec = read_template(template_path).function(UPLOAD_FUNCTION)
+    try:
+        answer = target.fc_client().get_function(spec.service, spec.name)
+        deployed = (answer.data.get("environmentVariables") or {}).get("AUTOTAG_RULES")
+    except (CliError, FcError, requests.RequestException):  # no FC there, no such function, refused
+        deployed = None
+    return str(deployed or spec.environment.get("AUTOTAG_RULES") or "default")
 
 
 def _in_force_at(new: str, template_path: Path, target: Target) -> datetime | None:

@@ -260,8 +260,9 @@ def _from_credentials_files(profile: str | None, environ: dict[str, str]) -> Cre
 # ---- the options every command takes ------------------------------------------------------------------
 
 
-def target_options(*, oss: bool = True, fc: bool = False) -> Callable[[F], F]:
-    """Add the target options to a command and pass it `target: Target` instead of them."""
+def target_options(*, oss: bool = True, fc: bool = False, fc_optional: bool = False) -> Callable[[F], F]:
+    """Add the target options to a command and pass it `target: Target` instead of them; `fc_optional`: the
+    command asks FC something it can do without (--fc-endpoint taken, no account required)."""
 
     def decorate(command: F) -> F:
         @wraps(command)
@@ -285,7 +286,7 @@ def target_options(*, oss: bool = True, fc: bool = False) -> Callable[[F], F]:
             return command(*args, target=target, **kwargs)
 
         decorated: Any = with_target
-        for option in reversed(_options(oss=oss, fc=fc)):
+        for option in reversed(_options(oss=oss, fc=fc or fc_optional)):
             decorated = option(decorated)
         return decorated  # type: ignore[no-any-return]
 

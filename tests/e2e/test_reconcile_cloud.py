@@ -97,3 +97,28 @@ def test_a_cloud_reconcile_runs_the_candidates_as_a_manifest_with_new_pinned(
         "team": "alpha-2",
         "autotag": "kind team",
     }
+
+
+def test_no_note_when_the_running_upload_function_reads_new(tmp_path: Path) -> None:
+    """`autotag local up --rules oss://…` (docs/rules.md's walkthrough) runs tag-on-upload with those rules,
+    whatever template.yml says: a reconcile to them must not say uploads get other rules (a fresh user saw
+    `note: NEW (…) is not the rules tag-on-upload reads (default, …)` there). The deployed function's own
+    AUTOTAG_RULES decides, read from the FC API."""
+    pushed = "oss://autotag-demo-state/rules.json"
+    with local_cloud_process(tmp_path, flow_template(tmp_path), "--rules", pushed) as cloud:
+        auth = oss2.StsAuth(STS.access_key_id, STS.access_key_secret, STS.security_token)
+        oss2.Bucket(auth, cloud.oss_endpoint, BUCKET, region="cn-hangzhou").create_bucket()
+        old, new, other = (tmp_path / f"{name}.json" for name in ("old", "new", "other"))
+        old.write_text(json.dumps({"version": 1, "rules": OLD_RULES}))
+        new.write_text(json.dumps({"version": 1, "rules": NEW_RULES}))
+        other.write_text(json.dumps({"version": 1, "rules": [KIND]}))
+        pushing = cli_run(cloud, "rules", "push", str(new), "--to", pushed)
+        assert pushing.exit_code == 0, pushing.output
+        template = ("--bucket", BUCKET, "--template", str(tmp_path / "template.yml"), "--dry-run")
+        same = cli_run(cloud, "reconcile", str(old), pushed, *template)
+        assert same.exit_code == 0, same.output
+        assert "tag-on-upload reads" not in same.stderr, same.stderr
+        differs = cli_run(cloud, "reconcile", str(old), str(other), *template)
+        assert differs.exit_code == 0, differs.output
+        (note,) = [line for line in differs.stderr.splitlines() if "tag-on-upload reads" in line]
+        assert f"reads ({pushed}, fingerprint " in note, note
