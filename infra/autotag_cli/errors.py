@@ -156,6 +156,8 @@ def exit_code(error: BaseException) -> int:
     tea = _tea_error(error)
     if tea is not None:
         return _status_kind(tea[2], tea[0])
+    if _not_the_apis_answer(error):
+        return UNREACHABLE
     if isinstance(error, requests.RequestException):  # no answer, or one that is not the API's
         return UNREACHABLE
     if isinstance(error, OSError) and error.filename:
@@ -172,7 +174,23 @@ def _tea_error(error: BaseException) -> tuple[str, str, int, str] | None:
     if not isinstance(error, AlibabaCloudException):
         return None
     message = re.split(r"(?i)string ?to ?sign", str(error.message or ""), maxsplit=1)[0].rstrip(" :")
-    return str(error.code or ""), message, int(error.status_code or 0), str(error.request_id or "")
+    code, request_id = (_given(value) for value in (error.code, error.request_id))
+    return code, message, int(error.status_code or 0), request_id
+
+
+def _given(value: object) -> str:
+    """A field the Tea SDKs filled in, "" when they had none (they write None as the text "None")."""
+    text = str(value or "")
+    return "" if text == "None" else text
+
+
+def _not_the_apis_answer(error: BaseException) -> bool:
+    """Whether a Tea SDK got an answer that is not its API's: not JSON (another service at the endpoint)."""
+    try:
+        from Tea.exceptions import UnretryableException
+    except ImportError:
+        return False
+    return isinstance(error, UnretryableException) and "parse the value as json" in str(error)
 
 
 def _status_kind(status: int, code: str) -> int:
@@ -222,11 +240,18 @@ def describe(error: BaseException, meta: dict[str, Any]) -> str:
     if fc_error is not None:
         return _with_details(f"{what}: FC{fc_at} answered {fc_error[0]}", *fc_error[1:])
     tea = _tea_error(error)
+    if tea is not None and not tea[0] and not tea[3]:  # an HTTP error without the API's code or request id
+        return (
+            f"{what}: the answer is not CloudFlow's (HTTP {tea[2]}, no error code, no request id): is the "
+            "CloudFlow endpoint right?"
+        )
     if tea is not None:  # CloudFlow's SDK: the API's code and message, never the string it signed
         code, message, status, request_id = tea
         return _with_details(
             f"{what}: CloudFlow answered {scrub(message, _secrets(meta))[:300]}", code, status, request_id
         )
+    if _not_the_apis_answer(error):
+        return f"{what}: the answer is not CloudFlow's (not JSON): is the CloudFlow endpoint right?"
     if isinstance(error, requests.exceptions.JSONDecodeError):  # an SDK read an answer that is not its API's
         where = f"FC{fc_at}" if "FC" in what or fc_error is not None else "the endpoint"
         return f"{what}: {where} answered, but not as the API does (not JSON): is the endpoint right?"

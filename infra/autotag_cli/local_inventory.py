@@ -61,7 +61,7 @@ def local_inventory(
     """Run a bucket inventory of the local OSS now and print its manifest.json's oss:// location.
 
     The first time, the destination bucket is created and the inventory configured (id autotag-local:
-    CSV, current versions, with Size, LastModifiedDate and ETag), as PutBucketInventory would.
+    CSV, current versions, with Size, LastModifiedDate, ETag and TaggingCount), as PutBucketInventory would.
 
     \b
     Example:

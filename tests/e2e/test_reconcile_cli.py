@@ -558,7 +558,7 @@ def test_a_new_that_is_not_what_the_upload_function_reads_is_noted(
     ), note
 
 
-@pytest.mark.parametrize("cloudflow", ["dead", "not CloudFlow"])
+@pytest.mark.parametrize("cloudflow", ["dead", "not CloudFlow", "another service"])
 def test_a_cloud_reconcile_that_cannot_start_leaves_no_manifest(
     oss: LocalOSS, template_bucket: oss2.Bucket, tagged_by_old: tuple[str, str], cloudflow: str
 ) -> None:
@@ -568,20 +568,23 @@ def test_a_cloud_reconcile_that_cannot_start_leaves_no_manifest(
     server = NotOss()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = _free_port() if cloudflow == "dead" else server.server_address[1]
+    endpoint = oss.endpoint if cloudflow == "another service" else f"http://127.0.0.1:{port}"
     try:
         result = reconcile(
-            oss, old, "oss://autotag-demo-state/rules.json", "--cloud", "--cloudflow-endpoint",
-            f"http://127.0.0.1:{port}",
-        )  # fmt: skip
+            oss, old, "oss://autotag-demo-state/rules.json", "--cloud", "--cloudflow-endpoint", endpoint
+        )
     finally:
         server.shutdown()
         server.server_close()
-    assert result.exit_code == (3 if cloudflow == "dead" else 1), result.output
+    assert result.exit_code == 3, result.output  # no answer, or not CloudFlow's: docs/cli.md's 3
     assert [o.key for o in oss2.ObjectIterator(state, prefix="backfill/manifests/")] == [], result.output
     if cloudflow == "dead":
         assert "cannot reach CloudFlow" in result.output and "candidates:" not in result.output, result.output
     else:
         assert "the candidates' manifest was deleted" in result.stderr, result.output
+    if cloudflow != "dead":  # an answer that is not CloudFlow's
+        (line,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert "is the CloudFlow endpoint right?" in line and "None" not in line, line
 
 
 def test_rules_diff_shows_patterns_as_written_says_why_a_pattern_is_unbounded_and_one_ratio_format(
