@@ -10,15 +10,16 @@ import json
 from pathlib import Path
 
 import click
+import oss2
 
-from autotag.rules import RulesError, RuleSet
+from autotag.rules import RulesError, RuleSet, rules_from_bytes
 from autotag.rules.loader import is_yaml_name, read_rules_file
 from autotag.rules.remote import Location, parse_location
 from backfill.estimate import MEASURED_OBJECTS_PER_SECOND, RATE_SOURCE, estimate
 from backfill.selection import Selection, kept_rows, list_prefixes
 
 from .console import shown
-from .errors import doing
+from .errors import BadInput, doing
 from .names import BUCKET
 from .options import FiniteFloatRange, rules_from, yaml_document
 from .rules_change import compare, reach_document, reach_lines, selection_lines
@@ -88,9 +89,16 @@ def _oss_location(text: str) -> Location:
     metavar="oss://BUCKET/KEY",
     help="The object the functions' AUTOTAG_RULES names (JSON: a .json key).",
 )
+@click.option(
+    "--new-ownership-tag",
+    "new_ownership_tag",
+    is_flag=True,
+    help="Push even though PATH names another ownership_tag than the rules it replaces (the system's tags "
+    "already set are then no longer its own: docs/reconcile.md#the-ownership-tag).",
+)
 @target_options(oss=True)
 @json_option
-def push(path: Path, location: str, target: Target, as_json: bool) -> None:
+def push(path: Path, location: str, new_ownership_tag: bool, target: Target, as_json: bool) -> None:
     """Check the rules file PATH (JSON, or YAML), then upload it as JSON to --to (nothing is uploaded when
     it does not check). The functions read JSON: a YAML file is uploaded in its JSON form.
 
@@ -105,6 +113,13 @@ def push(path: Path, location: str, target: Target, as_json: bool) -> None:
     else:
         body = read_rules_file(path)
     require_reachable(target.oss_endpoint, "OSS")
+    replaced = None if new_ownership_tag else _replaced_rules(where, target)
+    if replaced is not None and replaced.ownership.tag != checked.ownership.tag:
+        raise BadInput(
+            f"{path} records the system's tags under {checked.ownership.tag!r}, the rules at {location} "
+            f"under {replaced.ownership.tag!r}: the tags the system set would no longer be its own; keep "
+            "ownership_tag, or pass --new-ownership-tag (docs/reconcile.md#the-ownership-tag)"
+        )
     doing(f"pushing {path} to {location} at {target.oss_endpoint}")
     answer = target.bucket(where.bucket).put_object(where.key, body, headers=JSON_HEADERS)
     if as_json:
@@ -113,6 +128,19 @@ def push(path: Path, location: str, target: Target, as_json: bool) -> None:
         return
     version = f", version {answer.versionid}" if answer.versionid else ""
     click.echo(f"pushed {path} to {location} (ETag {answer.etag}{version}): {_describe(checked)}")
+
+
+def _replaced_rules(where: Location, target: Target) -> RuleSet | None:
+    """The rules now at `where`, None when there are none there (or none that load: nothing to compare)."""
+    doing(f"reading the rules at oss://{where.bucket}/{where.key} at {target.oss_endpoint}")
+    try:
+        data = target.bucket(where.bucket).get_object(where.key).read()
+    except (oss2.exceptions.NoSuchKey, oss2.exceptions.NoSuchBucket):
+        return None
+    try:
+        return rules_from_bytes(data, f"oss://{where.bucket}/{where.key}")
+    except RulesError:
+        return None
 
 
 @rules.command("diff")

@@ -217,3 +217,22 @@ def test_a_sweep_refuses_rules_kept_in_a_bucket_it_removes_tags_in(
     line = one_error_line(refused)
     assert refused.exit_code == 2 and "--rules" in line and "uploaders" in line, refused.output
     assert run(["sweep", "--bucket", "autotag-demo", "--dry-run", "--rules", location], oss).exit_code == 0
+
+
+def test_push_refuses_another_ownership_tag_than_the_rules_it_replaces(
+    oss: LocalOSS, template_bucket: oss2.Bucket, tmp_path: Path
+) -> None:
+    """Under another ownership tag the system's earlier tags are no longer its own (docs/reconcile.md#the-
+    ownership-tag): pushing such rules over rules in force is refused in one line, unless asked for."""
+    first, moved = tmp_path / "first.json", tmp_path / "moved.json"
+    first.write_text(json.dumps({"version": 1, "rules": [{"name": "team", "tags": {"team": "yellow"}}]}))
+    moved.write_text(json.dumps({**json.loads(first.read_text()), "ownership_tag": "at-owner"}))
+    assert run(["rules", "push", str(first), "--to", LOCATION], oss).exit_code == 0
+    refused = run(["rules", "push", str(moved), "--to", LOCATION], oss)
+    assert refused.exit_code == 2, refused.output
+    line = one_error_line(refused)
+    assert "'autotag'" in line and "'at-owner'" in line and "--new-ownership-tag" in line, line
+    stored = oss2.Bucket(template_bucket.auth, oss.endpoint, "autotag-demo-state").get_object("rules.json")
+    assert "ownership_tag" not in json.loads(stored.read())
+    allowed = run(["rules", "push", str(moved), "--to", LOCATION, "--new-ownership-tag"], oss)
+    assert allowed.exit_code == 0, allowed.output
