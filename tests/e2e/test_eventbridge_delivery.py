@@ -187,7 +187,9 @@ def test_an_element_failing_for_a_while_is_retried_alone(
         "again/c.jpg": "tagged",
         "again/d.jpg": "tagged",
     }
-    assert [d["element"] for d in batch["redriven"]] == [1]
+    # the uploads' events reach the batch in the order OSS delivered them: a loaded machine may reorder
+    slow = [r["element"] for r in batch["results"] if r["key"] == "again/slow.jpg"]
+    assert [d["element"] for d in batch["redriven"]] == slow and len(slow) == 1
     assert [(r["key"], r["outcome"]) for r in alone["results"]] == [("again/slow.jpg", "tagged")]
     assert oss.conditions.requests["PutObjectTagging"] == 3 + 4 + 1  # the batch: 3 done + 4 tries; then 1
     assert oss.conditions.requests["HeadObject"] == 4 + 1  # nothing of the batch read twice
