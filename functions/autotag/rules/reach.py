@@ -17,6 +17,7 @@ more (i, m), or a bound that would need more than MAX_PREFIXES prefixes all wide
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -178,9 +179,7 @@ def _regex_prefixes(pattern: str | None) -> tuple[str, ...] | None:
         parsed = _parser().parse(pattern)
     except Exception:  # a pattern only RE2 reads: no bound, the whole bucket is listed
         return None
-    import re
-
-    if parsed.state.flags & (re.IGNORECASE | re.MULTILINE):
+    if _widening(parsed.state.flags):
         return None
     found = _anchored(list(parsed))
     if found is None or found == {""}:
@@ -218,8 +217,7 @@ def _anchored(items: list[Any]) -> set[str] | None:
 
 
 def _widening(flags: int) -> bool:
-    import re
-
+    """Flags under which a literal start bounds nothing: letters of either case, `^` after a newline."""
     return bool(flags & (re.IGNORECASE | re.MULTILINE))
 
 
